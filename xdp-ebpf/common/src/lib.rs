@@ -1,0 +1,121 @@
+//! The ABI between the XDP program (`xdp-ebpf`) and user space (`ingest`).
+//!
+//! Everything here is `#![no_std]` and `#[repr(C)]` (or plain integers) so that both sides agree
+//! on the layout of every map key and value. Map names are constants so a rename cannot make the
+//! two sides disagree silently.
+#![no_std]
+
+/// Name of the `BPF_MAP_TYPE_XSKMAP` that maps an RX queue index to its AF_XDP socket.
+pub const XSK_MAP: &str = "XSKS";
+/// Name of the hash map whose keys are the UDP destination ports steered to AF_XDP
+/// (host byte order, value unused but set to 1).
+pub const LOG_PORTS_MAP: &str = "LOG_PORTS";
+/// Name of the per-CPU array of `u64` decision counters, indexed by [`XdpCounter`].
+pub const COUNTERS_MAP: &str = "COUNTERS";
+/// Name of the XDP program in the object file.
+pub const XDP_PROGRAM: &str = "ingest_xdp";
+
+/// Capacity of the XSKMAP: the highest RX queue index that can be served is one less.
+pub const MAX_QUEUES: u32 = 64;
+/// Capacity of the log-port map.
+pub const MAX_LOG_PORTS: u32 = 64;
+/// The syslog port steered when the configuration names none.
+pub const DEFAULT_LOG_PORT: u16 = 514;
+
+/// One counter per decision the XDP program takes. Every packet the program sees increments
+/// exactly one of them, so their sum is the number of packets seen on the interface.
+///
+/// The value is the index into the [`COUNTERS_MAP`] per-CPU array.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XdpCounter {
+    /// UDP to a log port, redirected into the AF_XDP socket of the receive queue.
+    Steered = 0,
+    /// Passed to the kernel: not IPv4 (ARP, IPv6 for now, other ethertypes).
+    PassedNotIp = 1,
+    /// Passed to the kernel: IP but not UDP (ICMP, TCP, ...).
+    PassedNotUdp = 2,
+    /// Passed to the kernel: UDP to a port that is not a log port.
+    PassedNotLogPort = 3,
+    /// Passed to the kernel: an IP fragment, which only the kernel can reassemble.
+    PassedFragment = 4,
+    /// Passed to the kernel: a log packet whose receive queue has no AF_XDP socket bound.
+    PassedNoSocket = 5,
+    /// Dropped: headers truncated or inconsistent (frame shorter than its headers say).
+    DroppedMalformed = 6,
+}
+
+/// Number of [`XdpCounter`] values, the size of the [`COUNTERS_MAP`] array.
+pub const XDP_COUNTER_COUNT: u32 = 7;
+
+impl XdpCounter {
+    /// Every counter, in index order.
+    pub const ALL: [XdpCounter; XDP_COUNTER_COUNT as usize] = [
+        XdpCounter::Steered,
+        XdpCounter::PassedNotIp,
+        XdpCounter::PassedNotUdp,
+        XdpCounter::PassedNotLogPort,
+        XdpCounter::PassedFragment,
+        XdpCounter::PassedNoSocket,
+        XdpCounter::DroppedMalformed,
+    ];
+
+    /// Stable metric name of the counter (`<noun>_<verb>` with the reason last).
+    pub const fn name(self) -> &'static str {
+        match self {
+            XdpCounter::Steered => "xdp_steered",
+            XdpCounter::PassedNotIp => "xdp_passed_not_ip",
+            XdpCounter::PassedNotUdp => "xdp_passed_not_udp",
+            XdpCounter::PassedNotLogPort => "xdp_passed_not_log_port",
+            XdpCounter::PassedFragment => "xdp_passed_fragment",
+            XdpCounter::PassedNoSocket => "xdp_passed_no_socket",
+            XdpCounter::DroppedMalformed => "xdp_dropped_malformed",
+        }
+    }
+
+    /// Whether the packet left the appliance's hands by being dropped in XDP.
+    pub const fn is_drop(self) -> bool {
+        matches!(self, XdpCounter::DroppedMalformed)
+    }
+}
+
+/// Wire constants, shared so user space decodes frames with the same numbers the XDP program
+/// matches on.
+pub mod wire {
+    /// Length of an Ethernet II header without VLAN tags.
+    pub const ETH_HLEN: usize = 14;
+    /// Ethertype of IPv4, host order.
+    pub const ETH_P_IP: u16 = 0x0800;
+    /// Minimum IPv4 header length (IHL 5).
+    pub const IPV4_MIN_HLEN: usize = 20;
+    /// IP protocol number of UDP.
+    pub const IPPROTO_UDP: u8 = 17;
+    /// UDP header length.
+    pub const UDP_HLEN: usize = 8;
+    /// IPv4 "more fragments" flag in the flags/fragment-offset field (host order).
+    pub const IP_MF: u16 = 0x2000;
+    /// IPv4 fragment offset mask in the flags/fragment-offset field (host order).
+    pub const IP_OFFSET_MASK: u16 = 0x1fff;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_indexes_are_dense_and_in_order() {
+        for (i, c) in XdpCounter::ALL.iter().enumerate() {
+            assert_eq!(*c as u32, i as u32, "{c:?} is out of place");
+        }
+        assert_eq!(XdpCounter::ALL.len() as u32, XDP_COUNTER_COUNT);
+    }
+
+    #[test]
+    fn counter_names_are_unique() {
+        for (i, a) in XdpCounter::ALL.iter().enumerate() {
+            for b in &XdpCounter::ALL[i + 1..] {
+                assert_ne!(a.name(), b.name());
+            }
+        }
+    }
+}
