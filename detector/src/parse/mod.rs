@@ -1,0 +1,5 @@
+//! Parsers for syslog and the formats that ride on it. Every parser borrows from its input.
+
+mod pri;
+
+pub use pri::{Facility, Pri, PriError, Severity, parse_pri};
