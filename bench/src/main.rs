@@ -1,0 +1,184 @@
+//! `bench`: runs the appliance the way its users do, inside network namespaces it makes itself.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use ingest::netns::{self, VethPair};
+use nix::{sys::signal::Signal, unistd::Pid};
+
+#[derive(Debug, Parser)]
+#[command(about = "Demo, traffic and end-to-end tests of the appliance")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make two namespaces joined by veth, attach the XDP program on the receiving side, send
+    /// real syslog messages with `logger`, and print what arrived through AF_XDP.
+    Demo {
+        /// The `ingest` binary (default: next to this one).
+        #[arg(long)]
+        ingest: Option<PathBuf>,
+        /// How many syslog messages to send.
+        #[arg(long, default_value_t = 5)]
+        count: u32,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match Cli::parse().command {
+        Command::Demo { ingest, count } => demo(ingest, count),
+    }
+}
+
+/// An `ingest` process in a namespace, stopped with SIGTERM (then killed) when dropped.
+struct Daemon {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Daemon {
+    fn next_line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// Waits for the `ready` line, failing early with the exit status if ingest dies first.
+    fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<String> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) if line.contains("\"ready\"") => Ok(line),
+            Ok(line) => bail!("ingest printed {line:?} before it was ready"),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                bail!("ingest did not report ready within {timeout:?}")
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = self.child.wait()?;
+                bail!("ingest exited before it was ready ({status}); its log is above")
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits up to 10 s for a clean exit; returns the remaining stdout lines.
+    fn stop(mut self) -> anyhow::Result<Vec<String>> {
+        let pid = Pid::from_raw(i32::try_from(self.child.id())?);
+        nix::sys::signal::kill(pid, Signal::SIGTERM)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                if !status.success() {
+                    bail!("ingest exited with {status}");
+                }
+                return Ok(self.lines.try_iter().collect());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!("ingest did not exit within 10 s of SIGTERM")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn demo(ingest: Option<PathBuf>, count: u32) -> anyhow::Result<()> {
+    netns::available().map_err(|why| anyhow::anyhow!("the demo needs namespaces: {why}"))?;
+    let ingest = match ingest {
+        Some(path) => path,
+        None => std::env::current_exe()?.with_file_name("ingest"),
+    };
+    let pair = VethPair::create().context("creating the veth pair")?;
+    println!(
+        "namespaces {} ({} {}) <-> {} ({} {})",
+        pair.ns_a,
+        netns::IFACE_A,
+        netns::ADDR_A,
+        pair.ns_b,
+        netns::IFACE_B,
+        netns::ADDR_B
+    );
+    let stats = std::env::temp_dir().join(format!("ingest-demo-{}.json", std::process::id()));
+    let mut child = VethPair::command(&pair.ns_b, ingest.to_str().context("ingest path")?)
+        .args(["run", "--iface", netns::IFACE_B, "--print", "--stats-json"])
+        .arg(&stats)
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", ingest.display()))?;
+    let stdout = child.stdout.take().context("ingest stdout")?;
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut daemon = Daemon { child, lines };
+    let ready = daemon.wait_ready(Duration::from_secs(30))?;
+    println!("ingest ready: {ready}");
+
+    for i in 1..=count {
+        let status = VethPair::command(&pair.ns_a, "logger")
+            .args(["--udp", "--rfc5424", "-n"])
+            .arg(netns::ADDR_B.to_string())
+            .args(["-P", "514", "-t", "demo", "-p", "auth.warning"])
+            .arg(format!(
+                "Failed password for root from 198.18.0.1 port {} ssh2 (demo {i}/{count})",
+                40000 + i
+            ))
+            .status()
+            .context("running logger")?;
+        if !status.success() {
+            bail!("logger failed: {status}");
+        }
+    }
+    let ping = VethPair::command(&pair.ns_a, "ping")
+        .args(["-c", "1", "-W", "2", "-q"])
+        .arg(netns::ADDR_B.to_string())
+        .stdout(Stdio::null())
+        .status()?;
+    println!(
+        "ping {} through the kernel path: {}",
+        netns::ADDR_B,
+        if ping.success() {
+            "answered"
+        } else {
+            "NOT answered"
+        }
+    );
+
+    let mut received = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while received.len() < count as usize && Instant::now() < deadline {
+        if let Some(line) = daemon.next_line(Duration::from_millis(200)) {
+            received.push(line);
+        }
+    }
+    received.extend(daemon.stop()?);
+    println!("received through AF_XDP:");
+    for line in &received {
+        println!("  {line}");
+    }
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats)?)?;
+    let _ = std::fs::remove_file(&stats);
+    println!("counters: {}", serde_json::to_string_pretty(&report)?);
+    let got = report["messages_received_xdp_total"].as_u64().unwrap_or(0);
+    if got != u64::from(count) {
+        bail!("sent {count} syslog messages, {got} arrived through AF_XDP");
+    }
+    println!("demo ok: {count} sent, {got} received through AF_XDP; namespaces removed");
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! Builds the XDP program (`xdp-ebpf`, nightly, `bpfel-unknown-none`) with aya-build and leaves
+//! the object in `OUT_DIR/xdp-ebpf`, where `src/xdp.rs` embeds it.
+//!
+//! aya-build re-runs this script whenever anything under `xdp-ebpf/` changes, `xdp-ebpf/common`
+//! included.
+
+use std::{env, path::Path};
+
+fn main() -> anyhow::Result<()> {
+    let on_path = |tool: &str| {
+        env::var_os("PATH")
+            .is_some_and(|path| env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+    };
+    if env::var_os("AYA_BUILD_SKIP").is_none() && !on_path("bpf-linker") {
+        anyhow::bail!(
+            "bpf-linker is not on PATH: it links the XDP program. Run deploy/bootstrap.sh, which \
+             builds it against the nightly toolchain's LLVM."
+        );
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../xdp-ebpf");
+    let root = root
+        .to_str()
+        .ok_or_else(|| anyhow::anyhow!("non-UTF-8 path {}", root.display()))?;
+    aya_build::build_ebpf(
+        [aya_build::Package {
+            name: "xdp-ebpf",
+            root_dir: root,
+            ..Default::default()
+        }],
+        aya_build::Toolchain::default(),
+    )
+}

@@ -1,0 +1,123 @@
+//! Test networks: two network namespaces joined by a veth pair, with addresses from the
+//! RFC 2544 benchmarking range 198.18.0.0/15. Used by the integration tests and by `bench`.
+//!
+//! Everything is removed when the [`VethPair`] is dropped, also when a test panics. Namespace
+//! names carry the process id and a sequence number, so concurrent tests never collide and a
+//! leftover from a killed run is recognisable (`ip netns list | grep ^ingt`).
+
+use std::{
+    fs::File,
+    io,
+    net::Ipv4Addr,
+    process::{Command, Output},
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+use nix::sched::{CloneFlags, setns};
+
+/// The sending side's address.
+pub const ADDR_A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+/// The receiving side's address.
+pub const ADDR_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+
+/// Interface name of each end, inside its own namespace.
+pub const IFACE_A: &str = "veth-a";
+/// Interface name of the receiving end, inside its namespace.
+pub const IFACE_B: &str = "veth-b";
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// Two namespaces, `a` (sender, [`ADDR_A`] on [`IFACE_A`]) and `b` (receiver, [`ADDR_B`] on
+/// [`IFACE_B`]), joined by a veth pair.
+#[derive(Debug)]
+pub struct VethPair {
+    /// Name of the sender's namespace.
+    pub ns_a: String,
+    /// Name of the receiver's namespace.
+    pub ns_b: String,
+}
+
+impl VethPair {
+    /// Creates the namespaces and the link, and brings everything up.
+    pub fn create() -> io::Result<Self> {
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let base = format!("ingt{}-{seq}", std::process::id());
+        let pair = VethPair {
+            ns_a: format!("{base}-a"),
+            ns_b: format!("{base}-b"),
+        };
+        // From here on, Drop removes whatever part was made.
+        ip(&["netns", "add", &pair.ns_a])?;
+        ip(&["netns", "add", &pair.ns_b])?;
+        ip(&[
+            "-n", &pair.ns_a, "link", "add", IFACE_A, "type", "veth", "peer", "name", IFACE_B,
+            "netns", &pair.ns_b,
+        ])?;
+        for (ns, iface, addr) in [(&pair.ns_a, IFACE_A, ADDR_A), (&pair.ns_b, IFACE_B, ADDR_B)] {
+            ip(&["-n", ns, "addr", "add", &format!("{addr}/30"), "dev", iface])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            ip(&["-n", ns, "link", "set", iface, "up"])?;
+        }
+        Ok(pair)
+    }
+
+    /// A command to run inside namespace `ns`.
+    pub fn command(ns: &str, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns, program]);
+        cmd
+    }
+
+    /// Runs `f` on a thread that has entered namespace `ns`, and returns its result. Sockets made
+    /// inside `f` stay in that namespace.
+    pub fn run_in<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> io::Result<T> {
+        let handle = File::open(format!("/run/netns/{ns}"))?;
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                setns(&handle, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+}
+
+impl Drop for VethPair {
+    fn drop(&mut self) {
+        // Deleting a namespace destroys the veth end in it, and with it the peer.
+        for ns in [&self.ns_a, &self.ns_b] {
+            if let Err(err) = ip(&["netns", "del", ns]) {
+                log::warn!("removing namespace {ns}: {err}");
+            }
+        }
+    }
+}
+
+/// Whether this process may create namespaces and attach XDP programs: root or CAP_SYS_ADMIN
+/// and CAP_NET_ADMIN, `ip` present, and namespaces supported by the kernel.
+pub fn available() -> Result<(), String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err("not running as root".into());
+    }
+    match Command::new("ip").arg("-V").output() {
+        Ok(out) if out.status.success() => {}
+        _ => return Err("the `ip` command (iproute2) is missing".into()),
+    }
+    if !std::path::Path::new("/proc/self/ns/net").exists() {
+        return Err("the kernel has no network namespaces".into());
+    }
+    Ok(())
+}
+
+fn ip(args: &[&str]) -> io::Result<Output> {
+    let out = Command::new("ip").args(args).output()?;
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(out)
+}

@@ -1,0 +1,385 @@
+//! One AF_XDP socket bound to one (interface, queue), with its own UMEM, on top of xsk-rs.
+//!
+//! The receive loop follows xdp-tools' `xdpsock`: peek one batch from the RX ring, hand each
+//! frame to the caller while it still lies in UMEM, then give the same frames back to the fill
+//! ring in one commit, waking the kernel only when `needs_wakeup` says so.
+//!
+//! Frame accounting: the UMEM has exactly as many frames as the fill ring has slots, and every
+//! frame is either in the fill ring, in the kernel's RX path, in the RX ring, or in this batch.
+//! So a batch just consumed always fits back into the fill ring. Should that invariant ever break,
+//! the frames wait in a stash (sized for all frames, allocated once) and the deferral is counted,
+//! rather than being lost.
+
+use std::{ffi::CString, io, num::NonZeroU32, os::fd::AsRawFd};
+
+use xsk_rs::{
+    CompQueue, FillQueue, FrameDesc, RxQueue, TxQueue, Umem,
+    config::{BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig},
+    socket::Socket,
+};
+
+/// Sizes of one socket's UMEM and rings, checked by [`XskOptions::validate`].
+#[derive(Clone, Debug)]
+pub struct XskOptions {
+    /// Frames in the UMEM, which is also the size of the fill ring. Power of two.
+    pub frame_count: u32,
+    /// Bytes per frame: 2048 or 4096.
+    pub frame_size: u32,
+    /// Slots in the RX ring. Power of two.
+    pub rx_ring_size: u32,
+    /// Most frames handled per batch.
+    pub batch_size: usize,
+    /// Back the UMEM with 2 MiB huge pages when any are reserved.
+    pub hugepages: bool,
+}
+
+impl Default for XskOptions {
+    fn default() -> Self {
+        Self {
+            frame_count: 4096,
+            frame_size: 4096,
+            rx_ring_size: 2048,
+            batch_size: 64,
+            hugepages: true,
+        }
+    }
+}
+
+impl XskOptions {
+    /// Checks the sizes once, before any socket is made.
+    pub fn validate(&self) -> Result<(), XskError> {
+        let bad = |what: &str| Err(XskError::Options(what.to_string()));
+        if !self.frame_count.is_power_of_two() || self.frame_count < 64 {
+            return bad("frame_count must be a power of two, at least 64");
+        }
+        if self.frame_size != 2048 && self.frame_size != 4096 {
+            return bad("frame_size must be 2048 or 4096");
+        }
+        if !self.rx_ring_size.is_power_of_two() || self.rx_ring_size > self.frame_count {
+            return bad("rx_ring_size must be a power of two no larger than frame_count");
+        }
+        if self.batch_size == 0 || self.batch_size > self.rx_ring_size as usize {
+            return bad("batch_size must be between 1 and rx_ring_size");
+        }
+        Ok(())
+    }
+}
+
+/// How the kernel bound the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BindMode {
+    /// The NIC DMAs straight into UMEM.
+    ZeroCopy,
+    /// The kernel copies each packet into UMEM (veth, drivers without zero-copy support).
+    Copy,
+}
+
+/// Why a socket could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum XskError {
+    /// The options are inconsistent.
+    #[error("invalid AF_XDP options: {0}")]
+    Options(String),
+    /// The interface name cannot be passed to the kernel.
+    #[error("invalid interface name {0:?}")]
+    InterfaceName(String),
+    /// UMEM allocation or registration failed.
+    #[error("creating the UMEM failed: {0}")]
+    Umem(#[source] xsk_rs::umem::UmemCreateError),
+    /// Socket creation or bind failed (no such queue, another socket bound, no AF_XDP support).
+    #[error("creating the AF_XDP socket on {iface} queue {queue} failed: {source}")]
+    Socket {
+        /// Interface.
+        iface: String,
+        /// Queue index.
+        queue: u32,
+        /// What the kernel or libxdp said.
+        #[source]
+        source: xsk_rs::socket::SocketCreateError,
+    },
+    /// The new UMEM came without a fill ring (it was already shared).
+    #[error("the UMEM of {0} queue {1} has no fill ring")]
+    NoFillRing(String, u32),
+    /// A socket option could not be read.
+    #[error("reading socket option {what}: {source}")]
+    SockOpt {
+        /// Which option.
+        what: &'static str,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// What the receive loop counted on this socket (user-space side of the rings).
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct XskCounters {
+    /// Frames taken from the RX ring.
+    pub frames_received: u64,
+    /// Batches with at least one frame.
+    pub batches: u64,
+    /// Polls of the RX ring that found it empty.
+    pub empty_polls: u64,
+    /// Times the kernel was woken because the fill ring asked for it.
+    pub fill_wakeups: u64,
+    /// Times a batch could not go back to the fill ring at once and waited in the stash.
+    pub fill_deferred: u64,
+}
+
+/// The kernel's own counters for the socket (`getsockopt(SOL_XDP, XDP_STATISTICS)`).
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct KernelXskStats {
+    /// Dropped for other reasons (e.g. the frame did not fit).
+    pub rx_dropped: u64,
+    /// Dropped because the RX ring was full: user space was too slow.
+    pub rx_ring_full: u64,
+    /// Times the kernel found the fill ring empty.
+    pub rx_fill_ring_empty_descs: u64,
+    /// Invalid descriptors on RX.
+    pub rx_invalid_descs: u64,
+}
+
+/// An open AF_XDP socket with its UMEM, fill ring and RX ring.
+pub struct XskQueue {
+    // Field order is drop order: the rings go before the socket's UMEM.
+    rx: RxQueue,
+    fill: FillQueue,
+    _tx: TxQueue,
+    _comp: CompQueue,
+    umem: Umem,
+    batch: Vec<FrameDesc>,
+    stash: Vec<FrameDesc>,
+    mode: BindMode,
+    hugepages: bool,
+    counters: XskCounters,
+}
+
+impl std::fmt::Debug for XskQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XskQueue")
+            .field("fd", &self.rx.fd().as_raw_fd())
+            .field("mode", &self.mode)
+            .field("hugepages", &self.hugepages)
+            .finish_non_exhaustive()
+    }
+}
+
+impl XskQueue {
+    /// Creates a UMEM, binds a socket to `iface` queue `queue`, and fills the fill ring.
+    ///
+    /// No XDP program is loaded: the caller puts [`XskQueue::fd`] into its own XSKMAP. The kernel
+    /// tries zero-copy and falls back to copy mode by itself; [`XskQueue::mode`] tells which.
+    pub fn open(iface: &str, queue: u32, opts: &XskOptions) -> Result<Self, XskError> {
+        opts.validate()?;
+        let ring = |n| QueueSize::new(n).map_err(|e| XskError::Options(e.to_string()));
+        let umem_config = UmemConfig::builder()
+            .frame_size(
+                FrameSize::new(opts.frame_size).map_err(|e| XskError::Options(e.to_string()))?,
+            )
+            .fill_queue_size(ring(opts.frame_count)?)
+            .comp_queue_size(ring(64)?)
+            .build()
+            .map_err(|e| XskError::Options(e.to_string()))?;
+        let frame_count = NonZeroU32::new(opts.frame_count).expect("validated non-zero");
+
+        let (umem, frames, hugepages) = match Umem::new(umem_config, frame_count, opts.hugepages) {
+            Ok((umem, frames)) => (umem, frames, opts.hugepages),
+            Err(err) if opts.hugepages => {
+                log::warn!(
+                    "no huge pages for the UMEM of {iface} queue {queue} ({err}); using 4 KiB \
+                     pages. Reserve some with: echo 64 > /proc/sys/vm/nr_hugepages"
+                );
+                let (umem, frames) =
+                    Umem::new(umem_config, frame_count, false).map_err(XskError::Umem)?;
+                (umem, frames, false)
+            }
+            Err(err) => return Err(XskError::Umem(err)),
+        };
+
+        let socket_config = SocketConfig::builder()
+            .rx_queue_size(ring(opts.rx_ring_size)?)
+            .tx_queue_size(ring(64)?)
+            .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
+            .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP)
+            .build();
+        let name = CString::new(iface).map_err(|_| XskError::InterfaceName(iface.to_string()))?;
+        // SAFETY: this UMEM is new and used by this one socket only, so the (iface, queue) pair
+        // is not already bound through it; the libxdp program load is inhibited as required.
+        let (tx, rx, rings) =
+            unsafe { Socket::new(socket_config, &umem, &Interface::new(name), queue) }.map_err(
+                |source| XskError::Socket {
+                    iface: iface.to_string(),
+                    queue,
+                    source,
+                },
+            )?;
+        let (mut fill, comp) =
+            rings.ok_or_else(|| XskError::NoFillRing(iface.to_string(), queue))?;
+
+        // The fill ring has exactly frame_count slots and is empty, so all frames fit at once.
+        // SAFETY: the descriptors come from this UMEM and none is in use anywhere yet.
+        let produced = unsafe { fill.produce(&frames) };
+        assert_eq!(
+            produced,
+            frames.len(),
+            "an empty fill ring takes every frame"
+        );
+
+        let mode = bind_mode(&rx)?;
+        let batch = vec![frames[0]; opts.batch_size];
+        Ok(Self {
+            rx,
+            fill,
+            _tx: tx,
+            _comp: comp,
+            umem,
+            batch,
+            stash: Vec::with_capacity(frames.len()),
+            mode,
+            hugepages,
+            counters: XskCounters::default(),
+        })
+    }
+
+    /// The socket's file descriptor, for the XSKMAP.
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.rx.fd().as_raw_fd()
+    }
+
+    /// Zero-copy or copy, as the kernel bound it.
+    pub fn mode(&self) -> BindMode {
+        self.mode
+    }
+
+    /// Whether the UMEM is on huge pages.
+    pub fn hugepages(&self) -> bool {
+        self.hugepages
+    }
+
+    /// What the receive loop has counted so far.
+    pub fn counters(&self) -> XskCounters {
+        self.counters
+    }
+
+    /// Takes up to one batch from the RX ring, calls `handle` with each frame's bytes (the whole
+    /// Ethernet frame, in place in UMEM), then returns the frames to the fill ring.
+    ///
+    /// Returns the number of frames handled; 0 means the ring was empty.
+    pub fn recv_batch(&mut self, mut handle: impl FnMut(&[u8])) -> usize {
+        self.refill_stash();
+        // SAFETY: the descriptors in `batch` are only overwritten by the ring with frames of this
+        // socket's own UMEM.
+        let n = unsafe { self.rx.consume(&mut self.batch) };
+        if n == 0 {
+            self.counters.empty_polls += 1;
+            return 0;
+        }
+        for desc in &self.batch[..n] {
+            // SAFETY: `desc` was just consumed from this socket's RX ring, so it names a frame of
+            // this UMEM that the kernel has finished writing and will not touch again until the
+            // frame is handed back to the fill ring below, after the last use of this slice.
+            let data = unsafe { self.umem.data(desc) };
+            handle(data.contents());
+        }
+        self.counters.frames_received += n as u64;
+        self.counters.batches += 1;
+        self.give_back(n);
+        n
+    }
+
+    /// Sleeps in `poll()` for up to `timeout_ms` until the RX ring has frames, waking the kernel
+    /// first if the fill ring asks for it. A signal ends the wait early without an error.
+    pub fn wait(&mut self, timeout_ms: i32) -> io::Result<()> {
+        self.wake_fill_if_needed()?;
+        match self.rx.poll(timeout_ms) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads the kernel's counters for this socket.
+    pub fn kernel_stats(&self) -> Result<KernelXskStats, XskError> {
+        let s = self
+            .rx
+            .fd()
+            .xdp_statistics()
+            .map_err(|source| XskError::SockOpt {
+                what: "XDP_STATISTICS",
+                source,
+            })?;
+        Ok(KernelXskStats {
+            rx_dropped: s.rx_dropped(),
+            rx_ring_full: s.rx_ring_full(),
+            rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs(),
+            rx_invalid_descs: s.rx_invalid_descs(),
+        })
+    }
+
+    fn give_back(&mut self, n: usize) {
+        if self.stash.is_empty() && self.fill.nb_free(n as u32) as usize >= n {
+            // SAFETY: these frames of this UMEM were consumed from RX and are no longer read.
+            let produced = unsafe { self.fill.produce(&self.batch[..n]) };
+            if produced == n {
+                let _ = self.wake_fill_if_needed();
+                return;
+            }
+        }
+        self.counters.fill_deferred += 1;
+        self.stash.extend_from_slice(&self.batch[..n]);
+        self.refill_stash();
+    }
+
+    fn refill_stash(&mut self) {
+        if self.stash.is_empty() {
+            return;
+        }
+        let free = self.fill.nb_free(self.stash.len() as u32) as usize;
+        let k = free.min(self.stash.len());
+        if k == 0 {
+            return;
+        }
+        // SAFETY: stashed frames belong to this UMEM and are no longer read; the fill ring has
+        // room for all `k` of them, so it takes them whole.
+        let produced = unsafe { self.fill.produce(&self.stash[..k]) };
+        self.stash.drain(..produced);
+        let _ = self.wake_fill_if_needed();
+    }
+
+    fn wake_fill_if_needed(&mut self) -> io::Result<()> {
+        if self.fill.needs_wakeup() {
+            self.counters.fill_wakeups += 1;
+            self.fill.wakeup(self.rx.fd_mut(), 0)?;
+        }
+        Ok(())
+    }
+}
+
+/// Asks the kernel whether the socket was bound in zero-copy mode.
+fn bind_mode(rx: &RxQueue) -> Result<BindMode, XskError> {
+    let mut opts = libc::xdp_options { flags: 0 };
+    let mut len = std::mem::size_of::<libc::xdp_options>() as libc::socklen_t;
+    // SAFETY: `opts` and `len` are valid for writes and `len` holds the size of `opts`, which is
+    // the layout the kernel writes for XDP_OPTIONS.
+    let rc = unsafe {
+        libc::getsockopt(
+            rx.fd().as_raw_fd(),
+            libc::SOL_XDP,
+            libc::XDP_OPTIONS,
+            (&raw mut opts).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(XskError::SockOpt {
+            what: "XDP_OPTIONS",
+            source: io::Error::last_os_error(),
+        });
+    }
+    Ok(if opts.flags & libc::XDP_OPTIONS_ZEROCOPY != 0 {
+        BindMode::ZeroCopy
+    } else {
+        BindMode::Copy
+    })
+}

@@ -1,0 +1,221 @@
+//! Loading the embedded XDP program, attaching it, and talking to its maps.
+//!
+//! aya attaches through a `bpf_link`: when this process exits, crashed or not, the kernel
+//! detaches the program, so no stale program is left steering packets to a dead socket.
+
+use std::os::fd::AsRawFd;
+
+use aya::{
+    Ebpf,
+    maps::{HashMap, MapData, PerCpuArray, XskMap},
+    programs::{Xdp, XdpMode},
+};
+use xdp_common::{
+    COUNTERS_MAP, LOG_PORTS_MAP, XDP_COUNTER_COUNT, XDP_PROGRAM, XSK_MAP, XdpCounter,
+};
+
+/// The XDP object built by `build.rs`.
+fn object() -> &'static [u8] {
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xdp-ebpf"))
+}
+
+/// Which attach mode to ask for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttachRequest {
+    /// Native (driver) mode, falling back to generic mode with a warning.
+    #[default]
+    Auto,
+    /// Native mode only.
+    Native,
+    /// Generic (skb) mode only.
+    Generic,
+}
+
+/// The mode the program ended up attached in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttachMode {
+    /// Run by the driver, before any skb exists.
+    Native,
+    /// Run by the kernel's generic hook, after skb allocation (slower, works everywhere).
+    Generic,
+}
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum XdpError {
+    /// The object could not be loaded (no BPF support, verifier rejection, missing privileges).
+    #[error("loading the XDP object failed: {0}")]
+    Load(#[from] aya::EbpfError),
+    /// The object lacks a program or map this code expects: a build mismatch.
+    #[error("the XDP object has no {0}")]
+    Missing(&'static str),
+    /// Verifying or attaching the program failed.
+    #[error("XDP program on {iface}: {source}")]
+    Program {
+        /// Interface.
+        iface: String,
+        /// Cause.
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    /// Reading or writing a map failed.
+    #[error("XDP map {map}: {source}")]
+    Map {
+        /// Map name.
+        map: &'static str,
+        /// Cause.
+        #[source]
+        source: aya::maps::MapError,
+    },
+    /// A queue index beyond what the XSKMAP holds.
+    #[error("queue {0} is beyond the {max} queues the XSKMAP holds", max = xdp_common::MAX_QUEUES)]
+    QueueOutOfRange(u32),
+}
+
+/// The loaded and attached XDP program. Dropping it detaches the program.
+#[derive(Debug)]
+pub struct XdpSteering {
+    ebpf: Ebpf,
+    iface: String,
+    mode: AttachMode,
+}
+
+impl XdpSteering {
+    /// Loads the program, fills the log-port map, and attaches to `iface`.
+    pub fn attach(iface: &str, ports: &[u16], request: AttachRequest) -> Result<Self, XdpError> {
+        let mut ebpf = Ebpf::load(object())?;
+        {
+            let map = ebpf
+                .map_mut(LOG_PORTS_MAP)
+                .ok_or(XdpError::Missing(LOG_PORTS_MAP))?;
+            let mut log_ports: HashMap<&mut MapData, u16, u8> =
+                HashMap::try_from(map).map_err(|source| map_err(LOG_PORTS_MAP, source))?;
+            for &port in ports {
+                log_ports
+                    .insert(port, 1, 0)
+                    .map_err(|source| map_err(LOG_PORTS_MAP, source))?;
+            }
+        }
+        let program_err = |source| XdpError::Program {
+            iface: iface.to_string(),
+            source,
+        };
+        let program: &mut Xdp = ebpf
+            .program_mut(XDP_PROGRAM)
+            .ok_or(XdpError::Missing(XDP_PROGRAM))?
+            .try_into()
+            .map_err(program_err)?;
+        program.load().map_err(program_err)?;
+        let mode = match request {
+            AttachRequest::Native => {
+                program
+                    .attach(iface, XdpMode::Driver)
+                    .map_err(program_err)?;
+                AttachMode::Native
+            }
+            AttachRequest::Generic => {
+                program.attach(iface, XdpMode::Skb).map_err(program_err)?;
+                AttachMode::Generic
+            }
+            AttachRequest::Auto => match program.attach(iface, XdpMode::Driver) {
+                Ok(_) => AttachMode::Native,
+                Err(native) => {
+                    log::warn!(
+                        "native XDP attach on {iface} failed ({native}); falling back to generic \
+                         mode, which runs after skb allocation and is much slower"
+                    );
+                    program.attach(iface, XdpMode::Skb).map_err(program_err)?;
+                    AttachMode::Generic
+                }
+            },
+        };
+        Ok(Self {
+            ebpf,
+            iface: iface.to_string(),
+            mode,
+        })
+    }
+
+    /// The interface the program is attached to.
+    pub fn iface(&self) -> &str {
+        &self.iface
+    }
+
+    /// The attach mode in effect.
+    pub fn mode(&self) -> AttachMode {
+        self.mode
+    }
+
+    /// Puts an AF_XDP socket into the XSKMAP slot of its queue; from then on the program steers
+    /// that queue's log packets to it instead of passing them to the kernel.
+    pub fn register_socket(&mut self, queue: u32, socket: impl AsRawFd) -> Result<(), XdpError> {
+        if queue >= xdp_common::MAX_QUEUES {
+            return Err(XdpError::QueueOutOfRange(queue));
+        }
+        let map = self
+            .ebpf
+            .map_mut(XSK_MAP)
+            .ok_or(XdpError::Missing(XSK_MAP))?;
+        let mut xsks = XskMap::try_from(map).map_err(|source| map_err(XSK_MAP, source))?;
+        xsks.set(queue, socket, 0)
+            .map_err(|source| map_err(XSK_MAP, source))
+    }
+
+    /// The decision counters, summed over CPUs.
+    pub fn counters(&self) -> Result<XdpCounters, XdpError> {
+        let map = self
+            .ebpf
+            .map(COUNTERS_MAP)
+            .ok_or(XdpError::Missing(COUNTERS_MAP))?;
+        let counters: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(map).map_err(|source| map_err(COUNTERS_MAP, source))?;
+        let mut out = XdpCounters::default();
+        for counter in XdpCounter::ALL {
+            let per_cpu = counters
+                .get(&(counter as u32), 0)
+                .map_err(|source| map_err(COUNTERS_MAP, source))?;
+            out.values[counter as usize] = per_cpu.iter().sum();
+        }
+        Ok(out)
+    }
+}
+
+fn map_err(map: &'static str, source: aya::maps::MapError) -> XdpError {
+    XdpError::Map { map, source }
+}
+
+/// A snapshot of the XDP program's decision counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdpCounters {
+    values: [u64; XDP_COUNTER_COUNT as usize],
+}
+
+impl XdpCounters {
+    /// One counter's value.
+    pub fn get(&self, counter: XdpCounter) -> u64 {
+        self.values[counter as usize]
+    }
+
+    /// Every frame the program saw.
+    pub fn total(&self) -> u64 {
+        self.values.iter().sum()
+    }
+
+    /// Each counter with its name, in index order.
+    pub fn iter(&self) -> impl Iterator<Item = (XdpCounter, u64)> + '_ {
+        XdpCounter::ALL.into_iter().map(|c| (c, self.get(c)))
+    }
+}
+
+impl serde::Serialize for XdpCounters {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.values.len()))?;
+        for (counter, value) in self.iter() {
+            map.serialize_entry(counter.name(), &value)?;
+        }
+        map.end()
+    }
+}
