@@ -1,17 +1,14 @@
 //! `bench`: runs the appliance the way its users do, inside network namespaces it makes itself.
 
 use std::{
-    io::{BufRead, BufReader},
     path::PathBuf,
-    process::{Child, Stdio},
-    sync::mpsc,
+    process::Stdio,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use ingest::netns::{self, VethPair};
-use nix::{sys::signal::Signal, unistd::Pid};
+use ingest::netns::{self, Spawned, VethPair};
 
 #[derive(Debug, Parser)]
 #[command(about = "Demo, traffic and end-to-end tests of the appliance")]
@@ -41,59 +38,6 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// An `ingest` process in a namespace, stopped with SIGTERM (then killed) when dropped.
-struct Daemon {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Daemon {
-    fn next_line(&self, timeout: Duration) -> Option<String> {
-        self.lines.recv_timeout(timeout).ok()
-    }
-
-    /// Waits for the `ready` line, failing early with the exit status if ingest dies first.
-    fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<String> {
-        match self.lines.recv_timeout(timeout) {
-            Ok(line) if line.contains("\"ready\"") => Ok(line),
-            Ok(line) => bail!("ingest printed {line:?} before it was ready"),
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                bail!("ingest did not report ready within {timeout:?}")
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = self.child.wait()?;
-                bail!("ingest exited before it was ready ({status}); its log is above")
-            }
-        }
-    }
-
-    /// Sends SIGTERM and waits up to 10 s for a clean exit; returns the remaining stdout lines.
-    fn stop(mut self) -> anyhow::Result<Vec<String>> {
-        let pid = Pid::from_raw(i32::try_from(self.child.id())?);
-        nix::sys::signal::kill(pid, Signal::SIGTERM)?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
-                if !status.success() {
-                    bail!("ingest exited with {status}");
-                }
-                return Ok(self.lines.try_iter().collect());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        bail!("ingest did not exit within 10 s of SIGTERM")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 fn demo(ingest: Option<PathBuf>, count: u32) -> anyhow::Result<()> {
     netns::available().map_err(|why| anyhow::anyhow!("the demo needs namespaces: {why}"))?;
     let ingest = match ingest {
@@ -111,23 +55,12 @@ fn demo(ingest: Option<PathBuf>, count: u32) -> anyhow::Result<()> {
         netns::ADDR_B
     );
     let stats = std::env::temp_dir().join(format!("ingest-demo-{}.json", std::process::id()));
-    let mut child = VethPair::command(&pair.ns_b, ingest.to_str().context("ingest path")?)
-        .args(["run", "--iface", netns::IFACE_B, "--print", "--stats-json"])
-        .arg(&stats)
-        .stdout(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {}", ingest.display()))?;
-    let stdout = child.stdout.take().context("ingest stdout")?;
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut daemon = Daemon { child, lines };
-    let ready = daemon.wait_ready(Duration::from_secs(30))?;
+    let mut cmd = VethPair::command(&pair.ns_b, ingest.to_str().context("ingest path")?);
+    cmd.args(["run", "--iface", netns::IFACE_B, "--print", "--stats-json"])
+        .arg(&stats);
+    let mut daemon =
+        Spawned::spawn(cmd).with_context(|| format!("starting {}", ingest.display()))?;
+    let ready = daemon.wait_for_first_line("\"ready\"", Duration::from_secs(30))?;
     println!("ingest ready: {ready}");
 
     for i in 1..=count {
@@ -167,7 +100,11 @@ fn demo(ingest: Option<PathBuf>, count: u32) -> anyhow::Result<()> {
             received.push(line);
         }
     }
-    received.extend(daemon.stop()?);
+    let (status, rest) = daemon.terminate(Duration::from_secs(10))?;
+    if !status.success() {
+        bail!("ingest exited with {status}");
+    }
+    received.extend(rest);
     println!("received through AF_XDP:");
     for line in &received {
         println!("  {line}");

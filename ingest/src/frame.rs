@@ -111,7 +111,7 @@ pub(crate) mod tests {
         min_len: usize,
     ) -> Vec<u8> {
         let ihl = 20 + options.len();
-        assert!(ihl % 4 == 0 && ihl <= 60);
+        assert!(ihl.is_multiple_of(4) && ihl <= 60);
         let mut f = vec![0u8; 12];
         f.extend_from_slice(&0x0800u16.to_be_bytes());
         f.push(0x40 | (ihl / 4) as u8);

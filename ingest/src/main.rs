@@ -172,18 +172,20 @@ struct Printer<W: Write> {
 
 impl<W: Write> MessageHandler for Printer<W> {
     fn on_message(&mut self, queue: u32, datagram: &UdpDatagram<'_>) {
-        if self.enabled && self.error.is_none() {
-            if let Err(e) = print_message(&mut self.out, queue, datagram) {
-                self.error = Some(e);
-            }
+        if self.enabled
+            && self.error.is_none()
+            && let Err(e) = print_message(&mut self.out, queue, datagram)
+        {
+            self.error = Some(e);
         }
     }
 
     fn on_batch_end(&mut self) {
-        if self.enabled && self.error.is_none() {
-            if let Err(e) = self.out.flush() {
-                self.error = Some(e);
-            }
+        if self.enabled
+            && self.error.is_none()
+            && let Err(e) = self.out.flush()
+        {
+            self.error = Some(e);
         }
     }
 }

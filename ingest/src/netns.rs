@@ -7,13 +7,21 @@
 
 use std::{
     fs::File,
-    io,
+    io::{self, BufRead, BufReader},
     net::Ipv4Addr,
-    process::{Command, Output},
-    sync::atomic::{AtomicU32, Ordering},
+    process::{Child, Command, ExitStatus, Output, Stdio},
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        mpsc,
+    },
+    time::{Duration, Instant},
 };
 
-use nix::sched::{CloneFlags, setns};
+use nix::{
+    sched::{CloneFlags, setns},
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
 
 /// The sending side's address.
 pub const ADDR_A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -90,6 +98,87 @@ impl Drop for VethPair {
             if let Err(err) = ip(&["netns", "del", ns]) {
                 log::warn!("removing namespace {ns}: {err}");
             }
+        }
+    }
+}
+
+/// A process started by a test or by `bench` (typically `ingest run` inside a namespace), whose
+/// stdout is read line by line on a thread. Dropping it kills the process if it still runs, so a
+/// failing test never leaves it behind.
+#[derive(Debug)]
+pub struct Spawned {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Spawned {
+    /// Starts `cmd` with stdout piped (stderr is inherited, so its log shows in test output).
+    pub fn spawn(mut cmd: Command) -> io::Result<Self> {
+        let mut child = cmd.stdout(Stdio::piped()).spawn()?;
+        let stdout = child.stdout.take().expect("stdout was piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Self { child, lines })
+    }
+
+    /// The next stdout line, if one comes within `timeout`.
+    pub fn next_line(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+
+    /// Waits for the first stdout line and checks that it contains `marker` (as `ingest run`'s
+    /// `{"event":"ready"}` line does). Fails early, with the exit status, if the process dies.
+    pub fn wait_for_first_line(&mut self, marker: &str, timeout: Duration) -> io::Result<String> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) if line.contains(marker) => Ok(line),
+            Ok(line) => Err(io::Error::other(format!(
+                "expected a line with {marker:?} first, got {line:?}"
+            ))),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no line with {marker:?} within {timeout:?}"),
+            )),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = self.child.wait()?;
+                Err(io::Error::other(format!(
+                    "the process exited ({status}) before printing {marker:?}; its log is above"
+                )))
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the exit; returns the exit status and the
+    /// stdout lines not yet read. Kills the process if it does not exit in time.
+    pub fn terminate(mut self, timeout: Duration) -> io::Result<(ExitStatus, Vec<String>)> {
+        let pid = Pid::from_raw(i32::try_from(self.child.id()).map_err(io::Error::other)?);
+        kill(pid, Signal::SIGTERM)?;
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                // The reader thread ends at EOF; collect everything it read.
+                let rest = self.lines.iter().collect();
+                return Ok((status, rest));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no exit within {timeout:?} of SIGTERM"),
+        ))
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }

@@ -67,7 +67,7 @@ fn try_ingest_xdp(ctx: &XdpContext) -> Result<(XdpCounter, u32), Truncated> {
     let udph = read::<[u8; wire::UDP_HLEN]>(ctx, ip + ihl)?;
     let dst_port = u16::from_be_bytes([udph[2], udph[3]]);
     // SAFETY: a read-only lookup of a plain u16 key; the value is not dereferenced.
-    if unsafe { LOG_PORTS.get(&dst_port) }.is_none() {
+    if unsafe { LOG_PORTS.get(dst_port) }.is_none() {
         return Ok((XdpCounter::PassedNotLogPort, xdp_action::XDP_PASS));
     }
 

@@ -20,3 +20,26 @@ pub fn raise_memlock_limit() -> nix::Result<u64> {
     setrlimit(Resource::RLIMIT_MEMLOCK, hard, hard)?;
     Ok(if hard == unlimited { u64::MAX } else { hard })
 }
+
+/// Checks that the kernel has what the XDP path needs: the `bpf()` system call and AF_XDP
+/// sockets. Returns the missing feature, for tests that must skip only on such kernels.
+pub fn kernel_support() -> Result<(), String> {
+    // The sysctl exists exactly when the kernel is built with CONFIG_BPF_SYSCALL.
+    if !std::path::Path::new("/proc/sys/kernel/unprivileged_bpf_disabled").exists() {
+        return Err("the kernel has no bpf() system call (CONFIG_BPF_SYSCALL)".into());
+    }
+    // SAFETY: socket() has no memory arguments; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        let err = std::io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::EAFNOSUPPORT) => {
+                Err("the kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS)".into())
+            }
+            _ => Err(format!("cannot create an AF_XDP socket: {err}")),
+        };
+    }
+    // SAFETY: `fd` is a descriptor this function just created and owns; wrapping it closes it.
+    drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+    Ok(())
+}
