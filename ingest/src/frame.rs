@@ -1,50 +1,67 @@
 //! Decoding the Ethernet frames that arrive through AF_XDP down to their UDP payload.
 //!
-//! The XDP program has already checked the headers it steers on; this decoder checks them again
-//! because user space must never trust packet memory, and it cuts the payload at the UDP length
-//! so that Ethernet padding of short frames never becomes part of a message.
+//! The header walk is `xdp_common::walk`, the same code the XDP program runs, so both sides
+//! always agree on what a log datagram is. User space walks again because it must never trust
+//! packet memory, and it cuts the payload at the UDP length so that Ethernet padding of short
+//! frames never becomes part of a message.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use xdp_common::wire;
+use xdp_common::walk::{Malformed, SourceAddr, Walk, walk};
 
 /// A UDP datagram inside a received frame; the payload borrows the frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UdpDatagram<'a> {
     /// Sender address and port.
-    pub src: SocketAddrV4,
+    pub src: SocketAddr,
     /// Destination address and port.
-    pub dst: SocketAddrV4,
+    pub dst: SocketAddr,
+    /// VLAN id of the innermost tag, if the frame was tagged.
+    pub vlan: Option<u16>,
     /// The UDP payload: the log message.
     pub payload: &'a [u8],
 }
 
-/// Why a frame is not a UDP datagram this decoder can hand on. Each kind is counted by the caller.
+/// Why a frame is not a UDP datagram this decoder can hand on. Each kind has its own counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
-    /// Shorter than the headers it announces.
-    #[error("truncated frame")]
-    Truncated,
-    /// Not IPv4 (the XDP program only steers IPv4 for now).
-    #[error("not IPv4")]
-    NotIpv4,
+    /// Shorter than the headers it announces, or an inconsistent IP header.
+    #[error("malformed frame")]
+    Malformed = 0,
+    /// Not IPv4 or IPv6.
+    #[error("not IP")]
+    NotIp = 1,
     /// Not UDP.
     #[error("not UDP")]
-    NotUdp,
+    NotUdp = 2,
     /// An IP fragment: the XDP program passes those to the kernel, so one here is a bug.
     #[error("IP fragment")]
-    Fragment,
+    Fragment = 3,
     /// The UDP length field is below 8 or beyond the frame.
     #[error("bad UDP length")]
-    BadUdpLength,
+    BadUdpLength = 4,
 }
 
 impl FrameError {
+    /// Every kind, in index order.
+    pub const ALL: [FrameError; 5] = [
+        FrameError::Malformed,
+        FrameError::NotIp,
+        FrameError::NotUdp,
+        FrameError::Fragment,
+        FrameError::BadUdpLength,
+    ];
+
+    /// Dense index, for counter arrays.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// Stable counter name for this kind of frame drop.
     pub const fn counter_name(self) -> &'static str {
         match self {
-            FrameError::Truncated => "frame_dropped_truncated",
-            FrameError::NotIpv4 => "frame_dropped_not_ipv4",
+            FrameError::Malformed => "frame_dropped_malformed",
+            FrameError::NotIp => "frame_dropped_not_ip",
             FrameError::NotUdp => "frame_dropped_not_udp",
             FrameError::Fragment => "frame_dropped_fragment",
             FrameError::BadUdpLength => "frame_dropped_bad_udp_length",
@@ -52,133 +69,247 @@ impl FrameError {
     }
 }
 
-fn be16(frame: &[u8], at: usize) -> Result<u16, FrameError> {
-    frame
-        .get(at..at + 2)
-        .map(|b| u16::from_be_bytes([b[0], b[1]]))
-        .ok_or(FrameError::Truncated)
+fn ip(addr: SourceAddr) -> IpAddr {
+    match addr {
+        SourceAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(a)),
+        SourceAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(a)),
+    }
 }
 
-fn ipv4(frame: &[u8], at: usize) -> Result<Ipv4Addr, FrameError> {
-    frame
-        .get(at..at + 4)
-        .map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]))
-        .ok_or(FrameError::Truncated)
-}
-
-/// Decodes Ethernet II, IPv4 (any header length) and UDP, and returns the datagram.
+/// Walks the frame's headers and returns its UDP datagram.
 pub fn decode_udp(frame: &[u8]) -> Result<UdpDatagram<'_>, FrameError> {
-    if be16(frame, 12)? != wire::ETH_P_IP {
-        return Err(FrameError::NotIpv4);
-    }
-    let ip = wire::ETH_HLEN;
-    let version_ihl = *frame.get(ip).ok_or(FrameError::Truncated)?;
-    let ihl = usize::from(version_ihl & 0x0f) * 4;
-    if version_ihl >> 4 != 4 || ihl < wire::IPV4_MIN_HLEN || frame.len() < ip + ihl {
-        return Err(FrameError::Truncated);
-    }
-    if frame[ip + 9] != wire::IPPROTO_UDP {
-        return Err(FrameError::NotUdp);
-    }
-    if be16(frame, ip + 6)? & (wire::IP_MF | wire::IP_OFFSET_MASK) != 0 {
-        return Err(FrameError::Fragment);
-    }
-    let src_ip = ipv4(frame, ip + 12)?;
-    let dst_ip = ipv4(frame, ip + 16)?;
-    let udp = ip + ihl;
-    let src_port = be16(frame, udp)?;
-    let dst_port = be16(frame, udp + 2)?;
-    let udp_len = usize::from(be16(frame, udp + 4)?);
-    if udp_len < wire::UDP_HLEN || frame.len() < udp + udp_len {
-        return Err(FrameError::BadUdpLength);
-    }
+    let udp = match walk(frame) {
+        Ok(Walk::Udp(udp)) => udp,
+        Ok(Walk::NotIp) => return Err(FrameError::NotIp),
+        Ok(Walk::NotUdp) => return Err(FrameError::NotUdp),
+        Ok(Walk::Fragment) => return Err(FrameError::Fragment),
+        Err(Malformed) => return Err(FrameError::Malformed),
+    };
+    let len = usize::from(udp.udp_len);
+    let payload = frame
+        .get(udp.udp_offset..udp.udp_offset + len)
+        .and_then(|datagram| datagram.get(xdp_common::wire::UDP_HLEN..))
+        .ok_or(FrameError::BadUdpLength)?;
     Ok(UdpDatagram {
-        src: SocketAddrV4::new(src_ip, src_port),
-        dst: SocketAddrV4::new(dst_ip, dst_port),
-        payload: &frame[udp + wire::UDP_HLEN..udp + udp_len],
+        src: SocketAddr::new(ip(udp.src), udp.src_port),
+        dst: SocketAddr::new(ip(udp.dst), udp.dst_port),
+        vlan: udp.vlan,
+        payload,
     })
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
-    /// Builds an Ethernet + IPv4 + UDP frame (checksums zero), padded to `min_len`.
-    pub(crate) fn udp_frame(
-        options: &[u8],
-        dst_port: u16,
-        payload: &[u8],
-        min_len: usize,
-    ) -> Vec<u8> {
-        let ihl = 20 + options.len();
-        assert!(ihl.is_multiple_of(4) && ihl <= 60);
-        let mut f = vec![0u8; 12];
-        f.extend_from_slice(&0x0800u16.to_be_bytes());
-        f.push(0x40 | (ihl / 4) as u8);
-        f.push(0);
-        f.extend_from_slice(&((ihl + 8 + payload.len()) as u16).to_be_bytes());
-        f.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0]); // id, DF, ttl, udp, csum
-        f.extend_from_slice(&[198, 18, 0, 1, 198, 18, 0, 2]);
-        f.extend_from_slice(options);
-        f.extend_from_slice(&40000u16.to_be_bytes());
-        f.extend_from_slice(&dst_port.to_be_bytes());
-        f.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-        f.extend_from_slice(&[0, 0]);
-        f.extend_from_slice(payload);
-        if f.len() < min_len {
-            f.resize(min_len, 0);
+    /// Builds test frames: Ethernet, optional VLAN tags, IPv4 or IPv6 (with extension headers),
+    /// UDP; checksums zero.
+    #[derive(Default)]
+    struct Builder {
+        vlans: Vec<(u16, u16)>,
+        ipv6: bool,
+        ipv4_options: Vec<u8>,
+        ipv4_flags_frag: u16,
+        ipv6_ext: Vec<(u8, Vec<u8>)>,
+        pad_to: usize,
+    }
+
+    impl Builder {
+        fn build(&self, dst_port: u16, payload: &[u8]) -> Vec<u8> {
+            let mut udp = 40000u16.to_be_bytes().to_vec();
+            udp.extend_from_slice(&dst_port.to_be_bytes());
+            udp.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+            udp.extend_from_slice(&[0, 0]);
+            udp.extend_from_slice(payload);
+
+            let mut f = vec![0u8; 12];
+            for (tpid, vid) in &self.vlans {
+                f.extend_from_slice(&tpid.to_be_bytes());
+                f.extend_from_slice(&vid.to_be_bytes());
+            }
+            if self.ipv6 {
+                f.extend_from_slice(&0x86ddu16.to_be_bytes());
+                let mut ext = Vec::new();
+                let mut next = 17u8;
+                for (kind, body) in self.ipv6_ext.iter().rev() {
+                    let mut h = vec![next, ((body.len() + 2) / 8 - 1) as u8];
+                    h.extend_from_slice(body);
+                    ext.splice(0..0, h);
+                    next = *kind;
+                }
+                f.extend_from_slice(&[0x60, 0, 0, 0]);
+                f.extend_from_slice(&((ext.len() + udp.len()) as u16).to_be_bytes());
+                f.extend_from_slice(&[next, 64]);
+                f.extend_from_slice(&[0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+                f.extend_from_slice(&[0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+                f.extend_from_slice(&ext);
+            } else {
+                let ihl = 20 + self.ipv4_options.len();
+                assert!(ihl.is_multiple_of(4) && ihl <= 60);
+                f.extend_from_slice(&0x0800u16.to_be_bytes());
+                f.push(0x40 | (ihl / 4) as u8);
+                f.push(0);
+                f.extend_from_slice(&((ihl + udp.len()) as u16).to_be_bytes());
+                f.extend_from_slice(&[0, 0]);
+                f.extend_from_slice(&self.ipv4_flags_frag.to_be_bytes());
+                f.extend_from_slice(&[64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2]);
+                f.extend_from_slice(&self.ipv4_options);
+            }
+            f.extend_from_slice(&udp);
+            if f.len() < self.pad_to {
+                f.resize(self.pad_to, 0);
+            }
+            f
         }
-        f
+    }
+
+    fn ipv4(payload: &[u8]) -> Vec<u8> {
+        Builder::default().build(514, payload)
     }
 
     #[test]
     fn decodes_a_syslog_datagram() {
-        let frame = udp_frame(&[], 514, b"<13>1 - - - - - - hi", 0);
+        let frame = ipv4(b"<13>1 - - - - - - hi");
         let d = decode_udp(&frame).unwrap();
         assert_eq!(d.src, "198.18.0.1:40000".parse().unwrap());
         assert_eq!(d.dst, "198.18.0.2:514".parse().unwrap());
+        assert_eq!(d.vlan, None);
         assert_eq!(d.payload, b"<13>1 - - - - - - hi");
     }
 
     #[test]
     fn ethernet_padding_is_not_part_of_the_payload() {
         // A 5-byte payload makes a 47-byte frame that the sender pads to the 60-byte minimum.
-        let frame = udp_frame(&[], 514, b"<13>x", 60);
+        let frame = Builder {
+            pad_to: 60,
+            ..Default::default()
+        }
+        .build(514, b"<13>x");
         assert_eq!(frame.len(), 60);
         assert_eq!(decode_udp(&frame).unwrap().payload, b"<13>x");
     }
 
     #[test]
     fn ip_options_move_the_udp_header() {
-        let frame = udp_frame(&[1, 1, 1, 0], 514, b"payload", 0); // NOP NOP NOP EOL
-        assert_eq!(decode_udp(&frame).unwrap().payload, b"payload");
+        let b = Builder {
+            ipv4_options: vec![1, 1, 1, 0],
+            ..Default::default()
+        };
+        assert_eq!(
+            decode_udp(&b.build(514, b"payload")).unwrap().payload,
+            b"payload"
+        );
+    }
+
+    #[test]
+    fn one_and_two_vlan_tags() {
+        let b = Builder {
+            vlans: vec![(0x8100, 0x2000 | 10)],
+            ..Default::default()
+        };
+        let frame = b.build(514, b"tagged");
+        let d = decode_udp(&frame).unwrap();
+        assert_eq!((d.vlan, d.payload), (Some(10), &b"tagged"[..]));
+
+        let b = Builder {
+            vlans: vec![(0x88a8, 100), (0x8100, 20)],
+            ..Default::default()
+        };
+        let frame = b.build(514, b"qinq");
+        let d = decode_udp(&frame).unwrap();
+        assert_eq!((d.vlan, d.payload), (Some(20), &b"qinq"[..]));
+
+        let b = Builder {
+            vlans: vec![(0x88a8, 1), (0x8100, 2), (0x8100, 3)],
+            ..Default::default()
+        };
+        assert_eq!(decode_udp(&b.build(514, b"x")), Err(FrameError::NotIp));
+    }
+
+    #[test]
+    fn ipv6_with_extension_headers() {
+        let b = Builder {
+            ipv6: true,
+            ..Default::default()
+        };
+        let frame = b.build(514, b"v6");
+        let d = decode_udp(&frame).unwrap();
+        assert_eq!(d.src, "[2001:2::1]:40000".parse().unwrap());
+        assert_eq!(d.payload, b"v6");
+
+        // Hop-by-hop (PadN to 8 bytes), then destination options of 16 bytes.
+        let b = Builder {
+            ipv6: true,
+            ipv6_ext: vec![
+                (0, vec![1, 4, 0, 0, 0, 0]),
+                (60, vec![1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(decode_udp(&b.build(514, b"ext")).unwrap().payload, b"ext");
+
+        let b = Builder {
+            ipv6: true,
+            ipv6_ext: vec![(44, vec![0, 0, 0, 0, 0, 1])],
+            ..Default::default()
+        };
+        assert_eq!(
+            decode_udp(&b.build(514, b"frag")),
+            Err(FrameError::Fragment)
+        );
     }
 
     #[test]
     fn every_truncation_is_an_error_not_a_panic() {
-        let frame = udp_frame(&[], 514, b"<13>1 - - - - - - hi", 0);
-        for len in 0..frame.len() {
-            // Fix up nothing: shortened frames keep their original length fields.
-            let got = decode_udp(&frame[..len]);
-            assert!(got.is_err(), "length {len} decoded: {got:?}");
+        let frames = [
+            ipv4(b"<13>1 - - - - - - hi"),
+            Builder {
+                vlans: vec![(0x8100, 5)],
+                ipv6: true,
+                ..Default::default()
+            }
+            .build(514, b"x"),
+            Builder {
+                ipv6: true,
+                ipv6_ext: vec![(0, vec![1, 4, 0, 0, 0, 0])],
+                ..Default::default()
+            }
+            .build(514, b"y"),
+        ];
+        for frame in frames {
+            for len in 0..frame.len() {
+                // Length fields still describe the whole frame, so every cut is an error.
+                let got = decode_udp(&frame[..len]);
+                assert!(got.is_err(), "length {len} decoded: {got:?}");
+            }
         }
     }
 
     #[test]
     fn other_protocols_and_fragments_are_named() {
-        let mut frame = udp_frame(&[], 514, b"x", 0);
-        frame[12] = 0x86;
-        frame[13] = 0xdd;
-        assert_eq!(decode_udp(&frame), Err(FrameError::NotIpv4));
-        let mut frame = udp_frame(&[], 514, b"x", 0);
+        let mut frame = ipv4(b"x");
+        frame[12] = 0x08;
+        frame[13] = 0x06; // ARP
+        assert_eq!(decode_udp(&frame), Err(FrameError::NotIp));
+        let mut frame = ipv4(b"x");
         frame[23] = 6;
         assert_eq!(decode_udp(&frame), Err(FrameError::NotUdp));
-        let mut frame = udp_frame(&[], 514, b"x", 0);
-        frame[20] = 0x20; // MF
-        assert_eq!(decode_udp(&frame), Err(FrameError::Fragment));
-        let mut frame = udp_frame(&[], 514, b"x", 0);
+        let b = Builder {
+            ipv4_flags_frag: 0x2000,
+            ..Default::default()
+        }; // MF
+        assert_eq!(decode_udp(&b.build(514, b"x")), Err(FrameError::Fragment));
+        let b = Builder {
+            ipv4_flags_frag: 0x0010,
+            ..Default::default()
+        }; // offset 16
+        assert_eq!(decode_udp(&b.build(514, b"x")), Err(FrameError::Fragment));
+        let mut frame = ipv4(b"x");
         frame[38] = 0;
         frame[39] = 4; // UDP length 4 < 8
         assert_eq!(decode_udp(&frame), Err(FrameError::BadUdpLength));
+        let mut frame = ipv4(b"x");
+        frame[14] = 0x45 + 0x10; // version 5
+        assert_eq!(decode_udp(&frame), Err(FrameError::Malformed));
     }
 }

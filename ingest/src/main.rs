@@ -12,8 +12,9 @@ use ingest::{
     frame::UdpDatagram,
     run::{Limits, MessageHandler, XdpReceiver, XdpRunOptions},
     sys::{self, xsk::XskOptions},
-    xdp::AttachRequest,
+    xdp::{AttachRequest, SourceFilter, SourcePrefix},
 };
+use xdp_common::Verdict;
 
 #[derive(Debug, Parser)]
 #[command(version, about = "Kernel-bypass syslog ingestion and detection")]
@@ -42,6 +43,13 @@ struct RunArgs {
     /// XDP attach mode: auto tries native, then generic with a warning.
     #[arg(long, value_enum, default_value_t = AttachRequest::Auto)]
     xdp_mode: AttachRequest,
+    /// Steer log packets only from these sources (CIDR, comma separated or repeated); all
+    /// others are dropped in XDP and counted. The longest matching prefix wins.
+    #[arg(long, value_delimiter = ',')]
+    allow_source: Vec<String>,
+    /// Drop log packets from these sources in XDP, counted (CIDR, comma separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    deny_source: Vec<String>,
     /// Frames handled per batch.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
@@ -90,11 +98,23 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             .context("--duration must be a non-negative number of seconds")?,
         max_messages: args.max_messages,
     };
+    let mut sources = SourceFilter::default();
+    for (list, verdict) in [
+        (&args.allow_source, Verdict::Allow),
+        (&args.deny_source, Verdict::Deny),
+    ] {
+        for cidr in list {
+            let prefix = SourcePrefix::parse(cidr, verdict)
+                .map_err(|e| anyhow::anyhow!("bad source prefix {e}"))?;
+            sources.prefixes.push(prefix);
+        }
+    }
     let opts = XdpRunOptions {
         iface: args.iface,
         queue: args.queue,
         ports: args.ports,
         attach: args.xdp_mode,
+        sources,
         xsk: XskOptions {
             frame_count: args.frame_count,
             rx_ring_size: args.rx_ring_size,
@@ -198,6 +218,7 @@ fn print_message(out: &mut impl Write, queue: u32, d: &UdpDatagram<'_>) -> std::
         "event": "message",
         "queue": queue,
         "src": d.src.to_string(),
+        "vlan": d.vlan,
         "dst_port": d.dst.port(),
         "facility": pri.map(|p| p.facility.name()),
         "severity": pri.map(|p| p.severity.name()),

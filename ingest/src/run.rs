@@ -12,12 +12,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use xdp_common::XdpCounter;
-
 use crate::{
     frame::{FrameError, UdpDatagram, decode_udp},
     sys::xsk::{BindMode, KernelXskStats, XskCounters, XskError, XskOptions, XskQueue},
-    xdp::{AttachMode, AttachRequest, XdpCounters, XdpError, XdpSteering},
+    xdp::{AttachMode, AttachRequest, SourceFilter, XdpCounters, XdpError, XdpSteering},
 };
 
 /// What to receive and for how long.
@@ -31,6 +29,8 @@ pub struct XdpRunOptions {
     pub ports: Vec<u16>,
     /// XDP attach mode.
     pub attach: AttachRequest,
+    /// Which log sources to steer or drop.
+    pub sources: SourceFilter,
     /// UMEM and ring sizes.
     pub xsk: XskOptions,
     /// How long one `poll()` sleeps when the RX ring is empty.
@@ -69,24 +69,6 @@ pub struct Limits {
     pub max_messages: Option<u64>,
 }
 
-const FRAME_ERRORS: [FrameError; 5] = [
-    FrameError::Truncated,
-    FrameError::NotIpv4,
-    FrameError::NotUdp,
-    FrameError::Fragment,
-    FrameError::BadUdpLength,
-];
-
-fn frame_error_index(e: FrameError) -> usize {
-    match e {
-        FrameError::Truncated => 0,
-        FrameError::NotIpv4 => 1,
-        FrameError::NotUdp => 2,
-        FrameError::Fragment => 3,
-        FrameError::BadUdpLength => 4,
-    }
-}
-
 /// One attached XDP program and one bound AF_XDP socket.
 #[derive(Debug)]
 pub struct XdpReceiver {
@@ -96,7 +78,7 @@ pub struct XdpReceiver {
     queue_index: u32,
     poll_timeout_ms: i32,
     messages: u64,
-    frame_drops: [u64; FRAME_ERRORS.len()],
+    frame_drops: [u64; FrameError::ALL.len()],
 }
 
 impl XdpReceiver {
@@ -104,6 +86,7 @@ impl XdpReceiver {
     pub fn start(opts: &XdpRunOptions) -> Result<Self, RunError> {
         opts.xsk.validate()?;
         let mut steering = XdpSteering::attach(&opts.iface, &opts.ports, opts.attach)?;
+        steering.set_source_filter(&opts.sources)?;
         let queue = XskQueue::open(&opts.iface, opts.queue, &opts.xsk)?;
         steering.register_socket(opts.queue, queue.fd())?;
         Ok(Self {
@@ -112,7 +95,7 @@ impl XdpReceiver {
             queue_index: opts.queue,
             poll_timeout_ms: i32::try_from(opts.poll_timeout.as_millis()).unwrap_or(i32::MAX),
             messages: 0,
-            frame_drops: [0; FRAME_ERRORS.len()],
+            frame_drops: [0; FrameError::ALL.len()],
         })
     }
 
@@ -153,7 +136,7 @@ impl XdpReceiver {
                     *messages += 1;
                     handler.on_message(queue_index, &datagram);
                 }
-                Err(e) => frame_drops[frame_error_index(e)] += 1,
+                Err(e) => frame_drops[e.index()] += 1,
             });
             if n == 0 {
                 queue.wait(self.poll_timeout_ms).map_err(RunError::Poll)?;
@@ -169,15 +152,14 @@ impl XdpReceiver {
         let xdp = self.steering.counters()?;
         let kernel_xsk = self.queue.kernel_stats()?;
         let mut drops = BTreeMap::new();
-        drops.insert(
-            XdpCounter::DroppedMalformed.name(),
-            xdp.get(XdpCounter::DroppedMalformed),
-        );
+        for (counter, value) in xdp.iter().filter(|(c, _)| c.is_drop()) {
+            drops.insert(counter.name(), value);
+        }
         drops.insert("xsk_rx_dropped", kernel_xsk.rx_dropped);
         drops.insert("xsk_rx_ring_full", kernel_xsk.rx_ring_full);
         drops.insert("xsk_rx_invalid_descs", kernel_xsk.rx_invalid_descs);
-        for e in FRAME_ERRORS {
-            drops.insert(e.counter_name(), self.frame_drops[frame_error_index(e)]);
+        for e in FrameError::ALL {
+            drops.insert(e.counter_name(), self.frame_drops[e.index()]);
         }
         Ok(RunReport {
             iface: self.steering.iface().to_string(),

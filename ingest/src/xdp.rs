@@ -3,15 +3,19 @@
 //! aya attaches through a `bpf_link`: when this process exits, crashed or not, the kernel
 //! detaches the program, so no stale program is left steering packets to a dead socket.
 
-use std::os::fd::AsRawFd;
+use std::{net::IpAddr, os::fd::AsRawFd, str::FromStr};
 
 use aya::{
     Ebpf,
-    maps::{HashMap, MapData, PerCpuArray, XskMap},
+    maps::{
+        Array, HashMap, MapData, PerCpuArray, XskMap,
+        lpm_trie::{Key, LpmTrie},
+    },
     programs::{Xdp, XdpMode},
 };
 use xdp_common::{
-    COUNTERS_MAP, LOG_PORTS_MAP, XDP_COUNTER_COUNT, XDP_PROGRAM, XSK_MAP, XdpCounter,
+    COUNTERS_MAP, LOG_PORTS_MAP, SOURCE_DEFAULT_MAP, SOURCES_V4_MAP, SOURCES_V6_MAP, Verdict,
+    XDP_COUNTER_COUNT, XDP_PROGRAM, XSK_MAP, XdpCounter,
 };
 
 /// The XDP object built by `build.rs`.
@@ -163,6 +167,45 @@ impl XdpSteering {
             .map_err(|source| map_err(XSK_MAP, source))
     }
 
+    /// Loads the source filter: the longest matching prefix's verdict applies to a log packet's
+    /// sender; `default` applies when none matches.
+    pub fn set_source_filter(&mut self, filter: &SourceFilter) -> Result<(), XdpError> {
+        for prefix in &filter.prefixes {
+            let verdict = prefix.verdict as u8;
+            match prefix.addr {
+                IpAddr::V4(addr) => {
+                    let map = self
+                        .ebpf
+                        .map_mut(SOURCES_V4_MAP)
+                        .ok_or(XdpError::Missing(SOURCES_V4_MAP))?;
+                    let mut trie: LpmTrie<&mut MapData, [u8; 4], u8> =
+                        LpmTrie::try_from(map).map_err(|source| map_err(SOURCES_V4_MAP, source))?;
+                    trie.insert(&Key::new(u32::from(prefix.len), addr.octets()), verdict, 0)
+                        .map_err(|source| map_err(SOURCES_V4_MAP, source))?;
+                }
+                IpAddr::V6(addr) => {
+                    let map = self
+                        .ebpf
+                        .map_mut(SOURCES_V6_MAP)
+                        .ok_or(XdpError::Missing(SOURCES_V6_MAP))?;
+                    let mut trie: LpmTrie<&mut MapData, [u8; 16], u8> =
+                        LpmTrie::try_from(map).map_err(|source| map_err(SOURCES_V6_MAP, source))?;
+                    trie.insert(&Key::new(u32::from(prefix.len), addr.octets()), verdict, 0)
+                        .map_err(|source| map_err(SOURCES_V6_MAP, source))?;
+                }
+            }
+        }
+        let map = self
+            .ebpf
+            .map_mut(SOURCE_DEFAULT_MAP)
+            .ok_or(XdpError::Missing(SOURCE_DEFAULT_MAP))?;
+        let mut default: Array<&mut MapData, u32> =
+            Array::try_from(map).map_err(|source| map_err(SOURCE_DEFAULT_MAP, source))?;
+        default
+            .set(0, filter.default_verdict() as u32, 0)
+            .map_err(|source| map_err(SOURCE_DEFAULT_MAP, source))
+    }
+
     /// The decision counters, summed over CPUs.
     pub fn counters(&self) -> Result<XdpCounters, XdpError> {
         let map = self
@@ -179,6 +222,68 @@ impl XdpSteering {
             out.values[counter as usize] = per_cpu.iter().sum();
         }
         Ok(out)
+    }
+}
+
+/// One CIDR prefix of the source filter and what happens to log packets from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourcePrefix {
+    /// Network address, host bits cleared.
+    pub addr: IpAddr,
+    /// Prefix length.
+    pub len: u8,
+    /// Allow or deny.
+    pub verdict: Verdict,
+}
+
+impl SourcePrefix {
+    /// Parses `ADDR/LEN` (or a bare address, meaning one host).
+    pub fn parse(cidr: &str, verdict: Verdict) -> Result<Self, String> {
+        let (addr, len) = match cidr.split_once('/') {
+            Some((addr, len)) => (addr, Some(len)),
+            None => (cidr, None),
+        };
+        let addr = IpAddr::from_str(addr).map_err(|e| format!("{cidr:?}: {e}"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let len = match len {
+            Some(len) => u8::from_str(len)
+                .ok()
+                .filter(|&l| l <= max)
+                .ok_or_else(|| format!("{cidr:?}: prefix length must be 0..={max}"))?,
+            None => max,
+        };
+        let addr = match addr {
+            IpAddr::V4(a) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+                IpAddr::from((u32::from(a) & mask).to_be_bytes())
+            }
+            IpAddr::V6(a) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+                IpAddr::from((u128::from(a) & mask).to_be_bytes())
+            }
+        };
+        Ok(Self { addr, len, verdict })
+    }
+}
+
+/// The source filter: prefixes with verdicts; the longest match wins.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceFilter {
+    /// The prefixes.
+    pub prefixes: Vec<SourcePrefix>,
+}
+
+impl SourceFilter {
+    /// The verdict for sources no prefix matches: with any allow prefix the filter is an
+    /// allow-list (deny the rest); with only deny prefixes, allow the rest; empty, no filter.
+    pub fn default_verdict(&self) -> Verdict {
+        if self.prefixes.iter().any(|p| p.verdict == Verdict::Allow) {
+            Verdict::Deny
+        } else if self.prefixes.is_empty() {
+            Verdict::Unfiltered
+        } else {
+            Verdict::Allow
+        }
     }
 }
 
@@ -217,5 +322,43 @@ impl serde::Serialize for XdpCounters {
             map.serialize_entry(counter.name(), &value)?;
         }
         map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_parse_and_lose_their_host_bits() {
+        let p = SourcePrefix::parse("198.18.7.9/16", Verdict::Deny).unwrap();
+        assert_eq!((p.addr, p.len), ("198.18.0.0".parse().unwrap(), 16));
+        let p = SourcePrefix::parse("2001:2::1/48", Verdict::Allow).unwrap();
+        assert_eq!((p.addr, p.len), ("2001:2::".parse().unwrap(), 48));
+        let p = SourcePrefix::parse("198.18.0.1", Verdict::Deny).unwrap();
+        assert_eq!(p.len, 32);
+        let p = SourcePrefix::parse("0.0.0.0/0", Verdict::Deny).unwrap();
+        assert_eq!((p.addr, p.len), ("0.0.0.0".parse().unwrap(), 0));
+        assert!(SourcePrefix::parse("198.18.0.0/33", Verdict::Deny).is_err());
+        assert!(SourcePrefix::parse("::/129", Verdict::Deny).is_err());
+        assert!(SourcePrefix::parse("host/8", Verdict::Deny).is_err());
+    }
+
+    #[test]
+    fn default_verdict_follows_the_prefixes() {
+        let deny = SourcePrefix::parse("198.18.0.0/24", Verdict::Deny).unwrap();
+        let allow = SourcePrefix::parse("198.18.1.0/24", Verdict::Allow).unwrap();
+        assert_eq!(
+            SourceFilter::default().default_verdict(),
+            Verdict::Unfiltered
+        );
+        let f = SourceFilter {
+            prefixes: vec![deny],
+        };
+        assert_eq!(f.default_verdict(), Verdict::Allow);
+        let f = SourceFilter {
+            prefixes: vec![deny, allow],
+        };
+        assert_eq!(f.default_verdict(), Verdict::Deny);
     }
 }

@@ -2,21 +2,27 @@
 //!
 //! For every frame on the interface it takes exactly one decision and counts it in a per-CPU
 //! counter (see [`XdpCounter`]):
-//! - UDP over IPv4 to a log port, not a fragment: redirected into the AF_XDP socket bound to the
-//!   frame's receive queue (`XSKS[rx_queue_index]`). When no socket is bound there, the redirect
-//!   helper falls back to `XDP_PASS`, so the kernel socket path gets the packet instead.
+//! - UDP to a log port, not a fragment, from an allowed source: redirected into the AF_XDP socket
+//!   bound to the frame's receive queue (`XSKS[rx_queue_index]`). When no socket is bound there,
+//!   the redirect helper falls back to `XDP_PASS`, so the kernel socket path gets the packet.
+//! - UDP to a log port from a source the filter denies: `XDP_DROP`.
 //! - anything else (ARP, ICMP, other ports, fragments): `XDP_PASS` to the kernel.
 //! - headers that claim more bytes than the frame has: `XDP_DROP`, counted as malformed.
+//!
+//! The header walk itself is `xdp_common::walk`, shared with user space.
 #![no_std]
 #![no_main]
 
 use aya_ebpf::{
     bindings::xdp_action,
     macros::{map, xdp},
-    maps::{HashMap, PerCpuArray, XskMap},
+    maps::{Array, HashMap, LpmTrie, PerCpuArray, XskMap, lpm_trie::Key},
     programs::XdpContext,
 };
-use xdp_common::{MAX_LOG_PORTS, MAX_QUEUES, XDP_COUNTER_COUNT, XdpCounter, wire};
+use xdp_common::{
+    MAX_LOG_PORTS, MAX_QUEUES, MAX_SOURCE_PREFIXES, Verdict, XDP_COUNTER_COUNT, XdpCounter,
+    walk::{Malformed, Packet, SourceAddr, Walk, walk},
+};
 
 #[map(name = "XSKS")]
 static XSKS: XskMap = XskMap::with_max_entries(MAX_QUEUES, 0);
@@ -24,53 +30,42 @@ static XSKS: XskMap = XskMap::with_max_entries(MAX_QUEUES, 0);
 #[map(name = "LOG_PORTS")]
 static LOG_PORTS: HashMap<u16, u8> = HashMap::with_max_entries(MAX_LOG_PORTS, 0);
 
+#[map(name = "SOURCES_V4")]
+static SOURCES_V4: LpmTrie<[u8; 4], u8> = LpmTrie::with_max_entries(MAX_SOURCE_PREFIXES, 0);
+
+#[map(name = "SOURCES_V6")]
+static SOURCES_V6: LpmTrie<[u8; 16], u8> = LpmTrie::with_max_entries(MAX_SOURCE_PREFIXES, 0);
+
+#[map(name = "SOURCE_DEFAULT")]
+static SOURCE_DEFAULT: Array<u32> = Array::with_max_entries(1, 0);
+
 #[map(name = "COUNTERS")]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(XDP_COUNTER_COUNT, 0);
-
-/// Why a frame could not be read: its headers run past the end of the frame.
-struct Truncated;
 
 #[xdp]
 pub fn ingest_xdp(ctx: XdpContext) -> u32 {
     let (counter, action) = match try_ingest_xdp(&ctx) {
         Ok(decision) => decision,
-        Err(Truncated) => (XdpCounter::DroppedMalformed, xdp_action::XDP_DROP),
+        Err(Malformed) => (XdpCounter::DroppedMalformed, xdp_action::XDP_DROP),
     };
     count(counter);
     action
 }
 
-fn try_ingest_xdp(ctx: &XdpContext) -> Result<(XdpCounter, u32), Truncated> {
-    let ether_type = u16::from_be(read::<u16>(ctx, 12)?);
-    if ether_type != wire::ETH_P_IP {
-        return Ok((XdpCounter::PassedNotIp, xdp_action::XDP_PASS));
-    }
-
-    // One bounds check for the fixed 20-byte IPv4 header, then fields at constant offsets: the
-    // verifier tracks constant offsets from one checked pointer, while LLVM would otherwise fold
-    // per-field checks into an earlier variable-length check the verifier cannot follow.
-    let ip = wire::ETH_HLEN;
-    let iph = read::<[u8; wire::IPV4_MIN_HLEN]>(ctx, ip)?;
-    let ihl = usize::from(iph[0] & 0x0f) * 4;
-    if iph[0] >> 4 != 4 || ihl < wire::IPV4_MIN_HLEN {
-        return Err(Truncated);
-    }
-    if iph[9] != wire::IPPROTO_UDP {
-        return Ok((XdpCounter::PassedNotUdp, xdp_action::XDP_PASS));
-    }
-    if u16::from_be_bytes([iph[6], iph[7]]) & (wire::IP_MF | wire::IP_OFFSET_MASK) != 0 {
-        // Only the first fragment carries the UDP header, and only the kernel can reassemble.
-        return Ok((XdpCounter::PassedFragment, xdp_action::XDP_PASS));
-    }
-
-    // The UDP header follows the options; reading it whole also proves the options are there.
-    let udph = read::<[u8; wire::UDP_HLEN]>(ctx, ip + ihl)?;
-    let dst_port = u16::from_be_bytes([udph[2], udph[3]]);
+fn try_ingest_xdp(ctx: &XdpContext) -> Result<(XdpCounter, u32), Malformed> {
+    let udp = match walk(&Frame(ctx))? {
+        Walk::NotIp => return Ok((XdpCounter::PassedNotIp, xdp_action::XDP_PASS)),
+        Walk::NotUdp => return Ok((XdpCounter::PassedNotUdp, xdp_action::XDP_PASS)),
+        Walk::Fragment => return Ok((XdpCounter::PassedFragment, xdp_action::XDP_PASS)),
+        Walk::Udp(udp) => udp,
+    };
     // SAFETY: a read-only lookup of a plain u16 key; the value is not dereferenced.
-    if unsafe { LOG_PORTS.get(dst_port) }.is_none() {
+    if unsafe { LOG_PORTS.get(udp.dst_port) }.is_none() {
         return Ok((XdpCounter::PassedNotLogPort, xdp_action::XDP_PASS));
     }
-
+    if source_verdict(udp.src) == Verdict::Deny as u32 {
+        return Ok((XdpCounter::DroppedDenied, xdp_action::XDP_DROP));
+    }
     // The low bits of the flags are the action returned when XSKS has no socket at this index.
     let queue = ctx.rx_queue_index();
     match XSKS.redirect(queue, u64::from(xdp_action::XDP_PASS)) {
@@ -79,17 +74,36 @@ fn try_ingest_xdp(ctx: &XdpContext) -> Result<(XdpCounter, u32), Truncated> {
     }
 }
 
-/// Reads a `T` at `offset` bytes into the frame, bounds-checked against the frame's end: the one
-/// place where packet memory is read.
+/// The longest matching prefix's verdict, else the configured default.
 #[inline(always)]
-fn read<T: Copy>(ctx: &XdpContext, offset: usize) -> Result<T, Truncated> {
-    let start = ctx.data() + offset;
-    if start + core::mem::size_of::<T>() > ctx.data_end() {
-        return Err(Truncated);
+fn source_verdict(src: SourceAddr) -> u32 {
+    let matched = match src {
+        SourceAddr::V4(addr) => SOURCES_V4.get(Key::new(32, addr)).copied(),
+        SourceAddr::V6(addr) => SOURCES_V6.get(Key::new(128, addr)).copied(),
+    };
+    match matched {
+        Some(verdict) => u32::from(verdict),
+        None => SOURCE_DEFAULT
+            .get(0)
+            .copied()
+            .unwrap_or(Verdict::Unfiltered as u32),
     }
-    // SAFETY: [start, start + size_of::<T>()) lies inside [data, data_end), checked just above,
-    // which the verifier also proves; packet data has no alignment guarantee, hence unaligned.
-    Ok(unsafe { core::ptr::read_unaligned(start as *const T) })
+}
+
+/// The frame, read through bounds checks the verifier can follow.
+struct Frame<'a>(&'a XdpContext);
+
+impl Packet for Frame<'_> {
+    #[inline(always)]
+    fn bytes<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
+        let start = self.0.data() + offset;
+        if start + N > self.0.data_end() {
+            return None;
+        }
+        // SAFETY: [start, start + N) lies inside [data, data_end), checked just above, which the
+        // verifier also proves; packet data has no alignment guarantee, hence unaligned.
+        Some(unsafe { core::ptr::read_unaligned(start as *const [u8; N]) })
+    }
 }
 
 #[inline(always)]

@@ -5,6 +5,8 @@
 //! two sides disagree silently.
 #![no_std]
 
+pub mod walk;
+
 /// Name of the `BPF_MAP_TYPE_XSKMAP` that maps an RX queue index to its AF_XDP socket.
 pub const XSK_MAP: &str = "XSKS";
 /// Name of the hash map whose keys are the UDP destination ports steered to AF_XDP
@@ -12,8 +14,31 @@ pub const XSK_MAP: &str = "XSKS";
 pub const LOG_PORTS_MAP: &str = "LOG_PORTS";
 /// Name of the per-CPU array of `u64` decision counters, indexed by [`XdpCounter`].
 pub const COUNTERS_MAP: &str = "COUNTERS";
+/// Name of the LPM trie of IPv4 source prefixes (key: prefix length + 4 address bytes, value: a
+/// [`Verdict`] as `u8`).
+pub const SOURCES_V4_MAP: &str = "SOURCES_V4";
+/// Name of the LPM trie of IPv6 source prefixes (key: prefix length + 16 address bytes).
+pub const SOURCES_V6_MAP: &str = "SOURCES_V6";
+/// Name of the one-element array holding the verdict for log sources no prefix matches
+/// (a [`Verdict`] as `u32`; 0, the initial value, means no filter).
+pub const SOURCE_DEFAULT_MAP: &str = "SOURCE_DEFAULT";
+/// Most prefixes per address family in the source filter.
+pub const MAX_SOURCE_PREFIXES: u32 = 16384;
 /// Name of the XDP program in the object file.
 pub const XDP_PROGRAM: &str = "ingest_xdp";
+
+/// What the source filter says about a log packet's sender. The longest matching prefix decides;
+/// with no match, the default in [`SOURCE_DEFAULT_MAP`] does.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// No filter configured: everything is allowed (the zeroed default).
+    Unfiltered = 0,
+    /// Steer the packet.
+    Allow = 1,
+    /// Drop the packet in XDP, counted as [`XdpCounter::DroppedDenied`].
+    Deny = 2,
+}
 
 /// Capacity of the XSKMAP: the highest RX queue index that can be served is one less.
 pub const MAX_QUEUES: u32 = 64;
@@ -31,7 +56,7 @@ pub const DEFAULT_LOG_PORT: u16 = 514;
 pub enum XdpCounter {
     /// UDP to a log port, redirected into the AF_XDP socket of the receive queue.
     Steered = 0,
-    /// Passed to the kernel: not IPv4 (ARP, IPv6 for now, other ethertypes).
+    /// Passed to the kernel: not IPv4 or IPv6 (ARP, LLDP, more than two VLAN tags).
     PassedNotIp = 1,
     /// Passed to the kernel: IP but not UDP (ICMP, TCP, ...).
     PassedNotUdp = 2,
@@ -43,10 +68,12 @@ pub enum XdpCounter {
     PassedNoSocket = 5,
     /// Dropped: headers truncated or inconsistent (frame shorter than its headers say).
     DroppedMalformed = 6,
+    /// Dropped: a log packet from a source the source filter denies.
+    DroppedDenied = 7,
 }
 
 /// Number of [`XdpCounter`] values, the size of the [`COUNTERS_MAP`] array.
-pub const XDP_COUNTER_COUNT: u32 = 7;
+pub const XDP_COUNTER_COUNT: u32 = 8;
 
 impl XdpCounter {
     /// Every counter, in index order.
@@ -58,6 +85,7 @@ impl XdpCounter {
         XdpCounter::PassedFragment,
         XdpCounter::PassedNoSocket,
         XdpCounter::DroppedMalformed,
+        XdpCounter::DroppedDenied,
     ];
 
     /// Stable metric name of the counter (`<noun>_<verb>` with the reason last).
@@ -70,12 +98,16 @@ impl XdpCounter {
             XdpCounter::PassedFragment => "xdp_passed_fragment",
             XdpCounter::PassedNoSocket => "xdp_passed_no_socket",
             XdpCounter::DroppedMalformed => "xdp_dropped_malformed",
+            XdpCounter::DroppedDenied => "xdp_dropped_denied",
         }
     }
 
     /// Whether the packet left the appliance's hands by being dropped in XDP.
     pub const fn is_drop(self) -> bool {
-        matches!(self, XdpCounter::DroppedMalformed)
+        matches!(
+            self,
+            XdpCounter::DroppedMalformed | XdpCounter::DroppedDenied
+        )
     }
 }
 

@@ -1,0 +1,181 @@
+//! The header walk from Ethernet to UDP, written once for both sides: the XDP program runs it on
+//! packet memory through verifier-checked reads, user space on a frame slice in UMEM.
+//!
+//! Ethernet II, up to [`MAX_VLAN_TAGS`] VLAN tags (802.1Q and 802.1ad), IPv4 with any header
+//! length, IPv6 skipping up to [`MAX_IPV6_EXT_HEADERS`] hop-by-hop, routing and
+//! destination-options headers, then UDP. Fragments (IPv4 MF or offset, an IPv6 fragment header)
+//! are reported as such: only the kernel can reassemble them.
+
+use crate::wire;
+
+/// Random access to a frame's bytes, bounds-checked by the implementation.
+pub trait Packet {
+    /// The `N` bytes at `offset`, or `None` when the frame ends before `offset + N`.
+    fn bytes<const N: usize>(&self, offset: usize) -> Option<[u8; N]>;
+}
+
+impl Packet for [u8] {
+    #[inline(always)]
+    fn bytes<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
+        let end = offset.checked_add(N)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.get(offset..end)?);
+        Some(out)
+    }
+}
+
+/// VLAN tags parsed at most; a frame with more is not walked further (reported as not IP).
+pub const MAX_VLAN_TAGS: usize = 2;
+/// IPv6 extension headers skipped at most before giving up (reported as not UDP).
+pub const MAX_IPV6_EXT_HEADERS: usize = 4;
+
+/// 802.1Q customer VLAN tag.
+pub const ETH_P_8021Q: u16 = 0x8100;
+/// 802.1ad service VLAN tag (QinQ outer tag).
+pub const ETH_P_8021AD: u16 = 0x88a8;
+/// IPv6.
+pub const ETH_P_IPV6: u16 = 0x86dd;
+
+const IPV6_HLEN: usize = 40;
+const NEXTHDR_HOP: u8 = 0;
+const NEXTHDR_ROUTING: u8 = 43;
+const NEXTHDR_FRAGMENT: u8 = 44;
+const NEXTHDR_DEST: u8 = 60;
+
+/// A frame's source address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceAddr {
+    /// IPv4, network order.
+    V4([u8; 4]),
+    /// IPv6, network order.
+    V6([u8; 16]),
+}
+
+/// Where the UDP header is, and what the program decides on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UdpFrame {
+    /// Source address.
+    pub src: SourceAddr,
+    /// Destination address.
+    pub dst: SourceAddr,
+    /// VLAN id of the innermost tag (the one closest to the IP header), if tagged.
+    pub vlan: Option<u16>,
+    /// Offset of the UDP header in the frame.
+    pub udp_offset: usize,
+    /// UDP source port.
+    pub src_port: u16,
+    /// UDP destination port.
+    pub dst_port: u16,
+    /// The UDP length field (header included).
+    pub udp_len: u16,
+}
+
+/// What the walk found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Walk {
+    /// Not IPv4 or IPv6 (ARP, LLDP, more than [`MAX_VLAN_TAGS`] tags, ...).
+    NotIp,
+    /// IP, but not UDP (ICMP, TCP, too many IPv6 extension headers, ...).
+    NotUdp,
+    /// An IP fragment.
+    Fragment,
+    /// A UDP datagram.
+    Udp(UdpFrame),
+}
+
+/// The frame ends before a header it announces, or an IP header is inconsistent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Malformed;
+
+/// Walks the headers of one Ethernet frame.
+#[inline(always)]
+pub fn walk<P: Packet + ?Sized>(p: &P) -> Result<Walk, Malformed> {
+    let mut offset = 12;
+    let mut ether_type = u16::from_be_bytes(p.bytes::<2>(offset).ok_or(Malformed)?);
+    let mut vlan = None;
+    for _ in 0..MAX_VLAN_TAGS {
+        if ether_type != ETH_P_8021Q && ether_type != ETH_P_8021AD {
+            break;
+        }
+        let tag = p.bytes::<4>(offset + 2).ok_or(Malformed)?;
+        vlan = Some(u16::from_be_bytes([tag[0], tag[1]]) & 0x0fff);
+        ether_type = u16::from_be_bytes([tag[2], tag[3]]);
+        offset += 4;
+    }
+    let l3 = offset + 2;
+    match ether_type {
+        wire::ETH_P_IP => ipv4(p, l3, vlan),
+        ETH_P_IPV6 => ipv6(p, l3, vlan),
+        _ => Ok(Walk::NotIp),
+    }
+}
+
+#[inline(always)]
+fn ipv4<P: Packet + ?Sized>(p: &P, l3: usize, vlan: Option<u16>) -> Result<Walk, Malformed> {
+    // The fixed header in one read, then fields at constant offsets into it: the verifier
+    // follows that, where per-field checks could be folded away by LLVM.
+    let h = p.bytes::<{ wire::IPV4_MIN_HLEN }>(l3).ok_or(Malformed)?;
+    let ihl = usize::from(h[0] & 0x0f) * 4;
+    if h[0] >> 4 != 4 || ihl < wire::IPV4_MIN_HLEN {
+        return Err(Malformed);
+    }
+    if h[9] != wire::IPPROTO_UDP {
+        return Ok(Walk::NotUdp);
+    }
+    if u16::from_be_bytes([h[6], h[7]]) & (wire::IP_MF | wire::IP_OFFSET_MASK) != 0 {
+        return Ok(Walk::Fragment);
+    }
+    let src = SourceAddr::V4([h[12], h[13], h[14], h[15]]);
+    let dst = SourceAddr::V4([h[16], h[17], h[18], h[19]]);
+    // Reading the UDP header whole also proves the options before it are in the frame.
+    udp(p, l3 + ihl, src, dst, vlan)
+}
+
+#[inline(always)]
+fn ipv6<P: Packet + ?Sized>(p: &P, l3: usize, vlan: Option<u16>) -> Result<Walk, Malformed> {
+    let h = p.bytes::<IPV6_HLEN>(l3).ok_or(Malformed)?;
+    if h[0] >> 4 != 6 {
+        return Err(Malformed);
+    }
+    let mut src = [0u8; 16];
+    src.copy_from_slice(&h[8..24]);
+    let mut dst = [0u8; 16];
+    dst.copy_from_slice(&h[24..40]);
+    let mut next = h[6];
+    let mut offset = l3 + IPV6_HLEN;
+    for _ in 0..MAX_IPV6_EXT_HEADERS {
+        match next {
+            NEXTHDR_HOP | NEXTHDR_ROUTING | NEXTHDR_DEST => {
+                let ext = p.bytes::<2>(offset).ok_or(Malformed)?;
+                next = ext[0];
+                offset += (usize::from(ext[1]) + 1) * 8;
+            }
+            _ => break,
+        }
+    }
+    match next {
+        NEXTHDR_FRAGMENT => Ok(Walk::Fragment),
+        wire::IPPROTO_UDP => udp(p, offset, SourceAddr::V6(src), SourceAddr::V6(dst), vlan),
+        _ => Ok(Walk::NotUdp),
+    }
+}
+
+#[inline(always)]
+fn udp<P: Packet + ?Sized>(
+    p: &P,
+    offset: usize,
+    src: SourceAddr,
+    dst: SourceAddr,
+    vlan: Option<u16>,
+) -> Result<Walk, Malformed> {
+    let u = p.bytes::<{ wire::UDP_HLEN }>(offset).ok_or(Malformed)?;
+    Ok(Walk::Udp(UdpFrame {
+        src,
+        dst,
+        vlan,
+        udp_offset: offset,
+        src_port: u16::from_be_bytes([u[0], u[1]]),
+        dst_port: u16::from_be_bytes([u[2], u[3]]),
+        udp_len: u16::from_be_bytes([u[4], u[5]]),
+    }))
+}
