@@ -1,5 +1,6 @@
 //! Test networks: two network namespaces joined by a veth pair, with addresses from the
-//! RFC 2544 benchmarking range 198.18.0.0/15. Used by the integration tests and by `bench`.
+//! benchmarking ranges, 198.18.0.0/15 (RFC 2544) and 2001:2::/48 (RFC 5180). Used by the
+//! integration tests and by `bench`.
 //!
 //! Everything is removed when the [`VethPair`] is dropped, also when a test panics. Namespace
 //! names carry the process id and a sequence number, so concurrent tests never collide and a
@@ -8,7 +9,7 @@
 use std::{
     fs::File,
     io::{self, BufRead, BufReader},
-    net::Ipv4Addr,
+    net::{Ipv4Addr, Ipv6Addr},
     process::{Child, Command, ExitStatus, Output, Stdio},
     sync::{
         atomic::{AtomicU32, Ordering},
@@ -28,6 +29,11 @@ pub const ADDR_A: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 /// The receiving side's address.
 pub const ADDR_B: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
+/// The sending side's IPv6 address.
+pub const ADDR6_A: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1);
+/// The receiving side's IPv6 address.
+pub const ADDR6_B: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2);
+
 /// Interface name of each end, inside its own namespace.
 pub const IFACE_A: &str = "veth-a";
 /// Interface name of the receiving end, inside its namespace.
@@ -35,8 +41,9 @@ pub const IFACE_B: &str = "veth-b";
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
-/// Two namespaces, `a` (sender, [`ADDR_A`] on [`IFACE_A`]) and `b` (receiver, [`ADDR_B`] on
-/// [`IFACE_B`]), joined by a veth pair.
+/// Two namespaces, `a` (sender, [`ADDR_A`] and [`ADDR6_A`] on [`IFACE_A`]) and `b` (receiver,
+/// [`ADDR_B`] and [`ADDR6_B`] on [`IFACE_B`]), joined by a veth pair. The IPv4 subnet is a /24,
+/// so tests can add more sender addresses from 198.18.0.0/24.
 #[derive(Debug)]
 pub struct VethPair {
     /// Name of the sender's namespace.
@@ -61,12 +68,32 @@ impl VethPair {
             "-n", &pair.ns_a, "link", "add", IFACE_A, "type", "veth", "peer", "name", IFACE_B,
             "netns", &pair.ns_b,
         ])?;
-        for (ns, iface, addr) in [(&pair.ns_a, IFACE_A, ADDR_A), (&pair.ns_b, IFACE_B, ADDR_B)] {
-            ip(&["-n", ns, "addr", "add", &format!("{addr}/30"), "dev", iface])?;
+        for (ns, iface, addr, addr6) in [
+            (&pair.ns_a, IFACE_A, ADDR_A, ADDR6_A),
+            (&pair.ns_b, IFACE_B, ADDR_B, ADDR6_B),
+        ] {
+            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", iface])?;
+            // nodad: usable at once, without duplicate address detection's delay.
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{addr6}/64"),
+                "dev",
+                iface,
+                "nodad",
+            ])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
             ip(&["-n", ns, "link", "set", iface, "up"])?;
         }
         Ok(pair)
+    }
+
+    /// Adds an address (`ADDR/LEN`) to a namespace's veth end.
+    pub fn add_address(&self, ns: &str, cidr: &str) -> io::Result<()> {
+        let iface = if ns == self.ns_a { IFACE_A } else { IFACE_B };
+        ip(&["-n", ns, "addr", "add", cidr, "dev", iface]).map(drop)
     }
 
     /// A command to run inside namespace `ns`.
