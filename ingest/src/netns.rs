@@ -210,8 +210,8 @@ impl Drop for Spawned {
     }
 }
 
-/// Whether this process may create namespaces and attach XDP programs: root or CAP_SYS_ADMIN
-/// and CAP_NET_ADMIN, `ip` present, and namespaces supported by the kernel.
+/// Whether this process may create namespaces and attach XDP programs: running as root,
+/// with `ip` present and network namespaces supported by the kernel.
 pub fn available() -> Result<(), String> {
     if !nix::unistd::geteuid().is_root() {
         return Err("not running as root".into());

@@ -10,11 +10,13 @@
 use std::{
     net::{SocketAddrV4, UdpSocket},
     process::Stdio,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use ingest::netns::{self, Spawned, VethPair};
-use serde_json::Value;
+use common::{Ingest, Outcome, drops_total};
+use ingest::netns::{self, VethPair};
+
+mod common;
 
 const LOG_PORT: u16 = 514;
 const OTHER_PORT: u16 = 9999;
@@ -59,19 +61,11 @@ fn syslog_reaches_af_xdp_and_everything_else_the_kernel() {
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
 
-    let stats =
-        std::env::temp_dir().join(format!("ingest-first-packet-{}.json", std::process::id()));
-    let mut cmd = VethPair::command(&pair.ns_b, env!("CARGO_BIN_EXE_ingest"));
-    cmd.args(["run", "--iface", netns::IFACE_B, "--print", "--stats-json"])
-        .arg(&stats);
-    let mut daemon = Spawned::spawn(cmd).expect("starting ingest");
-    let ready = daemon
-        .wait_for_first_line("\"ready\"", Duration::from_secs(30))
-        .expect("ingest ready");
-    let ready: Value = serde_json::from_str(&ready).unwrap();
+    let ingest = Ingest::start(&pair, "first-packet", &[]);
     assert_eq!(
-        ready["xdp_mode"], "native",
-        "veth supports native XDP: {ready}"
+        ingest.ready["xdp_mode"], "native",
+        "veth supports native XDP: {}",
+        ingest.ready
     );
 
     // Send from the other namespace, with exact bytes we can compare.
@@ -127,24 +121,11 @@ fn syslog_reaches_af_xdp_and_everything_else_the_kernel() {
 
     // Collect what ingest printed, then stop it the way an operator would.
     let expected = payloads.len() + 1;
-    let mut lines = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lines.len() < expected && Instant::now() < deadline {
-        if let Some(line) = daemon.next_line(Duration::from_millis(100)) {
-            lines.push(line);
-        }
-    }
-    let (status, rest) = daemon
-        .terminate(Duration::from_secs(10))
-        .expect("stopping ingest");
-    assert!(status.success(), "ingest exited with {status}");
-    lines.extend(rest);
-
-    let messages: Vec<Value> = lines
-        .iter()
-        .map(|l| serde_json::from_str::<Value>(l).expect("JSON line"))
-        .filter(|v| v["event"] == "message")
-        .collect();
+    let Outcome {
+        messages,
+        lines,
+        report,
+    } = ingest.stop_after(expected);
     assert_eq!(messages.len(), expected, "messages printed: {lines:#?}");
     for (got, sent) in messages.iter().zip(&payloads) {
         assert_eq!(got["message"].as_str().unwrap().as_bytes(), sent.as_slice());
@@ -167,21 +148,13 @@ fn syslog_reaches_af_xdp_and_everything_else_the_kernel() {
     );
 
     // Accounting: every log datagram was steered and received, nothing dropped.
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(&stats).expect("stats file")).unwrap();
-    let _ = std::fs::remove_file(&stats);
     let xdp = &report["xdp"];
     assert_eq!(xdp["xdp_steered"], expected as u64, "{report:#}");
     assert_eq!(
         report["messages_received_xdp_total"], expected as u64,
         "{report:#}"
     );
-    let drops: u64 = report["drops"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_u64().unwrap())
-        .sum();
+    let drops = drops_total(&report);
     assert_eq!(drops, 0, "{report:#}");
     assert!(
         xdp["xdp_passed_not_log_port"].as_u64().unwrap() >= 1,

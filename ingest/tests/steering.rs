@@ -8,13 +8,13 @@
 //!
 //! Runs as root (CI does). Skips, saying why, only on a kernel without BPF or AF_XDP.
 
-use std::{
-    net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket},
-    time::{Duration, Instant},
-};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 
-use ingest::netns::{self, Spawned, VethPair};
+use common::{Ingest, Outcome, drops_total};
+use ingest::netns::{self, VethPair};
 use serde_json::Value;
+
+mod common;
 
 const DENIED_SRC: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 66);
 
@@ -42,22 +42,8 @@ fn each_kind_of_frame_takes_its_path() {
     pair.add_address(&pair.ns_a, &format!("{DENIED_SRC}/24"))
         .unwrap();
 
-    let stats = std::env::temp_dir().join(format!("ingest-steering-{}.json", std::process::id()));
-    let mut cmd = VethPair::command(&pair.ns_b, env!("CARGO_BIN_EXE_ingest"));
-    cmd.args([
-        "run",
-        "--iface",
-        netns::IFACE_B,
-        "--print",
-        "--deny-source",
-        "198.18.0.64/26",
-    ])
-    .arg("--stats-json")
-    .arg(&stats);
-    let mut daemon = Spawned::spawn(cmd).expect("starting ingest");
-    daemon
-        .wait_for_first_line("\"ready\"", Duration::from_secs(30))
-        .expect("ingest ready");
+    let ingest = Ingest::start(&pair, "steering", &["--deny-source", "198.18.0.64/26"]);
+    assert_eq!(ingest.ready["xdp_mode"], "native", "{}", ingest.ready);
 
     let msg = |tag: &str, i: usize| format!("<14>1 - host app - - - {tag} {i}").into_bytes();
     let plain: Vec<_> = (0..3).map(|i| msg("v4", i)).collect();
@@ -101,26 +87,11 @@ fn each_kind_of_frame_takes_its_path() {
     );
 
     let expected = plain.len() + v6.len();
-    let mut lines = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lines.len() < expected && Instant::now() < deadline {
-        if let Some(line) = daemon.next_line(Duration::from_millis(100)) {
-            lines.push(line);
-        }
-    }
-    // Let stragglers (there should be none) arrive before the counters are read.
-    std::thread::sleep(Duration::from_millis(200));
-    let (status, rest) = daemon
-        .terminate(Duration::from_secs(10))
-        .expect("stopping ingest");
-    assert!(status.success(), "ingest exited with {status}");
-    lines.extend(rest);
-
-    let messages: Vec<Value> = lines
-        .iter()
-        .map(|l| serde_json::from_str::<Value>(l).expect("JSON line"))
-        .filter(|v| v["event"] == "message")
-        .collect();
+    let Outcome {
+        messages,
+        lines,
+        report,
+    } = ingest.stop_after(expected);
     let find = |payload: &[u8]| {
         messages
             .iter()
@@ -150,9 +121,6 @@ fn each_kind_of_frame_takes_its_path() {
         "only the steered kinds arrive: {lines:#?}"
     );
 
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(&stats).expect("stats file")).unwrap();
-    let _ = std::fs::remove_file(&stats);
     let xdp = &report["xdp"];
     assert_eq!(xdp["xdp_steered"], expected as u64, "{report:#}");
     assert_eq!(
@@ -166,12 +134,11 @@ fn each_kind_of_frame_takes_its_path() {
     );
     assert_eq!(xdp["xdp_dropped_malformed"], 0, "{report:#}");
     assert_eq!(xdp["xdp_passed_no_socket"], 0, "{report:#}");
-    let drops = report["drops"].as_object().unwrap();
-    let total: u64 = drops.values().map(|v| v.as_u64().unwrap()).sum();
+    let total = drops_total(&report);
     assert_eq!(
         total,
         denied.len() as u64,
         "the only drops are the denied source's: {report:#}"
     );
-    assert_eq!(drops["xdp_dropped_denied"], denied.len() as u64);
+    assert_eq!(report["drops"]["xdp_dropped_denied"], denied.len() as u64);
 }

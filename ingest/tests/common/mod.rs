@@ -1,0 +1,92 @@
+//! What the namespace integration tests share: running `ingest run --print` in the receiving
+//! namespace, and collecting its messages and counters after a clean SIGTERM.
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use ingest::netns::{self, Spawned, VethPair};
+use serde_json::Value;
+
+/// `ingest run --print --stats-json` on the receiving end of `pair`, ready to receive.
+pub struct Ingest {
+    daemon: Spawned,
+    stats: PathBuf,
+    /// The `{"event":"ready"}` line.
+    pub ready: Value,
+}
+
+/// What a run printed and counted.
+pub struct Outcome {
+    /// Every `{"event":"message"}` line, in order.
+    pub messages: Vec<Value>,
+    /// Every stdout line, for failure messages.
+    pub lines: Vec<String>,
+    /// The `--stats-json` report.
+    pub report: Value,
+}
+
+impl Ingest {
+    /// Starts ingest on `pair`'s receiving interface with `extra` arguments and waits for ready.
+    pub fn start(pair: &VethPair, name: &str, extra: &[&str]) -> Self {
+        let stats = std::env::temp_dir().join(format!("ingest-{name}-{}.json", std::process::id()));
+        let mut cmd = VethPair::command(&pair.ns_b, env!("CARGO_BIN_EXE_ingest"));
+        cmd.args(["run", "--iface", netns::IFACE_B, "--print", "--stats-json"])
+            .arg(&stats)
+            .args(extra);
+        let mut daemon = Spawned::spawn(cmd).expect("starting ingest");
+        let ready = daemon
+            .wait_for_first_line("\"ready\"", Duration::from_secs(30))
+            .expect("ingest ready");
+        let ready = serde_json::from_str(&ready).expect("ready line is JSON");
+        Self {
+            daemon,
+            stats,
+            ready,
+        }
+    }
+
+    /// Waits up to 10 s for `expected` message lines, stops ingest with SIGTERM (it must exit
+    /// 0), and returns what it printed and counted.
+    pub fn stop_after(self, expected: usize) -> Outcome {
+        let Self { daemon, stats, .. } = self;
+        let mut lines = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lines.len() < expected && Instant::now() < deadline {
+            if let Some(line) = daemon.next_line(Duration::from_millis(100)) {
+                lines.push(line);
+            }
+        }
+        // Let any straggler arrive before the counters are read: a surplus must show.
+        std::thread::sleep(Duration::from_millis(200));
+        let (status, rest) = daemon
+            .terminate(Duration::from_secs(10))
+            .expect("stopping ingest");
+        assert!(status.success(), "ingest exited with {status}");
+        lines.extend(rest);
+        let messages = lines
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).expect("JSON line"))
+            .filter(|v| v["event"] == "message")
+            .collect();
+        let report = serde_json::from_slice(&std::fs::read(&stats).expect("stats file"))
+            .expect("stats file is JSON");
+        let _ = std::fs::remove_file(&stats);
+        Outcome {
+            messages,
+            lines,
+            report,
+        }
+    }
+}
+
+/// Sum of the report's named drops.
+pub fn drops_total(report: &Value) -> u64 {
+    report["drops"]
+        .as_object()
+        .expect("drops object")
+        .values()
+        .map(|v| v.as_u64().expect("drop counts are integers"))
+        .sum()
+}
