@@ -1,10 +1,6 @@
 //! `bench`: runs the appliance the way its users do, inside network namespaces it makes itself.
 
-use std::{
-    path::PathBuf,
-    process::Stdio,
-    time::{Duration, Instant},
-};
+use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -93,18 +89,14 @@ fn demo(ingest: Option<PathBuf>, count: u32) -> anyhow::Result<()> {
         }
     );
 
-    let mut received = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while received.len() < count as usize && Instant::now() < deadline {
-        if let Some(line) = daemon.next_line(Duration::from_millis(200)) {
-            received.push(line);
-        }
-    }
-    let (status, rest) = daemon.terminate(Duration::from_secs(10))?;
+    let (status, received) = daemon.terminate_after_lines(
+        count as usize,
+        Duration::from_secs(5),
+        Duration::from_secs(10),
+    )?;
     if !status.success() {
         bail!("ingest exited with {status}");
     }
-    received.extend(rest);
     println!("received through AF_XDP:");
     for line in &received {
         println!("  {line}");

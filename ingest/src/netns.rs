@@ -180,6 +180,28 @@ impl Spawned {
         }
     }
 
+    /// Reads stdout lines until `count` have come or `wait` has passed, lets 200 ms more pass so
+    /// that a surplus shows too, then stops the process with [`Spawned::terminate`]; returns its
+    /// exit status and every line read.
+    pub fn terminate_after_lines(
+        self,
+        count: usize,
+        wait: Duration,
+        timeout: Duration,
+    ) -> io::Result<(ExitStatus, Vec<String>)> {
+        let mut lines = Vec::new();
+        let deadline = Instant::now() + wait;
+        while lines.len() < count && Instant::now() < deadline {
+            if let Some(line) = self.next_line(Duration::from_millis(100)) {
+                lines.push(line);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let (status, rest) = self.terminate(timeout)?;
+        lines.extend(rest);
+        Ok((status, lines))
+    }
+
     /// Sends SIGTERM and waits up to `timeout` for the exit; returns the exit status and the
     /// stdout lines not yet read. Kills the process if it does not exit in time.
     pub fn terminate(mut self, timeout: Duration) -> io::Result<(ExitStatus, Vec<String>)> {

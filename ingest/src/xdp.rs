@@ -171,28 +171,9 @@ impl XdpSteering {
     /// sender; `default` applies when none matches.
     pub fn set_source_filter(&mut self, filter: &SourceFilter) -> Result<(), XdpError> {
         for prefix in &filter.prefixes {
-            let verdict = prefix.verdict as u8;
             match prefix.addr {
-                IpAddr::V4(addr) => {
-                    let map = self
-                        .ebpf
-                        .map_mut(SOURCES_V4_MAP)
-                        .ok_or(XdpError::Missing(SOURCES_V4_MAP))?;
-                    let mut trie: LpmTrie<&mut MapData, [u8; 4], u8> =
-                        LpmTrie::try_from(map).map_err(|source| map_err(SOURCES_V4_MAP, source))?;
-                    trie.insert(&Key::new(u32::from(prefix.len), addr.octets()), verdict, 0)
-                        .map_err(|source| map_err(SOURCES_V4_MAP, source))?;
-                }
-                IpAddr::V6(addr) => {
-                    let map = self
-                        .ebpf
-                        .map_mut(SOURCES_V6_MAP)
-                        .ok_or(XdpError::Missing(SOURCES_V6_MAP))?;
-                    let mut trie: LpmTrie<&mut MapData, [u8; 16], u8> =
-                        LpmTrie::try_from(map).map_err(|source| map_err(SOURCES_V6_MAP, source))?;
-                    trie.insert(&Key::new(u32::from(prefix.len), addr.octets()), verdict, 0)
-                        .map_err(|source| map_err(SOURCES_V6_MAP, source))?;
-                }
+                IpAddr::V4(addr) => self.insert_prefix(SOURCES_V4_MAP, prefix, addr.octets())?,
+                IpAddr::V6(addr) => self.insert_prefix(SOURCES_V6_MAP, prefix, addr.octets())?,
             }
         }
         let map = self
@@ -204,6 +185,21 @@ impl XdpSteering {
         default
             .set(0, filter.default_verdict() as u32, 0)
             .map_err(|source| map_err(SOURCE_DEFAULT_MAP, source))
+    }
+
+    /// Inserts one prefix into the LPM trie `map`, whose keys hold `N` address bytes.
+    fn insert_prefix<const N: usize>(
+        &mut self,
+        map: &'static str,
+        prefix: &SourcePrefix,
+        addr: [u8; N],
+    ) -> Result<(), XdpError> {
+        let data = self.ebpf.map_mut(map).ok_or(XdpError::Missing(map))?;
+        let mut trie: LpmTrie<&mut MapData, [u8; N], u8> =
+            LpmTrie::try_from(data).map_err(|source| map_err(map, source))?;
+        let key = Key::new(u32::from(prefix.len), addr);
+        trie.insert(&key, prefix.verdict as u8, 0)
+            .map_err(|source| map_err(map, source))
     }
 
     /// The decision counters, summed over CPUs.

@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use common::{Ingest, Outcome, drops_total};
+use common::{Ingest, Outcome, drops_total, test_network};
 use ingest::netns::{self, VethPair};
 
 mod common;
@@ -41,14 +41,9 @@ fn log_payloads() -> Vec<Vec<u8>> {
 
 #[test]
 fn syslog_reaches_af_xdp_and_everything_else_the_kernel() {
-    if let Err(why) = ingest::sys::kernel_support() {
-        eprintln!("SKIPPED: {why}");
+    let Some(pair) = test_network() else {
         return;
-    }
-    // Not being root is a setup error, not a missing kernel feature: fail loudly.
-    netns::available().expect("this test needs root and iproute2");
-
-    let pair = VethPair::create().expect("creating namespaces and veth");
+    };
     let target = SocketAddrV4::new(netns::ADDR_B, LOG_PORT);
 
     // A kernel socket on another port in the receiving namespace: it must get its datagram.

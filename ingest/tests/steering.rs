@@ -10,7 +10,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 
-use common::{Ingest, Outcome, drops_total};
+use common::{Ingest, Outcome, drops_total, test_network};
 use ingest::netns::{self, VethPair};
 use serde_json::Value;
 
@@ -32,13 +32,9 @@ fn send(ns: &str, from: IpAddr, to: SocketAddr, payloads: &[Vec<u8>]) {
 
 #[test]
 fn each_kind_of_frame_takes_its_path() {
-    if let Err(why) = ingest::sys::kernel_support() {
-        eprintln!("SKIPPED: {why}");
+    let Some(pair) = test_network() else {
         return;
-    }
-    netns::available().expect("this test needs root and iproute2");
-
-    let pair = VethPair::create().expect("creating namespaces and veth");
+    };
     pair.add_address(&pair.ns_a, &format!("{DENIED_SRC}/24"))
         .unwrap();
 

@@ -1,10 +1,7 @@
 //! What the namespace integration tests share: running `ingest run --print` in the receiving
 //! namespace, and collecting its messages and counters after a clean SIGTERM.
 
-use std::{
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::{path::PathBuf, time::Duration};
 
 use ingest::netns::{self, Spawned, VethPair};
 use serde_json::Value;
@@ -47,24 +44,14 @@ impl Ingest {
         }
     }
 
-    /// Waits up to 10 s for `expected` message lines, stops ingest with SIGTERM (it must exit
-    /// 0), and returns what it printed and counted.
+    /// Waits up to 10 s for `expected` message lines (and 200 ms more for any surplus), stops
+    /// ingest with SIGTERM (it must exit 0), and returns what it printed and counted.
     pub fn stop_after(self, expected: usize) -> Outcome {
         let Self { daemon, stats, .. } = self;
-        let mut lines = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while lines.len() < expected && Instant::now() < deadline {
-            if let Some(line) = daemon.next_line(Duration::from_millis(100)) {
-                lines.push(line);
-            }
-        }
-        // Let any straggler arrive before the counters are read: a surplus must show.
-        std::thread::sleep(Duration::from_millis(200));
-        let (status, rest) = daemon
-            .terminate(Duration::from_secs(10))
+        let (status, lines) = daemon
+            .terminate_after_lines(expected, Duration::from_secs(10), Duration::from_secs(10))
             .expect("stopping ingest");
         assert!(status.success(), "ingest exited with {status}");
-        lines.extend(rest);
         let messages = lines
             .iter()
             .map(|l| serde_json::from_str::<Value>(l).expect("JSON line"))
@@ -79,6 +66,17 @@ impl Ingest {
             report,
         }
     }
+}
+
+/// The namespace pair for a test, or `None` (after printing why) on a kernel without BPF or
+/// AF_XDP: the only reason to skip. Not being root fails the test instead.
+pub fn test_network() -> Option<VethPair> {
+    if let Err(why) = ingest::sys::kernel_support() {
+        eprintln!("SKIPPED: {why}");
+        return None;
+    }
+    netns::available().expect("this test needs root and iproute2");
+    Some(VethPair::create().expect("creating namespaces and veth"))
 }
 
 /// Sum of the report's named drops.
