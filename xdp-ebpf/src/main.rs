@@ -9,18 +9,22 @@
 //! - anything else (ARP, ICMP, other ports, fragments): `XDP_PASS` to the kernel.
 //! - headers that claim more bytes than the frame has: `XDP_DROP`, counted as malformed.
 //!
+//! Steered packets carry their arrival time in the XDP metadata area ([`XdpMeta`]).
+//!
 //! The header walk itself is `xdp_common::walk`, shared with user space.
 #![no_std]
 #![no_main]
 
 use aya_ebpf::{
     bindings::xdp_action,
+    helpers::{bpf_ktime_get_ns, bpf_xdp_adjust_meta},
     macros::{map, xdp},
     maps::{Array, HashMap, LpmTrie, PerCpuArray, XskMap, lpm_trie::Key},
     programs::XdpContext,
 };
 use xdp_common::{
-    MAX_LOG_PORTS, MAX_QUEUES, MAX_SOURCE_PREFIXES, Verdict, XDP_COUNTER_COUNT, XdpCounter,
+    MAX_LOG_PORTS, MAX_QUEUES, MAX_SOURCE_PREFIXES, Verdict, XDP_COUNTER_COUNT, XDP_META_LEN,
+    XDP_META_MAGIC, XdpCounter, XdpMeta,
     walk::{Malformed, Packet, SourceAddr, Walk, walk},
 };
 
@@ -66,6 +70,7 @@ fn try_ingest_xdp(ctx: &XdpContext) -> Result<(XdpCounter, u32), Malformed> {
     if source_verdict(udp.src) == Verdict::Deny as u32 {
         return Ok((XdpCounter::DroppedDenied, xdp_action::XDP_DROP));
     }
+    stamp_arrival(ctx);
     // The low bits of the flags are the action returned when XSKS has no socket at this index.
     let queue = ctx.rx_queue_index();
     match XSKS.redirect(queue, u64::from(xdp_action::XDP_PASS)) {
@@ -88,6 +93,31 @@ fn source_verdict(src: SourceAddr) -> u32 {
             .copied()
             .unwrap_or(Verdict::Unfiltered as u32),
     }
+}
+
+/// Writes [`XdpMeta`] into the metadata area in front of the packet. A driver without metadata
+/// support refuses the adjustment; user space then finds no magic and counts the frame as
+/// having no arrival time.
+#[inline(always)]
+fn stamp_arrival(ctx: &XdpContext) {
+    // SAFETY: `ctx.ctx` is the program's own context pointer; growing the metadata area by
+    // XDP_META_LEN bytes is checked by the kernel, which returns an error when it does not fit.
+    if unsafe { bpf_xdp_adjust_meta(ctx.ctx, -(XDP_META_LEN as i32)) } != 0 {
+        return;
+    }
+    let meta = ctx.metadata();
+    if meta + XDP_META_LEN > ctx.metadata_end() {
+        return;
+    }
+    let value = XdpMeta {
+        // SAFETY: a helper without arguments or side effects.
+        arrival_ns: unsafe { bpf_ktime_get_ns() },
+        magic: XDP_META_MAGIC,
+        reserved: 0,
+    };
+    // SAFETY: [meta, meta + XDP_META_LEN) lies inside [data_meta, data), checked just above (and
+    // by the verifier); the metadata area has no alignment guarantee, hence unaligned.
+    unsafe { core::ptr::write_unaligned(meta as *mut XdpMeta, value) };
 }
 
 /// The frame, read through bounds checks the verifier can follow.

@@ -111,6 +111,30 @@ impl XdpCounter {
     }
 }
 
+/// What the XDP program writes into the metadata area in front of each packet it steers
+/// (`bpf_xdp_adjust_meta`), so user space can measure latency from the XDP hook onwards.
+///
+/// The metadata ends where the packet begins; in copy mode the kernel copies it into the UMEM
+/// frame along with the packet. User space checks [`XdpMeta::magic`] and clears it after reading,
+/// so a frame that comes back without fresh metadata (a driver that refused `adjust_meta`) is
+/// recognised instead of showing a stale time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XdpMeta {
+    /// `bpf_ktime_get_ns()` when the program saw the packet: CLOCK_MONOTONIC, nanoseconds.
+    pub arrival_ns: u64,
+    /// Always [`XDP_META_MAGIC`] when written by the program.
+    pub magic: u32,
+    /// Zero; keeps the length a multiple of 8.
+    pub reserved: u32,
+}
+
+/// Marks metadata written by this program.
+pub const XDP_META_MAGIC: u32 = 0x1a6e_57a1;
+/// Length of [`XdpMeta`] in bytes (the kernel wants a multiple of 4, at most 32).
+pub const XDP_META_LEN: usize = core::mem::size_of::<XdpMeta>();
+const _: () = assert!(XDP_META_LEN == 16);
+
 /// Wire constants, shared so user space decodes frames with the same numbers the XDP program
 /// matches on.
 pub mod wire {
