@@ -1,8 +1,26 @@
 //! Every unsafe system call of the daemon lives under this module, each block with its
 //! `// SAFETY:` reason. The rest of `ingest` is safe code built on these wrappers.
 
+pub mod cpu;
 pub mod signal;
+pub mod udp;
 pub mod xsk;
+
+/// `poll()` on `fds` for up to `timeout_ms` (negative: no limit). Returns how many descriptors
+/// have events; an interrupted wait returns 0.
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> std::io::Result<usize> {
+    // SAFETY: `fds` is a valid, writable slice of pollfd and its true length is passed.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if rc >= 0 {
+        return Ok(rc as usize);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.kind() == std::io::ErrorKind::Interrupted {
+        Ok(0)
+    } else {
+        Err(err)
+    }
+}
 
 /// Raises the locked-memory limit as far as this process may: to unlimited with
 /// CAP_SYS_RESOURCE, else the soft limit up to the hard one. Returns the soft limit now in effect

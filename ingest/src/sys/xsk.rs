@@ -12,6 +12,7 @@
 
 use std::{ffi::CString, io, num::NonZeroU32, os::fd::AsRawFd};
 
+use xdp_common::{XDP_META_LEN, XDP_META_MAGIC, XdpMeta};
 use xsk_rs::{
     CompQueue, FillQueue, FrameDesc, RxQueue, TxQueue, Umem,
     config::{BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig},
@@ -125,6 +126,39 @@ pub struct XskCounters {
     pub fill_wakeups: u64,
     /// Times a batch could not go back to the fill ring at once and waited in the stash.
     pub fill_deferred: u64,
+    /// Frames without the XDP program's arrival time (the driver refused the metadata).
+    pub no_arrival_time: u64,
+}
+
+/// What the kernel said to each busy-poll option: `Ok` or the error (older kernels lack
+/// SO_PREFER_BUSY_POLL and SO_BUSY_POLL_BUDGET; SO_BUSY_POLL above the sysctl limit needs
+/// CAP_NET_ADMIN).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BusyPollStatus {
+    /// SO_PREFER_BUSY_POLL = 1.
+    pub prefer_busy_poll: Result<(), String>,
+    /// SO_BUSY_POLL (microseconds).
+    pub busy_poll_usecs: Result<(), String>,
+    /// SO_BUSY_POLL_BUDGET (packets per poll).
+    pub busy_poll_budget: Result<(), String>,
+}
+
+impl BusyPollStatus {
+    /// Whether every option took.
+    pub fn complete(&self) -> bool {
+        self.prefer_busy_poll.is_ok()
+            && self.busy_poll_usecs.is_ok()
+            && self.busy_poll_budget.is_ok()
+    }
+}
+
+/// One received frame, lent to the handler while it lies in UMEM.
+#[derive(Clone, Copy, Debug)]
+pub struct RxFrame<'a> {
+    /// The Ethernet frame.
+    pub bytes: &'a [u8],
+    /// When the XDP program saw it (CLOCK_MONOTONIC ns), if it could stamp it.
+    pub arrival_ns: Option<u64>,
 }
 
 /// The kernel's own counters for the socket (`getsockopt(SOL_XDP, XDP_STATISTICS)`).
@@ -152,6 +186,7 @@ pub struct XskQueue {
     stash: Vec<FrameDesc>,
     mode: BindMode,
     hugepages: bool,
+    frame_size: usize,
     counters: XskCounters,
 }
 
@@ -238,6 +273,7 @@ impl XskQueue {
             stash: Vec::with_capacity(frames.len()),
             mode,
             hugepages,
+            frame_size: opts.frame_size as usize,
             counters: XskCounters::default(),
         })
     }
@@ -262,11 +298,12 @@ impl XskQueue {
         self.counters
     }
 
-    /// Takes up to one batch from the RX ring, calls `handle` with each frame's bytes (the whole
-    /// Ethernet frame, in place in UMEM), then returns the frames to the fill ring.
+    /// Takes up to one batch from the RX ring, calls `handle` with each frame (the whole
+    /// Ethernet frame, in place in UMEM, and the arrival time the XDP program stamped in front of
+    /// it), then returns the frames to the fill ring.
     ///
     /// Returns the number of frames handled; 0 means the ring was empty.
-    pub fn recv_batch(&mut self, mut handle: impl FnMut(&[u8])) -> usize {
+    pub fn recv_batch(&mut self, mut handle: impl FnMut(RxFrame<'_>)) -> usize {
         self.refill_stash();
         // SAFETY: the descriptors in `batch` are only overwritten by the ring with frames of this
         // socket's own UMEM.
@@ -280,7 +317,12 @@ impl XskQueue {
             // this UMEM that the kernel has finished writing and will not touch again until the
             // frame is handed back to the fill ring below, after the last use of this slice.
             let data = unsafe { self.umem.data(desc) };
-            handle(data.contents());
+            let bytes = data.contents();
+            let arrival_ns = take_arrival(bytes, desc.addr() % self.frame_size);
+            if arrival_ns.is_none() {
+                self.counters.no_arrival_time += 1;
+            }
+            handle(RxFrame { bytes, arrival_ns });
         }
         self.counters.frames_received += n as u64;
         self.counters.batches += 1;
@@ -297,6 +339,55 @@ impl XskQueue {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Sets the busy-poll socket options (SO_PREFER_BUSY_POLL, SO_BUSY_POLL with `usecs`,
+    /// SO_BUSY_POLL_BUDGET with `budget`) and reports, per option, what the kernel said.
+    pub fn enable_busy_poll(&self, usecs: u32, budget: u32) -> BusyPollStatus {
+        let fd = self.fd();
+        let set = |name, value: u32| {
+            let value = libc::c_int::try_from(value).unwrap_or(libc::c_int::MAX);
+            // SAFETY: `value` is a live c_int and the length passed is its size, the layout the
+            // kernel reads for these integer socket options.
+            let rc = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    name,
+                    (&raw const value).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error().to_string())
+            }
+        };
+        BusyPollStatus {
+            prefer_busy_poll: set(libc::SO_PREFER_BUSY_POLL, 1),
+            busy_poll_usecs: set(libc::SO_BUSY_POLL, usecs),
+            busy_poll_budget: set(libc::SO_BUSY_POLL_BUDGET, budget),
+        }
+    }
+
+    /// Drives the driver from this thread when the RX ring is empty in busy-poll mode: a
+    /// non-blocking `recvfrom` makes the kernel run the queue's NAPI poll here (xdpsock does the
+    /// same).
+    pub fn kick(&mut self) {
+        // SAFETY: a zero-length receive with null buffers and addresses is valid for an AF_XDP
+        // socket; it only triggers the busy poll and returns at once (MSG_DONTWAIT).
+        unsafe {
+            libc::recvfrom(
+                self.fd(),
+                std::ptr::null_mut(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+        let _ = self.wake_fill_if_needed();
     }
 
     /// Reads the kernel's counters for this socket.
@@ -354,6 +445,33 @@ impl XskQueue {
         }
         Ok(())
     }
+}
+
+/// Reads the [`XdpMeta`] the XDP program wrote just in front of `data` and clears its magic, so a
+/// later packet in the same frame cannot show this one's time. `offset_in_frame` is where `data`
+/// starts within its UMEM frame.
+fn take_arrival(data: &[u8], offset_in_frame: usize) -> Option<u64> {
+    // The kernel puts packet data at least XDP_PACKET_HEADROOM (256) bytes into the frame, so this
+    // only guards against a frame layout that would break that.
+    if offset_in_frame < XDP_META_LEN {
+        return None;
+    }
+    let meta: *mut XdpMeta =
+        std::ptr::with_exposed_provenance_mut(data.as_ptr().addr() - XDP_META_LEN);
+    // SAFETY: the XDP_META_LEN bytes before `data` lie in the same UMEM frame (checked above),
+    // in its XDP headroom, which the kernel wrote before it put the frame on the RX ring and will
+    // not touch again until the frame goes back to the fill ring, after this returns. No Rust
+    // reference covers that range (xsk-rs only lends out the data after it). The UMEM is one
+    // mmap whose pointer xsk-rs passed to libxdp (an FFI call), which exposes its provenance, so
+    // an address inside it may be turned back into a pointer. Unaligned: metadata has no
+    // alignment guarantee.
+    let value = unsafe { meta.read_unaligned() };
+    if value.magic != XDP_META_MAGIC {
+        return None;
+    }
+    // SAFETY: as above; this frame is owned by user space until it is recycled.
+    unsafe { (&raw mut (*meta).magic).write_unaligned(0) };
+    Some(value.arrival_ns)
 }
 
 /// Asks the kernel whether the socket was bound in zero-copy mode.

@@ -1,0 +1,85 @@
+//! CPUs: which exist, which the kernel isolated, pinning threads to them, and locking memory.
+
+use std::{fs, io};
+
+/// A CPU list as the kernel writes it (`/sys/devices/system/cpu/isolated`, `isolcpus=`):
+/// comma-separated numbers and ranges, e.g. `1-3,6`. Empty means no CPU. Sorted, no duplicates.
+pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
+    let mut cpus = Vec::new();
+    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
+        let number = |s: &str| {
+            s.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{s:?} in CPU list {list:?} is not a CPU number"))
+        };
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (number(a)?, number(b)?);
+                if a > b {
+                    return Err(format!(
+                        "range {part:?} in CPU list {list:?} runs backwards"
+                    ));
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(number(part)?),
+        }
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    Ok(cpus)
+}
+
+fn read_cpu_list(path: &str) -> io::Result<Vec<usize>> {
+    let text = fs::read_to_string(path)?;
+    parse_cpu_list(&text).map_err(io::Error::other)
+}
+
+/// CPUs the kernel runs (`/sys/devices/system/cpu/online`).
+pub fn online_cpus() -> io::Result<Vec<usize>> {
+    read_cpu_list("/sys/devices/system/cpu/online")
+}
+
+/// CPUs isolated from the scheduler (`isolcpus=`), empty when none.
+pub fn isolated_cpus() -> io::Result<Vec<usize>> {
+    read_cpu_list("/sys/devices/system/cpu/isolated")
+}
+
+/// Pins the calling thread to `cpus` (one CPU for a worker, the housekeeping set for the rest).
+/// Fails when a CPU does not exist or lies outside the process's cpuset.
+pub fn pin_current_thread(cpus: &[usize]) -> nix::Result<()> {
+    use nix::{sched::CpuSet, unistd::Pid};
+    let mut set = CpuSet::new();
+    for &cpu in cpus {
+        set.set(cpu)?;
+    }
+    nix::sched::sched_setaffinity(Pid::from_raw(0), &set)
+}
+
+/// Locks all current and future pages of the process in memory, so a worker never waits on a
+/// page fault. Needs CAP_IPC_LOCK or a large enough RLIMIT_MEMLOCK.
+pub fn lock_memory() -> nix::Result<()> {
+    use nix::sys::mman::{MlockAllFlags, mlockall};
+    mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_as_the_kernel_writes_them() {
+        assert_eq!(parse_cpu_list("").unwrap(), Vec::<usize>::new());
+        assert_eq!(parse_cpu_list("\n").unwrap(), Vec::<usize>::new());
+        assert_eq!(parse_cpu_list("1").unwrap(), vec![1]);
+        assert_eq!(parse_cpu_list("1-3,6\n").unwrap(), vec![1, 2, 3, 6]);
+        assert_eq!(parse_cpu_list("6,1-2,2").unwrap(), vec![1, 2, 6]);
+    }
+
+    #[test]
+    fn bad_cpu_lists_say_what_is_wrong() {
+        assert!(parse_cpu_list("a").unwrap_err().contains("\"a\""));
+        assert!(parse_cpu_list("3-1").unwrap_err().contains("backwards"));
+        assert!(parse_cpu_list("1-").is_err());
+    }
+}

@@ -1,0 +1,372 @@
+//! The kernel socket path's UDP receive: one dual-stack socket per worker on a log port,
+//! SO_REUSEPORT so several workers share the port, a large receive buffer, and `recvmmsg` to take
+//! a batch of datagrams per system call. Also the kernel's UDP drop counters.
+
+use std::{
+    fs, io,
+    mem::{size_of, zeroed},
+    net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6},
+    os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
+};
+
+/// Largest UDP payload (65535 minus the IPv4 and UDP headers).
+pub const MAX_DATAGRAM: usize = 65_507;
+
+/// A bound UDP socket with preallocated buffers for batches of `batch` datagrams.
+pub struct UdpReceiver {
+    fd: OwnedFd,
+    port: u16,
+    rcvbuf: usize,
+    batch: usize,
+    buffers: Box<[u8]>,
+    iovecs: Box<[libc::iovec]>,
+    addrs: Box<[libc::sockaddr_storage]>,
+    headers: Box<[libc::mmsghdr]>,
+}
+
+impl std::fmt::Debug for UdpReceiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpReceiver")
+            .field("fd", &self.fd.as_raw_fd())
+            .field("port", &self.port)
+            .field("rcvbuf", &self.rcvbuf)
+            .field("batch", &self.batch)
+            .finish_non_exhaustive()
+    }
+}
+
+// SAFETY: the raw pointers inside `iovecs` and `headers` only ever point into this struct's own
+// boxed buffers (they are rewritten before each use), so moving the struct to another thread
+// moves everything they point to with it.
+unsafe impl Send for UdpReceiver {}
+
+/// The all-zero value of a plain C struct used here (iovec, sockaddr_storage, mmsghdr): null
+/// pointers and zero lengths, filled in before each use.
+fn zeroed_value<T: ZeroValid>() -> T {
+    // SAFETY: `ZeroValid` is only implemented for C structs of integers and raw pointers, for
+    // which all-zero bytes are a valid value.
+    unsafe { zeroed() }
+}
+
+/// C structs whose all-zero bytes are a valid value.
+trait ZeroValid {}
+impl ZeroValid for libc::iovec {}
+impl ZeroValid for libc::sockaddr_storage {}
+impl ZeroValid for libc::mmsghdr {}
+
+fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+fn set_int(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+    // SAFETY: `value` is a live c_int and its size is passed, the layout of integer options.
+    check(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&raw const value).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+fn get_int(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are valid for writes and `len` holds the size of `value`.
+    check(unsafe { libc::getsockopt(fd, level, name, (&raw mut value).cast(), &mut len) })?;
+    Ok(value)
+}
+
+impl UdpReceiver {
+    /// Binds `[::]:port` (both IPv4 and IPv6; plain IPv4 where IPv6 is disabled) with
+    /// SO_REUSEPORT, asks for a receive buffer of `rcvbuf` bytes (SO_RCVBUFFORCE with
+    /// CAP_NET_ADMIN, else SO_RCVBUF up to `net.core.rmem_max`), and makes it non-blocking.
+    pub fn bind(port: u16, rcvbuf: usize, batch: usize) -> io::Result<Self> {
+        let batch = batch.max(1);
+        // SAFETY: socket() has no memory arguments; the result is checked before use.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_INET6,
+                libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
+        };
+        let (raw, v6) = if raw >= 0 {
+            (raw, true)
+        } else {
+            // SAFETY: as above.
+            let raw = check(unsafe {
+                libc::socket(
+                    libc::AF_INET,
+                    libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                    0,
+                )
+            })?;
+            (raw, false)
+        };
+        // SAFETY: `raw` is a descriptor just created and owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let sock = fd.as_raw_fd();
+        set_int(sock, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+        let want = libc::c_int::try_from(rcvbuf).unwrap_or(libc::c_int::MAX);
+        if set_int(sock, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, want).is_err() {
+            set_int(sock, libc::SOL_SOCKET, libc::SO_RCVBUF, want)?;
+        }
+        if v6 {
+            set_int(sock, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0)?;
+            // SAFETY: an all-zero sockaddr_in6 is valid: the unspecified address, port 0.
+            let mut addr: libc::sockaddr_in6 = unsafe { zeroed() };
+            addr.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            addr.sin6_port = port.to_be();
+            // SAFETY: `addr` is a valid sockaddr_in6 and its size is passed.
+            check(unsafe {
+                libc::bind(
+                    sock,
+                    (&raw const addr).cast(),
+                    size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                )
+            })?;
+        } else {
+            // SAFETY: an all-zero sockaddr_in is valid: 0.0.0.0, port 0.
+            let mut addr: libc::sockaddr_in = unsafe { zeroed() };
+            addr.sin_family = libc::AF_INET as libc::sa_family_t;
+            addr.sin_port = port.to_be();
+            // SAFETY: `addr` is a valid sockaddr_in and its size is passed.
+            check(unsafe {
+                libc::bind(
+                    sock,
+                    (&raw const addr).cast(),
+                    size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
+            })?;
+        }
+        // The kernel reports twice what it accounts as payload room; report what it says.
+        let rcvbuf = get_int(sock, libc::SOL_SOCKET, libc::SO_RCVBUF)? as usize;
+        let port = local_port(sock)?;
+        Ok(Self {
+            fd,
+            port,
+            rcvbuf,
+            batch,
+            buffers: vec![0u8; batch * MAX_DATAGRAM].into_boxed_slice(),
+            iovecs: vec![zeroed_value::<libc::iovec>(); batch].into_boxed_slice(),
+            addrs: vec![zeroed_value::<libc::sockaddr_storage>(); batch].into_boxed_slice(),
+            headers: vec![zeroed_value::<libc::mmsghdr>(); batch].into_boxed_slice(),
+        })
+    }
+
+    /// The port this socket is bound to (as the kernel reports it).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The receive buffer size the kernel granted (SO_RCVBUF as read back).
+    pub fn rcvbuf(&self) -> usize {
+        self.rcvbuf
+    }
+
+    /// The descriptor, for `poll()`.
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Takes up to one batch of waiting datagrams without blocking and calls `handle` with each
+    /// sender and payload. Returns how many there were (0: none waiting).
+    pub fn recv_batch(&mut self, mut handle: impl FnMut(SocketAddr, &[u8])) -> io::Result<usize> {
+        let base = self.buffers.as_mut_ptr();
+        for i in 0..self.batch {
+            self.iovecs[i] = libc::iovec {
+                // SAFETY: i * MAX_DATAGRAM + MAX_DATAGRAM <= batch * MAX_DATAGRAM, the buffer's
+                // length, so the pointer stays inside the allocation.
+                iov_base: unsafe { base.add(i * MAX_DATAGRAM) }.cast(),
+                iov_len: MAX_DATAGRAM,
+            };
+            let hdr = &mut self.headers[i].msg_hdr;
+            hdr.msg_name = (&raw mut self.addrs[i]).cast();
+            hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            hdr.msg_iov = &raw mut self.iovecs[i];
+            hdr.msg_iovlen = 1;
+            hdr.msg_control = std::ptr::null_mut();
+            hdr.msg_controllen = 0;
+            hdr.msg_flags = 0;
+            self.headers[i].msg_len = 0;
+        }
+        // SAFETY: `headers` holds `batch` initialised mmsghdr values whose name and iovec
+        // pointers point into this struct's own buffers, each with its true length; the kernel
+        // writes at most those lengths. Non-blocking, no timeout pointer.
+        let n = unsafe {
+            libc::recvmmsg(
+                self.fd.as_raw_fd(),
+                self.headers.as_mut_ptr(),
+                self.batch as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            return match err.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+                _ => Err(err),
+            };
+        }
+        let n = n as usize;
+        for i in 0..n {
+            let len = (self.headers[i].msg_len as usize).min(MAX_DATAGRAM);
+            let payload = &self.buffers[i * MAX_DATAGRAM..i * MAX_DATAGRAM + len];
+            if let Some(src) = sockaddr_to_std(&self.addrs[i]) {
+                handle(src, payload);
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// The port a socket is bound to (the one the kernel chose, when bound to port 0).
+fn local_port(fd: RawFd) -> io::Result<u16> {
+    // SAFETY: all-zero storage is a valid value for getsockname to overwrite.
+    let mut addr: libc::sockaddr_storage = unsafe { zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `addr` and `len` are valid for writes and `len` holds the size of `addr`.
+    check(unsafe { libc::getsockname(fd, (&raw mut addr).cast(), &mut len) })?;
+    sockaddr_to_std(&addr)
+        .map(|a| a.port())
+        .ok_or_else(|| io::Error::other("socket has no IP address"))
+}
+
+/// The sender of a datagram, with IPv4-mapped IPv6 addresses turned back into IPv4.
+fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match libc::c_int::from(ss.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, which it is large and
+            // aligned enough for.
+            let a = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+                u16::from_be(a.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6, as above.
+            let a = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+            let port = u16::from_be(a.sin6_port);
+            Some(match ip.to_ipv4_mapped() {
+                Some(v4) => SocketAddr::V4(SocketAddrV4::new(v4, port)),
+                None => SocketAddr::V6(SocketAddrV6::new(ip, port, 0, a.sin6_scope_id)),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The kernel's UDP receive-buffer drop counters for this network namespace
+/// (`RcvbufErrors` in /proc/net/snmp and `Udp6RcvbufErrors` in /proc/net/snmp6).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UdpKernelDrops {
+    /// IPv4 datagrams dropped because a socket's receive buffer was full.
+    pub rcvbuf_errors_v4: u64,
+    /// IPv6 datagrams dropped likewise.
+    pub rcvbuf_errors_v6: u64,
+}
+
+impl UdpKernelDrops {
+    /// Reads the counters now. A missing file (IPv6 disabled) counts as zero.
+    pub fn read() -> io::Result<Self> {
+        let v4 = snmp_value(
+            &fs::read_to_string("/proc/net/snmp")?,
+            "Udp:",
+            "RcvbufErrors",
+        );
+        let v6 = fs::read_to_string("/proc/net/snmp6")
+            .ok()
+            .and_then(|t| snmp6_value(&t, "Udp6RcvbufErrors"));
+        Ok(Self {
+            rcvbuf_errors_v4: v4.unwrap_or(0),
+            rcvbuf_errors_v6: v6.unwrap_or(0),
+        })
+    }
+
+    /// What was added since `earlier`.
+    pub fn since(self, earlier: Self) -> Self {
+        Self {
+            rcvbuf_errors_v4: self
+                .rcvbuf_errors_v4
+                .saturating_sub(earlier.rcvbuf_errors_v4),
+            rcvbuf_errors_v6: self
+                .rcvbuf_errors_v6
+                .saturating_sub(earlier.rcvbuf_errors_v6),
+        }
+    }
+}
+
+/// A value from /proc/net/snmp, where a `Proto: names...` line is followed by a
+/// `Proto: values...` line.
+fn snmp_value(text: &str, proto: &str, field: &str) -> Option<u64> {
+    let mut lines = text.lines().filter(|l| l.starts_with(proto));
+    let names = lines.next()?;
+    let values = lines.next()?;
+    let i = names.split_whitespace().position(|n| n == field)?;
+    values.split_whitespace().nth(i)?.parse().ok()
+}
+
+/// A value from /proc/net/snmp6, one `Name value` pair per line.
+fn snmp6_value(text: &str, field: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let mut parts = l.split_whitespace();
+        (parts.next()? == field).then(|| parts.next()?.parse().ok())?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snmp_counters_are_found_by_name() {
+        let snmp = "Ip: Forwarding DefaultTTL\nIp: 1 64\nUdp: InDatagrams NoPorts InErrors \
+                    OutDatagrams RcvbufErrors SndbufErrors\nUdp: 10 2 3 4 5 0\nUdpLite: \
+                    InDatagrams RcvbufErrors\nUdpLite: 0 9\n";
+        assert_eq!(snmp_value(snmp, "Udp:", "RcvbufErrors"), Some(5));
+        assert_eq!(snmp_value(snmp, "Udp:", "Missing"), None);
+        let snmp6 = "Udp6InDatagrams                 \t7\nUdp6RcvbufErrors\t11\n";
+        assert_eq!(snmp6_value(snmp6, "Udp6RcvbufErrors"), Some(11));
+        assert_eq!(snmp6_value(snmp6, "Udp6NoPorts"), None);
+    }
+
+    #[test]
+    fn receives_a_batch_on_loopback() {
+        let mut rx = UdpReceiver::bind(0, 1 << 20, 8).expect("bind");
+        // Port 0 picks a free port; read it back to send there.
+        let port = rx.port();
+        assert_ne!(port, 0);
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for i in 0..3 {
+            tx.send_to(format!("<14>message {i}").as_bytes(), ("127.0.0.1", port))
+                .unwrap();
+        }
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            rx.recv_batch(|src, p| got.push((src, p.to_vec()))).unwrap();
+            if got.len() == 3 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[2].1, b"<14>message 2");
+        assert_eq!(
+            got[0].0,
+            tx.local_addr().unwrap(),
+            "mapped address comes back as IPv4"
+        );
+        assert!(rx.rcvbuf() > 0);
+    }
+}
