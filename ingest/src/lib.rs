@@ -1,10 +1,13 @@
-//! The appliance's daemon side: the XDP program's loader, AF_XDP sockets, the receive loop, and
-//! the test-network helper shared with `bench`.
+//! The appliance's daemon side: the XDP program's loader, AF_XDP sockets, pinned workers, the
+//! kernel socket path, the housekeeping loop, and the test-network helper shared with `bench`.
 //!
 //! Unsafe system calls live in [`sys`] only.
 
+pub mod daemon;
 pub mod frame;
 pub mod netns;
-pub mod run;
+pub mod pipeline;
+pub mod socket;
 pub mod sys;
+pub mod worker;
 pub mod xdp;

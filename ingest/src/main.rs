@@ -9,9 +9,11 @@ use std::{
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use ingest::{
-    frame::UdpDatagram,
-    run::{Limits, MessageHandler, XdpReceiver, XdpRunOptions},
+    daemon::{self, Backend, Daemon, Limits, Options, OutputSink},
+    pipeline::{Output, Sample},
+    socket::TcpOptions,
     sys::{self, xsk::XskOptions},
+    worker::Mode,
     xdp::{AttachRequest, SourceFilter, SourcePrefix},
 };
 use xdp_common::Verdict;
@@ -25,19 +27,34 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Attach the XDP program to an interface and receive log datagrams through AF_XDP.
+    /// Run the appliance: XDP steering into AF_XDP workers (or kernel sockets only), parse and
+    /// detect every message, and account for every packet.
     Run(RunArgs),
 }
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
-    /// Interface to attach to.
+    /// Interface to attach to (with --backend socket: only for reports).
     #[arg(long)]
     iface: String,
-    /// Receive queue to bind the AF_XDP socket to.
-    #[arg(long, default_value_t = 0)]
-    queue: u32,
-    /// UDP destination ports to steer to AF_XDP, comma separated.
+    /// Receive queues, one pinned worker each (comma separated). With --backend socket, one
+    /// SO_REUSEPORT worker per entry.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    queues: Vec<u32>,
+    /// Worker CPUs, in queue order (e.g. 2-5,8). Default: the isolated CPUs, else all but CPU 0.
+    #[arg(long)]
+    cpus: Option<String>,
+    /// Housekeeping CPUs. Default: the CPUs workers do not use.
+    #[arg(long)]
+    housekeeping_cpus: Option<String>,
+    /// How workers wait for packets: auto is busy-poll when every worker CPU is isolated.
+    #[arg(long, value_enum, default_value_t = Mode::Auto)]
+    mode: Mode,
+    /// Which path takes the log ports: xdp (AF_XDP, with the socket path for what XDP passes)
+    /// or socket (kernel sockets only).
+    #[arg(long, value_enum, default_value_t = Backend::Xdp)]
+    backend: Backend,
+    /// Log ports, UDP and TCP, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "514")]
     ports: Vec<u16>,
     /// XDP attach mode: auto tries native, then generic with a warning.
@@ -50,10 +67,10 @@ struct RunArgs {
     /// Drop log packets from these sources in XDP, counted (CIDR, comma separated or repeated).
     #[arg(long, value_delimiter = ',')]
     deny_source: Vec<String>,
-    /// Frames handled per batch.
+    /// Frames (or datagrams) handled per batch.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
-    /// Frames in the UMEM, also the fill ring size (power of two).
+    /// Frames in each UMEM, also the fill ring size (power of two).
     #[arg(long, default_value_t = 4096)]
     frame_count: u32,
     /// RX ring size (power of two, at most frame-count).
@@ -62,9 +79,24 @@ struct RunArgs {
     /// Do not try huge pages for the UMEM.
     #[arg(long)]
     no_hugepages: bool,
-    /// Milliseconds one poll() sleeps when no packet is waiting.
+    /// Milliseconds one poll() sleeps when no packet is waiting (poll mode).
     #[arg(long, default_value_t = 100)]
     poll_timeout_ms: u64,
+    /// SO_BUSY_POLL microseconds (busy-poll mode).
+    #[arg(long, default_value_t = 20)]
+    busy_poll_usecs: u32,
+    /// Receive buffer for each UDP socket, bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    udp_rcvbuf: usize,
+    /// Do not listen for TCP syslog on the log ports.
+    #[arg(long)]
+    no_tcp: bool,
+    /// Longest TCP syslog message, bytes; longer ones are skipped and counted.
+    #[arg(long, default_value_t = 64 * 1024)]
+    tcp_max_message: usize,
+    /// Seconds after which a silent TCP connection is closed.
+    #[arg(long, default_value_t = 300)]
+    tcp_idle_timeout: u64,
     /// Stop after this many seconds (default: run until SIGINT or SIGTERM).
     #[arg(long)]
     duration: Option<f64>,
@@ -86,18 +118,28 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn run(args: RunArgs) -> anyhow::Result<()> {
-    if args.ports.is_empty() || args.ports.contains(&0) {
-        anyhow::bail!("--ports needs at least one port between 1 and 65535");
+fn cpu_list(arg: Option<&str>, default: Vec<usize>) -> anyhow::Result<Vec<usize>> {
+    match arg {
+        Some(list) => sys::cpu::parse_cpu_list(list).map_err(anyhow::Error::msg),
+        None => Ok(default),
     }
-    let limits = Limits {
-        duration: args
-            .duration
-            .map(Duration::try_from_secs_f64)
-            .transpose()
-            .context("--duration must be a non-negative number of seconds")?,
-        max_messages: args.max_messages,
-    };
+}
+
+fn options(args: &RunArgs) -> anyhow::Result<Options> {
+    let mut opts = Options::new(&args.iface);
+    let (workers, _) = daemon::default_cpus();
+    opts.worker_cpus = cpu_list(args.cpus.as_deref(), workers).context("--cpus")?;
+    let online = sys::cpu::online_cpus().context("reading the online CPUs")?;
+    let rest: Vec<usize> = online
+        .iter()
+        .copied()
+        .filter(|c| !opts.worker_cpus.contains(c))
+        .collect();
+    opts.housekeeping_cpus = cpu_list(
+        args.housekeeping_cpus.as_deref(),
+        if rest.is_empty() { online } else { rest },
+    )
+    .context("--housekeeping-cpus")?;
     let mut sources = SourceFilter::default();
     for (list, verdict) in [
         (&args.allow_source, Verdict::Allow),
@@ -109,22 +151,44 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             sources.prefixes.push(prefix);
         }
     }
-    let opts = XdpRunOptions {
-        iface: args.iface,
-        queue: args.queue,
-        ports: args.ports,
-        attach: args.xdp_mode,
-        sources,
-        xsk: XskOptions {
-            frame_count: args.frame_count,
-            rx_ring_size: args.rx_ring_size,
-            batch_size: args.batch_size,
-            hugepages: !args.no_hugepages,
-            ..XskOptions::default()
-        },
-        poll_timeout: Duration::from_millis(args.poll_timeout_ms),
+    opts.queues = args.queues.clone();
+    opts.mode = args.mode;
+    opts.backend = args.backend;
+    opts.ports = args.ports.clone();
+    opts.attach = args.xdp_mode;
+    opts.sources = sources;
+    opts.xsk = XskOptions {
+        frame_count: args.frame_count,
+        rx_ring_size: args.rx_ring_size,
+        batch_size: args.batch_size,
+        hugepages: !args.no_hugepages,
+        ..XskOptions::default()
     };
-    log::info!("effective options: {opts:?} {limits:?}");
+    opts.poll_timeout = Duration::from_millis(args.poll_timeout_ms);
+    opts.busy_poll_usecs = args.busy_poll_usecs;
+    opts.udp_rcvbuf = args.udp_rcvbuf;
+    opts.tcp = !args.no_tcp;
+    opts.tcp_options = TcpOptions {
+        max_message: args.tcp_max_message,
+        idle_timeout: Duration::from_secs(args.tcp_idle_timeout),
+        ..TcpOptions::default()
+    };
+    opts.print = args.print;
+    opts.validate()?;
+    Ok(opts)
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    let limits = Limits {
+        duration: args
+            .duration
+            .map(Duration::try_from_secs_f64)
+            .transpose()
+            .context("--duration must be a non-negative number of seconds")?,
+        max_messages: args.max_messages,
+    };
+    let opts = options(&args)?;
+    log::info!("effective options: {}", serde_json::to_string(&opts)?);
 
     let stop = sys::signal::install_stop_handler().context("installing signal handlers")?;
     match sys::raise_memlock_limit() {
@@ -135,74 +199,87 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         ),
         Err(err) => log::warn!("reading RLIMIT_MEMLOCK failed ({err}); UMEM registration may fail"),
     }
-    let mut receiver = XdpReceiver::start(&opts)
-        .with_context(|| format!("starting the XDP receive path on {}", opts.iface))?;
-    log::info!(
-        "receiving on {} queue {}: XDP {:?} mode, AF_XDP {:?} mode, ports {:?}",
-        opts.iface,
-        opts.queue,
-        receiver.attach_mode(),
-        receiver.bind_mode(),
-        opts.ports
-    );
+    let daemon = Daemon::start(opts.clone())
+        .with_context(|| format!("starting the appliance on {}", opts.iface))?;
+    // After start: the UMEMs and rings exist, and every later page is locked as it is mapped.
+    if let Err(e) = sys::cpu::lock_memory() {
+        log::warn!("mlockall failed ({e}): workers may stall on page faults; needs CAP_IPC_LOCK");
+    }
+    for w in daemon.workers() {
+        log::info!("worker {}: {}", w.worker, serde_json::to_string(w)?);
+        if let Some(bp) = w.busy_poll.as_ref().filter(|bp| !bp.complete()) {
+            log::warn!(
+                "worker {}: busy-poll options not all taken: {bp:?}",
+                w.worker
+            );
+        }
+        if let Err(e) = &w.pinned {
+            log::warn!(
+                "worker {}: pinning to CPUs {:?} failed: {e}",
+                w.worker,
+                w.cpus
+            );
+        }
+    }
 
     let mut out = BufWriter::new(std::io::stdout().lock());
     let ready = serde_json::json!({
         "event": "ready",
         "iface": opts.iface,
-        "queue": opts.queue,
-        "xdp_mode": receiver.attach_mode(),
-        "bind_mode": receiver.bind_mode(),
+        "backend": opts.backend,
+        "mode": daemon.mode(),
+        "xdp_mode": daemon.attach_mode(),
+        "workers": daemon.workers(),
     });
     writeln!(out, "{ready}")?;
     out.flush()?;
 
-    let mut printer = Printer {
-        out,
-        enabled: args.print,
-        error: None,
-    };
-    receiver.run(stop, limits, &mut printer)?;
-    printer.out.flush()?;
+    let mut printer = Printer { out, error: None };
+    let report = daemon.run(stop, limits, &mut printer)?;
     if let Some(e) = printer.error {
         log::warn!("printing messages stopped: {e}");
     }
 
-    let report = receiver.report()?;
     log::info!(
-        "received {} messages through AF_XDP; named drops {}; XDP saw {} frames",
+        "received {} messages ({} AF_XDP, {} UDP, {} TCP); named drops {}",
         report.messages_received_total,
+        report.messages_received_xdp_total,
+        report.messages_received_udp_total,
+        report.messages_received_tcp_total,
         report.drops_total(),
-        report.xdp.total()
     );
     if let Some(path) = args.stats_json {
         let json = serde_json::to_vec_pretty(&report)?;
         std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
     }
+    if !report.errors.is_empty() {
+        anyhow::bail!("workers failed: {}", report.errors.join("; "));
+    }
     Ok(())
 }
 
-/// Prints each message as a JSON line when enabled; stops printing at the first write error
-/// (a closed pipe) without stopping the receive loop.
+/// Prints each sample as a JSON line; stops printing at the first write error (a closed pipe)
+/// without stopping the appliance.
 struct Printer<W: Write> {
     out: W,
-    enabled: bool,
     error: Option<std::io::Error>,
 }
 
-impl<W: Write> MessageHandler for Printer<W> {
-    fn on_message(&mut self, queue: u32, datagram: &UdpDatagram<'_>) {
-        if self.enabled
-            && self.error.is_none()
-            && let Err(e) = print_message(&mut self.out, queue, datagram)
-        {
-            self.error = Some(e);
+impl<W: Write> OutputSink for Printer<W> {
+    fn on_output(&mut self, item: Output) {
+        match item {
+            Output::Message(sample) => {
+                if self.error.is_none()
+                    && let Err(e) = print_message(&mut self.out, &sample)
+                {
+                    self.error = Some(e);
+                }
+            }
         }
     }
 
-    fn on_batch_end(&mut self) {
-        if self.enabled
-            && self.error.is_none()
+    fn flush(&mut self) {
+        if self.error.is_none()
             && let Err(e) = self.out.flush()
         {
             self.error = Some(e);
@@ -210,19 +287,22 @@ impl<W: Write> MessageHandler for Printer<W> {
     }
 }
 
-fn print_message(out: &mut impl Write, queue: u32, d: &UdpDatagram<'_>) -> std::io::Result<()> {
-    let pri = detector::parse::parse_pri(d.payload)
+fn print_message(out: &mut impl Write, s: &Sample) -> std::io::Result<()> {
+    let pri = detector::parse::parse_pri(s.bytes())
         .ok()
         .map(|(pri, _)| pri);
     let line = serde_json::json!({
         "event": "message",
-        "queue": queue,
-        "src": d.src.to_string(),
-        "vlan": d.vlan,
-        "dst_port": d.dst.port(),
+        "worker": s.worker,
+        "path": s.path,
+        "src": s.src.to_string(),
+        "vlan": s.vlan,
+        "dst_port": s.dst_port,
         "facility": pri.map(|p| p.facility.name()),
         "severity": pri.map(|p| p.severity.name()),
-        "message": String::from_utf8_lossy(d.payload),
+        "message": String::from_utf8_lossy(s.bytes()),
+        "len": s.len,
+        "truncated": s.truncated(),
     });
     writeln!(out, "{line}")
 }

@@ -1,5 +1,6 @@
 //! Steering decisions on real traffic between two namespaces: IPv4, IPv6, a denied source, and
-//! datagrams the kernel fragments (IPv4 and IPv6). Each kind must take its path, and the counters
+//! datagrams the kernel fragments (IPv4 and IPv6), which XDP passes on and the socket path
+//! receives once the kernel has reassembled them. Each kind must take its path, and the counters
 //! must say so exactly.
 //!
 //! VLAN-tagged frames are not sent here: this kernel has no 802.1Q support to make VLAN devices
@@ -82,7 +83,9 @@ fn each_kind_of_frame_takes_its_path() {
         std::slice::from_ref(&big),
     );
 
-    let expected = plain.len() + v6.len();
+    let steered = plain.len() + v6.len();
+    // The two fragmented datagrams go to the kernel, which reassembles them for the socket path.
+    let expected = steered + 2;
     let Outcome {
         messages,
         lines,
@@ -111,16 +114,40 @@ fn each_kind_of_frame_takes_its_path() {
             "{m}"
         );
     }
+    for p in plain.iter().chain(&v6) {
+        assert_eq!(find(p)["path"], "xdp");
+    }
+    let reassembled: Vec<_> = messages.iter().filter(|m| m["path"] == "udp").collect();
+    assert_eq!(reassembled.len(), 2, "{lines:#?}");
+    for m in &reassembled {
+        assert_eq!(m["len"], big.len() as u64, "{m}");
+        assert_eq!(m["truncated"], true, "printing copies the first 2048 bytes");
+        assert!(m["message"].as_str().unwrap().bytes().all(|b| b == b'x'));
+    }
+    let sources: Vec<_> = reassembled
+        .iter()
+        .map(|m| m["src"].as_str().unwrap())
+        .collect();
+    assert!(
+        sources.iter().any(|s| s.starts_with("198.18.0.1:"))
+            && sources.iter().any(|s| s.starts_with("[2001:2::1]:")),
+        "one IPv4 and one IPv6 datagram: {sources:?}"
+    );
     assert_eq!(
         messages.len(),
         expected,
-        "only the steered kinds arrive: {lines:#?}"
+        "only the steered kinds and the reassembled datagrams arrive: {lines:#?}"
     );
 
     let xdp = &report["xdp"];
-    assert_eq!(xdp["xdp_steered"], expected as u64, "{report:#}");
+    assert_eq!(xdp["xdp_steered"], steered as u64, "{report:#}");
     assert_eq!(
-        report["messages_received_xdp_total"], expected as u64,
+        report["messages_received_xdp_total"], steered as u64,
+        "{report:#}"
+    );
+    assert_eq!(report["messages_received_socket_total"], 2, "{report:#}");
+    assert_eq!(
+        report["messages_received_total"], expected as u64,
         "{report:#}"
     );
     assert_eq!(xdp["xdp_dropped_denied"], denied.len() as u64, "{report:#}");

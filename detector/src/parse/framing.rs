@@ -201,11 +201,7 @@ impl StreamDecoder {
         rest
     }
 
-    fn read_line<'c>(
-        &mut self,
-        chunk: &'c [u8],
-        on_frame: &mut impl FnMut(Frame<'_>),
-    ) -> &'c [u8] {
+    fn read_line<'c>(&mut self, chunk: &'c [u8], on_frame: &mut impl FnMut(Frame<'_>)) -> &'c [u8] {
         let Some(i) = chunk.iter().position(|&b| b == b'\n') else {
             if self.buf.len() + chunk.len() > self.max_len {
                 on_frame(Frame::TooLong {

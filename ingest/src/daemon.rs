@@ -1,0 +1,827 @@
+//! The running appliance: the XDP program, one pinned worker per queue, the kernel socket path,
+//! and the housekeeping loop on the calling thread that drains the workers' output rings, watches
+//! limits, and at the end merges every counter into one [`Report`].
+//!
+//! Accounting: every log datagram that reached the interface is either a message one of the
+//! paths received ([`Report::messages_received_total`]) or one of the named drops in
+//! [`Report::drops`]. The XDP program's pass decisions are in [`Report::xdp`]: those packets went
+//! to the kernel, where the socket path receives the ones addressed to a log port.
+
+use std::{
+    collections::BTreeMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use hdrhistogram::Histogram;
+
+use crate::{
+    frame::FrameError,
+    pipeline::{
+        Detect, NoDetector, Output, Pipeline, PipelineCounters, Progress, latency_histogram,
+    },
+    socket::{SocketSource, TcpCounters, TcpOptions, UdpCounters},
+    sys::{
+        cpu,
+        udp::UdpKernelDrops,
+        xsk::{BindMode, BusyPollStatus, XskOptions, XskQueue},
+    },
+    worker::{self, Mode, Source, XdpSource, XdpSourceReport},
+    xdp::{AttachMode, AttachRequest, SourceFilter, XdpCounters, XdpError, XdpSteering},
+};
+
+/// Which path takes the log ports' packets off the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// XDP steers them into AF_XDP sockets; the socket path takes what XDP passes on.
+    Xdp,
+    /// Kernel sockets only (SO_REUSEPORT workers): hosts without XDP, and the baseline.
+    Socket,
+}
+
+/// Everything the daemon needs to start, checked by [`Options::validate`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Options {
+    /// Interface to attach to (XDP backend).
+    pub iface: String,
+    /// Receive queues, one worker each (with `--backend socket`: one SO_REUSEPORT worker each).
+    pub queues: Vec<u32>,
+    /// CPUs for the workers, in queue order (reused round-robin when fewer than queues).
+    pub worker_cpus: Vec<usize>,
+    /// CPUs for the housekeeping thread and the XDP backend's socket-path worker.
+    pub housekeeping_cpus: Vec<usize>,
+    /// How workers wait.
+    pub mode: Mode,
+    /// Which path takes the log ports.
+    pub backend: Backend,
+    /// Log ports (UDP and TCP).
+    pub ports: Vec<u16>,
+    /// XDP attach mode.
+    pub attach: AttachRequest,
+    /// Source filter, XDP backend.
+    #[serde(skip)]
+    pub sources: SourceFilter,
+    /// UMEM and ring sizes.
+    #[serde(skip)]
+    pub xsk: XskOptions,
+    /// How long a `poll()` sleeps in poll mode.
+    pub poll_timeout: Duration,
+    /// SO_BUSY_POLL microseconds in busy-poll mode.
+    pub busy_poll_usecs: u32,
+    /// Receive buffer asked for each UDP socket.
+    pub udp_rcvbuf: usize,
+    /// Whether to listen for TCP syslog.
+    pub tcp: bool,
+    /// TCP limits.
+    #[serde(skip)]
+    pub tcp_options: TcpOptions,
+    /// Copy every message to the output ring, for printing.
+    pub print: bool,
+    /// Slots in each worker's output ring.
+    pub output_ring: usize,
+}
+
+impl Options {
+    /// Defaults for `iface`: queue 0, CPUs from [`default_cpus`], the syslog port.
+    pub fn new(iface: &str) -> Self {
+        let (worker_cpus, housekeeping_cpus) = default_cpus();
+        Self {
+            iface: iface.to_string(),
+            queues: vec![0],
+            worker_cpus,
+            housekeeping_cpus,
+            mode: Mode::Auto,
+            backend: Backend::Xdp,
+            ports: vec![xdp_common::DEFAULT_LOG_PORT],
+            attach: AttachRequest::Auto,
+            sources: SourceFilter::default(),
+            xsk: XskOptions::default(),
+            poll_timeout: Duration::from_millis(100),
+            busy_poll_usecs: 20,
+            udp_rcvbuf: 64 << 20,
+            tcp: true,
+            tcp_options: TcpOptions::default(),
+            print: false,
+            output_ring: 1024,
+        }
+    }
+
+    /// Checks the options once, before anything is started.
+    pub fn validate(&self) -> Result<(), DaemonError> {
+        let bad = |m: String| Err(DaemonError::Options(m));
+        if self.queues.is_empty() {
+            return bad("at least one queue is needed".into());
+        }
+        let mut q = self.queues.clone();
+        q.sort_unstable();
+        q.dedup();
+        if q.len() != self.queues.len() {
+            return bad(format!("queue listed twice in {:?}", self.queues));
+        }
+        if let Some(&big) = q.iter().find(|&&q| q >= xdp_common::MAX_QUEUES) {
+            return bad(format!(
+                "queue {big} is beyond the {} queues the XSKMAP holds",
+                xdp_common::MAX_QUEUES
+            ));
+        }
+        if self.worker_cpus.is_empty() || self.housekeeping_cpus.is_empty() {
+            return bad("no CPU to run workers or housekeeping on".into());
+        }
+        if self.ports.is_empty() || self.ports.contains(&0) {
+            return bad("at least one port between 1 and 65535 is needed".into());
+        }
+        if self.output_ring == 0 {
+            return bad("the output ring needs at least one slot".into());
+        }
+        self.xsk
+            .validate()
+            .map_err(|e| DaemonError::Options(e.to_string()))
+    }
+
+    /// The mode workers run in: `Auto` becomes busy-poll when every worker CPU is isolated.
+    pub fn resolved_mode(&self) -> Mode {
+        match self.mode {
+            Mode::Auto => {
+                let isolated = cpu::isolated_cpus().unwrap_or_default();
+                if self.worker_cpus.iter().all(|c| isolated.contains(c)) {
+                    Mode::BusyPoll
+                } else {
+                    Mode::Poll
+                }
+            }
+            m => m,
+        }
+    }
+}
+
+/// Worker and housekeeping CPUs when none are configured: the isolated CPUs for workers when
+/// there are any, else every CPU but CPU 0; housekeeping gets the rest (all CPUs on a
+/// one-CPU host).
+pub fn default_cpus() -> (Vec<usize>, Vec<usize>) {
+    let online = cpu::online_cpus().unwrap_or_else(|_| vec![0]);
+    let isolated = cpu::isolated_cpus().unwrap_or_default();
+    let workers: Vec<usize> = if !isolated.is_empty() {
+        isolated
+    } else if online.len() > 1 {
+        online.iter().copied().filter(|&c| c != 0).collect()
+    } else {
+        online.clone()
+    };
+    let mut housekeeping: Vec<usize> = online
+        .iter()
+        .copied()
+        .filter(|c| !workers.contains(c))
+        .collect();
+    if housekeeping.is_empty() {
+        housekeeping = online;
+    }
+    (workers, housekeeping)
+}
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The options are inconsistent.
+    #[error("invalid options: {0}")]
+    Options(String),
+    /// Loading, attaching or configuring the XDP program.
+    #[error(transparent)]
+    Xdp(#[from] XdpError),
+    /// A worker could not set up its socket.
+    #[error("worker {worker}: {message}")]
+    Worker {
+        /// Worker index.
+        worker: usize,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// What a worker says once it is ready (in the `ready` line and the report).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct WorkerInfo {
+    /// Index.
+    pub worker: usize,
+    /// `xdp` or `socket`.
+    pub kind: &'static str,
+    /// Receive queue (AF_XDP workers).
+    pub queue: Option<u32>,
+    /// CPUs it is pinned to.
+    pub cpus: Vec<usize>,
+    /// Whether pinning worked (the error otherwise).
+    pub pinned: Result<(), String>,
+    /// How it waits.
+    pub mode: Mode,
+    /// AF_XDP bind mode.
+    pub bind_mode: Option<BindMode>,
+    /// Whether the UMEM is on huge pages.
+    pub hugepages: Option<bool>,
+    /// Busy-poll socket options, in busy-poll mode.
+    pub busy_poll: Option<BusyPollStatus>,
+    /// UDP receive buffer granted (socket workers).
+    pub udp_rcvbuf: Option<usize>,
+    /// Whether it serves TCP.
+    pub tcp: bool,
+}
+
+/// What a worker hands back when it ends.
+#[derive(Debug)]
+struct WorkerEnd {
+    pipeline: PipelineCounters,
+    latency: Histogram<u64>,
+    xdp: Option<XdpSourceReport>,
+    udp: Option<UdpCounters>,
+    tcp: Option<TcpCounters>,
+    error: Option<String>,
+}
+
+struct Worker {
+    join: Option<JoinHandle<WorkerEnd>>,
+    outputs: rtrb::Consumer<Output>,
+    progress: Arc<Progress>,
+}
+
+/// A started appliance.
+pub struct Daemon {
+    opts: Options,
+    mode: Mode,
+    // Workers before steering: sockets close before the program is detached.
+    workers: Vec<Worker>,
+    steering: Option<XdpSteering>,
+    infos: Vec<WorkerInfo>,
+    stop_workers: Arc<AtomicBool>,
+    udp_before: UdpKernelDrops,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("mode", &self.mode)
+            .field("workers", &self.infos)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the housekeeping loop puts what workers send out.
+pub trait OutputSink {
+    /// One item from a worker's output ring.
+    fn on_output(&mut self, item: Output);
+    /// The end of a round of draining: the place to flush.
+    fn flush(&mut self) {}
+}
+
+/// When to stop, besides the stop flag.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Stop after this many messages, all paths.
+    pub max_messages: Option<u64>,
+}
+
+impl Daemon {
+    /// Attaches XDP (XDP backend), starts every worker, and returns once all are receiving.
+    pub fn start(opts: Options) -> Result<Self, DaemonError> {
+        Self::start_with(opts, |_| Box::new(NoDetector))
+    }
+
+    /// As [`Daemon::start`], with `detector(worker)` making each worker's detector shard.
+    pub fn start_with(
+        opts: Options,
+        detector: impl Fn(usize) -> Box<dyn Detect>,
+    ) -> Result<Self, DaemonError> {
+        opts.validate()?;
+        let mode = opts.resolved_mode();
+        if let Err(e) = cpu::pin_current_thread(&opts.housekeeping_cpus) {
+            log::warn!(
+                "pinning housekeeping to CPUs {:?} failed: {e}",
+                opts.housekeeping_cpus
+            );
+        }
+        let mut steering = match opts.backend {
+            Backend::Xdp => {
+                let mut s = XdpSteering::attach(&opts.iface, &opts.ports, opts.attach)?;
+                s.set_source_filter(&opts.sources)?;
+                Some(s)
+            }
+            Backend::Socket => None,
+        };
+        let udp_before = UdpKernelDrops::read().unwrap_or_default();
+        let stop_workers = Arc::new(AtomicBool::new(false));
+        let mut daemon = Self {
+            mode,
+            workers: Vec::new(),
+            steering: None,
+            infos: Vec::new(),
+            stop_workers: stop_workers.clone(),
+            udp_before,
+            opts: opts.clone(),
+        };
+
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let mut plans = Vec::new();
+        for (i, &queue) in opts.queues.iter().enumerate() {
+            let cpus = vec![opts.worker_cpus[i % opts.worker_cpus.len()]];
+            plans.push(match opts.backend {
+                Backend::Xdp => (Plan::Xdp(queue), cpus, mode),
+                Backend::Socket => (
+                    Plan::Socket {
+                        tcp: opts.tcp && i == 0,
+                    },
+                    cpus,
+                    mode,
+                ),
+            });
+        }
+        if opts.backend == Backend::Xdp {
+            // Fragments and queues without a socket reach the kernel: this worker takes them.
+            plans.push((
+                Plan::Socket { tcp: opts.tcp },
+                opts.housekeeping_cpus.clone(),
+                Mode::Poll,
+            ));
+        }
+        for (worker, (plan, cpus, mode)) in plans.into_iter().enumerate() {
+            let (producer, consumer) = rtrb::RingBuffer::new(opts.output_ring);
+            let progress = Arc::new(Progress::default());
+            let pipeline = Pipeline::new(
+                worker,
+                opts.print,
+                detector(worker),
+                producer,
+                progress.clone(),
+            );
+            let spec = WorkerSpec {
+                worker,
+                plan,
+                cpus,
+                mode,
+                opts: opts.clone(),
+                stop: stop_workers.clone(),
+                ready: ready_tx.clone(),
+            };
+            let join = std::thread::Builder::new()
+                .name(format!("ingest-w{worker}"))
+                .spawn(move || spec.run(pipeline))
+                .expect("spawning a worker thread");
+            daemon.workers.push(Worker {
+                join: Some(join),
+                outputs: consumer,
+                progress,
+            });
+        }
+        drop(ready_tx);
+
+        let mut infos = Vec::new();
+        for _ in 0..daemon.workers.len() {
+            match ready_rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(Ready::Up { info, xsk_fd }) => {
+                    if let (Some(fd), Some(queue), Some(s)) = (xsk_fd, info.queue, &mut steering)
+                        && let Err(e) = s.register_socket(queue, fd)
+                    {
+                        daemon.shutdown();
+                        return Err(e.into());
+                    }
+                    infos.push(info);
+                }
+                Ok(Ready::Failed { worker, message }) => {
+                    daemon.shutdown();
+                    return Err(DaemonError::Worker { worker, message });
+                }
+                Err(_) => {
+                    daemon.shutdown();
+                    return Err(DaemonError::Worker {
+                        worker: infos.len(),
+                        message: "did not start within 30 s".into(),
+                    });
+                }
+            }
+        }
+        infos.sort_by_key(|i| i.worker);
+        daemon.infos = infos;
+        daemon.steering = steering;
+        Ok(daemon)
+    }
+
+    /// The XDP attach mode, XDP backend.
+    pub fn attach_mode(&self) -> Option<AttachMode> {
+        self.steering.as_ref().map(XdpSteering::mode)
+    }
+
+    /// Every worker as it started.
+    pub fn workers(&self) -> &[WorkerInfo] {
+        &self.infos
+    }
+
+    /// The mode workers run in.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The housekeeping loop: hands every worker output to `sink` until `stop` is set or a
+    /// limit is reached, then stops the workers, drains what they left, and reports.
+    pub fn run(
+        mut self,
+        stop: &AtomicBool,
+        limits: Limits,
+        sink: &mut impl OutputSink,
+    ) -> Result<Report, DaemonError> {
+        let deadline = limits.duration.map(|d| Instant::now() + d);
+        loop {
+            let mut moved = 0;
+            for w in &mut self.workers {
+                while let Ok(item) = w.outputs.pop() {
+                    sink.on_output(item);
+                    moved += 1;
+                }
+            }
+            if moved > 0 {
+                sink.flush();
+            }
+            let received: u64 = self
+                .workers
+                .iter()
+                .map(|w| w.progress.messages.load(Ordering::Relaxed))
+                .sum();
+            let finished = self
+                .workers
+                .iter()
+                .any(|w| w.join.as_ref().is_some_and(JoinHandle::is_finished));
+            if stop.load(Ordering::Relaxed)
+                || finished
+                || deadline.is_some_and(|d| Instant::now() >= d)
+                || limits.max_messages.is_some_and(|m| received >= m)
+            {
+                break;
+            }
+            if moved == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let ends = self.shutdown();
+        for w in &mut self.workers {
+            while let Ok(item) = w.outputs.pop() {
+                sink.on_output(item);
+            }
+        }
+        sink.flush();
+        self.report(ends)
+    }
+
+    /// Stops and joins every worker.
+    fn shutdown(&mut self) -> Vec<WorkerEnd> {
+        self.stop_workers.store(true, Ordering::Relaxed);
+        let mut ends = Vec::new();
+        for join in self.workers.iter_mut().filter_map(|w| w.join.take()) {
+            ends.push(join.join().unwrap_or_else(|_| WorkerEnd {
+                error: Some("worker thread panicked".into()),
+                ..WorkerEnd::empty()
+            }));
+        }
+        ends
+    }
+
+    fn report(self, ends: Vec<WorkerEnd>) -> Result<Report, DaemonError> {
+        let xdp = self
+            .steering
+            .as_ref()
+            .map(XdpSteering::counters)
+            .transpose()?;
+        let udp_kernel = UdpKernelDrops::read()
+            .unwrap_or_default()
+            .since(self.udp_before);
+        let mut pipeline = PipelineCounters::default();
+        let mut latency = latency_histogram();
+        let mut tcp = TcpCounters::default();
+        let mut udp = UdpCounters::default();
+        let mut frame_drops = [0u64; FrameError::ALL.len()];
+        let mut queues = Vec::new();
+        let mut errors = Vec::new();
+        for (info, end) in self.infos.iter().zip(&ends) {
+            pipeline.add(&end.pipeline);
+            let _ = latency.add(&end.latency);
+            if let Some(t) = &end.tcp {
+                tcp.add(t);
+            }
+            if let Some(u) = &end.udp {
+                udp.datagrams += u.datagrams;
+                udp.batches += u.batches;
+            }
+            if let Some(x) = &end.xdp {
+                for (total, n) in frame_drops.iter_mut().zip(x.frame_drops) {
+                    *total += n;
+                }
+                queues.push(QueueReport {
+                    info: info.clone(),
+                    counters: *x,
+                    messages: end.pipeline.received_xdp,
+                });
+            }
+            if let Some(e) = &end.error {
+                errors.push(format!("worker {}: {e}", info.worker));
+            }
+        }
+
+        let mut drops = BTreeMap::new();
+        if let Some(x) = &xdp {
+            for (counter, value) in x.iter().filter(|(c, _)| c.is_drop()) {
+                drops.insert(counter.name(), value);
+            }
+        }
+        if self.opts.backend == Backend::Xdp {
+            let sum = |f: fn(&QueueReport) -> u64| queues.iter().map(f).sum::<u64>();
+            drops.insert("xsk_rx_dropped", sum(|q| q.counters.kernel_xsk.rx_dropped));
+            drops.insert(
+                "xsk_rx_ring_full",
+                sum(|q| q.counters.kernel_xsk.rx_ring_full),
+            );
+            drops.insert(
+                "xsk_rx_invalid_descs",
+                sum(|q| q.counters.kernel_xsk.rx_invalid_descs),
+            );
+            for e in FrameError::ALL {
+                drops.insert(e.counter_name(), frame_drops[e.index()]);
+            }
+        }
+        drops.insert(
+            "udp_rcvbuf_errors",
+            udp_kernel.rcvbuf_errors_v4 + udp_kernel.rcvbuf_errors_v6,
+        );
+        drops.insert("tcp_dropped_too_long", tcp.dropped_too_long);
+        drops.insert("tcp_dropped_bad_framing", tcp.dropped_bad_framing);
+        drops.insert("tcp_dropped_partial_at_close", tcp.dropped_partial_at_close);
+
+        let mut parse_errors = BTreeMap::new();
+        parse_errors.insert("pri_missing", pipeline.parse_pri_missing);
+        parse_errors.insert("pri_malformed", pipeline.parse_pri_malformed);
+        parse_errors.insert("pri_out_of_range", pipeline.parse_pri_out_of_range);
+
+        Ok(Report {
+            backend: self.opts.backend,
+            mode: self.mode,
+            iface: self.opts.iface.clone(),
+            xdp_mode: self.steering.as_ref().map(XdpSteering::mode),
+            messages_received_total: pipeline.received(),
+            messages_received_xdp_total: pipeline.received_xdp,
+            messages_received_socket_total: pipeline.received_udp + pipeline.received_tcp,
+            messages_received_udp_total: pipeline.received_udp,
+            messages_received_tcp_total: pipeline.received_tcp,
+            messages_parsed_total: pipeline.parsed,
+            parse_errors,
+            drops,
+            output_dropped_ring_full: pipeline.output_dropped_ring_full,
+            xdp,
+            queues,
+            workers: self.infos.clone(),
+            udp,
+            udp_kernel,
+            tcp,
+            latency_ns: LatencyReport::from_histogram(&latency, pipeline.latency_unmeasured),
+            errors,
+        })
+    }
+}
+
+impl WorkerEnd {
+    fn empty() -> Self {
+        Self {
+            pipeline: PipelineCounters::default(),
+            latency: latency_histogram(),
+            xdp: None,
+            udp: None,
+            tcp: None,
+            error: None,
+        }
+    }
+}
+
+enum Plan {
+    Xdp(u32),
+    Socket { tcp: bool },
+}
+
+enum Ready {
+    Up {
+        info: WorkerInfo,
+        xsk_fd: Option<std::os::fd::RawFd>,
+    },
+    Failed {
+        worker: usize,
+        message: String,
+    },
+}
+
+struct WorkerSpec {
+    worker: usize,
+    plan: Plan,
+    cpus: Vec<usize>,
+    mode: Mode,
+    opts: Options,
+    stop: Arc<AtomicBool>,
+    ready: mpsc::Sender<Ready>,
+}
+
+impl WorkerSpec {
+    /// The worker thread: pin, open the source, say ready, loop, report.
+    fn run(self, mut pipeline: Pipeline) -> WorkerEnd {
+        let pinned = cpu::pin_current_thread(&self.cpus).map_err(|e| e.to_string());
+        let mut info = WorkerInfo {
+            worker: self.worker,
+            kind: "socket",
+            queue: None,
+            cpus: self.cpus.clone(),
+            pinned,
+            mode: self.mode,
+            bind_mode: None,
+            hugepages: None,
+            busy_poll: None,
+            udp_rcvbuf: None,
+            tcp: false,
+        };
+        let opened = match self.plan {
+            Plan::Xdp(queue) => XskQueue::open(&self.opts.iface, queue, &self.opts.xsk)
+                .map(|q| {
+                    info.kind = "xdp";
+                    info.queue = Some(queue);
+                    info.bind_mode = Some(q.mode());
+                    info.hugepages = Some(q.hugepages());
+                    if self.mode == Mode::BusyPoll {
+                        info.busy_poll = Some(q.enable_busy_poll(
+                            self.opts.busy_poll_usecs,
+                            self.opts.xsk.batch_size as u32,
+                        ));
+                    }
+                    Source::Xdp(XdpSource::new(q))
+                })
+                .map_err(|e| e.to_string()),
+            Plan::Socket { tcp } => SocketSource::bind(
+                &self.opts.ports,
+                self.opts.udp_rcvbuf,
+                self.opts.xsk.batch_size,
+                tcp.then(|| self.opts.tcp_options.clone()),
+            )
+            .map(|s| {
+                info.udp_rcvbuf = Some(s.udp_rcvbuf());
+                info.tcp = s.serves_tcp();
+                Source::Socket(s)
+            })
+            .map_err(|e| format!("binding the log ports: {e}")),
+        };
+        let mut source = match opened {
+            Ok(s) => s,
+            Err(message) => {
+                let _ = self.ready.send(Ready::Failed {
+                    worker: self.worker,
+                    message,
+                });
+                return WorkerEnd::empty();
+            }
+        };
+        let xsk_fd = match &source {
+            Source::Xdp(s) => Some(s.queue().fd()),
+            Source::Socket(_) => None,
+        };
+        let _ = self.ready.send(Ready::Up { info, xsk_fd });
+        let timeout = i32::try_from(self.opts.poll_timeout.as_millis()).unwrap_or(i32::MAX);
+        let error = worker::run(&mut source, &mut pipeline, &self.stop, self.mode, timeout)
+            .err()
+            .map(|e| e.to_string());
+        let mut end = WorkerEnd::empty();
+        match source {
+            Source::Xdp(s) => match s.report() {
+                Ok(r) => end.xdp = Some(r),
+                Err(e) => end.error = Some(e.to_string()),
+            },
+            Source::Socket(s) => {
+                let (udp, tcp) = s.finish();
+                end.udp = Some(udp);
+                end.tcp = tcp;
+            }
+        }
+        let p = pipeline.finish();
+        end.pipeline = p.counters;
+        end.latency = p.latency;
+        end.error = error.or(end.error);
+        end
+    }
+}
+
+/// One AF_XDP queue in the report.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct QueueReport {
+    /// How its worker started.
+    #[serde(flatten)]
+    pub info: WorkerInfo,
+    /// Its counters.
+    #[serde(flatten)]
+    pub counters: XdpSourceReport,
+    /// Messages it received.
+    pub messages: u64,
+}
+
+/// Latency percentiles, nanoseconds.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LatencyReport {
+    /// From the XDP hook to the message parsed and through the detector.
+    pub xdp_to_detected: Percentiles,
+    /// AF_XDP messages without an arrival time.
+    pub unmeasured: u64,
+}
+
+/// Percentiles of one histogram.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Percentiles {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+impl Percentiles {
+    /// Reads the percentiles of `h`.
+    pub fn of(h: &Histogram<u64>) -> Self {
+        Self {
+            count: h.len(),
+            p50: h.value_at_quantile(0.5),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
+}
+
+impl LatencyReport {
+    fn from_histogram(h: &Histogram<u64>, unmeasured: u64) -> Self {
+        Self {
+            xdp_to_detected: Percentiles::of(h),
+            unmeasured,
+        }
+    }
+}
+
+/// Every counter of a run, as written by `ingest run --stats-json`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Report {
+    /// Backend.
+    pub backend: Backend,
+    /// Worker mode in effect.
+    pub mode: Mode,
+    /// Interface.
+    pub iface: String,
+    /// XDP attach mode in effect (XDP backend).
+    pub xdp_mode: Option<AttachMode>,
+    /// Messages received, all paths.
+    pub messages_received_total: u64,
+    /// Messages through AF_XDP.
+    pub messages_received_xdp_total: u64,
+    /// Messages through the kernel socket path (UDP and TCP).
+    pub messages_received_socket_total: u64,
+    /// Of which UDP.
+    pub messages_received_udp_total: u64,
+    /// Of which TCP.
+    pub messages_received_tcp_total: u64,
+    /// Messages whose PRI was read; the rest are in `parse_errors` (and were still detected on).
+    pub messages_parsed_total: u64,
+    /// Messages the parser could not read fully, by reason. Not drops.
+    pub parse_errors: BTreeMap<&'static str, u64>,
+    /// Every named drop of every stage, reason -> count.
+    pub drops: BTreeMap<&'static str, u64>,
+    /// Outputs (printed samples, alerts) dropped because a worker's output ring was full.
+    /// Messages themselves were processed; this is not part of packet accounting.
+    pub output_dropped_ring_full: u64,
+    /// The XDP program's decision counters.
+    pub xdp: Option<XdpCounters>,
+    /// Per AF_XDP queue.
+    pub queues: Vec<QueueReport>,
+    /// Every worker as it started.
+    pub workers: Vec<WorkerInfo>,
+    /// The socket path's UDP counters.
+    pub udp: UdpCounters,
+    /// The kernel's UDP buffer drops during the run (this namespace).
+    pub udp_kernel: UdpKernelDrops,
+    /// The TCP listener's counters.
+    pub tcp: TcpCounters,
+    /// Latency percentiles.
+    pub latency_ns: LatencyReport,
+    /// Workers that ended with an error.
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    /// Sum of all named drops.
+    pub fn drops_total(&self) -> u64 {
+        self.drops.values().sum()
+    }
+}

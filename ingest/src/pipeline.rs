@@ -1,0 +1,322 @@
+//! What every receive path (AF_XDP, kernel UDP, kernel TCP) does with one message, on the
+//! worker's thread: count it, parse it, hand it to the detector, and pass whatever must leave the
+//! worker through its bounded output ring.
+//!
+//! Nothing here allocates or locks per message: the output ring is preallocated, samples are
+//! fixed-size copies, the latency histogram is sized once, and progress is published to the
+//! housekeeping thread once per batch through plain atomics.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use detector::parse::{PriError, parse_pri};
+use hdrhistogram::Histogram;
+
+/// Which path a message came by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Path {
+    /// AF_XDP, steered by the XDP program.
+    Xdp,
+    /// The kernel's UDP stack (fragments, queues without a socket, `--backend socket`).
+    Udp,
+    /// A TCP syslog connection.
+    Tcp,
+}
+
+/// One message, borrowed from wherever it arrived (UMEM frame, socket buffer, stream buffer).
+#[derive(Clone, Copy, Debug)]
+pub struct Message<'a> {
+    /// How it came.
+    pub path: Path,
+    /// Sender address and port.
+    pub src: SocketAddr,
+    /// Destination (log) port.
+    pub dst_port: u16,
+    /// VLAN id, when it came tagged through AF_XDP.
+    pub vlan: Option<u16>,
+    /// The log message.
+    pub payload: &'a [u8],
+    /// When the XDP program saw it (CLOCK_MONOTONIC ns).
+    pub arrival_ns: Option<u64>,
+}
+
+/// What the detector is handed with each message until the full parser lands: the PRI, when it
+/// could be read.
+#[derive(Clone, Copy, Debug)]
+pub struct Parsed {
+    /// `<PRI>` as facility and severity.
+    pub pri: Option<detector::parse::Pri>,
+}
+
+/// The detector a worker runs every message through. Called inside the batch loop: must not
+/// block or allocate.
+pub trait Detect: Send {
+    /// Looks at one message; anything it raises goes into `out`.
+    fn on_message(&mut self, msg: &Message<'_>, parsed: &Parsed, out: &mut Outbox<'_>);
+}
+
+/// The detector until the detector issue lands: looks at nothing, raises nothing.
+#[derive(Debug, Default)]
+pub struct NoDetector;
+
+impl Detect for NoDetector {
+    fn on_message(&mut self, _: &Message<'_>, _: &Parsed, _: &mut Outbox<'_>) {}
+}
+
+/// Longest message copied into a [`Sample`]; longer ones are cut and flagged.
+pub const SAMPLE_LEN: usize = 2048;
+
+/// A fixed-size copy of a message that leaves the worker (for `--print`, and later alerts).
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// Worker that handled it.
+    pub worker: usize,
+    /// Path it came by.
+    pub path: Path,
+    /// Sender.
+    pub src: SocketAddr,
+    /// Destination port.
+    pub dst_port: u16,
+    /// VLAN id.
+    pub vlan: Option<u16>,
+    /// Length of the whole message (may exceed what was copied).
+    pub len: usize,
+    bytes: [u8; SAMPLE_LEN],
+}
+
+impl Sample {
+    /// The copied bytes: the message, or its first [`SAMPLE_LEN`] bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len.min(SAMPLE_LEN)]
+    }
+
+    /// Whether the message was longer than what was copied.
+    pub fn truncated(&self) -> bool {
+        self.len > SAMPLE_LEN
+    }
+}
+
+/// What leaves a worker for the housekeeping thread. Stored inline in the ring's preallocated
+/// slots, so queueing one never allocates.
+#[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Output {
+    /// A received message, when printing is on.
+    Message(Sample),
+}
+
+/// Where a worker puts what leaves it: the producer side of its bounded ring. When the ring is
+/// full the item is dropped and counted; the worker never waits.
+#[derive(Debug)]
+pub struct Outbox<'a> {
+    ring: &'a mut rtrb::Producer<Output>,
+    dropped: &'a mut u64,
+}
+
+impl Outbox<'_> {
+    /// Queues `item`, or counts it as dropped when the ring is full.
+    pub fn push(&mut self, item: Output) {
+        if self.ring.push(item).is_err() {
+            *self.dropped += 1;
+        }
+    }
+}
+
+/// Counters of one worker's pipeline. Summed over workers for the report.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct PipelineCounters {
+    /// Messages through AF_XDP.
+    pub received_xdp: u64,
+    /// Messages through the kernel's UDP stack.
+    pub received_udp: u64,
+    /// Messages through TCP connections.
+    pub received_tcp: u64,
+    /// Messages whose PRI was read.
+    pub parsed: u64,
+    /// Messages without a PRI (RFC 3164 as some devices send it); still handed to the detector.
+    pub parse_pri_missing: u64,
+    /// Messages with a malformed PRI; still handed to the detector.
+    pub parse_pri_malformed: u64,
+    /// Messages with a PRI above 191 or with a leading zero; still handed to the detector.
+    pub parse_pri_out_of_range: u64,
+    /// Items (samples, alerts) dropped because the output ring was full.
+    pub output_dropped_ring_full: u64,
+    /// XDP messages without an arrival time, so without a latency sample.
+    pub latency_unmeasured: u64,
+}
+
+impl PipelineCounters {
+    /// Messages received on every path.
+    pub fn received(&self) -> u64 {
+        self.received_xdp + self.received_udp + self.received_tcp
+    }
+
+    /// Adds `other` into `self`.
+    pub fn add(&mut self, other: &Self) {
+        self.received_xdp += other.received_xdp;
+        self.received_udp += other.received_udp;
+        self.received_tcp += other.received_tcp;
+        self.parsed += other.parsed;
+        self.parse_pri_missing += other.parse_pri_missing;
+        self.parse_pri_malformed += other.parse_pri_malformed;
+        self.parse_pri_out_of_range += other.parse_pri_out_of_range;
+        self.output_dropped_ring_full += other.output_dropped_ring_full;
+        self.latency_unmeasured += other.latency_unmeasured;
+    }
+}
+
+/// What a worker publishes for the housekeeping thread once per batch.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Messages received so far, all paths.
+    pub messages: AtomicU64,
+}
+
+/// Highest latency the histograms track: 60 s in nanoseconds. Longer values are clamped.
+const LATENCY_MAX_NS: u64 = 60_000_000_000;
+
+/// A latency histogram with the bounds every worker uses, so they can be merged.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_MAX_NS, 3).expect("constant bounds are valid")
+}
+
+/// CLOCK_MONOTONIC now, in nanoseconds: the clock `bpf_ktime_get_ns` reads.
+pub fn monotonic_ns() -> u64 {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .expect("CLOCK_MONOTONIC is always available");
+    t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
+}
+
+/// One worker's message pipeline.
+pub struct Pipeline {
+    worker: usize,
+    print: bool,
+    detector: Box<dyn Detect>,
+    ring: rtrb::Producer<Output>,
+    counters: PipelineCounters,
+    /// From the XDP hook to the message being parsed and detected.
+    latency: Histogram<u64>,
+    progress: Arc<Progress>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("worker", &self.worker)
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a pipeline leaves behind when its worker ends.
+#[derive(Debug)]
+pub struct PipelineReport {
+    /// Its counters.
+    pub counters: PipelineCounters,
+    /// XDP hook to detected, nanoseconds.
+    pub latency: Histogram<u64>,
+}
+
+impl Pipeline {
+    /// A pipeline for worker `worker` that sends its output into `ring` and publishes progress
+    /// into `progress`. With `print`, every message is also copied out as a [`Sample`].
+    pub fn new(
+        worker: usize,
+        print: bool,
+        detector: Box<dyn Detect>,
+        ring: rtrb::Producer<Output>,
+        progress: Arc<Progress>,
+    ) -> Self {
+        Self {
+            worker,
+            print,
+            detector,
+            ring,
+            counters: PipelineCounters::default(),
+            latency: latency_histogram(),
+            progress,
+        }
+    }
+
+    /// Handles one message: count, parse, detect, and measure the time since XDP saw it.
+    pub fn handle(&mut self, msg: &Message<'_>) {
+        let c = &mut self.counters;
+        match msg.path {
+            Path::Xdp => c.received_xdp += 1,
+            Path::Udp => c.received_udp += 1,
+            Path::Tcp => c.received_tcp += 1,
+        }
+        let pri = match parse_pri(msg.payload) {
+            Ok((pri, _)) => {
+                c.parsed += 1;
+                Some(pri)
+            }
+            Err(PriError::Missing) => {
+                c.parse_pri_missing += 1;
+                None
+            }
+            Err(PriError::Malformed) => {
+                c.parse_pri_malformed += 1;
+                None
+            }
+            Err(PriError::OutOfRange) => {
+                c.parse_pri_out_of_range += 1;
+                None
+            }
+        };
+        let mut out = Outbox {
+            ring: &mut self.ring,
+            dropped: &mut self.counters.output_dropped_ring_full,
+        };
+        self.detector.on_message(msg, &Parsed { pri }, &mut out);
+        if self.print {
+            let mut sample = Sample {
+                worker: self.worker,
+                path: msg.path,
+                src: msg.src,
+                dst_port: msg.dst_port,
+                vlan: msg.vlan,
+                len: msg.payload.len(),
+                bytes: [0; SAMPLE_LEN],
+            };
+            let n = msg.payload.len().min(SAMPLE_LEN);
+            sample.bytes[..n].copy_from_slice(&msg.payload[..n]);
+            out.push(Output::Message(sample));
+        }
+        match msg.arrival_ns {
+            Some(t) => {
+                let elapsed = monotonic_ns().saturating_sub(t).clamp(1, LATENCY_MAX_NS);
+                self.latency.saturating_record(elapsed);
+            }
+            None if msg.path == Path::Xdp => self.counters.latency_unmeasured += 1,
+            None => {}
+        }
+    }
+
+    /// The end of a batch: publishes progress for the housekeeping thread.
+    pub fn end_batch(&self) {
+        self.progress
+            .messages
+            .store(self.counters.received(), Ordering::Relaxed);
+    }
+
+    /// Counters so far.
+    pub fn counters(&self) -> &PipelineCounters {
+        &self.counters
+    }
+
+    /// Ends the pipeline, publishing its last progress.
+    pub fn finish(self) -> PipelineReport {
+        self.end_batch();
+        PipelineReport {
+            counters: self.counters,
+            latency: self.latency,
+        }
+    }
+}

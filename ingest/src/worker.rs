@@ -1,0 +1,125 @@
+//! The worker loop: run to completion on one batch at a time from one source, then either spin
+//! (busy-poll) or sleep in `poll()` when there is nothing to do.
+
+use std::{
+    io,
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+use crate::{
+    frame::{FrameError, decode_udp},
+    pipeline::{Message, Path, Pipeline},
+    socket::SocketSource,
+    sys::xsk::{KernelXskStats, XskCounters, XskQueue},
+};
+
+/// How a worker waits when its rings are empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Busy-poll when every worker CPU is isolated, else poll.
+    Auto,
+    /// Spin on the rings and drive the driver from the worker (SO_PREFER_BUSY_POLL): lowest
+    /// latency, one CPU per worker at 100 %.
+    BusyPoll,
+    /// Sleep in `poll()` with a timeout: for hosts that share their CPUs.
+    Poll,
+}
+
+/// A worker's source of messages.
+#[derive(Debug)]
+pub enum Source {
+    /// One AF_XDP socket.
+    Xdp(XdpSource),
+    /// Kernel sockets.
+    Socket(SocketSource),
+}
+
+/// An AF_XDP socket and the counters of frames it could not decode.
+#[derive(Debug)]
+pub struct XdpSource {
+    queue: XskQueue,
+    frame_drops: [u64; FrameError::ALL.len()],
+}
+
+/// What an AF_XDP worker counted, read when it ends.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct XdpSourceReport {
+    /// The receive loop's ring counters.
+    pub xsk: XskCounters,
+    /// The kernel's counters for the socket.
+    pub kernel_xsk: KernelXskStats,
+    /// Frames that were not UDP datagrams after all, by [`FrameError`] index.
+    #[serde(skip)]
+    pub frame_drops: [u64; FrameError::ALL.len()],
+}
+
+impl XdpSource {
+    /// Wraps an open socket.
+    pub fn new(queue: XskQueue) -> Self {
+        Self {
+            queue,
+            frame_drops: [0; FrameError::ALL.len()],
+        }
+    }
+
+    /// The socket.
+    pub fn queue(&self) -> &XskQueue {
+        &self.queue
+    }
+
+    fn poll_batch(&mut self, pipeline: &mut Pipeline) -> usize {
+        let drops = &mut self.frame_drops;
+        self.queue
+            .recv_batch(|frame| match decode_udp(frame.bytes) {
+                Ok(d) => pipeline.handle(&Message {
+                    path: Path::Xdp,
+                    src: d.src,
+                    dst_port: d.dst.port(),
+                    vlan: d.vlan,
+                    payload: d.payload,
+                    arrival_ns: frame.arrival_ns,
+                }),
+                Err(e) => drops[e.index()] += 1,
+            })
+    }
+
+    /// Reads the final counters.
+    pub fn report(&self) -> io::Result<XdpSourceReport> {
+        Ok(XdpSourceReport {
+            xsk: self.queue.counters(),
+            kernel_xsk: self
+                .queue
+                .kernel_stats()
+                .map_err(|e| io::Error::other(e.to_string()))?,
+            frame_drops: self.frame_drops,
+        })
+    }
+}
+
+/// Runs `source` into `pipeline` until `stop` is set. `mode` must be resolved (not `Auto`).
+pub fn run(
+    source: &mut Source,
+    pipeline: &mut Pipeline,
+    stop: &AtomicBool,
+    mode: Mode,
+    poll_timeout_ms: i32,
+) -> io::Result<()> {
+    while !stop.load(Ordering::Relaxed) {
+        let n = match source {
+            Source::Xdp(s) => s.poll_batch(pipeline),
+            Source::Socket(s) => s.poll_batch(pipeline)?,
+        };
+        if n > 0 {
+            pipeline.end_batch();
+            continue;
+        }
+        match (mode, &mut *source) {
+            (Mode::BusyPoll, Source::Xdp(s)) => s.queue.kick(),
+            (Mode::BusyPoll, Source::Socket(_)) => std::hint::spin_loop(),
+            (_, Source::Xdp(s)) => s.queue.wait(poll_timeout_ms)?,
+            (_, Source::Socket(s)) => s.wait(poll_timeout_ms)?,
+        }
+    }
+    Ok(())
+}
