@@ -55,6 +55,14 @@ pub struct VethPair {
 impl VethPair {
     /// Creates the namespaces and the link, and brings everything up.
     pub fn create() -> io::Result<Self> {
+        Self::create_with_queues(1)
+    }
+
+    /// As [`VethPair::create`], with `queues` receive and transmit queues on each end. veth
+    /// hands a frame to the peer's receive queue of the same index as the transmit queue the
+    /// sender picked, so different flows spread over the queues.
+    pub fn create_with_queues(queues: u32) -> io::Result<Self> {
+        let q = queues.max(1).to_string();
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let base = format!("ingt{}-{seq}", std::process::id());
         let pair = VethPair {
@@ -65,8 +73,26 @@ impl VethPair {
         ip(&["netns", "add", &pair.ns_a])?;
         ip(&["netns", "add", &pair.ns_b])?;
         ip(&[
-            "-n", &pair.ns_a, "link", "add", IFACE_A, "type", "veth", "peer", "name", IFACE_B,
-            "netns", &pair.ns_b,
+            "-n",
+            &pair.ns_a,
+            "link",
+            "add",
+            IFACE_A,
+            "numtxqueues",
+            &q,
+            "numrxqueues",
+            &q,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            IFACE_B,
+            "numtxqueues",
+            &q,
+            "numrxqueues",
+            &q,
+            "netns",
+            &pair.ns_b,
         ])?;
         for (ns, iface, addr, addr6) in [
             (&pair.ns_a, IFACE_A, ADDR_A, ADDR6_A),
@@ -94,6 +120,18 @@ impl VethPair {
     pub fn add_address(&self, ns: &str, cidr: &str) -> io::Result<()> {
         let iface = if ns == self.ns_a { IFACE_A } else { IFACE_B };
         ip(&["-n", ns, "addr", "add", cidr, "dev", iface]).map(drop)
+    }
+
+    /// The MAC address of a namespace's veth end.
+    pub fn mac(&self, ns: &str) -> io::Result<[u8; 6]> {
+        let iface = if ns == self.ns_a { IFACE_A } else { IFACE_B };
+        let out = ip(&["-n", ns, "-o", "link", "show", "dev", iface])?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split_whitespace()
+            .skip_while(|w| *w != "link/ether")
+            .nth(1)
+            .and_then(crate::craft::parse_mac)
+            .ok_or_else(|| io::Error::other(format!("no MAC address in {text:?}")))
     }
 
     /// A command to run inside namespace `ns`.
