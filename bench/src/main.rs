@@ -6,6 +6,9 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use ingest::netns::{self, Spawned, VethPair};
 
+mod datapath;
+mod replay;
+
 #[derive(Debug, Parser)]
 #[command(about = "Demo, traffic and end-to-end tests of the appliance")]
 struct Cli {
@@ -25,21 +28,96 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         count: u32,
     },
+    /// Compare the XDP backend and the socket backend on the same replayed traffic: received
+    /// rate, loss, highest lossless rate and CPU time per message (see the module docs).
+    Datapath {
+        /// The `ingest` binary (default: next to this one).
+        #[arg(long)]
+        ingest: Option<PathBuf>,
+        /// Offered rates in frames per second, comma separated; `max` sends unpaced.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "50000,100000,200000,400000,max"
+        )]
+        rates: Vec<String>,
+        /// Seconds per run (three runs per rate).
+        #[arg(long, default_value_t = 3.0)]
+        duration: f64,
+        /// CPU for the sender (and the kernel's receive work on veth).
+        #[arg(long, default_value_t = 0)]
+        sender_cpu: usize,
+        /// CPU for ingest.
+        #[arg(long, default_value_t = 1)]
+        receiver_cpu: usize,
+        /// Rounds per rate (baseline, xdp, socket interleaved); the median is reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// `ingest --poll-coalesce-us` for both backends.
+        #[arg(long, default_value_t = 200)]
+        poll_coalesce_us: u64,
+        /// Print the result as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match Cli::parse().command {
         Command::Demo { ingest, count } => demo(ingest, count),
+        Command::Datapath {
+            ingest,
+            rates,
+            duration,
+            sender_cpu,
+            receiver_cpu,
+            poll_coalesce_us,
+            repeat,
+            json,
+        } => {
+            let rates = rates
+                .iter()
+                .map(|r| match r.as_str() {
+                    "max" => Ok(None),
+                    n => n
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|v| *v > 0.0)
+                        .map(Some)
+                        .with_context(|| format!("bad rate {n:?}")),
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let opts = datapath::DatapathOptions {
+                ingest: ingest_path(ingest)?,
+                rates,
+                duration: Duration::try_from_secs_f64(duration).context("--duration")?,
+                sender_cpu,
+                receiver_cpu,
+                poll_coalesce_us,
+                repeat: repeat.max(1),
+            };
+            let report = datapath::run(&opts)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                datapath::print_table(&report);
+            }
+            Ok(())
+        }
     }
+}
+
+fn ingest_path(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    Ok(match given {
+        Some(path) => path,
+        None => std::env::current_exe()?.with_file_name("ingest"),
+    })
 }
 
 fn demo(ingest: Option<PathBuf>, count: u32) -> anyhow::Result<()> {
     netns::available().map_err(|why| anyhow::anyhow!("the demo needs namespaces: {why}"))?;
-    let ingest = match ingest {
-        Some(path) => path,
-        None => std::env::current_exe()?.with_file_name("ingest"),
-    };
+    let ingest = ingest_path(ingest)?;
     let pair = VethPair::create().context("creating the veth pair")?;
     println!(
         "namespaces {} ({} {}) <-> {} ({} {})",

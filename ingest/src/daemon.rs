@@ -31,7 +31,7 @@ use crate::{
         udp::UdpKernelDrops,
         xsk::{BindMode, BusyPollStatus, XskOptions, XskQueue},
     },
-    worker::{self, Mode, Source, XdpSource, XdpSourceReport},
+    worker::{self, Mode, Source, Waiting, XdpSource, XdpSourceReport},
     xdp::{AttachMode, AttachRequest, SourceFilter, XdpCounters, XdpError, XdpSteering},
 };
 
@@ -72,6 +72,8 @@ pub struct Options {
     pub xsk: XskOptions,
     /// How long a `poll()` sleeps in poll mode.
     pub poll_timeout: Duration,
+    /// Poll mode: pause after a partial batch so the next one is bigger (0: none).
+    pub poll_coalesce: Duration,
     /// SO_BUSY_POLL microseconds in busy-poll mode.
     pub busy_poll_usecs: u32,
     /// Receive buffer asked for each UDP socket.
@@ -103,6 +105,7 @@ impl Options {
             sources: SourceFilter::default(),
             xsk: XskOptions::default(),
             poll_timeout: Duration::from_millis(100),
+            poll_coalesce: Duration::from_micros(50),
             busy_poll_usecs: 20,
             udp_rcvbuf: 64 << 20,
             tcp: true,
@@ -366,8 +369,13 @@ impl Daemon {
                 stop: stop_workers.clone(),
                 ready: ready_tx.clone(),
             };
+            // Named by what they do, for `top -H` and `perf`.
+            let name = match spec.plan {
+                Plan::Xdp(queue) => format!("xdp-q{queue}"),
+                Plan::Socket { .. } => format!("sock-w{worker}"),
+            };
             let join = std::thread::Builder::new()
-                .name(format!("ingest-w{worker}"))
+                .name(name)
                 .spawn(move || spec.run(pipeline))
                 .expect("spawning a worker thread");
             daemon.workers.push(Worker {
@@ -688,8 +696,17 @@ impl WorkerSpec {
             Source::Socket(_) => None,
         };
         let _ = self.ready.send(Ready::Up { info, xsk_fd });
-        let timeout = i32::try_from(self.opts.poll_timeout.as_millis()).unwrap_or(i32::MAX);
-        let error = worker::run(&mut source, &mut pipeline, &self.stop, self.mode, timeout)
+        let waiting = Waiting {
+            mode: self.mode,
+            poll_timeout_ms: i32::try_from(self.opts.poll_timeout.as_millis()).unwrap_or(i32::MAX),
+            coalesce: self.opts.poll_coalesce,
+            batch_size: self.opts.xsk.batch_size,
+        };
+        if !waiting.coalesce.is_zero() {
+            // Pause for about the coalescing interval, not up to 50 µs more.
+            let _ = cpu::set_timer_slack(waiting.coalesce / 10);
+        }
+        let error = worker::run(&mut source, &mut pipeline, &self.stop, waiting)
             .err()
             .map(|e| e.to_string());
         let mut end = WorkerEnd::empty();

@@ -68,13 +68,13 @@ struct RunArgs {
     #[arg(long, value_delimiter = ',')]
     deny_source: Vec<String>,
     /// Frames (or datagrams) handled per batch.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = XskOptions::default().batch_size)]
     batch_size: usize,
     /// Frames in each UMEM, also the fill ring size (power of two).
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = XskOptions::default().frame_count)]
     frame_count: u32,
     /// RX ring size (power of two, at most frame-count).
-    #[arg(long, default_value_t = 2048)]
+    #[arg(long, default_value_t = XskOptions::default().rx_ring_size)]
     rx_ring_size: u32,
     /// Do not try huge pages for the UMEM.
     #[arg(long)]
@@ -82,6 +82,11 @@ struct RunArgs {
     /// Milliseconds one poll() sleeps when no packet is waiting (poll mode).
     #[arg(long, default_value_t = 100)]
     poll_timeout_ms: u64,
+    /// Poll mode: microseconds to pause after a batch that was not full, so the next batch is
+    /// bigger and wakeups fewer (interrupt coalescing for the worker, like a NIC's rx-usecs).
+    /// 0: none, lowest latency, most CPU.
+    #[arg(long, default_value_t = 50)]
+    poll_coalesce_us: u64,
     /// SO_BUSY_POLL microseconds (busy-poll mode).
     #[arg(long, default_value_t = 20)]
     busy_poll_usecs: u32,
@@ -165,6 +170,7 @@ fn options(args: &RunArgs) -> anyhow::Result<Options> {
         ..XskOptions::default()
     };
     opts.poll_timeout = Duration::from_millis(args.poll_timeout_ms);
+    opts.poll_coalesce = Duration::from_micros(args.poll_coalesce_us);
     opts.busy_poll_usecs = args.busy_poll_usecs;
     opts.udp_rcvbuf = args.udp_rcvbuf;
     opts.tcp = !args.no_tcp;

@@ -177,6 +177,11 @@ pub struct Spawned {
 }
 
 impl Spawned {
+    /// The process id (of the program itself: `ip netns exec` execs it in place).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `cmd` with stdout piped (stderr is inherited, so its log shows in test output).
     pub fn spawn(mut cmd: Command) -> io::Result<Self> {
         let mut child = cmd.stdout(Stdio::piped()).spawn()?;

@@ -97,14 +97,28 @@ impl XdpSource {
     }
 }
 
-/// Runs `source` into `pipeline` until `stop` is set. `mode` must be resolved (not `Auto`).
+/// How a worker waits when its source has nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct Waiting {
+    /// Busy-poll or poll (resolved, not `Auto`).
+    pub mode: Mode,
+    /// Longest sleep in `poll()`, milliseconds.
+    pub poll_timeout_ms: i32,
+    /// Poll mode: after a batch that was not full, sleep this long before looking again, so the
+    /// next batch is bigger and wakeups are fewer (like a NIC's rx-usecs). Zero: look at once.
+    pub coalesce: std::time::Duration,
+    /// The batch size: a batch this big means more is waiting.
+    pub batch_size: usize,
+}
+
+/// Runs `source` into `pipeline` until `stop` is set.
 pub fn run(
     source: &mut Source,
     pipeline: &mut Pipeline,
     stop: &AtomicBool,
-    mode: Mode,
-    poll_timeout_ms: i32,
+    waiting: Waiting,
 ) -> io::Result<()> {
+    let coalesce = waiting.mode == Mode::Poll && !waiting.coalesce.is_zero();
     while !stop.load(Ordering::Relaxed) {
         let n = match source {
             Source::Xdp(s) => s.poll_batch(pipeline),
@@ -112,13 +126,16 @@ pub fn run(
         };
         if n > 0 {
             pipeline.end_batch();
+            if coalesce && n < waiting.batch_size {
+                std::thread::sleep(waiting.coalesce);
+            }
             continue;
         }
-        match (mode, &mut *source) {
+        match (waiting.mode, &mut *source) {
             (Mode::BusyPoll, Source::Xdp(s)) => s.queue.kick(),
             (Mode::BusyPoll, Source::Socket(_)) => std::hint::spin_loop(),
-            (_, Source::Xdp(s)) => s.queue.wait(poll_timeout_ms)?,
-            (_, Source::Socket(s)) => s.wait(poll_timeout_ms)?,
+            (_, Source::Xdp(s)) => s.queue.wait(waiting.poll_timeout_ms)?,
+            (_, Source::Socket(s)) => s.wait(waiting.poll_timeout_ms)?,
         }
     }
     Ok(())

@@ -56,6 +56,13 @@ pub fn pin_current_thread(cpus: &[usize]) -> nix::Result<()> {
     nix::sched::sched_setaffinity(Pid::from_raw(0), &set)
 }
 
+/// Sets the calling thread's timer slack: how late the kernel may fire its timers to batch
+/// wakeups (50 µs by default, which would double a 50 µs coalescing pause).
+pub fn set_timer_slack(slack: std::time::Duration) -> nix::Result<()> {
+    let ns = libc::c_ulong::try_from(slack.as_nanos().max(1)).unwrap_or(libc::c_ulong::MAX);
+    nix::sys::prctl::set_timerslack(ns)
+}
+
 /// Locks all current and future pages of the process in memory, so a worker never waits on a
 /// page fault. Needs CAP_IPC_LOCK or a large enough RLIMIT_MEMLOCK.
 pub fn lock_memory() -> nix::Result<()> {

@@ -37,9 +37,9 @@ pub struct XskOptions {
 impl Default for XskOptions {
     fn default() -> Self {
         Self {
-            frame_count: 4096,
+            frame_count: 8192,
             frame_size: 4096,
-            rx_ring_size: 2048,
+            rx_ring_size: 4096,
             batch_size: 64,
             hugepages: true,
         }

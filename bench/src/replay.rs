@@ -1,0 +1,157 @@
+//! A fast frame replayer: prebuilt Ethernet frames sent through an AF_PACKET socket with
+//! PACKET_QDISC_BYPASS, in `sendmmsg` batches, at a set rate (or as fast as the machine allows)
+//! for a bounded time and count.
+
+use std::{
+    io,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    time::{Duration, Instant},
+};
+
+use ingest::{craft::UdpFrame, sys::packet::PacketSender};
+
+/// Frames per `sendmmsg`.
+const BATCH: usize = 64;
+
+/// What one replay did.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct ReplayStats {
+    /// Frames the kernel accepted.
+    pub sent: u64,
+    /// Time from the first to the last send.
+    pub elapsed_s: f64,
+    /// Batches the kernel took only in part (a full device queue).
+    pub partial_batches: u64,
+}
+
+impl ReplayStats {
+    /// Frames per second achieved.
+    pub fn pps(&self) -> f64 {
+        if self.elapsed_s > 0.0 {
+            self.sent as f64 / self.elapsed_s
+        } else {
+            0.0
+        }
+    }
+}
+
+/// A set of frames and the socket to send them on.
+#[derive(Debug)]
+pub struct Replayer {
+    tx: PacketSender,
+    frames: Vec<Vec<u8>>,
+}
+
+impl Replayer {
+    /// Opens `iface` (in the calling thread's namespace) for `frames`, which must not be empty.
+    pub fn new(iface: &str, frames: Vec<Vec<u8>>) -> io::Result<Self> {
+        if frames.is_empty() {
+            return Err(io::Error::other("nothing to replay"));
+        }
+        let tx = PacketSender::open(iface, true)?;
+        if !tx.qdisc_bypass() {
+            log::warn!("PACKET_QDISC_BYPASS not available: frames go through the qdisc");
+        }
+        Ok(Self { tx, frames })
+    }
+
+    /// Sends the frames round-robin at `rate` frames per second (`None`: as fast as possible)
+    /// until `duration` passes or `max_frames` are sent.
+    pub fn run(
+        &self,
+        rate: Option<f64>,
+        duration: Duration,
+        max_frames: u64,
+    ) -> io::Result<ReplayStats> {
+        let refs: Vec<&[u8]> = self.frames.iter().map(Vec::as_slice).collect();
+        // The frame list repeated so that any window of BATCH starting in the first copy exists.
+        let ring: Vec<&[u8]> = refs
+            .iter()
+            .cycle()
+            .take(refs.len() + BATCH)
+            .copied()
+            .collect();
+        let mut stats = ReplayStats::default();
+        let start = Instant::now();
+        let end = start + duration;
+        let mut next = 0usize;
+        loop {
+            let now = Instant::now();
+            if now >= end || stats.sent >= max_frames {
+                break;
+            }
+            let mut want = BATCH.min((max_frames - stats.sent) as usize);
+            if let Some(rate) = rate {
+                // Frames due by now; wait when ahead of the schedule.
+                let due = (now.duration_since(start).as_secs_f64() * rate) as u64;
+                if due <= stats.sent {
+                    // Sleep rather than spin, so the sender's CPU time follows the frames it
+                    // sends and a baseline at the same rate can be subtracted.
+                    let ahead =
+                        (stats.sent + 1) as f64 / rate - now.duration_since(start).as_secs_f64();
+                    std::thread::sleep(Duration::from_secs_f64(ahead.max(0.000_01)));
+                    continue;
+                }
+                want = want.min((due - stats.sent) as usize);
+            }
+            let n = self.tx.send_batch(&ring[next..next + want])?;
+            if n < want {
+                stats.partial_batches += 1;
+            }
+            stats.sent += n as u64;
+            next = (next + n) % refs.len();
+        }
+        stats.elapsed_s = start.elapsed().as_secs_f64();
+        Ok(stats)
+    }
+}
+
+/// Syslog frames as devices send them: RFC 5424 and RFC 3164 messages of typical length, from
+/// `sources` distinct addresses in 198.18.0.10 and up, each with its own source port.
+pub fn syslog_frames(
+    count: usize,
+    sources: u8,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    dst: SocketAddr,
+) -> Vec<Vec<u8>> {
+    const BODIES: [&str; 4] = [
+        "Failed password for invalid user admin from 198.51.100.7 port 52144 ssh2",
+        "Accepted publickey for deploy from 198.51.100.23 port 40022 ssh2: ED25519 SHA256:x",
+        "pam_unix(sshd:session): session opened for user deploy(uid=1000) by (uid=0)",
+        "Connection closed by authenticating user root 203.0.113.9 port 33022 [preauth]",
+    ];
+    (0..count)
+        .map(|i| {
+            let host = 10 + (i % usize::from(sources.max(1))) as u8;
+            let src = SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::new(198, 18, 0, host)),
+                10_000 + i as u16,
+            );
+            let body = BODIES[i % BODIES.len()];
+            let payload = if i % 2 == 0 {
+                format!(
+                    "<38>1 2026-11-22T11:00:{:02}.{:06}Z host{host} sshd {} - - {body}",
+                    i % 60,
+                    i,
+                    1000 + i
+                )
+            } else {
+                format!(
+                    "<38>Nov 22 11:00:{:02} host{host} sshd[{}]: {body}",
+                    i % 60,
+                    1000 + i
+                )
+            };
+            UdpFrame {
+                src_mac,
+                dst_mac,
+                vlans: &[],
+                src,
+                dst,
+                payload: payload.as_bytes(),
+            }
+            .build()
+        })
+        .collect()
+}
