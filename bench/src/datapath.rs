@@ -162,7 +162,7 @@ pub struct Comparison {
 /// Busy time is measured as wall time minus idle time: the kernel tracks idle time exactly
 /// (NO_HZ idle accounting), while user/system/softirq are sampled at the tick, which misjudges a
 /// CPU that wakes thousands of times per second for a few microseconds each.
-fn cpu_idle_ns(cpus: &[usize]) -> anyhow::Result<u64> {
+pub fn cpu_idle_ns(cpus: &[usize]) -> anyhow::Result<u64> {
     let stat = std::fs::read_to_string("/proc/stat")?;
     // Jiffies per second: 100 on every common build, read rather than assumed.
     let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)?.unwrap_or(100) as u64;

@@ -60,12 +60,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure what one sleep and wakeup of a thread costs this machine in CPU time (the fixed
+    /// cost that poll mode pays per batch).
+    Wakeups {
+        /// Sleep per cycle, microseconds.
+        #[arg(long, default_value_t = 50)]
+        sleep_us: u64,
+        /// Seconds to measure.
+        #[arg(long, default_value_t = 3.0)]
+        duration: f64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match Cli::parse().command {
         Command::Demo { ingest, count } => demo(ingest, count),
+        Command::Wakeups { sleep_us, duration } => wakeups(sleep_us, duration),
         Command::Datapath {
             ingest,
             rates,
@@ -106,6 +117,29 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Sleeps `sleep_us` in a loop and reports the CPU busy time per cycle, from the idle time of
+/// every CPU (so the wakeup's cost on any CPU counts).
+fn wakeups(sleep_us: u64, duration: f64) -> anyhow::Result<()> {
+    let cpus = ingest::sys::cpu::online_cpus()?;
+    let duration = Duration::try_from_secs_f64(duration).context("--duration")?;
+    let idle_before = datapath::cpu_idle_ns(&cpus)?;
+    let start = std::time::Instant::now();
+    let mut cycles = 0u64;
+    while start.elapsed() < duration {
+        std::thread::sleep(Duration::from_micros(sleep_us));
+        cycles += 1;
+    }
+    let wall = start.elapsed().as_nanos() as u64 * cpus.len() as u64;
+    let busy = wall.saturating_sub(datapath::cpu_idle_ns(&cpus)?.saturating_sub(idle_before));
+    println!(
+        "{cycles} sleeps of {sleep_us} µs on {} CPUs: {} ms busy, {} ns of CPU per sleep and wakeup",
+        cpus.len(),
+        busy / 1_000_000,
+        busy / cycles.max(1)
+    );
+    Ok(())
 }
 
 fn ingest_path(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
