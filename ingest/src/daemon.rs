@@ -169,12 +169,17 @@ impl Options {
 pub fn default_cpus() -> (Vec<usize>, Vec<usize>) {
     let online = cpu::online_cpus().unwrap_or_else(|_| vec![0]);
     let isolated = cpu::isolated_cpus().unwrap_or_default();
+    split_cpus(&online, &isolated)
+}
+
+/// The rule of [`default_cpus`], on given CPU lists.
+fn split_cpus(online: &[usize], isolated: &[usize]) -> (Vec<usize>, Vec<usize>) {
     let workers: Vec<usize> = if !isolated.is_empty() {
-        isolated
+        isolated.to_vec()
     } else if online.len() > 1 {
         online.iter().copied().filter(|&c| c != 0).collect()
     } else {
-        online.clone()
+        online.to_vec()
     };
     let mut housekeeping: Vec<usize> = online
         .iter()
@@ -182,7 +187,7 @@ pub fn default_cpus() -> (Vec<usize>, Vec<usize>) {
         .filter(|c| !workers.contains(c))
         .collect();
     if housekeeping.is_empty() {
-        housekeeping = online;
+        housekeeping = online.to_vec();
     }
     (workers, housekeeping)
 }
@@ -217,7 +222,8 @@ pub struct WorkerInfo {
     pub queue: Option<u32>,
     /// CPUs it is pinned to.
     pub cpus: Vec<usize>,
-    /// Whether pinning worked (the error otherwise).
+    /// Whether pinning worked (`"ok"`, else the error).
+    #[serde(serialize_with = "crate::sys::serialize_outcome")]
     pub pinned: Result<(), String>,
     /// How it waits.
     pub mode: Mode,
@@ -840,5 +846,39 @@ impl Report {
     /// Sum of all named drops.
     pub fn drops_total(&self) -> u64 {
         self.drops.values().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_get_isolated_cpus_else_all_but_cpu0() {
+        assert_eq!(split_cpus(&[0, 1, 2, 3], &[2, 3]), (vec![2, 3], vec![0, 1]));
+        assert_eq!(split_cpus(&[0, 1], &[]), (vec![1], vec![0]));
+        assert_eq!(
+            split_cpus(&[0], &[]),
+            (vec![0], vec![0]),
+            "one CPU does everything"
+        );
+        assert_eq!(split_cpus(&[0, 1], &[0, 1]), (vec![0, 1], vec![0, 1]));
+    }
+
+    #[test]
+    fn bad_options_are_refused_before_anything_starts() {
+        let ok = Options::new("eth0");
+        assert!(ok.validate().is_ok());
+        let refused = |change: fn(&mut Options)| {
+            let mut o = ok.clone();
+            change(&mut o);
+            o.validate().unwrap_err().to_string()
+        };
+        assert!(refused(|o| o.queues = vec![]).contains("at least one queue"));
+        assert!(refused(|o| o.queues = vec![1, 1]).contains("twice"));
+        assert!(refused(|o| o.queues = vec![64]).contains("beyond"));
+        assert!(refused(|o| o.ports = vec![0]).contains("port"));
+        assert!(refused(|o| o.worker_cpus = vec![]).contains("CPU"));
+        assert!(refused(|o| o.xsk.batch_size = 0).contains("batch_size"));
     }
 }

@@ -320,3 +320,63 @@ impl Pipeline {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(payload: &[u8], arrival_ns: Option<u64>) -> Message<'_> {
+        Message {
+            path: Path::Xdp,
+            src: "198.18.0.1:4000".parse().unwrap(),
+            dst_port: 514,
+            vlan: None,
+            payload,
+            arrival_ns,
+        }
+    }
+
+    #[test]
+    fn counts_parses_and_measures_every_message() {
+        let (tx, _rx) = rtrb::RingBuffer::new(4);
+        let progress = Arc::new(Progress::default());
+        let mut p = Pipeline::new(0, false, Box::new(NoDetector), tx, progress.clone());
+        p.handle(&message(b"<14>ok", Some(monotonic_ns())));
+        p.handle(&message(b"no pri", None));
+        p.handle(&message(b"<999>too big", None));
+        p.handle(&message(b"<1x>bad", None));
+        p.end_batch();
+        assert_eq!(progress.messages.load(Ordering::Relaxed), 4);
+        let report = p.finish();
+        let c = report.counters;
+        assert_eq!((c.received_xdp, c.parsed), (4, 1));
+        assert_eq!(
+            (
+                c.parse_pri_missing,
+                c.parse_pri_out_of_range,
+                c.parse_pri_malformed
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!(c.latency_unmeasured, 3);
+        assert_eq!(report.latency.len(), 1);
+    }
+
+    #[test]
+    fn a_full_output_ring_drops_and_counts_without_waiting() {
+        let (tx, mut rx) = rtrb::RingBuffer::new(2);
+        let mut p = Pipeline::new(3, true, Box::new(NoDetector), tx, Arc::default());
+        let long = vec![b'z'; SAMPLE_LEN + 10];
+        for _ in 0..4 {
+            p.handle(&message(&long, None));
+        }
+        assert_eq!(p.counters().output_dropped_ring_full, 2);
+        let Ok(Output::Message(sample)) = rx.pop() else {
+            panic!("a sample was queued");
+        };
+        assert_eq!(sample.worker, 3);
+        assert!(sample.truncated());
+        assert_eq!(sample.bytes().len(), SAMPLE_LEN);
+        assert_eq!(sample.len, SAMPLE_LEN + 10);
+    }
+}

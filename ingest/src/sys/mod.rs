@@ -7,6 +7,17 @@ pub mod signal;
 pub mod udp;
 pub mod xsk;
 
+/// Serializes the outcome of a setting as `"ok"` or its error message, for reports.
+pub fn serialize_outcome<S: serde::Serializer>(
+    outcome: &Result<(), String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match outcome {
+        Ok(()) => s.serialize_str("ok"),
+        Err(e) => s.serialize_str(e),
+    }
+}
+
 /// `poll()` on `fds` for up to `timeout_ms` (negative: no limit). Returns how many descriptors
 /// have events; an interrupted wait returns 0.
 pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> std::io::Result<usize> {

@@ -136,10 +136,13 @@ pub struct XskCounters {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct BusyPollStatus {
     /// SO_PREFER_BUSY_POLL = 1.
+    #[serde(serialize_with = "super::serialize_outcome")]
     pub prefer_busy_poll: Result<(), String>,
     /// SO_BUSY_POLL (microseconds).
+    #[serde(serialize_with = "super::serialize_outcome")]
     pub busy_poll_usecs: Result<(), String>,
     /// SO_BUSY_POLL_BUDGET (packets per poll).
+    #[serde(serialize_with = "super::serialize_outcome")]
     pub busy_poll_budget: Result<(), String>,
 }
 
