@@ -1,6 +1,15 @@
-//! Parsers for syslog and the formats that ride on it. Every parser borrows from its input.
+//! Parsers for syslog and the formats that ride on it. Every parser borrows from its input and
+//! none allocates: see [`parse`] and [`Event`].
 
+mod event;
+mod fields;
 pub mod framing;
 mod pri;
+pub mod scan;
+pub mod time;
 
+pub use event::{
+    CiscoTag, Event, Format, FormatHint, ParseError, ParseOptions, SdParams, parse, unescape_into,
+};
+pub use fields::{Field, Fields, Payload, detect_payload};
 pub use pri::{Facility, Pri, PriError, Severity, parse_pri};

@@ -1,0 +1,607 @@
+//! The borrowed event view and the syslog header parsers (RFC 5424, RFC 3164 as it is really
+//! sent), with format detection.
+//!
+//! [`parse`] never allocates and never panics: every field is a slice of the input, structured
+//! data and payload fields are iterated lazily ([`Event::sd_params`], [`Event::fields`]), and
+//! malformed input yields what could be read plus one [`ParseError`].
+
+use super::{
+    fields::{Fields, Payload, detect_payload},
+    pri::{Pri, PriError, parse_pri},
+    scan::{self, ByteSet},
+    time,
+};
+
+/// Which header format to read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FormatHint {
+    /// Detect per message.
+    #[default]
+    Auto,
+    /// RFC 5424 only.
+    Rfc5424,
+    /// RFC 3164 (BSD) only.
+    Rfc3164,
+    /// No syslog header: the whole message is the body (JSON over UDP, GELF, raw lines).
+    Raw,
+}
+
+/// The header format a message was read as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// RFC 5424.
+    Rfc5424,
+    /// RFC 3164 / BSD syslog.
+    Rfc3164,
+    /// No syslog header.
+    Raw,
+}
+
+impl Format {
+    /// Stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Rfc5424 => "rfc5424",
+            Format::Rfc3164 => "rfc3164",
+            Format::Raw => "raw",
+        }
+    }
+}
+
+/// How to parse.
+#[derive(Clone, Copy, Debug)]
+pub struct ParseOptions {
+    /// Header format.
+    pub format: FormatHint,
+    /// Payload format of the body; `None` detects it.
+    pub payload: Option<Payload>,
+    /// Longest message read; the rest is ignored and [`ParseError::TooLong`] reported.
+    pub max_len: usize,
+    /// The year for BSD timestamps that have none; without it they get no `timestamp_ns`.
+    pub year: Option<i32>,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        Self {
+            format: FormatHint::Auto,
+            payload: None,
+            max_len: 64 * 1024,
+            year: None,
+        }
+    }
+}
+
+/// What was wrong with a message. The event still carries everything read before the problem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// Nothing but whitespace.
+    Empty,
+    /// Longer than `max_len`: only the first `max_len` bytes were read.
+    TooLong,
+    /// A `<PRI>` that is not one (RFC 5424 needs one; RFC 3164 messages may lack it).
+    Pri(PriError),
+    /// RFC 5424: the header ended before all its fields.
+    TruncatedHeader,
+    /// RFC 5424: the timestamp is not RFC 3339.
+    BadTimestamp,
+    /// RFC 5424: structured data is malformed (unclosed element, bad parameter).
+    BadStructuredData,
+    /// The body is not the payload format detected or requested (e.g. broken JSON).
+    BadPayload,
+}
+
+impl ParseError {
+    /// Every kind, for counters.
+    pub const ALL: [ParseError; 9] = [
+        ParseError::Empty,
+        ParseError::TooLong,
+        ParseError::Pri(PriError::Missing),
+        ParseError::Pri(PriError::Malformed),
+        ParseError::Pri(PriError::OutOfRange),
+        ParseError::TruncatedHeader,
+        ParseError::BadTimestamp,
+        ParseError::BadStructuredData,
+        ParseError::BadPayload,
+    ];
+
+    /// Stable counter name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ParseError::Empty => "empty",
+            ParseError::TooLong => "too_long",
+            ParseError::Pri(PriError::Missing) => "pri_missing",
+            ParseError::Pri(PriError::Malformed) => "pri_malformed",
+            ParseError::Pri(PriError::OutOfRange) => "pri_out_of_range",
+            ParseError::TruncatedHeader => "truncated_header",
+            ParseError::BadTimestamp => "bad_timestamp",
+            ParseError::BadStructuredData => "bad_structured_data",
+            ParseError::BadPayload => "bad_payload",
+        }
+    }
+
+    /// Dense index into [`ParseError::ALL`].
+    pub fn index(self) -> usize {
+        ParseError::ALL
+            .iter()
+            .position(|e| *e == self)
+            .expect("ALL lists every kind")
+    }
+}
+
+/// A Cisco IOS message tag, `%FACILITY-SEVERITY-MNEMONIC`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CiscoTag<'a> {
+    /// e.g. `SYS`, `LINEPROTO`.
+    pub facility: &'a [u8],
+    /// 0-7.
+    pub severity: u8,
+    /// e.g. `CONFIG_I`, `UPDOWN`.
+    pub mnemonic: &'a [u8],
+}
+
+/// One parsed message. Every slice borrows the input.
+#[derive(Clone, Copy, Debug)]
+pub struct Event<'a> {
+    /// The message as read (trailing newline, CR and NUL removed; cut at `max_len`).
+    pub input: &'a [u8],
+    /// Header format.
+    pub format: Format,
+    /// Facility and severity.
+    pub pri: Option<Pri>,
+    /// RFC 5424 version.
+    pub version: Option<u16>,
+    /// The timestamp as written.
+    pub timestamp: Option<&'a [u8]>,
+    /// The timestamp in nanoseconds since the epoch (UTC), when it could be computed.
+    pub timestamp_ns: Option<i64>,
+    /// HOSTNAME.
+    pub host: Option<&'a [u8]>,
+    /// APP-NAME, or the BSD tag.
+    pub app: Option<&'a [u8]>,
+    /// PROCID, or the BSD `[pid]`.
+    pub procid: Option<&'a [u8]>,
+    /// RFC 5424 MSGID.
+    pub msgid: Option<&'a [u8]>,
+    /// RFC 5424 STRUCTURED-DATA as written (`[id k="v"]...`); iterate with [`Event::sd_params`].
+    pub structured_data: Option<&'a [u8]>,
+    /// Cisco sequence number (`<189>123: ...`).
+    pub sequence: Option<&'a [u8]>,
+    /// Cisco `%FAC-SEV-MNEMONIC` tag at the start of the body.
+    pub cisco: Option<CiscoTag<'a>>,
+    /// The message body (MSG), UTF-8 BOM removed.
+    pub body: &'a [u8],
+    /// How the body is structured.
+    pub payload: Payload,
+    /// What went wrong, if anything.
+    pub error: Option<ParseError>,
+}
+
+impl<'a> Event<'a> {
+    fn empty(input: &'a [u8], format: Format) -> Self {
+        Self {
+            input,
+            format,
+            pri: None,
+            version: None,
+            timestamp: None,
+            timestamp_ns: None,
+            host: None,
+            app: None,
+            procid: None,
+            msgid: None,
+            structured_data: None,
+            sequence: None,
+            cisco: None,
+            body: &[],
+            payload: Payload::Plain,
+            error: None,
+        }
+    }
+
+    /// Every structured-data parameter: `(SD-ID, PARAM-NAME, PARAM-VALUE)`, the value as
+    /// written (escapes `\"`, `\\`, `\]` still in it; see [`unescape_into`]).
+    pub fn sd_params(&self) -> SdParams<'a> {
+        SdParams {
+            rest: self.structured_data.unwrap_or(&[]),
+            id: &[],
+        }
+    }
+
+    /// The body's key/value fields, per its payload format (JSON members, CEF header and
+    /// extension, LEEF attributes, key=value pairs, audit record fields). Plain bodies have none.
+    pub fn fields(&self) -> Fields<'a> {
+        Fields::new(self.payload, self.body)
+    }
+}
+
+/// Removes backslash escapes (`\x` becomes `x`) from `raw`, appending to `out`.
+pub fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
+    let mut escaped = false;
+    for &b in raw {
+        if escaped || b != b'\\' {
+            out.push(b);
+            escaped = false;
+        } else {
+            escaped = true;
+        }
+    }
+}
+
+/// Iterator over structured-data parameters.
+#[derive(Clone, Debug)]
+pub struct SdParams<'a> {
+    rest: &'a [u8],
+    id: &'a [u8],
+}
+
+const SD_STOP: ByteSet = ByteSet::new(b"\"\\");
+
+/// The end of a quoted PARAM-VALUE starting just after its opening quote: the index of the
+/// closing quote.
+fn quoted_end(s: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    loop {
+        let i = at + scan::find(&s[at..], &SD_STOP)?;
+        if s[i] == b'"' {
+            return Some(i);
+        }
+        at = i + 2; // skip the escaped byte
+        if at > s.len() {
+            return None;
+        }
+    }
+}
+
+impl<'a> Iterator for SdParams<'a> {
+    type Item = (&'a [u8], &'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let s = self.rest;
+            match s.first()? {
+                b'[' => {
+                    let n = s[1..]
+                        .iter()
+                        .position(|&b| b == b' ' || b == b']')
+                        .unwrap_or(s.len() - 1);
+                    self.id = &s[1..1 + n];
+                    self.rest = &s[1 + n..];
+                }
+                b']' => self.rest = &s[1..],
+                b' ' => {
+                    let s = &s[1..];
+                    let eq = s.iter().position(|&b| b == b'=')?;
+                    let name = &s[..eq];
+                    if s.get(eq + 1) != Some(&b'"') {
+                        self.rest = &[];
+                        return None;
+                    }
+                    let v = &s[eq + 2..];
+                    let end = quoted_end(v)?;
+                    self.rest = &v[end + 1..];
+                    return Some((self.id, name, &v[..end]));
+                }
+                _ => {
+                    self.rest = &[];
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Cuts one space-delimited header field; `-` (NILVALUE) is `None`.
+fn field<'a>(s: &mut &'a [u8]) -> Result<Option<&'a [u8]>, ParseError> {
+    if s.is_empty() {
+        return Err(ParseError::TruncatedHeader);
+    }
+    let n = scan::find_byte(s, b' ').unwrap_or(s.len());
+    let f = &s[..n];
+    *s = s.get(n + 1..).unwrap_or(&[]);
+    if n == 0 {
+        return Err(ParseError::TruncatedHeader);
+    }
+    Ok((f != b"-").then_some(f))
+}
+
+/// Validates STRUCTURED-DATA at the start of `s` and returns its length.
+fn structured_data_len(s: &[u8]) -> Result<usize, ParseError> {
+    if s.first() == Some(&b'-') {
+        return Ok(1);
+    }
+    let mut at = 0;
+    while s.get(at) == Some(&b'[') {
+        at += 1;
+        let id = s[at..]
+            .iter()
+            .take_while(|&&b| b != b' ' && b != b']' && b != b'=' && b != b'"')
+            .count();
+        if id == 0 || id > 32 {
+            return Err(ParseError::BadStructuredData);
+        }
+        at += id;
+        loop {
+            match s.get(at) {
+                Some(b']') => {
+                    at += 1;
+                    break;
+                }
+                Some(b' ') => {
+                    at += 1;
+                    let name = s[at..]
+                        .iter()
+                        .take_while(|&&b| b != b'=' && b != b' ' && b != b']' && b != b'"')
+                        .count();
+                    if name == 0 || name > 32 || s.get(at + name) != Some(&b'=') {
+                        return Err(ParseError::BadStructuredData);
+                    }
+                    at += name + 1;
+                    if s.get(at) != Some(&b'"') {
+                        return Err(ParseError::BadStructuredData);
+                    }
+                    at += 1;
+                    at += quoted_end(&s[at..]).ok_or(ParseError::BadStructuredData)? + 1;
+                }
+                _ => return Err(ParseError::BadStructuredData),
+            }
+        }
+    }
+    if at == 0 {
+        return Err(ParseError::BadStructuredData);
+    }
+    Ok(at)
+}
+
+fn strip_bom(s: &[u8]) -> &[u8] {
+    s.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(s)
+}
+
+/// RFC 5424 after the PRI: `VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP
+/// STRUCTURED-DATA [SP MSG]`.
+fn rfc5424<'a>(ev: &mut Event<'a>, mut s: &'a [u8]) -> Result<(), ParseError> {
+    let v = field(&mut s)?.ok_or(ParseError::TruncatedHeader)?;
+    ev.version = Some(
+        std::str::from_utf8(v)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .ok_or(ParseError::TruncatedHeader)?,
+    );
+    ev.timestamp = field(&mut s)?;
+    if let Some(ts) = ev.timestamp {
+        ev.timestamp_ns = Some(time::parse_rfc3339(ts).ok_or(ParseError::BadTimestamp)?);
+    }
+    ev.host = field(&mut s)?;
+    ev.app = field(&mut s)?;
+    ev.procid = field(&mut s)?;
+    ev.msgid = field(&mut s)?;
+    if s.is_empty() {
+        return Err(ParseError::TruncatedHeader);
+    }
+    let n = structured_data_len(s)?;
+    if s[..n] != *b"-" {
+        ev.structured_data = Some(&s[..n]);
+    }
+    match s.get(n) {
+        None => {}
+        Some(b' ') => ev.body = strip_bom(&s[n + 1..]),
+        Some(_) => return Err(ParseError::BadStructuredData),
+    }
+    Ok(())
+}
+
+/// RFC 3164 as sent: `[seq: ][*]TIMESTAMP[:] [HOST ]TAG[[PID]]: MSG`, with every part but the
+/// message optional. Never fails: what cannot be read stays in the body.
+fn rfc3164<'a>(ev: &mut Event<'a>, mut s: &'a [u8], year: Option<i32>) {
+    // Cisco sequence number: digits, then ": ".
+    let seq = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    if seq > 0 && s.get(seq) == Some(&b':') && s.get(seq + 1) == Some(&b' ') {
+        ev.sequence = Some(&s[..seq]);
+        s = &s[seq + 2..];
+    }
+    // Cisco marks unsynchronised clocks with `*` and synchronised-then-lost with `.`.
+    let t = match s.first() {
+        Some(b'*' | b'.') => &s[1..],
+        _ => s,
+    };
+    let stamp = time::parse_bsd_prefix(t, year)
+        .or_else(|| time::parse_rfc3339_prefix(t).map(|(ns, n)| (n, Some(ns))));
+    if let Some((n, ns)) = stamp {
+        ev.timestamp = Some(&t[..n]);
+        ev.timestamp_ns = ns;
+        s = &t[n..];
+        s = s.strip_prefix(b":").unwrap_or(s);
+        s = s.strip_prefix(b" ").unwrap_or(s);
+    }
+    // HOST, unless the next token is already the tag (`tag:` or `tag[pid]:`) or a Cisco tag.
+    if ev.timestamp.is_some() && !s.starts_with(b"%") {
+        let n = s.iter().position(|&b| b == b' ').unwrap_or(s.len());
+        let token = &s[..n];
+        let is_tag = token.ends_with(b":") || token.contains(&b'[');
+        if !is_tag && n < s.len() && n > 0 {
+            ev.host = Some(token);
+            // Some senders pad with more than one space.
+            let pad = s[n..].iter().take_while(|&&b| b == b' ').count();
+            s = &s[n + pad..];
+        }
+    }
+    // TAG[PID]: (not a Cisco `%FAC-SEV-MNEMONIC:`, which is the start of the message)
+    if !s.starts_with(b"%")
+        && let Some(t) = tag(s)
+    {
+        ev.app = Some(t.name);
+        ev.procid = t.pid;
+        s = t.rest;
+    }
+    ev.body = strip_bom(s);
+    ev.cisco = cisco_tag(ev.body);
+}
+
+/// A BSD tag as [`tag`] finds it.
+struct Tag<'a> {
+    name: &'a [u8],
+    pid: Option<&'a [u8]>,
+    rest: &'a [u8],
+}
+
+/// `TAG[PID]: ` at the start of `s`: the tag, the pid, and the rest after `": "`.
+///
+/// The colon must end the input or be followed by a space, so `CEF:0|...` or `key:value` bodies
+/// are not taken for tags. sysklogd writes tags with one space (`syslogd 1.4.1:`,
+/// `-- root[2421]:`): one space is allowed when a word of the tag is not purely letters, so
+/// `Invalid user: x` stays a message.
+fn tag(s: &[u8]) -> Option<Tag<'_>> {
+    let end = s
+        .iter()
+        .take(65)
+        .position(|&b| matches!(b, b':' | b'[' | b']' | b'\t'))?;
+    let name = &s[..end];
+    if name.is_empty() {
+        return None;
+    }
+    match name.iter().filter(|&&b| b == b' ').count() {
+        0 => {}
+        1 => {
+            let (a, b) = name.split_at(name.iter().position(|&b| b == b' ')?);
+            let letters = |w: &[u8]| w.iter().all(u8::is_ascii_alphabetic);
+            if a.is_empty() || b.len() < 2 || (letters(a) && letters(&b[1..])) {
+                return None;
+            }
+        }
+        _ => return None,
+    }
+    let mut at = end;
+    let mut pid = None;
+    if s[at] == b'[' {
+        let close = s[at..].iter().position(|&b| b == b']')?;
+        pid = Some(&s[at + 1..at + close]);
+        at += close + 1;
+    }
+    if s.get(at) != Some(&b':') {
+        return None;
+    }
+    match s.get(at + 1) {
+        None => Some(Tag {
+            name,
+            pid,
+            rest: &[],
+        }),
+        Some(b' ') => Some(Tag {
+            name,
+            pid,
+            rest: &s[at + 2..],
+        }),
+        Some(_) => None,
+    }
+}
+
+/// `%FAC-SEV-MNEMONIC:` at the start of a body.
+fn cisco_tag(s: &[u8]) -> Option<CiscoTag<'_>> {
+    let s = s.strip_prefix(b"%")?;
+    let end = s.iter().position(|&b| b == b':' || b == b' ')?;
+    let tag = &s[..end];
+    let d1 = tag.iter().position(|&b| b == b'-')?;
+    let rest = &tag[d1 + 1..];
+    let d2 = rest.iter().position(|&b| b == b'-')?;
+    let sev = &rest[..d2];
+    if sev.len() != 1 || !(b'0'..=b'7').contains(&sev[0]) || d1 == 0 || d2 + 1 >= rest.len() {
+        return None;
+    }
+    Some(CiscoTag {
+        facility: &tag[..d1],
+        severity: sev[0] - b'0',
+        mnemonic: &rest[d2 + 1..],
+    })
+}
+
+/// RFC 5424's VERSION after the PRI: one to three digits, the first not zero, then a space.
+/// (A BSD message never starts so; a Cisco sequence number is followed by a colon.)
+fn looks_like_5424(rest: &[u8]) -> bool {
+    let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    (1..=3).contains(&n) && rest[0] != b'0' && rest.get(n) == Some(&b' ')
+}
+
+/// Parses one message.
+pub fn parse<'a>(input: &'a [u8], opts: &ParseOptions) -> Event<'a> {
+    let mut error = None;
+    let mut input = input;
+    if input.len() > opts.max_len {
+        input = &input[..opts.max_len];
+        error = Some(ParseError::TooLong);
+    }
+    while let Some((&last, rest)) = input.split_last() {
+        if matches!(last, b'\n' | b'\r' | b'\0') {
+            input = rest;
+        } else {
+            break;
+        }
+    }
+    if input.iter().all(u8::is_ascii_whitespace) {
+        let mut ev = Event::empty(input, Format::Raw);
+        ev.error = Some(ParseError::Empty);
+        return ev;
+    }
+
+    let pri = parse_pri(input);
+    let format = match (opts.format, &pri) {
+        (FormatHint::Auto, Ok((_, rest))) => {
+            if looks_like_5424(rest) {
+                Format::Rfc5424
+            } else {
+                Format::Rfc3164
+            }
+        }
+        (FormatHint::Auto, Err(_)) => {
+            let t = input.strip_prefix(b"*").unwrap_or(input);
+            if time::month(t).is_some() || time::parse_rfc3339_prefix(t).is_some() {
+                Format::Rfc3164
+            } else {
+                Format::Raw
+            }
+        }
+        (FormatHint::Rfc5424, _) => Format::Rfc5424,
+        (FormatHint::Rfc3164, _) => Format::Rfc3164,
+        (FormatHint::Raw, _) => Format::Raw,
+    };
+
+    let mut ev = Event::empty(input, format);
+    match format {
+        Format::Raw => ev.body = strip_bom(input),
+        Format::Rfc5424 => match pri {
+            Ok((p, rest)) => {
+                ev.pri = Some(p);
+                if let Err(e) = rfc5424(&mut ev, rest) {
+                    error = error.or(Some(e));
+                    if ev.body.is_empty() {
+                        ev.body = rest;
+                    }
+                }
+            }
+            Err(e) => {
+                error = error.or(Some(ParseError::Pri(e)));
+                ev.body = input;
+            }
+        },
+        Format::Rfc3164 => {
+            let rest = match pri {
+                Ok((p, rest)) => {
+                    ev.pri = Some(p);
+                    rest
+                }
+                // A BSD message without PRI is common (files, some devices); a broken one is not.
+                Err(PriError::Missing) => input,
+                Err(e) => {
+                    error = error.or(Some(ParseError::Pri(e)));
+                    input
+                }
+            };
+            rfc3164(&mut ev, rest, opts.year);
+        }
+    }
+    ev.payload = opts.payload.unwrap_or_else(|| detect_payload(ev.body));
+    if error.is_none() && !ev.fields().valid() {
+        error = Some(ParseError::BadPayload);
+    }
+    ev.error = error;
+    ev
+}

@@ -1,0 +1,643 @@
+//! Structured payloads inside a message body, read lazily as key/value fields without
+//! allocating: JSON objects (GELF included), CEF, LEEF 1.0 and 2.0, key=value / logfmt, and Linux
+//! audit records.
+
+use super::scan::{self, ByteSet};
+
+/// How a body is structured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Payload {
+    /// Free text: no fields.
+    Plain,
+    /// A JSON object (GELF is one).
+    Json,
+    /// ArcSight Common Event Format.
+    Cef,
+    /// IBM QRadar Log Event Extended Format, 1.0 or 2.0.
+    Leef,
+    /// `key=value` pairs (logfmt).
+    Kv,
+    /// A Linux audit record, `type=X msg=audit(ts:serial): k=v ...`.
+    Audit,
+}
+
+impl Payload {
+    /// Every kind.
+    pub const ALL: [Payload; 6] = [
+        Payload::Plain,
+        Payload::Json,
+        Payload::Cef,
+        Payload::Leef,
+        Payload::Kv,
+        Payload::Audit,
+    ];
+
+    /// Stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Payload::Plain => "plain",
+            Payload::Json => "json",
+            Payload::Cef => "cef",
+            Payload::Leef => "leef",
+            Payload::Kv => "kv",
+            Payload::Audit => "audit",
+        }
+    }
+
+    /// The kind with this name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Payload::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+fn is_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+}
+
+/// Detects the payload format of a body from its first bytes.
+pub fn detect_payload(body: &[u8]) -> Payload {
+    let b = trim_start(body);
+    if b.starts_with(b"{") {
+        return Payload::Json;
+    }
+    if b.starts_with(b"CEF:") {
+        return Payload::Cef;
+    }
+    if b.starts_with(b"LEEF:") {
+        return Payload::Leef;
+    }
+    if b.starts_with(b"type=") && b.windows(10).any(|w| w == b"msg=audit(") {
+        return Payload::Audit;
+    }
+    let key = b.iter().take_while(|&&c| is_key_byte(c)).count();
+    if key > 0 && b.get(key) == Some(&b'=') {
+        return Payload::Kv;
+    }
+    Payload::Plain
+}
+
+fn trim_start(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    &s[n..]
+}
+
+/// One field. `value` is as written, without surrounding quotes; when `escaped`, it still holds
+/// backslash escapes (see [`super::unescape_into`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Field<'a> {
+    /// Key.
+    pub key: &'a [u8],
+    /// Value.
+    pub value: &'a [u8],
+    /// Whether `value` contains backslash escapes.
+    pub escaped: bool,
+}
+
+const CEF_HEADER: [&str; 7] = [
+    "cef_version",
+    "device_vendor",
+    "device_product",
+    "device_version",
+    "signature_id",
+    "name",
+    "severity",
+];
+const LEEF_HEADER: [&str; 5] = [
+    "leef_version",
+    "vendor",
+    "product",
+    "product_version",
+    "event_id",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Start,
+    Header(usize),
+    Pairs,
+    Done,
+    Failed,
+}
+
+/// Lazy iterator over a body's fields.
+#[derive(Clone, Debug)]
+pub struct Fields<'a> {
+    kind: Payload,
+    rest: &'a [u8],
+    state: State,
+    /// LEEF attribute delimiter.
+    delimiter: u8,
+    /// LEEF version, once read.
+    leef_version: &'a [u8],
+}
+
+/// Index of the closing quote of a string whose content starts at `s[0]`, honouring `\`.
+fn string_end(s: &[u8], quote: u8) -> Option<usize> {
+    let set = ByteSet::new(&[quote, b'\\']);
+    let mut at = 0;
+    loop {
+        let i = at + scan::find(s.get(at..)?, &set)?;
+        if s[i] == quote {
+            return Some(i);
+        }
+        at = i + 2;
+    }
+}
+
+/// Length of a JSON value starting at `s[0]` (not a string): a nested object or array with
+/// strings inside, or a literal.
+fn json_value_len(s: &[u8]) -> Option<usize> {
+    match s.first()? {
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut at = 0;
+            while at < s.len() {
+                match s[at] {
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(at + 1);
+                        }
+                    }
+                    b'"' => at += 1 + string_end(&s[at + 1..], b'"')?,
+                    _ => {}
+                }
+                at += 1;
+            }
+            None
+        }
+        _ => {
+            let n = s
+                .iter()
+                .take_while(|&&b| !matches!(b, b',' | b'}' | b']') && !b.is_ascii_whitespace())
+                .count();
+            (n > 0).then_some(n)
+        }
+    }
+}
+
+impl<'a> Fields<'a> {
+    /// The fields of `body` read as `kind`.
+    pub fn new(kind: Payload, body: &'a [u8]) -> Self {
+        Self {
+            kind,
+            rest: body,
+            state: if kind == Payload::Plain {
+                State::Done
+            } else {
+                State::Start
+            },
+            delimiter: b'\t',
+            leef_version: &[],
+        }
+    }
+
+    /// Whether the whole body reads as its format (a fresh iterator runs to the end).
+    pub fn valid(&self) -> bool {
+        let mut it = self.clone();
+        while it.next().is_some() {}
+        it.state != State::Failed
+    }
+
+    fn fail(&mut self) -> Option<Field<'a>> {
+        self.state = State::Failed;
+        None
+    }
+
+    fn json(&mut self) -> Option<Field<'a>> {
+        let mut s = trim_start(self.rest);
+        if self.state == State::Start {
+            let Some(r) = s.strip_prefix(b"{") else {
+                return self.fail();
+            };
+            s = trim_start(r);
+            self.state = State::Pairs;
+            if let Some(r) = s.strip_prefix(b"}") {
+                self.rest = r;
+                self.state = State::Done;
+                return None;
+            }
+        }
+        let Some(r) = s.strip_prefix(b"\"") else {
+            return self.fail();
+        };
+        let Some(kend) = string_end(r, b'"') else {
+            return self.fail();
+        };
+        let key = &r[..kend];
+        let Some(r) = trim_start(&r[kend + 1..]).strip_prefix(b":") else {
+            return self.fail();
+        };
+        let r = trim_start(r);
+        let (value, escaped, r) = if let Some(v) = r.strip_prefix(b"\"") {
+            let Some(end) = string_end(v, b'"') else {
+                return self.fail();
+            };
+            let value = &v[..end];
+            (
+                value,
+                scan::find_byte(value, b'\\').is_some(),
+                &v[end + 1..],
+            )
+        } else {
+            let Some(n) = json_value_len(r) else {
+                return self.fail();
+            };
+            (&r[..n], false, &r[n..])
+        };
+        let r = trim_start(r);
+        match r.first() {
+            Some(b',') => self.rest = &r[1..],
+            Some(b'}') => {
+                self.rest = &r[1..];
+                self.state = State::Done;
+            }
+            _ => return self.fail(),
+        }
+        Some(Field {
+            key,
+            value,
+            escaped,
+        })
+    }
+
+    /// The next `|`-separated header value (with `\|` and `\\` escapes).
+    fn header_value(&mut self) -> Option<(&'a [u8], bool)> {
+        let s = self.rest;
+        let mut at = 0;
+        let mut escaped = false;
+        loop {
+            let i = at + scan::find(&s[at..], &ByteSet::new(b"|\\"))?;
+            if s[i] == b'|' {
+                self.rest = &s[i + 1..];
+                return Some((&s[..i], escaped));
+            }
+            escaped = true;
+            at = i + 2;
+            if at > s.len() {
+                return None;
+            }
+        }
+    }
+
+    fn header(&mut self, names: &'static [&'static str], prefix: &[u8]) -> Option<Field<'a>> {
+        let i = match self.state {
+            State::Start => {
+                let Some(r) = trim_start(self.rest).strip_prefix(prefix) else {
+                    return self.fail();
+                };
+                self.rest = r;
+                0
+            }
+            State::Header(i) => i,
+            _ => unreachable!("only called in header states"),
+        };
+        let Some((value, escaped)) = self.header_value() else {
+            return self.fail();
+        };
+        if self.kind == Payload::Leef && i == 0 {
+            self.leef_version = value;
+        }
+        self.state = if i + 1 == names.len() {
+            State::Pairs
+        } else {
+            State::Header(i + 1)
+        };
+        // LEEF 2.0 names its attribute delimiter after the event id: a character, or its code
+        // as `x09` / `0x09`.
+        if self.kind == Payload::Leef && i + 1 == names.len() && self.leef_version.starts_with(b"2")
+        {
+            let Some((d, _)) = self.header_value() else {
+                return self.fail();
+            };
+            self.delimiter = match leef_delimiter(d) {
+                Some(c) => c,
+                None => return self.fail(),
+            };
+        }
+        Some(Field {
+            key: names[i].as_bytes(),
+            value,
+            escaped,
+        })
+    }
+}
+
+/// A LEEF 2.0 delimiter field: one character, or its hex code as `x09` / `0x09`; empty means tab.
+fn leef_delimiter(d: &[u8]) -> Option<u8> {
+    let hex = |h: &[u8]| {
+        std::str::from_utf8(h)
+            .ok()
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+    };
+    match d {
+        [] => Some(b'\t'),
+        [c] => Some(*c),
+        [b'0', b'x' | b'X', h @ ..] | [b'x' | b'X', h @ ..] => hex(h),
+        _ => None,
+    }
+}
+
+fn trim_end(s: &[u8]) -> &[u8] {
+    let n = s
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_whitespace())
+        .count();
+    &s[..s.len() - n]
+}
+
+impl<'a> Fields<'a> {
+    /// CEF extension: `key=value` pairs, values running to the space before the next key, with
+    /// `\=` and `\\` escapes.
+    fn cef_pair(&mut self) -> Option<Field<'a>> {
+        let s = trim_start(self.rest);
+        if s.is_empty() {
+            self.state = State::Done;
+            return None;
+        }
+        let Some(eq) = s.iter().position(|&b| b == b'=') else {
+            return self.fail();
+        };
+        let key = trim_end(&s[..eq]);
+        if key.is_empty() || !key.iter().all(|&b| is_key_byte(b)) {
+            return self.fail();
+        }
+        let v = &s[eq + 1..];
+        let set = ByteSet::new(b"=\\");
+        let mut at = 0;
+        let mut escaped = false;
+        let end = loop {
+            let Some(i) = scan::find(&v[at..], &set).map(|i| at + i) else {
+                break v.len();
+            };
+            if v[i] == b'\\' {
+                escaped = true;
+                at = i + 2;
+                if at >= v.len() {
+                    break v.len();
+                }
+                continue;
+            }
+            match v[..i].iter().rposition(|&b| b == b' ') {
+                Some(sp) => break sp,
+                None => at = i + 1,
+            }
+        };
+        self.rest = &v[end..];
+        Some(Field {
+            key,
+            value: trim_end(&v[..end]),
+            escaped,
+        })
+    }
+
+    /// LEEF attributes: `key=value` separated by the delimiter.
+    fn leef_pair(&mut self) -> Option<Field<'a>> {
+        loop {
+            let s = self.rest;
+            if s.is_empty() {
+                self.state = State::Done;
+                return None;
+            }
+            let n = s
+                .iter()
+                .position(|&b| b == self.delimiter)
+                .unwrap_or(s.len());
+            let token = &s[..n];
+            self.rest = s.get(n + 1..).unwrap_or(&[]);
+            if let Some(eq) = token.iter().position(|&b| b == b'=') {
+                return Some(Field {
+                    key: &token[..eq],
+                    value: &token[eq + 1..],
+                    escaped: false,
+                });
+            }
+        }
+    }
+
+    /// `key=value` pairs separated by spaces; values may be double- or single-quoted with
+    /// backslash escapes. Tokens that are not pairs are skipped.
+    fn kv_pair(&mut self) -> Option<Field<'a>> {
+        loop {
+            let s = trim_start(self.rest);
+            if s.is_empty() {
+                self.state = State::Done;
+                return None;
+            }
+            let k = s.iter().take_while(|&&b| is_key_byte(b)).count();
+            if k == 0 || s.get(k) != Some(&b'=') {
+                let skip = s
+                    .iter()
+                    .position(|b| b.is_ascii_whitespace())
+                    .unwrap_or(s.len());
+                self.rest = &s[skip..];
+                continue;
+            }
+            let key = &s[..k];
+            let v = &s[k + 1..];
+            let (value, escaped, rest) = match v.first() {
+                Some(&q @ (b'"' | b'\'')) => match string_end(&v[1..], q) {
+                    Some(end) => {
+                        let value = &v[1..1 + end];
+                        (value, value.contains(&b'\\'), &v[end + 2..])
+                    }
+                    None => (&v[1..], false, &[][..]),
+                },
+                _ => {
+                    let n = v
+                        .iter()
+                        .position(|b| b.is_ascii_whitespace())
+                        .unwrap_or(v.len());
+                    (&v[..n], false, &v[n..])
+                }
+            };
+            self.rest = rest;
+            return Some(Field {
+                key,
+                value,
+                escaped,
+            });
+        }
+    }
+
+    /// An audit record: `type=...`, then `msg=audit(TIME:SERIAL):` given as the field `audit`,
+    /// then ordinary pairs.
+    fn audit_pair(&mut self) -> Option<Field<'a>> {
+        let s = trim_start(self.rest);
+        if let Some(r) = s.strip_prefix(b"msg=audit(")
+            && let Some(close) = r.iter().position(|&b| b == b')')
+        {
+            self.rest = r[close + 1..].strip_prefix(b":").unwrap_or(&r[close + 1..]);
+            return Some(Field {
+                key: b"audit",
+                value: &r[..close],
+                escaped: false,
+            });
+        }
+        self.kv_pair()
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Field<'a>;
+
+    fn next(&mut self) -> Option<Field<'a>> {
+        match (self.kind, self.state) {
+            (_, State::Done | State::Failed) | (Payload::Plain, _) => None,
+            (Payload::Json, _) => self.json(),
+            (Payload::Cef, State::Start | State::Header(_)) => self.header(&CEF_HEADER, b"CEF:"),
+            (Payload::Cef, State::Pairs) => self.cef_pair(),
+            (Payload::Leef, State::Start | State::Header(_)) => self.header(&LEEF_HEADER, b"LEEF:"),
+            (Payload::Leef, State::Pairs) => self.leef_pair(),
+            (Payload::Kv, _) => self.kv_pair(),
+            (Payload::Audit, _) => self.audit_pair(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(kind: Payload, body: &str) -> Vec<(String, String)> {
+        let f = Fields::new(kind, body.as_bytes());
+        assert!(f.valid(), "{body}");
+        f.map(|f| {
+            (
+                String::from_utf8_lossy(f.key).into_owned(),
+                String::from_utf8_lossy(f.value).into_owned(),
+            )
+        })
+        .collect()
+    }
+
+    fn kv(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn detection() {
+        assert_eq!(detect_payload(b" {\"a\":1}"), Payload::Json);
+        assert_eq!(detect_payload(b"CEF:0|a|b|c|d|e|5|x=1"), Payload::Cef);
+        assert_eq!(detect_payload(b"LEEF:1.0|a|b|c|d|"), Payload::Leef);
+        assert_eq!(
+            detect_payload(b"type=SYSCALL msg=audit(1.2:3): a=b"),
+            Payload::Audit
+        );
+        assert_eq!(detect_payload(b"level=info msg=\"x y\""), Payload::Kv);
+        assert_eq!(
+            detect_payload(b"authentication failure; uid=0"),
+            Payload::Plain
+        );
+    }
+
+    #[test]
+    fn json_members_including_nested_and_escaped() {
+        let body = r#"{"version":"1.1", "host":"h\"1", "level":3, "_tags":["a","b]"], "o":{"k":"}"}, "n":null}"#;
+        assert_eq!(
+            pairs(Payload::Json, body),
+            kv(&[
+                ("version", "1.1"),
+                ("host", r#"h\"1"#),
+                ("level", "3"),
+                ("_tags", r#"["a","b]"]"#),
+                ("o", r#"{"k":"}"}"#),
+                ("n", "null"),
+            ])
+        );
+        assert_eq!(pairs(Payload::Json, "{ }"), vec![]);
+        for bad in [
+            r#"{"a":1"#,
+            r#"{"a" 1}"#,
+            r#"{"a":"x}"#,
+            "[1]",
+            r#"{"a":1,}"#,
+        ] {
+            assert!(!Fields::new(Payload::Json, bad.as_bytes()).valid(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cef_header_and_extension() {
+        let body = r"CEF:0|Security|threatmanager|1.0|100|worm successfully stopped|10|src=10.0.0.1 dst=2.1.2.2 spt=1232 msg=Detected a threat. No action needed cs1=a\=b";
+        assert_eq!(
+            pairs(Payload::Cef, body),
+            kv(&[
+                ("cef_version", "0"),
+                ("device_vendor", "Security"),
+                ("device_product", "threatmanager"),
+                ("device_version", "1.0"),
+                ("signature_id", "100"),
+                ("name", "worm successfully stopped"),
+                ("severity", "10"),
+                ("src", "10.0.0.1"),
+                ("dst", "2.1.2.2"),
+                ("spt", "1232"),
+                ("msg", "Detected a threat. No action needed"),
+                ("cs1", r"a\=b"),
+            ])
+        );
+        assert!(!Fields::new(Payload::Cef, b"CEF:0|a|b").valid());
+    }
+
+    #[test]
+    fn leef_1_and_2() {
+        let body =
+            "LEEF:1.0|Microsoft|MSExchange|4.0 SP1|15345|src=192.0.2.0\tdst=172.50.123.1\tsev=5";
+        assert_eq!(
+            pairs(Payload::Leef, body),
+            kv(&[
+                ("leef_version", "1.0"),
+                ("vendor", "Microsoft"),
+                ("product", "MSExchange"),
+                ("product_version", "4.0 SP1"),
+                ("event_id", "15345"),
+                ("src", "192.0.2.0"),
+                ("dst", "172.50.123.1"),
+                ("sev", "5"),
+            ])
+        );
+        let body = "LEEF:2.0|Lancope|StealthWatch|1.0|41|^|src=10.0.1.8^dst=10.0.0.5^sev=5";
+        let got = pairs(Payload::Leef, body);
+        assert_eq!(
+            &got[5..],
+            &kv(&[("src", "10.0.1.8"), ("dst", "10.0.0.5"), ("sev", "5")])[..]
+        );
+        let body = "LEEF:2.0|V|P|1|E|x7C|a=1|b=2";
+        assert_eq!(
+            &pairs(Payload::Leef, body)[5..],
+            &kv(&[("a", "1"), ("b", "2")])[..]
+        );
+    }
+
+    #[test]
+    fn key_value_and_audit() {
+        assert_eq!(
+            pairs(
+                Payload::Kv,
+                r#"level=info msg="a \"b\" c" bare n=5 q='x y'"#
+            ),
+            kv(&[
+                ("level", "info"),
+                ("msg", r#"a \"b\" c"#),
+                ("n", "5"),
+                ("q", "x y")
+            ])
+        );
+        let audit = "type=USER_LOGIN msg=audit(1364481363.243:24287): pid=2222 uid=0 msg='op=login acct=\"root\" res=failed'";
+        assert_eq!(
+            pairs(Payload::Audit, audit),
+            kv(&[
+                ("type", "USER_LOGIN"),
+                ("audit", "1364481363.243:24287"),
+                ("pid", "2222"),
+                ("uid", "0"),
+                ("msg", "op=login acct=\"root\" res=failed"),
+            ])
+        );
+    }
+}

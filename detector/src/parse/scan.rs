@@ -1,0 +1,310 @@
+//! The structural scan: finding the next byte of a small set (space, brackets, quotes, `=`,
+//! backslash, newline, ...) in a message, 16 or 32 bytes at a time.
+//!
+//! One algorithm, written once over a small vector trait ([`Lanes`]), with thin SSE2 and AVX2
+//! instantiations; the implementation is picked once per process at first use (AVX2 when the
+//! CPU has it, else SSE2, which every x86_64 has). The scalar version is the oracle that the
+//! property tests compare the vector ones against. Setting `DETECTOR_SIMD=off` in the
+//! environment forces the scalar version, which the test command uses to run every parser test
+//! without SIMD as well.
+
+use std::sync::OnceLock;
+
+/// Up to eight bytes to look for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteSet {
+    bytes: [u8; 8],
+    len: usize,
+}
+
+impl ByteSet {
+    /// A set of 1 to 8 bytes. Panics (at compile time in a const) otherwise.
+    pub const fn new(bytes: &[u8]) -> Self {
+        assert!(!bytes.is_empty() && bytes.len() <= 8, "1 to 8 bytes");
+        let mut out = [bytes[0]; 8];
+        let mut i = 0;
+        while i < bytes.len() {
+            out[i] = bytes[i];
+            i += 1;
+        }
+        Self {
+            bytes: out,
+            len: bytes.len(),
+        }
+    }
+
+    /// Whether `b` is in the set.
+    #[inline(always)]
+    pub fn contains(&self, b: u8) -> bool {
+        // Unused slots repeat the first byte, so all eight can be compared.
+        self.bytes.contains(&b)
+    }
+}
+
+/// Which implementation the scan uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Implementation {
+    /// Byte at a time: the oracle.
+    Scalar,
+    /// 16 bytes at a time.
+    Sse2,
+    /// 32 bytes at a time.
+    Avx2,
+}
+
+type FindFn = fn(&[u8], &ByteSet) -> Option<usize>;
+
+fn select() -> (Implementation, FindFn) {
+    if std::env::var_os("DETECTOR_SIMD").is_some_and(|v| v == "off") {
+        return (Implementation::Scalar, find_scalar);
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return (Implementation::Avx2, x86::find_avx2);
+        }
+        return (Implementation::Sse2, x86::find_sse2);
+    }
+    #[allow(unreachable_code)]
+    (Implementation::Scalar, find_scalar)
+}
+
+static CHOSEN: OnceLock<(Implementation, FindFn)> = OnceLock::new();
+
+/// The implementation in use.
+pub fn implementation() -> Implementation {
+    CHOSEN.get_or_init(select).0
+}
+
+/// Position of the first byte of `hay` that is in `set`.
+#[inline]
+pub fn find(hay: &[u8], set: &ByteSet) -> Option<usize> {
+    if hay.len() < 16 {
+        return find_scalar(hay, set);
+    }
+    (CHOSEN.get_or_init(select).1)(hay, set)
+}
+
+/// Position of the first `byte` in `hay` (a one-byte set).
+#[inline]
+pub fn find_byte(hay: &[u8], byte: u8) -> Option<usize> {
+    find(hay, &ByteSet::new(&[byte]))
+}
+
+/// The oracle: one byte at a time.
+pub fn find_scalar(hay: &[u8], set: &ByteSet) -> Option<usize> {
+    hay.iter().position(|&b| set.contains(b))
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! SSE2 and AVX2 instantiations of the one vector algorithm.
+    use std::arch::x86_64::*;
+
+    use super::ByteSet;
+
+    /// What the algorithm needs from a vector of bytes.
+    trait Lanes: Copy {
+        const WIDTH: usize;
+        /// # Safety
+        /// The CPU supports the instruction set and `p` is valid for `WIDTH` reads.
+        unsafe fn load(p: *const u8) -> Self;
+        /// # Safety
+        /// The CPU supports the instruction set.
+        unsafe fn splat(b: u8) -> Self;
+        /// # Safety
+        /// The CPU supports the instruction set.
+        unsafe fn eq_mask(self, other: Self) -> Self;
+        /// # Safety
+        /// The CPU supports the instruction set.
+        unsafe fn or(self, other: Self) -> Self;
+        /// # Safety
+        /// The CPU supports the instruction set.
+        unsafe fn movemask(self) -> u32;
+    }
+
+    impl Lanes for __m128i {
+        const WIDTH: usize = 16;
+        #[inline(always)]
+        unsafe fn load(p: *const u8) -> Self {
+            // SAFETY: the caller guarantees 16 readable bytes; loadu has no alignment demand.
+            unsafe { _mm_loadu_si128(p.cast()) }
+        }
+        #[inline(always)]
+        unsafe fn splat(b: u8) -> Self {
+            // SAFETY: SSE2 is part of x86_64.
+            unsafe { _mm_set1_epi8(b as i8) }
+        }
+        #[inline(always)]
+        unsafe fn eq_mask(self, o: Self) -> Self {
+            // SAFETY: as above.
+            unsafe { _mm_cmpeq_epi8(self, o) }
+        }
+        #[inline(always)]
+        unsafe fn or(self, o: Self) -> Self {
+            // SAFETY: as above.
+            unsafe { _mm_or_si128(self, o) }
+        }
+        #[inline(always)]
+        unsafe fn movemask(self) -> u32 {
+            // SAFETY: as above.
+            unsafe { _mm_movemask_epi8(self) as u32 }
+        }
+    }
+
+    impl Lanes for __m256i {
+        const WIDTH: usize = 32;
+        #[inline(always)]
+        unsafe fn load(p: *const u8) -> Self {
+            // SAFETY: the caller guarantees AVX2 and 32 readable bytes.
+            unsafe { _mm256_loadu_si256(p.cast()) }
+        }
+        #[inline(always)]
+        unsafe fn splat(b: u8) -> Self {
+            // SAFETY: the caller guarantees AVX2.
+            unsafe { _mm256_set1_epi8(b as i8) }
+        }
+        #[inline(always)]
+        unsafe fn eq_mask(self, o: Self) -> Self {
+            // SAFETY: as above.
+            unsafe { _mm256_cmpeq_epi8(self, o) }
+        }
+        #[inline(always)]
+        unsafe fn or(self, o: Self) -> Self {
+            // SAFETY: as above.
+            unsafe { _mm256_or_si256(self, o) }
+        }
+        #[inline(always)]
+        unsafe fn movemask(self) -> u32 {
+            // SAFETY: as above.
+            unsafe { _mm256_movemask_epi8(self) as u32 }
+        }
+    }
+
+    /// The algorithm: compare each block against every byte of the set, OR the results, and
+    /// take the lowest set bit of the mask. The tail shorter than a block is read as the last
+    /// full block (overlapping), so no byte past the end is ever read.
+    ///
+    /// # Safety
+    /// The CPU supports `V`'s instruction set, and `hay.len() >= V::WIDTH`.
+    #[inline(always)]
+    unsafe fn find<V: Lanes>(hay: &[u8], set: &ByteSet) -> Option<usize> {
+        debug_assert!(hay.len() >= V::WIDTH);
+        // SAFETY: the caller guarantees the instruction set.
+        let needles: [V; 8] = std::array::from_fn(|i| unsafe { V::splat(set.bytes[i]) });
+        let n = set.len;
+        let block = |at: usize| {
+            // SAFETY: every `at` passed below is at most hay.len() - WIDTH, so WIDTH bytes are
+            // readable; the instruction set is guaranteed by the caller.
+            unsafe {
+                let v = V::load(hay.as_ptr().add(at));
+                let mut m = v.eq_mask(needles[0]);
+                for needle in &needles[1..n] {
+                    m = m.or(v.eq_mask(*needle));
+                }
+                m.movemask()
+            }
+        };
+        let mut at = 0;
+        while at + V::WIDTH <= hay.len() {
+            let mask = block(at);
+            if mask != 0 {
+                return Some(at + mask.trailing_zeros() as usize);
+            }
+            at += V::WIDTH;
+        }
+        if at < hay.len() {
+            let last = hay.len() - V::WIDTH;
+            // Bits for bytes before `at` were already searched and found empty.
+            let mask = block(last) >> (at - last);
+            if mask != 0 {
+                return Some(at + mask.trailing_zeros() as usize);
+            }
+        }
+        None
+    }
+
+    pub(super) fn find_sse2(hay: &[u8], set: &ByteSet) -> Option<usize> {
+        if hay.len() < 16 {
+            return super::find_scalar(hay, set);
+        }
+        // SAFETY: SSE2 is part of every x86_64 CPU; the length was checked.
+        unsafe { find::<__m128i>(hay, set) }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn find_avx2_inner(hay: &[u8], set: &ByteSet) -> Option<usize> {
+        // SAFETY: this function is only compiled for, and called on, CPUs with AVX2; the length
+        // is at least 32.
+        unsafe { find::<__m256i>(hay, set) }
+    }
+
+    pub(super) fn find_avx2(hay: &[u8], set: &ByteSet) -> Option<usize> {
+        if hay.len() < 32 {
+            return find_sse2(hay, set);
+        }
+        // SAFETY: `find_avx2` is only selected after `is_x86_feature_detected!("avx2")`, and
+        // direct callers (the tests) check the same first.
+        unsafe { find_avx2_inner(hay, set) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[allow(clippy::type_complexity)]
+    fn implementations() -> Vec<(&'static str, fn(&[u8], &ByteSet) -> Option<usize>)> {
+        let mut v: Vec<(&'static str, fn(&[u8], &ByteSet) -> Option<usize>)> =
+            vec![("dispatched", find)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            v.push(("sse2", x86::find_sse2));
+            if std::arch::is_x86_feature_detected!("avx2") {
+                v.push(("avx2", x86::find_avx2));
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn finds_at_every_position_and_length() {
+        let set = ByteSet::new(b" =\"");
+        for len in 0..100 {
+            for pos in 0..=len {
+                let mut hay = vec![b'a'; len];
+                if pos < len {
+                    hay[pos] = b'=';
+                }
+                let want = (pos < len).then_some(pos);
+                for (name, f) in implementations() {
+                    assert_eq!(f(&hay, &set), want, "{name} len {len} pos {pos}");
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn vector_versions_agree_with_the_scalar_oracle(
+            hay in proptest::collection::vec(any::<u8>(), 0..300),
+            set in proptest::collection::vec(any::<u8>(), 1..=8),
+        ) {
+            let set = ByteSet::new(&set);
+            let want = find_scalar(&hay, &set);
+            for (name, f) in implementations() {
+                prop_assert_eq!(f(&hay, &set), want, "{}", name);
+            }
+        }
+
+        #[test]
+        fn structural_bytes_in_text(hay in "[a-z \\[\\]\"=\\\\\n]{0,200}") {
+            let set = ByteSet::new(b" []\"=\\\n");
+            let want = find_scalar(hay.as_bytes(), &set);
+            for (name, f) in implementations() {
+                prop_assert_eq!(f(hay.as_bytes(), &set), want, "{}", name);
+            }
+        }
+    }
+}

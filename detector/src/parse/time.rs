@@ -1,0 +1,292 @@
+//! Timestamps as syslog senders write them, to nanoseconds since the Unix epoch (UTC).
+
+/// Days from 1970-01-01 to `y-m-d` (proleptic Gregorian), after Howard Hinnant's
+/// `days_from_civil`.
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+fn digits(s: &[u8], n: usize) -> Option<u32> {
+    if s.len() < n {
+        return None;
+    }
+    let mut v = 0u32;
+    for &b in &s[..n] {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(b - b'0');
+    }
+    Some(v)
+}
+
+/// A calendar date and time of day, as written.
+#[derive(Clone, Copy)]
+struct Civil {
+    y: i64,
+    mo: u32,
+    d: u32,
+    h: u32,
+    mi: u32,
+    s: u32,
+    frac_ns: u32,
+}
+
+/// Checks the fields and converts to nanoseconds since the epoch, `offset_s` east of UTC.
+fn to_ns(c: Civil, offset_s: i64) -> Option<i64> {
+    if !(1..=12).contains(&c.mo)
+        || c.d == 0
+        || c.d > days_in_month(c.y, c.mo)
+        || c.h > 23
+        || c.mi > 59
+        || c.s > 60
+    {
+        return None;
+    }
+    let secs = days_from_civil(c.y, c.mo, c.d) * 86_400
+        + i64::from(c.h) * 3600
+        + i64::from(c.mi) * 60
+        + i64::from(c.s)
+        - offset_s;
+    secs.checked_mul(1_000_000_000)?
+        .checked_add(i64::from(c.frac_ns))
+}
+
+/// Reads `.ddd...` (up to 9 digits kept; more are accepted and ignored). Returns the
+/// nanoseconds and the bytes used.
+fn fraction(s: &[u8]) -> (u32, usize) {
+    if s.first() != Some(&b'.') && s.first() != Some(&b',') {
+        return (0, 0);
+    }
+    let n = s[1..].iter().take_while(|b| b.is_ascii_digit()).count();
+    if n == 0 {
+        return (0, 0);
+    }
+    let mut ns = 0u32;
+    for i in 0..9 {
+        ns = ns * 10
+            + s.get(1 + i)
+                .filter(|_| i < n)
+                .map_or(0, |b| u32::from(b - b'0'));
+    }
+    (ns, 1 + n)
+}
+
+/// RFC 3339 / ISO 8601 as RFC 5424 section 6.2.3 allows it: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
+/// A lowercase `t`/`z` or a space instead of `T` is accepted (ISO 8601 as devices send it);
+/// without a zone, UTC is assumed. The whole input must be the timestamp.
+pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
+    let (ns, used) = parse_rfc3339_prefix(s)?;
+    (used == s.len()).then_some(ns)
+}
+
+/// As [`parse_rfc3339`], on a prefix of `s`; returns the time and the bytes it took.
+pub fn parse_rfc3339_prefix(s: &[u8]) -> Option<(i64, usize)> {
+    let y = digits(s, 4)?;
+    if s.get(4) != Some(&b'-') || s.get(7) != Some(&b'-') {
+        return None;
+    }
+    let mo = digits(&s[5..], 2)?;
+    let d = digits(&s[8..], 2)?;
+    if !matches!(s.get(10), Some(b'T' | b't' | b' ')) {
+        return None;
+    }
+    let h = digits(&s[11..], 2)?;
+    if s.get(13) != Some(&b':') || s.get(16) != Some(&b':') {
+        return None;
+    }
+    let mi = digits(&s[14..], 2)?;
+    let sec = digits(&s[17..], 2)?;
+    let mut at = 19;
+    let (frac, n) = fraction(&s[at..]);
+    at += n;
+    let offset = match s.get(at) {
+        Some(b'Z' | b'z') => {
+            at += 1;
+            0
+        }
+        Some(&sign @ (b'+' | b'-')) => {
+            let oh = digits(&s[at + 1..], 2)?;
+            let rest = &s[at + 3..];
+            let (om, n) = match rest.first() {
+                Some(b':') => (digits(&rest[1..], 2)?, 3),
+                _ => (
+                    digits(rest, 2).unwrap_or(0),
+                    if digits(rest, 2).is_some() { 2 } else { 0 },
+                ),
+            };
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            at += 3 + n;
+            let o = i64::from(oh * 3600 + om * 60);
+            if sign == b'-' { -o } else { o }
+        }
+        _ => 0,
+    };
+    let c = Civil {
+        y: i64::from(y),
+        mo,
+        d,
+        h,
+        mi,
+        s: sec,
+        frac_ns: frac,
+    };
+    Some((to_ns(c, offset)?, at))
+}
+
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// The month number (1-12) of an English three-letter abbreviation.
+pub fn month(s: &[u8]) -> Option<u32> {
+    let m = s.get(..3)?;
+    MONTHS
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(m))
+        .map(|i| i as u32 + 1)
+}
+
+/// A BSD timestamp: `Mmm dd hh:mm:ss` (day space- or zero-padded), optionally with a fraction
+/// and optionally with a year before or after the time (`Mmm dd yyyy hh:mm:ss`,
+/// `Mmm dd hh:mm:ss yyyy`). Returns the text's length and, when a year is known (written, or
+/// `year` given), the time in UTC.
+pub fn parse_bsd_prefix(s: &[u8], year: Option<i32>) -> Option<(usize, Option<i64>)> {
+    let mo = month(s)?;
+    if s.get(3) != Some(&b' ') {
+        return None;
+    }
+    let mut at = 4;
+    if s.get(at) == Some(&b' ') {
+        at += 1;
+    }
+    let dn = s[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+    if dn == 0 || dn > 2 {
+        return None;
+    }
+    let d = digits(&s[at..], dn)?;
+    at += dn;
+    if s.get(at) != Some(&b' ') {
+        return None;
+    }
+    at += 1;
+    let mut y = year.map(i64::from);
+    // `Mmm dd yyyy hh:mm:ss`
+    if let Some(yy) = digits(&s[at..], 4)
+        && s.get(at + 4) == Some(&b' ')
+    {
+        y = Some(i64::from(yy));
+        at += 5;
+    }
+    let h = digits(&s[at..], 2)?;
+    if s.get(at + 2) != Some(&b':') || s.get(at + 5) != Some(&b':') {
+        return None;
+    }
+    let mi = digits(&s[at + 3..], 2)?;
+    let sec = digits(&s[at + 6..], 2)?;
+    at += 8;
+    let (frac, n) = fraction(&s[at..]);
+    at += n;
+    // `Mmm dd hh:mm:ss yyyy`
+    if s.get(at) == Some(&b' ')
+        && let Some(yy) = digits(&s[at + 1..], 4)
+        && s.get(at + 5).is_none_or(|b| *b == b' ' || *b == b':')
+    {
+        y = Some(i64::from(yy));
+        at += 5;
+    }
+    let c = Civil {
+        y: y.unwrap_or(2000),
+        mo,
+        d,
+        h,
+        mi,
+        s: sec,
+        frac_ns: frac,
+    };
+    // Checked even without a year (2000 is a leap year, so Feb 29 passes).
+    let ns = to_ns(c, 0)?;
+    let ns = y.is_some().then_some(ns);
+    Some((at, ns))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_days() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(days_from_civil(1969, 12, 31), -1);
+    }
+
+    #[test]
+    fn rfc5424_section_6_5_timestamps() {
+        // 1985-04-12T23:20:50.52Z
+        assert_eq!(
+            parse_rfc3339(b"1985-04-12T23:20:50.52Z"),
+            Some(482_196_050_520_000_000)
+        );
+        // 1985-04-12T19:20:50.52-04:00 is the same instant.
+        assert_eq!(
+            parse_rfc3339(b"1985-04-12T19:20:50.52-04:00"),
+            Some(482_196_050_520_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339(b"2003-10-11T22:14:15.003Z"),
+            Some(1_065_910_455_003_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339(b"2003-08-24T05:14:15.000003-07:00"),
+            Some(1_061_727_255_000_003_000)
+        );
+        // RFC 5424 forbids these; ISO 8601 senders use the first, nobody should the rest.
+        assert!(parse_rfc3339(b"2003-10-11 22:14:15Z").is_some());
+        assert_eq!(parse_rfc3339(b"2003-13-11T22:14:15Z"), None);
+        assert_eq!(parse_rfc3339(b"2003-02-29T22:14:15Z"), None);
+        assert_eq!(parse_rfc3339(b"2003-10-11T22:14:15.Z"), None);
+        assert_eq!(parse_rfc3339(b"2003-10-11T22:14"), None);
+    }
+
+    #[test]
+    fn bsd_timestamps() {
+        let (n, ns) = parse_bsd_prefix(b"Oct 11 22:14:15 mymachine", Some(2003)).unwrap();
+        assert_eq!(n, 15);
+        assert_eq!(ns, Some(1_065_910_455_000_000_000));
+        assert_eq!(
+            parse_bsd_prefix(b"Jun  4 15:16:01 x", None),
+            Some((15, None))
+        );
+        assert_eq!(
+            parse_bsd_prefix(b"Mar  1 00:00:00.123: %SYS", Some(2024))
+                .unwrap()
+                .0,
+            19
+        );
+        assert_eq!(
+            parse_bsd_prefix(b"Dec 10 2024 06:55:46 host", None).map(|(n, t)| (n, t.is_some())),
+            Some((20, true))
+        );
+        assert_eq!(parse_bsd_prefix(b"Foo 10 06:55:46", None), None);
+        assert_eq!(parse_bsd_prefix(b"Dec 32 06:55:46", None), None);
+        assert_eq!(parse_bsd_prefix(b"Dec 10 25:55:46", None), None);
+    }
+}

@@ -1,0 +1,344 @@
+//! The syslog parsers against the RFC examples, real device variants, and every line of the
+//! LogHub OpenSSH and Linux samples (compared with LogHub's ground truth).
+
+use detector::parse::{
+    Event, Format, FormatHint, ParseError, ParseOptions, Payload, PriError, parse, unescape_into,
+};
+use proptest::prelude::*;
+
+fn p(s: &str) -> Event<'_> {
+    parse(s.as_bytes(), &ParseOptions::default())
+}
+
+fn text(b: Option<&[u8]>) -> Option<&str> {
+    b.map(|b| std::str::from_utf8(b).unwrap())
+}
+
+#[test]
+fn rfc5424_example_1_no_structured_data() {
+    let e = p(
+        "<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - \
+               \u{feff}'su root' failed for lonvick on /dev/pts/8",
+    );
+    assert_eq!(e.format, Format::Rfc5424);
+    assert_eq!(e.error, None);
+    let pri = e.pri.unwrap();
+    assert_eq!((pri.facility.name(), pri.severity.name()), ("auth", "crit"));
+    assert_eq!(e.version, Some(1));
+    assert_eq!(e.timestamp_ns, Some(1_065_910_455_003_000_000));
+    assert_eq!(text(e.host), Some("mymachine.example.com"));
+    assert_eq!(text(e.app), Some("su"));
+    assert_eq!(e.procid, None);
+    assert_eq!(text(e.msgid), Some("ID47"));
+    assert_eq!(e.structured_data, None);
+    assert_eq!(
+        e.body, b"'su root' failed for lonvick on /dev/pts/8",
+        "BOM removed"
+    );
+}
+
+#[test]
+fn rfc5424_example_2_and_3() {
+    let e = p(
+        "<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's \
+               time to make the do-nuts.",
+    );
+    assert_eq!(e.error, None);
+    assert_eq!(e.timestamp_ns, Some(1_061_727_255_000_003_000));
+    assert_eq!(text(e.procid), Some("8710"));
+    assert_eq!(e.body, b"%% It's time to make the do-nuts.");
+
+    let e = p(
+        r#"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"] An application event log entry..."#,
+    );
+    assert_eq!(e.error, None);
+    let params: Vec<_> = e
+        .sd_params()
+        .map(|(id, k, v)| {
+            (
+                text(Some(id)).unwrap(),
+                text(Some(k)).unwrap(),
+                text(Some(v)).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        params,
+        vec![
+            ("exampleSDID@32473", "iut", "3"),
+            ("exampleSDID@32473", "eventSource", "Application"),
+            ("exampleSDID@32473", "eventID", "1011"),
+        ]
+    );
+    assert_eq!(e.body, b"An application event log entry...");
+}
+
+#[test]
+fn rfc5424_example_4_several_elements_no_msg() {
+    let e = p(
+        r#"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"][examplePriority@32473 class="high"]"#,
+    );
+    assert_eq!(e.error, None);
+    assert_eq!(e.sd_params().count(), 4);
+    assert_eq!(
+        e.sd_params().last().map(|(id, _, v)| (id, v)),
+        Some((&b"examplePriority@32473"[..], &b"high"[..]))
+    );
+    assert_eq!(e.body, b"");
+}
+
+#[test]
+fn structured_data_escapes() {
+    let e = p(r#"<14>1 - - - - - [x@1 a="q\"uote" b="back\\slash" c="br\]acket" d=""] m"#);
+    assert_eq!(e.error, None, "{e:?}");
+    let values: Vec<_> = e.sd_params().map(|(_, _, v)| v).collect();
+    assert_eq!(
+        values,
+        vec![&br#"q\"uote"#[..], br"back\\slash", br"br\]acket", b""]
+    );
+    let mut out = Vec::new();
+    unescape_into(values[0], &mut out);
+    assert_eq!(out, b"q\"uote");
+    assert_eq!(e.body, b"m");
+    assert_eq!(e.timestamp, None, "NILVALUE");
+}
+
+#[test]
+fn rfc5424_errors_keep_what_was_read() {
+    let e = p("<14>1 2003-10-11T22:14:15Z host");
+    assert_eq!(e.error, Some(ParseError::TruncatedHeader));
+    assert_eq!(text(e.host), Some("host"));
+    let e = p("<14>1 yesterday host app - - - msg");
+    assert_eq!(e.error, Some(ParseError::BadTimestamp));
+    let e = p("<14>1 - host app - - [unclosed a=\"1\" msg");
+    assert_eq!(e.error, Some(ParseError::BadStructuredData));
+    assert_eq!(text(e.app), Some("app"));
+    let e = parse(
+        b"no pri at all",
+        &ParseOptions {
+            format: FormatHint::Rfc5424,
+            ..Default::default()
+        },
+    );
+    assert_eq!(e.error, Some(ParseError::Pri(PriError::Missing)));
+}
+
+#[test]
+fn rfc3164_section_5_4_examples() {
+    let year = Some(2003);
+    let opts = ParseOptions {
+        year,
+        ..Default::default()
+    };
+    let e = parse(
+        b"<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8",
+        &opts,
+    );
+    assert_eq!(e.format, Format::Rfc3164);
+    assert_eq!(e.error, None);
+    assert_eq!(e.timestamp_ns, Some(1_065_910_455_000_000_000));
+    assert_eq!(text(e.host), Some("mymachine"));
+    assert_eq!(text(e.app), Some("su"));
+    assert_eq!(e.body, b"'su root' failed for lonvick on /dev/pts/8");
+
+    // No timestamp or host: the rest is the message.
+    let e = p("<13>Use the BFG!");
+    assert_eq!(e.format, Format::Rfc3164);
+    assert_eq!(e.body, b"Use the BFG!");
+    assert_eq!(e.host, None);
+
+    let e = parse(
+        b"<165>Aug 24 05:34:00 CST 1987 mymachine myproc[10]: %% It's time to make the do-nuts.  %%  Ingredients: Mix=OK, Jelly=OK #",
+        &opts,
+    );
+    assert_eq!(e.format, Format::Rfc3164);
+    assert!(e.timestamp.is_some());
+    assert!(!e.body.is_empty());
+
+    let e = p(
+        "<0>Oct 22 10:52:12 scapegoat 1990 Oct 22 10:52:01 TZ-6 scapegoat.dmz.example.org 10.1.2.3 sched[0]: That's All Folks!",
+    );
+    assert_eq!(text(e.host), Some("scapegoat"));
+    assert!(e.body.ends_with(b"That's All Folks!"));
+}
+
+#[test]
+fn bsd_variants_as_devices_send_them() {
+    // tag[pid], no year: no timestamp_ns unless a year is given.
+    let e =
+        p("<38>Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186\n");
+    assert_eq!(
+        (text(e.host), text(e.app), text(e.procid)),
+        (Some("LabSZ"), Some("sshd"), Some("24200"))
+    );
+    assert_eq!(e.timestamp_ns, None);
+    assert_eq!(
+        e.body, b"Invalid user webmaster from 173.234.31.186",
+        "newline removed"
+    );
+    // No hostname.
+    let e = p("<38>Dec 10 06:55:46 sshd[24200]: msg\0");
+    assert_eq!((e.host, text(e.app)), (None, Some("sshd")));
+    assert_eq!(e.body, b"msg", "NUL removed");
+    // ISO 8601 timestamp, `tag:` without pid.
+    let e = p("<14>2024-05-01T10:00:00.5+02:00 fw01 kernel: dropped");
+    assert_eq!(e.timestamp_ns, Some(1_714_550_400_500_000_000));
+    assert_eq!(
+        (text(e.host), text(e.app), e.procid),
+        (Some("fw01"), Some("kernel"), None)
+    );
+    // Year after the day.
+    let e = p("<14>Dec 10 2024 06:55:46 host app: x");
+    assert!(e.timestamp_ns.is_some());
+    assert_eq!(text(e.host), Some("host"));
+    // Cisco IOS with a sequence number, an unsynchronised clock and a mnemonic.
+    let e = p("<189>123: *Mar  1 00:00:40.123: %SYS-5-CONFIG_I: Configured from console by vty0");
+    assert_eq!(e.format, Format::Rfc3164);
+    assert_eq!(text(e.sequence), Some("123"));
+    assert_eq!(text(e.timestamp), Some("Mar  1 00:00:40.123"));
+    let tag = e.cisco.unwrap();
+    assert_eq!(
+        (tag.facility, tag.severity, tag.mnemonic),
+        (&b"SYS"[..], 5, &b"CONFIG_I"[..])
+    );
+    assert!(e.body.starts_with(b"%SYS-5-CONFIG_I: Configured"));
+}
+
+#[test]
+fn payloads_in_bodies() {
+    let e = p(r#"<14>1 - h app - - - {"short_message":"x","level":3}"#);
+    assert_eq!(e.payload, Payload::Json);
+    assert_eq!(e.fields().count(), 2);
+    let e = p("<14>Oct 11 22:14:15 h CEF:0|V|P|1|100|Name|5|src=1.2.3.4 act=blocked");
+    assert_eq!(e.payload, Payload::Cef);
+    assert_eq!(
+        e.fields().find(|f| f.key == b"act").unwrap().value,
+        b"blocked"
+    );
+    let e = p(r#"{"version":"1.1","host":"gelf","short_message":"hi"}"#);
+    assert_eq!(
+        (e.format, e.payload, e.error),
+        (Format::Raw, Payload::Json, None)
+    );
+    let e = p(r#"<14>1 - h app - - - {"broken":"#);
+    assert_eq!(e.error, Some(ParseError::BadPayload));
+    let e = parse(
+        b"<14>1 - h app - - - a=1 b=2",
+        &ParseOptions {
+            payload: Some(Payload::Plain),
+            ..Default::default()
+        },
+    );
+    assert_eq!(e.fields().count(), 0, "payload override");
+}
+
+#[test]
+fn limits_and_empty() {
+    let long = format!("<14>1 - h app - - - {}", "x".repeat(100));
+    let e = parse(
+        long.as_bytes(),
+        &ParseOptions {
+            max_len: 40,
+            ..Default::default()
+        },
+    );
+    assert_eq!(e.error, Some(ParseError::TooLong));
+    assert_eq!(e.input.len(), 40);
+    assert_eq!(p(" \r\n").error, Some(ParseError::Empty));
+    assert_eq!(p("").error, Some(ParseError::Empty));
+}
+
+#[test]
+fn invalid_utf8_is_kept_as_bytes() {
+    let e = parse(b"<14>1 - h\xff app - - - caf\xe9", &ParseOptions::default());
+    assert_eq!(e.error, None);
+    assert_eq!(e.host, Some(&b"h\xff"[..]));
+    assert_eq!(e.body, b"caf\xe9");
+}
+
+/// One CSV record, with quoted fields ("" for a quote).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                out.last_mut().unwrap().push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(String::new()),
+            (c, _) => out.last_mut().unwrap().push(c),
+        }
+    }
+    out
+}
+
+/// Every line of a LogHub file against its structured CSV: (host, app, pid, content) columns.
+fn loghub(name: &str, cols: [usize; 4], app: Option<&str>) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/loghub/");
+    let log = std::fs::read_to_string(format!("{dir}{name}_2k.log")).unwrap();
+    let csv = std::fs::read_to_string(format!("{dir}{name}_2k.log_structured.csv")).unwrap();
+    let mut n = 0;
+    for (line, record) in log.lines().zip(csv.lines().skip(1)) {
+        let f = csv_fields(record);
+        let e = parse(line.as_bytes(), &ParseOptions::default());
+        assert_eq!(e.format, Format::Rfc3164, "{line}");
+        assert_eq!(e.error, None, "{line}");
+        assert_eq!(text(e.host), Some(f[cols[0]].as_str()), "host: {line}");
+        let want_app = app.unwrap_or(&f[cols[1]]);
+        assert_eq!(text(e.app), Some(want_app), "app: {line}");
+        let pid = &f[cols[2]];
+        assert_eq!(
+            text(e.procid),
+            (!pid.is_empty()).then_some(pid.as_str()),
+            "pid: {line}"
+        );
+        // LogHub trims the content; the parser keeps the message's own leading space
+        // (`kernel:  BIOS-e820: ...`).
+        assert_eq!(
+            std::str::from_utf8(e.body).unwrap().trim(),
+            f[cols[3]].trim(),
+            "content: {line}"
+        );
+        n += 1;
+    }
+    assert_eq!(n, 2000);
+}
+
+#[test]
+fn every_loghub_openssh_line() {
+    // LineId,Date,Day,Time,Component,Pid,Content: the host is "Component"; the app is sshd.
+    loghub("OpenSSH", [4, 4, 5, 6], Some("sshd"));
+}
+
+#[test]
+fn every_loghub_linux_line() {
+    // LineId,Month,Date,Time,Level,Component,PID,Content: the host is "Level".
+    loghub("Linux", [4, 5, 6, 7], None);
+}
+
+proptest! {
+    /// Nothing panics, and every slice lies inside the input.
+    #[test]
+    fn arbitrary_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let e = parse(&input, &ParseOptions::default());
+        let _ = e.fields().count();
+        let _ = e.sd_params().count();
+        let range = input.as_ptr_range();
+        for s in [e.host, e.app, e.procid, e.msgid, e.timestamp, e.structured_data, Some(e.body)].into_iter().flatten() {
+            prop_assert!(s.is_empty() || range.contains(&s.as_ptr()));
+        }
+    }
+
+    /// Syslog-shaped garbage: plausible headers with random parts.
+    #[test]
+    fn syslog_shaped_input_never_panics(
+        input in "<[0-9]{1,3}>[0-9 ]{0,2}[A-Za-z0-9:.TZ+ \\-\\[\\]\"=\\\\{}|%]{0,120}"
+    ) {
+        let e = parse(input.as_bytes(), &ParseOptions::default());
+        let _ = e.fields().count();
+        let _ = e.sd_params().count();
+    }
+}
