@@ -572,9 +572,9 @@ impl Daemon {
         drops.insert("tcp_dropped_partial_at_close", tcp.dropped_partial_at_close);
 
         let mut parse_errors = BTreeMap::new();
-        parse_errors.insert("pri_missing", pipeline.parse_pri_missing);
-        parse_errors.insert("pri_malformed", pipeline.parse_pri_malformed);
-        parse_errors.insert("pri_out_of_range", pipeline.parse_pri_out_of_range);
+        for e in detector::parse::ParseError::ALL {
+            parse_errors.insert(e.name(), pipeline.parse_errors[e.index()]);
+        }
 
         Ok(Report {
             backend: self.opts.backend,
@@ -815,7 +815,8 @@ pub struct Report {
     pub messages_received_udp_total: u64,
     /// Of which TCP.
     pub messages_received_tcp_total: u64,
-    /// Messages whose PRI was read; the rest are in `parse_errors` (and were still detected on).
+    /// Messages parsed without error; the rest are in `parse_errors` (and were still detected
+    /// on with what could be read).
     pub messages_parsed_total: u64,
     /// Messages the parser could not read fully, by reason. Not drops.
     pub parse_errors: BTreeMap<&'static str, u64>,

@@ -5,6 +5,7 @@
 
 pub mod craft;
 pub mod daemon;
+pub mod event_json;
 pub mod frame;
 pub mod netns;
 pub mod pipeline;

@@ -8,6 +8,7 @@ use std::{
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use detector::parse::{FormatHint, ParseOptions, Payload};
 use ingest::{
     daemon::{self, Backend, Daemon, Limits, Options, OutputSink},
     pipeline::{Output, Sample},
@@ -29,7 +30,37 @@ struct Cli {
 enum Command {
     /// Run the appliance: XDP steering into AF_XDP workers (or kernel sockets only), parse and
     /// detect every message, and account for every packet.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// Parse log messages, one per line, and print every field as a JSON object per message:
+    /// how the appliance reads a device's messages.
+    Parse(ParseArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ParseArgs {
+    /// Read messages from this file (default: stdin).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Header format: auto detects per message.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    format: FormatArg,
+    /// Payload format of the body: auto, plain, json, cef, leef, kv, audit.
+    #[arg(long, default_value = "auto")]
+    payload: String,
+    /// Year for BSD timestamps without one (default: none, so they get no timestamp_ns).
+    #[arg(long)]
+    year: Option<i32>,
+    /// Longest message read, bytes.
+    #[arg(long, default_value_t = 64 * 1024)]
+    max_len: usize,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Auto,
+    Rfc5424,
+    Rfc3164,
+    Raw,
 }
 
 #[derive(Debug, clap::Args)]
@@ -119,8 +150,44 @@ struct RunArgs {
 fn main() -> anyhow::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match Cli::parse().command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
+        Command::Parse(args) => parse_lines(args),
     }
+}
+
+fn parse_lines(args: ParseArgs) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let payload = match args.payload.as_str() {
+        "auto" => None,
+        name => Some(Payload::from_name(name).with_context(|| {
+            format!("--payload {name}: expected auto, plain, json, cef, leef, kv or audit")
+        })?),
+    };
+    let opts = ParseOptions {
+        format: match args.format {
+            FormatArg::Auto => FormatHint::Auto,
+            FormatArg::Rfc5424 => FormatHint::Rfc5424,
+            FormatArg::Rfc3164 => FormatHint::Rfc3164,
+            FormatArg::Raw => FormatHint::Raw,
+        },
+        payload,
+        max_len: args.max_len,
+        year: args.year,
+    };
+    let input: Box<dyn BufRead> = match &args.input {
+        Some(path) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for line in input.split(b'\n') {
+        let line = line.context("reading input")?;
+        let event = detector::parse::parse(&line, &opts);
+        writeln!(out, "{}", ingest::event_json::event_json(&event))?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 fn cpu_list(arg: Option<&str>, default: Vec<usize>) -> anyhow::Result<Vec<usize>> {
@@ -294,9 +361,7 @@ impl<W: Write> OutputSink for Printer<W> {
 }
 
 fn print_message(out: &mut impl Write, s: &Sample) -> std::io::Result<()> {
-    let pri = detector::parse::parse_pri(s.bytes())
-        .ok()
-        .map(|(pri, _)| pri);
+    let event = detector::parse::parse(s.bytes(), &ParseOptions::default());
     let line = serde_json::json!({
         "event": "message",
         "worker": s.worker,
@@ -304,11 +369,10 @@ fn print_message(out: &mut impl Write, s: &Sample) -> std::io::Result<()> {
         "src": s.src.to_string(),
         "vlan": s.vlan,
         "dst_port": s.dst_port,
-        "facility": pri.map(|p| p.facility.name()),
-        "severity": pri.map(|p| p.severity.name()),
         "message": String::from_utf8_lossy(s.bytes()),
         "len": s.len,
         "truncated": s.truncated(),
+        "parsed": ingest::event_json::event_json(&event),
     });
     writeln!(out, "{line}")
 }

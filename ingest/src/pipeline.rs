@@ -14,7 +14,7 @@ use std::{
     },
 };
 
-use detector::parse::{PriError, parse_pri};
+use detector::parse::{Event, ParseError, ParseOptions, parse};
 use hdrhistogram::Histogram;
 
 /// Which path a message came by.
@@ -46,19 +46,11 @@ pub struct Message<'a> {
     pub arrival_ns: Option<u64>,
 }
 
-/// What the detector is handed with each message until the full parser lands: the PRI, when it
-/// could be read.
-#[derive(Clone, Copy, Debug)]
-pub struct Parsed {
-    /// `<PRI>` as facility and severity.
-    pub pri: Option<detector::parse::Pri>,
-}
-
 /// The detector a worker runs every message through. Called inside the batch loop: must not
 /// block or allocate.
 pub trait Detect: Send {
-    /// Looks at one message; anything it raises goes into `out`.
-    fn on_message(&mut self, msg: &Message<'_>, parsed: &Parsed, out: &mut Outbox<'_>);
+    /// Looks at one message and its parsed event; anything it raises goes into `out`.
+    fn on_message(&mut self, msg: &Message<'_>, event: &Event<'_>, out: &mut Outbox<'_>);
 }
 
 /// The detector until the detector issue lands: looks at nothing, raises nothing.
@@ -66,7 +58,7 @@ pub trait Detect: Send {
 pub struct NoDetector;
 
 impl Detect for NoDetector {
-    fn on_message(&mut self, _: &Message<'_>, _: &Parsed, _: &mut Outbox<'_>) {}
+    fn on_message(&mut self, _: &Message<'_>, _: &Event<'_>, _: &mut Outbox<'_>) {}
 }
 
 /// Longest message copied into a [`Sample`]; longer ones are cut and flagged.
@@ -137,14 +129,11 @@ pub struct PipelineCounters {
     pub received_udp: u64,
     /// Messages through TCP connections.
     pub received_tcp: u64,
-    /// Messages whose PRI was read.
+    /// Messages parsed without error.
     pub parsed: u64,
-    /// Messages without a PRI (RFC 3164 as some devices send it); still handed to the detector.
-    pub parse_pri_missing: u64,
-    /// Messages with a malformed PRI; still handed to the detector.
-    pub parse_pri_malformed: u64,
-    /// Messages with a PRI above 191 or with a leading zero; still handed to the detector.
-    pub parse_pri_out_of_range: u64,
+    /// Messages the parser read only in part, by [`ParseError::index`]; they still went to the
+    /// detector with what could be read.
+    pub parse_errors: [u64; ParseError::ALL.len()],
     /// Items (samples, alerts) dropped because the output ring was full.
     pub output_dropped_ring_full: u64,
     /// XDP messages without an arrival time, so without a latency sample.
@@ -163,9 +152,9 @@ impl PipelineCounters {
         self.received_udp += other.received_udp;
         self.received_tcp += other.received_tcp;
         self.parsed += other.parsed;
-        self.parse_pri_missing += other.parse_pri_missing;
-        self.parse_pri_malformed += other.parse_pri_malformed;
-        self.parse_pri_out_of_range += other.parse_pri_out_of_range;
+        for (a, b) in self.parse_errors.iter_mut().zip(other.parse_errors) {
+            *a += b;
+        }
         self.output_dropped_ring_full += other.output_dropped_ring_full;
         self.latency_unmeasured += other.latency_unmeasured;
     }
@@ -198,6 +187,7 @@ pub struct Pipeline {
     worker: usize,
     print: bool,
     detector: Box<dyn Detect>,
+    parse_options: ParseOptions,
     ring: rtrb::Producer<Output>,
     counters: PipelineCounters,
     /// From the XDP hook to the message being parsed and detected.
@@ -237,6 +227,7 @@ impl Pipeline {
             worker,
             print,
             detector,
+            parse_options: ParseOptions::default(),
             ring,
             counters: PipelineCounters::default(),
             latency: latency_histogram(),
@@ -252,29 +243,16 @@ impl Pipeline {
             Path::Udp => c.received_udp += 1,
             Path::Tcp => c.received_tcp += 1,
         }
-        let pri = match parse_pri(msg.payload) {
-            Ok((pri, _)) => {
-                c.parsed += 1;
-                Some(pri)
-            }
-            Err(PriError::Missing) => {
-                c.parse_pri_missing += 1;
-                None
-            }
-            Err(PriError::Malformed) => {
-                c.parse_pri_malformed += 1;
-                None
-            }
-            Err(PriError::OutOfRange) => {
-                c.parse_pri_out_of_range += 1;
-                None
-            }
-        };
+        let event = parse(msg.payload, &self.parse_options);
+        match event.error {
+            None => c.parsed += 1,
+            Some(e) => c.parse_errors[e.index()] += 1,
+        }
         let mut out = Outbox {
             ring: &mut self.ring,
             dropped: &mut self.counters.output_dropped_ring_full,
         };
-        self.detector.on_message(msg, &Parsed { pri }, &mut out);
+        self.detector.on_message(msg, &event, &mut out);
         if self.print {
             let mut sample = Sample {
                 worker: self.worker,
@@ -341,23 +319,21 @@ mod tests {
         let (tx, _rx) = rtrb::RingBuffer::new(4);
         let progress = Arc::new(Progress::default());
         let mut p = Pipeline::new(0, false, Box::new(NoDetector), tx, progress.clone());
-        p.handle(&message(b"<14>ok", Some(monotonic_ns())));
-        p.handle(&message(b"no pri", None));
+        p.handle(&message(b"<14>1 - host app - - - ok", Some(monotonic_ns())));
+        p.handle(&message(b"no header: a raw line is fine", None));
         p.handle(&message(b"<999>too big", None));
-        p.handle(&message(b"<1x>bad", None));
+        p.handle(&message(b"<14>1 - host app - - - {\"json\":", None));
         p.end_batch();
         assert_eq!(progress.messages.load(Ordering::Relaxed), 4);
         let report = p.finish();
         let c = report.counters;
-        assert_eq!((c.received_xdp, c.parsed), (4, 1));
+        assert_eq!((c.received_xdp, c.parsed), (4, 2));
+        let count = |e: ParseError| c.parse_errors[e.index()];
         assert_eq!(
-            (
-                c.parse_pri_missing,
-                c.parse_pri_out_of_range,
-                c.parse_pri_malformed
-            ),
-            (1, 1, 1)
+            count(ParseError::Pri(detector::parse::PriError::OutOfRange)),
+            1
         );
+        assert_eq!(count(ParseError::BadPayload), 1);
         assert_eq!(c.latency_unmeasured, 3);
         assert_eq!(report.latency.len(), 1);
     }

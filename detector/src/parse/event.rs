@@ -566,7 +566,15 @@ pub fn parse<'a>(input: &'a [u8], opts: &ParseOptions) -> Event<'a> {
 
     let mut ev = Event::empty(input, format);
     match format {
-        Format::Raw => ev.body = strip_bom(input),
+        Format::Raw => {
+            ev.body = strip_bom(input);
+            // Starting with `<` but not a PRI: a broken syslog header, not a raw message.
+            if let (FormatHint::Auto, Err(e @ (PriError::Malformed | PriError::OutOfRange))) =
+                (opts.format, pri)
+            {
+                error = error.or(Some(ParseError::Pri(e)));
+            }
+        }
         Format::Rfc5424 => match pri {
             Ok((p, rest)) => {
                 ev.pri = Some(p);

@@ -1,0 +1,99 @@
+//! Parsing allocates nothing: a counting global allocator watches this thread while every
+//! format is parsed and all of its fields and structured-data parameters are read.
+
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    cell::Cell,
+};
+
+use detector::parse::{ParseOptions, parse};
+
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counting only touches
+// const-initialised thread-locals, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.with(|a| a.set(a.get() + 1));
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.with(|a| a.set(a.get() + 1));
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const MESSAGES: [&str; 9] = [
+    r#"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"][examplePriority@32473 class="high"] An application event log entry with a somewhat longer text to cross SIMD blocks"#,
+    "<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8",
+    "Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186",
+    "<189>123: *Mar  1 00:00:40.123: %SYS-5-CONFIG_I: Configured from console by vty0",
+    r#"<14>1 - host app - - - {"version":"1.1","host":"h","short_message":"x \"y\"","level":3,"_o":{"a":[1,2]}}"#,
+    "<14>Oct 11 22:14:15 h CEF:0|Security|threatmanager|1.0|100|worm stopped|10|src=10.0.0.1 dst=2.1.2.2 msg=Detected a threat cs1=a\\=b",
+    "<14>Oct 11 22:14:15 h LEEF:2.0|Lancope|StealthWatch|1.0|41|^|src=10.0.1.8^dst=10.0.0.5^sev=5",
+    r#"<14>1 - h app - - - level=info msg="a \"b\" c" n=5"#,
+    "type=USER_LOGIN msg=audit(1364481363.243:24287): pid=2222 uid=0 msg='op=login res=failed'",
+];
+
+fn parse_everything() -> usize {
+    let opts = ParseOptions {
+        year: Some(2024),
+        ..ParseOptions::default()
+    };
+    let mut seen = 0;
+    for m in MESSAGES {
+        let e = parse(m.as_bytes(), &opts);
+        assert_eq!(e.error, None, "{m}");
+        seen += e
+            .fields()
+            .map(|f| f.key.len() + f.value.len())
+            .sum::<usize>();
+        seen += e
+            .sd_params()
+            .map(|(id, k, v)| id.len() + k.len() + v.len())
+            .sum::<usize>();
+        seen += e.body.len() + e.host.map_or(0, <[u8]>::len);
+    }
+    seen
+}
+
+#[test]
+fn the_counter_counts() {
+    COUNTING.with(|c| c.set(true));
+    let v = std::hint::black_box(vec![1u8; 10]);
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(v.len(), 10);
+    assert_eq!(ALLOCATIONS.with(Cell::get), 1);
+}
+
+#[test]
+fn parsing_every_format_allocates_nothing() {
+    // The first call picks the SIMD implementation (reading the environment allocates once).
+    let warm = parse_everything();
+    COUNTING.with(|c| c.set(true));
+    let seen = parse_everything();
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(seen, warm);
+    assert!(seen > 500, "the fields were really read: {seen} bytes");
+    assert_eq!(ALLOCATIONS.with(Cell::get), 0, "allocations while parsing");
+}
