@@ -16,3 +16,5 @@ echo "== clippy (XDP program, bpfel-unknown-none)"
     -Z build-std=core -- -D warnings)
 echo "== tests"
 cargo test --locked
+echo "== parser tests again, SIMD off (the scalar scan is the oracle)"
+DETECTOR_SIMD=off cargo test --locked -p detector

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use ingest::netns::{self, Spawned, VethPair};
 
 mod datapath;
+mod parse;
 mod replay;
 
 #[derive(Debug, Parser)]
@@ -60,6 +61,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare this parser with syslog_loose and syslog_rfc5424 on the same corpora: ns per
+    /// message and MB/s.
+    Parse {
+        /// Seconds per parser and corpus.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure what one sleep and wakeup of a thread costs this machine in CPU time (the fixed
     /// cost that poll mode pays per batch).
     Wakeups {
@@ -77,6 +88,15 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Demo { ingest, count } => demo(ingest, count),
         Command::Wakeups { sleep_us, duration } => wakeups(sleep_us, duration),
+        Command::Parse { seconds, json } => {
+            let results = parse::run(seconds);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else {
+                parse::print_table(&results);
+            }
+            Ok(())
+        }
         Command::Datapath {
             ingest,
             rates,

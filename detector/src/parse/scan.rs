@@ -79,10 +79,16 @@ pub fn implementation() -> Implementation {
 /// Position of the first byte of `hay` that is in `set`.
 #[inline]
 pub fn find(hay: &[u8], set: &ByteSet) -> Option<usize> {
-    if hay.len() < 16 {
-        return find_scalar(hay, set);
+    // Syslog fields are short: most hits come within a few bytes, where a vector setup costs
+    // more than it saves. Look at the first bytes one at a time, then go wide.
+    const SHORT: usize = 12;
+    if let Some(i) = find_scalar(&hay[..hay.len().min(SHORT)], set) {
+        return Some(i);
     }
-    (CHOSEN.get_or_init(select).1)(hay, set)
+    if hay.len() <= SHORT {
+        return None;
+    }
+    (CHOSEN.get_or_init(select).1)(&hay[SHORT..], set).map(|i| i + SHORT)
 }
 
 /// Position of the first `byte` in `hay` (a one-byte set).
@@ -193,21 +199,10 @@ mod x86 {
         // SAFETY: the caller guarantees the instruction set.
         let needles: [V; 8] = std::array::from_fn(|i| unsafe { V::splat(set.bytes[i]) });
         let n = set.len;
-        let block = |at: usize| {
-            // SAFETY: every `at` passed below is at most hay.len() - WIDTH, so WIDTH bytes are
-            // readable; the instruction set is guaranteed by the caller.
-            unsafe {
-                let v = V::load(hay.as_ptr().add(at));
-                let mut m = v.eq_mask(needles[0]);
-                for needle in &needles[1..n] {
-                    m = m.or(v.eq_mask(*needle));
-                }
-                m.movemask()
-            }
-        };
         let mut at = 0;
         while at + V::WIDTH <= hay.len() {
-            let mask = block(at);
+            // SAFETY: at + WIDTH <= hay.len(); the instruction set is guaranteed by the caller.
+            let mask = unsafe { block(hay, at, &needles[..n]) };
             if mask != 0 {
                 return Some(at + mask.trailing_zeros() as usize);
             }
@@ -215,13 +210,32 @@ mod x86 {
         }
         if at < hay.len() {
             let last = hay.len() - V::WIDTH;
-            // Bits for bytes before `at` were already searched and found empty.
-            let mask = block(last) >> (at - last);
+            // SAFETY: last + WIDTH == hay.len(); as above. Bits for bytes before `at` were
+            // already searched and found empty.
+            let mask = unsafe { block(hay, last, &needles[..n]) } >> (at - last);
             if mask != 0 {
                 return Some(at + mask.trailing_zeros() as usize);
             }
         }
         None
+    }
+
+    /// The match mask of the block at `at`. A function rather than a closure, so that, inlined
+    /// into the `target_feature` caller, the intrinsics inline too.
+    ///
+    /// # Safety
+    /// The CPU supports `V`'s instruction set and `at + V::WIDTH <= hay.len()`.
+    #[inline(always)]
+    unsafe fn block<V: Lanes>(hay: &[u8], at: usize, needles: &[V]) -> u32 {
+        // SAFETY: the caller guarantees WIDTH readable bytes at `at` and the instruction set.
+        unsafe {
+            let v = V::load(hay.as_ptr().add(at));
+            let mut m = v.eq_mask(needles[0]);
+            for needle in &needles[1..] {
+                m = m.or(v.eq_mask(*needle));
+            }
+            m.movemask()
+        }
     }
 
     pub(super) fn find_sse2(hay: &[u8], set: &ByteSet) -> Option<usize> {

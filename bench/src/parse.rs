@@ -1,0 +1,185 @@
+//! `bench parse`: this parser against `syslog_loose` (what Vector uses) and `syslog_rfc5424`, on
+//! the same mixed corpus, measured in one run.
+//!
+//! Every parser is given the same bytes. The other two take `&str`, so their time includes the
+//! UTF-8 check they need. `syslog_loose` gets a fixed year, as Vector gives it one; asking the
+//! local time zone per message would cost it more. Each parser runs for a set time over the
+//! corpus, after a warm-up round, and `std::hint::black_box` keeps its results alive.
+
+use std::{hint::black_box, time::Instant};
+
+use detector::parse::{ParseOptions, parse};
+use serde::Serialize;
+
+/// One parser's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParserResult {
+    /// Which parser, and what it did per message.
+    pub parser: &'static str,
+    /// Corpus.
+    pub corpus: &'static str,
+    /// Nanoseconds per message.
+    pub ns_per_msg: f64,
+    /// Megabytes (10^6 bytes) of messages per second.
+    pub mb_per_s: f64,
+    /// Messages the parser accepted, of the corpus.
+    pub accepted: usize,
+    /// Messages in the corpus.
+    pub messages: usize,
+}
+
+/// The mixed corpus: RFC 5424 with and without structured data, RFC 3164 (LogHub lines with a
+/// PRI), CEF and JSON, in equal parts, about 200 bytes each.
+pub fn mixed_corpus() -> Vec<Vec<u8>> {
+    let openssh = include_str!("../../detector/tests/data/loghub/OpenSSH_2k.log");
+    let linux = include_str!("../../detector/tests/data/loghub/Linux_2k.log");
+    let mut out = Vec::new();
+    for (i, (a, b)) in openssh.lines().zip(linux.lines()).take(400).enumerate() {
+        let body = a.splitn(6, ' ').nth(5).unwrap_or(a);
+        out.push(format!(
+            "<38>1 2026-11-22T11:00:{:02}.{:06}Z host{} sshd {} - - {body}",
+            i % 60,
+            i * 7,
+            i % 50,
+            1000 + i
+        ));
+        out.push(format!(
+            r#"<165>1 2026-11-22T11:00:{:02}.003Z fw{}.example.net evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="{}"] {body}"#,
+            i % 60,
+            i % 9,
+            1000 + i
+        ));
+        out.push(format!("<38>{a}"));
+        out.push(format!("<13>{b}"));
+        out.push(format!(
+            "<134>Nov 22 11:00:{:02} fw{} CEF:0|Security|threatmanager|1.0|{}|worm successfully stopped|10|src=10.0.{}.1 dst=2.1.2.2 spt={} act=blocked msg=session closed",
+            i % 60,
+            i % 9,
+            100 + i % 7,
+            i % 250,
+            1024 + i
+        ));
+        out.push(format!(
+            r#"{{"version":"1.1","host":"app{}.example.net","short_message":"{}","level":{},"_user":"u{}","_pid":{}}}"#,
+            i % 20,
+            body.replace('"', "'"),
+            i % 8,
+            i,
+            2000 + i
+        ));
+    }
+    out.into_iter().map(String::into_bytes).collect()
+}
+
+/// One typical RFC 5424 message of about 200 bytes.
+pub fn typical_5424() -> Vec<Vec<u8>> {
+    vec![
+        br#"<165>1 2026-11-22T11:00:15.003Z fw3.example.net sshd 4123 ID47 [meta@32473 src="198.51.100.7" port="52144"] Failed password for invalid user admin from 198.51.100.7 port 52144 ssh2"#
+            .to_vec(),
+    ]
+}
+
+fn measure(
+    parser: &'static str,
+    corpus_name: &'static str,
+    corpus: &[Vec<u8>],
+    seconds: f64,
+    mut one: impl FnMut(&[u8]) -> bool,
+) -> ParserResult {
+    let accepted = corpus.iter().filter(|m| one(m)).count();
+    // Read the clock once per at least 1000 messages, so a tiny corpus does not time the clock.
+    let repeat = 1000usize.div_ceil(corpus.len());
+    let messages = corpus.len();
+    let corpus: Vec<&Vec<u8>> = corpus.iter().cycle().take(messages * repeat).collect();
+    let bytes: usize = corpus.iter().map(|m| m.len()).sum();
+    let start = Instant::now();
+    let mut rounds = 0u64;
+    while start.elapsed().as_secs_f64() < seconds {
+        for m in &corpus {
+            black_box(one(black_box(m)));
+        }
+        rounds += 1;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let n = rounds as f64 * corpus.len() as f64;
+    ParserResult {
+        parser,
+        corpus: corpus_name,
+        ns_per_msg: elapsed * 1e9 / n,
+        mb_per_s: rounds as f64 * bytes as f64 / elapsed / 1e6,
+        accepted,
+        messages,
+    }
+}
+
+/// Runs every parser on both corpora for `seconds` each.
+pub fn run(seconds: f64) -> Vec<ParserResult> {
+    let opts = ParseOptions {
+        year: Some(2026),
+        ..ParseOptions::default()
+    };
+    let mut results = Vec::new();
+    for (name, corpus) in [("mixed", mixed_corpus()), ("typical-5424", typical_5424())] {
+        results.push(measure("detector (header)", name, &corpus, seconds, |m| {
+            parse(m, &opts).error.is_none()
+        }));
+        results.push(measure(
+            "detector (header + every field)",
+            name,
+            &corpus,
+            seconds,
+            |m| {
+                let e = parse(m, &opts);
+                let n = e.fields().count() + e.sd_params().count();
+                black_box(n);
+                e.error.is_none()
+            },
+        ));
+        results.push(measure("syslog_loose", name, &corpus, seconds, |m| {
+            let Ok(s) = std::str::from_utf8(m) else {
+                return false;
+            };
+            let msg =
+                syslog_loose::parse_message_with_year(s, |_| 2026, syslog_loose::Variant::Either);
+            let ok = msg.hostname.is_some() || msg.appname.is_some();
+            black_box(msg);
+            ok
+        }));
+        results.push(measure("syslog_rfc5424", name, &corpus, seconds, |m| {
+            let Ok(s) = std::str::from_utf8(m) else {
+                return false;
+            };
+            syslog_rfc5424::parse_message(s).is_ok()
+        }));
+    }
+    results
+}
+
+/// The readable table.
+pub fn print_table(results: &[ParserResult]) {
+    println!(
+        "{:<34} {:<13} {:>10} {:>10} {:>10}",
+        "parser", "corpus", "ns/msg", "MB/s", "accepted"
+    );
+    for r in results {
+        println!(
+            "{:<34} {:<13} {:>10.1} {:>10.1} {:>5}/{:<5}",
+            r.parser, r.corpus, r.ns_per_msg, r.mb_per_s, r.accepted, r.messages
+        );
+    }
+    let find = |p: &str| {
+        results
+            .iter()
+            .find(|r| r.parser == p && r.corpus == "mixed")
+            .map(|r| r.mb_per_s)
+    };
+    if let (Some(ours), Some(loose)) = (
+        find("detector (header + every field)"),
+        find("syslog_loose"),
+    ) {
+        println!(
+            "mixed corpus, every field read: {:.1}x syslog_loose's throughput",
+            ours / loose
+        );
+    }
+}
