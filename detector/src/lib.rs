@@ -4,4 +4,6 @@
 //! Knowing nothing of packets is what lets this crate be tested, fuzzed and benchmarked without
 //! root, and used offline.
 
+#[doc(hidden)]
+pub mod fuzz;
 pub mod parse;

@@ -4,6 +4,7 @@
 mod event;
 mod fields;
 pub mod framing;
+pub mod gelf;
 mod pri;
 pub mod scan;
 pub mod time;

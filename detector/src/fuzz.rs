@@ -1,0 +1,130 @@
+//! The checks behind the fuzz targets (`detector/fuzz/`), shared with the test that replays the
+//! fuzz corpora on stable Rust (`tests/fuzz_corpus.rs`), so both run exactly the same code.
+//! Each function must never panic on any input; the assertions inside are the invariants.
+
+use crate::parse::{
+    FormatHint, ParseOptions, Payload,
+    framing::{Frame, StreamDecoder},
+    gelf::{GelfAssembler, GelfOutcome},
+    parse, scan,
+};
+
+/// Parses `data` with options taken from its first byte, reads every field, and checks that
+/// every slice of the event lies inside the input.
+pub fn parse_input(data: &[u8]) {
+    let (first, rest) = data.split_first().unwrap_or((&0, &[]));
+    let format = match first & 3 {
+        0 => FormatHint::Auto,
+        1 => FormatHint::Rfc5424,
+        2 => FormatHint::Rfc3164,
+        _ => FormatHint::Raw,
+    };
+    let payload = match (first >> 2) & 7 {
+        0 | 7 => None,
+        n => Some(Payload::ALL[usize::from(n - 1)]),
+    };
+    let opts = ParseOptions {
+        format,
+        payload,
+        max_len: if first & 0x80 != 0 { 64 } else { 64 * 1024 },
+        year: (first & 0x40 != 0).then_some(2024),
+    };
+    let e = parse(rest, &opts);
+    let inside = |s: &[u8]| {
+        s.is_empty() || rest.as_ptr_range().contains(&s.as_ptr()) && s.len() <= rest.len()
+    };
+    for s in [
+        e.host,
+        e.app,
+        e.procid,
+        e.msgid,
+        e.timestamp,
+        e.structured_data,
+        e.sequence,
+    ]
+    .into_iter()
+    .flatten()
+    .chain([e.body, e.input])
+    {
+        assert!(inside(s), "a slice outside the input");
+    }
+    for f in e.fields() {
+        // Keys may also be static names (CEF and LEEF header fields, `audit`).
+        assert!(inside(f.value));
+    }
+    for (id, k, v) in e.sd_params() {
+        assert!(inside(id) && inside(k) && inside(v));
+    }
+}
+
+/// Decodes `data` as a TCP stream split at the positions its first bytes name, and checks that
+/// the split does not change the messages.
+pub fn framing_input(data: &[u8]) {
+    let (cuts, stream) = data.split_at(data.len().min(4));
+    let decode = |chunks: &[&[u8]]| {
+        let mut d = StreamDecoder::new(256);
+        let mut out = Vec::new();
+        for c in chunks {
+            d.push(c, |f| {
+                out.push(match f {
+                    Frame::Message(m) => Ok(m.to_vec()),
+                    Frame::TooLong { len } => Err(len),
+                    Frame::BadLength => Err(usize::MAX),
+                })
+            });
+        }
+        (out, d.pending())
+    };
+    let whole = decode(&[stream]);
+    let mut at = 0;
+    let mut chunks = Vec::new();
+    for &c in cuts {
+        let end = (at + usize::from(c)).min(stream.len());
+        chunks.push(&stream[at..end]);
+        at = end;
+    }
+    chunks.push(&stream[at..]);
+    let split = decode(&chunks);
+    // Messages are the same however the stream is cut. A too-long line's reported length can
+    // differ (it is what was seen before giving up), so compare the kinds only for those.
+    assert_eq!(
+        whole.0.len(),
+        split.0.len(),
+        "frame count depends on chunking"
+    );
+    for (a, b) in whole.0.iter().zip(&split.0) {
+        match (a, b) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            (Err(_), Err(_)) => {}
+            _ => panic!("frame kind depends on chunking"),
+        }
+    }
+}
+
+/// Checks the vector scan against the scalar oracle, the set taken from the first bytes.
+pub fn scan_input(data: &[u8]) {
+    let n = data.first().map_or(1, |b| usize::from(b % 8) + 1);
+    let (set, hay) = data
+        .get(1..)
+        .unwrap_or(&[])
+        .split_at(n.min(data.len().saturating_sub(1)));
+    if set.is_empty() {
+        return;
+    }
+    let set = scan::ByteSet::new(set);
+    assert_eq!(scan::find(hay, &set), scan::find_scalar(hay, &set));
+}
+
+/// Feeds `data`, cut into datagrams at 0xff bytes, to a small GELF assembler with a clock that
+/// advances per datagram, and parses every completed message.
+pub fn gelf_input(data: &[u8]) {
+    let mut a = GelfAssembler::new(4, 4096, 50);
+    let mut out = Vec::new();
+    for (now, d) in data.split(|&b| b == 0xff).enumerate() {
+        if let GelfOutcome::Complete = a.push(d, now as u64 * 10, &mut out) {
+            assert!(out.len() <= 4096);
+            parse_input(&out);
+        }
+        assert!(a.pending() <= 4);
+    }
+}

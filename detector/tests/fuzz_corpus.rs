@@ -1,0 +1,43 @@
+//! Replays every input of the fuzz corpora (`fuzz/corpus/<target>/`) and every crash that was
+//! ever found (`fuzz/artifacts/<target>/`, kept as regression tests) through the same checks the
+//! fuzz targets run, on stable Rust, as part of the test command.
+
+use std::path::Path;
+
+fn replay(target: &str, check: fn(&[u8])) -> usize {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut n = 0;
+    for dir in ["corpus", "artifacts"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let data = std::fs::read(&path).unwrap();
+            let outcome = std::panic::catch_unwind(|| check(&data));
+            assert!(outcome.is_ok(), "{} fails its fuzz check", path.display());
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn parse_corpus() {
+    assert!(replay("parse", detector::fuzz::parse_input) >= 20);
+}
+
+#[test]
+fn framing_corpus() {
+    assert!(replay("framing", detector::fuzz::framing_input) >= 3);
+}
+
+#[test]
+fn scan_corpus() {
+    assert!(replay("scan", detector::fuzz::scan_input) >= 2);
+}
+
+#[test]
+fn gelf_corpus() {
+    assert!(replay("gelf", detector::fuzz::gelf_input) >= 2);
+}
