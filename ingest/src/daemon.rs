@@ -576,6 +576,14 @@ impl Daemon {
             parse_errors.insert(e.name(), pipeline.parse_errors[e.index()]);
         }
 
+        let mut gelf = BTreeMap::new();
+        gelf.insert("gelf_messages", pipeline.gelf_messages);
+        gelf.insert("gelf_chunks_held", pipeline.gelf_chunks_held);
+        gelf.insert("gelf_expired", pipeline.gelf_expired);
+        for (i, why) in detector::parse::gelf::GelfDrop::ALL.iter().enumerate() {
+            gelf.insert(why.name(), pipeline.gelf_dropped[i]);
+        }
+
         Ok(Report {
             backend: self.opts.backend,
             mode: self.mode,
@@ -596,6 +604,7 @@ impl Daemon {
             udp,
             udp_kernel,
             tcp,
+            gelf,
             latency_ns: LatencyReport::from_histogram(&latency, pipeline.latency_unmeasured),
             errors,
         })
@@ -837,6 +846,9 @@ pub struct Report {
     pub udp_kernel: UdpKernelDrops,
     /// The TCP listener's counters.
     pub tcp: TcpCounters,
+    /// GELF reassembly: messages completed, chunks held, and what was given up. The datagrams
+    /// themselves are counted as received; these say what became of their messages.
+    pub gelf: BTreeMap<&'static str, u64>,
     /// Latency percentiles.
     pub latency_ns: LatencyReport,
     /// Workers that ended with an error.

@@ -14,7 +14,11 @@ use std::{
     },
 };
 
-use detector::parse::{Event, ParseError, ParseOptions, parse};
+use detector::parse::{
+    Event, ParseError, ParseOptions,
+    gelf::{GelfAssembler, GelfDrop, GelfOutcome, is_gelf_transport},
+    parse,
+};
 use hdrhistogram::Histogram;
 
 /// Which path a message came by.
@@ -138,6 +142,15 @@ pub struct PipelineCounters {
     pub output_dropped_ring_full: u64,
     /// XDP messages without an arrival time, so without a latency sample.
     pub latency_unmeasured: u64,
+    /// GELF messages completed from chunks or inflated from compressed datagrams.
+    pub gelf_messages: u64,
+    /// GELF chunks held until their message is complete (their datagrams are received; the
+    /// message counts once, in `gelf_messages`).
+    pub gelf_chunks_held: u64,
+    /// GELF datagrams or messages given up, by [`GelfDrop`] (index in [`GelfDrop::ALL`]).
+    pub gelf_dropped: [u64; GelfDrop::ALL.len()],
+    /// GELF messages given up because their chunks did not all arrive within 5 s.
+    pub gelf_expired: u64,
 }
 
 impl PipelineCounters {
@@ -157,6 +170,12 @@ impl PipelineCounters {
         }
         self.output_dropped_ring_full += other.output_dropped_ring_full;
         self.latency_unmeasured += other.latency_unmeasured;
+        self.gelf_messages += other.gelf_messages;
+        self.gelf_chunks_held += other.gelf_chunks_held;
+        for (a, b) in self.gelf_dropped.iter_mut().zip(other.gelf_dropped) {
+            *a += b;
+        }
+        self.gelf_expired += other.gelf_expired;
     }
 }
 
@@ -182,12 +201,19 @@ pub fn monotonic_ns() -> u64 {
     t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
 }
 
+/// Most GELF messages in reassembly per worker.
+const GELF_PENDING_MAX: usize = 1024;
+/// Largest GELF message after reassembly and inflation.
+const GELF_MESSAGE_MAX: usize = 1 << 20;
+
 /// One worker's message pipeline.
 pub struct Pipeline {
     worker: usize,
     print: bool,
     detector: Box<dyn Detect>,
     parse_options: ParseOptions,
+    gelf: GelfAssembler,
+    gelf_buf: Vec<u8>,
     ring: rtrb::Producer<Output>,
     counters: PipelineCounters,
     /// From the XDP hook to the message being parsed and detected.
@@ -228,6 +254,9 @@ impl Pipeline {
             print,
             detector,
             parse_options: ParseOptions::default(),
+            // GELF 1.1: at most 128 chunks, given up after 5 s.
+            gelf: GelfAssembler::new(GELF_PENDING_MAX, GELF_MESSAGE_MAX, 5_000_000_000),
+            gelf_buf: Vec::new(),
             ring,
             counters: PipelineCounters::default(),
             latency: latency_histogram(),
@@ -243,7 +272,34 @@ impl Pipeline {
             Path::Udp => c.received_udp += 1,
             Path::Tcp => c.received_tcp += 1,
         }
-        let event = parse(msg.payload, &self.parse_options);
+        if msg.path == Path::Tcp || !is_gelf_transport(msg.payload) {
+            self.process(msg, msg.payload);
+            return;
+        }
+        // Chunked or compressed GELF: the message is what the assembler hands out.
+        let mut buf = std::mem::take(&mut self.gelf_buf);
+        match self.gelf.push(msg.payload, monotonic_ns(), &mut buf) {
+            GelfOutcome::Plain => self.process(msg, msg.payload),
+            GelfOutcome::Complete => {
+                self.counters.gelf_messages += 1;
+                self.process(msg, &buf);
+            }
+            GelfOutcome::Pending => self.counters.gelf_chunks_held += 1,
+            GelfOutcome::Dropped(why) => {
+                let i = GelfDrop::ALL
+                    .iter()
+                    .position(|d| *d == why)
+                    .expect("listed");
+                self.counters.gelf_dropped[i] += 1;
+            }
+        }
+        self.gelf_buf = buf;
+    }
+
+    /// Parses `bytes` (the datagram, or a reassembled GELF message), detects, and measures.
+    fn process(&mut self, msg: &Message<'_>, bytes: &[u8]) {
+        let c = &mut self.counters;
+        let event = parse(bytes, &self.parse_options);
         match event.error {
             None => c.parsed += 1,
             Some(e) => c.parse_errors[e.index()] += 1,
@@ -260,11 +316,11 @@ impl Pipeline {
                 src: msg.src,
                 dst_port: msg.dst_port,
                 vlan: msg.vlan,
-                len: msg.payload.len(),
+                len: bytes.len(),
                 bytes: [0; SAMPLE_LEN],
             };
-            let n = msg.payload.len().min(SAMPLE_LEN);
-            sample.bytes[..n].copy_from_slice(&msg.payload[..n]);
+            let n = bytes.len().min(SAMPLE_LEN);
+            sample.bytes[..n].copy_from_slice(&bytes[..n]);
             out.push(Output::Message(sample));
         }
         match msg.arrival_ns {
@@ -290,8 +346,10 @@ impl Pipeline {
     }
 
     /// Ends the pipeline, publishing its last progress.
-    pub fn finish(self) -> PipelineReport {
+    pub fn finish(mut self) -> PipelineReport {
         self.end_batch();
+        self.gelf.expire(u64::MAX);
+        self.counters.gelf_expired = self.gelf.expired();
         PipelineReport {
             counters: self.counters,
             latency: self.latency,
@@ -336,6 +394,50 @@ mod tests {
         assert_eq!(count(ParseError::BadPayload), 1);
         assert_eq!(c.latency_unmeasured, 3);
         assert_eq!(report.latency.len(), 1);
+    }
+
+    #[test]
+    fn chunked_gelf_becomes_one_message() {
+        let (tx, mut rx) = rtrb::RingBuffer::new(8);
+        let mut p = Pipeline::new(0, true, Box::new(NoDetector), tx, Arc::default());
+        let json = br#"{"version":"1.1","host":"gelf.example","short_message":"hello","level":5}"#;
+        let parts: Vec<&[u8]> = json.chunks(30).collect();
+        for (i, part) in parts.iter().enumerate() {
+            let mut d = vec![
+                0x1e,
+                0x0f,
+                7,
+                7,
+                7,
+                7,
+                7,
+                7,
+                7,
+                7,
+                i as u8,
+                parts.len() as u8,
+            ];
+            d.extend_from_slice(part);
+            let mut m = message(&d, None);
+            m.path = Path::Udp;
+            p.handle(&m);
+        }
+        let c = *p.counters();
+        assert_eq!(
+            c.received_udp,
+            parts.len() as u64,
+            "every datagram is received"
+        );
+        assert_eq!(
+            (c.gelf_chunks_held, c.gelf_messages),
+            (parts.len() as u64 - 1, 1)
+        );
+        assert_eq!(c.parsed, 1);
+        let Ok(Output::Message(sample)) = rx.pop() else {
+            panic!("the reassembled message is printed");
+        };
+        assert_eq!(sample.bytes(), json);
+        assert!(rx.pop().is_err(), "once");
     }
 
     #[test]
