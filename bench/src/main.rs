@@ -67,6 +67,9 @@ enum Command {
         /// Seconds per parser and corpus.
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
+        /// Keep only results whose parser or corpus name contains this.
+        #[arg(long, default_value = "")]
+        only: String,
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
@@ -88,8 +91,12 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Demo { ingest, count } => demo(ingest, count),
         Command::Wakeups { sleep_us, duration } => wakeups(sleep_us, duration),
-        Command::Parse { seconds, json } => {
-            let results = parse::run(seconds);
+        Command::Parse {
+            seconds,
+            only,
+            json,
+        } => {
+            let results = parse::run(seconds, &only);
             if json {
                 println!("{}", serde_json::to_string_pretty(&results)?);
             } else {

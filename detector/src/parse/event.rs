@@ -361,12 +361,11 @@ fn strip_bom(s: &[u8]) -> &[u8] {
 /// STRUCTURED-DATA [SP MSG]`.
 fn rfc5424<'a>(ev: &mut Event<'a>, mut s: &'a [u8]) -> Result<(), ParseError> {
     let v = field(&mut s)?.ok_or(ParseError::TruncatedHeader)?;
-    ev.version = Some(
-        std::str::from_utf8(v)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .ok_or(ParseError::TruncatedHeader)?,
-    );
+    // One to three digits (checked by `looks_like_5424` when detected).
+    if v.is_empty() || v.len() > 3 || !v.iter().all(u8::is_ascii_digit) {
+        return Err(ParseError::TruncatedHeader);
+    }
+    ev.version = Some(v.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0')));
     ev.timestamp = field(&mut s)?;
     if let Some(ts) = ev.timestamp {
         ev.timestamp_ns = Some(time::parse_rfc3339(ts).ok_or(ParseError::BadTimestamp)?);
