@@ -4,7 +4,8 @@
 //! Every parser is given the same bytes. The other two take `&str`, so their time includes the
 //! UTF-8 check they need. `syslog_loose` gets a fixed year, as Vector gives it one; asking the
 //! local time zone per message would cost it more. Each parser runs for a set time over the
-//! corpus, after a warm-up round, and `std::hint::black_box` keeps its results alive.
+//! corpus in five interleaved rounds, the best round is reported, and `std::hint::black_box`
+//! keeps its results alive.
 
 use std::{hint::black_box, time::Instant};
 
@@ -134,25 +135,41 @@ pub fn run(seconds: f64, only: &str) -> Vec<ParserResult> {
         black_box(msg);
         ok
     };
-    let rfc5424 = |m: &[u8]| {
-        std::str::from_utf8(m).is_ok_and(|s| syslog_rfc5424::parse_message(s).is_ok())
-    };
+    let rfc5424 =
+        |m: &[u8]| std::str::from_utf8(m).is_ok_and(|s| syslog_rfc5424::parse_message(s).is_ok());
     let parsers: [(&'static str, &dyn Fn(&[u8]) -> bool); 4] = [
         ("detector (header)", &ours),
         ("detector (header + every field)", &ours_fields),
         ("syslog_loose", &loose),
         ("syslog_rfc5424", &rfc5424),
     ];
-    let mut results = Vec::new();
-    for (corpus_name, corpus) in [("mixed", mixed_corpus()), ("typical-5424", typical_5424())] {
-        for (name, f) in parsers {
-            if name.contains(only) || corpus_name.contains(only) {
-                results.push(measure(name, corpus_name, &corpus, seconds, f));
+    let mut results: Vec<ParserResult> = Vec::new();
+    let corpora = [("mixed", mixed_corpus()), ("typical-5424", typical_5424())];
+    // Rounds interleave the parsers, so a slow spell of the machine hits them all; the best
+    // round of each is kept.
+    for _ in 0..ROUNDS {
+        for (corpus_name, corpus) in &corpora {
+            for (name, f) in parsers {
+                if !(name.contains(only) || corpus_name.contains(only)) {
+                    continue;
+                }
+                let r = measure(name, corpus_name, corpus, seconds / ROUNDS as f64, f);
+                match results
+                    .iter_mut()
+                    .find(|x| x.parser == name && x.corpus == *corpus_name)
+                {
+                    Some(best) if best.ns_per_msg <= r.ns_per_msg => {}
+                    Some(best) => *best = r,
+                    None => results.push(r),
+                }
             }
         }
     }
     results
 }
+
+/// Rounds per parser and corpus.
+const ROUNDS: usize = 5;
 
 /// The readable table.
 pub fn print_table(results: &[ParserResult]) {

@@ -98,8 +98,15 @@ pub fn find_byte(hay: &[u8], byte: u8) -> Option<usize> {
 }
 
 /// The oracle: one byte at a time.
+#[inline]
 pub fn find_scalar(hay: &[u8], set: &ByteSet) -> Option<usize> {
-    hay.iter().position(|&b| set.contains(b))
+    match set.len {
+        1 => hay.iter().position(|&b| b == set.bytes[0]),
+        2 => hay
+            .iter()
+            .position(|&b| b == set.bytes[0] || b == set.bytes[1]),
+        n => hay.iter().position(|b| set.bytes[..n].contains(b)),
+    }
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -77,12 +77,12 @@ fn fraction(s: &[u8]) -> (u32, usize) {
     if n == 0 {
         return (0, 0);
     }
-    let mut ns = 0u32;
-    for i in 0..9 {
-        ns = ns * 10
-            + s.get(1 + i)
-                .filter(|_| i < n)
-                .map_or(0, |b| u32::from(b - b'0'));
+    let kept = n.min(9);
+    let mut ns = s[1..1 + kept]
+        .iter()
+        .fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
+    for _ in kept..9 {
+        ns *= 10;
     }
     (ns, 1 + n)
 }
