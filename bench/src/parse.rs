@@ -137,7 +137,7 @@ pub fn run(seconds: f64, only: &str) -> Vec<ParserResult> {
     };
     let rfc5424 =
         |m: &[u8]| std::str::from_utf8(m).is_ok_and(|s| syslog_rfc5424::parse_message(s).is_ok());
-    let parsers: [(&'static str, &dyn Fn(&[u8]) -> bool); 4] = [
+    let parsers: [(&'static str, ParserFn<'_>); 4] = [
         ("detector (header)", &ours),
         ("detector (header + every field)", &ours_fields),
         ("syslog_loose", &loose),
@@ -167,6 +167,9 @@ pub fn run(seconds: f64, only: &str) -> Vec<ParserResult> {
     }
     results
 }
+
+/// One parser: takes a message, says whether it accepted it.
+type ParserFn<'a> = &'a dyn Fn(&[u8]) -> bool;
 
 /// Rounds per parser and corpus.
 const ROUNDS: usize = 5;
