@@ -53,27 +53,71 @@ pub enum Implementation {
 }
 
 type FindFn = fn(&[u8], &ByteSet) -> Option<usize>;
+type MaskFn = fn(&[u8; 64], u8) -> u64;
 
-fn select() -> (Implementation, FindFn) {
+/// The chosen implementation's functions.
+struct Chosen {
+    implementation: Implementation,
+    find: FindFn,
+    mask64: MaskFn,
+}
+
+fn select() -> Chosen {
+    let scalar = Chosen {
+        implementation: Implementation::Scalar,
+        find: find_scalar,
+        mask64: mask64_scalar,
+    };
     if std::env::var_os("DETECTOR_SIMD").is_some_and(|v| v == "off") {
-        return (Implementation::Scalar, find_scalar);
+        return scalar;
     }
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
-            return (Implementation::Avx2, x86::find_avx2);
+            return Chosen {
+                implementation: Implementation::Avx2,
+                find: x86::find_avx2,
+                mask64: x86::mask64_avx2,
+            };
         }
-        return (Implementation::Sse2, x86::find_sse2);
+        return Chosen {
+            implementation: Implementation::Sse2,
+            find: x86::find_sse2,
+            mask64: x86::mask64_sse2,
+        };
     }
     #[allow(unreachable_code)]
-    (Implementation::Scalar, find_scalar)
+    scalar
 }
 
-static CHOSEN: OnceLock<(Implementation, FindFn)> = OnceLock::new();
+static CHOSEN: OnceLock<Chosen> = OnceLock::new();
 
 /// The implementation in use.
 pub fn implementation() -> Implementation {
-    CHOSEN.get_or_init(select).0
+    CHOSEN.get_or_init(select).implementation
+}
+
+/// A bit per position of the first 64 bytes of `hay`: set where the byte is `byte`. Bytes past
+/// the end of a shorter `hay` never match. One vector pass finds every delimiter of a header.
+#[inline]
+pub fn mask64(hay: &[u8], byte: u8) -> u64 {
+    let f = CHOSEN.get_or_init(select).mask64;
+    match hay.first_chunk::<64>() {
+        Some(block) => f(block, byte),
+        None => {
+            let mut block = [!byte; 64];
+            block[..hay.len()].copy_from_slice(hay);
+            f(&block, byte)
+        }
+    }
+}
+
+/// The oracle of [`mask64`].
+pub fn mask64_scalar(block: &[u8; 64], byte: u8) -> u64 {
+    block
+        .iter()
+        .enumerate()
+        .fold(0, |m, (i, &b)| m | (u64::from(b == byte) << i))
 }
 
 /// Position of the first byte of `hay` that is in `set`.
@@ -88,7 +132,7 @@ pub fn find(hay: &[u8], set: &ByteSet) -> Option<usize> {
     if hay.len() <= SHORT {
         return None;
     }
-    (CHOSEN.get_or_init(select).1)(&hay[SHORT..], set).map(|i| i + SHORT)
+    (CHOSEN.get_or_init(select).find)(&hay[SHORT..], set).map(|i| i + SHORT)
 }
 
 /// Position of the first `byte` in `hay` (a one-byte set).
@@ -245,6 +289,44 @@ mod x86 {
         }
     }
 
+    /// The 64-byte mask, `64 / WIDTH` blocks at a time.
+    ///
+    /// # Safety
+    /// The CPU supports `V`'s instruction set.
+    #[inline(always)]
+    unsafe fn mask64<V: Lanes>(block: &[u8; 64], byte: u8) -> u64 {
+        // SAFETY: the caller guarantees the instruction set.
+        let needle = unsafe { V::splat(byte) };
+        let mut mask = 0u64;
+        for i in 0..64 / V::WIDTH {
+            // SAFETY: i * WIDTH + WIDTH <= 64, inside the block; instruction set as above.
+            let m = unsafe {
+                V::load(block.as_ptr().add(i * V::WIDTH))
+                    .eq_mask(needle)
+                    .movemask()
+            };
+            mask |= u64::from(m) << (i * V::WIDTH);
+        }
+        mask
+    }
+
+    pub(super) fn mask64_sse2(block: &[u8; 64], byte: u8) -> u64 {
+        // SAFETY: SSE2 is part of every x86_64 CPU.
+        unsafe { mask64::<__m128i>(block, byte) }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn mask64_avx2_inner(block: &[u8; 64], byte: u8) -> u64 {
+        // SAFETY: compiled for, and called on, CPUs with AVX2 only.
+        unsafe { mask64::<__m256i>(block, byte) }
+    }
+
+    pub(super) fn mask64_avx2(block: &[u8; 64], byte: u8) -> u64 {
+        // SAFETY: only selected after `is_x86_feature_detected!("avx2")`; the tests check the
+        // same before calling it.
+        unsafe { mask64_avx2_inner(block, byte) }
+    }
+
     pub(super) fn find_sse2(hay: &[u8], set: &ByteSet) -> Option<usize> {
         if hay.len() < 16 {
             return super::find_scalar(hay, set);
@@ -306,7 +388,40 @@ mod tests {
         }
     }
 
+    #[allow(clippy::type_complexity)]
+    fn mask_implementations() -> Vec<(&'static str, fn(&[u8; 64], u8) -> u64)> {
+        let mut v: Vec<(&'static str, fn(&[u8; 64], u8) -> u64)> = vec![("scalar", mask64_scalar)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            v.push(("sse2", x86::mask64_sse2));
+            if std::arch::is_x86_feature_detected!("avx2") {
+                v.push(("avx2", x86::mask64_avx2));
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn masks_of_short_and_long_input() {
+        assert_eq!(mask64(b"a b  c", b' '), 0b1_1010);
+        assert_eq!(mask64(&[b' '; 100], b' '), u64::MAX);
+        assert_eq!(mask64(b"", b' '), 0);
+        assert_eq!(mask64(&[0xff; 3], 0xff), 0b111, "padding never matches");
+    }
+
     proptest! {
+        #[test]
+        fn vector_masks_agree_with_the_scalar_oracle(
+            block in proptest::collection::vec(any::<u8>(), 64),
+            byte in any::<u8>(),
+        ) {
+            let block: [u8; 64] = block.try_into().unwrap();
+            let want = mask64_scalar(&block, byte);
+            for (name, f) in mask_implementations() {
+                prop_assert_eq!(f(&block, byte), want, "{}", name);
+            }
+        }
+
         #[test]
         fn vector_versions_agree_with_the_scalar_oracle(
             hay in proptest::collection::vec(any::<u8>(), 0..300),
