@@ -23,7 +23,8 @@ use hdrhistogram::Histogram;
 use crate::{
     frame::FrameError,
     pipeline::{
-        Detect, NoDetector, Output, Pipeline, PipelineCounters, Progress, latency_histogram,
+        Detect, NoDetector, Output, Parsing, Pipeline, PipelineCounters, Progress,
+        latency_histogram,
     },
     socket::{SocketSource, TcpCounters, TcpOptions, UdpCounters},
     sys::{
@@ -83,6 +84,9 @@ pub struct Options {
     /// TCP limits.
     #[serde(skip)]
     pub tcp_options: TcpOptions,
+    /// How messages are parsed, per port.
+    #[serde(skip)]
+    pub parsing: Parsing,
     /// Copy every message to the output ring, for printing.
     pub print: bool,
     /// Slots in each worker's output ring.
@@ -110,6 +114,7 @@ impl Options {
             udp_rcvbuf: 64 << 20,
             tcp: true,
             tcp_options: TcpOptions::default(),
+            parsing: Parsing::default(),
             print: false,
             output_ring: 1024,
         }
@@ -365,7 +370,8 @@ impl Daemon {
                 detector(worker),
                 producer,
                 progress.clone(),
-            );
+            )
+            .with_parsing(opts.parsing.clone());
             let spec = WorkerSpec {
                 worker,
                 plan,

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use detector::parse::{FormatHint, ParseOptions, Payload};
 use ingest::{
     daemon::{self, Backend, Daemon, Limits, Options, OutputSink},
-    pipeline::{Output, Sample},
+    pipeline::{Output, Parsing, Sample},
     socket::TcpOptions,
     sys::{self, xsk::XskOptions},
     worker::Mode,
@@ -139,12 +139,72 @@ struct RunArgs {
     /// Stop after this many messages.
     #[arg(long)]
     max_messages: Option<u64>,
+    /// Longest message parsed, bytes; longer ones are parsed up to it and counted as
+    /// `too_long`.
+    #[arg(long, default_value_t = 64 * 1024)]
+    max_message_len: usize,
+    /// Parse messages to PORT as FORMAT (auto, rfc5424, rfc3164, raw), optionally with a fixed
+    /// payload format: `5514=rfc3164/cef`. Repeatable.
+    #[arg(long, value_name = "PORT=FORMAT[/PAYLOAD]")]
+    format_for: Vec<String>,
     /// Print every received message as a JSON line on stdout.
     #[arg(long)]
     print: bool,
     /// At exit, write every counter of every stage as JSON to this file.
     #[arg(long)]
     stats_json: Option<PathBuf>,
+}
+
+/// `PORT=FORMAT[/PAYLOAD]` as `--format-for` takes it.
+fn port_format(spec: &str, base: ParseOptions) -> anyhow::Result<(u16, ParseOptions)> {
+    let (port, format) = spec
+        .split_once('=')
+        .with_context(|| format!("--format-for {spec:?}: expected PORT=FORMAT[/PAYLOAD]"))?;
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("--format-for {spec:?}: {port:?} is not a port"))?;
+    let (format, payload) = match format.split_once('/') {
+        Some((f, p)) => (f, Some(p)),
+        None => (format, None),
+    };
+    let format = match format {
+        "auto" => FormatHint::Auto,
+        "rfc5424" => FormatHint::Rfc5424,
+        "rfc3164" => FormatHint::Rfc3164,
+        "raw" => FormatHint::Raw,
+        other => anyhow::bail!(
+            "--format-for {spec:?}: format {other:?} is not auto, rfc5424, rfc3164 or raw"
+        ),
+    };
+    let payload = match payload {
+        None | Some("auto") => None,
+        Some(p) => Some(Payload::from_name(p).with_context(|| {
+            format!(
+                "--format-for {spec:?}: payload {p:?} is not plain, json, cef, leef, kv or audit"
+            )
+        })?),
+    };
+    Ok((
+        port,
+        ParseOptions {
+            format,
+            payload,
+            ..base
+        },
+    ))
+}
+
+/// The current year (UTC), for BSD timestamps that carry none.
+fn current_year() -> i32 {
+    use detector::parse::time::days_from_civil;
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    let mut year = 1970 + (days / 366) as i32;
+    while days_from_civil(i64::from(year) + 1, 1, 1) <= days {
+        year += 1;
+    }
+    year
 }
 
 fn main() -> anyhow::Result<()> {
@@ -246,6 +306,19 @@ fn options(args: &RunArgs) -> anyhow::Result<Options> {
         idle_timeout: Duration::from_secs(args.tcp_idle_timeout),
         ..TcpOptions::default()
     };
+    let base = ParseOptions {
+        max_len: args.max_message_len,
+        year: Some(current_year()),
+        ..ParseOptions::default()
+    };
+    opts.parsing = Parsing {
+        default: base,
+        per_port: args
+            .format_for
+            .iter()
+            .map(|spec| port_format(spec, base))
+            .collect::<anyhow::Result<_>>()?,
+    };
     opts.print = args.print;
     opts.validate()?;
     Ok(opts)
@@ -307,7 +380,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     writeln!(out, "{ready}")?;
     out.flush()?;
 
-    let mut printer = Printer { out, error: None };
+    let mut printer = Printer {
+        out,
+        error: None,
+        parsing: opts.parsing.clone(),
+    };
     let report = daemon.run(stop, limits, &mut printer)?;
     if let Some(e) = printer.error {
         log::warn!("printing messages stopped: {e}");
@@ -336,6 +413,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
 struct Printer<W: Write> {
     out: W,
     error: Option<std::io::Error>,
+    parsing: Parsing,
 }
 
 impl<W: Write> OutputSink for Printer<W> {
@@ -343,7 +421,11 @@ impl<W: Write> OutputSink for Printer<W> {
         match item {
             Output::Message(sample) => {
                 if self.error.is_none()
-                    && let Err(e) = print_message(&mut self.out, &sample)
+                    && let Err(e) = print_message(
+                        &mut self.out,
+                        &sample,
+                        self.parsing.for_port(sample.dst_port),
+                    )
                 {
                     self.error = Some(e);
                 }
@@ -360,8 +442,8 @@ impl<W: Write> OutputSink for Printer<W> {
     }
 }
 
-fn print_message(out: &mut impl Write, s: &Sample) -> std::io::Result<()> {
-    let event = detector::parse::parse(s.bytes(), &ParseOptions::default());
+fn print_message(out: &mut impl Write, s: &Sample, opts: &ParseOptions) -> std::io::Result<()> {
+    let event = detector::parse::parse(s.bytes(), opts);
     let line = serde_json::json!({
         "event": "message",
         "worker": s.worker,
@@ -375,4 +457,40 @@ fn print_message(out: &mut impl Write, s: &Sample) -> std::io::Result<()> {
         "parsed": ingest::event_json::event_json(&event),
     });
     writeln!(out, "{line}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_formats_parse_and_keep_the_base_options() {
+        let base = ParseOptions {
+            max_len: 100,
+            year: Some(2026),
+            ..ParseOptions::default()
+        };
+        let (port, o) = port_format("5514=rfc3164/cef", base).unwrap();
+        assert_eq!(port, 5514);
+        assert_eq!(o.format, FormatHint::Rfc3164);
+        assert_eq!(o.payload, Some(Payload::Cef));
+        assert_eq!((o.max_len, o.year), (100, Some(2026)));
+        let (_, o) = port_format("514=auto", base).unwrap();
+        assert_eq!((o.format, o.payload), (FormatHint::Auto, None));
+        for bad in [
+            "514",
+            "x=rfc3164",
+            "514=xml",
+            "514=rfc3164/yaml",
+            "70000=raw",
+        ] {
+            assert!(port_format(bad, base).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_current_year_is_plausible() {
+        let y = current_year();
+        assert!((2025..2100).contains(&y), "{y}");
+    }
 }

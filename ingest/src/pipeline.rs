@@ -201,6 +201,26 @@ pub fn monotonic_ns() -> u64 {
     t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64
 }
 
+/// How messages are parsed: the default, and overrides for some destination ports (a port that
+/// only receives RFC 3164 with CEF bodies, say).
+#[derive(Clone, Debug, Default)]
+pub struct Parsing {
+    /// For every port without an override.
+    pub default: ParseOptions,
+    /// Per-port overrides (few: looked up linearly).
+    pub per_port: Vec<(u16, ParseOptions)>,
+}
+
+impl Parsing {
+    /// The options for messages to `port`.
+    pub fn for_port(&self, port: u16) -> &ParseOptions {
+        self.per_port
+            .iter()
+            .find(|(p, _)| *p == port)
+            .map_or(&self.default, |(_, o)| o)
+    }
+}
+
 /// Most GELF messages in reassembly per worker.
 const GELF_PENDING_MAX: usize = 1024;
 /// Largest GELF message after reassembly and inflation.
@@ -211,7 +231,7 @@ pub struct Pipeline {
     worker: usize,
     print: bool,
     detector: Box<dyn Detect>,
-    parse_options: ParseOptions,
+    parsing: Parsing,
     gelf: GelfAssembler,
     gelf_buf: Vec<u8>,
     ring: rtrb::Producer<Output>,
@@ -253,7 +273,7 @@ impl Pipeline {
             worker,
             print,
             detector,
-            parse_options: ParseOptions::default(),
+            parsing: Parsing::default(),
             // GELF 1.1: at most 128 chunks, given up after 5 s.
             gelf: GelfAssembler::new(GELF_PENDING_MAX, GELF_MESSAGE_MAX, 5_000_000_000),
             gelf_buf: Vec::new(),
@@ -262,6 +282,12 @@ impl Pipeline {
             latency: latency_histogram(),
             progress,
         }
+    }
+
+    /// Parses with `parsing` instead of the defaults.
+    pub fn with_parsing(mut self, parsing: Parsing) -> Self {
+        self.parsing = parsing;
+        self
     }
 
     /// Handles one message: count, parse, detect, and measure the time since XDP saw it.
@@ -299,7 +325,7 @@ impl Pipeline {
     /// Parses `bytes` (the datagram, or a reassembled GELF message), detects, and measures.
     fn process(&mut self, msg: &Message<'_>, bytes: &[u8]) {
         let c = &mut self.counters;
-        let event = parse(bytes, &self.parse_options);
+        let event = parse(bytes, self.parsing.for_port(msg.dst_port));
         match event.error {
             None => c.parsed += 1,
             Some(e) => c.parse_errors[e.index()] += 1,
@@ -394,6 +420,20 @@ mod tests {
         assert_eq!(count(ParseError::BadPayload), 1);
         assert_eq!(c.latency_unmeasured, 3);
         assert_eq!(report.latency.len(), 1);
+    }
+
+    #[test]
+    fn ports_can_have_their_own_parse_options() {
+        let cef_only = ParseOptions {
+            payload: Some(detector::parse::Payload::Plain),
+            ..ParseOptions::default()
+        };
+        let parsing = Parsing {
+            default: ParseOptions::default(),
+            per_port: vec![(5514, cef_only)],
+        };
+        assert_eq!(parsing.for_port(5514).payload, cef_only.payload);
+        assert_eq!(parsing.for_port(514).payload, None);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Workers and the kernel socket path between two namespaces:
 //! - two queues, one AF_XDP worker each, busy-polling: flows spread over both, nothing is lost;
 //! - `--backend socket`: UDP (IPv4 and IPv6) and TCP syslog in both RFC 6587 framings, with an
-//!   over-long message and a connection cut mid-message counted as named drops.
+//!   over-long message and a connection cut mid-message counted as named drops, and a per-port
+//!   parse format.
 //!
 //! Runs as root (CI does). Skips, saying why, only on a kernel without BPF or AF_XDP.
 
@@ -98,7 +99,14 @@ fn socket_backend_udp_and_tcp() {
     let ingest = Ingest::start(
         &pair,
         "socket-backend",
-        &["--backend", "socket", "--tcp-max-message", "100"],
+        &[
+            "--backend",
+            "socket",
+            "--tcp-max-message",
+            "100",
+            "--format-for",
+            "514=raw",
+        ],
     );
     assert_eq!(ingest.ready["backend"], "socket");
     assert_eq!(ingest.ready["xdp_mode"], serde_json::Value::Null);
@@ -151,6 +159,7 @@ fn socket_backend_udp_and_tcp() {
     }
     assert_eq!(messages.len(), expected, "{lines:#?}");
     for m in &messages {
+        assert_eq!(m["parsed"]["format"], "raw", "--format-for 514=raw: {m}");
         let path = if m["message"].as_str().unwrap().contains("tcp") {
             "tcp"
         } else {
