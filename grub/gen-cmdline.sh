@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Computes the kernel command line the appliance wants on this host, from its topology:
+# which CPUs to isolate for the ingest workers, which to keep for housekeeping, and hugepages.
+#
+#   grub/gen-cmdline.sh [--iface IF] [--workers N] [--hugepages-2m N] [--hugepages-1g N]
+#                       [--grub | --check]
+#
+# Rules:
+#   - CPU 0 and its SMT siblings stay with the kernel: housekeeping, IRQs, RCU callbacks.
+#   - Workers get whole cores (every SMT sibling of a worker core is isolated too, so no other
+#     thread shares its caches and execution units), first on the NIC's NUMA node, then the rest.
+#   - Default: as many worker cores as there are cores besides CPU 0's.
+# Prints the parameters, one line. With --grub, prints them as a commented fragment for
+# /etc/default/grub.d/ (grub/ingest.cfg is one). With --check, compares them with the running
+# kernel's /proc/cmdline instead, says what differs, and exits 1 when anything does.
+#
+# ROOT (environment) is prepended to every /sys and /proc path, for tests on fixture trees.
+set -euo pipefail
+
+ROOT=${ROOT:-}
+iface=""
+workers=""
+hp2m=512
+hp1g=0
+check=0
+grub=0
+
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --iface) iface=$2; shift 2 ;;
+        --workers) workers=$2; shift 2 ;;
+        --hugepages-2m) hp2m=$2; shift 2 ;;
+        --hugepages-1g) hp1g=$2; shift 2 ;;
+        --check) check=1; shift ;;
+        --grub) grub=1; shift ;;
+        -h|--help) usage 0 ;;
+        *) echo "gen-cmdline: unknown argument $1" >&2; usage 2 ;;
+    esac
+done
+
+die() { echo "gen-cmdline: $*" >&2; exit 2; }
+
+# Expands a kernel CPU list ("0-3,8") to one number per line.
+expand() {
+    local part a b
+    tr ',' '\n' <<<"$1" | while read -r part; do
+        [ -n "$part" ] || continue
+        if [[ $part == *-* ]]; then
+            a=${part%-*}; b=${part#*-}
+            seq "$a" "$b"
+        else
+            echo "$part"
+        fi
+    done
+}
+
+# Compresses numbers (one per line, any order) to a kernel CPU list.
+compress() {
+    sort -n -u | awk '
+        NR == 1 { start = $1; prev = $1; next }
+        $1 == prev + 1 { prev = $1; next }
+        { out = out (out ? "," : "") (start == prev ? start : start "-" prev); start = $1; prev = $1 }
+        END { if (NR) print out (out ? "," : "") (start == prev ? start : start "-" prev) }'
+}
+
+cpu_dir="$ROOT/sys/devices/system/cpu"
+[ -r "$cpu_dir/online" ] || die "cannot read $cpu_dir/online"
+online=$(expand "$(cat "$cpu_dir/online")")
+
+# core key (package:core) of each CPU, and the NUMA node of each CPU.
+declare -A core_of node_of
+for cpu in $online; do
+    t="$cpu_dir/cpu$cpu/topology"
+    pkg=$(cat "$t/physical_package_id" 2>/dev/null || echo 0)
+    core=$(cat "$t/core_id" 2>/dev/null || echo "$cpu")
+    core_of[$cpu]="$pkg:$core"
+    node_of[$cpu]=0
+done
+for n in "$ROOT"/sys/devices/system/node/node[0-9]*; do
+    [ -r "$n/cpulist" ] || continue
+    id=${n##*node}
+    for cpu in $(expand "$(cat "$n/cpulist")"); do
+        node_of[$cpu]=$id
+    done
+done
+
+nic_node=0
+if [ -n "$iface" ]; then
+    f="$ROOT/sys/class/net/$iface/device/numa_node"
+    if [ -r "$f" ]; then
+        nic_node=$(cat "$f")
+        [ "$nic_node" -ge 0 ] 2>/dev/null || nic_node=0
+    fi
+fi
+
+# Housekeeping: every CPU on CPU 0's core.
+house_core=${core_of[0]}
+housekeeping=$(for cpu in $online; do
+                   if [ "${core_of[$cpu]}" = "$house_core" ]; then echo "$cpu"; fi
+               done | compress)
+
+# Candidate worker cores: NIC node first, then by core order; one line "key first-cpu node".
+cores=$(for cpu in $online; do
+            key=${core_of[$cpu]}
+            if [ "$key" != "$house_core" ]; then echo "$key $cpu ${node_of[$cpu]}"; fi
+        done | sort -t' ' -k1,1 -u | sort -t' ' -k2,2n |
+        awk -v nic="$nic_node" '{ print ($3 == nic ? 0 : 1), $0 }' | sort -s -n -k1,1 | cut -d' ' -f2)
+available=$(grep -c . <<<"$cores" || true)
+[ "$available" -gt 0 ] || die "no core besides CPU 0's to isolate: nothing to do on a one-core host"
+if [ -z "$workers" ]; then
+    workers=$available
+elif [ "$workers" -gt "$available" ]; then
+    die "$workers worker cores asked, $available available besides CPU 0's core"
+fi
+chosen=$(head -n "$workers" <<<"$cores" | cut -d' ' -f1)
+isolated=$(for cpu in $online; do
+               if grep -qx "${core_of[$cpu]}" <<<"$chosen"; then echo "$cpu"; fi
+           done | compress)
+
+params=(
+    "isolcpus=managed_irq,domain,$isolated"
+    "nohz_full=$isolated"
+    "rcu_nocbs=$isolated"
+    "irqaffinity=$housekeeping"
+    "default_hugepagesz=2M"
+    "hugepagesz=2M"
+    "hugepages=$hp2m"
+)
+if [ "$hp1g" -gt 0 ]; then
+    params+=("hugepagesz=1G" "hugepages=$hp1g")
+fi
+params+=("intel_idle.max_cstate=1" "processor.max_cstate=1" "skew_tick=1")
+
+if [ "$grub" = 1 ]; then
+    cat <<CFG
+# Kernel parameters for the ingest appliance: copy to /etc/default/grub.d/ingest.cfg, run
+# update-grub, reboot. Generated by grub/gen-cmdline.sh for a host with CPUs $(expand "$(cat "$cpu_dir/online")" | compress)
+# (the NIC on NUMA node $nic_node); regenerate on other hardware, and check with --check.
+#
+# isolcpus=managed_irq,domain,$isolated
+#   The worker CPUs leave the scheduler's load balancing (domain) and get no managed device
+#   IRQs (managed_irq): nothing but the pinned workers runs there.
+# nohz_full=$isolated
+#   No scheduler tick on a worker CPU running one task: no 1-4 ms interruptions of busy-polling.
+# rcu_nocbs=$isolated
+#   RCU callbacks run on housekeeping CPUs, not in the middle of a worker's batch.
+# irqaffinity=$housekeeping
+#   Default affinity of every IRQ: the housekeeping CPUs. In busy-poll mode the workers drive
+#   their queues themselves, so the NIC's IRQs belong there too.
+# default_hugepagesz=2M hugepagesz=2M hugepages=$hp2m
+#   2 MiB pages reserved at boot, before memory fragments, for the AF_XDP UMEMs.
+CFG
+    if [ "$hp1g" -gt 0 ]; then
+        cat <<CFG
+# hugepagesz=1G hugepages=$hp1g
+#   1 GiB pages, where the CPU has them, for the largest UMEMs.
+CFG
+    fi
+    cat <<CFG
+# intel_idle.max_cstate=1 processor.max_cstate=1
+#   Shallow idle states only: waking from deep C-states costs tens of microseconds.
+# skew_tick=1
+#   Offsets the housekeeping CPUs' ticks so they do not contend for the same locks at once.
+GRUB_CMDLINE_LINUX_DEFAULT="\$GRUB_CMDLINE_LINUX_DEFAULT ${params[*]}"
+CFG
+    exit 0
+fi
+if [ "$check" = 0 ]; then
+    echo "${params[*]}"
+    exit 0
+fi
+
+cmdline=$(cat "$ROOT/proc/cmdline")
+differ=0
+# hugepagesz/hugepages repeat, so compare them as one ordered sequence.
+want_hp=$(printf '%s\n' "${params[@]}" | grep -E '^hugepages(z)?=' | tr '\n' ' ')
+have_hp=$(tr ' ' '\n' <<<"$cmdline" | grep -E '^hugepages(z)?=' | tr '\n' ' ' || true)
+if [ "$want_hp" != "$have_hp" ]; then
+    echo "differs: hugepages: running '${have_hp% }', wanted '${want_hp% }'"
+    differ=1
+fi
+for p in "${params[@]}"; do
+    key=${p%%=*}
+    case "$key" in hugepagesz|hugepages) continue ;; esac
+    have=$(tr ' ' '\n' <<<"$cmdline" | grep -E "^$key(=|$)" | tail -n1 || true)
+    if [ -z "$have" ]; then
+        echo "missing: $p"
+        differ=1
+    elif [ "$have" != "$p" ]; then
+        echo "differs: $key: running '$have', wanted '$p'"
+        differ=1
+    fi
+done
+if [ "$differ" = 0 ]; then
+    echo "ok: the running kernel has the wanted parameters"
+fi
+exit "$differ"
