@@ -7,6 +7,7 @@ pub mod craft;
 pub mod daemon;
 pub mod event_json;
 pub mod frame;
+pub mod host;
 pub mod netns;
 pub mod pipeline;
 pub mod socket;

@@ -34,6 +34,23 @@ enum Command {
     /// Parse log messages, one per line, and print every field as a JSON object per message:
     /// how the appliance reads a device's messages.
     Parse(ParseArgs),
+    /// Check what the appliance needs from this host (kernel, BPF, NIC and driver, queues,
+    /// isolated CPUs, hugepages, memlock, busy-poll settings, IRQs, irqbalance). Exits 1 when a
+    /// check fails.
+    CheckHost(CheckHostArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckHostArgs {
+    /// The capture interface.
+    #[arg(long)]
+    iface: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Read /sys and /proc under this directory (for tests on fixture trees).
+    #[arg(long, default_value = "/", hide = true)]
+    root: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -212,7 +229,30 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => run(*args),
         Command::Parse(args) => parse_lines(args),
+        Command::CheckHost(args) => check_host(args),
     }
+}
+
+fn check_host(args: CheckHostArgs) -> anyhow::Result<()> {
+    use ingest::host::{HostCheck, Status, table, worst};
+    let checks = HostCheck {
+        root: args.root,
+        iface: args.iface,
+    }
+    .run();
+    let worst = worst(&checks);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"worst": worst, "checks": checks}))?
+        );
+    } else {
+        print!("{}", table(&checks));
+    }
+    if worst == Status::Fail {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn parse_lines(args: ParseArgs) -> anyhow::Result<()> {

@@ -238,3 +238,237 @@ fn scripts_pass_shellcheck() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// The files `ingest check-host` reads, on top of the topology: a tuned host or an untuned one.
+fn host_files(root: &Path, topo: &Topology, tuned: bool, kernel: &str) {
+    topo.build(root);
+    write(root, "proc/sys/kernel/osrelease", &format!("{kernel}\n"));
+    write(root, "proc/sys/kernel/unprivileged_bpf_disabled", "2\n");
+    let n = topo.cpus.len();
+    let isolated = if tuned {
+        format!("1-{}", n / 2 - 1)
+    } else {
+        String::new()
+    };
+    write(
+        root,
+        "sys/devices/system/cpu/isolated",
+        &format!("{isolated}\n"),
+    );
+    let driver_dir =
+        root.join("sys/bus/pci/drivers")
+            .join(if tuned { "ice" } else { "virtio_net" });
+    std::fs::create_dir_all(&driver_dir).unwrap();
+    let link = root.join("sys/class/net/eth0/device/driver");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&driver_dir, &link).unwrap();
+    let queues = if tuned { n } else { 1 };
+    for q in 0..queues {
+        std::fs::create_dir_all(root.join(format!("sys/class/net/eth0/queues/rx-{q}"))).unwrap();
+    }
+    let node = topo.nic_node.max(0);
+    write(
+        root,
+        &format!("sys/devices/system/node/node{node}/hugepages/hugepages-2048kB/free_hugepages"),
+        if tuned { "4096\n" } else { "0\n" },
+    );
+    write(
+        root,
+        "proc/self/limits",
+        &format!(
+            "Limit                     Soft Limit           Hard Limit           Units\nMax locked memory         {0} {0} bytes\n",
+            if tuned { "unlimited" } else { "65536" }
+        ),
+    );
+    write(
+        root,
+        "sys/class/net/eth0/napi_defer_hard_irqs",
+        if tuned { "2\n" } else { "0\n" },
+    );
+    write(
+        root,
+        "sys/class/net/eth0/gro_flush_timeout",
+        if tuned { "200000\n" } else { "0\n" },
+    );
+    write(
+        root,
+        "proc/interrupts",
+        "           CPU0       CPU1\n  24:        10          0  IR-PCI-MSI 1-edge      eth0-TxRx-0\n  25:         0          5  IR-PCI-MSI 2-edge      eth0-TxRx-1\n",
+    );
+    let irq_cpus = if tuned { "0\n" } else { "1\n" };
+    write(root, "proc/irq/24/smp_affinity_list", irq_cpus);
+    write(root, "proc/irq/25/smp_affinity_list", irq_cpus);
+    if !tuned {
+        write(root, "proc/4242/comm", "irqbalance\n");
+    }
+}
+
+fn check_host(root: &Path, iface: &str) -> (i32, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .args(["check-host", "--json", "--iface", iface, "--root"])
+        .arg(root)
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    (out.status.code().unwrap_or(-1), json)
+}
+
+fn statuses(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn check_host_on_a_tuned_and_an_untuned_fixture() {
+    let topo = Topology::regular("tuned", 2, 16, 2, 1);
+    let root = tempdir("check-host-tuned");
+    host_files(&root, &topo, true, "6.1.0-18-amd64");
+    let (code, report) = check_host(&root, "eth0");
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["worst"], "pass", "{report:#}");
+    let names: Vec<_> = statuses(&report).into_iter().map(|(n, _)| n).collect();
+    for want in [
+        "kernel",
+        "bpf",
+        "isolated_cpus",
+        "driver",
+        "queues",
+        "busy_poll",
+        "irqs",
+        "hugepages",
+        "memlock",
+        "irqbalance",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} not checked: {names:?}"
+        );
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+
+    let topo = Topology::regular("untuned", 1, 4, 2, 0);
+    let root = tempdir("check-host-untuned");
+    host_files(&root, &topo, false, "5.10.0-28-amd64");
+    let (code, report) = check_host(&root, "eth0");
+    assert_eq!(code, 0, "warnings only: {report:#}");
+    let warned: Vec<_> = statuses(&report)
+        .into_iter()
+        .filter(|(_, s)| s == "warn")
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            "kernel",
+            "isolated_cpus",
+            "driver",
+            "queues",
+            "busy_poll",
+            "hugepages",
+            "memlock"
+        ],
+        "{report:#}"
+    );
+    for c in report["checks"].as_array().unwrap() {
+        if c["status"] != "pass" {
+            assert!(
+                c["fix"].as_str().is_some_and(|f| !f.is_empty()),
+                "every warning has a fix: {c}"
+            );
+        }
+    }
+    // An old kernel and a missing interface fail, and the exit status says so.
+    host_files(&root, &topo, false, "4.19.0-20-amd64");
+    let (code, report) = check_host(&root, "eth9");
+    assert_eq!(code, 1, "{report:#}");
+    let failed: Vec<_> = statuses(&report)
+        .into_iter()
+        .filter(|(_, s)| s == "fail")
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(failed, ["kernel", "interface"]);
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn check_host_on_this_machine_and_a_veth() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .args(["check-host", "--json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        out.status.success(),
+        report["worst"] != "fail",
+        "{report:#}"
+    );
+    let kernel = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "kernel")
+        .unwrap();
+    assert_eq!(kernel["status"], "pass", "kernel 6.x: {kernel}");
+
+    if ingest::netns::available().is_err() {
+        eprintln!("SKIPPED the veth part: needs root and iproute2");
+        return;
+    }
+    let pair = ingest::netns::VethPair::create().unwrap();
+    let out = ingest::netns::VethPair::command(&pair.ns_b, env!("CARGO_BIN_EXE_ingest"))
+        .args(["check-host", "--json", "--iface", ingest::netns::IFACE_B])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let driver = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "driver")
+        .unwrap();
+    assert_eq!(driver["status"], "warn", "{driver}");
+    assert!(
+        driver["detail"]
+            .as_str()
+            .unwrap()
+            .contains("veth, native XDP, AF_XDP copy mode only"),
+        "{driver}"
+    );
+}
+
+#[test]
+fn the_systemd_unit_verifies() {
+    let unit = std::fs::read_to_string(repo().join("deploy/ingest.service")).unwrap();
+    // The unit names the installed path; verify it against the binary just built.
+    let unit = unit.replace("/usr/local/bin/ingest", env!("CARGO_BIN_EXE_ingest"));
+    for cap in ["CAP_BPF", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK"] {
+        assert!(unit.contains(cap), "{cap}");
+    }
+    assert!(unit.contains("LimitMEMLOCK=infinity") && unit.contains("ProtectSystem=strict"));
+    let dir = tempdir("unit");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ingest.service");
+    std::fs::write(&path, unit).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (Debian's systemd package)");
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.trim().is_empty(),
+        "systemd-analyze verify: {text}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -34,6 +34,62 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> std::io::Result<usize>
     }
 }
 
+/// The driver of a network interface, as `ethtool -i` reports it (`ETHTOOL_GDRVINFO`). Works
+/// for virtual devices (veth) too, which have no `device/driver` link in sysfs.
+pub fn ethtool_driver(iface: &str) -> std::io::Result<String> {
+    const ETHTOOL_GDRVINFO: u32 = 0x0000_0003;
+    /// `struct ethtool_drvinfo` from linux/ethtool.h.
+    #[repr(C)]
+    struct DrvInfo {
+        cmd: u32,
+        driver: [u8; 32],
+        version: [u8; 32],
+        fw_version: [u8; 32],
+        bus_info: [u8; 32],
+        erom_version: [u8; 32],
+        reserved2: [u8; 12],
+        n_priv_flags: u32,
+        n_stats: u32,
+        testinfo_len: u32,
+        eedump_len: u32,
+        regdump_len: u32,
+    }
+    let name = iface.as_bytes();
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ {
+        return Err(std::io::Error::other("bad interface name"));
+    }
+    // SAFETY: all-zero is a valid DrvInfo (integers and byte arrays).
+    let mut info: DrvInfo = unsafe { std::mem::zeroed() };
+    info.cmd = ETHTOOL_GDRVINFO;
+    // SAFETY: all-zero is a valid ifreq.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, &src) in req.ifr_name.iter_mut().zip(name) {
+        *dst = src as libc::c_char;
+    }
+    req.ifr_ifru.ifru_data = (&raw mut info).cast();
+    // SAFETY: socket() has no memory arguments; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just created and is owned here; wrapping it closes it on every path.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // SAFETY: `req` names the interface (NUL-terminated within IFNAMSIZ) and points at `info`,
+    // a live ethtool_drvinfo the kernel fills; both outlive the call.
+    let rc = unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            libc::SIOCETHTOOL,
+            &raw mut req,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let end = info.driver.iter().position(|&b| b == 0).unwrap_or(32);
+    Ok(String::from_utf8_lossy(&info.driver[..end]).into_owned())
+}
+
 /// Raises the locked-memory limit as far as this process may: to unlimited with
 /// CAP_SYS_RESOURCE, else the soft limit up to the hard one. Returns the soft limit now in effect
 /// (bytes, `u64::MAX` for unlimited).
