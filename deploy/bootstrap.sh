@@ -18,7 +18,7 @@ set -euo pipefail
 
 TOOLS_DIR=${INGEST_TOOLS_DIR:-/opt/ingest-tools}
 BPF_LINKER_VERSION=0.13.0
-APT_PACKAGES=(libelf-dev zlib1g-dev libpcap-dev clang llvm pkg-config m4 iproute2 iputils-ping bsdutils shellcheck systemd)
+APT_PACKAGES=(libelf-dev zlib1g-dev libpcap-dev clang llvm pkg-config m4 iproute2 iputils-ping bsdutils shellcheck systemd ethtool)
 
 say() { [ "${BOOTSTRAP_QUIET:-0}" = 1 ] || echo "bootstrap: $*"; }
 act() { echo "bootstrap: $*"; }

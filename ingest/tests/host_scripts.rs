@@ -227,8 +227,15 @@ fn scripts_pass_shellcheck() {
         "deploy/test.sh",
         "deploy/demo.sh",
         "deploy/fuzz.sh",
+        "deploy/tune-nic.sh",
+        "deploy/irq-affinity.sh",
+        "deploy/hugepages.sh",
+        "deploy/lib/tune.sh",
+        "ingest/tests/fixtures/fake-ethtool",
     ];
     let out = Command::new("shellcheck")
+        .arg("-x")
+        .current_dir(repo())
         .args(scripts.iter().map(|s| repo().join(s)))
         .output()
         .unwrap();
@@ -245,10 +252,10 @@ fn host_files(root: &Path, topo: &Topology, tuned: bool, kernel: &str) {
     write(root, "proc/sys/kernel/osrelease", &format!("{kernel}\n"));
     write(root, "proc/sys/kernel/unprivileged_bpf_disabled", "2\n");
     let n = topo.cpus.len();
-    let isolated = if tuned {
-        format!("1-{}", n / 2 - 1)
-    } else {
-        String::new()
+    let isolated = match (tuned, n) {
+        (false, _) => String::new(),
+        (true, n) if n >= 4 => format!("1-{}", n / 2 - 1),
+        (true, _) => "1".to_string(),
     };
     write(
         root,
@@ -471,4 +478,190 @@ fn the_systemd_unit_verifies() {
         "systemd-analyze verify: {text}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs a deploy script on a fixture root with the fake ethtool.
+fn tune(script: &str, root: &Path, profile: &str, args: &[&str]) -> (bool, String) {
+    let fixtures = repo().join("ingest/tests/fixtures");
+    let out = Command::new("bash")
+        .arg(repo().join("deploy").join(script))
+        .args(args)
+        .env("ROOT", root)
+        .env("STATE_DIR", root.join("state"))
+        .env("ETHTOOL", fixtures.join("fake-ethtool"))
+        .env("FAKE_ETHTOOL_DIR", fixtures.join("ethtool").join(profile))
+        .env("FAKE_ETHTOOL_LOG", root.join("ethtool.log"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+fn tuning_fixture(name: &str, topo: &Topology) -> std::path::PathBuf {
+    let root = tempdir(name);
+    host_files(&root, topo, true, "6.1.0-18-amd64");
+    let node = topo.nic_node.max(0);
+    write(
+        &root,
+        &format!("sys/devices/system/node/node{node}/hugepages/hugepages-2048kB/nr_hugepages"),
+        "0\n",
+    );
+    write(&root, "proc/mounts", "sysfs /sys sysfs rw 0 0\n");
+    // As a NIC comes: no busy-poll settings yet.
+    write(&root, "sys/class/net/eth0/napi_defer_hard_irqs", "0\n");
+    write(&root, "sys/class/net/eth0/gro_flush_timeout", "0\n");
+    root
+}
+
+#[test]
+fn tuning_scripts_dry_run_golden_outputs() {
+    let golden = repo().join("ingest/tests/fixtures/tune");
+    let cases = [
+        (Topology::regular("2x16-smt-nic-node1", 2, 16, 2, 1), "ice"),
+        (Topology::regular("2core", 1, 2, 1, -1), "limited"),
+    ];
+    for (topo, profile) in cases {
+        let root = tuning_fixture(topo.name, &topo);
+        for (script, args) in [
+            (
+                "tune-nic.sh",
+                vec!["eth0", "--dry-run", "--steer-queue", "0"],
+            ),
+            ("irq-affinity.sh", vec!["eth0", "--dry-run"]),
+            (
+                "irq-affinity.sh",
+                vec!["eth0", "--dry-run", "--mode", "poll"],
+            ),
+            (
+                "hugepages.sh",
+                vec!["--iface", "eth0", "--dry-run", "--pages-1g", "2"],
+            ),
+        ] {
+            let (ok, out) = tune(script, &root, profile, &args);
+            assert!(ok, "{script} {args:?}: {out}");
+            let mode = if args.contains(&"poll") { "-poll" } else { "" };
+            let want_path = golden.join(format!(
+                "{}-{}{mode}.txt",
+                topo.name,
+                script.trim_end_matches(".sh")
+            ));
+            if std::env::var_os("UPDATE_GOLDEN").is_some() {
+                std::fs::create_dir_all(&golden).unwrap();
+                std::fs::write(&want_path, &out).unwrap();
+            }
+            let want = std::fs::read_to_string(&want_path).unwrap_or_default();
+            assert_eq!(
+                out, want,
+                "{} {script} {args:?} (UPDATE_GOLDEN=1 rewrites)",
+                topo.name
+            );
+            assert!(
+                !root.join("ethtool.log").exists(),
+                "a dry run changes nothing"
+            );
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
+
+#[test]
+fn tuning_scripts_change_and_reset_a_fixture() {
+    let topo = Topology::regular("tune-real", 1, 4, 2, 0);
+    let root = tuning_fixture("tune-real", &topo);
+    let read = |rel: &str| {
+        std::fs::read_to_string(root.join(rel))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+
+    let (ok, out) = tune("tune-nic.sh", &root, "ice", &["eth0", "--steer-queue", "0"]);
+    assert!(ok, "{out}");
+    assert_eq!(read("sys/class/net/eth0/napi_defer_hard_irqs"), "2");
+    assert_eq!(read("sys/class/net/eth0/gro_flush_timeout"), "200000");
+    let log = read("ethtool.log");
+    for want in [
+        "ethtool -L eth0 combined 3",
+        "ethtool -G eth0 rx 8160",
+        "ethtool -K eth0 gro off",
+        "ethtool -N eth0 flow-type udp4 dst-port 514 action 0",
+        "ethtool -N eth0 rx-flow-hash udp6 sd",
+    ] {
+        assert!(log.contains(want), "{want} not in {log}");
+    }
+    let (ok, out) = tune("irq-affinity.sh", &root, "ice", &["eth0"]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        read("proc/irq/24/smp_affinity_list"),
+        "0,4-7",
+        "housekeeping CPUs"
+    );
+    assert!(read("etc/default/irqbalance").contains("IRQBALANCE_BANNED_CPULIST=1-3"));
+    let (ok, out) = tune("hugepages.sh", &root, "ice", &["--iface", "eth0"]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        read("sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages"),
+        "128",
+        "16 pages for each of 8 queues"
+    );
+
+    // --reset puts every value back.
+    std::fs::remove_file(root.join("ethtool.log")).unwrap();
+    for (script, args) in [
+        ("tune-nic.sh", vec!["eth0", "--reset"]),
+        ("irq-affinity.sh", vec!["eth0", "--reset"]),
+        ("hugepages.sh", vec!["--reset"]),
+    ] {
+        let (ok, out) = tune(script, &root, "ice", &args);
+        assert!(ok, "{script}: {out}");
+    }
+    assert_eq!(read("sys/class/net/eth0/napi_defer_hard_irqs"), "0");
+    assert_eq!(read("proc/irq/24/smp_affinity_list"), "0");
+    assert!(!root.join("etc/default/irqbalance").exists());
+    assert_eq!(
+        read("sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages"),
+        "0"
+    );
+    let log = read("ethtool.log");
+    for want in [
+        "ethtool -L eth0 combined 16",
+        "ethtool -G eth0 rx 2048",
+        "ethtool -K eth0 gro on",
+        "ethtool -N eth0 delete 1023",
+    ] {
+        assert!(log.contains(want), "{want} not undone: {log}");
+    }
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn tuning_scripts_on_a_veth_say_what_it_lacks() {
+    if ingest::netns::available().is_err() {
+        eprintln!("SKIPPED: needs root and iproute2");
+        return;
+    }
+    let pair = ingest::netns::VethPair::create().unwrap();
+    let state = tempdir("veth-state");
+    let run = |script: &str, args: &[&str]| {
+        let out = ingest::netns::VethPair::command(&pair.ns_b, "bash")
+            .arg(repo().join("deploy").join(script))
+            .args(args)
+            .env("STATE_DIR", &state)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let out = run("tune-nic.sh", &[ingest::netns::IFACE_B]);
+    assert!(out.contains("skipped: RX ring size"), "{out}");
+    assert!(out.contains("done: napi_defer_hard_irqs (0 -> 2)"), "{out}");
+    let out = run("irq-affinity.sh", &[ingest::netns::IFACE_B]);
+    assert!(out.contains("no IRQs found"), "{out}");
+    let out = run("tune-nic.sh", &[ingest::netns::IFACE_B, "--reset"]);
+    assert!(out.contains("restored"), "{out}");
+    let _ = std::fs::remove_dir_all(&state);
 }
