@@ -4,7 +4,7 @@
 #
 #   1. combined channels (queues): N, default one per worker CPU (the isolated CPUs, else all
 #      but CPU 0);
-#   2. RX ring to the driver's maximum;
+#   2. RX and TX rings to the driver's maximum;
 #   3. interrupt coalescing: adaptive off, rx-usecs 50;
 #   4. LRO and GRO off (XDP needs whole, unmerged frames);
 #   5. with --steer-queue Q, ntuple rules sending UDP to each log port to queue Q;
@@ -71,18 +71,19 @@ else
     say "skipped: combined channels ($(tail -n1 <<<"$channels"))"
 fi
 
-# 2. RX ring.
+# 2. RX and TX rings.
 if rings=$("$ETHTOOL" -g "$iface" 2>&1); then
-    current=$(awk '/^Current/ {c=1} c && /^RX:/ {print $2; exit}' <<<"$rings")
-    max=$(awk '/^Pre-set/ {p=1} p && /^RX:/ {print $2; exit}' <<<"$rings")
-    if [ "$current" = "$max" ]; then
-        say "already: RX ring at its maximum $max"
+    ring() { awk -v sec="$1" -v key="$2:" '$0 ~ "^" sec {s=1} s && $1 == key {print $2; exit}' <<<"$rings"; }
+    rx=$(ring Current RX); rx_max=$(ring Pre-set RX)
+    tx=$(ring Current TX); tx_max=$(ring Pre-set TX)
+    if [ "$rx" = "$rx_max" ] && [ "$tx" = "$tx_max" ]; then
+        say "already: RX and TX rings at their maximum ($rx_max, $tx_max)"
     else
-        change "$iface" "RX ring $current -> $max" \
-            "$ETHTOOL -G $iface rx $current" "$ETHTOOL" -G "$iface" rx "$max"
+        change "$iface" "rings RX $rx -> $rx_max, TX $tx -> $tx_max" \
+            "$ETHTOOL -G $iface rx $rx tx $tx" "$ETHTOOL" -G "$iface" rx "$rx_max" tx "$tx_max"
     fi
 else
-    say "skipped: RX ring size ($(tail -n1 <<<"$rings"))"
+    say "skipped: ring sizes ($(tail -n1 <<<"$rings"))"
 fi
 
 # 3. Coalescing.

@@ -165,7 +165,7 @@ impl HostCheck {
                     "queues",
                     Status::Warn,
                     format!("{queues} receive queues for {workers} worker CPUs: some CPUs idle"),
-                    Some(&format!("ethtool -L {iface} combined {workers}")),
+                    Some(&format!("deploy/tune-nic.sh {iface} --queues {workers}")),
                 )
             });
             node = read(r, &format!("{dir}/device/numa_node"))
@@ -285,9 +285,7 @@ impl HostCheck {
                     d.map_or("?".into(), |v| v.to_string()),
                     t.map_or("?".into(), |v| v.to_string())
                 ),
-                Some(&format!(
-                    "echo 2 > /sys/class/net/{iface}/napi_defer_hard_irqs; echo 200000 > /sys/class/net/{iface}/gro_flush_timeout"
-                )),
+                Some(&format!("deploy/tune-nic.sh {iface}")),
             ),
         }
     }
@@ -330,7 +328,7 @@ impl HostCheck {
                 "irqs",
                 Status::Warn,
                 format!("IRQs {on_workers:?} of {iface} can land on worker CPUs"),
-                Some("echo <housekeeping CPUs> > /proc/irq/<N>/smp_affinity_list for each"),
+                Some(&format!("deploy/irq-affinity.sh {iface}")),
             )
         }
     }
@@ -357,7 +355,12 @@ impl HostCheck {
                 format!(
                     "{free} free 2 MiB pages on node {node}; {need} needed for {queues} queues: UMEMs fall back to 4 KiB pages"
                 ),
-                Some(&format!("echo {need} > /{dir}/nr_hugepages")),
+                Some(&format!(
+                    "deploy/hugepages.sh{} (or at boot: grub/gen-cmdline.sh)",
+                    self.iface
+                        .as_ref()
+                        .map_or(String::new(), |i| format!(" --iface {i}"))
+                )),
             )
         }
     }

@@ -582,7 +582,7 @@ fn tuning_scripts_change_and_reset_a_fixture() {
     let log = read("ethtool.log");
     for want in [
         "ethtool -L eth0 combined 3",
-        "ethtool -G eth0 rx 8160",
+        "ethtool -G eth0 rx 8160 tx 8160",
         "ethtool -K eth0 gro off",
         "ethtool -N eth0 flow-type udp4 dst-port 514 action 0",
         "ethtool -N eth0 rx-flow-hash udp6 sd",
@@ -625,7 +625,7 @@ fn tuning_scripts_change_and_reset_a_fixture() {
     let log = read("ethtool.log");
     for want in [
         "ethtool -L eth0 combined 16",
-        "ethtool -G eth0 rx 2048",
+        "ethtool -G eth0 rx 2048 tx 2048",
         "ethtool -K eth0 gro on",
         "ethtool -N eth0 delete 1023",
     ] {
@@ -657,11 +657,20 @@ fn tuning_scripts_on_a_veth_say_what_it_lacks() {
         String::from_utf8(out.stdout).unwrap()
     };
     let out = run("tune-nic.sh", &[ingest::netns::IFACE_B]);
-    assert!(out.contains("skipped: RX ring size"), "{out}");
+    assert!(out.contains("skipped: ring sizes"), "{out}");
     assert!(out.contains("done: napi_defer_hard_irqs (0 -> 2)"), "{out}");
     let out = run("irq-affinity.sh", &[ingest::netns::IFACE_B]);
     assert!(out.contains("no IRQs found"), "{out}");
     let out = run("tune-nic.sh", &[ingest::netns::IFACE_B, "--reset"]);
     assert!(out.contains("restored"), "{out}");
+    // Huge pages are host-wide: only a dry run here, which must read this host's real tree.
+    let out = run(
+        "hugepages.sh",
+        &["--iface", ingest::netns::IFACE_B, "--dry-run"],
+    );
+    assert!(
+        out.contains("2 MiB pages on node 0") || out.contains("node0/hugepages"),
+        "{out}"
+    );
     let _ = std::fs::remove_dir_all(&state);
 }
