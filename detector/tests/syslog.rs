@@ -342,3 +342,49 @@ proptest! {
         let _ = e.sd_params().count();
     }
 }
+
+// Regression tests, one per bug found, named after it.
+
+#[test]
+fn regression_a_broken_pri_is_an_error_not_a_raw_message() {
+    // Found while wiring the parser into the workers: `<999>` read as a raw line, no error.
+    assert_eq!(
+        p("<999>too big").error,
+        Some(ParseError::Pri(PriError::OutOfRange))
+    );
+}
+
+#[test]
+fn regression_sysklogd_tags_with_a_space() {
+    // Found by the LogHub Linux sample: `syslogd 1.4.1:` and `-- root[2421]:`.
+    let e = p("Jun 19 04:09:11 combo syslogd 1.4.1: restart.");
+    assert_eq!(
+        (text(e.app), e.body),
+        (Some("syslogd 1.4.1"), &b"restart."[..])
+    );
+    let e = p("Jul  7 08:06:15 combo -- root[2421]: ROOT LOGIN ON tty2");
+    assert_eq!(
+        (text(e.app), text(e.procid)),
+        (Some("-- root"), Some("2421"))
+    );
+    // Two plain words before a colon stay part of the message.
+    let e = p("Jul  7 08:06:15 combo Invalid user: x");
+    assert_eq!(e.app, None);
+}
+
+#[test]
+fn regression_two_spaces_after_the_host() {
+    // Found by the LogHub Linux sample: `combo  -- root[2421]:`.
+    let e = p("Jul  7 08:06:15 combo  -- root[2421]: ROOT LOGIN ON tty2");
+    assert_eq!(
+        (text(e.host), text(e.app)),
+        (Some("combo"), Some("-- root"))
+    );
+}
+
+#[test]
+fn regression_cef_after_a_bsd_header_is_not_a_tag() {
+    // `CEF:0|...` was read as the tag `CEF` with the body `0|...`.
+    let e = p("<14>Oct 11 22:14:15 h CEF:0|V|P|1|100|Name|5|src=1.2.3.4");
+    assert_eq!((e.app, e.payload), (None, Payload::Cef));
+}
