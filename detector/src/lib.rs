@@ -7,3 +7,4 @@
 #[doc(hidden)]
 pub mod fuzz;
 pub mod parse;
+pub mod rules;

