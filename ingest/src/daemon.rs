@@ -600,6 +600,7 @@ impl Daemon {
             messages_received_socket_total: pipeline.received_udp + pipeline.received_tcp,
             messages_received_udp_total: pipeline.received_udp,
             messages_received_tcp_total: pipeline.received_tcp,
+            alerts_raised_total: pipeline.alerts_raised,
             messages_parsed_total: pipeline.parsed,
             parse_errors,
             drops,
@@ -830,6 +831,8 @@ pub struct Report {
     pub messages_received_udp_total: u64,
     /// Of which TCP.
     pub messages_received_tcp_total: u64,
+    /// Alerts the rules raised (printed as `{"event":"alert"}` lines).
+    pub alerts_raised_total: u64,
     /// Messages parsed without error; the rest are in `parse_errors` (and were still detected
     /// on with what could be read).
     pub messages_parsed_total: u64,

@@ -3,15 +3,19 @@
 use std::{
     io::{BufWriter, Write},
     path::PathBuf,
+    sync::Arc,
     time::Duration,
 };
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use detector::parse::{FormatHint, ParseOptions, Payload};
+use detector::{
+    parse::{FormatHint, ParseOptions, Payload},
+    rules::sigma::{self, SigmaRule},
+};
 use ingest::{
     daemon::{self, Backend, Daemon, Limits, Options, OutputSink},
-    pipeline::{Output, Parsing, Sample},
+    pipeline::{Detect, Output, Parsing, Sample, SigmaDetector},
     socket::TcpOptions,
     sys::{self, xsk::XskOptions},
     worker::Mode,
@@ -38,6 +42,69 @@ enum Command {
     /// isolated CPUs, hugepages, memlock, busy-poll settings, IRQs, irqbalance). Exits 1 when a
     /// check fails.
     CheckHost(CheckHostArgs),
+    /// Run log messages, one per line, through Sigma rules offline and print an alert line for
+    /// every rule that fires.
+    Detect(DetectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct DetectArgs {
+    /// Folders of Sigma rules, repeatable.
+    #[arg(long, required = true)]
+    rules: Vec<PathBuf>,
+    /// Read messages from this file (default: stdin).
+    #[arg(long)]
+    input: Option<PathBuf>,
+}
+
+/// Loads every rule folder; any rule that fails stops with all the errors listed.
+fn load_rules(dirs: &[PathBuf]) -> anyhow::Result<Vec<SigmaRule>> {
+    let mut rules = Vec::new();
+    let mut errors = Vec::new();
+    for dir in dirs {
+        let (r, e) = sigma::load_dir(dir, &sigma::LogsourceMap::default());
+        rules.extend(r);
+        errors.extend(e);
+    }
+    if !errors.is_empty() {
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::bail!("{} rule(s) rejected:\n  {}", list.len(), list.join("\n  "));
+    }
+    Ok(rules)
+}
+
+fn alert_json(rule: &SigmaRule, src: Option<String>, message: &[u8]) -> serde_json::Value {
+    serde_json::json!({
+        "event": "alert",
+        "rule": rule.title,
+        "id": rule.id,
+        "level": rule.level.name(),
+        "file": rule.file,
+        "src": src,
+        "message": String::from_utf8_lossy(message),
+    })
+}
+
+fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let rules = load_rules(&args.rules)?;
+    let input: Box<dyn BufRead> = match &args.input {
+        Some(path) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let opts = ParseOptions::default();
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for line in input.split(b'\n') {
+        let line = line.context("reading input")?;
+        let event = detector::parse::parse(&line, &opts);
+        for rule in rules.iter().filter(|r| r.matches(&event)) {
+            writeln!(out, "{}", alert_json(rule, None, event.input))?;
+        }
+    }
+    out.flush()?;
+    Ok(())
 }
 
 #[derive(Debug, clap::Args)]
@@ -164,6 +231,10 @@ struct RunArgs {
     /// payload format: `5514=rfc3164/cef`. Repeatable.
     #[arg(long, value_name = "PORT=FORMAT[/PAYLOAD]")]
     format_for: Vec<String>,
+    /// Sigma rules: a folder of `.yml` files (recursively), repeatable. Alerts are printed as
+    /// `{"event":"alert",...}` lines. A rule that cannot be loaded stops the start.
+    #[arg(long)]
+    rules: Vec<PathBuf>,
     /// Print every received message as a JSON line on stdout.
     #[arg(long)]
     print: bool,
@@ -230,6 +301,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => run(*args),
         Command::Parse(args) => parse_lines(args),
         Command::CheckHost(args) => check_host(args),
+        Command::Detect(args) => detect_lines(args),
     }
 }
 
@@ -385,8 +457,17 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         ),
         Err(err) => log::warn!("reading RLIMIT_MEMLOCK failed ({err}); UMEM registration may fail"),
     }
-    let daemon = Daemon::start(opts.clone())
-        .with_context(|| format!("starting the appliance on {}", opts.iface))?;
+    let rules = Arc::new(load_rules(&args.rules)?);
+    if !rules.is_empty() {
+        log::info!("{} Sigma rules loaded", rules.len());
+    }
+    let daemon = {
+        let rules = rules.clone();
+        Daemon::start_with(opts.clone(), move |_| {
+            Box::new(SigmaDetector::new(rules.clone())) as Box<dyn Detect>
+        })
+    }
+    .with_context(|| format!("starting the appliance on {}", opts.iface))?;
     // After start: the UMEMs and rings exist, and every later page is locked as it is mapped.
     if let Err(e) = sys::cpu::lock_memory() {
         log::warn!("mlockall failed ({e}): workers may stall on page faults; needs CAP_IPC_LOCK");
@@ -424,6 +505,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         out,
         error: None,
         parsing: opts.parsing.clone(),
+        rules,
     };
     let report = daemon.run(stop, limits, &mut printer)?;
     if let Some(e) = printer.error {
@@ -431,11 +513,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
 
     log::info!(
-        "received {} messages ({} AF_XDP, {} UDP, {} TCP); named drops {}",
+        "received {} messages ({} AF_XDP, {} UDP, {} TCP); {} alerts; named drops {}",
         report.messages_received_total,
         report.messages_received_xdp_total,
         report.messages_received_udp_total,
         report.messages_received_tcp_total,
+        report.alerts_raised_total,
         report.drops_total(),
     );
     if let Some(path) = args.stats_json {
@@ -454,6 +537,7 @@ struct Printer<W: Write> {
     out: W,
     error: Option<std::io::Error>,
     parsing: Parsing,
+    rules: Arc<Vec<SigmaRule>>,
 }
 
 impl<W: Write> OutputSink for Printer<W> {
@@ -466,6 +550,21 @@ impl<W: Write> OutputSink for Printer<W> {
                         &sample,
                         self.parsing.for_port(sample.dst_port),
                     )
+                {
+                    self.error = Some(e);
+                }
+            }
+            Output::Alert(alert) => {
+                let Some(rule) = self.rules.get(alert.rule as usize) else {
+                    return;
+                };
+                let line = alert_json(
+                    rule,
+                    Some(alert.sample.src.to_string()),
+                    alert.sample.bytes(),
+                );
+                if self.error.is_none()
+                    && let Err(e) = writeln!(self.out, "{line}")
                 {
                     self.error = Some(e);
                 }

@@ -87,6 +87,22 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// Copies `bytes` (the message of `msg`, or its first [`SAMPLE_LEN`] bytes).
+    pub fn copy(worker: usize, msg: &Message<'_>, bytes: &[u8]) -> Self {
+        let mut sample = Sample {
+            worker,
+            path: msg.path,
+            src: msg.src,
+            dst_port: msg.dst_port,
+            vlan: msg.vlan,
+            len: bytes.len(),
+            bytes: [0; SAMPLE_LEN],
+        };
+        let n = bytes.len().min(SAMPLE_LEN);
+        sample.bytes[..n].copy_from_slice(&bytes[..n]);
+        sample
+    }
+
     /// The copied bytes: the message, or its first [`SAMPLE_LEN`] bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes[..self.len.min(SAMPLE_LEN)]
@@ -105,6 +121,8 @@ impl Sample {
 pub enum Output {
     /// A received message, when printing is on.
     Message(Sample),
+    /// A rule fired.
+    Alert(Alert),
 }
 
 /// Where a worker puts what leaves it: the producer side of its bounded ring. When the ring is
@@ -113,6 +131,8 @@ pub enum Output {
 pub struct Outbox<'a> {
     ring: &'a mut rtrb::Producer<Output>,
     dropped: &'a mut u64,
+    alerts: &'a mut u64,
+    worker: usize,
 }
 
 impl Outbox<'_> {
@@ -120,6 +140,47 @@ impl Outbox<'_> {
     pub fn push(&mut self, item: Output) {
         if self.ring.push(item).is_err() {
             *self.dropped += 1;
+        }
+    }
+
+    /// Raises an alert for rule number `rule` on `msg`, whose bytes are `bytes`: the one copy
+    /// that outlives the frame.
+    pub fn alert(&mut self, rule: u32, msg: &Message<'_>, bytes: &[u8]) {
+        *self.alerts += 1;
+        let sample = Sample::copy(self.worker, msg, bytes);
+        self.push(Output::Alert(Alert { rule, sample }));
+    }
+}
+
+/// A rule that fired, with a copy of the message.
+#[derive(Clone, Debug)]
+pub struct Alert {
+    /// Index of the rule in the detector's rule set.
+    pub rule: u32,
+    /// The message.
+    pub sample: Sample,
+}
+
+/// Runs every message through a set of Sigma rules. The rules are shared read-only by all
+/// workers.
+#[derive(Debug)]
+pub struct SigmaDetector {
+    rules: Arc<Vec<detector::rules::sigma::SigmaRule>>,
+}
+
+impl SigmaDetector {
+    /// A detector for `rules`.
+    pub fn new(rules: Arc<Vec<detector::rules::sigma::SigmaRule>>) -> Self {
+        Self { rules }
+    }
+}
+
+impl Detect for SigmaDetector {
+    fn on_message(&mut self, msg: &Message<'_>, event: &Event<'_>, out: &mut Outbox<'_>) {
+        for (i, rule) in self.rules.iter().enumerate() {
+            if rule.matches(event) {
+                out.alert(i as u32, msg, event.input);
+            }
         }
     }
 }
@@ -142,6 +203,8 @@ pub struct PipelineCounters {
     pub output_dropped_ring_full: u64,
     /// XDP messages without an arrival time, so without a latency sample.
     pub latency_unmeasured: u64,
+    /// Alerts the detector raised (including any the output ring dropped).
+    pub alerts_raised: u64,
     /// GELF messages completed from chunks or inflated from compressed datagrams.
     pub gelf_messages: u64,
     /// GELF chunks held until their message is complete (their datagrams are received; the
@@ -170,6 +233,7 @@ impl PipelineCounters {
         }
         self.output_dropped_ring_full += other.output_dropped_ring_full;
         self.latency_unmeasured += other.latency_unmeasured;
+        self.alerts_raised += other.alerts_raised;
         self.gelf_messages += other.gelf_messages;
         self.gelf_chunks_held += other.gelf_chunks_held;
         for (a, b) in self.gelf_dropped.iter_mut().zip(other.gelf_dropped) {
@@ -333,21 +397,12 @@ impl Pipeline {
         let mut out = Outbox {
             ring: &mut self.ring,
             dropped: &mut self.counters.output_dropped_ring_full,
+            alerts: &mut self.counters.alerts_raised,
+            worker: self.worker,
         };
         self.detector.on_message(msg, &event, &mut out);
         if self.print {
-            let mut sample = Sample {
-                worker: self.worker,
-                path: msg.path,
-                src: msg.src,
-                dst_port: msg.dst_port,
-                vlan: msg.vlan,
-                len: bytes.len(),
-                bytes: [0; SAMPLE_LEN],
-            };
-            let n = bytes.len().min(SAMPLE_LEN);
-            sample.bytes[..n].copy_from_slice(&bytes[..n]);
-            out.push(Output::Message(sample));
+            out.push(Output::Message(Sample::copy(self.worker, msg, bytes)));
         }
         match msg.arrival_ns {
             Some(t) => {

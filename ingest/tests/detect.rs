@@ -1,0 +1,111 @@
+//! Sigma rules in the appliance: offline (`ingest detect`) and on live traffic through AF_XDP
+//! (`ingest run --rules`), using the SigmaHQ Linux rules shipped in `detector/rules/`.
+
+use std::{
+    io::Write,
+    net::UdpSocket,
+    process::{Command, Stdio},
+};
+
+use common::{Ingest, Outcome, test_network};
+use ingest::netns::{self, VethPair};
+use serde_json::Value;
+
+mod common;
+
+const RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../detector/rules/sigma-linux");
+const SHELLSHOCK: &str = "<13>Nov 22 10:00:00 web1 httpd[3]: GET /cgi-bin/x UA: () { :; }; /bin/id";
+const BENIGN: &str = "<13>Nov 22 10:00:00 web1 httpd[3]: GET /index.html";
+
+#[test]
+fn offline_detection_prints_one_alert_per_rule_that_fires() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .args(["detect", "--rules", RULES])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(
+        child.stdin.take().unwrap(),
+        "{SHELLSHOCK}\n{BENIGN}\n<38>Nov 22 10:00:00 h sshd[1]: error: incorrect signature"
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let alerts: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rules: Vec<&str> = alerts.iter().map(|a| a["rule"].as_str().unwrap()).collect();
+    assert_eq!(
+        rules,
+        ["Shellshock Expression", "Suspicious OpenSSH Daemon Error"]
+    );
+    assert_eq!(alerts[0]["level"], "high");
+    assert_eq!(alerts[0]["message"], SHELLSHOCK);
+}
+
+#[test]
+fn a_rule_that_cannot_load_stops_the_start() {
+    let dir = std::env::temp_dir().join(format!("ingest-bad-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("bad.yml"),
+        "title: t\nlogsource: {product: linux}\ndetection: {sel: {a|nosuch: x}, condition: sel}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .args(["run", "--iface", "lo", "--backend", "socket", "--rules"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.yml: sel.a|nosuch: modifier \"nosuch\""),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn live_traffic_raises_alerts_with_the_sender() {
+    let Some(pair) = test_network() else {
+        return;
+    };
+    let ingest = Ingest::start(&pair, "detect", &["--rules", RULES]);
+    assert_eq!(ingest.ready["xdp_mode"], "native", "{}", ingest.ready);
+    VethPair::run_in(&pair.ns_a, || {
+        let sock = UdpSocket::bind((netns::ADDR_A, 0))?;
+        for m in [BENIGN, SHELLSHOCK] {
+            sock.send_to(m.as_bytes(), (netns::ADDR_B, 514))?;
+        }
+        std::io::Result::Ok(())
+    })
+    .unwrap()
+    .unwrap();
+    // Two message lines and one alert line.
+    let Outcome {
+        messages,
+        lines,
+        report,
+    } = ingest.stop_after(3);
+    assert_eq!(messages.len(), 2, "{lines:#?}");
+    let alerts: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["event"] == "alert")
+        .collect();
+    assert_eq!(alerts.len(), 1, "{lines:#?}");
+    assert_eq!(alerts[0]["rule"], "Shellshock Expression");
+    assert_eq!(alerts[0]["message"], SHELLSHOCK);
+    assert!(
+        alerts[0]["src"]
+            .as_str()
+            .unwrap()
+            .starts_with("198.18.0.1:")
+    );
+    assert_eq!(report["alerts_raised_total"], 1, "{report:#}");
+    assert_eq!(report["messages_received_xdp_total"], 2, "{report:#}");
+}
