@@ -7,7 +7,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use common::{Ingest, Outcome, test_network};
+use common::{Ingest, Outcome, drops_total, test_network};
 use ingest::netns::{self, VethPair};
 use serde_json::Value;
 
@@ -108,4 +108,5 @@ fn live_traffic_raises_alerts_with_the_sender() {
     );
     assert_eq!(report["alerts_raised_total"], 1, "{report:#}");
     assert_eq!(report["messages_received_xdp_total"], 2, "{report:#}");
+    assert_eq!(drops_total(&report), 0, "{report:#}");
 }
