@@ -1,5 +1,6 @@
-//! Detection rules. Sigma rules so far ([`sigma`]); native rules, thresholds and correlations
-//! follow.
+//! Detection rules: Sigma rules ([`sigma`]) and native threshold rules ([`threshold`]);
+//! correlations, template mining and baselines follow.
 
 mod pattern;
 pub mod sigma;
+pub mod threshold;

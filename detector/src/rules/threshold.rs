@@ -1,0 +1,482 @@
+//! Native threshold rules (TOML): "N matching events in a window from one key, then quiet for a
+//! while", as Wazuh's "8 failed logins in 120 s from one source, then 60 s of silence".
+//!
+//! ```toml
+//! [[threshold]]
+//! id = "ssh-brute-force"
+//! title = "SSH brute force from one address"
+//! level = "high"
+//! service = "sshd"                                  # app names, via the log source table
+//! contains = ["Failed password", "Invalid user"]    # any of them (case-insensitive, wildcards)
+//! group_by = { regex = 'from ([0-9a-fA-F:.]+)' }    # or "host", "app", or a field name
+//! count = 8
+//! window = "120s"
+//! suppress = "60s"
+//! tags = ["attack.credential-access", "attack.t1110"]
+//! ```
+//!
+//! Time is injected: [`ThresholdEngine::on_event`] takes `now_ns`, and each rule uses either the
+//! event's own timestamp or that arrival time (`time = "event"` or `"arrival"`, the default).
+//! Per-key state lives in one LRU table per rule with a fixed number of keys (the memory
+//! budget); evictions are counted.
+
+use std::{collections::hash_map::DefaultHasher, hash::Hasher, num::NonZeroUsize};
+
+use lru::LruCache;
+use serde::Deserialize;
+
+use super::{
+    pattern::{StrKind, StrPattern},
+    sigma::{Level, LogsourceMap, RuleError},
+};
+use crate::parse::Event;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    threshold: Vec<RawRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawGroupBy {
+    Name(String),
+    Regex { regex: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    id: String,
+    title: String,
+    #[serde(default = "default_level")]
+    level: String,
+    service: Option<String>,
+    contains: Vec<String>,
+    group_by: RawGroupBy,
+    count: u32,
+    window: String,
+    #[serde(default)]
+    suppress: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    time: Option<String>,
+}
+
+fn default_level() -> String {
+    "medium".into()
+}
+
+/// What groups events.
+#[derive(Clone, Debug)]
+enum GroupBy {
+    Host,
+    App,
+    Field(String),
+    /// The first capture group of a regex over the body.
+    Regex(regex::bytes::Regex),
+}
+
+/// One compiled threshold rule.
+#[derive(Clone, Debug)]
+pub struct ThresholdRule {
+    /// `id`.
+    pub id: String,
+    /// `title`.
+    pub title: String,
+    /// `level`.
+    pub level: Level,
+    /// ATT&CK and other tags.
+    pub tags: Vec<String>,
+    apps: Vec<String>,
+    contains: Vec<StrPattern>,
+    group_by: GroupBy,
+    count: u32,
+    window_ns: u64,
+    suppress_ns: u64,
+    event_time: bool,
+}
+
+/// `120s`, `2m`, `1h`, `500ms` to nanoseconds.
+fn duration_ns(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let n: u64 = s[..digits].parse().ok()?;
+    let unit: u64 = match &s[digits..] {
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(unit)
+}
+
+/// Loads the `[[threshold]]` rules of a TOML file; `file` names it in errors.
+pub fn from_toml(
+    file: &str,
+    text: &str,
+    logsources: &LogsourceMap,
+) -> Result<Vec<ThresholdRule>, RuleError> {
+    let err = |construct: String, message: String| RuleError {
+        file: file.to_string(),
+        construct,
+        message,
+    };
+    let parsed: File = toml::from_str(text).map_err(|e| err("toml".into(), e.to_string()))?;
+    let mut rules = Vec::new();
+    for r in parsed.threshold {
+        let at = |field: &str| format!("threshold {:?}.{field}", r.id);
+        let level = match r.level.as_str() {
+            "informational" => Level::Informational,
+            "low" => Level::Low,
+            "medium" => Level::Medium,
+            "high" => Level::High,
+            "critical" => Level::Critical,
+            other => return Err(err(at("level"), format!("unknown level {other:?}"))),
+        };
+        let apps = match &r.service {
+            None => Vec::new(),
+            Some(service) => logsources
+                .services
+                .iter()
+                .find(|(s, _)| s == service)
+                .map(|(_, apps)| apps.clone())
+                .ok_or_else(|| {
+                    err(
+                        at("service"),
+                        format!("{service:?} is not in the log source table"),
+                    )
+                })?,
+        };
+        if r.contains.is_empty() {
+            return Err(err(at("contains"), "needs at least one pattern".into()));
+        }
+        let group_by = match r.group_by {
+            RawGroupBy::Name(n) => match n.as_str() {
+                "host" => GroupBy::Host,
+                "app" => GroupBy::App,
+                other => GroupBy::Field(other.to_string()),
+            },
+            RawGroupBy::Regex { regex } => {
+                let re = regex::bytes::Regex::new(&regex)
+                    .map_err(|e| err(at("group_by.regex"), e.to_string()))?;
+                if re.captures_len() < 2 {
+                    return Err(err(at("group_by.regex"), "needs a capture group".into()));
+                }
+                GroupBy::Regex(re)
+            }
+        };
+        if r.count == 0 {
+            return Err(err(at("count"), "must be at least 1".into()));
+        }
+        let window_ns = duration_ns(&r.window).ok_or_else(|| {
+            err(
+                at("window"),
+                format!("{:?} is not like 120s, 2m, 1h", r.window),
+            )
+        })?;
+        let suppress_ns = match &r.suppress {
+            None => 0,
+            Some(s) => duration_ns(s)
+                .ok_or_else(|| err(at("suppress"), format!("{s:?} is not like 60s, 5m")))?,
+        };
+        let event_time = match r.time.as_deref() {
+            None | Some("arrival") => false,
+            Some("event") => true,
+            Some(other) => {
+                return Err(err(
+                    at("time"),
+                    format!("{other:?} is not event or arrival"),
+                ));
+            }
+        };
+        rules.push(ThresholdRule {
+            id: r.id,
+            title: r.title,
+            level,
+            tags: r.tags,
+            apps,
+            contains: r
+                .contains
+                .iter()
+                .map(|c| StrPattern::new(c, StrKind::Contains, false))
+                .collect(),
+            group_by,
+            count: r.count,
+            window_ns,
+            suppress_ns,
+            event_time,
+        });
+    }
+    Ok(rules)
+}
+
+impl ThresholdRule {
+    fn selects(&self, e: &Event<'_>) -> bool {
+        (self.apps.is_empty()
+            || e.app.is_some_and(|a| {
+                self.apps
+                    .iter()
+                    .any(|w| a.eq_ignore_ascii_case(w.as_bytes()))
+            }))
+            && self.contains.iter().any(|p| p.matches(e.body))
+    }
+
+    /// The group key of `e`, borrowed from it.
+    fn key<'e>(&self, e: &Event<'e>) -> Option<&'e [u8]> {
+        match &self.group_by {
+            GroupBy::Host => e.host,
+            GroupBy::App => e.app,
+            GroupBy::Field(name) => e
+                .fields()
+                .find(|f| f.key.eq_ignore_ascii_case(name.as_bytes()))
+                .map(|f| f.value),
+            GroupBy::Regex(re) => re
+                .captures(e.body)
+                .and_then(|c| c.get(1))
+                .map(|m| m.as_bytes()),
+        }
+    }
+}
+
+/// The window of one key: the times of the last `count` events (a ring), and the end of the
+/// suppression after an alert.
+#[derive(Debug)]
+struct KeyState {
+    times: Vec<u64>,
+    next: usize,
+    seen: u64,
+    quiet_until: u64,
+    folded: u64,
+}
+
+/// A threshold crossed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThresholdAlert {
+    /// Index of the rule.
+    pub rule: usize,
+    /// The group key.
+    pub key: Vec<u8>,
+    /// Events in the window when it fired.
+    pub count: u32,
+    /// Time of the first event of the window, ns.
+    pub first_ns: u64,
+    /// Time of the event that crossed the threshold, ns.
+    pub last_ns: u64,
+    /// Earlier crossings folded into this alert during the previous suppression.
+    pub folded: u64,
+}
+
+/// Counters of the engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ThresholdCounters {
+    /// Keys evicted from a full table (their windows restart if they come back).
+    pub evicted: u64,
+    /// Crossings folded into a suppression instead of a new alert.
+    pub suppressed: u64,
+}
+
+/// The rules and their per-key state.
+#[derive(Debug)]
+pub struct ThresholdEngine {
+    rules: Vec<ThresholdRule>,
+    tables: Vec<LruCache<u64, KeyState>>,
+    counters: ThresholdCounters,
+}
+
+fn hash_key(key: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    h.write(key);
+    h.finish()
+}
+
+impl ThresholdEngine {
+    /// `rules`, each keeping at most `max_keys` keys (least recently seen evicted first).
+    pub fn new(rules: Vec<ThresholdRule>, max_keys: usize) -> Self {
+        let cap = NonZeroUsize::new(max_keys.max(1)).expect("at least one");
+        Self {
+            tables: rules.iter().map(|_| LruCache::new(cap)).collect(),
+            rules,
+            counters: ThresholdCounters::default(),
+        }
+    }
+
+    /// The rules, by index.
+    pub fn rules(&self) -> &[ThresholdRule] {
+        &self.rules
+    }
+
+    /// Counters so far.
+    pub fn counters(&self) -> ThresholdCounters {
+        self.counters
+    }
+
+    /// Keys held now, all rules.
+    pub fn keys(&self) -> usize {
+        self.tables.iter().map(LruCache::len).sum()
+    }
+
+    /// Counts `e` for every rule that selects it, calling `alert` when one crosses its
+    /// threshold outside a suppression. `now_ns` is the arrival time.
+    pub fn on_event(&mut self, e: &Event<'_>, now_ns: u64, mut alert: impl FnMut(ThresholdAlert)) {
+        for (i, rule) in self.rules.iter().enumerate() {
+            if !rule.selects(e) {
+                continue;
+            }
+            let Some(key) = rule.key(e) else {
+                continue;
+            };
+            let t = if rule.event_time {
+                e.timestamp_ns
+                    .and_then(|t| u64::try_from(t).ok())
+                    .unwrap_or(now_ns)
+            } else {
+                now_ns
+            };
+            let table = &mut self.tables[i];
+            let h = hash_key(key);
+            if !table.contains(&h) && table.len() == table.cap().get() {
+                table.pop_lru();
+                self.counters.evicted += 1;
+            }
+            let n = rule.count as usize;
+            let st = table.get_or_insert_mut(h, || KeyState {
+                times: vec![0; n],
+                next: 0,
+                seen: 0,
+                quiet_until: 0,
+                folded: 0,
+            });
+            st.times[st.next] = t;
+            st.next = (st.next + 1) % n;
+            st.seen += 1;
+            if st.seen < rule.count as u64 {
+                continue;
+            }
+            // The oldest of the last `count` events is where the ring continues.
+            let first = st.times[st.next];
+            if t.saturating_sub(first) > rule.window_ns {
+                continue;
+            }
+            if t < st.quiet_until {
+                // A repeat within the suppression: folded into the next alert, and counting
+                // starts over.
+                st.folded += 1;
+                st.seen = 0;
+                self.counters.suppressed += 1;
+                continue;
+            }
+            st.quiet_until = t.saturating_add(rule.suppress_ns);
+            alert(ThresholdAlert {
+                rule: i,
+                key: key.to_vec(),
+                count: rule.count,
+                first_ns: first,
+                last_ns: t,
+                folded: std::mem::take(&mut st.folded),
+            });
+            // Start a fresh window after an alert.
+            st.seen = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{ParseOptions, parse};
+
+    const RULE: &str = r#"
+[[threshold]]
+id = "ssh-brute-force"
+title = "SSH brute force"
+level = "high"
+service = "sshd"
+contains = ["Failed password"]
+group_by = { regex = 'from ([0-9.]+)' }
+count = 3
+window = "10s"
+suppress = "5s"
+"#;
+
+    fn engine(max_keys: usize) -> ThresholdEngine {
+        let rules = from_toml("t.toml", RULE, &LogsourceMap::default()).unwrap();
+        ThresholdEngine::new(rules, max_keys)
+    }
+
+    fn feed(e: &mut ThresholdEngine, ip: &str, t_s: u64) -> Vec<ThresholdAlert> {
+        let line = format!(
+            "<38>Dec 10 06:55:46 h sshd[1]: Failed password for root from {ip} port 22 ssh2"
+        );
+        let ev = parse(line.as_bytes(), &ParseOptions::default());
+        let mut out = Vec::new();
+        e.on_event(&ev, t_s * 1_000_000_000, |a| out.push(a));
+        out
+    }
+
+    #[test]
+    fn fires_at_the_count_within_the_window_then_is_quiet() {
+        let mut e = engine(100);
+        assert!(feed(&mut e, "198.51.100.7", 0).is_empty());
+        assert!(feed(&mut e, "198.51.100.7", 1).is_empty());
+        let a = feed(&mut e, "198.51.100.7", 2);
+        assert_eq!(a.len(), 1);
+        assert_eq!((a[0].key.as_slice(), a[0].count), (&b"198.51.100.7"[..], 3));
+        assert_eq!((a[0].first_ns, a[0].last_ns), (0, 2_000_000_000));
+        // Three more inside the 5 s suppression: folded, not alerted.
+        for t in 3..6 {
+            assert!(feed(&mut e, "198.51.100.7", t).is_empty());
+        }
+        assert_eq!(e.counters().suppressed, 1);
+        // After it, the next crossing alerts and carries the folded count.
+        for t in 8..10 {
+            assert!(feed(&mut e, "198.51.100.7", t).is_empty());
+        }
+        let a = feed(&mut e, "198.51.100.7", 10);
+        assert_eq!((a.len(), a[0].folded), (1, 1));
+    }
+
+    #[test]
+    fn slow_attempts_and_other_keys_do_not_add_up() {
+        let mut e = engine(100);
+        for t in [0, 6, 12, 18] {
+            assert!(
+                feed(&mut e, "198.51.100.7", t).is_empty(),
+                "3 within 10 s never happens"
+            );
+        }
+        for ip in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+            assert!(feed(&mut e, ip, 20).is_empty());
+        }
+    }
+
+    #[test]
+    fn the_key_table_is_bounded_and_evictions_counted() {
+        let mut e = engine(2);
+        for i in 0..10 {
+            feed(&mut e, &format!("198.51.100.{i}"), 0);
+        }
+        assert_eq!(e.keys(), 2);
+        assert_eq!(e.counters().evicted, 8);
+    }
+
+    #[test]
+    fn bad_rules_are_rejected_with_the_field() {
+        let bad = |text: &str| {
+            from_toml("n.toml", text, &LogsourceMap::default())
+                .unwrap_err()
+                .to_string()
+        };
+        let base = RULE.replace("count = 3", "count = 0");
+        assert!(bad(&base).contains("threshold \"ssh-brute-force\".count"));
+        let base = RULE.replace("window = \"10s\"", "window = \"ten\"");
+        assert!(bad(&base).contains(".window"));
+        let base = RULE.replace("from ([0-9.]+)", "from [0-9.]+");
+        assert!(bad(&base).contains("capture group"));
+        assert!(bad("[[threshold]]\nid = 1\n").contains("toml"));
+        assert!(bad(&format!("{RULE}\nbogus = 1\n")).contains("toml"));
+    }
+}
