@@ -11,11 +11,14 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use detector::{
     parse::{FormatHint, ParseOptions, Payload},
-    rules::sigma::{self, SigmaRule},
+    rules::{
+        sigma::{self, SigmaRule},
+        threshold::{self, ThresholdEngine, ThresholdRule},
+    },
 };
 use ingest::{
     daemon::{self, Backend, Daemon, Limits, Options, OutputSink},
-    pipeline::{Detect, Output, Parsing, Sample, SigmaDetector},
+    pipeline::{Detect, Output, Parsing, RuleDetector, RuleRef, Sample},
     socket::TcpOptions,
     sys::{self, xsk::XskOptions},
     worker::Mode,
@@ -57,14 +60,44 @@ struct DetectArgs {
     input: Option<PathBuf>,
 }
 
+/// Every rule of the folders: Sigma rules (`*.yml`) and native threshold rules (`*.toml`).
+#[derive(Debug, Default)]
+struct Rules {
+    sigma: Vec<SigmaRule>,
+    thresholds: Vec<ThresholdRule>,
+}
+
 /// Loads every rule folder; any rule that fails stops with all the errors listed.
-fn load_rules(dirs: &[PathBuf]) -> anyhow::Result<Vec<SigmaRule>> {
-    let mut rules = Vec::new();
+fn load_rules(dirs: &[PathBuf]) -> anyhow::Result<Rules> {
+    let logsources = sigma::LogsourceMap::default();
+    let mut rules = Rules::default();
     let mut errors = Vec::new();
     for dir in dirs {
-        let (r, e) = sigma::load_dir(dir, &sigma::LogsourceMap::default());
-        rules.extend(r);
+        let (r, e) = sigma::load_dir(dir, &logsources);
+        rules.sigma.extend(r);
         errors.extend(e);
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|x| x == "toml") {
+                    let file = path.display().to_string();
+                    match std::fs::read_to_string(&path) {
+                        Ok(text) => match threshold::from_toml(&file, &text, &logsources) {
+                            Ok(t) => rules.thresholds.extend(t),
+                            Err(e) => errors.push(e),
+                        },
+                        Err(e) => errors.push(sigma::RuleError {
+                            file,
+                            construct: "file".into(),
+                            message: e.to_string(),
+                        }),
+                    }
+                }
+            }
+        }
     }
     if !errors.is_empty() {
         let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -73,16 +106,46 @@ fn load_rules(dirs: &[PathBuf]) -> anyhow::Result<Vec<SigmaRule>> {
     Ok(rules)
 }
 
-fn alert_json(rule: &SigmaRule, src: Option<String>, message: &[u8]) -> serde_json::Value {
-    serde_json::json!({
+/// The JSON line of an alert.
+fn alert_json(
+    rules: &Rules,
+    rule: RuleRef,
+    src: Option<String>,
+    message: &[u8],
+    threshold: Option<(&[u8], u32, u64)>,
+) -> serde_json::Value {
+    let (title, id, level, tags, kind) = match rule {
+        RuleRef::Sigma(i) => {
+            let r = &rules.sigma[i as usize];
+            (&r.title, r.id.clone(), r.level, Vec::new(), "sigma")
+        }
+        RuleRef::Threshold(i) => {
+            let r = &rules.thresholds[i as usize];
+            (
+                &r.title,
+                Some(r.id.clone()),
+                r.level,
+                r.tags.clone(),
+                "threshold",
+            )
+        }
+    };
+    let mut v = serde_json::json!({
         "event": "alert",
-        "rule": rule.title,
-        "id": rule.id,
-        "level": rule.level.name(),
-        "file": rule.file,
+        "kind": kind,
+        "rule": title,
+        "id": id,
+        "level": level.name(),
+        "tags": tags,
         "src": src,
         "message": String::from_utf8_lossy(message),
-    })
+    });
+    if let Some((key, count, folded)) = threshold {
+        v["key"] = String::from_utf8_lossy(key).into();
+        v["count"] = count.into();
+        v["folded"] = folded.into();
+    }
+    v
 }
 
 fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
@@ -94,13 +157,35 @@ fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
         )),
         None => Box::new(std::io::stdin().lock()),
     };
-    let opts = ParseOptions::default();
+    let opts = ParseOptions {
+        year: Some(current_year()),
+        ..ParseOptions::default()
+    };
+    let mut thresholds = ThresholdEngine::new(rules.thresholds.clone(), RuleDetector::MAX_KEYS);
     let mut out = BufWriter::new(std::io::stdout().lock());
     for line in input.split(b'\n') {
         let line = line.context("reading input")?;
         let event = detector::parse::parse(&line, &opts);
-        for rule in rules.iter().filter(|r| r.matches(&event)) {
-            writeln!(out, "{}", alert_json(rule, None, event.input))?;
+        for (i, rule) in rules.sigma.iter().enumerate() {
+            if rule.matches(&event) {
+                let v = alert_json(&rules, RuleRef::Sigma(i as u32), None, event.input, None);
+                writeln!(out, "{v}")?;
+            }
+        }
+        // Offline, time is the messages' own (threshold rules with `time = "arrival"` see every
+        // line at the same instant).
+        let mut raised = Vec::new();
+        thresholds.on_event(&event, 0, |a| raised.push(a));
+        for a in raised {
+            let rule = RuleRef::Threshold(a.rule as u32);
+            let v = alert_json(
+                &rules,
+                rule,
+                None,
+                event.input,
+                Some((&a.key, a.count, a.folded)),
+            );
+            writeln!(out, "{v}")?;
         }
     }
     out.flush()?;
@@ -458,13 +543,16 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         Err(err) => log::warn!("reading RLIMIT_MEMLOCK failed ({err}); UMEM registration may fail"),
     }
     let rules = Arc::new(load_rules(&args.rules)?);
-    if !rules.is_empty() {
-        log::info!("{} Sigma rules loaded", rules.len());
-    }
+    log::info!(
+        "{} Sigma rules and {} threshold rules loaded",
+        rules.sigma.len(),
+        rules.thresholds.len()
+    );
     let daemon = {
-        let rules = rules.clone();
+        let sigma = Arc::new(rules.sigma.clone());
+        let thresholds = rules.thresholds.clone();
         Daemon::start_with(opts.clone(), move |_| {
-            Box::new(SigmaDetector::new(rules.clone())) as Box<dyn Detect>
+            Box::new(RuleDetector::new(sigma.clone(), thresholds.clone())) as Box<dyn Detect>
         })
     }
     .with_context(|| format!("starting the appliance on {}", opts.iface))?;
@@ -537,7 +625,7 @@ struct Printer<W: Write> {
     out: W,
     error: Option<std::io::Error>,
     parsing: Parsing,
-    rules: Arc<Vec<SigmaRule>>,
+    rules: Arc<Rules>,
 }
 
 impl<W: Write> OutputSink for Printer<W> {
@@ -555,13 +643,14 @@ impl<W: Write> OutputSink for Printer<W> {
                 }
             }
             Output::Alert(alert) => {
-                let Some(rule) = self.rules.get(alert.rule as usize) else {
-                    return;
-                };
+                let threshold = matches!(alert.rule, RuleRef::Threshold(_))
+                    .then(|| (alert.key(), alert.count, alert.folded));
                 let line = alert_json(
-                    rule,
+                    &self.rules,
+                    alert.rule,
                     Some(alert.sample.src.to_string()),
                     alert.sample.bytes(),
+                    threshold,
                 );
                 if self.error.is_none()
                     && let Err(e) = writeln!(self.out, "{line}")

@@ -19,6 +19,10 @@ use detector::parse::{
     gelf::{GelfAssembler, GelfDrop, GelfOutcome, is_gelf_transport},
     parse,
 };
+use detector::rules::{
+    sigma::SigmaRule,
+    threshold::{ThresholdAlert, ThresholdEngine, ThresholdRule},
+};
 use hdrhistogram::Histogram;
 
 /// Which path a message came by.
@@ -143,44 +147,107 @@ impl Outbox<'_> {
         }
     }
 
-    /// Raises an alert for rule number `rule` on `msg`, whose bytes are `bytes`: the one copy
-    /// that outlives the frame.
-    pub fn alert(&mut self, rule: u32, msg: &Message<'_>, bytes: &[u8]) {
+    /// Raises an alert for `rule` on `msg`, whose bytes are `bytes`: the one copy that outlives
+    /// the frame. Threshold alerts carry their group key (cut at [`KEY_LEN`]), count and folds.
+    pub fn alert(
+        &mut self,
+        rule: RuleRef,
+        msg: &Message<'_>,
+        bytes: &[u8],
+        threshold: Option<&ThresholdAlert>,
+    ) {
         *self.alerts += 1;
-        let sample = Sample::copy(self.worker, msg, bytes);
-        self.push(Output::Alert(Alert { rule, sample }));
+        let mut alert = Alert {
+            rule,
+            sample: Sample::copy(self.worker, msg, bytes),
+            count: 1,
+            folded: 0,
+            key: [0; KEY_LEN],
+            key_len: 0,
+        };
+        if let Some(t) = threshold {
+            let n = t.key.len().min(KEY_LEN);
+            alert.key[..n].copy_from_slice(&t.key[..n]);
+            alert.key_len = n as u8;
+            alert.count = t.count;
+            alert.folded = t.folded;
+        }
+        self.push(Output::Alert(alert));
     }
+}
+
+/// Longest group key kept in an alert.
+pub const KEY_LEN: usize = 64;
+
+/// Which rule raised an alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleRef {
+    /// A Sigma rule, by index.
+    Sigma(u32),
+    /// A threshold rule, by index.
+    Threshold(u32),
 }
 
 /// A rule that fired, with a copy of the message.
 #[derive(Clone, Debug)]
 pub struct Alert {
-    /// Index of the rule in the detector's rule set.
-    pub rule: u32,
-    /// The message.
+    /// The rule.
+    pub rule: RuleRef,
+    /// The message (for a threshold, the one that crossed it).
     pub sample: Sample,
+    /// Events counted (1 for a Sigma match).
+    pub count: u32,
+    /// Earlier crossings folded into this alert during a suppression.
+    pub folded: u64,
+    key: [u8; KEY_LEN],
+    key_len: u8,
 }
 
-/// Runs every message through a set of Sigma rules. The rules are shared read-only by all
-/// workers.
-#[derive(Debug)]
-pub struct SigmaDetector {
-    rules: Arc<Vec<detector::rules::sigma::SigmaRule>>,
-}
-
-impl SigmaDetector {
-    /// A detector for `rules`.
-    pub fn new(rules: Arc<Vec<detector::rules::sigma::SigmaRule>>) -> Self {
-        Self { rules }
+impl Alert {
+    /// The group key of a threshold alert (empty for Sigma).
+    pub fn key(&self) -> &[u8] {
+        &self.key[..usize::from(self.key_len)]
     }
 }
 
-impl Detect for SigmaDetector {
+/// The rules a worker runs: Sigma rules, shared read-only by all workers, and threshold rules,
+/// whose per-key state is the worker's own (sources are spread over workers by address, so a
+/// source's events meet on one worker).
+#[derive(Debug)]
+pub struct RuleDetector {
+    sigma: Arc<Vec<SigmaRule>>,
+    thresholds: ThresholdEngine,
+}
+
+impl RuleDetector {
+    /// Keys each threshold rule keeps per worker before evicting the least recently seen.
+    pub const MAX_KEYS: usize = 100_000;
+
+    /// A detector for these rules.
+    pub fn new(sigma: Arc<Vec<SigmaRule>>, thresholds: Vec<ThresholdRule>) -> Self {
+        Self {
+            sigma,
+            thresholds: ThresholdEngine::new(thresholds, Self::MAX_KEYS),
+        }
+    }
+}
+
+impl Detect for RuleDetector {
     fn on_message(&mut self, msg: &Message<'_>, event: &Event<'_>, out: &mut Outbox<'_>) {
-        for (i, rule) in self.rules.iter().enumerate() {
+        for (i, rule) in self.sigma.iter().enumerate() {
             if rule.matches(event) {
-                out.alert(i as u32, msg, event.input);
+                out.alert(RuleRef::Sigma(i as u32), msg, event.input, None);
             }
+        }
+        if !self.thresholds.rules().is_empty() {
+            self.thresholds.on_event(event, monotonic_ns(), |a| {
+                out.alert(
+                    RuleRef::Threshold(a.rule as u32),
+                    msg,
+                    event.input,
+                    Some(&a),
+                );
+            });
         }
     }
 }

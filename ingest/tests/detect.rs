@@ -14,6 +14,9 @@ use serde_json::Value;
 mod common;
 
 const RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../detector/rules/sigma-linux");
+const ALL_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../detector/rules");
+const FAILED: &str =
+    "<38>Nov 22 10:00:00 web1 sshd[9]: Failed password for root from 203.0.113.5 port 4711 ssh2";
 const SHELLSHOCK: &str = "<13>Nov 22 10:00:00 web1 httpd[3]: GET /cgi-bin/x UA: () { :; }; /bin/id";
 const BENIGN: &str = "<13>Nov 22 10:00:00 web1 httpd[3]: GET /index.html";
 
@@ -70,43 +73,78 @@ fn a_rule_that_cannot_load_stops_the_start() {
 }
 
 #[test]
+fn offline_thresholds_find_the_brute_force_in_the_loghub_sample() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .args(["detect", "--rules", ALL_RULES, "--input"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../detector/tests/data/loghub/OpenSSH_2k.log"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alerts: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!alerts.is_empty());
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a["kind"] == "threshold" && a["count"] == 8),
+        "{alerts:#?}"
+    );
+    assert!(
+        alerts.iter().any(|a| a["key"] == "183.62.140.253"),
+        "the sample's main attacker"
+    );
+}
+
+#[test]
 fn live_traffic_raises_alerts_with_the_sender() {
     let Some(pair) = test_network() else {
         return;
     };
-    let ingest = Ingest::start(&pair, "detect", &["--rules", RULES]);
+    let ingest = Ingest::start(&pair, "detect", &["--rules", ALL_RULES]);
     assert_eq!(ingest.ready["xdp_mode"], "native", "{}", ingest.ready);
     VethPair::run_in(&pair.ns_a, || {
         let sock = UdpSocket::bind((netns::ADDR_A, 0))?;
-        for m in [BENIGN, SHELLSHOCK] {
+        for m in [BENIGN, SHELLSHOCK].into_iter().chain([FAILED; 8]) {
             sock.send_to(m.as_bytes(), (netns::ADDR_B, 514))?;
         }
         std::io::Result::Ok(())
     })
     .unwrap()
     .unwrap();
-    // Two message lines and one alert line.
+    // Ten message lines and two alert lines.
     let Outcome {
         messages,
         lines,
         report,
-    } = ingest.stop_after(3);
-    assert_eq!(messages.len(), 2, "{lines:#?}");
+    } = ingest.stop_after(12);
+    assert_eq!(messages.len(), 10, "{lines:#?}");
     let alerts: Vec<Value> = lines
         .iter()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
         .filter(|v| v["event"] == "alert")
         .collect();
-    assert_eq!(alerts.len(), 1, "{lines:#?}");
-    assert_eq!(alerts[0]["rule"], "Shellshock Expression");
-    assert_eq!(alerts[0]["message"], SHELLSHOCK);
-    assert!(
-        alerts[0]["src"]
-            .as_str()
-            .unwrap()
-            .starts_with("198.18.0.1:")
+    assert_eq!(alerts.len(), 2, "{lines:#?}");
+    let sigma = alerts.iter().find(|a| a["kind"] == "sigma").unwrap();
+    assert_eq!(sigma["rule"], "Shellshock Expression");
+    assert_eq!(sigma["message"], SHELLSHOCK);
+    assert!(sigma["src"].as_str().unwrap().starts_with("198.18.0.1:"));
+    let brute = alerts.iter().find(|a| a["kind"] == "threshold").unwrap();
+    assert_eq!(
+        (&brute["key"], &brute["count"]),
+        (&Value::from("203.0.113.5"), &Value::from(8))
     );
-    assert_eq!(report["alerts_raised_total"], 1, "{report:#}");
-    assert_eq!(report["messages_received_xdp_total"], 2, "{report:#}");
+    assert_eq!(brute["id"], "ssh-brute-force");
+    assert_eq!(report["alerts_raised_total"], 2, "{report:#}");
+    assert_eq!(report["messages_received_xdp_total"], 10, "{report:#}");
     assert_eq!(drops_total(&report), 0, "{report:#}");
 }
