@@ -6,5 +6,6 @@
 
 #[doc(hidden)]
 pub mod fuzz;
+pub mod mining;
 pub mod parse;
 pub mod rules;

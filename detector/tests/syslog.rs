@@ -1,10 +1,13 @@
 //! The syslog parsers against the RFC examples, real device variants, and every line of the
 //! LogHub OpenSSH and Linux samples (compared with LogHub's ground truth).
 
+use common::csv_fields;
 use detector::parse::{
     Event, Format, FormatHint, ParseError, ParseOptions, Payload, PriError, parse, unescape_into,
 };
 use proptest::prelude::*;
+
+mod common;
 
 fn p(s: &str) -> Event<'_> {
     parse(s.as_bytes(), &ParseOptions::default())
@@ -254,25 +257,6 @@ fn invalid_utf8_is_kept_as_bytes() {
     assert_eq!(e.error, None);
     assert_eq!(e.host, Some(&b"h\xff"[..]));
     assert_eq!(e.body, b"caf\xe9");
-}
-
-/// One CSV record, with quoted fields ("" for a quote).
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                out.last_mut().unwrap().push('"');
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(String::new()),
-            (c, _) => out.last_mut().unwrap().push(c),
-        }
-    }
-    out
 }
 
 /// Every line of a LogHub file against its structured CSV: (host, app, pid, content) columns.

@@ -48,6 +48,42 @@ enum Command {
     /// Run log messages, one per line, through Sigma rules offline and print an alert line for
     /// every rule that fires.
     Detect(DetectArgs),
+    /// Mine templates from log messages, one per line: prints, for each line, its template id
+    /// and template (tab-separated), in input order.
+    Templates(TemplatesArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TemplatesArgs {
+    /// Read messages from this file (default: stdin).
+    #[arg(long)]
+    input: Option<PathBuf>,
+}
+
+fn templates(args: TemplatesArgs) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let input: Box<dyn BufRead> = match &args.input {
+        Some(path) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let mut miner = detector::mining::Miner::new(detector::mining::MinerOptions::default());
+    let opts = ParseOptions::default();
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for line in input.split(b'\n') {
+        let line = line.context("reading input")?;
+        // The message body: syslog headers (time, host, pid) are not part of a template.
+        let event = detector::parse::parse(&line, &opts);
+        let mined = miner.add(&String::from_utf8_lossy(event.body));
+        let text = miner
+            .template(mined.id)
+            .map(|t| t.text())
+            .unwrap_or_default();
+        writeln!(out, "{}\t{text}", mined.id)?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 #[derive(Debug, clap::Args)]
@@ -387,6 +423,7 @@ fn main() -> anyhow::Result<()> {
         Command::Parse(args) => parse_lines(args),
         Command::CheckHost(args) => check_host(args),
         Command::Detect(args) => detect_lines(args),
+        Command::Templates(args) => templates(args),
     }
 }
 

@@ -148,3 +148,41 @@ fn live_traffic_raises_alerts_with_the_sender() {
     assert_eq!(report["messages_received_xdp_total"], 10, "{report:#}");
     assert_eq!(drops_total(&report), 0, "{report:#}");
 }
+
+#[test]
+fn templates_are_printed_per_line_in_order() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .args(["templates", "--input"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../detector/tests/data/loghub/OpenSSH_2k.log"
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<(u64, &str)> = text
+        .lines()
+        .map(|l| {
+            let (id, t) = l.split_once('\t').expect("id<TAB>template");
+            (id.parse().unwrap(), t)
+        })
+        .collect();
+    assert_eq!(rows.len(), 2000);
+    let invalid: Vec<u64> = rows
+        .iter()
+        .filter(|(_, t)| t.starts_with("Invalid user "))
+        .map(|(id, _)| *id)
+        .collect();
+    assert!(invalid.len() > 10);
+    assert!(
+        invalid.iter().all(|id| *id == invalid[0]),
+        "one template for every `Invalid user`"
+    );
+    let distinct: std::collections::BTreeSet<u64> = rows.iter().map(|(id, _)| *id).collect();
+    assert!(
+        (20..=40).contains(&distinct.len()),
+        "{} templates",
+        distinct.len()
+    );
+}
