@@ -121,8 +121,8 @@ fn mask(t: &str) -> String {
     for (i, &b) in bytes.iter().enumerate() {
         let next_digit = bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
         // Dots and colons inside a number (addresses, times), and a minus sign before one.
-        let inner = (matches!(b, b'.' | b':') && in_run && next_digit)
-            || (b == b'-' && !in_run && next_digit);
+        let inner = next_digit
+            && ((matches!(b, b'.' | b':') && in_run) || (b == b'-' && !in_run));
         if b.is_ascii_digit() || inner {
             if !in_run {
                 out.push_str(WILD);
@@ -195,9 +195,9 @@ impl Miner {
         // Descend: the token count, then the first depth - 2 tokens.
         let mut node = self.roots.entry(n).or_default();
         for t in tokens.iter().take(opts.depth.saturating_sub(2)) {
-            let key = if node.children.contains_key(t.as_str()) {
-                t.clone()
-            } else if node.children.len() + 1 < opts.max_children && !t.contains(WILD) {
+            let known = node.children.contains_key(t.as_str());
+            let room = node.children.len() + 1 < opts.max_children && !t.contains(WILD);
+            let key = if known || room {
                 t.clone()
             } else {
                 WILD.to_string()
