@@ -1,9 +1,11 @@
 //! Pure computation on the bytes of log messages: no I/O, no threads, no clock but an injected
-//! one. Parsers live in [`parse`]; the rule engine, template mining and baselines follow.
+//! one. Parsers live in [`parse`], Sigma and threshold rules in [`rules`], template mining in
+//! [`mining`], rate baselines in [`baseline`].
 //!
 //! Knowing nothing of packets is what lets this crate be tested, fuzzed and benchmarked without
 //! root, and used offline.
 
+pub mod baseline;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod mining;

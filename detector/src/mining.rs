@@ -121,8 +121,7 @@ fn mask(t: &str) -> String {
     for (i, &b) in bytes.iter().enumerate() {
         let next_digit = bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
         // Dots and colons inside a number (addresses, times), and a minus sign before one.
-        let inner = next_digit
-            && ((matches!(b, b'.' | b':') && in_run) || (b == b'-' && !in_run));
+        let inner = next_digit && ((matches!(b, b'.' | b':') && in_run) || (b == b'-' && !in_run));
         if b.is_ascii_digit() || inner {
             if !in_run {
                 out.push_str(WILD);

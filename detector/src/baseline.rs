@@ -1,0 +1,215 @@
+//! Rate baselines: per key (host, app, template) counts per interval, an exponentially weighted
+//! mean and variance of those counts, and an anomaly when an interval's count runs above
+//! `mean + z * stddev` after a warm-up. A floor keeps rare keys from alerting on noise.
+//!
+//! Time is injected (`now_ns`). Intervals close lazily, when the key's next event arrives, so
+//! idle keys cost nothing; the intervals it skipped count as zeros. State is bounded: one LRU
+//! table of keys, evictions counted.
+
+use std::num::NonZeroUsize;
+
+use lru::LruCache;
+
+/// Parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct BaselineOptions {
+    /// Length of one counting interval.
+    pub interval_ns: u64,
+    /// Weight of the newest interval in the moving mean and variance.
+    pub alpha: f64,
+    /// Intervals a key must have before it can alert.
+    pub warmup_intervals: u32,
+    /// How many standard deviations above the mean is an anomaly.
+    pub z: f64,
+    /// An interval must have at least this many events to alert.
+    pub floor: u32,
+    /// Most keys kept.
+    pub max_keys: usize,
+}
+
+impl Default for BaselineOptions {
+    fn default() -> Self {
+        Self {
+            interval_ns: 60_000_000_000,
+            alpha: 0.1,
+            warmup_intervals: 10,
+            z: 4.0,
+            floor: 20,
+            max_keys: 100_000,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct KeyStats {
+    interval: u64,
+    count: u32,
+    mean: f64,
+    var: f64,
+    intervals: u32,
+    alerted: bool,
+}
+
+/// A rate far above a key's baseline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateAnomaly {
+    /// The key (hash of host, app and template).
+    pub key: u64,
+    /// Events in the current interval so far.
+    pub count: u32,
+    /// The moving mean per interval.
+    pub mean: f64,
+    /// The moving standard deviation.
+    pub stddev: f64,
+}
+
+/// Baselines of every key.
+#[derive(Debug)]
+pub struct Baselines {
+    opts: BaselineOptions,
+    table: LruCache<u64, KeyStats>,
+    evicted: u64,
+}
+
+impl Baselines {
+    /// Empty baselines.
+    pub fn new(opts: BaselineOptions) -> Self {
+        Self {
+            table: LruCache::new(NonZeroUsize::new(opts.max_keys.max(1)).expect("at least one")),
+            opts,
+            evicted: 0,
+        }
+    }
+
+    /// Keys evicted from the full table.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Keys kept.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether no key is kept.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// Counts one event of `key` at `now_ns`; returns an anomaly the first time the current
+    /// interval crosses the key's threshold.
+    pub fn observe(&mut self, key: u64, now_ns: u64) -> Option<RateAnomaly> {
+        let o = self.opts;
+        let interval = now_ns / o.interval_ns.max(1);
+        if !self.table.contains(&key) && self.table.len() == self.table.cap().get() {
+            self.table.pop_lru();
+            self.evicted += 1;
+        }
+        let s = self.table.get_or_insert_mut(key, || KeyStats {
+            interval,
+            count: 0,
+            mean: 0.0,
+            var: 0.0,
+            intervals: 0,
+            alerted: false,
+        });
+        if interval > s.interval {
+            // Close the finished interval, then the empty ones skipped since (bounded: after
+            // enough zeros the mean is ~0 anyway).
+            let skipped = (interval - s.interval - 1).min(1000);
+            for count in std::iter::once(s.count).chain(std::iter::repeat_n(0, skipped as usize)) {
+                let x = f64::from(count);
+                if s.intervals == 0 {
+                    s.mean = x;
+                } else {
+                    let d = x - s.mean;
+                    s.mean += o.alpha * d;
+                    s.var = (1.0 - o.alpha) * (s.var + o.alpha * d * d);
+                }
+                s.intervals += 1;
+            }
+            s.interval = interval;
+            s.count = 0;
+            s.alerted = false;
+        }
+        s.count += 1;
+        let stddev = s.var.sqrt();
+        if s.alerted
+            || s.intervals < o.warmup_intervals
+            || s.count < o.floor
+            || f64::from(s.count) <= s.mean + o.z * stddev.max(1.0)
+        {
+            return None;
+        }
+        s.alerted = true;
+        Some(RateAnomaly {
+            key,
+            count: s.count,
+            mean: s.mean,
+            stddev,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: u64 = 60_000_000_000;
+
+    fn opts() -> BaselineOptions {
+        BaselineOptions {
+            warmup_intervals: 5,
+            floor: 10,
+            ..BaselineOptions::default()
+        }
+    }
+
+    #[test]
+    fn a_steady_rate_never_alerts_and_a_spike_does_once() {
+        let mut b = Baselines::new(opts());
+        // 10 events a minute for 20 minutes.
+        for m in 0..20 {
+            for i in 0..10 {
+                assert_eq!(
+                    b.observe(7, m * MIN + i * 1_000_000_000),
+                    None,
+                    "minute {m}"
+                );
+            }
+        }
+        // Then 100 in minute 20: one alert when it crosses, not one per event.
+        let alerts: Vec<_> = (0..100)
+            .filter_map(|i| b.observe(7, 20 * MIN + i * 100_000_000))
+            .collect();
+        assert_eq!(alerts.len(), 1);
+        assert!(
+            alerts[0].count > 10 && (alerts[0].mean - 10.0).abs() < 1.0,
+            "{alerts:?}"
+        );
+    }
+
+    #[test]
+    fn warm_up_and_floor_keep_new_and_rare_keys_quiet() {
+        let mut b = Baselines::new(opts());
+        // A burst in the first minutes of a key: still warming up.
+        assert!((0..500).all(|i| b.observe(1, i * 1_000_000).is_none()));
+        // A rare key: 1 a minute, then 5: above its baseline, below the floor.
+        for m in 0..20 {
+            assert!(b.observe(2, m * MIN).is_none());
+        }
+        assert!((0..5).all(|i| b.observe(2, 20 * MIN + i).is_none()));
+    }
+
+    #[test]
+    fn keys_are_bounded() {
+        let mut b = Baselines::new(BaselineOptions {
+            max_keys: 1000,
+            ..opts()
+        });
+        for k in 0..100_000u64 {
+            b.observe(k, 0);
+        }
+        assert_eq!((b.len(), b.evicted()), (1000, 99_000));
+    }
+}
