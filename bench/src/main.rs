@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use ingest::netns::{self, Spawned, VethPair};
 
 mod datapath;
+mod detect;
 mod parse;
 mod replay;
 
@@ -74,6 +75,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Detection throughput on one core: Sigma rules, threshold rules, parse + both, and the
+    /// template miner.
+    Detect {
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure what one sleep and wakeup of a thread costs this machine in CPU time (the fixed
     /// cost that poll mode pays per batch).
     Wakeups {
@@ -91,6 +102,15 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Demo { ingest, count } => demo(ingest, count),
         Command::Wakeups { sleep_us, duration } => wakeups(sleep_us, duration),
+        Command::Detect { seconds, json } => {
+            let results = detect::run(seconds)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else {
+                detect::print_table(&results);
+            }
+            Ok(())
+        }
         Command::Parse {
             seconds,
             only,

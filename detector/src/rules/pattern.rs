@@ -1,6 +1,8 @@
 //! Sigma value patterns: exact, contains, startswith, endswith, and wildcards (`*`, `?`, with
 //! `\*`, `\?`, `\\` escapes), ASCII-case-insensitive unless `cased`. Matching never allocates.
 
+use crate::parse::scan::ByteSet;
+
 /// How a string value is compared.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StrKind {
@@ -25,6 +27,9 @@ pub struct StrPattern {
     needle: Vec<u8>,
     literal: Vec<bool>,
     cased: bool,
+    /// For a glob: its longest wildcard-free run, which any match must contain (a cheap
+    /// rejection before the backtracking match).
+    required: Vec<u8>,
 }
 
 /// A Sigma string with its wildcards resolved: the bytes, and which of them are wildcards.
@@ -65,6 +70,7 @@ impl StrPattern {
                 needle: bytes,
                 literal: Vec::new(),
                 cased,
+                required: Vec::new(),
             };
         }
         // Leading / trailing stars for contains, startswith and endswith.
@@ -76,12 +82,30 @@ impl StrPattern {
             bytes.push(b'*');
             wild.push(true);
         }
+        let mut required: &[u8] = &[];
+        let mut start = 0;
+        for i in 0..=bytes.len() {
+            if i == bytes.len() || wild[i] {
+                if i - start > required.len() {
+                    required = &bytes[start..i];
+                }
+                start = i + 1;
+            }
+        }
+        let required = required.to_vec();
         Self {
             kind: StrKind::Glob,
             needle: bytes,
             literal: wild.iter().map(|w| !w).collect(),
             cased,
+            required,
         }
+    }
+
+    /// The literal of a plain `contains` pattern (no wildcards), lowercased unless cased: what a
+    /// shared Aho-Corasick automaton can search for instead.
+    pub fn contains_literal(&self) -> Option<(&[u8], bool)> {
+        (self.kind == StrKind::Contains).then_some((&self.needle, self.cased))
     }
 
     fn eq(&self, a: u8, b: u8) -> bool {
@@ -103,9 +127,26 @@ impl StrPattern {
         if hay.len() < needle.len() {
             return false;
         }
+        // Jump between occurrences of the first byte (either case) with the vector scan.
         let first = needle[0];
-        (0..=hay.len() - needle.len())
-            .any(|i| self.eq(hay[i], first) && self.eq_slice(&hay[i..i + needle.len()], needle))
+        let set = if self.cased {
+            ByteSet::new(&[first])
+        } else {
+            ByteSet::new(&[first, first.to_ascii_uppercase()])
+        };
+        let last = hay.len() - needle.len();
+        let mut at = 0;
+        while at <= last {
+            let Some(i) = crate::parse::scan::find(&hay[at..=last], &set) else {
+                return false;
+            };
+            let i = at + i;
+            if self.eq_slice(&hay[i..i + needle.len()], needle) {
+                return true;
+            }
+            at = i + 1;
+        }
+        false
     }
 
     /// Whether `value` matches.
@@ -121,7 +162,10 @@ impl StrPattern {
                 value.len() >= self.needle.len()
                     && self.eq_slice(&value[value.len() - self.needle.len()..], &self.needle)
             }
-            StrKind::Glob => self.glob(value, 0, 0),
+            StrKind::Glob => {
+                (self.required.is_empty() || self.find(value, &self.required))
+                    && self.glob(value, 0, 0)
+            }
         }
     }
 

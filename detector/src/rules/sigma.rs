@@ -226,10 +226,46 @@ impl FieldMatch {
     }
 }
 
+/// Keyword alternatives, matched anywhere in the body: the plain case-insensitive literals in
+/// one Aho-Corasick automaton (one pass over the body for all of them), the rest one by one.
+#[derive(Clone, Debug)]
+struct Keywords {
+    literals: Option<aho_corasick::AhoCorasick>,
+    others: Vec<Matcher>,
+}
+
+impl Keywords {
+    fn new(all: Vec<Matcher>) -> Self {
+        let mut literals = Vec::new();
+        let mut others = Vec::new();
+        for m in all {
+            match &m {
+                Matcher::Str(p) => match p.contains_literal() {
+                    Some((lit, false)) if !lit.is_empty() => literals.push(lit.to_vec()),
+                    _ => others.push(m),
+                },
+                _ => others.push(m),
+            }
+        }
+        let literals = (!literals.is_empty()).then(|| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(&literals)
+                .expect("literal patterns always build")
+        });
+        Self { literals, others }
+    }
+
+    fn matches(&self, body: &[u8]) -> bool {
+        self.literals.as_ref().is_some_and(|ac| ac.is_match(body))
+            || self.others.iter().any(|k| k.matches(body))
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Search {
     /// Keyword alternatives, matched anywhere in the body.
-    Keywords(Vec<Matcher>),
+    Keywords(Keywords),
     /// OR of maps, each an AND of field matches.
     Maps(Vec<Vec<FieldMatch>>),
 }
@@ -237,7 +273,7 @@ enum Search {
 impl Search {
     fn matches(&self, e: &Event<'_>) -> bool {
         match self {
-            Search::Keywords(ks) => ks.iter().any(|k| k.matches(e.body)),
+            Search::Keywords(ks) => ks.matches(e.body),
             Search::Maps(maps) => maps.iter().any(|m| m.iter().all(|f| f.matches(e))),
         }
     }
@@ -419,7 +455,7 @@ fn compile_search(v: &Value) -> Result<Search, CompileError> {
                     false,
                 )));
             }
-            Ok(Search::Keywords(ks))
+            Ok(Search::Keywords(Keywords::new(ks)))
         }
         Value::Sequence(items) => {
             let mut maps = Vec::new();
@@ -432,9 +468,11 @@ fn compile_search(v: &Value) -> Result<Search, CompileError> {
             Ok(Search::Maps(maps))
         }
         Value::Mapping(map) => Ok(Search::Maps(vec![compile_map(map)?])),
-        Value::String(_) | Value::Number(_) => Ok(Search::Keywords(vec![Matcher::Str(
-            StrPattern::new(&scalar_text(v).expect("scalar"), StrKind::Contains, false),
-        )])),
+        Value::String(_) | Value::Number(_) => {
+            Ok(Search::Keywords(Keywords::new(vec![Matcher::Str(
+                StrPattern::new(&scalar_text(v).expect("scalar"), StrKind::Contains, false),
+            )])))
+        }
         _ => Err((String::new(), "not a list or a map".into())),
     }
 }

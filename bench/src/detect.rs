@@ -1,0 +1,136 @@
+//! `bench detect`: the detection engine's throughput on one core, in one run: the SigmaHQ Linux
+//! rules and the native threshold rules over parsed messages of the mixed corpus, and the
+//! template miner alone over the LogHub lines. Best of five interleaved rounds.
+
+use std::{hint::black_box, path::Path, time::Instant};
+
+use detector::{
+    mining::{Miner, MinerOptions},
+    parse::{Event, ParseOptions, parse},
+    rules::{
+        sigma::{LogsourceMap, load_dir},
+        threshold::{ThresholdEngine, from_toml},
+    },
+};
+use serde::Serialize;
+
+use crate::parse::mixed_corpus;
+
+/// One measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectResult {
+    /// What ran.
+    pub what: &'static str,
+    /// Events (or lines) per second on one core.
+    pub events_per_s: f64,
+    /// Alerts (or templates) produced in one pass over the corpus.
+    pub output: u64,
+}
+
+const ROUNDS: usize = 5;
+
+fn best_rate(seconds: f64, n_per_pass: usize, mut pass: impl FnMut() -> u64) -> (f64, u64) {
+    let mut best = 0.0f64;
+    let mut output = 0;
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        let mut passes = 0u64;
+        while start.elapsed().as_secs_f64() < seconds / ROUNDS as f64 {
+            output = black_box(pass());
+            passes += 1;
+        }
+        best = best.max(passes as f64 * n_per_pass as f64 / start.elapsed().as_secs_f64());
+    }
+    (best, output)
+}
+
+/// Runs the measurements, `seconds` each.
+pub fn run(seconds: f64) -> anyhow::Result<Vec<DetectResult>> {
+    let rules_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../detector/rules");
+    let logsources = LogsourceMap::default();
+    let (sigma, errors) = load_dir(&rules_dir.join("sigma-linux"), &logsources);
+    anyhow::ensure!(errors.is_empty(), "rules rejected: {errors:?}");
+    let text = std::fs::read_to_string(rules_dir.join("native/ssh.toml"))?;
+    let thresholds = from_toml("ssh.toml", &text, &logsources)?;
+    let corpus = mixed_corpus();
+    let opts = ParseOptions::default();
+    let events: Vec<Event<'_>> = corpus.iter().map(|m| parse(m, &opts)).collect();
+
+    let mut results = Vec::new();
+    let (rate, output) = best_rate(seconds, events.len(), || {
+        events
+            .iter()
+            .map(|e| sigma.iter().filter(|r| r.matches(e)).count() as u64)
+            .sum()
+    });
+    results.push(DetectResult {
+        what: "sigma rules (16), parsed events",
+        events_per_s: rate,
+        output,
+    });
+    let mut engine = ThresholdEngine::new(thresholds.clone(), 100_000);
+    let mut now = 0u64;
+    let (rate, output) = best_rate(seconds, events.len(), || {
+        let mut alerts = 0;
+        for e in &events {
+            now += 1_000;
+            engine.on_event(e, now, |_| alerts += 1);
+        }
+        alerts
+    });
+    results.push(DetectResult {
+        what: "threshold rules, parsed events",
+        events_per_s: rate,
+        output,
+    });
+    let (rate, output) = best_rate(seconds, corpus.len(), || {
+        let mut n = 0;
+        for m in &corpus {
+            let e = parse(m, &opts);
+            n += sigma.iter().filter(|r| r.matches(&e)).count() as u64;
+            engine.on_event(&e, 0, |_| n += 1);
+        }
+        n
+    });
+    results.push(DetectResult {
+        what: "parse + sigma + thresholds",
+        events_per_s: rate,
+        output,
+    });
+    let lines: Vec<String> = ["OpenSSH", "Linux", "HDFS", "Apache"]
+        .iter()
+        .flat_map(|name| {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("../detector/tests/data/loghub/{name}_2k.log"));
+            std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| {
+                    let e = parse(l.as_bytes(), &opts);
+                    String::from_utf8_lossy(e.body).into_owned()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let (rate, output) = best_rate(seconds, lines.len(), || {
+        let mut miner = Miner::new(MinerOptions::default());
+        for l in &lines {
+            miner.add(l);
+        }
+        miner.len() as u64
+    });
+    results.push(DetectResult {
+        what: "template miner, LogHub lines",
+        events_per_s: rate,
+        output,
+    });
+    Ok(results)
+}
+
+/// The readable table.
+pub fn print_table(results: &[DetectResult]) {
+    println!("{:<36} {:>14} {:>8}", "what", "per s, 1 core", "output");
+    for r in results {
+        println!("{:<36} {:>14.0} {:>8}", r.what, r.events_per_s, r.output);
+    }
+}
