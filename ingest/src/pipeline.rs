@@ -20,7 +20,7 @@ use detector::parse::{
     parse,
 };
 use detector::rules::{
-    sigma::SigmaRule,
+    sigma::{SigmaScratch, SigmaSet},
     threshold::{ThresholdAlert, ThresholdEngine, ThresholdRule},
 };
 use hdrhistogram::Histogram;
@@ -215,7 +215,8 @@ impl Alert {
 /// source's events meet on one worker).
 #[derive(Debug)]
 pub struct RuleDetector {
-    sigma: Arc<Vec<SigmaRule>>,
+    sigma: Arc<SigmaSet>,
+    scratch: SigmaScratch,
     thresholds: ThresholdEngine,
 }
 
@@ -224,9 +225,10 @@ impl RuleDetector {
     pub const MAX_KEYS: usize = 100_000;
 
     /// A detector for these rules.
-    pub fn new(sigma: Arc<Vec<SigmaRule>>, thresholds: Vec<ThresholdRule>) -> Self {
+    pub fn new(sigma: Arc<SigmaSet>, thresholds: Vec<ThresholdRule>) -> Self {
         Self {
             sigma,
+            scratch: SigmaScratch::default(),
             thresholds: ThresholdEngine::new(thresholds, Self::MAX_KEYS),
         }
     }
@@ -234,11 +236,9 @@ impl RuleDetector {
 
 impl Detect for RuleDetector {
     fn on_message(&mut self, msg: &Message<'_>, event: &Event<'_>, out: &mut Outbox<'_>) {
-        for (i, rule) in self.sigma.iter().enumerate() {
-            if rule.matches(event) {
-                out.alert(RuleRef::Sigma(i as u32), msg, event.input, None);
-            }
-        }
+        self.sigma.for_each_match(event, &mut self.scratch, |i| {
+            out.alert(RuleRef::Sigma(i as u32), msg, event.input, None);
+        });
         if !self.thresholds.rules().is_empty() {
             self.thresholds.on_event(event, monotonic_ns(), |a| {
                 out.alert(

@@ -108,6 +108,17 @@ impl StrPattern {
         (self.kind == StrKind::Contains).then_some((&self.needle, self.cased))
     }
 
+    /// A literal that every match of this pattern contains (case aside), for a prefilter:
+    /// the whole needle of a `contains`, `startswith`, `endswith` or exact pattern, or the longest
+    /// wildcard-free run of a glob. `None` when there is none worth searching for.
+    pub fn required_literal(&self) -> Option<&[u8]> {
+        let lit: &[u8] = match self.kind {
+            StrKind::Glob => &self.required,
+            _ => &self.needle,
+        };
+        (lit.len() >= 2).then_some(lit)
+    }
+
     fn eq(&self, a: u8, b: u8) -> bool {
         if self.cased {
             a == b

@@ -231,6 +231,7 @@ impl FieldMatch {
 #[derive(Clone, Debug)]
 struct Keywords {
     literals: Option<aho_corasick::AhoCorasick>,
+    literal_patterns: Vec<Vec<u8>>,
     others: Vec<Matcher>,
 }
 
@@ -247,13 +248,17 @@ impl Keywords {
                 _ => others.push(m),
             }
         }
-        let literals = (!literals.is_empty()).then(|| {
+        let ac = (!literals.is_empty()).then(|| {
             aho_corasick::AhoCorasick::builder()
                 .ascii_case_insensitive(true)
                 .build(&literals)
                 .expect("literal patterns always build")
         });
-        Self { literals, others }
+        Self {
+            literals: ac,
+            literal_patterns: literals,
+            others,
+        }
     }
 
     fn matches(&self, body: &[u8]) -> bool {
@@ -750,6 +755,146 @@ impl<'a> CondParser<'a> {
             }
             Some(t) => Err(format!("unexpected {t:?}")),
             None => Err("it ends too early".into()),
+        }
+    }
+}
+
+impl Expr {
+    /// Literals of which the body must contain at least one for the expression to be true, or
+    /// `None` when it can be true without any (negations, field matches, regexes).
+    fn required_literals(&self, searches: &[(String, Search)]) -> Option<Vec<Vec<u8>>> {
+        match self {
+            Expr::Search(i) => match &searches[*i].1 {
+                Search::Keywords(k) => k.required_literals(),
+                Search::Maps(_) => None,
+            },
+            Expr::Not(_) => None,
+            // Every branch must be able to fire, so all their literals are candidates.
+            Expr::Or(xs) => {
+                let mut all = Vec::new();
+                for x in xs {
+                    all.extend(x.required_literals(searches)?);
+                }
+                Some(all)
+            }
+            // One branch that needs a literal is enough: the smallest set is the best filter.
+            Expr::And(xs) => xs
+                .iter()
+                .filter_map(|x| x.required_literals(searches))
+                .min_by_key(Vec::len),
+        }
+    }
+}
+
+impl Keywords {
+    fn required_literals(&self) -> Option<Vec<Vec<u8>>> {
+        let mut out: Vec<Vec<u8>> = self.literal_patterns.clone();
+        for m in &self.others {
+            match m {
+                Matcher::Str(p) => out.push(p.required_literal()?.to_vec()),
+                _ => return None,
+            }
+        }
+        Some(out)
+    }
+}
+
+/// A set of Sigma rules evaluated together: every literal any rule needs goes into one
+/// Aho-Corasick automaton, one pass over the body finds the candidate rules, and only those (and
+/// the rules that need no literal) are evaluated in full.
+#[derive(Debug)]
+pub struct SigmaSet {
+    rules: Vec<SigmaRule>,
+    prefilter: Option<aho_corasick::AhoCorasick>,
+    /// Pattern index of the automaton -> the rules it makes candidates.
+    pattern_rules: Vec<Vec<u32>>,
+    /// Rules evaluated on every event.
+    always: Vec<u32>,
+}
+
+/// Per-worker scratch of [`SigmaSet::for_each_match`], so matching does not allocate.
+#[derive(Debug, Default)]
+pub struct SigmaScratch {
+    seen: Vec<u64>,
+    generation: u64,
+    candidates: Vec<u32>,
+}
+
+impl SigmaSet {
+    /// Compiles the prefilter of `rules`.
+    pub fn new(rules: Vec<SigmaRule>) -> Self {
+        let mut literals: Vec<Vec<u8>> = Vec::new();
+        let mut pattern_rules: Vec<Vec<u32>> = Vec::new();
+        let mut always = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            match r.condition.required_literals(&r.searches) {
+                Some(lits) if !lits.is_empty() => {
+                    for lit in lits {
+                        match literals.iter().position(|l| l.eq_ignore_ascii_case(&lit)) {
+                            Some(p) => pattern_rules[p].push(i as u32),
+                            None => {
+                                literals.push(lit);
+                                pattern_rules.push(vec![i as u32]);
+                            }
+                        }
+                    }
+                }
+                _ => always.push(i as u32),
+            }
+        }
+        let prefilter = (!literals.is_empty()).then(|| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(&literals)
+                .expect("literal patterns always build")
+        });
+        Self {
+            rules,
+            prefilter,
+            pattern_rules,
+            always,
+        }
+    }
+
+    /// The rules, by index.
+    pub fn rules(&self) -> &[SigmaRule] {
+        &self.rules
+    }
+
+    /// Rules that skip the prefilter (evaluated on every event).
+    pub fn unfiltered(&self) -> usize {
+        self.always.len()
+    }
+
+    /// Calls `f` with the index of every rule that matches `e`, in rule order.
+    pub fn for_each_match(
+        &self,
+        e: &Event<'_>,
+        scratch: &mut SigmaScratch,
+        mut f: impl FnMut(usize),
+    ) {
+        scratch.generation += 1;
+        if scratch.seen.len() < self.rules.len() {
+            scratch.seen.resize(self.rules.len(), 0);
+        }
+        scratch.candidates.clear();
+        scratch.candidates.extend_from_slice(&self.always);
+        if let Some(ac) = &self.prefilter {
+            for m in ac.find_overlapping_iter(e.body) {
+                for &r in &self.pattern_rules[m.pattern().as_usize()] {
+                    if scratch.seen[r as usize] != scratch.generation {
+                        scratch.seen[r as usize] = scratch.generation;
+                        scratch.candidates.push(r);
+                    }
+                }
+            }
+        }
+        scratch.candidates.sort_unstable();
+        scratch.candidates.dedup();
+        for &r in &scratch.candidates {
+            if self.rules[r as usize].matches(e) {
+                f(r as usize);
+            }
         }
     }
 }
