@@ -319,10 +319,39 @@ impl ThresholdEngine {
         self.tables.iter().map(LruCache::len).sum()
     }
 
+    /// An engine whose per-key state stays within `budget_bytes` in all (split evenly over the
+    /// rules; see [`ThresholdEngine::state_bytes`] for what a key costs).
+    pub fn with_budget(rules: Vec<ThresholdRule>, budget_bytes: usize) -> Self {
+        let per_rule = budget_bytes / rules.len().max(1);
+        let keys = rules
+            .iter()
+            .map(|r| (per_rule / Self::key_bytes(r)).max(1))
+            .min()
+            .unwrap_or(1);
+        Self::new(rules, keys)
+    }
+
+    /// Bytes one key of `rule` costs: its state, its window ring, and the LRU table's entry
+    /// (hash slot, list links, key) with the hash table's spare capacity.
+    fn key_bytes(rule: &ThresholdRule) -> usize {
+        let entry = std::mem::size_of::<KeyState>() + std::mem::size_of::<u64>() + 2 * 8;
+        (entry + rule.count as usize * 8) * 2
+    }
+
+    /// An upper estimate of the bytes the per-key state holds now.
+    pub fn state_bytes(&self) -> usize {
+        self.rules
+            .iter()
+            .zip(&self.tables)
+            .map(|(r, t)| t.len() * Self::key_bytes(r))
+            .sum()
+    }
+
     /// Counts `e` for every rule that selects it, calling `alert` when one crosses its
     /// threshold outside a suppression. `now_ns` is the arrival time.
     pub fn on_event(&mut self, e: &Event<'_>, now_ns: u64, mut alert: impl FnMut(ThresholdAlert)) {
-        for (i, rule) in self.rules.iter().enumerate() {
+        for i in 0..self.rules.len() {
+            let rule = &self.rules[i];
             if !rule.selects(e) {
                 continue;
             }
@@ -336,51 +365,66 @@ impl ThresholdEngine {
             } else {
                 now_ns
             };
-            let table = &mut self.tables[i];
-            let h = hash_key(key);
-            if !table.contains(&h) && table.len() == table.cap().get() {
-                table.pop_lru();
-                self.counters.evicted += 1;
-            }
-            let n = rule.count as usize;
-            let st = table.get_or_insert_mut(h, || KeyState {
-                times: vec![0; n],
-                next: 0,
-                seen: 0,
-                quiet_until: 0,
-                folded: 0,
-            });
-            st.times[st.next] = t;
-            st.next = (st.next + 1) % n;
-            st.seen += 1;
-            if st.seen < rule.count as u64 {
-                continue;
-            }
-            // The oldest of the last `count` events is where the ring continues.
-            let first = st.times[st.next];
-            if t.saturating_sub(first) > rule.window_ns {
-                continue;
-            }
-            if t < st.quiet_until {
-                // A repeat within the suppression: folded into the next alert, and counting
-                // starts over.
-                st.folded += 1;
-                st.seen = 0;
-                self.counters.suppressed += 1;
-                continue;
-            }
-            st.quiet_until = t.saturating_add(rule.suppress_ns);
-            alert(ThresholdAlert {
-                rule: i,
-                key: key.to_vec(),
-                count: rule.count,
-                first_ns: first,
-                last_ns: t,
-                folded: std::mem::take(&mut st.folded),
-            });
-            // Start a fresh window after an alert.
-            st.seen = 0;
+            self.count_key(i, key, t, &mut alert);
         }
+    }
+
+    /// Counts one event of `key` for rule `i` at time `t`: the part of [`on_event`] after the
+    /// rule has selected the event and found its key.
+    ///
+    /// [`on_event`]: ThresholdEngine::on_event
+    pub fn count_key(
+        &mut self,
+        i: usize,
+        key: &[u8],
+        t: u64,
+        mut alert: impl FnMut(ThresholdAlert),
+    ) {
+        let rule = &self.rules[i];
+        let table = &mut self.tables[i];
+        let h = hash_key(key);
+        if !table.contains(&h) && table.len() == table.cap().get() {
+            table.pop_lru();
+            self.counters.evicted += 1;
+        }
+        let n = rule.count as usize;
+        let st = table.get_or_insert_mut(h, || KeyState {
+            times: vec![0; n],
+            next: 0,
+            seen: 0,
+            quiet_until: 0,
+            folded: 0,
+        });
+        st.times[st.next] = t;
+        st.next = (st.next + 1) % n;
+        st.seen += 1;
+        if st.seen < rule.count as u64 {
+            return;
+        }
+        // The oldest of the last `count` events is where the ring continues.
+        let first = st.times[st.next];
+        if t.saturating_sub(first) > rule.window_ns {
+            return;
+        }
+        if t < st.quiet_until {
+            // A repeat within the suppression: folded into the next alert, and counting
+            // starts over.
+            st.folded += 1;
+            st.seen = 0;
+            self.counters.suppressed += 1;
+            return;
+        }
+        st.quiet_until = t.saturating_add(rule.suppress_ns);
+        alert(ThresholdAlert {
+            rule: i,
+            key: key.to_vec(),
+            count: rule.count,
+            first_ns: first,
+            last_ns: t,
+            folded: std::mem::take(&mut st.folded),
+        });
+        // Start a fresh window after an alert.
+        st.seen = 0;
     }
 }
 
@@ -461,6 +505,32 @@ suppress = "5s"
         }
         assert_eq!(e.keys(), 2);
         assert_eq!(e.counters().evicted, 8);
+    }
+
+    #[test]
+    fn ten_million_sources_stay_within_the_memory_budget() {
+        let rules = from_toml("t.toml", RULE, &LogsourceMap::default()).unwrap();
+        let budget = 8 << 20;
+        let mut e = ThresholdEngine::with_budget(rules, budget);
+        let mut key = [0u8; 4];
+        let sources = 10_000_000u32;
+        for ip in 0..sources {
+            key.copy_from_slice(&ip.to_be_bytes());
+            e.count_key(0, &key, u64::from(ip), |_| {
+                panic!("one event per source never alerts")
+            });
+        }
+        let kept = e.keys() as u64;
+        assert!(
+            kept > 10_000,
+            "the budget holds a useful number of keys: {kept}"
+        );
+        assert!(
+            e.state_bytes() <= budget,
+            "{} bytes for a {budget}-byte budget",
+            e.state_bytes()
+        );
+        assert_eq!(kept + e.counters().evicted, u64::from(sources));
     }
 
     #[test]
