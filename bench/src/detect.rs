@@ -48,7 +48,8 @@ fn best_rate(seconds: f64, n_per_pass: usize, mut pass: impl FnMut() -> u64) -> 
 pub fn run(seconds: f64) -> anyhow::Result<Vec<DetectResult>> {
     let rules_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../detector/rules");
     let logsources = LogsourceMap::default();
-    let (sigma, errors) = load_dir(&rules_dir.join("sigma-linux"), &logsources);
+    let loaded = load_dir(&rules_dir.join("sigma-linux"), &logsources);
+    let (sigma, errors) = (loaded.rules, loaded.errors);
     anyhow::ensure!(errors.is_empty(), "rules rejected: {errors:?}");
     let text = std::fs::read_to_string(rules_dir.join("native/ssh.toml"))?;
     let thresholds = from_toml("ssh.toml", &text, &logsources)?;

@@ -30,7 +30,8 @@ fn rejected(yaml: &str) -> String {
 
 #[test]
 fn every_sigmahq_linux_rule_loads_and_fires_on_its_message() {
-    let (rules, errors) = load_dir(rules_dir(), &LogsourceMap::default());
+    let loaded = load_dir(rules_dir(), &LogsourceMap::default());
+    let (rules, errors) = (loaded.rules, loaded.errors);
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(rules.len(), 16);
     // (file, a message it is written for, a near miss)
@@ -304,7 +305,8 @@ fn unsupported_constructs_are_rejected_naming_file_and_construct() {
 #[test]
 fn the_prefiltered_set_matches_exactly_what_each_rule_matches() {
     use detector::rules::sigma::{SigmaScratch, SigmaSet};
-    let (rules, errors) = load_dir(rules_dir(), &LogsourceMap::default());
+    let loaded = load_dir(rules_dir(), &LogsourceMap::default());
+    let (rules, errors) = (loaded.rules, loaded.errors);
     assert!(errors.is_empty());
     let mut extra = vec![rule(
         r#"

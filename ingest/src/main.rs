@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use detector::{
     parse::{FormatHint, ParseOptions, Payload},
     rules::{
+        correlation::{CorrelationEngine, CorrelationRule},
         sigma::{self, SigmaRule, SigmaScratch, SigmaSet},
         threshold::{self, ThresholdEngine, ThresholdRule},
     },
@@ -100,6 +101,7 @@ struct DetectArgs {
 #[derive(Debug, Default)]
 struct Rules {
     sigma: Vec<SigmaRule>,
+    correlations: Vec<CorrelationRule>,
     thresholds: Vec<ThresholdRule>,
 }
 
@@ -109,9 +111,17 @@ fn load_rules(dirs: &[PathBuf]) -> anyhow::Result<Rules> {
     let mut rules = Rules::default();
     let mut errors = Vec::new();
     for dir in dirs {
-        let (r, e) = sigma::load_dir(dir, &logsources);
-        rules.sigma.extend(r);
-        errors.extend(e);
+        let loaded = sigma::load_dir(dir, &logsources);
+        // Correlations refer to rules by index within their folder: shift them.
+        let base = rules.sigma.len();
+        rules
+            .correlations
+            .extend(loaded.correlations.into_iter().map(|mut c| {
+                c.rules.iter_mut().for_each(|r| *r += base);
+                c
+            }));
+        rules.sigma.extend(loaded.rules);
+        errors.extend(loaded.errors);
         let mut stack = vec![dir.clone()];
         while let Some(d) = stack.pop() {
             for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
@@ -165,6 +175,10 @@ fn alert_json(
                 "threshold",
             )
         }
+        RuleRef::Correlation(i) => {
+            let r = &rules.correlations[i as usize];
+            (&r.title, r.id.clone(), r.level, Vec::new(), "correlation")
+        }
     };
     let mut v = serde_json::json!({
         "event": "alert",
@@ -200,6 +214,11 @@ fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
     let mut thresholds = ThresholdEngine::new(rules.thresholds.clone(), RuleDetector::MAX_KEYS);
     let sigma_set = SigmaSet::new(rules.sigma.clone());
     let mut scratch = SigmaScratch::default();
+    let mut correlations = CorrelationEngine::new(
+        rules.correlations.clone(),
+        rules.sigma.len(),
+        RuleDetector::MAX_KEYS,
+    );
     let mut out = BufWriter::new(std::io::stdout().lock());
     for line in input.split(b'\n') {
         let line = line.context("reading input")?;
@@ -209,6 +228,21 @@ fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
         for i in hits {
             let v = alert_json(&rules, RuleRef::Sigma(i as u32), None, event.input, None);
             writeln!(out, "{v}")?;
+            let mut fired = Vec::new();
+            correlations.on_match(i, &event, 0, |a| fired.push(a));
+            for a in fired {
+                let key = a.group.join(",");
+                let rule = RuleRef::Correlation(a.rule as u32);
+                let count = u32::try_from(a.count).unwrap_or(u32::MAX);
+                let v = alert_json(
+                    &rules,
+                    rule,
+                    None,
+                    event.input,
+                    Some((key.as_bytes(), count, 0)),
+                );
+                writeln!(out, "{v}")?;
+            }
         }
         // Offline, time is the messages' own (threshold rules with `time = "arrival"` see every
         // line at the same instant).
@@ -590,8 +624,13 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let daemon = {
         let sigma = Arc::new(SigmaSet::new(rules.sigma.clone()));
         let thresholds = rules.thresholds.clone();
+        let correlations = rules.correlations.clone();
         Daemon::start_with(opts.clone(), move |_| {
-            Box::new(RuleDetector::new(sigma.clone(), thresholds.clone())) as Box<dyn Detect>
+            Box::new(RuleDetector::new(
+                sigma.clone(),
+                correlations.clone(),
+                thresholds.clone(),
+            )) as Box<dyn Detect>
         })
     }
     .with_context(|| format!("starting the appliance on {}", opts.iface))?;
@@ -682,8 +721,9 @@ impl<W: Write> OutputSink for Printer<W> {
                 }
             }
             Output::Alert(alert) => {
-                let threshold = matches!(alert.rule, RuleRef::Threshold(_))
-                    .then(|| (alert.key(), alert.count, alert.folded));
+                let threshold =
+                    matches!(alert.rule, RuleRef::Threshold(_) | RuleRef::Correlation(_))
+                        .then(|| (alert.key(), alert.count, alert.folded));
                 let line = alert_json(
                     &self.rules,
                     alert.rule,

@@ -20,6 +20,7 @@ use detector::parse::{
     parse,
 };
 use detector::rules::{
+    correlation::{CorrelationEngine, CorrelationRule},
     sigma::{SigmaScratch, SigmaSet},
     threshold::{ThresholdAlert, ThresholdEngine, ThresholdRule},
 };
@@ -186,6 +187,8 @@ pub enum RuleRef {
     Sigma(u32),
     /// A threshold rule, by index.
     Threshold(u32),
+    /// A Sigma correlation rule, by index.
+    Correlation(u32),
 }
 
 /// A rule that fired, with a copy of the message.
@@ -217,6 +220,8 @@ impl Alert {
 pub struct RuleDetector {
     sigma: Arc<SigmaSet>,
     scratch: SigmaScratch,
+    hits: Vec<usize>,
+    correlations: CorrelationEngine,
     thresholds: ThresholdEngine,
 }
 
@@ -225,10 +230,17 @@ impl RuleDetector {
     pub const MAX_KEYS: usize = 100_000;
 
     /// A detector for these rules.
-    pub fn new(sigma: Arc<SigmaSet>, thresholds: Vec<ThresholdRule>) -> Self {
+    pub fn new(
+        sigma: Arc<SigmaSet>,
+        correlations: Vec<CorrelationRule>,
+        thresholds: Vec<ThresholdRule>,
+    ) -> Self {
+        let base = sigma.rules().len();
         Self {
             sigma,
             scratch: SigmaScratch::default(),
+            hits: Vec::with_capacity(base),
+            correlations: CorrelationEngine::new(correlations, base, Self::MAX_KEYS),
             thresholds: ThresholdEngine::new(thresholds, Self::MAX_KEYS),
         }
     }
@@ -236,9 +248,30 @@ impl RuleDetector {
 
 impl Detect for RuleDetector {
     fn on_message(&mut self, msg: &Message<'_>, event: &Event<'_>, out: &mut Outbox<'_>) {
-        self.sigma.for_each_match(event, &mut self.scratch, |i| {
+        self.hits.clear();
+        let hits = &mut self.hits;
+        self.sigma
+            .for_each_match(event, &mut self.scratch, |i| hits.push(i));
+        let now = monotonic_ns();
+        for &i in &self.hits {
             out.alert(RuleRef::Sigma(i as u32), msg, event.input, None);
-        });
+            self.correlations.on_match(i, event, now, |a| {
+                let t = ThresholdAlert {
+                    rule: a.rule,
+                    key: a.group.join(",").into_bytes(),
+                    count: a.count as u32,
+                    first_ns: now,
+                    last_ns: now,
+                    folded: 0,
+                };
+                out.alert(
+                    RuleRef::Correlation(a.rule as u32),
+                    msg,
+                    event.input,
+                    Some(&t),
+                );
+            });
+        }
         if !self.thresholds.rules().is_empty() {
             self.thresholds.on_event(event, monotonic_ns(), |a| {
                 out.alert(

@@ -186,3 +186,49 @@ fn templates_are_printed_per_line_in_order() {
         distinct.len()
     );
 }
+
+#[test]
+fn correlation_rules_fire_offline() {
+    let dir = std::env::temp_dir().join(format!("ingest-corr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("brute.yml"),
+        "title: Failed password\nname: failed_password\nlogsource: {product: linux, service: sshd}\n\
+         detection: {keywords: ['Failed password'], condition: keywords}\n---\n\
+         title: Brute force per host\nid: corr-1\ncorrelation:\n    type: event_count\n    \
+         rules: [failed_password]\n    group-by: [host]\n    timespan: 1m\n    condition: {gte: 3}\nlevel: high\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .args(["detect", "--rules"])
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for _ in 0..3 {
+            writeln!(stdin, "{FAILED}").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(out.status.success());
+    let alerts: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = alerts.iter().map(|a| a["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["sigma", "sigma", "sigma", "correlation"]);
+    let c = &alerts[3];
+    assert_eq!(
+        (&c["rule"], &c["key"], &c["count"]),
+        (
+            &Value::from("Brute force per host"),
+            &Value::from("web1"),
+            &Value::from(3)
+        )
+    );
+}

@@ -18,7 +18,10 @@ use std::{fmt, net::IpAddr, path::Path};
 
 use serde_yaml::Value;
 
-use super::pattern::{StrKind, StrPattern};
+use super::{
+    correlation::CorrelationRule,
+    pattern::{StrKind, StrPattern},
+};
 use crate::parse::Event;
 
 /// Why a rule was rejected.
@@ -105,7 +108,7 @@ impl Default for LogsourceMap {
 }
 
 #[derive(Clone, Debug)]
-enum Field {
+pub(crate) enum Field {
     Message,
     Host,
     App,
@@ -117,7 +120,7 @@ enum Field {
 }
 
 impl Field {
-    fn from_name(name: &str) -> Self {
+    pub(crate) fn from_name(name: &str) -> Self {
         match name.to_ascii_lowercase().as_str() {
             "message" | "msg" => Field::Message,
             "host" | "hostname" => Field::Host,
@@ -131,7 +134,7 @@ impl Field {
     }
 
     /// Calls `f` with every value of this field in `e`, until it returns true.
-    fn any_value(&self, e: &Event<'_>, mut f: impl FnMut(&[u8]) -> bool) -> bool {
+    pub(crate) fn any_value(&self, e: &Event<'_>, mut f: impl FnMut(&[u8]) -> bool) -> bool {
         match self {
             Field::Message => f(e.body),
             Field::Host => e.host.is_some_and(f),
@@ -310,6 +313,8 @@ pub struct SigmaRule {
     pub title: String,
     /// `id`.
     pub id: Option<String>,
+    /// `name` (how correlation rules refer to it, besides the id).
+    pub name: Option<String>,
     /// `level`.
     pub level: Level,
     /// The file it came from.
@@ -337,12 +342,25 @@ impl SigmaRule {
 
     /// Compiles a rule from its YAML text; `file` names it in errors.
     pub fn from_yaml(file: &str, text: &str, logsources: &LogsourceMap) -> Result<Self, RuleError> {
+        let doc: Value = serde_yaml::from_str(text).map_err(|e| RuleError {
+            file: file.to_string(),
+            construct: "yaml".into(),
+            message: e.to_string(),
+        })?;
+        Self::from_value(file, &doc, logsources)
+    }
+
+    /// Compiles a rule from one parsed YAML document.
+    pub fn from_value(
+        file: &str,
+        doc: &Value,
+        logsources: &LogsourceMap,
+    ) -> Result<Self, RuleError> {
         let err = |construct: &str, message: String| RuleError {
             file: file.to_string(),
             construct: construct.to_string(),
             message,
         };
-        let doc: Value = serde_yaml::from_str(text).map_err(|e| err("yaml", e.to_string()))?;
         let title = doc["title"]
             .as_str()
             .ok_or_else(|| err("title", "missing".into()))?
@@ -350,7 +368,7 @@ impl SigmaRule {
         if doc.get("correlation").is_some() {
             return Err(err(
                 "correlation",
-                "correlation rules are not supported yet".into(),
+                "a correlation rule: load it with load_dir, beside the rules it refers to".into(),
             ));
         }
         let level = match doc["level"].as_str().unwrap_or("medium") {
@@ -427,6 +445,7 @@ impl SigmaRule {
         Ok(Self {
             title,
             id: doc["id"].as_str().map(str::to_string),
+            name: doc["name"].as_str().map(str::to_string),
             level,
             file: file.to_string(),
             apps,
@@ -899,15 +918,26 @@ impl SigmaSet {
     }
 }
 
-/// Every rule of a folder (`*.yml`, `*.yaml`, recursively), and every file that failed, with why.
-pub fn load_dir(dir: &Path, logsources: &LogsourceMap) -> (Vec<SigmaRule>, Vec<RuleError>) {
-    let mut rules = Vec::new();
-    let mut errors = Vec::new();
+/// What [`load_dir`] found.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Detection rules.
+    pub rules: Vec<SigmaRule>,
+    /// Correlation rules, referring to `rules` by index.
+    pub correlations: Vec<CorrelationRule>,
+    /// Every file or document that failed, with why.
+    pub errors: Vec<RuleError>,
+}
+
+/// Every rule of a folder (`*.yml`, `*.yaml`, recursively; several YAML documents per file are
+/// allowed): detection rules and the correlation rules that refer to them.
+pub fn load_dir(dir: &Path, logsources: &LogsourceMap) -> Loaded {
+    let mut loaded = Loaded::default();
     let mut stack = vec![dir.to_path_buf()];
     let mut files = Vec::new();
     while let Some(d) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else {
-            errors.push(RuleError {
+            loaded.errors.push(RuleError {
                 file: d.display().to_string(),
                 construct: "folder".into(),
                 message: "cannot be read".into(),
@@ -924,19 +954,47 @@ pub fn load_dir(dir: &Path, logsources: &LogsourceMap) -> (Vec<SigmaRule>, Vec<R
         }
     }
     files.sort();
+    let mut pending = Vec::new();
     for p in files {
         let file = p.display().to_string();
-        match std::fs::read_to_string(&p) {
-            Ok(text) => match SigmaRule::from_yaml(&file, &text, logsources) {
-                Ok(r) => rules.push(r),
-                Err(e) => errors.push(e),
-            },
-            Err(e) => errors.push(RuleError {
-                file,
-                construct: "file".into(),
-                message: e.to_string(),
-            }),
+        let text = match std::fs::read_to_string(&p) {
+            Ok(t) => t,
+            Err(e) => {
+                loaded.errors.push(RuleError {
+                    file,
+                    construct: "file".into(),
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let doc = match <Value as serde::Deserialize>::deserialize(doc) {
+                Ok(v) => v,
+                Err(e) => {
+                    loaded.errors.push(RuleError {
+                        file: file.clone(),
+                        construct: "yaml".into(),
+                        message: e.to_string(),
+                    });
+                    break;
+                }
+            };
+            if doc.get("correlation").is_some() {
+                pending.push((file.clone(), doc));
+            } else {
+                match SigmaRule::from_value(&file, &doc, logsources) {
+                    Ok(r) => loaded.rules.push(r),
+                    Err(e) => loaded.errors.push(e),
+                }
+            }
         }
     }
-    (rules, errors)
+    for (file, doc) in pending {
+        match CorrelationRule::from_value(&file, &doc, &loaded.rules) {
+            Ok(c) => loaded.correlations.push(c),
+            Err(e) => loaded.errors.push(e),
+        }
+    }
+    loaded
 }

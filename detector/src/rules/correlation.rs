@@ -1,0 +1,404 @@
+//! Sigma correlation rules (https://sigmahq.io/docs/meta/correlations.html) over the matches of
+//! detection rules: `event_count`, `value_count`, `temporal` and `temporal_ordered`, with
+//! `group-by` fields and a `timespan`.
+//!
+//! ```yaml
+//! title: Many failed logins from one host
+//! correlation:
+//!     type: event_count
+//!     rules: [failed_login]        # names or ids of detection rules
+//!     group-by: [host]
+//!     timespan: 5m
+//!     condition: {gte: 10}
+//! ```
+//!
+//! Conditions `gte` and `gt` are supported (an alert the moment the count gets there); `lt`,
+//! `lte`, `eq` and ranges need the end of a window and are rejected. Time is the event's own
+//! timestamp, or the arrival time passed in when it has none. State per group is bounded (LRU,
+//! evictions counted).
+
+use std::{collections::hash_map::DefaultHasher, hash::Hasher, num::NonZeroUsize};
+
+use lru::LruCache;
+use serde_yaml::Value;
+
+use super::sigma::{Field, Level, RuleError, SigmaRule};
+use crate::parse::Event;
+
+/// The kinds of correlation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Matches of the rules per group within the timespan.
+    EventCount,
+    /// Distinct values of a field per group within the timespan.
+    ValueCount,
+    /// Every referenced rule matched within the timespan, in any order.
+    Temporal,
+    /// Every referenced rule matched within the timespan, in the order listed.
+    TemporalOrdered,
+}
+
+/// One compiled correlation rule.
+#[derive(Clone, Debug)]
+pub struct CorrelationRule {
+    /// `title`.
+    pub title: String,
+    /// `id`.
+    pub id: Option<String>,
+    /// `level`.
+    pub level: Level,
+    /// The file it came from.
+    pub file: String,
+    /// The kind.
+    pub kind: Kind,
+    /// Indexes of the detection rules it refers to, in the order listed.
+    pub rules: Vec<usize>,
+    group_by: Vec<Field>,
+    timespan_ns: u64,
+    /// The count (or distinct values) to reach: `gte` n, or `gt` n - 1.
+    threshold: u64,
+    value_field: Option<Field>,
+}
+
+fn duration_ns(s: &str) -> Option<u64> {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let n: u64 = s[..digits].parse().ok()?;
+    let unit: u64 = match &s[digits..] {
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        "d" => 86_400_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(unit)
+}
+
+impl CorrelationRule {
+    /// Compiles one correlation document, resolving its rule references among `rules` (by
+    /// `name` or `id`).
+    pub fn from_value(file: &str, doc: &Value, rules: &[SigmaRule]) -> Result<Self, RuleError> {
+        let err = |construct: &str, message: String| RuleError {
+            file: file.to_string(),
+            construct: construct.to_string(),
+            message,
+        };
+        let c = &doc["correlation"];
+        let title = doc["title"]
+            .as_str()
+            .ok_or_else(|| err("title", "missing".into()))?
+            .to_string();
+        let level = match doc["level"].as_str().unwrap_or("medium") {
+            "informational" => Level::Informational,
+            "low" => Level::Low,
+            "medium" => Level::Medium,
+            "high" => Level::High,
+            "critical" => Level::Critical,
+            other => return Err(err("level", format!("unknown level {other:?}"))),
+        };
+        let kind = match c["type"].as_str() {
+            Some("event_count") => Kind::EventCount,
+            Some("value_count") => Kind::ValueCount,
+            Some("temporal") => Kind::Temporal,
+            Some("temporal_ordered") => Kind::TemporalOrdered,
+            other => {
+                return Err(err(
+                    "correlation.type",
+                    format!(
+                        "{other:?} is not event_count, value_count, temporal or temporal_ordered"
+                    ),
+                ));
+            }
+        };
+        let refs: Vec<&str> = match &c["rules"] {
+            Value::String(s) => vec![s.as_str()],
+            Value::Sequence(list) => list
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .ok_or_else(|| err("correlation.rules", "a non-string entry".into()))
+                })
+                .collect::<Result<_, _>>()?,
+            _ => return Err(err("correlation.rules", "missing".into())),
+        };
+        let mut indexes = Vec::new();
+        for r in refs {
+            let i = rules
+                .iter()
+                .position(|x| x.name.as_deref() == Some(r) || x.id.as_deref() == Some(r))
+                .ok_or_else(|| err("correlation.rules", format!("no loaded rule named {r:?}")))?;
+            indexes.push(i);
+        }
+        let group_by = match &c["group-by"] {
+            Value::Null => Vec::new(),
+            Value::Sequence(list) => list
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(Field::from_name)
+                        .ok_or_else(|| err("correlation.group-by", "a non-string entry".into()))
+                })
+                .collect::<Result<_, _>>()?,
+            Value::String(s) => vec![Field::from_name(s)],
+            _ => return Err(err("correlation.group-by", "not a list".into())),
+        };
+        let span = c["timespan"]
+            .as_str()
+            .ok_or_else(|| err("correlation.timespan", "missing".into()))?;
+        let timespan_ns = duration_ns(span).ok_or_else(|| {
+            err(
+                "correlation.timespan",
+                format!("{span:?} is not like 5m, 1h"),
+            )
+        })?;
+        let cond = &c["condition"];
+        let mut value_field = None;
+        let threshold = match kind {
+            Kind::Temporal | Kind::TemporalOrdered => indexes.len() as u64,
+            Kind::EventCount | Kind::ValueCount => {
+                let map = cond
+                    .as_mapping()
+                    .ok_or_else(|| err("correlation.condition", "missing".into()))?;
+                let mut threshold = None;
+                for (k, v) in map {
+                    match k.as_str() {
+                        Some("gte") => threshold = v.as_u64(),
+                        Some("gt") => threshold = v.as_u64().map(|n| n + 1),
+                        Some("field") if kind == Kind::ValueCount => {
+                            value_field = v.as_str().map(Field::from_name);
+                        }
+                        Some(other) => {
+                            return Err(err(
+                                &format!("correlation.condition.{other}"),
+                                "only gte and gt can fire on a stream (lt, lte, eq and ranges need the end of a window)".into(),
+                            ));
+                        }
+                        None => {
+                            return Err(err("correlation.condition", "a non-string key".into()));
+                        }
+                    }
+                }
+                if kind == Kind::ValueCount && value_field.is_none() {
+                    return Err(err(
+                        "correlation.condition.field",
+                        "value_count needs a field".into(),
+                    ));
+                }
+                threshold.filter(|n| *n >= 1).ok_or_else(|| {
+                    err(
+                        "correlation.condition",
+                        "needs gte or gt with a count".into(),
+                    )
+                })?
+            }
+        };
+        Ok(Self {
+            title,
+            id: doc["id"].as_str().map(str::to_string),
+            level,
+            file: file.to_string(),
+            kind,
+            rules: indexes,
+            group_by,
+            timespan_ns,
+            threshold,
+            value_field,
+        })
+    }
+
+    /// The group of `e`: a hash of its group-by values, and their text for the alert.
+    fn group(&self, e: &Event<'_>) -> u64 {
+        let mut h = DefaultHasher::new();
+        for f in &self.group_by {
+            let mut found = false;
+            f.any_value(e, |v| {
+                h.write(v);
+                found = true;
+                true
+            });
+            h.write_u8(u8::from(found));
+        }
+        h.finish()
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    /// Times of the last `threshold` matches (a ring).
+    Count {
+        times: Vec<u64>,
+        next: usize,
+        seen: u64,
+    },
+    /// Distinct values (hashes) with their last time.
+    Values(Vec<(u64, u64)>),
+    /// Last match time per referenced rule.
+    Temporal(Vec<Option<u64>>),
+}
+
+/// A correlation that fired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CorrelationAlert {
+    /// Index of the correlation rule.
+    pub rule: usize,
+    /// The count or number of distinct values reached (the number of rules for temporal).
+    pub count: u64,
+    /// The group-by values of the event that completed it.
+    pub group: Vec<String>,
+}
+
+/// The correlation rules and their state.
+#[derive(Debug)]
+pub struct CorrelationEngine {
+    rules: Vec<CorrelationRule>,
+    tables: Vec<LruCache<u64, State>>,
+    /// Detection rule index -> the correlations that use it.
+    by_base: Vec<Vec<usize>>,
+    evicted: u64,
+}
+
+impl CorrelationEngine {
+    /// An engine for `rules` over `base_rules` detection rules, each keeping at most
+    /// `max_groups` groups.
+    pub fn new(rules: Vec<CorrelationRule>, base_rules: usize, max_groups: usize) -> Self {
+        let mut by_base = vec![Vec::new(); base_rules];
+        for (i, r) in rules.iter().enumerate() {
+            for &b in &r.rules {
+                if !by_base[b].contains(&i) {
+                    by_base[b].push(i);
+                }
+            }
+        }
+        let cap = NonZeroUsize::new(max_groups.max(1)).expect("at least one");
+        Self {
+            tables: rules.iter().map(|_| LruCache::new(cap)).collect(),
+            rules,
+            by_base,
+            evicted: 0,
+        }
+    }
+
+    /// The correlation rules.
+    pub fn rules(&self) -> &[CorrelationRule] {
+        &self.rules
+    }
+
+    /// Groups evicted from full tables.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Feeds one match of detection rule `base` on `e`; `now_ns` is used when the event has no
+    /// timestamp.
+    pub fn on_match(
+        &mut self,
+        base: usize,
+        e: &Event<'_>,
+        now_ns: u64,
+        mut alert: impl FnMut(CorrelationAlert),
+    ) {
+        let Some(correlations) = self.by_base.get(base) else {
+            return;
+        };
+        let t = e
+            .timestamp_ns
+            .and_then(|t| u64::try_from(t).ok())
+            .unwrap_or(now_ns);
+        for &ci in correlations {
+            let rule = &self.rules[ci];
+            let table = &mut self.tables[ci];
+            let g = rule.group(e);
+            if !table.contains(&g) && table.len() == table.cap().get() {
+                table.pop_lru();
+                self.evicted += 1;
+            }
+            let n = rule.threshold as usize;
+            let st = table.get_or_insert_mut(g, || match rule.kind {
+                Kind::EventCount => State::Count {
+                    times: vec![0; n],
+                    next: 0,
+                    seen: 0,
+                },
+                Kind::ValueCount => State::Values(Vec::with_capacity(n)),
+                Kind::Temporal | Kind::TemporalOrdered => {
+                    State::Temporal(vec![None; rule.rules.len()])
+                }
+            });
+            let fired = match st {
+                State::Count { times, next, seen } => {
+                    times[*next] = t;
+                    *next = (*next + 1) % n;
+                    *seen += 1;
+                    let hit =
+                        *seen >= n as u64 && t.saturating_sub(times[*next]) <= rule.timespan_ns;
+                    if hit {
+                        *seen = 0;
+                    }
+                    hit.then_some(n as u64)
+                }
+                State::Values(values) => {
+                    let mut v = DefaultHasher::new();
+                    let mut found = false;
+                    if let Some(f) = &rule.value_field {
+                        f.any_value(e, |x| {
+                            v.write(x);
+                            found = true;
+                            true
+                        });
+                    }
+                    if !found {
+                        continue;
+                    }
+                    let v = v.finish();
+                    values.retain(|(_, seen)| t.saturating_sub(*seen) <= rule.timespan_ns);
+                    match values.iter_mut().find(|(h, _)| *h == v) {
+                        Some(entry) => entry.1 = t,
+                        None => values.push((v, t)),
+                    }
+                    let hit = values.len() >= n;
+                    if hit {
+                        values.clear();
+                    }
+                    hit.then_some(n as u64)
+                }
+                State::Temporal(last) => {
+                    for (slot, &b) in rule.rules.iter().enumerate() {
+                        if b == base {
+                            // In order: only when every earlier rule has matched since.
+                            let ready = rule.kind == Kind::Temporal
+                                || last[..slot].iter().all(|x| x.is_some_and(|x| x <= t));
+                            if ready {
+                                last[slot] = Some(t);
+                            }
+                        }
+                    }
+                    let complete = last
+                        .iter()
+                        .all(|x| x.is_some_and(|x| t.saturating_sub(x) <= rule.timespan_ns));
+                    if complete {
+                        last.iter_mut().for_each(|x| *x = None);
+                    }
+                    complete.then_some(rule.rules.len() as u64)
+                }
+            };
+            if let Some(count) = fired {
+                let group = rule
+                    .group_by
+                    .iter()
+                    .map(|f| {
+                        let mut text = String::new();
+                        f.any_value(e, |v| {
+                            text = String::from_utf8_lossy(v).into_owned();
+                            true
+                        });
+                        text
+                    })
+                    .collect();
+                alert(CorrelationAlert {
+                    rule: ci,
+                    count,
+                    group,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Sigma correlation rules loaded beside their detection rules (several YAML documents in one
+//! file), fed by the matches of those rules.
+
+use detector::{
+    parse::{ParseOptions, parse},
+    rules::{
+        correlation::CorrelationEngine,
+        sigma::{Loaded, LogsourceMap, SigmaScratch, SigmaSet, load_dir},
+    },
+};
+
+const RULES: &str = r#"
+title: Failed password
+name: failed_password
+logsource: {product: linux, service: sshd}
+detection:
+    keywords: ['Failed password']
+    condition: keywords
+---
+title: Login failure with a user field
+name: login_failed
+logsource: {product: linux}
+detection:
+    sel: {action: login, result: failed}
+    condition: sel
+---
+title: Recon
+name: recon
+logsource: {product: linux}
+detection:
+    keywords: ['nmap scan']
+    condition: keywords
+---
+title: Exploit
+name: exploit
+logsource: {product: linux}
+detection:
+    keywords: ['exploit attempt']
+    condition: keywords
+---
+title: Brute force per host
+correlation:
+    type: event_count
+    rules: [failed_password]
+    group-by: [host]
+    timespan: 1m
+    condition: {gte: 5}
+level: high
+---
+title: Password spraying
+correlation:
+    type: value_count
+    rules: login_failed
+    group-by: [host]
+    timespan: 10m
+    condition: {field: user, gte: 3}
+---
+title: Recon then exploit (any order)
+correlation:
+    type: temporal
+    rules: [recon, exploit]
+    group-by: [host]
+    timespan: 5m
+---
+title: Recon then exploit (in order)
+correlation:
+    type: temporal_ordered
+    rules: [recon, exploit]
+    group-by: [host]
+    timespan: 5m
+"#;
+
+fn load(text: &str) -> Loaded {
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("corr-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("rules.yml"), text).unwrap();
+    let loaded = load_dir(&dir, &LogsourceMap::default());
+    std::fs::remove_dir_all(&dir).unwrap();
+    loaded
+}
+
+/// Feeds lines (at one second apart unless they carry a time) and returns the titles of the
+/// correlations that fired, in order.
+fn run(lines: &[&str]) -> Vec<String> {
+    let loaded = load(RULES);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    assert_eq!(loaded.correlations.len(), 4);
+    let titles: Vec<String> = loaded
+        .correlations
+        .iter()
+        .map(|c| c.title.clone())
+        .collect();
+    let set = SigmaSet::new(loaded.rules.clone());
+    let mut engine = CorrelationEngine::new(loaded.correlations, loaded.rules.len(), 1000);
+    let mut scratch = SigmaScratch::default();
+    let mut fired = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let e = parse(line.as_bytes(), &ParseOptions::default());
+        let mut hits = Vec::new();
+        set.for_each_match(&e, &mut scratch, |r| hits.push(r));
+        for r in hits {
+            engine.on_match(r, &e, i as u64 * 1_000_000_000, |a| {
+                fired.push(titles[a.rule].clone())
+            });
+        }
+    }
+    fired
+}
+
+#[test]
+fn event_count_per_group_within_the_timespan() {
+    let fail = |host: &str| {
+        format!("<38>1 - {host} sshd 1 - - Failed password for root from 198.51.100.7")
+    };
+    let mut lines: Vec<String> = (0..4).map(|_| fail("web1")).collect();
+    lines.push(fail("web2"));
+    lines.push(fail("web1"));
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_eq!(
+        run(&refs),
+        ["Brute force per host"],
+        "the 5th for web1, not web2's"
+    );
+}
+
+#[test]
+fn value_count_of_distinct_users() {
+    let line = |user: &str| format!("<14>1 - h1 auth - - - action=login result=failed user={user}");
+    let lines = [line("alice"), line("alice"), line("bob"), line("carol")];
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_eq!(run(&refs), ["Password spraying"]);
+}
+
+#[test]
+fn temporal_in_any_order_and_in_order() {
+    let recon = "<14>1 - h1 ids - - - nmap scan from 198.51.100.9";
+    let exploit = "<14>1 - h1 ids - - - exploit attempt on /cgi-bin";
+    assert_eq!(run(&[exploit, recon]), ["Recon then exploit (any order)"]);
+    assert_eq!(
+        run(&[recon, exploit]),
+        [
+            "Recon then exploit (any order)",
+            "Recon then exploit (in order)"
+        ]
+    );
+}
+
+#[test]
+fn unsupported_correlations_are_rejected_naming_the_construct() {
+    let base = RULES.split("---\ntitle: Brute force").next().unwrap();
+    let bad = format!(
+        "{base}---\ntitle: x\ncorrelation:\n    type: event_count\n    rules: [failed_password]\n    timespan: 1m\n    condition: {{lt: 5}}\n"
+    );
+    let loaded = load(&bad);
+    assert_eq!(loaded.errors.len(), 1);
+    assert!(
+        loaded.errors[0]
+            .to_string()
+            .contains("correlation.condition.lt"),
+        "{}",
+        loaded.errors[0]
+    );
+    let bad = format!(
+        "{base}---\ntitle: x\ncorrelation:\n    type: temporal\n    rules: [nosuch]\n    timespan: 1m\n"
+    );
+    let loaded = load(&bad);
+    assert!(
+        loaded.errors[0]
+            .to_string()
+            .contains("no loaded rule named \"nosuch\""),
+        "{}",
+        loaded.errors[0]
+    );
+}
