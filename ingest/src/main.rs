@@ -14,6 +14,7 @@ use detector::{
     rules::{
         correlation::{CorrelationEngine, CorrelationRule},
         sigma::{self, SigmaRule, SigmaScratch, SigmaSet},
+        silence::{self, SilenceRule},
         threshold::{self, ThresholdEngine, ThresholdRule},
     },
 };
@@ -103,6 +104,7 @@ struct Rules {
     sigma: Vec<SigmaRule>,
     correlations: Vec<CorrelationRule>,
     thresholds: Vec<ThresholdRule>,
+    silences: Vec<SilenceRule>,
 }
 
 /// Loads every rule folder; any rule that fails stops with all the errors listed.
@@ -131,10 +133,16 @@ fn load_rules(dirs: &[PathBuf]) -> anyhow::Result<Rules> {
                 } else if path.extension().is_some_and(|x| x == "toml") {
                     let file = path.display().to_string();
                     match std::fs::read_to_string(&path) {
-                        Ok(text) => match threshold::from_toml(&file, &text, &logsources) {
-                            Ok(t) => rules.thresholds.extend(t),
-                            Err(e) => errors.push(e),
-                        },
+                        Ok(text) => {
+                            match threshold::from_toml(&file, &text, &logsources) {
+                                Ok(t) => rules.thresholds.extend(t),
+                                Err(e) => errors.push(e),
+                            }
+                            match silence::from_toml(&file, &text) {
+                                Ok(s) => rules.silences.extend(s),
+                                Err(e) => errors.push(e),
+                            }
+                        }
                         Err(e) => errors.push(sigma::RuleError {
                             file,
                             construct: "file".into(),
@@ -178,6 +186,10 @@ fn alert_json(
         RuleRef::Correlation(i) => {
             let r = &rules.correlations[i as usize];
             (&r.title, r.id.clone(), r.level, Vec::new(), "correlation")
+        }
+        RuleRef::Silence(i) => {
+            let r = &rules.silences[i as usize];
+            (&r.title, Some(r.id.clone()), r.level, Vec::new(), "silence")
         }
     };
     let mut v = serde_json::json!({
@@ -625,11 +637,13 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         let sigma = Arc::new(SigmaSet::new(rules.sigma.clone()));
         let thresholds = rules.thresholds.clone();
         let correlations = rules.correlations.clone();
+        let silences = rules.silences.clone();
         Daemon::start_with(opts.clone(), move |_| {
             Box::new(RuleDetector::new(
                 sigma.clone(),
                 correlations.clone(),
                 thresholds.clone(),
+                silences.clone(),
             )) as Box<dyn Detect>
         })
     }
@@ -721,13 +735,14 @@ impl<W: Write> OutputSink for Printer<W> {
                 }
             }
             Output::Alert(alert) => {
-                let threshold =
-                    matches!(alert.rule, RuleRef::Threshold(_) | RuleRef::Correlation(_))
-                        .then(|| (alert.key(), alert.count, alert.folded));
+                let threshold = (!matches!(alert.rule, RuleRef::Sigma(_)))
+                    .then(|| (alert.key(), alert.count, alert.folded));
+                // A silence is about no message: no sender to show.
+                let src = (alert.sample.len > 0).then(|| alert.sample.src.to_string());
                 let line = alert_json(
                     &self.rules,
                     alert.rule,
-                    Some(alert.sample.src.to_string()),
+                    src,
                     alert.sample.bytes(),
                     threshold,
                 );

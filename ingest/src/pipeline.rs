@@ -22,6 +22,7 @@ use detector::parse::{
 use detector::rules::{
     correlation::{CorrelationEngine, CorrelationRule},
     sigma::{SigmaScratch, SigmaSet},
+    silence::{SilenceEngine, SilenceRule},
     threshold::{ThresholdAlert, ThresholdEngine, ThresholdRule},
 };
 use hdrhistogram::Histogram;
@@ -60,6 +61,10 @@ pub struct Message<'a> {
 pub trait Detect: Send {
     /// Looks at one message and its parsed event; anything it raises goes into `out`.
     fn on_message(&mut self, msg: &Message<'_>, event: &Event<'_>, out: &mut Outbox<'_>);
+
+    /// Called when the worker finds nothing to do (often, when busy-polling): the place for
+    /// checks that depend on time alone, such as silences. Must be cheap.
+    fn on_tick(&mut self, _now_ns: u64, _out: &mut Outbox<'_>) {}
 }
 
 /// The detector until the detector issue lands: looks at nothing, raises nothing.
@@ -92,6 +97,19 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// A sample of no message (for alerts about silence).
+    pub fn empty(worker: usize) -> Self {
+        Sample {
+            worker,
+            path: Path::Udp,
+            src: SocketAddr::from(([0, 0, 0, 0], 0)),
+            dst_port: 0,
+            vlan: None,
+            len: 0,
+            bytes: [0; SAMPLE_LEN],
+        }
+    }
+
     /// Copies `bytes` (the message of `msg`, or its first [`SAMPLE_LEN`] bytes).
     pub fn copy(worker: usize, msg: &Message<'_>, bytes: &[u8]) -> Self {
         let mut sample = Sample {
@@ -177,6 +195,26 @@ impl Outbox<'_> {
     }
 }
 
+impl Outbox<'_> {
+    /// Raises an alert about no message (a silence): the key says what went quiet, `count` the
+    /// seconds of quiet.
+    pub fn alert_without_message(&mut self, rule: RuleRef, key: &[u8], count: u32) {
+        *self.alerts += 1;
+        let mut alert = Alert {
+            rule,
+            sample: Sample::empty(self.worker),
+            count,
+            folded: 0,
+            key: [0; KEY_LEN],
+            key_len: 0,
+        };
+        let n = key.len().min(KEY_LEN);
+        alert.key[..n].copy_from_slice(&key[..n]);
+        alert.key_len = n as u8;
+        self.push(Output::Alert(alert));
+    }
+}
+
 /// Longest group key kept in an alert.
 pub const KEY_LEN: usize = 64;
 
@@ -189,6 +227,8 @@ pub enum RuleRef {
     Threshold(u32),
     /// A Sigma correlation rule, by index.
     Correlation(u32),
+    /// A silence rule, by index.
+    Silence(u32),
 }
 
 /// A rule that fired, with a copy of the message.
@@ -223,6 +263,8 @@ pub struct RuleDetector {
     hits: Vec<usize>,
     correlations: CorrelationEngine,
     thresholds: ThresholdEngine,
+    silences: SilenceEngine,
+    last_check_ns: u64,
 }
 
 impl RuleDetector {
@@ -234,6 +276,7 @@ impl RuleDetector {
         sigma: Arc<SigmaSet>,
         correlations: Vec<CorrelationRule>,
         thresholds: Vec<ThresholdRule>,
+        silences: Vec<SilenceRule>,
     ) -> Self {
         let base = sigma.rules().len();
         Self {
@@ -242,6 +285,8 @@ impl RuleDetector {
             hits: Vec::with_capacity(base),
             correlations: CorrelationEngine::new(correlations, base, Self::MAX_KEYS),
             thresholds: ThresholdEngine::new(thresholds, Self::MAX_KEYS),
+            silences: SilenceEngine::new(silences, Self::MAX_KEYS),
+            last_check_ns: 0,
         }
     }
 }
@@ -272,8 +317,11 @@ impl Detect for RuleDetector {
                 );
             });
         }
+        if !self.silences.rules().is_empty() {
+            self.silences.on_event(event, now);
+        }
         if !self.thresholds.rules().is_empty() {
-            self.thresholds.on_event(event, monotonic_ns(), |a| {
+            self.thresholds.on_event(event, now, |a| {
                 out.alert(
                     RuleRef::Threshold(a.rule as u32),
                     msg,
@@ -282,6 +330,18 @@ impl Detect for RuleDetector {
                 );
             });
         }
+    }
+
+    fn on_tick(&mut self, now_ns: u64, out: &mut Outbox<'_>) {
+        // Silences are checked once a second at most.
+        if self.silences.rules().is_empty() || now_ns < self.last_check_ns + 1_000_000_000 {
+            return;
+        }
+        self.last_check_ns = now_ns;
+        self.silences.check(now_ns, |a| {
+            let secs = u32::try_from(a.quiet_ns / 1_000_000_000).unwrap_or(u32::MAX);
+            out.alert_without_message(RuleRef::Silence(a.rule as u32), &a.key, secs);
+        });
     }
 }
 
@@ -512,6 +572,17 @@ impl Pipeline {
             None if msg.path == Path::Xdp => self.counters.latency_unmeasured += 1,
             None => {}
         }
+    }
+
+    /// Nothing to do: lets the detector run its time-based checks.
+    pub fn tick(&mut self) {
+        let mut out = Outbox {
+            ring: &mut self.ring,
+            dropped: &mut self.counters.output_dropped_ring_full,
+            alerts: &mut self.counters.alerts_raised,
+            worker: self.worker,
+        };
+        self.detector.on_tick(monotonic_ns(), &mut out);
     }
 
     /// The end of a batch: publishes progress for the housekeeping thread.

@@ -131,6 +131,7 @@ pub fn run(
             }
             continue;
         }
+        pipeline.tick();
         match (waiting.mode, &mut *source) {
             (Mode::BusyPoll, Source::Xdp(s)) => s.queue.kick(),
             (Mode::BusyPoll, Source::Socket(_)) => std::hint::spin_loop(),

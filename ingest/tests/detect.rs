@@ -232,3 +232,51 @@ fn correlation_rules_fire_offline() {
         )
     );
 }
+
+#[test]
+fn a_host_that_goes_quiet_raises_a_silence_alert() {
+    let Some(pair) = test_network() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("ingest-silence-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("silence.toml"),
+        "[[silence]]\nid = \"quiet-host\"\ntitle = \"A host stopped sending\"\ngroup_by = \"host\"\n\
+         factor = 5\nmin_events = 4\nmin_quiet = \"1s\"\n",
+    )
+    .unwrap();
+    let ingest = Ingest::start(
+        &pair,
+        "silence",
+        &["--rules", dir.to_str().unwrap(), "--mode", "poll"],
+    );
+    VethPair::run_in(&pair.ns_a, || {
+        let sock = UdpSocket::bind((netns::ADDR_A, 0))?;
+        for _ in 0..6 {
+            sock.send_to(b"<14>1 - quiet1 app - - - heartbeat", (netns::ADDR_B, 514))?;
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        std::io::Result::Ok(())
+    })
+    .unwrap()
+    .unwrap();
+    // Six messages, then (after about a second of quiet) one alert.
+    let Outcome { lines, report, .. } = ingest.stop_after(7);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let alert = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["event"] == "alert")
+        .unwrap_or_else(|| panic!("no silence alert: {lines:#?}"));
+    assert_eq!(
+        (&alert["kind"], &alert["key"]),
+        (&Value::from("silence"), &Value::from("quiet1"))
+    );
+    assert_eq!(alert["src"], Value::Null, "a silence has no message");
+    assert!(
+        alert["count"].as_u64().unwrap() >= 1,
+        "seconds of quiet: {alert}"
+    );
+    assert_eq!(report["alerts_raised_total"], 1, "{report:#}");
+}

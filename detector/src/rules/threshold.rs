@@ -36,6 +36,10 @@ use crate::parse::Event;
 struct File {
     #[serde(default)]
     threshold: Vec<RawRule>,
+    /// Read by `rules::silence`; listed so that an unknown table is still an error.
+    #[serde(default)]
+    #[allow(dead_code)]
+    silence: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,324 @@
+//! Silence rules (TOML): a host or app that used to send goes quiet for much longer than its
+//! usual interval between messages.
+//!
+//! ```toml
+//! [[silence]]
+//! id = "host-silent"
+//! title = "A host stopped sending logs"
+//! level = "medium"
+//! group_by = "host"        # or "app", or "host+app"
+//! factor = 10              # quiet for 10 times its usual interval
+//! min_events = 20          # a key needs this many messages before its silence means anything
+//! min_quiet = "60s"        # and at least this long
+//! ```
+//!
+//! Per key: the time of its last message and an exponentially weighted mean of the intervals.
+//! [`SilenceEngine::check`] (called periodically with the clock) alerts once per silence; the
+//! key alerts again only after it has sent and gone quiet again. State is bounded (LRU).
+
+use std::{collections::hash_map::DefaultHasher, hash::Hasher, num::NonZeroUsize};
+
+use lru::LruCache;
+use serde::Deserialize;
+
+use super::sigma::{Level, RuleError};
+use crate::parse::Event;
+
+#[derive(Debug, Deserialize)]
+struct File {
+    #[serde(default)]
+    silence: Vec<RawRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    id: String,
+    title: String,
+    #[serde(default)]
+    level: Option<String>,
+    group_by: String,
+    factor: f64,
+    #[serde(default)]
+    min_events: Option<u64>,
+    #[serde(default)]
+    min_quiet: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GroupBy {
+    Host,
+    App,
+    HostApp,
+}
+
+/// One compiled silence rule.
+#[derive(Clone, Debug)]
+pub struct SilenceRule {
+    /// `id`.
+    pub id: String,
+    /// `title`.
+    pub title: String,
+    /// `level`.
+    pub level: Level,
+    group_by: GroupBy,
+    factor: f64,
+    min_events: u64,
+    min_quiet_ns: u64,
+}
+
+fn duration_ns(s: &str) -> Option<u64> {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let n: u64 = s[..digits].parse().ok()?;
+    let unit: u64 = match &s[digits..] {
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(unit)
+}
+
+/// Loads the `[[silence]]` rules of a TOML file (other tables are left to their own loaders).
+pub fn from_toml(file: &str, text: &str) -> Result<Vec<SilenceRule>, RuleError> {
+    let err = |construct: String, message: String| RuleError {
+        file: file.to_string(),
+        construct,
+        message,
+    };
+    let value: toml::Table = toml::from_str(text).map_err(|e| err("toml".into(), e.to_string()))?;
+    let Some(section) = value.get("silence") else {
+        return Ok(Vec::new());
+    };
+    let parsed: File = toml::Value::Table(toml::Table::from_iter([(
+        "silence".to_string(),
+        section.clone(),
+    )]))
+    .try_into()
+    .map_err(|e: toml::de::Error| err("silence".into(), e.to_string()))?;
+    parsed
+        .silence
+        .into_iter()
+        .map(|r| {
+            let at = |f: &str| format!("silence {:?}.{f}", r.id);
+            let level = match r.level.as_deref().unwrap_or("medium") {
+                "informational" => Level::Informational,
+                "low" => Level::Low,
+                "medium" => Level::Medium,
+                "high" => Level::High,
+                "critical" => Level::Critical,
+                other => return Err(err(at("level"), format!("unknown level {other:?}"))),
+            };
+            let group_by = match r.group_by.as_str() {
+                "host" => GroupBy::Host,
+                "app" => GroupBy::App,
+                "host+app" => GroupBy::HostApp,
+                other => {
+                    return Err(err(
+                        at("group_by"),
+                        format!("{other:?} is not host, app or host+app"),
+                    ));
+                }
+            };
+            if r.factor < 1.0 {
+                return Err(err(at("factor"), "must be at least 1".into()));
+            }
+            let min_quiet_ns = match &r.min_quiet {
+                None => 60_000_000_000,
+                Some(s) => duration_ns(s)
+                    .ok_or_else(|| err(at("min_quiet"), format!("{s:?} is not like 60s")))?,
+            };
+            Ok(SilenceRule {
+                id: r.id,
+                title: r.title,
+                level,
+                group_by,
+                factor: r.factor,
+                min_events: r.min_events.unwrap_or(20),
+                min_quiet_ns,
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug)]
+struct KeyState {
+    key: Vec<u8>,
+    last_ns: u64,
+    mean_interval_ns: f64,
+    events: u64,
+    alerted: bool,
+}
+
+/// A key that went quiet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SilenceAlert {
+    /// Index of the rule.
+    pub rule: usize,
+    /// The host, app or `host app`.
+    pub key: Vec<u8>,
+    /// How long it has been quiet.
+    pub quiet_ns: u64,
+    /// Its usual interval.
+    pub usual_ns: u64,
+}
+
+/// The rules and their state.
+#[derive(Debug)]
+pub struct SilenceEngine {
+    rules: Vec<SilenceRule>,
+    tables: Vec<LruCache<u64, KeyState>>,
+}
+
+impl SilenceEngine {
+    /// An engine keeping at most `max_keys` keys per rule.
+    pub fn new(rules: Vec<SilenceRule>, max_keys: usize) -> Self {
+        let cap = NonZeroUsize::new(max_keys.max(1)).expect("at least one");
+        Self {
+            tables: rules.iter().map(|_| LruCache::new(cap)).collect(),
+            rules,
+        }
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &[SilenceRule] {
+        &self.rules
+    }
+
+    /// Notes a message at `now_ns`.
+    pub fn on_event(&mut self, e: &Event<'_>, now_ns: u64) {
+        for (rule, table) in self.rules.iter().zip(&mut self.tables) {
+            let (a, b) = match rule.group_by {
+                GroupBy::Host => (e.host, None),
+                GroupBy::App => (e.app, None),
+                GroupBy::HostApp => (e.host, e.app),
+            };
+            let Some(a) = a else { continue };
+            let mut h = DefaultHasher::new();
+            h.write(a);
+            if let Some(b) = b {
+                h.write(b);
+            }
+            let st = table.get_or_insert_mut(h.finish(), || {
+                let mut key = a.to_vec();
+                if let Some(b) = b {
+                    key.push(b' ');
+                    key.extend_from_slice(b);
+                }
+                KeyState {
+                    key,
+                    last_ns: now_ns,
+                    mean_interval_ns: 0.0,
+                    events: 0,
+                    alerted: false,
+                }
+            });
+            if st.events > 0 {
+                let gap = now_ns.saturating_sub(st.last_ns) as f64;
+                st.mean_interval_ns = if st.events == 1 {
+                    gap
+                } else {
+                    0.9 * st.mean_interval_ns + 0.1 * gap
+                };
+            }
+            st.events += 1;
+            st.last_ns = now_ns;
+            st.alerted = false;
+        }
+    }
+
+    /// Alerts for every key quiet for `factor` times its usual interval (and at least
+    /// `min_quiet`), once per silence.
+    pub fn check(&mut self, now_ns: u64, mut alert: impl FnMut(SilenceAlert)) {
+        for (i, (rule, table)) in self.rules.iter().zip(&mut self.tables).enumerate() {
+            for (_, st) in table.iter_mut() {
+                if st.alerted || st.events < rule.min_events {
+                    continue;
+                }
+                let quiet = now_ns.saturating_sub(st.last_ns);
+                let usual = st.mean_interval_ns.max(1.0);
+                if quiet >= rule.min_quiet_ns && quiet as f64 >= rule.factor * usual {
+                    st.alerted = true;
+                    alert(SilenceAlert {
+                        rule: i,
+                        key: st.key.clone(),
+                        quiet_ns: quiet,
+                        usual_ns: usual as u64,
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{ParseOptions, parse};
+
+    const S: u64 = 1_000_000_000;
+
+    fn engine() -> SilenceEngine {
+        let rules = from_toml(
+            "s.toml",
+            "[[silence]]\nid = \"quiet\"\ntitle = \"Quiet host\"\ngroup_by = \"host\"\nfactor = 10\nmin_events = 5\nmin_quiet = \"30s\"\n",
+        )
+        .unwrap();
+        SilenceEngine::new(rules, 100)
+    }
+
+    fn send(e: &mut SilenceEngine, host: &str, t: u64) {
+        let line = format!("<14>1 - {host} app - - - hello");
+        e.on_event(&parse(line.as_bytes(), &ParseOptions::default()), t);
+    }
+
+    #[test]
+    fn a_regular_sender_that_stops_alerts_once() {
+        let mut e = engine();
+        for i in 0..10 {
+            send(&mut e, "web1", i * 5 * S); // every 5 s
+        }
+        let mut alerts = Vec::new();
+        e.check(45 * S + 20 * S, |a| alerts.push(a)); // quiet 20 s: < 10 x 5 s
+        assert!(alerts.is_empty());
+        e.check(45 * S + 60 * S, |a| alerts.push(a)); // quiet 60 s
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].key, b"web1");
+        assert_eq!(alerts[0].usual_ns, 5 * S);
+        e.check(45 * S + 120 * S, |a| alerts.push(a));
+        assert_eq!(alerts.len(), 1, "once per silence");
+        // It sends again, then goes quiet again: a new alert.
+        for i in 0..3 {
+            send(&mut e, "web1", 200 * S + i * 5 * S);
+        }
+        e.check(400 * S, |a| alerts.push(a));
+        assert_eq!(alerts.len(), 2);
+    }
+
+    #[test]
+    fn new_and_rare_senders_do_not_alert() {
+        let mut e = engine();
+        for i in 0..3 {
+            send(&mut e, "new", i * S);
+        }
+        let mut alerts = Vec::new();
+        e.check(1000 * S, |a| alerts.push(a));
+        assert!(alerts.is_empty(), "fewer than min_events");
+    }
+
+    #[test]
+    fn bad_rules_name_the_field() {
+        let e = from_toml(
+            "s.toml",
+            "[[silence]]\nid = \"q\"\ntitle = \"t\"\ngroup_by = \"pid\"\nfactor = 10\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("silence \"q\".group_by"), "{e}");
+        // A file with only threshold rules has no silence rules.
+        assert!(
+            from_toml("t.toml", "[[threshold]]\nid = \"x\"\n")
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
