@@ -1,6 +1,6 @@
 //! Pure computation on the bytes of log messages: no I/O, no threads, no clock but an injected
 //! one. Parsers live in [`parse`], Sigma and threshold rules in [`rules`], template mining in
-//! [`mining`], rate baselines in [`baseline`].
+//! [`mining`], rate baselines in [`baseline`], heavy hitters and distinct counts in [`sketch`].
 //!
 //! Knowing nothing of packets is what lets this crate be tested, fuzzed and benchmarked without
 //! root, and used offline.
@@ -11,3 +11,4 @@ pub mod fuzz;
 pub mod mining;
 pub mod parse;
 pub mod rules;
+pub mod sketch;
