@@ -73,7 +73,7 @@ pub struct Mined {
 
 #[derive(Debug, Default)]
 struct Node {
-    children: HashMap<String, Node>,
+    children: HashMap<Vec<u8>, Node>,
     groups: Vec<u64>,
 }
 
@@ -86,7 +86,10 @@ pub struct Miner {
     next_id: u64,
     clock: u64,
     evicted: u64,
-    tokens: Vec<String>,
+    /// The masked tokens of the message being added: bytes and ranges, reused so that adding
+    /// a message allocates nothing once its template and tree path exist.
+    buf: Vec<u8>,
+    ranges: Vec<std::ops::Range<usize>>,
 }
 
 fn has_digit(t: &str) -> bool {
@@ -98,24 +101,25 @@ const DATE_WORDS: [&str; 19] = [
     "Tue", "Wed", "Thu", "Fri", "Sat", "Sun",
 ];
 
-/// Generic masking of one token: a token that is a number, an address, hex or a range becomes
-/// `<*>`; in other tokens each run of digits (with the dots and colons inside it, and a minus
-/// sign before it) does, so
-/// `uid=0` becomes `uid=<*>` and `sshd[24200]:` becomes `sshd[<*>]:`. Month and weekday names
-/// are date parts, so they are masked too.
-fn mask(t: &str) -> String {
-    if DATE_WORDS.contains(&t) {
-        return WILD.to_string();
+/// Generic masking of one token, appended to `out`: a token that is a number, an address, hex
+/// or a range becomes `<*>`; in other tokens each run of digits (with the dots and colons inside
+/// it, and a minus sign before it) does, so `uid=0` becomes `uid=<*>` and `sshd[24200]:` becomes
+/// `sshd[<*>]:`. Month and weekday names are date parts, so they are masked too. Other bytes are
+/// copied as they are, so the result stays valid UTF-8.
+fn mask_into(t: &str, out: &mut Vec<u8>) {
+    if DATE_WORDS.contains(&t)
+        || (has_digit(t)
+            && t.bytes().all(|b| {
+                b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b'x' | b'X' | b'-' | b'/' | b',')
+            }))
+    {
+        out.extend_from_slice(WILD.as_bytes());
+        return;
     }
     if !has_digit(t) {
-        return t.to_string();
+        out.extend_from_slice(t.as_bytes());
+        return;
     }
-    if t.bytes().all(|b| {
-        b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b'x' | b'X' | b'-' | b'/' | b',')
-    }) {
-        return WILD.to_string();
-    }
-    let mut out = String::with_capacity(t.len());
     let mut in_run = false;
     let bytes = t.as_bytes();
     for (i, &b) in bytes.iter().enumerate() {
@@ -124,15 +128,14 @@ fn mask(t: &str) -> String {
         let inner = next_digit && ((matches!(b, b'.' | b':') && in_run) || (b == b'-' && !in_run));
         if b.is_ascii_digit() || inner {
             if !in_run {
-                out.push_str(WILD);
+                out.extend_from_slice(WILD.as_bytes());
                 in_run = true;
             }
         } else {
             in_run = false;
-            out.push(b as char);
+            out.push(b);
         }
     }
-    out
 }
 
 impl Miner {
@@ -145,7 +148,8 @@ impl Miner {
             next_id: 1,
             clock: 0,
             evicted: 0,
-            tokens: Vec::new(),
+            buf: Vec::new(),
+            ranges: Vec::new(),
         }
     }
 
@@ -169,46 +173,52 @@ impl Miner {
         self.templates.is_empty()
     }
 
-    fn similarity(template: &[String], tokens: &[String]) -> (f64, usize) {
+    fn similarity(template: &[String], buf: &[u8], ranges: &[std::ops::Range<usize>]) -> (f64, usize) {
         let mut equal = 0;
         let mut wild = 0;
-        for (a, b) in template.iter().zip(tokens) {
-            if a == b {
+        for (a, r) in template.iter().zip(ranges) {
+            if a.as_bytes() == &buf[r.clone()] {
                 // Includes a masked variable against a masked variable: the same shape.
                 equal += 1;
             } else if a == WILD {
                 wild += 1;
             }
         }
-        (equal as f64 / tokens.len().max(1) as f64, wild)
+        (equal as f64 / ranges.len().max(1) as f64, wild)
     }
 
     /// Files `message` under a template and returns its id.
     pub fn add(&mut self, message: &str) -> Mined {
         self.clock += 1;
-        self.tokens.clear();
-        self.tokens.extend(message.split_whitespace().map(mask));
-        let tokens = std::mem::take(&mut self.tokens);
-        let n = tokens.len();
+        self.buf.clear();
+        self.ranges.clear();
+        for t in message.split_whitespace() {
+            let start = self.buf.len();
+            mask_into(t, &mut self.buf);
+            self.ranges.push(start..self.buf.len());
+        }
+        let (buf, ranges) = (&self.buf, &self.ranges);
+        let n = ranges.len();
         let opts = self.opts;
         // Descend: the token count, then the first depth - 2 tokens.
         let mut node = self.roots.entry(n).or_default();
-        for t in tokens.iter().take(opts.depth.saturating_sub(2)) {
-            let known = node.children.contains_key(t.as_str());
-            let room = node.children.len() + 1 < opts.max_children && !t.contains(WILD);
-            let key = if known || room {
-                t.clone()
-            } else {
-                WILD.to_string()
-            };
-            node = node.children.entry(key).or_default();
+        for r in ranges.iter().take(opts.depth.saturating_sub(2)) {
+            let t = &buf[r.clone()];
+            let known = node.children.contains_key(t);
+            let room = node.children.len() + 1 < opts.max_children
+                && !t.windows(WILD.len()).any(|w| w == WILD.as_bytes());
+            let key: &[u8] = if known || room { t } else { WILD.as_bytes() };
+            if !node.children.contains_key(key) {
+                node.children.insert(key.to_vec(), Node::default());
+            }
+            node = node.children.get_mut(key).expect("just ensured");
         }
         // The most similar group in the leaf (ties: the one with more wildcards).
         node.groups.retain(|id| self.templates.contains_key(id));
         let mut best: Option<(u64, f64, usize)> = None;
         for id in &node.groups {
             let t = &self.templates[id];
-            let (sim, wild) = Self::similarity(&t.tokens, &tokens);
+            let (sim, wild) = Self::similarity(&t.tokens, buf, ranges);
             if best.is_none_or(|(_, s, w)| sim > s || (sim == s && wild > w)) {
                 best = Some((*id, sim, wild));
             }
@@ -216,8 +226,8 @@ impl Miner {
         let mined = match best {
             Some((id, sim, _)) if sim >= opts.similarity => {
                 let t = self.templates.get_mut(&id).expect("kept");
-                for (a, b) in t.tokens.iter_mut().zip(&tokens) {
-                    if a != b {
+                for (a, r) in t.tokens.iter_mut().zip(ranges) {
+                    if a != WILD && a.as_bytes() != &buf[r.clone()] {
                         *a = WILD.to_string();
                     }
                 }
@@ -229,11 +239,15 @@ impl Miner {
                 let id = self.next_id;
                 self.next_id += 1;
                 node.groups.push(id);
+                let tokens = ranges
+                    .iter()
+                    .map(|r| String::from_utf8_lossy(&buf[r.clone()]).into_owned())
+                    .collect();
                 self.templates.insert(
                     id,
                     Template {
                         id,
-                        tokens: tokens.clone(),
+                        tokens,
                         count: 1,
                         last_seen: self.clock,
                     },
@@ -241,7 +255,6 @@ impl Miner {
                 Mined { id, new: true }
             }
         };
-        self.tokens = tokens;
         if self.templates.len() > opts.max_templates {
             self.evict_oldest();
         }

@@ -97,3 +97,29 @@ fn parsing_every_format_allocates_nothing() {
     assert!(seen > 500, "the fields were really read: {seen} bytes");
     assert_eq!(ALLOCATIONS.with(Cell::get), 0, "allocations while parsing");
 }
+
+#[test]
+fn mining_known_messages_allocates_nothing() {
+    use detector::mining::{Miner, MinerOptions};
+    let mut miner = Miner::new(MinerOptions::default());
+    let lines = [
+        "Invalid user admin from 198.51.100.7",
+        "Invalid user oracle from 203.0.113.9",
+        "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=198.51.100.7",
+        "Received disconnect from 203.0.113.9: 11: Bye Bye [preauth]",
+    ];
+    // The first pass creates the templates and tree paths; the second settles the wildcards.
+    for _ in 0..2 {
+        for l in lines {
+            miner.add(l);
+        }
+    }
+    let mut ids = [0u64; 4];
+    COUNTING.with(|c| c.set(true));
+    for (id, l) in ids.iter_mut().zip(lines) {
+        *id = miner.add(l).id;
+    }
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(ALLOCATIONS.with(Cell::get), 0, "allocations while mining known messages");
+    assert_eq!(ids[0], ids[1]);
+}
