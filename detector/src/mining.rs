@@ -173,7 +173,11 @@ impl Miner {
         self.templates.is_empty()
     }
 
-    fn similarity(template: &[String], buf: &[u8], ranges: &[std::ops::Range<usize>]) -> (f64, usize) {
+    fn similarity(
+        template: &[String],
+        buf: &[u8],
+        ranges: &[std::ops::Range<usize>],
+    ) -> (f64, usize) {
         let mut equal = 0;
         let mut wild = 0;
         for (a, r) in template.iter().zip(ranges) {

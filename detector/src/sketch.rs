@@ -116,7 +116,11 @@ impl DistinctCount {
     pub fn estimate(&self) -> u64 {
         let m = self.registers.len() as f64;
         let alpha = 0.7213 / (1.0 + 1.079 / m);
-        let sum: f64 = self.registers.iter().map(|&r| 2f64.powi(-i32::from(r))).sum();
+        let sum: f64 = self
+            .registers
+            .iter()
+            .map(|&r| 2f64.powi(-i32::from(r)))
+            .sum();
         let raw = alpha * m * m / sum;
         let zeros = self.registers.iter().filter(|&&r| r == 0).count();
         // Small ranges: linear counting is more accurate.
@@ -184,6 +188,10 @@ mod tests {
         for i in 0..100u32 {
             small.add(&i.to_be_bytes());
         }
-        assert!((95..=105).contains(&small.estimate()), "{}", small.estimate());
+        assert!(
+            (95..=105).contains(&small.estimate()),
+            "{}",
+            small.estimate()
+        );
     }
 }

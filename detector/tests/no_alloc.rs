@@ -120,6 +120,10 @@ fn mining_known_messages_allocates_nothing() {
         *id = miner.add(l).id;
     }
     COUNTING.with(|c| c.set(false));
-    assert_eq!(ALLOCATIONS.with(Cell::get), 0, "allocations while mining known messages");
+    assert_eq!(
+        ALLOCATIONS.with(Cell::get),
+        0,
+        "allocations while mining known messages"
+    );
     assert_eq!(ids[0], ids[1]);
 }

@@ -13,14 +13,14 @@ use detector::{
     parse::{FormatHint, ParseOptions, Payload},
     rules::{
         correlation::{CorrelationEngine, CorrelationRule},
-        sigma::{self, SigmaRule, SigmaScratch, SigmaSet},
+        sigma::{self, Level, SigmaRule, SigmaScratch, SigmaSet},
         silence::{self, SilenceRule},
         threshold::{self, ThresholdEngine, ThresholdRule},
     },
 };
 use ingest::{
     daemon::{self, Backend, Daemon, Limits, Options, OutputSink},
-    pipeline::{Detect, Output, Parsing, RuleDetector, RuleRef, Sample},
+    pipeline::{Detect, LearningOptions, Output, Parsing, RuleDetector, RuleRef, Sample},
     socket::TcpOptions,
     sys::{self, xsk::XskOptions},
     worker::Mode,
@@ -168,30 +168,45 @@ fn alert_json(
     message: &[u8],
     threshold: Option<(&[u8], u32, u64)>,
 ) -> serde_json::Value {
-    let (title, id, level, tags, kind) = match rule {
-        RuleRef::Sigma(i) => {
-            let r = &rules.sigma[i as usize];
-            (&r.title, r.id.clone(), r.level, Vec::new(), "sigma")
-        }
-        RuleRef::Threshold(i) => {
-            let r = &rules.thresholds[i as usize];
-            (
-                &r.title,
-                Some(r.id.clone()),
-                r.level,
-                r.tags.clone(),
-                "threshold",
-            )
-        }
-        RuleRef::Correlation(i) => {
-            let r = &rules.correlations[i as usize];
-            (&r.title, r.id.clone(), r.level, Vec::new(), "correlation")
-        }
-        RuleRef::Silence(i) => {
-            let r = &rules.silences[i as usize];
-            (&r.title, Some(r.id.clone()), r.level, Vec::new(), "silence")
-        }
-    };
+    let (title, id, level, tags, kind): (&str, Option<String>, Level, Vec<String>, &str) =
+        match rule {
+            RuleRef::Sigma(i) => {
+                let r = &rules.sigma[i as usize];
+                (&r.title, r.id.clone(), r.level, Vec::new(), "sigma")
+            }
+            RuleRef::Threshold(i) => {
+                let r = &rules.thresholds[i as usize];
+                (
+                    &r.title,
+                    Some(r.id.clone()),
+                    r.level,
+                    r.tags.clone(),
+                    "threshold",
+                )
+            }
+            RuleRef::Correlation(i) => {
+                let r = &rules.correlations[i as usize];
+                (&r.title, r.id.clone(), r.level, Vec::new(), "correlation")
+            }
+            RuleRef::Silence(i) => {
+                let r = &rules.silences[i as usize];
+                (&r.title, Some(r.id.clone()), r.level, Vec::new(), "silence")
+            }
+            RuleRef::NewTemplate(id) => (
+                "A message of a kind never seen before",
+                Some(format!("template-{id}")),
+                Level::Low,
+                Vec::new(),
+                "new_template",
+            ),
+            RuleRef::RateSpike(id) => (
+                "A kind of message far above its usual rate",
+                Some(format!("template-{id}")),
+                Level::Medium,
+                Vec::new(),
+                "rate_spike",
+            ),
+        };
     let mut v = serde_json::json!({
         "event": "alert",
         "kind": kind,
@@ -404,6 +419,13 @@ struct RunArgs {
     /// `{"event":"alert",...}` lines. A rule that cannot be loaded stops the start.
     #[arg(long)]
     rules: Vec<PathBuf>,
+    /// Learn what is normal: mine message templates and keep rate baselines per (host, app,
+    /// template), alerting on a new template (after the warm-up) and on rate spikes.
+    #[arg(long)]
+    learn: bool,
+    /// Messages each worker sees before new templates raise alerts (with --learn).
+    #[arg(long, default_value_t = 10_000)]
+    learn_warmup: u64,
     /// Print every received message as a JSON line on stdout.
     #[arg(long)]
     print: bool,
@@ -638,13 +660,21 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         let thresholds = rules.thresholds.clone();
         let correlations = rules.correlations.clone();
         let silences = rules.silences.clone();
+        let learning = args.learn.then_some(LearningOptions {
+            warmup_messages: args.learn_warmup,
+            ..LearningOptions::default()
+        });
         Daemon::start_with(opts.clone(), move |_| {
-            Box::new(RuleDetector::new(
+            let d = RuleDetector::new(
                 sigma.clone(),
                 correlations.clone(),
                 thresholds.clone(),
                 silences.clone(),
-            )) as Box<dyn Detect>
+            );
+            Box::new(match learning {
+                Some(l) => d.with_learning(l),
+                None => d,
+            }) as Box<dyn Detect>
         })
     }
     .with_context(|| format!("starting the appliance on {}", opts.iface))?;

@@ -14,6 +14,8 @@ use std::{
     },
 };
 
+use detector::baseline::{BaselineOptions, Baselines};
+use detector::mining::{Miner, MinerOptions};
 use detector::parse::{
     Event, ParseError, ParseOptions,
     gelf::{GelfAssembler, GelfDrop, GelfOutcome, is_gelf_transport},
@@ -229,6 +231,10 @@ pub enum RuleRef {
     Correlation(u32),
     /// A silence rule, by index.
     Silence(u32),
+    /// A message of a template never seen before (after the warm-up); the id is the template's.
+    NewTemplate(u64),
+    /// A (host, app, template) far above its usual rate; the id is the template's.
+    RateSpike(u64),
 }
 
 /// A rule that fired, with a copy of the message.
@@ -265,6 +271,35 @@ pub struct RuleDetector {
     thresholds: ThresholdEngine,
     silences: SilenceEngine,
     last_check_ns: u64,
+    learning: Option<Learning>,
+}
+
+/// What the detector learns from the traffic itself: message templates (and an alert for a new
+/// one after a warm-up) and rate baselines per (host, app, template).
+#[derive(Debug)]
+struct Learning {
+    miner: Miner,
+    baselines: Baselines,
+    warmup_messages: u64,
+    seen: u64,
+}
+
+/// How the workers learn what is normal.
+#[derive(Clone, Copy, Debug)]
+pub struct LearningOptions {
+    /// Messages a worker sees before a new template raises an alert.
+    pub warmup_messages: u64,
+    /// Rate baselines.
+    pub baselines: BaselineOptions,
+}
+
+impl Default for LearningOptions {
+    fn default() -> Self {
+        Self {
+            warmup_messages: 10_000,
+            baselines: BaselineOptions::default(),
+        }
+    }
 }
 
 impl RuleDetector {
@@ -287,7 +322,20 @@ impl RuleDetector {
             thresholds: ThresholdEngine::new(thresholds, Self::MAX_KEYS),
             silences: SilenceEngine::new(silences, Self::MAX_KEYS),
             last_check_ns: 0,
+            learning: None,
         }
+    }
+
+    /// Also mines templates and keeps rate baselines, alerting on new templates and rate
+    /// spikes.
+    pub fn with_learning(mut self, opts: LearningOptions) -> Self {
+        self.learning = Some(Learning {
+            miner: Miner::new(MinerOptions::default()),
+            baselines: Baselines::new(opts.baselines),
+            warmup_messages: opts.warmup_messages,
+            seen: 0,
+        });
+        self
     }
 }
 
@@ -319,6 +367,51 @@ impl Detect for RuleDetector {
         }
         if !self.silences.rules().is_empty() {
             self.silences.on_event(event, now);
+        }
+        if let Some(l) = &mut self.learning {
+            l.seen += 1;
+            // Valid UTF-8 is the common case; other bodies are mined by their valid prefix.
+            let body = match std::str::from_utf8(event.body) {
+                Ok(b) => b,
+                Err(e) => std::str::from_utf8(&event.body[..e.valid_up_to()]).unwrap_or(""),
+            };
+            let mined = l.miner.add(body);
+            if mined.new && l.seen > l.warmup_messages {
+                let text = l
+                    .miner
+                    .template(mined.id)
+                    .map(|t| t.text())
+                    .unwrap_or_default();
+                let t = ThresholdAlert {
+                    rule: 0,
+                    key: text.into_bytes(),
+                    count: 1,
+                    first_ns: now,
+                    last_ns: now,
+                    folded: 0,
+                };
+                out.alert(RuleRef::NewTemplate(mined.id), msg, event.input, Some(&t));
+            }
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hasher::write(&mut h, event.host.unwrap_or_default());
+            std::hash::Hasher::write(&mut h, event.app.unwrap_or_default());
+            std::hash::Hasher::write_u64(&mut h, mined.id);
+            if let Some(a) = l.baselines.observe(std::hash::Hasher::finish(&h), now) {
+                let text = l
+                    .miner
+                    .template(mined.id)
+                    .map(|t| t.text())
+                    .unwrap_or_default();
+                let t = ThresholdAlert {
+                    rule: 0,
+                    key: text.into_bytes(),
+                    count: a.count,
+                    first_ns: now,
+                    last_ns: now,
+                    folded: 0,
+                };
+                out.alert(RuleRef::RateSpike(mined.id), msg, event.input, Some(&t));
+            }
         }
         if !self.thresholds.rules().is_empty() {
             self.thresholds.on_event(event, now, |a| {

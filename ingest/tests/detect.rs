@@ -280,3 +280,35 @@ fn a_host_that_goes_quiet_raises_a_silence_alert() {
     );
     assert_eq!(report["alerts_raised_total"], 1, "{report:#}");
 }
+
+#[test]
+fn learning_alerts_on_a_new_kind_of_message_after_the_warm_up() {
+    let Some(pair) = test_network() else {
+        return;
+    };
+    let ingest = Ingest::start(&pair, "learn", &["--learn", "--learn-warmup", "3"]);
+    VethPair::run_in(&pair.ns_a, || {
+        let sock = UdpSocket::bind((netns::ADDR_A, 0))?;
+        for user in ["admin", "bob", "carol", "dave"] {
+            let m = format!("<38>Nov 22 10:00:00 h1 sshd[7]: Invalid user {user} from 203.0.113.5");
+            sock.send_to(m.as_bytes(), (netns::ADDR_B, 514))?;
+        }
+        sock.send_to(
+            b"<38>Nov 22 10:00:00 h1 sshd[7]: Accepted publickey for root",
+            (netns::ADDR_B, 514),
+        )?;
+        std::io::Result::Ok(())
+    })
+    .unwrap()
+    .unwrap();
+    let Outcome { lines, report, .. } = ingest.stop_after(6);
+    let alerts: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["event"] == "alert")
+        .collect();
+    assert_eq!(alerts.len(), 1, "{lines:#?}");
+    assert_eq!(alerts[0]["kind"], "new_template");
+    assert_eq!(alerts[0]["key"], "Accepted publickey for root");
+    assert_eq!(report["alerts_raised_total"], 1, "{report:#}");
+}
