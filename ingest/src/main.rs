@@ -90,12 +90,15 @@ fn templates(args: TemplatesArgs) -> anyhow::Result<()> {
 
 #[derive(Debug, clap::Args)]
 struct DetectArgs {
-    /// Folders of Sigma rules, repeatable.
+    /// Folders of rules (Sigma `*.yml`, native `*.toml`), repeatable.
     #[arg(long, required = true)]
     rules: Vec<PathBuf>,
     /// Read messages from this file (default: stdin).
     #[arg(long)]
     input: Option<PathBuf>,
+    /// Header format: auto detects per message; `raw` (or `line`) takes each line as the message.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    format: FormatArg,
 }
 
 /// Every rule of the folders: Sigma rules (`*.yml`) and native threshold rules (`*.toml`).
@@ -235,6 +238,7 @@ fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
         None => Box::new(std::io::stdin().lock()),
     };
     let opts = ParseOptions {
+        format: args.format.hint(),
         year: Some(current_year()),
         ..ParseOptions::default()
     };
@@ -328,7 +332,19 @@ enum FormatArg {
     Auto,
     Rfc5424,
     Rfc3164,
+    #[value(alias = "line")]
     Raw,
+}
+
+impl FormatArg {
+    fn hint(self) -> FormatHint {
+        match self {
+            FormatArg::Auto => FormatHint::Auto,
+            FormatArg::Rfc5424 => FormatHint::Rfc5424,
+            FormatArg::Rfc3164 => FormatHint::Rfc3164,
+            FormatArg::Raw => FormatHint::Raw,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -528,12 +544,7 @@ fn parse_lines(args: ParseArgs) -> anyhow::Result<()> {
         })?),
     };
     let opts = ParseOptions {
-        format: match args.format {
-            FormatArg::Auto => FormatHint::Auto,
-            FormatArg::Rfc5424 => FormatHint::Rfc5424,
-            FormatArg::Rfc3164 => FormatHint::Rfc3164,
-            FormatArg::Raw => FormatHint::Raw,
-        },
+        format: args.format.hint(),
         payload,
         max_len: args.max_len,
         year: args.year,

@@ -312,3 +312,26 @@ fn learning_alerts_on_a_new_kind_of_message_after_the_warm_up() {
     assert_eq!(alerts[0]["key"], "Accepted publickey for root");
     assert_eq!(report["alerts_raised_total"], 1, "{report:#}");
 }
+
+#[test]
+fn detect_with_line_format_reads_no_header() {
+    let run = |format: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ingest"))
+            .args(["detect", "--rules", RULES, "--format", format])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(
+            child.stdin.take().unwrap(),
+            "{SHELLSHOCK}\n<38>Nov 22 10:00:00 h sshd[1]: error: incorrect signature"
+        )
+        .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().lines().count()
+    };
+    assert_eq!(run("auto"), 2);
+    // As plain lines there is no app, so the sshd rule cannot fire; the keyword rule still does.
+    assert_eq!(run("line"), 1);
+}
