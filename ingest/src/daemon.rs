@@ -37,7 +37,9 @@ use crate::{
 };
 
 /// Which path takes the log ports' packets off the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backend {
     /// XDP steers them into AF_XDP sockets; the socket path takes what XDP passes on.

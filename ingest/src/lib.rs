@@ -3,6 +3,7 @@
 //!
 //! Unsafe system calls live in [`sys`] only.
 
+pub mod config;
 pub mod craft;
 pub mod daemon;
 pub mod event_json;

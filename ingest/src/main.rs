@@ -19,6 +19,7 @@ use detector::{
     },
 };
 use ingest::{
+    config::Config,
     daemon::{self, Backend, Daemon, Limits, Options, OutputSink},
     pipeline::{Detect, LearningOptions, Output, Parsing, RuleDetector, RuleRef, Sample},
     socket::TcpOptions,
@@ -40,6 +41,8 @@ enum Command {
     /// Run the appliance: XDP steering into AF_XDP workers (or kernel sockets only), parse and
     /// detect every message, and account for every packet.
     Run(Box<RunArgs>),
+    /// Check a configuration file: every problem with its line and column; exit 1 if any.
+    CheckConfig(CheckConfigArgs),
     /// Parse log messages, one per line, and print every field as a JSON object per message:
     /// how the appliance reads a device's messages.
     Parse(ParseArgs),
@@ -309,6 +312,15 @@ struct CheckHostArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct CheckConfigArgs {
+    /// The configuration file.
+    file: PathBuf,
+    /// Also print the configuration with every default filled in.
+    #[arg(long)]
+    print: bool,
+}
+
+#[derive(Debug, clap::Args)]
 struct ParseArgs {
     /// Read messages from this file (default: stdin).
     #[arg(long)]
@@ -349,9 +361,12 @@ impl FormatArg {
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
+    /// Configuration file (TOML, see deploy/ingest.toml); flags given here override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Interface to attach to (with --backend socket: only for reports).
     #[arg(long)]
-    iface: String,
+    iface: Option<String>,
     /// Receive queues, one pinned worker each (comma separated). With --backend socket, one
     /// SO_REUSEPORT worker per entry.
     #[arg(long, value_delimiter = ',', default_value = "0")]
@@ -395,27 +410,27 @@ struct RunArgs {
     #[arg(long)]
     no_hugepages: bool,
     /// Milliseconds one poll() sleeps when no packet is waiting (poll mode).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = Config::default().poll_timeout_ms)]
     poll_timeout_ms: u64,
     /// Poll mode: microseconds to pause after a batch that was not full, so the next batch is
     /// bigger and wakeups fewer (interrupt coalescing for the worker, like a NIC's rx-usecs).
     /// 0: none, lowest latency, most CPU.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = Config::default().poll_coalesce_us)]
     poll_coalesce_us: u64,
     /// SO_BUSY_POLL microseconds (busy-poll mode).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = Config::default().busy_poll_usecs)]
     busy_poll_usecs: u32,
     /// Receive buffer for each UDP socket, bytes.
-    #[arg(long, default_value_t = 64 << 20)]
+    #[arg(long, default_value_t = Config::default().udp_rcvbuf)]
     udp_rcvbuf: usize,
     /// Do not listen for TCP syslog on the log ports.
     #[arg(long)]
     no_tcp: bool,
     /// Longest TCP syslog message, bytes; longer ones are skipped and counted.
-    #[arg(long, default_value_t = 64 * 1024)]
+    #[arg(long, default_value_t = Config::default().tcp_max_message)]
     tcp_max_message: usize,
     /// Seconds after which a silent TCP connection is closed.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = Config::default().tcp_idle_timeout)]
     tcp_idle_timeout: u64,
     /// Stop after this many seconds (default: run until SIGINT or SIGTERM).
     #[arg(long)]
@@ -425,7 +440,7 @@ struct RunArgs {
     max_messages: Option<u64>,
     /// Longest message parsed, bytes; longer ones are parsed up to it and counted as
     /// `too_long`.
-    #[arg(long, default_value_t = 64 * 1024)]
+    #[arg(long, default_value_t = Config::default().max_message_len)]
     max_message_len: usize,
     /// Parse messages to PORT as FORMAT (auto, rfc5424, rfc3164, raw), optionally with a fixed
     /// payload format: `5514=rfc3164/cef`. Repeatable.
@@ -440,7 +455,7 @@ struct RunArgs {
     #[arg(long)]
     learn: bool,
     /// Messages each worker sees before new templates raise alerts (with --learn).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = Config::default().learn_warmup)]
     learn_warmup: u64,
     /// Print every received message as a JSON line on stdout.
     #[arg(long)]
@@ -503,9 +518,18 @@ fn current_year() -> i32 {
 }
 
 fn main() -> anyhow::Result<()> {
+    use clap::{CommandFactory, FromArgMatches};
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match Cli::parse().command {
-        Command::Run(args) => run(*args),
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches)?;
+    match cli.command {
+        Command::Run(args) => {
+            let given = matches
+                .subcommand_matches("run")
+                .expect("the run subcommand");
+            run(*args, given)
+        }
+        Command::CheckConfig(args) => check_config(args),
         Command::Parse(args) => parse_lines(args),
         Command::CheckHost(args) => check_host(args),
         Command::Detect(args) => detect_lines(args),
@@ -572,8 +596,12 @@ fn cpu_list(arg: Option<&str>, default: Vec<usize>) -> anyhow::Result<Vec<usize>
     }
 }
 
-fn options(args: &RunArgs) -> anyhow::Result<Options> {
-    let mut opts = Options::new(&args.iface);
+fn options(args: &Config) -> anyhow::Result<Options> {
+    let iface = args
+        .iface
+        .as_deref()
+        .context("no interface: give --iface or `iface` in the config file")?;
+    let mut opts = Options::new(iface);
     let (workers, _) = daemon::default_cpus();
     opts.worker_cpus = cpu_list(args.cpus.as_deref(), workers).context("--cpus")?;
     let online = sys::cpu::online_cpus().context("reading the online CPUs")?;
@@ -608,14 +636,14 @@ fn options(args: &RunArgs) -> anyhow::Result<Options> {
         frame_count: args.frame_count,
         rx_ring_size: args.rx_ring_size,
         batch_size: args.batch_size,
-        hugepages: !args.no_hugepages,
+        hugepages: args.hugepages,
         ..XskOptions::default()
     };
     opts.poll_timeout = Duration::from_millis(args.poll_timeout_ms);
     opts.poll_coalesce = Duration::from_micros(args.poll_coalesce_us);
     opts.busy_poll_usecs = args.busy_poll_usecs;
     opts.udp_rcvbuf = args.udp_rcvbuf;
-    opts.tcp = !args.no_tcp;
+    opts.tcp = args.tcp;
     opts.tcp_options = TcpOptions {
         max_message: args.tcp_max_message,
         idle_timeout: Duration::from_secs(args.tcp_idle_timeout),
@@ -634,12 +662,107 @@ fn options(args: &RunArgs) -> anyhow::Result<Options> {
             .map(|spec| port_format(spec, base))
             .collect::<anyhow::Result<_>>()?,
     };
-    opts.print = args.print;
     opts.validate()?;
     Ok(opts)
 }
 
-fn run(args: RunArgs) -> anyhow::Result<()> {
+/// The configuration: the file named by `--config` (or the defaults), with every flag given on
+/// the command line put over it.
+fn effective_config(args: &RunArgs, given: &clap::ArgMatches) -> anyhow::Result<Config> {
+    let mut c = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Config::parse(&text).map_err(|errors| {
+                let list: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("{}:{e}", path.display()))
+                    .collect();
+                anyhow::anyhow!("invalid configuration:\n  {}", list.join("\n  "))
+            })?
+        }
+        None => Config::default(),
+    };
+    let on_command_line =
+        |id: &str| given.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    macro_rules! over {
+        ($($field:ident),*) => {
+            $(if on_command_line(stringify!($field)) {
+                c.$field = args.$field.clone().into();
+            })*
+        };
+    }
+    over!(
+        queues,
+        mode,
+        backend,
+        ports,
+        xdp_mode,
+        allow_source,
+        deny_source,
+        batch_size,
+        frame_count,
+        rx_ring_size,
+        poll_timeout_ms,
+        poll_coalesce_us,
+        busy_poll_usecs,
+        udp_rcvbuf,
+        tcp_max_message,
+        tcp_idle_timeout,
+        max_message_len,
+        format_for,
+        rules,
+        learn,
+        learn_warmup
+    );
+    for (id, field, value) in [
+        ("iface", &mut c.iface, &args.iface),
+        ("cpus", &mut c.cpus, &args.cpus),
+        (
+            "housekeeping_cpus",
+            &mut c.housekeeping_cpus,
+            &args.housekeeping_cpus,
+        ),
+    ] {
+        if on_command_line(id) {
+            field.clone_from(value);
+        }
+    }
+    if on_command_line("stats_json") {
+        c.stats_json.clone_from(&args.stats_json);
+    }
+    if args.no_hugepages {
+        c.hugepages = false;
+    }
+    if args.no_tcp {
+        c.tcp = false;
+    }
+    Ok(c)
+}
+
+fn check_config(args: CheckConfigArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    match Config::parse(&text) {
+        Ok(c) => {
+            println!("{}: ok", args.file.display());
+            if args.print {
+                print!("{}", toml::to_string(&c)?);
+            }
+            Ok(())
+        }
+        Err(errors) => {
+            for e in &errors {
+                println!("{}:{e}", args.file.display());
+            }
+            std::process::exit(1);
+        }
+    }
+}
+
+fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
+    let config = effective_config(&args, given)?;
+    log::info!("effective configuration:\n{}", toml::to_string(&config)?);
     let limits = Limits {
         duration: args
             .duration
@@ -648,8 +771,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             .context("--duration must be a non-negative number of seconds")?,
         max_messages: args.max_messages,
     };
-    let opts = options(&args)?;
-    log::info!("effective options: {}", serde_json::to_string(&opts)?);
+    let mut opts = options(&config)?;
+    opts.print = args.print;
 
     let stop = sys::signal::install_stop_handler().context("installing signal handlers")?;
     match sys::raise_memlock_limit() {
@@ -660,7 +783,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         ),
         Err(err) => log::warn!("reading RLIMIT_MEMLOCK failed ({err}); UMEM registration may fail"),
     }
-    let rules = Arc::new(load_rules(&args.rules)?);
+    let rules = Arc::new(load_rules(&config.rules)?);
     log::info!(
         "{} Sigma rules and {} threshold rules loaded",
         rules.sigma.len(),
@@ -671,8 +794,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         let thresholds = rules.thresholds.clone();
         let correlations = rules.correlations.clone();
         let silences = rules.silences.clone();
-        let learning = args.learn.then_some(LearningOptions {
-            warmup_messages: args.learn_warmup,
+        let learning = config.learn.then_some(LearningOptions {
+            warmup_messages: config.learn_warmup,
             ..LearningOptions::default()
         });
         Daemon::start_with(opts.clone(), move |_| {
@@ -742,7 +865,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         report.alerts_raised_total,
         report.drops_total(),
     );
-    if let Some(path) = args.stats_json {
+    if let Some(path) = config.stats_json {
         let json = serde_json::to_vec_pretty(&report)?;
         std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
     }

@@ -14,7 +14,9 @@ use crate::{
 };
 
 /// How a worker waits when its rings are empty.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// Busy-poll when every worker CPU is isolated, else poll.

@@ -24,7 +24,17 @@ fn object() -> &'static [u8] {
 }
 
 /// Which attach mode to ask for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum AttachRequest {
     /// Native (driver) mode, falling back to generic mode with a warning.

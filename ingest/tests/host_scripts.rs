@@ -674,3 +674,35 @@ fn tuning_scripts_on_a_veth_say_what_it_lacks() {
     );
     let _ = std::fs::remove_dir_all(&state);
 }
+
+#[test]
+fn check_config_accepts_the_example_and_points_at_problems() {
+    let run = |file: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ingest"))
+            .arg("check-config")
+            .arg(file)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let (code, out) = run(&repo().join("deploy/ingest.toml"));
+    assert_eq!(code, Some(0), "{out}");
+    let bad = tempdir("bad-config");
+    std::fs::create_dir_all(&bad).unwrap();
+    let file = bad.join("ingest.toml");
+    std::fs::write(
+        &file,
+        "iface = \"eth0\"\nqueues = []\ndeny_source = [\"198.18.0.0/99\"]\n",
+    )
+    .unwrap();
+    let (code, out) = run(&file);
+    assert_eq!(code, Some(1));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].ends_with(":2:1: queues: at least one queue is needed"),
+        "{out}"
+    );
+    assert!(lines[1].contains(":3:1: deny_source: bad prefix"), "{out}");
+    std::fs::remove_dir_all(&bad).unwrap();
+}

@@ -192,3 +192,45 @@ fn socket_backend_udp_and_tcp() {
     assert_eq!(drops["udp_rcvbuf_errors"], 0, "{report:#}");
     assert_eq!(drops_total(&report), 2, "{report:#}");
 }
+
+#[test]
+fn a_config_file_with_flags_over_it() {
+    let Some(pair) = test_network() else {
+        return;
+    };
+    let config = std::env::temp_dir().join(format!("ingest-config-{}.toml", std::process::id()));
+    std::fs::write(
+        &config,
+        "iface = \"nosuch0\"\nbackend = \"socket\"\nqueues = [0, 1]\nports = [5514]\ntcp = false\n",
+    )
+    .unwrap();
+    // --iface and --ports on the command line win over the file.
+    let ingest = Ingest::start(
+        &pair,
+        "config",
+        &["--config", config.to_str().unwrap(), "--ports", "514"],
+    );
+    assert_eq!(
+        ingest.ready["backend"], "socket",
+        "from the file: {}",
+        ingest.ready
+    );
+    let workers = ingest.ready["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 2, "two queues from the file");
+    assert!(
+        workers.iter().all(|w| w["tcp"] == false),
+        "tcp = false from the file"
+    );
+    VethPair::run_in(&pair.ns_a, || {
+        UdpSocket::bind((netns::ADDR_A, 0))?.send_to(b"<14>via 514", (netns::ADDR_B, 514))
+    })
+    .unwrap()
+    .unwrap();
+    let Outcome { messages, .. } = ingest.stop_after(1);
+    std::fs::remove_file(&config).unwrap();
+    assert_eq!(
+        messages.len(),
+        1,
+        "port 514 from the flag, not 5514 from the file"
+    );
+}

@@ -1,0 +1,287 @@
+//! The configuration file of `ingest run --config FILE` (TOML): every option of the command
+//! line, with the same names and defaults (`deploy/ingest.toml` documents each). Flags given on
+//! the command line override the file. `ingest check-config FILE` reports every problem with its
+//! line and column.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{daemon::Backend, sys::xsk::XskOptions, worker::Mode, xdp::AttachRequest};
+
+/// Everything `ingest run` can be told.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Interface to attach to.
+    pub iface: Option<String>,
+    /// Receive queues, one pinned worker each.
+    pub queues: Vec<u32>,
+    /// Worker CPUs (a kernel CPU list); default: the isolated CPUs, else all but CPU 0.
+    pub cpus: Option<String>,
+    /// Housekeeping CPUs; default: the others.
+    pub housekeeping_cpus: Option<String>,
+    /// `auto`, `busy-poll` or `poll`.
+    pub mode: Mode,
+    /// `xdp` or `socket`.
+    pub backend: Backend,
+    /// Log ports.
+    pub ports: Vec<u16>,
+    /// XDP attach mode: `auto`, `native` or `generic`.
+    pub xdp_mode: AttachRequest,
+    /// Sources to steer (CIDRs); all others dropped in XDP.
+    pub allow_source: Vec<String>,
+    /// Sources to drop in XDP (CIDRs).
+    pub deny_source: Vec<String>,
+    /// Frames per batch.
+    pub batch_size: usize,
+    /// UMEM frames per queue.
+    pub frame_count: u32,
+    /// RX ring slots.
+    pub rx_ring_size: u32,
+    /// Try huge pages for the UMEM.
+    pub hugepages: bool,
+    /// Poll mode: longest sleep in poll(), ms.
+    pub poll_timeout_ms: u64,
+    /// Poll mode: pause after a partial batch, µs.
+    pub poll_coalesce_us: u64,
+    /// Busy-poll mode: SO_BUSY_POLL, µs.
+    pub busy_poll_usecs: u32,
+    /// Receive buffer of each UDP socket, bytes.
+    pub udp_rcvbuf: usize,
+    /// Listen for TCP syslog.
+    pub tcp: bool,
+    /// Longest TCP message, bytes.
+    pub tcp_max_message: usize,
+    /// Idle TCP connections are closed after this many seconds.
+    pub tcp_idle_timeout: u64,
+    /// Longest message parsed, bytes.
+    pub max_message_len: usize,
+    /// Per-port parse formats, `PORT=FORMAT[/PAYLOAD]`.
+    pub format_for: Vec<String>,
+    /// Rule folders.
+    pub rules: Vec<PathBuf>,
+    /// Mine templates and keep rate baselines.
+    pub learn: bool,
+    /// Messages per worker before new templates alert.
+    pub learn_warmup: u64,
+    /// Write every counter here at exit.
+    pub stats_json: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let xsk = XskOptions::default();
+        Self {
+            iface: None,
+            queues: vec![0],
+            cpus: None,
+            housekeeping_cpus: None,
+            mode: Mode::Auto,
+            backend: Backend::Xdp,
+            ports: vec![xdp_common::DEFAULT_LOG_PORT],
+            xdp_mode: AttachRequest::Auto,
+            allow_source: Vec::new(),
+            deny_source: Vec::new(),
+            batch_size: xsk.batch_size,
+            frame_count: xsk.frame_count,
+            rx_ring_size: xsk.rx_ring_size,
+            hugepages: true,
+            poll_timeout_ms: 100,
+            poll_coalesce_us: 50,
+            busy_poll_usecs: 20,
+            udp_rcvbuf: 64 << 20,
+            tcp: true,
+            tcp_max_message: 64 * 1024,
+            tcp_idle_timeout: 300,
+            max_message_len: 64 * 1024,
+            format_for: Vec::new(),
+            rules: Vec::new(),
+            learn: false,
+            learn_warmup: 10_000,
+            stats_json: None,
+        }
+    }
+}
+
+/// One problem in a configuration file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.column, self.message)
+    }
+}
+
+/// Line and column (1-based) of byte `offset` in `text`.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+/// Where `key = ...` is written in `text` (its first occurrence at the start of a line), for
+/// errors about a value.
+fn key_position(text: &str, key: &str) -> (usize, usize) {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            let indent = line.len() - trimmed.len();
+            return position(text, offset + indent);
+        }
+        offset += line.len();
+    }
+    (1, 1)
+}
+
+impl Config {
+    /// Parses and checks a configuration file's text: the syntax and types first (one error),
+    /// then every value (all errors).
+    pub fn parse(text: &str) -> Result<Self, Vec<ConfigError>> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((1, 1), |s| position(text, s.start));
+            vec![ConfigError {
+                line,
+                column,
+                message: e.message().to_string(),
+            }]
+        })?;
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            let mut errors: Vec<ConfigError> = problems
+                .into_iter()
+                .map(|(key, message)| {
+                    let (line, column) = key_position(text, key);
+                    ConfigError {
+                        line,
+                        column,
+                        message: format!("{key}: {message}"),
+                    }
+                })
+                .collect();
+            errors.sort_by_key(|e| (e.line, e.column));
+            Err(errors)
+        }
+    }
+
+    /// Every value that cannot work, as (key, why).
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        if self.queues.is_empty() {
+            p.push(("queues", "at least one queue is needed".to_string()));
+        }
+        if self.ports.is_empty() || self.ports.contains(&0) {
+            p.push((
+                "ports",
+                "ports must be between 1 and 65535, at least one".into(),
+            ));
+        }
+        for (key, list) in [
+            ("cpus", &self.cpus),
+            ("housekeeping_cpus", &self.housekeeping_cpus),
+        ] {
+            if let Some(l) = list
+                && let Err(e) = crate::sys::cpu::parse_cpu_list(l)
+            {
+                p.push((key, e));
+            }
+        }
+        for (key, list, verdict) in [
+            (
+                "allow_source",
+                &self.allow_source,
+                xdp_common::Verdict::Allow,
+            ),
+            ("deny_source", &self.deny_source, xdp_common::Verdict::Deny),
+        ] {
+            for cidr in list {
+                if let Err(e) = crate::xdp::SourcePrefix::parse(cidr, verdict) {
+                    p.push((key, format!("bad prefix {e}")));
+                }
+            }
+        }
+        let xsk = XskOptions {
+            frame_count: self.frame_count,
+            rx_ring_size: self.rx_ring_size,
+            batch_size: self.batch_size,
+            ..XskOptions::default()
+        };
+        if let Err(e) = xsk.validate() {
+            p.push(("frame_count", e.to_string()));
+        }
+        for spec in &self.format_for {
+            let ok = spec.split_once('=').is_some_and(|(port, fmt)| {
+                port.parse::<u16>().is_ok_and(|p| p > 0)
+                    && matches!(
+                        fmt.split('/').next(),
+                        Some("auto" | "rfc5424" | "rfc3164" | "raw")
+                    )
+            });
+            if !ok {
+                p.push((
+                    "format_for",
+                    format!("{spec:?} is not PORT=FORMAT[/PAYLOAD]"),
+                ));
+            }
+        }
+        for dir in &self.rules {
+            if !dir.is_dir() {
+                p.push(("rules", format!("{} is not a folder", dir.display())));
+            }
+        }
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_is_the_defaults() {
+        let text = include_str!("../../deploy/ingest.toml");
+        let example = Config::parse(text).unwrap_or_else(|e| panic!("{e:?}"));
+        let defaults = Config {
+            iface: example.iface.clone(),
+            ..Config::default()
+        };
+        assert_eq!(
+            toml::to_string(&example).unwrap(),
+            toml::to_string(&defaults).unwrap(),
+            "deploy/ingest.toml documents every default"
+        );
+    }
+
+    #[test]
+    fn syntax_and_type_errors_have_a_line_and_column() {
+        let e = Config::parse("iface = \"eth0\"\nqueues = [0, 1\n").unwrap_err();
+        assert_eq!((e.len(), e[0].line), (1, 2), "{e:?}");
+        let e = Config::parse("iface = \"eth0\"\nbatch_size = \"big\"\n").unwrap_err();
+        assert_eq!((e[0].line, e[0].column), (2, 14), "{e:?}");
+        let e = Config::parse("ifcae = \"eth0\"\n").unwrap_err();
+        assert!(e[0].message.contains("unknown field"), "{e:?}");
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_its_key() {
+        let text = "iface = \"eth0\"\nports = [0]\n  deny_source = [\"10.0.0.0/33\"]\nframe_count = 1000\n";
+        let e = Config::parse(text).unwrap_err();
+        let at: Vec<(usize, usize)> = e.iter().map(|e| (e.line, e.column)).collect();
+        assert_eq!(at, [(2, 1), (3, 3), (4, 1)], "{e:?}");
+        assert!(e[1].message.starts_with("deny_source: bad prefix"), "{e:?}");
+    }
+}
