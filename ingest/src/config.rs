@@ -67,6 +67,8 @@ pub struct Config {
     pub learn_warmup: u64,
     /// Write every counter here at exit.
     pub stats_json: Option<PathBuf>,
+    /// Once attached and bound, continue as this user, with no capabilities left.
+    pub user: Option<String>,
 }
 
 impl Default for Config {
@@ -100,6 +102,7 @@ impl Default for Config {
             learn: false,
             learn_warmup: 10_000,
             stats_json: None,
+            user: None,
         }
     }
 }

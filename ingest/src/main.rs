@@ -457,6 +457,10 @@ struct RunArgs {
     /// Messages each worker sees before new templates raise alerts (with --learn).
     #[arg(long, default_value_t = Config::default().learn_warmup)]
     learn_warmup: u64,
+    /// Once the program is attached and every socket bound, continue as this user, with no
+    /// capabilities left.
+    #[arg(long)]
+    user: Option<String>,
     /// Print every received message as a JSON line on stdout.
     #[arg(long)]
     print: bool,
@@ -731,6 +735,9 @@ fn effective_config(args: &RunArgs, given: &clap::ArgMatches) -> anyhow::Result<
     if on_command_line("stats_json") {
         c.stats_json.clone_from(&args.stats_json);
     }
+    if on_command_line("user") {
+        c.user.clone_from(&args.user);
+    }
     if args.no_hugepages {
         c.hugepages = false;
     }
@@ -816,6 +823,17 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
     if let Err(e) = sys::cpu::lock_memory() {
         log::warn!("mlockall failed ({e}): workers may stall on page faults; needs CAP_IPC_LOCK");
     }
+    // Everything that needed privileges is done: the program is attached, the sockets are
+    // bound, memory is locked. Reading counters and detaching need none.
+    let running_as = match &config.user {
+        Some(user) => {
+            let (uid, gid) = sys::drop_privileges(user)
+                .map_err(|e| anyhow::anyhow!("dropping privileges to {user}: {e}"))?;
+            log::info!("running as {user} (uid {uid}, gid {gid}) with no capabilities");
+            Some(user.clone())
+        }
+        None => None,
+    };
     for w in daemon.workers() {
         log::info!("worker {}: {}", w.worker, serde_json::to_string(w)?);
         if let Some(bp) = w.busy_poll.as_ref().filter(|bp| !bp.complete()) {
@@ -841,6 +859,7 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
         "mode": daemon.mode(),
         "xdp_mode": daemon.attach_mode(),
         "workers": daemon.workers(),
+        "user": running_as,
     });
     writeln!(out, "{ready}")?;
     out.flush()?;

@@ -234,3 +234,37 @@ fn a_config_file_with_flags_over_it() {
         "port 514 from the flag, not 5514 from the file"
     );
 }
+
+#[test]
+fn after_start_the_daemon_holds_no_privileges() {
+    let Some(pair) = test_network() else {
+        return;
+    };
+    let ingest = Ingest::start(&pair, "user", &["--user", "nobody"]);
+    assert_eq!(ingest.ready["user"], "nobody", "{}", ingest.ready);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", ingest.pid())).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {status}"))
+            .split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>()
+    };
+    assert!(field("Uid:").iter().all(|id| *id == "65534"), "{status}");
+    for caps in ["CapPrm:", "CapEff:", "CapAmb:"] {
+        assert_eq!(field(caps), ["0000000000000000"], "{caps} {status}");
+    }
+    // And it still works: a message arrives through AF_XDP, and it stops and reports cleanly.
+    VethPair::run_in(&pair.ns_a, || {
+        UdpSocket::bind((netns::ADDR_A, 0))?.send_to(b"<14>after the drop", (netns::ADDR_B, 514))
+    })
+    .unwrap()
+    .unwrap();
+    let Outcome {
+        messages, report, ..
+    } = ingest.stop_after(1);
+    assert_eq!(messages.len(), 1);
+    assert_eq!(report["messages_received_xdp_total"], 1, "{report:#}");
+}

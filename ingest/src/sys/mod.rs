@@ -90,6 +90,23 @@ pub fn ethtool_driver(iface: &str) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&info.driver[..end]).into_owned())
 }
 
+/// Drops every privilege for good: supplementary groups, then the group, then the user (all
+/// threads, real, effective and saved ids). Leaving root this way clears every capability, so
+/// nothing the daemon held while attaching and binding survives. Returns the uid and gid.
+pub fn drop_privileges(user: &str) -> Result<(u32, u32), String> {
+    use nix::unistd::{Gid, Uid, User, setgroups, setresgid, setresuid};
+    let u = User::from_name(user)
+        .map_err(|e| format!("looking up user {user:?}: {e}"))?
+        .ok_or_else(|| format!("no user {user:?}"))?;
+    setgroups(&[u.gid]).map_err(|e| format!("setgroups: {e}"))?;
+    setresgid(u.gid, u.gid, u.gid).map_err(|e| format!("setresgid: {e}"))?;
+    setresuid(u.uid, u.uid, u.uid).map_err(|e| format!("setresuid: {e}"))?;
+    if Uid::effective().is_root() || Gid::effective() != u.gid {
+        return Err("the ids did not change".into());
+    }
+    Ok((u.uid.as_raw(), u.gid.as_raw()))
+}
+
 /// Raises the locked-memory limit as far as this process may: to unlimited with
 /// CAP_SYS_RESOURCE, else the soft limit up to the hard one. Returns the soft limit now in effect
 /// (bytes, `u64::MAX` for unlimited).

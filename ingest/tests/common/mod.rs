@@ -44,6 +44,12 @@ impl Ingest {
         }
     }
 
+    /// The daemon's process id.
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.daemon.pid()
+    }
+
     /// Waits up to 10 s for `expected` message lines (and 200 ms more for any surplus), stops
     /// ingest with SIGTERM (it must exit 0), and returns what it printed and counted.
     pub fn stop_after(self, expected: usize) -> Outcome {
