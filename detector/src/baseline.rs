@@ -101,11 +101,7 @@ impl Baselines {
     pub fn observe(&mut self, key: u64, now_ns: u64) -> Option<RateAnomaly> {
         let o = self.opts;
         let interval = now_ns / o.interval_ns.max(1);
-        if !self.table.contains(&key) && self.table.len() == self.table.cap().get() {
-            self.table.pop_lru();
-            self.evicted += 1;
-        }
-        let s = self.table.get_or_insert_mut(key, || KeyStats {
+        let s = crate::bounded::entry(&mut self.table, key, &mut self.evicted, || KeyStats {
             interval,
             count: 0,
             mean: 0.0,

@@ -6,6 +6,7 @@
 //! root, and used offline.
 
 pub mod baseline;
+mod bounded;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod mining;

@@ -22,7 +22,10 @@ use std::{collections::hash_map::DefaultHasher, hash::Hasher, num::NonZeroUsize}
 use lru::LruCache;
 use serde_yaml::Value;
 
-use super::sigma::{Field, Level, RuleError, SigmaRule};
+use super::{
+    duration_ns,
+    sigma::{Field, Level, RuleError, SigmaRule, parse_level},
+};
 use crate::parse::Event;
 
 /// The kinds of correlation.
@@ -60,19 +63,6 @@ pub struct CorrelationRule {
     value_field: Option<Field>,
 }
 
-fn duration_ns(s: &str) -> Option<u64> {
-    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-    let n: u64 = s[..digits].parse().ok()?;
-    let unit: u64 = match &s[digits..] {
-        "s" => 1_000_000_000,
-        "m" => 60_000_000_000,
-        "h" => 3_600_000_000_000,
-        "d" => 86_400_000_000_000,
-        _ => return None,
-    };
-    n.checked_mul(unit)
-}
-
 impl CorrelationRule {
     /// Compiles one correlation document, resolving its rule references among `rules` (by
     /// `name` or `id`).
@@ -87,14 +77,7 @@ impl CorrelationRule {
             .as_str()
             .ok_or_else(|| err("title", "missing".into()))?
             .to_string();
-        let level = match doc["level"].as_str().unwrap_or("medium") {
-            "informational" => Level::Informational,
-            "low" => Level::Low,
-            "medium" => Level::Medium,
-            "high" => Level::High,
-            "critical" => Level::Critical,
-            other => return Err(err("level", format!("unknown level {other:?}"))),
-        };
+        let level = parse_level(doc["level"].as_str()).map_err(|m| err("level", m))?;
         let kind = match c["type"].as_str() {
             Some("event_count") => Kind::EventCount,
             Some("value_count") => Kind::ValueCount,
@@ -307,12 +290,8 @@ impl CorrelationEngine {
             let rule = &self.rules[ci];
             let table = &mut self.tables[ci];
             let g = rule.group(e);
-            if !table.contains(&g) && table.len() == table.cap().get() {
-                table.pop_lru();
-                self.evicted += 1;
-            }
             let n = rule.threshold as usize;
-            let st = table.get_or_insert_mut(g, || match rule.kind {
+            let st = crate::bounded::entry(table, g, &mut self.evicted, || match rule.kind {
                 Kind::EventCount => State::Count {
                     times: vec![0; n],
                     next: 0,

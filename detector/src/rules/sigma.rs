@@ -59,6 +59,19 @@ pub enum Level {
 }
 
 impl Level {
+    /// The level with this Sigma name.
+    pub fn from_name(name: &str) -> Option<Level> {
+        [
+            Level::Informational,
+            Level::Low,
+            Level::Medium,
+            Level::High,
+            Level::Critical,
+        ]
+        .into_iter()
+        .find(|l| l.name() == name)
+    }
+
     /// The Sigma name.
     pub fn name(self) -> &'static str {
         match self {
@@ -80,6 +93,22 @@ pub struct LogsourceMap {
     pub products: Vec<String>,
     /// Service -> the app names (case-insensitive) its messages come from.
     pub services: Vec<(String, Vec<String>)>,
+}
+
+impl LogsourceMap {
+    /// The app names of `service`.
+    pub fn service_apps(&self, service: &str) -> Option<Vec<String>> {
+        self.services
+            .iter()
+            .find(|(s, _)| s == service)
+            .map(|(_, apps)| apps.clone())
+    }
+}
+
+/// A rule's `level` (medium when absent).
+pub(crate) fn parse_level(level: Option<&str>) -> Result<Level, String> {
+    let name = level.unwrap_or("medium");
+    Level::from_name(name).ok_or_else(|| format!("unknown level {name:?}"))
 }
 
 impl Default for LogsourceMap {
@@ -371,14 +400,7 @@ impl SigmaRule {
                 "a correlation rule: load it with load_dir, beside the rules it refers to".into(),
             ));
         }
-        let level = match doc["level"].as_str().unwrap_or("medium") {
-            "informational" => Level::Informational,
-            "low" => Level::Low,
-            "medium" => Level::Medium,
-            "high" => Level::High,
-            "critical" => Level::Critical,
-            other => return Err(err("level", format!("unknown level {other:?}"))),
-        };
+        let level = parse_level(doc["level"].as_str()).map_err(|m| err("level", m))?;
         let ls = &doc["logsource"];
         if let Some(product) = ls["product"].as_str()
             && !logsources.products.iter().any(|p| p == product)
@@ -396,17 +418,12 @@ impl SigmaRule {
         }
         let apps = match ls["service"].as_str() {
             None => Vec::new(),
-            Some(service) => logsources
-                .services
-                .iter()
-                .find(|(s, _)| s == service)
-                .map(|(_, apps)| apps.clone())
-                .ok_or_else(|| {
-                    err(
-                        "logsource.service",
-                        format!("{service:?} is not in the log source table"),
-                    )
-                })?,
+            Some(service) => logsources.service_apps(service).ok_or_else(|| {
+                err(
+                    "logsource.service",
+                    format!("{service:?} is not in the log source table"),
+                )
+            })?,
         };
         let detection = doc["detection"]
             .as_mapping()

@@ -21,7 +21,10 @@ use std::{collections::hash_map::DefaultHasher, hash::Hasher, num::NonZeroUsize}
 use lru::LruCache;
 use serde::Deserialize;
 
-use super::sigma::{Level, RuleError};
+use super::{
+    duration_ns,
+    sigma::{Level, RuleError, parse_level},
+};
 use crate::parse::Event;
 
 #[derive(Debug, Deserialize)]
@@ -67,18 +70,6 @@ pub struct SilenceRule {
     min_quiet_ns: u64,
 }
 
-fn duration_ns(s: &str) -> Option<u64> {
-    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-    let n: u64 = s[..digits].parse().ok()?;
-    let unit: u64 = match &s[digits..] {
-        "s" => 1_000_000_000,
-        "m" => 60_000_000_000,
-        "h" => 3_600_000_000_000,
-        _ => return None,
-    };
-    n.checked_mul(unit)
-}
-
 /// Loads the `[[silence]]` rules of a TOML file (other tables are left to their own loaders).
 pub fn from_toml(file: &str, text: &str) -> Result<Vec<SilenceRule>, RuleError> {
     let err = |construct: String, message: String| RuleError {
@@ -101,14 +92,7 @@ pub fn from_toml(file: &str, text: &str) -> Result<Vec<SilenceRule>, RuleError> 
         .into_iter()
         .map(|r| {
             let at = |f: &str| format!("silence {:?}.{f}", r.id);
-            let level = match r.level.as_deref().unwrap_or("medium") {
-                "informational" => Level::Informational,
-                "low" => Level::Low,
-                "medium" => Level::Medium,
-                "high" => Level::High,
-                "critical" => Level::Critical,
-                other => return Err(err(at("level"), format!("unknown level {other:?}"))),
-            };
+            let level = parse_level(r.level.as_deref()).map_err(|m| err(at("level"), m))?;
             let group_by = match r.group_by.as_str() {
                 "host" => GroupBy::Host,
                 "app" => GroupBy::App,
@@ -168,6 +152,7 @@ pub struct SilenceAlert {
 pub struct SilenceEngine {
     rules: Vec<SilenceRule>,
     tables: Vec<LruCache<u64, KeyState>>,
+    evicted: u64,
 }
 
 impl SilenceEngine {
@@ -177,7 +162,13 @@ impl SilenceEngine {
         Self {
             tables: rules.iter().map(|_| LruCache::new(cap)).collect(),
             rules,
+            evicted: 0,
         }
+    }
+
+    /// Keys evicted from full tables (they can no longer be found silent).
+    pub fn evicted(&self) -> u64 {
+        self.evicted
     }
 
     /// The rules.
@@ -199,7 +190,7 @@ impl SilenceEngine {
             if let Some(b) = b {
                 h.write(b);
             }
-            let st = table.get_or_insert_mut(h.finish(), || {
+            let st = crate::bounded::entry(table, h.finish(), &mut self.evicted, || {
                 let mut key = a.to_vec();
                 if let Some(b) = b {
                     key.push(b' ');
@@ -304,6 +295,16 @@ mod tests {
         let mut alerts = Vec::new();
         e.check(1000 * S, |a| alerts.push(a));
         assert!(alerts.is_empty(), "fewer than min_events");
+    }
+
+    #[test]
+    fn keys_are_bounded_and_evictions_counted() {
+        let rules = engine().rules().to_vec();
+        let mut e = SilenceEngine::new(rules, 2);
+        for host in ["a", "b", "c"] {
+            send(&mut e, host, 0);
+        }
+        assert_eq!(e.evicted(), 1);
     }
 
     #[test]

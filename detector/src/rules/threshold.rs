@@ -26,8 +26,9 @@ use lru::LruCache;
 use serde::Deserialize;
 
 use super::{
+    duration_ns,
     pattern::{StrKind, StrPattern},
-    sigma::{Level, LogsourceMap, RuleError},
+    sigma::{Level, LogsourceMap, RuleError, parse_level},
 };
 use crate::parse::Event;
 
@@ -103,21 +104,6 @@ pub struct ThresholdRule {
     event_time: bool,
 }
 
-/// `120s`, `2m`, `1h`, `500ms` to nanoseconds.
-fn duration_ns(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-    let n: u64 = s[..digits].parse().ok()?;
-    let unit: u64 = match &s[digits..] {
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        "m" => 60_000_000_000,
-        "h" => 3_600_000_000_000,
-        _ => return None,
-    };
-    n.checked_mul(unit)
-}
-
 /// Loads the `[[threshold]]` rules of a TOML file; `file` names it in errors.
 pub fn from_toml(
     file: &str,
@@ -133,27 +119,15 @@ pub fn from_toml(
     let mut rules = Vec::new();
     for r in parsed.threshold {
         let at = |field: &str| format!("threshold {:?}.{field}", r.id);
-        let level = match r.level.as_str() {
-            "informational" => Level::Informational,
-            "low" => Level::Low,
-            "medium" => Level::Medium,
-            "high" => Level::High,
-            "critical" => Level::Critical,
-            other => return Err(err(at("level"), format!("unknown level {other:?}"))),
-        };
+        let level = parse_level(Some(&r.level)).map_err(|m| err(at("level"), m))?;
         let apps = match &r.service {
             None => Vec::new(),
-            Some(service) => logsources
-                .services
-                .iter()
-                .find(|(s, _)| s == service)
-                .map(|(_, apps)| apps.clone())
-                .ok_or_else(|| {
-                    err(
-                        at("service"),
-                        format!("{service:?} is not in the log source table"),
-                    )
-                })?,
+            Some(service) => logsources.service_apps(service).ok_or_else(|| {
+                err(
+                    at("service"),
+                    format!("{service:?} is not in the log source table"),
+                )
+            })?,
         };
         if r.contains.is_empty() {
             return Err(err(at("contains"), "needs at least one pattern".into()));
@@ -387,12 +361,8 @@ impl ThresholdEngine {
         let rule = &self.rules[i];
         let table = &mut self.tables[i];
         let h = hash_key(key);
-        if !table.contains(&h) && table.len() == table.cap().get() {
-            table.pop_lru();
-            self.counters.evicted += 1;
-        }
         let n = rule.count as usize;
-        let st = table.get_or_insert_mut(h, || KeyState {
+        let st = crate::bounded::entry(table, h, &mut self.counters.evicted, || KeyState {
             times: vec![0; n],
             next: 0,
             seen: 0,
