@@ -7,6 +7,8 @@
 //! housekeeping thread once per batch through plain atomics.
 
 use std::{
+    collections::hash_map::DefaultHasher,
+    hash::Hasher,
     net::SocketAddr,
     sync::{
         Arc,
@@ -25,7 +27,7 @@ use detector::rules::{
     correlation::{CorrelationEngine, CorrelationRule},
     sigma::{SigmaScratch, SigmaSet},
     silence::{SilenceEngine, SilenceRule},
-    threshold::{ThresholdAlert, ThresholdEngine, ThresholdRule},
+    threshold::{ThresholdEngine, ThresholdRule},
 };
 use hdrhistogram::Histogram;
 
@@ -169,50 +171,40 @@ impl Outbox<'_> {
     }
 
     /// Raises an alert for `rule` on `msg`, whose bytes are `bytes`: the one copy that outlives
-    /// the frame. Threshold alerts carry their group key (cut at [`KEY_LEN`]), count and folds.
+    /// the frame. `key` (cut at [`KEY_LEN`]), `count` and `folded` say what a rule counted: a
+    /// threshold's group, a correlation's group-by values, a template; empty and 1 for a match.
     pub fn alert(
         &mut self,
         rule: RuleRef,
         msg: &Message<'_>,
         bytes: &[u8],
-        threshold: Option<&ThresholdAlert>,
+        key: &[u8],
+        count: u32,
+        folded: u64,
     ) {
-        *self.alerts += 1;
-        let mut alert = Alert {
-            rule,
-            sample: Sample::copy(self.worker, msg, bytes),
-            count: 1,
-            folded: 0,
-            key: [0; KEY_LEN],
-            key_len: 0,
-        };
-        if let Some(t) = threshold {
-            let n = t.key.len().min(KEY_LEN);
-            alert.key[..n].copy_from_slice(&t.key[..n]);
-            alert.key_len = n as u8;
-            alert.count = t.count;
-            alert.folded = t.folded;
-        }
-        self.push(Output::Alert(alert));
+        let sample = Sample::copy(self.worker, msg, bytes);
+        self.raise(rule, sample, key, count, folded);
     }
-}
 
-impl Outbox<'_> {
     /// Raises an alert about no message (a silence): the key says what went quiet, `count` the
     /// seconds of quiet.
     pub fn alert_without_message(&mut self, rule: RuleRef, key: &[u8], count: u32) {
+        let sample = Sample::empty(self.worker);
+        self.raise(rule, sample, key, count, 0);
+    }
+
+    fn raise(&mut self, rule: RuleRef, sample: Sample, key: &[u8], count: u32, folded: u64) {
         *self.alerts += 1;
+        let n = key.len().min(KEY_LEN);
         let mut alert = Alert {
             rule,
-            sample: Sample::empty(self.worker),
+            sample,
             count,
-            folded: 0,
+            folded,
             key: [0; KEY_LEN],
-            key_len: 0,
+            key_len: n as u8,
         };
-        let n = key.len().min(KEY_LEN);
         alert.key[..n].copy_from_slice(&key[..n]);
-        alert.key_len = n as u8;
         self.push(Output::Alert(alert));
     }
 }
@@ -347,21 +339,17 @@ impl Detect for RuleDetector {
             .for_each_match(event, &mut self.scratch, |i| hits.push(i));
         let now = monotonic_ns();
         for &i in &self.hits {
-            out.alert(RuleRef::Sigma(i as u32), msg, event.input, None);
+            out.alert(RuleRef::Sigma(i as u32), msg, event.input, &[], 1, 0);
             self.correlations.on_match(i, event, now, |a| {
-                let t = ThresholdAlert {
-                    rule: a.rule,
-                    key: a.group.join(",").into_bytes(),
-                    count: a.count as u32,
-                    first_ns: now,
-                    last_ns: now,
-                    folded: 0,
-                };
+                let rule = RuleRef::Correlation(a.rule as u32);
+                let count = u32::try_from(a.count).unwrap_or(u32::MAX);
                 out.alert(
-                    RuleRef::Correlation(a.rule as u32),
+                    rule,
                     msg,
                     event.input,
-                    Some(&t),
+                    a.group.join(",").as_bytes(),
+                    count,
+                    0,
                 );
             });
         }
@@ -376,51 +364,29 @@ impl Detect for RuleDetector {
                 Err(e) => std::str::from_utf8(&event.body[..e.valid_up_to()]).unwrap_or(""),
             };
             let mined = l.miner.add(body);
+            let template = |l: &Learning| {
+                l.miner
+                    .template(mined.id)
+                    .map(|t| t.text())
+                    .unwrap_or_default()
+            };
             if mined.new && l.seen > l.warmup_messages {
-                let text = l
-                    .miner
-                    .template(mined.id)
-                    .map(|t| t.text())
-                    .unwrap_or_default();
-                let t = ThresholdAlert {
-                    rule: 0,
-                    key: text.into_bytes(),
-                    count: 1,
-                    first_ns: now,
-                    last_ns: now,
-                    folded: 0,
-                };
-                out.alert(RuleRef::NewTemplate(mined.id), msg, event.input, Some(&t));
+                let rule = RuleRef::NewTemplate(mined.id);
+                out.alert(rule, msg, event.input, template(l).as_bytes(), 1, 0);
             }
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            std::hash::Hasher::write(&mut h, event.host.unwrap_or_default());
-            std::hash::Hasher::write(&mut h, event.app.unwrap_or_default());
-            std::hash::Hasher::write_u64(&mut h, mined.id);
-            if let Some(a) = l.baselines.observe(std::hash::Hasher::finish(&h), now) {
-                let text = l
-                    .miner
-                    .template(mined.id)
-                    .map(|t| t.text())
-                    .unwrap_or_default();
-                let t = ThresholdAlert {
-                    rule: 0,
-                    key: text.into_bytes(),
-                    count: a.count,
-                    first_ns: now,
-                    last_ns: now,
-                    folded: 0,
-                };
-                out.alert(RuleRef::RateSpike(mined.id), msg, event.input, Some(&t));
+            let mut h = DefaultHasher::new();
+            h.write(event.host.unwrap_or_default());
+            h.write(event.app.unwrap_or_default());
+            h.write_u64(mined.id);
+            if let Some(a) = l.baselines.observe(h.finish(), now) {
+                let rule = RuleRef::RateSpike(mined.id);
+                out.alert(rule, msg, event.input, template(l).as_bytes(), a.count, 0);
             }
         }
         if !self.thresholds.rules().is_empty() {
             self.thresholds.on_event(event, now, |a| {
-                out.alert(
-                    RuleRef::Threshold(a.rule as u32),
-                    msg,
-                    event.input,
-                    Some(&a),
-                );
+                let rule = RuleRef::Threshold(a.rule as u32);
+                out.alert(rule, msg, event.input, &a.key, a.count, a.folded);
             });
         }
     }

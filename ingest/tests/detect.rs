@@ -20,26 +20,37 @@ const FAILED: &str =
 const SHELLSHOCK: &str = "<13>Nov 22 10:00:00 web1 httpd[3]: GET /cgi-bin/x UA: () { :; }; /bin/id";
 const BENIGN: &str = "<13>Nov 22 10:00:00 web1 httpd[3]: GET /index.html";
 
-#[test]
-fn offline_detection_prints_one_alert_per_rule_that_fires() {
+/// Runs `ingest ARGS` with `input` on stdin, asserts it succeeds, and returns its JSON lines.
+fn ingest_offline<S: AsRef<std::ffi::OsStr>>(args: &[S], input: &str) -> Vec<Value> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ingest"))
-        .args(["detect", "--rules", RULES])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    writeln!(
-        child.stdin.take().unwrap(),
-        "{SHELLSHOCK}\n{BENIGN}\n<38>Nov 22 10:00:00 h sshd[1]: error: incorrect signature"
-    )
-    .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let alerts: Vec<Value> = String::from_utf8(out.stdout)
+    assert!(out.status.success(), "ingest exited with {}", out.status);
+    String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+        .collect()
+}
+
+#[test]
+fn offline_detection_prints_one_alert_per_rule_that_fires() {
+    let alerts = ingest_offline(
+        &["detect", "--rules", RULES],
+        &format!(
+            "{SHELLSHOCK}\n{BENIGN}\n<38>Nov 22 10:00:00 h sshd[1]: error: incorrect signature\n"
+        ),
+    );
     let rules: Vec<&str> = alerts.iter().map(|a| a["rule"].as_str().unwrap()).collect();
     assert_eq!(
         rules,
@@ -74,24 +85,11 @@ fn a_rule_that_cannot_load_stops_the_start() {
 
 #[test]
 fn offline_thresholds_find_the_brute_force_in_the_loghub_sample() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ingest"))
-        .args(["detect", "--rules", ALL_RULES, "--input"])
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../detector/tests/data/loghub/OpenSSH_2k.log"
-        ))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let sample = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../detector/tests/data/loghub/OpenSSH_2k.log"
     );
-    let alerts: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let alerts = ingest_offline(&["detect", "--rules", ALL_RULES, "--input", sample], "");
     assert!(!alerts.is_empty());
     assert!(
         alerts
@@ -199,27 +197,13 @@ fn correlation_rules_fire_offline() {
          rules: [failed_password]\n    group-by: [host]\n    timespan: 1m\n    condition: {gte: 3}\nlevel: high\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ingest"))
-        .args(["detect", "--rules"])
-        .arg(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        for _ in 0..3 {
-            writeln!(stdin, "{FAILED}").unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
+    let args = [
+        std::ffi::OsStr::new("detect"),
+        "--rules".as_ref(),
+        dir.as_os_str(),
+    ];
+    let alerts = ingest_offline(&args, &format!("{FAILED}\n").repeat(3));
     std::fs::remove_dir_all(&dir).unwrap();
-    assert!(out.status.success());
-    let alerts: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     let kinds: Vec<&str> = alerts.iter().map(|a| a["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["sigma", "sigma", "sigma", "correlation"]);
     let c = &alerts[3];
@@ -316,20 +300,9 @@ fn learning_alerts_on_a_new_kind_of_message_after_the_warm_up() {
 #[test]
 fn detect_with_line_format_reads_no_header() {
     let run = |format: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ingest"))
-            .args(["detect", "--rules", RULES, "--format", format])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        writeln!(
-            child.stdin.take().unwrap(),
-            "{SHELLSHOCK}\n<38>Nov 22 10:00:00 h sshd[1]: error: incorrect signature"
-        )
-        .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
-        String::from_utf8(out.stdout).unwrap().lines().count()
+        let input =
+            format!("{SHELLSHOCK}\n<38>Nov 22 10:00:00 h sshd[1]: error: incorrect signature\n");
+        ingest_offline(&["detect", "--rules", RULES, "--format", format], &input).len()
     };
     assert_eq!(run("auto"), 2);
     // As plain lines there is no app, so the sshd rule cannot fire; the keyword rule still does.
