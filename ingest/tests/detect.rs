@@ -21,7 +21,7 @@ const SHELLSHOCK: &str = "<13>Nov 22 10:00:00 web1 httpd[3]: GET /cgi-bin/x UA: 
 const BENIGN: &str = "<13>Nov 22 10:00:00 web1 httpd[3]: GET /index.html";
 
 /// Runs `ingest ARGS` with `input` on stdin, asserts it succeeds, and returns its JSON lines.
-fn ingest_offline<S: AsRef<std::ffi::OsStr>>(args: &[S], input: &str) -> Vec<Value> {
+fn ingest_offline(args: &[&str], input: &str) -> Vec<Value> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ingest"))
         .args(args)
         .stdin(Stdio::piped())
@@ -43,6 +43,28 @@ fn ingest_offline<S: AsRef<std::ffi::OsStr>>(args: &[S], input: &str) -> Vec<Val
         .collect()
 }
 
+/// A folder of rules for one test, holding one file; removed when dropped, also on failure.
+struct RulesDir(std::path::PathBuf);
+
+impl RulesDir {
+    fn new(test: &str, file: &str, text: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("ingest-{test}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(file), text).unwrap();
+        RulesDir(dir)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for RulesDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn offline_detection_prints_one_alert_per_rule_that_fires() {
     let alerts = ingest_offline(
@@ -62,16 +84,14 @@ fn offline_detection_prints_one_alert_per_rule_that_fires() {
 
 #[test]
 fn a_rule_that_cannot_load_stops_the_start() {
-    let dir = std::env::temp_dir().join(format!("ingest-bad-rules-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("bad.yml"),
+    let dir = RulesDir::new(
+        "bad-rules",
+        "bad.yml",
         "title: t\nlogsource: {product: linux}\ndetection: {sel: {a|nosuch: x}, condition: sel}\n",
-    )
-    .unwrap();
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_ingest"))
         .args(["run", "--iface", "lo", "--backend", "socket", "--rules"])
-        .arg(&dir)
+        .arg(dir.path())
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -80,7 +100,6 @@ fn a_rule_that_cannot_load_stops_the_start() {
         err.contains("bad.yml: sel.a|nosuch: modifier \"nosuch\""),
         "{err}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -187,23 +206,18 @@ fn templates_are_printed_per_line_in_order() {
 
 #[test]
 fn correlation_rules_fire_offline() {
-    let dir = std::env::temp_dir().join(format!("ingest-corr-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("brute.yml"),
+    let dir = RulesDir::new(
+        "corr",
+        "brute.yml",
         "title: Failed password\nname: failed_password\nlogsource: {product: linux, service: sshd}\n\
          detection: {keywords: ['Failed password'], condition: keywords}\n---\n\
          title: Brute force per host\nid: corr-1\ncorrelation:\n    type: event_count\n    \
          rules: [failed_password]\n    group-by: [host]\n    timespan: 1m\n    condition: {gte: 3}\nlevel: high\n",
-    )
-    .unwrap();
-    let args = [
-        std::ffi::OsStr::new("detect"),
-        "--rules".as_ref(),
-        dir.as_os_str(),
-    ];
-    let alerts = ingest_offline(&args, &format!("{FAILED}\n").repeat(3));
-    std::fs::remove_dir_all(&dir).unwrap();
+    );
+    let alerts = ingest_offline(
+        &["detect", "--rules", dir.path()],
+        &format!("{FAILED}\n").repeat(3),
+    );
     let kinds: Vec<&str> = alerts.iter().map(|a| a["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["sigma", "sigma", "sigma", "correlation"]);
     let c = &alerts[3];
@@ -222,19 +236,13 @@ fn a_host_that_goes_quiet_raises_a_silence_alert() {
     let Some(pair) = test_network() else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("ingest-silence-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("silence.toml"),
+    let dir = RulesDir::new(
+        "silence",
+        "silence.toml",
         "[[silence]]\nid = \"quiet-host\"\ntitle = \"A host stopped sending\"\ngroup_by = \"host\"\n\
          factor = 5\nmin_events = 4\nmin_quiet = \"1s\"\n",
-    )
-    .unwrap();
-    let ingest = Ingest::start(
-        &pair,
-        "silence",
-        &["--rules", dir.to_str().unwrap(), "--mode", "poll"],
     );
+    let ingest = Ingest::start(&pair, "silence", &["--rules", dir.path(), "--mode", "poll"]);
     VethPair::run_in(&pair.ns_a, || {
         let sock = UdpSocket::bind((netns::ADDR_A, 0))?;
         for _ in 0..6 {
@@ -247,7 +255,6 @@ fn a_host_that_goes_quiet_raises_a_silence_alert() {
     .unwrap();
     // Six messages, then (after about a second of quiet) one alert.
     let Outcome { lines, report, .. } = ingest.stop_after(7);
-    std::fs::remove_dir_all(&dir).unwrap();
     let alert = lines
         .iter()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
