@@ -11,6 +11,7 @@ use detector::{
         sigma::{LogsourceMap, SigmaScratch, SigmaSet, load_dir},
         threshold::{ThresholdEngine, from_toml},
     },
+    sketch::HeavyHitters,
 };
 use serde::Serialize;
 
@@ -112,6 +113,29 @@ pub fn run(seconds: f64) -> anyhow::Result<Vec<DetectResult>> {
         events_per_s: rate,
         output,
     });
+    // Top sources, as each worker counts them: a heavy-tailed mix (a few loud devices), and the
+    // worst case, every message from another of 100,000 devices (each one a replacement).
+    let skewed: Vec<u128> = (0..100_000u32)
+        .map(|i| u128::from(i.trailing_zeros().min(12) * 7 + i % 3))
+        .collect();
+    let distinct: Vec<u128> = (0..100_000u32).map(|i| u128::from(i) << 32).collect();
+    for (what, keys) in [
+        ("top sources (32), heavy-tailed", &skewed),
+        ("top sources (32), all distinct", &distinct),
+    ] {
+        let (rate, output) = best_rate(seconds, keys.len(), || {
+            let mut top = HeavyHitters::<u128, 32>::default();
+            for &k in keys {
+                top.add(k);
+            }
+            top.top(1)[0].count
+        });
+        results.push(DetectResult {
+            what,
+            events_per_s: rate,
+            output,
+        });
+    }
     let lines: Vec<String> = ["OpenSSH", "Linux", "HDFS", "Apache"]
         .iter()
         .flat_map(|name| {

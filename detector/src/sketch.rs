@@ -2,61 +2,69 @@
 //! (Space-Saving, Metwally et al. 2005) and the number of distinct keys (HyperLogLog, Flajolet
 //! et al. 2007). Both use fixed memory, whatever the stream.
 
-use std::{
-    collections::{HashMap, hash_map::DefaultHasher},
-    hash::Hasher,
-};
+use std::{collections::hash_map::DefaultHasher, hash::Hasher};
 
-/// Space-Saving with `k` counters: every key whose true count exceeds `n / k` (n events) is
-/// among the counters, and each count overestimates the true one by at most its `error`.
-#[derive(Debug)]
-pub struct HeavyHitters {
-    k: usize,
-    counters: HashMap<Vec<u8>, (u64, u64)>,
+/// Space-Saving with `N` counters (Metwally et al. 2005): every key whose true count exceeds
+/// `events / N` is among the counters, and each count overestimates the true one by at most its
+/// `error`. The counters are fixed arrays of small `Copy` keys (addresses, hashes): adding never
+/// allocates, so a worker can count every message it sees. A linear scan per event: keep `N`
+/// small (tens).
+#[derive(Clone, Copy, Debug)]
+pub struct HeavyHitters<K: Copy + Eq + Default, const N: usize> {
+    keys: [K; N],
+    counts: [u64; N],
+    errors: [u64; N],
+    len: usize,
     events: u64,
 }
 
 /// One reported heavy hitter.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Hitter {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hitter<K> {
     /// The key.
-    pub key: Vec<u8>,
+    pub key: K,
     /// Its estimated count (an upper bound).
     pub count: u64,
     /// How much of `count` may come from keys it replaced.
     pub error: u64,
 }
 
-impl HeavyHitters {
-    /// A summary with `k` counters.
-    pub fn new(k: usize) -> Self {
+impl<K: Copy + Eq + Default, const N: usize> Default for HeavyHitters<K, N> {
+    fn default() -> Self {
         Self {
-            k: k.max(1),
-            counters: HashMap::with_capacity(k.max(1)),
+            keys: [K::default(); N],
+            counts: [0; N],
+            errors: [0; N],
+            len: 0,
             events: 0,
         }
     }
+}
 
+impl<K: Copy + Eq + Default, const N: usize> HeavyHitters<K, N> {
     /// Counts one event of `key`.
-    pub fn add(&mut self, key: &[u8]) {
+    #[inline]
+    pub fn add(&mut self, key: K) {
         self.events += 1;
-        if let Some(c) = self.counters.get_mut(key) {
-            c.0 += 1;
+        if let Some(i) = self.keys[..self.len].iter().position(|k| *k == key) {
+            self.counts[i] += 1;
             return;
         }
-        if self.counters.len() < self.k {
-            self.counters.insert(key.to_vec(), (1, 0));
+        if self.len < N {
+            self.keys[self.len] = key;
+            self.counts[self.len] = 1;
+            self.len += 1;
             return;
         }
-        // Replace the smallest counter: the newcomer inherits its count as error.
-        let (victim, (min, _)) = self
-            .counters
-            .iter()
-            .min_by_key(|(_, (c, _))| *c)
-            .map(|(k, v)| (k.clone(), *v))
-            .expect("k counters");
-        self.counters.remove(&victim);
-        self.counters.insert(key.to_vec(), (min + 1, min));
+        // Replace the smallest counter: the newcomer inherits its count as error. Two plain
+        // passes (the minimum, then where it is) vectorise; one arg-min pass does not.
+        let Some(&min) = self.counts.iter().min() else {
+            return; // N == 0 keeps nothing
+        };
+        let i = self.counts.iter().position(|&c| c == min).unwrap_or(0);
+        self.keys[i] = key;
+        self.errors[i] = min;
+        self.counts[i] = min + 1;
     }
 
     /// Events counted.
@@ -64,18 +72,19 @@ impl HeavyHitters {
         self.events
     }
 
+    /// Every kept key, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = Hitter<K>> + '_ {
+        (0..self.len).map(|i| Hitter {
+            key: self.keys[i],
+            count: self.counts[i],
+            error: self.errors[i],
+        })
+    }
+
     /// The `n` heaviest keys, heaviest first.
-    pub fn top(&self, n: usize) -> Vec<Hitter> {
-        let mut all: Vec<Hitter> = self
-            .counters
-            .iter()
-            .map(|(k, (c, e))| Hitter {
-                key: k.clone(),
-                count: *c,
-                error: *e,
-            })
-            .collect();
-        all.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    pub fn top(&self, n: usize) -> Vec<Hitter<K>> {
+        let mut all: Vec<Hitter<K>> = self.iter().collect();
+        all.sort_by_key(|h| std::cmp::Reverse(h.count));
         all.truncate(n);
         all
     }
@@ -145,27 +154,30 @@ mod tests {
     #[test]
     fn heavy_hitters_are_found_with_bounded_counters() {
         // 100 counters: every key above n / 100 events is guaranteed to be kept.
-        let mut hh = HeavyHitters::new(100);
+        let mut hh = HeavyHitters::<u32, 100>::default();
         // Three heavy sources among 10,000 light ones.
+        let heavy = [0xc633_6407, 0xcb00_7109, 0xc000_0201];
         for i in 0..10_000u32 {
-            hh.add(&i.to_be_bytes());
+            hh.add(i);
             if i % 10 == 0 {
-                hh.add(b"198.51.100.7");
+                hh.add(heavy[0]);
             }
             if i % 20 == 0 {
-                hh.add(b"203.0.113.9");
+                hh.add(heavy[1]);
             }
             if i % 50 == 0 {
-                hh.add(b"192.0.2.1");
+                hh.add(heavy[2]);
             }
         }
         let top = hh.top(3);
-        let keys: Vec<&[u8]> = top.iter().map(|h| h.key.as_slice()).collect();
-        assert_eq!(keys, [&b"198.51.100.7"[..], b"203.0.113.9", b"192.0.2.1"]);
+        let keys: Vec<u32> = top.iter().map(|h| h.key).collect();
+        assert_eq!(keys, heavy);
         for (h, truth) in top.iter().zip([1000, 500, 200]) {
             assert!(h.count >= truth && h.count - h.error <= truth, "{h:?}");
         }
-        assert_eq!(hh.counters.len(), 100);
+        assert_eq!(hh.iter().count(), 100);
+        assert_eq!(hh.events(), 10_000 + 1000 + 500 + 200);
+        assert_eq!(hh.iter().map(|h| h.count).sum::<u64>(), hh.events());
     }
 
     #[test]

@@ -22,9 +22,10 @@ use hdrhistogram::Histogram;
 
 use crate::{
     frame::FrameError,
+    live::{self, StatsPublisher, StatsReader, WorkerStats},
     pipeline::{
-        Detect, NoDetector, Output, Parsing, Pipeline, PipelineCounters, Progress,
-        latency_histogram,
+        Detect, DetectorStats, NoDetector, Output, Parsing, Pipeline, PipelineCounters,
+        TOP_SOURCES_SAMPLE, latency_histogram, source_of_key,
     },
     socket::{SocketSource, TcpCounters, TcpOptions, UdpCounters},
     sys::{
@@ -249,18 +250,16 @@ pub struct WorkerInfo {
 /// What a worker hands back when it ends.
 #[derive(Debug)]
 struct WorkerEnd {
-    pipeline: PipelineCounters,
+    stats: WorkerStats,
+    /// What it recorded since it last handed its histogram over.
     latency: Histogram<u64>,
-    xdp: Option<XdpSourceReport>,
-    udp: Option<UdpCounters>,
-    tcp: Option<TcpCounters>,
     error: Option<String>,
 }
 
 struct Worker {
     join: Option<JoinHandle<WorkerEnd>>,
     outputs: rtrb::Consumer<Output>,
-    progress: Arc<Progress>,
+    stats: StatsReader,
 }
 
 /// A started appliance.
@@ -273,6 +272,8 @@ pub struct Daemon {
     infos: Vec<WorkerInfo>,
     stop_workers: Arc<AtomicBool>,
     udp_before: UdpKernelDrops,
+    /// Latency samples the workers have handed over so far.
+    latency: Histogram<u64>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -290,6 +291,29 @@ pub trait OutputSink {
     fn on_output(&mut self, item: Output);
     /// The end of a round of draining: the place to flush.
     fn flush(&mut self) {}
+    /// Every round of the housekeeping loop (about every millisecond when idle): the place to
+    /// answer requests for the live counters.
+    fn on_round(&mut self, _live: &mut Live<'_>) {}
+}
+
+/// The running appliance's counters, as the housekeeping loop can read them between rounds.
+#[derive(Debug)]
+pub struct Live<'a> {
+    daemon: &'a mut Daemon,
+}
+
+impl Live<'_> {
+    /// Every counter now, as in the final report.
+    pub fn report(&mut self) -> Result<Report, DaemonError> {
+        let stats: Vec<WorkerStats> = self
+            .daemon
+            .workers
+            .iter_mut()
+            .map(|w| *w.stats.read())
+            .collect();
+        self.daemon
+            .report_from(&stats, &self.daemon.latency, Vec::new())
+    }
 }
 
 /// When to stop, besides the stop flag.
@@ -337,6 +361,7 @@ impl Daemon {
             infos: Vec::new(),
             stop_workers: stop_workers.clone(),
             udp_before,
+            latency: latency_histogram(),
             opts: opts.clone(),
         };
 
@@ -365,15 +390,9 @@ impl Daemon {
         }
         for (worker, (plan, cpus, mode)) in plans.into_iter().enumerate() {
             let (producer, consumer) = rtrb::RingBuffer::new(opts.output_ring);
-            let progress = Arc::new(Progress::default());
-            let pipeline = Pipeline::new(
-                worker,
-                opts.print,
-                detector(worker),
-                producer,
-                progress.clone(),
-            )
-            .with_parsing(opts.parsing.clone());
+            let (publisher, reader) = live::channel();
+            let pipeline = Pipeline::new(worker, opts.print, detector(worker), producer)
+                .with_parsing(opts.parsing.clone());
             let spec = WorkerSpec {
                 worker,
                 plan,
@@ -390,12 +409,12 @@ impl Daemon {
             };
             let join = std::thread::Builder::new()
                 .name(name)
-                .spawn(move || spec.run(pipeline))
+                .spawn(move || spec.run(pipeline, publisher))
                 .expect("spawning a worker thread");
             daemon.workers.push(Worker {
                 join: Some(join),
                 outputs: consumer,
-                progress,
+                stats: reader,
             });
         }
         drop(ready_tx);
@@ -466,11 +485,12 @@ impl Daemon {
             if moved > 0 {
                 sink.flush();
             }
-            let received: u64 = self
-                .workers
-                .iter()
-                .map(|w| w.progress.messages.load(Ordering::Relaxed))
-                .sum();
+            let mut received = 0;
+            for w in &mut self.workers {
+                w.stats.collect_latency(&mut self.latency);
+                received += w.stats.read().pipeline.received();
+            }
+            sink.on_round(&mut Live { daemon: &mut self });
             let finished = self
                 .workers
                 .iter()
@@ -491,9 +511,20 @@ impl Daemon {
             while let Ok(item) = w.outputs.pop() {
                 sink.on_output(item);
             }
+            w.stats.collect_latency(&mut self.latency);
         }
         sink.flush();
-        self.report(ends)
+        let mut latency = std::mem::replace(&mut self.latency, latency_histogram());
+        let mut stats = Vec::new();
+        let mut errors = Vec::new();
+        for (info, end) in self.infos.iter().zip(&ends) {
+            let _ = latency.add(&end.latency);
+            stats.push(end.stats);
+            if let Some(e) = &end.error {
+                errors.push(format!("worker {}: {e}", info.worker));
+            }
+        }
+        self.report_from(&stats, &latency, errors)
     }
 
     /// Stops and joins every worker.
@@ -509,7 +540,13 @@ impl Daemon {
         ends
     }
 
-    fn report(self, ends: Vec<WorkerEnd>) -> Result<Report, DaemonError> {
+    /// Merges the workers' counters (in worker order) into one report.
+    fn report_from(
+        &self,
+        stats: &[WorkerStats],
+        latency: &Histogram<u64>,
+        errors: Vec<String>,
+    ) -> Result<Report, DaemonError> {
         let xdp = self
             .steering
             .as_ref()
@@ -519,36 +556,48 @@ impl Daemon {
             .unwrap_or_default()
             .since(self.udp_before);
         let mut pipeline = PipelineCounters::default();
-        let mut latency = latency_histogram();
         let mut tcp = TcpCounters::default();
         let mut udp = UdpCounters::default();
+        let mut detector = DetectorStats::default();
+        let mut sources: BTreeMap<u128, (u64, u64)> = BTreeMap::new();
         let mut frame_drops = [0u64; FrameError::ALL.len()];
         let mut queues = Vec::new();
-        let mut errors = Vec::new();
-        for (info, end) in self.infos.iter().zip(&ends) {
-            pipeline.add(&end.pipeline);
-            let _ = latency.add(&end.latency);
-            if let Some(t) = &end.tcp {
+        for (info, w) in self.infos.iter().zip(stats) {
+            pipeline.add(&w.pipeline);
+            detector.add(&w.detector);
+            for h in w.top_sources.iter() {
+                let e = sources.entry(h.key).or_default();
+                e.0 += h.count;
+                e.1 += h.error;
+            }
+            if let Some(t) = &w.tcp {
                 tcp.add(t);
             }
-            if let Some(u) = &end.udp {
+            if let Some(u) = &w.udp {
                 udp.datagrams += u.datagrams;
                 udp.batches += u.batches;
             }
-            if let Some(x) = &end.xdp {
+            if let Some(x) = &w.xdp {
                 for (total, n) in frame_drops.iter_mut().zip(x.frame_drops) {
                     *total += n;
                 }
                 queues.push(QueueReport {
                     info: info.clone(),
                     counters: *x,
-                    messages: end.pipeline.received_xdp,
+                    messages: w.pipeline.received_xdp,
                 });
             }
-            if let Some(e) = &end.error {
-                errors.push(format!("worker {}: {e}", info.worker));
-            }
         }
+        let mut top_sources: Vec<TopSource> = sources
+            .into_iter()
+            .map(|(key, (count, error))| TopSource {
+                source: source_of_key(key),
+                messages: count * TOP_SOURCES_SAMPLE,
+                error: error * TOP_SOURCES_SAMPLE,
+            })
+            .collect();
+        top_sources.sort_by_key(|t| std::cmp::Reverse(t.messages));
+        top_sources.truncate(TOP_SOURCES_REPORTED);
 
         let mut drops = BTreeMap::new();
         if let Some(x) = &xdp {
@@ -614,7 +663,9 @@ impl Daemon {
             udp_kernel,
             tcp,
             gelf,
-            latency_ns: LatencyReport::from_histogram(&latency, pipeline.latency_unmeasured),
+            latency_ns: LatencyReport::from_histogram(latency, pipeline.latency_unmeasured),
+            detector,
+            top_sources,
             errors,
         })
     }
@@ -623,11 +674,8 @@ impl Daemon {
 impl WorkerEnd {
     fn empty() -> Self {
         Self {
-            pipeline: PipelineCounters::default(),
+            stats: WorkerStats::default(),
             latency: latency_histogram(),
-            xdp: None,
-            udp: None,
-            tcp: None,
             error: None,
         }
     }
@@ -661,7 +709,7 @@ struct WorkerSpec {
 
 impl WorkerSpec {
     /// The worker thread: pin, open the source, say ready, loop, report.
-    fn run(self, mut pipeline: Pipeline) -> WorkerEnd {
+    fn run(self, mut pipeline: Pipeline, mut stats: StatsPublisher) -> WorkerEnd {
         let pinned = cpu::pin_current_thread(&self.cpus).map_err(|e| e.to_string());
         let mut info = WorkerInfo {
             worker: self.worker,
@@ -730,24 +778,22 @@ impl WorkerSpec {
             // Pause for about the coalescing interval, not up to 50 µs more.
             let _ = cpu::set_timer_slack(waiting.coalesce / 10);
         }
-        let error = worker::run(&mut source, &mut pipeline, &self.stop, waiting)
+        let error = worker::run(&mut source, &mut pipeline, &mut stats, &self.stop, waiting)
             .err()
             .map(|e| e.to_string());
         let mut end = WorkerEnd::empty();
-        match source {
-            Source::Xdp(s) => match s.report() {
-                Ok(r) => end.xdp = Some(r),
-                Err(e) => end.error = Some(e.to_string()),
-            },
-            Source::Socket(s) => {
-                let (udp, tcp) = s.finish();
-                end.udp = Some(udp);
-                end.tcp = tcp;
+        match &mut source {
+            Source::Xdp(s) => {
+                if let Err(e) = s.queue().kernel_stats() {
+                    end.error = Some(format!("reading the socket's final statistics: {e}"));
+                }
             }
+            // Closing counts the messages cut off mid-stream.
+            Source::Socket(s) => s.close_tcp(),
         }
-        let p = pipeline.finish();
-        end.pipeline = p.counters;
-        end.latency = p.latency;
+        pipeline.expire_all();
+        end.stats = stats.finish(&source, &mut pipeline);
+        end.latency = pipeline.finish().latency;
         end.error = error.or(end.error);
         end
     }
@@ -766,6 +812,20 @@ pub struct QueueReport {
     pub messages: u64,
 }
 
+/// How many of the loudest senders a report lists.
+pub const TOP_SOURCES_REPORTED: usize = 10;
+
+/// One of the loudest senders.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TopSource {
+    /// Its address.
+    pub source: std::net::IpAddr,
+    /// Messages from it, estimated: a sample of one in [`TOP_SOURCES_SAMPLE`], scaled up.
+    pub messages: u64,
+    /// How much of `messages` may belong to senders it displaced in the sketch.
+    pub error: u64,
+}
+
 /// Latency percentiles, nanoseconds.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct LatencyReport {
@@ -782,12 +842,16 @@ pub struct Percentiles {
     pub count: u64,
     /// Median.
     pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
     /// 99th percentile.
     pub p99: u64,
     /// 99.9th percentile.
     pub p999: u64,
     /// Largest.
     pub max: u64,
+    /// Sum of all samples (from the histogram: within its 0.1 % precision).
+    pub sum: u64,
 }
 
 impl Percentiles {
@@ -796,9 +860,11 @@ impl Percentiles {
         Self {
             count: h.len(),
             p50: h.value_at_quantile(0.5),
+            p90: h.value_at_quantile(0.9),
             p99: h.value_at_quantile(0.99),
             p999: h.value_at_quantile(0.999),
             max: h.max(),
+            sum: (h.mean() * h.len() as f64).round() as u64,
         }
     }
 }
@@ -862,6 +928,10 @@ pub struct Report {
     pub gelf: BTreeMap<&'static str, u64>,
     /// Latency percentiles.
     pub latency_ns: LatencyReport,
+    /// The detectors' state tables: sizes and evictions.
+    pub detector: DetectorStats,
+    /// The loudest senders, estimated from a sample (heaviest first).
+    pub top_sources: Vec<TopSource>,
     /// Workers that ended with an error.
     pub errors: Vec<String>,
 }

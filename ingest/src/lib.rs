@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod event_json;
 pub mod frame;
 pub mod host;
+pub mod live;
 pub mod netns;
 pub mod pipeline;
 pub mod socket;

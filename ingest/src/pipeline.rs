@@ -3,18 +3,10 @@
 //! worker through its bounded output ring.
 //!
 //! Nothing here allocates or locks per message: the output ring is preallocated, samples are
-//! fixed-size copies, the latency histogram is sized once, and progress is published to the
-//! housekeeping thread once per batch through plain atomics.
+//! fixed-size copies, the latency histogram is sized once, and the top-sources sketch is a fixed
+//! array. The worker loop publishes the counters once per batch ([`crate::live`]).
 
-use std::{
-    collections::hash_map::DefaultHasher,
-    hash::Hasher,
-    net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-};
+use std::{collections::hash_map::DefaultHasher, hash::Hasher, net::SocketAddr, sync::Arc};
 
 use detector::baseline::{BaselineOptions, Baselines};
 use detector::mining::{Miner, MinerOptions};
@@ -69,6 +61,73 @@ pub trait Detect: Send {
     /// Called when the worker finds nothing to do (often, when busy-polling): the place for
     /// checks that depend on time alone, such as silences. Must be cheap.
     fn on_tick(&mut self, _now_ns: u64, _out: &mut Outbox<'_>) {}
+
+    /// The sizes of its state tables and what they evicted. Read a few times a second, off the
+    /// per-message path.
+    fn stats(&self) -> DetectorStats {
+        DetectorStats::default()
+    }
+}
+
+/// What a detector holds and has evicted, per kind of per-key state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DetectorStats {
+    /// Keys held now, by [`DetectorTable`] index.
+    pub keys: [u64; DetectorTable::ALL.len()],
+    /// Keys evicted from full tables so far, by [`DetectorTable`] index.
+    pub evicted: [u64; DetectorTable::ALL.len()],
+    /// Threshold crossings folded into a suppression instead of a new alert.
+    pub suppressed: u64,
+}
+
+impl DetectorStats {
+    /// Adds `other` into `self`.
+    pub fn add(&mut self, other: &Self) {
+        for (a, b) in self.keys.iter_mut().zip(other.keys) {
+            *a += b;
+        }
+        for (a, b) in self.evicted.iter_mut().zip(other.evicted) {
+            *a += b;
+        }
+        self.suppressed += other.suppressed;
+    }
+}
+
+/// The detector's kinds of per-key state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DetectorTable {
+    /// Threshold rules' windows, per group key.
+    Threshold,
+    /// Correlation rules' windows, per group.
+    Correlation,
+    /// Silence rules' last-seen times, per host or app.
+    Silence,
+    /// Mined templates.
+    Templates,
+    /// Rate baselines, per (host, app, template).
+    Baselines,
+}
+
+impl DetectorTable {
+    /// Every table, in index order.
+    pub const ALL: [DetectorTable; 5] = [
+        DetectorTable::Threshold,
+        DetectorTable::Correlation,
+        DetectorTable::Silence,
+        DetectorTable::Templates,
+        DetectorTable::Baselines,
+    ];
+
+    /// The metric label.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DetectorTable::Threshold => "threshold",
+            DetectorTable::Correlation => "correlation",
+            DetectorTable::Silence => "silence",
+            DetectorTable::Templates => "templates",
+            DetectorTable::Baselines => "baselines",
+        }
+    }
 }
 
 /// The detector until the detector issue lands: looks at nothing, raises nothing.
@@ -391,6 +450,36 @@ impl Detect for RuleDetector {
         }
     }
 
+    fn stats(&self) -> DetectorStats {
+        let mut s = DetectorStats::default();
+        let mut set = |t: DetectorTable, keys: usize, evicted: u64| {
+            s.keys[t as usize] = keys as u64;
+            s.evicted[t as usize] = evicted;
+        };
+        let t = self.thresholds.counters();
+        set(DetectorTable::Threshold, self.thresholds.keys(), t.evicted);
+        set(
+            DetectorTable::Correlation,
+            self.correlations.keys(),
+            self.correlations.evicted(),
+        );
+        set(
+            DetectorTable::Silence,
+            self.silences.keys(),
+            self.silences.evicted(),
+        );
+        if let Some(l) = &self.learning {
+            set(DetectorTable::Templates, l.miner.len(), l.miner.evicted());
+            set(
+                DetectorTable::Baselines,
+                l.baselines.len(),
+                l.baselines.evicted(),
+            );
+        }
+        s.suppressed = t.suppressed;
+        s
+    }
+
     fn on_tick(&mut self, now_ns: u64, out: &mut Outbox<'_>) {
         // Silences are checked once a second at most.
         if self.silences.rules().is_empty() || now_ns < self.last_check_ns + 1_000_000_000 {
@@ -462,13 +551,6 @@ impl PipelineCounters {
     }
 }
 
-/// What a worker publishes for the housekeeping thread once per batch.
-#[derive(Debug, Default)]
-pub struct Progress {
-    /// Messages received so far, all paths.
-    pub messages: AtomicU64,
-}
-
 /// Highest latency the histograms track: 60 s in nanoseconds. Longer values are clamped.
 const LATENCY_MAX_NS: u64 = 60_000_000_000;
 
@@ -521,7 +603,35 @@ pub struct Pipeline {
     counters: PipelineCounters,
     /// From the XDP hook to the message being parsed and detected.
     latency: Histogram<u64>,
-    progress: Arc<Progress>,
+    /// The loudest senders, counted on a sample of the messages.
+    top_sources: SourceTop,
+    /// xorshift state choosing the sample.
+    sample_state: u64,
+}
+
+/// How many senders each worker's top-sources sketch keeps.
+pub const TOP_SOURCES: usize = 32;
+
+/// One message in this many goes into the top-sources sketch: a random sample (so periodic
+/// senders cannot alias with it), which keeps the sketch's cost near 1 ns per message even when
+/// every message comes from another device (36 ns unsampled; `bench detect`).
+pub const TOP_SOURCES_SAMPLE: u64 = 8;
+
+/// The loudest senders of one worker: Space-Saving over addresses (IPv4 as IPv4-mapped IPv6).
+pub type SourceTop = detector::sketch::HeavyHitters<u128, TOP_SOURCES>;
+
+/// The key of `src` in a [`SourceTop`].
+pub fn source_key(src: &SocketAddr) -> u128 {
+    let v6 = match src.ip() {
+        std::net::IpAddr::V4(a) => a.to_ipv6_mapped(),
+        std::net::IpAddr::V6(a) => a,
+    };
+    u128::from(v6)
+}
+
+/// The address of a [`SourceTop`] key.
+pub fn source_of_key(key: u128) -> std::net::IpAddr {
+    std::net::Ipv6Addr::from(key).to_canonical()
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -543,14 +653,13 @@ pub struct PipelineReport {
 }
 
 impl Pipeline {
-    /// A pipeline for worker `worker` that sends its output into `ring` and publishes progress
-    /// into `progress`. With `print`, every message is also copied out as a [`Sample`].
+    /// A pipeline for worker `worker` that sends its output into `ring`. With `print`, every
+    /// message is also copied out as a [`Sample`].
     pub fn new(
         worker: usize,
         print: bool,
         detector: Box<dyn Detect>,
         ring: rtrb::Producer<Output>,
-        progress: Arc<Progress>,
     ) -> Self {
         Self {
             worker,
@@ -563,7 +672,8 @@ impl Pipeline {
             ring,
             counters: PipelineCounters::default(),
             latency: latency_histogram(),
-            progress,
+            top_sources: SourceTop::default(),
+            sample_state: 0x9e37_79b9_7f4a_7c15 ^ worker as u64,
         }
     }
 
@@ -580,6 +690,15 @@ impl Pipeline {
             Path::Xdp => c.received_xdp += 1,
             Path::Udp => c.received_udp += 1,
             Path::Tcp => c.received_tcp += 1,
+        }
+        // xorshift64: one in TOP_SOURCES_SAMPLE messages, at random, counts its sender.
+        let mut x = self.sample_state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.sample_state = x;
+        if x.is_multiple_of(TOP_SOURCES_SAMPLE) {
+            self.top_sources.add(source_key(&msg.src));
         }
         if msg.path == Path::Tcp || !is_gelf_transport(msg.payload) {
             self.process(msg, msg.payload);
@@ -633,22 +752,15 @@ impl Pipeline {
         }
     }
 
-    /// Nothing to do: lets the detector run its time-based checks.
-    pub fn tick(&mut self) {
+    /// Nothing to do at `now_ns`: lets the detector run its time-based checks.
+    pub fn tick(&mut self, now_ns: u64) {
         let mut out = Outbox {
             ring: &mut self.ring,
             dropped: &mut self.counters.output_dropped_ring_full,
             alerts: &mut self.counters.alerts_raised,
             worker: self.worker,
         };
-        self.detector.on_tick(monotonic_ns(), &mut out);
-    }
-
-    /// The end of a batch: publishes progress for the housekeeping thread.
-    pub fn end_batch(&self) {
-        self.progress
-            .messages
-            .store(self.counters.received(), Ordering::Relaxed);
+        self.detector.on_tick(now_ns, &mut out);
     }
 
     /// Counters so far.
@@ -656,11 +768,30 @@ impl Pipeline {
         &self.counters
     }
 
-    /// Ends the pipeline, publishing its last progress.
-    pub fn finish(mut self) -> PipelineReport {
-        self.end_batch();
+    /// The loudest senders so far (sampled; see [`TOP_SOURCES_SAMPLE`]).
+    pub fn top_sources(&self) -> &SourceTop {
+        &self.top_sources
+    }
+
+    /// The detector's table sizes and evictions.
+    pub fn detector_stats(&self) -> DetectorStats {
+        self.detector.stats()
+    }
+
+    /// The latency histogram, for handing it over (swapped with an empty one).
+    pub fn latency_mut(&mut self) -> &mut Histogram<u64> {
+        &mut self.latency
+    }
+
+    /// Gives up every GELF message still waiting for chunks (the worker is ending).
+    pub fn expire_all(&mut self) {
         self.gelf.expire(u64::MAX);
         self.counters.gelf_expired = self.gelf.expired();
+    }
+
+    /// Ends the pipeline.
+    pub fn finish(mut self) -> PipelineReport {
+        self.expire_all();
         PipelineReport {
             counters: self.counters,
             latency: self.latency,
@@ -686,14 +817,11 @@ mod tests {
     #[test]
     fn counts_parses_and_measures_every_message() {
         let (tx, _rx) = rtrb::RingBuffer::new(4);
-        let progress = Arc::new(Progress::default());
-        let mut p = Pipeline::new(0, false, Box::new(NoDetector), tx, progress.clone());
+        let mut p = Pipeline::new(0, false, Box::new(NoDetector), tx);
         p.handle(&message(b"<14>1 - host app - - - ok", Some(monotonic_ns())));
         p.handle(&message(b"no header: a raw line is fine", None));
         p.handle(&message(b"<999>too big", None));
         p.handle(&message(b"<14>1 - host app - - - {\"json\":", None));
-        p.end_batch();
-        assert_eq!(progress.messages.load(Ordering::Relaxed), 4);
         let report = p.finish();
         let c = report.counters;
         assert_eq!((c.received_xdp, c.parsed), (4, 2));
@@ -705,6 +833,31 @@ mod tests {
         assert_eq!(count(ParseError::BadPayload), 1);
         assert_eq!(c.latency_unmeasured, 3);
         assert_eq!(report.latency.len(), 1);
+    }
+
+    #[test]
+    fn the_loudest_sender_leads_the_sampled_top_sources() {
+        let (tx, _rx) = rtrb::RingBuffer::new(1);
+        let mut p = Pipeline::new(0, false, Box::new(NoDetector), tx);
+        let loud: SocketAddr = "198.18.0.9:4000".parse().unwrap();
+        // 6,000 messages from one device among 2,000 from 2,000 others.
+        for i in 0..8000u32 {
+            let mut m = message(b"<14>hello", None);
+            m.src = if i % 4 == 0 {
+                SocketAddr::from(([198, 19, (i >> 8) as u8, i as u8], 514))
+            } else {
+                loud
+            };
+            p.handle(&m);
+        }
+        let sampled = p.top_sources().events();
+        assert!((700..1300).contains(&sampled), "about 1 in 8: {sampled}");
+        let top = p.top_sources().top(1);
+        assert_eq!(source_of_key(top[0].key), loud.ip());
+        let estimate = top[0].count * TOP_SOURCES_SAMPLE;
+        assert!((4500..7500).contains(&estimate), "about 6000: {estimate}");
+        let v6: SocketAddr = "[2001:db8::7]:514".parse().unwrap();
+        assert_eq!(source_of_key(source_key(&v6)), v6.ip());
     }
 
     #[test]
@@ -724,7 +877,7 @@ mod tests {
     #[test]
     fn chunked_gelf_becomes_one_message() {
         let (tx, mut rx) = rtrb::RingBuffer::new(8);
-        let mut p = Pipeline::new(0, true, Box::new(NoDetector), tx, Arc::default());
+        let mut p = Pipeline::new(0, true, Box::new(NoDetector), tx);
         let json = br#"{"version":"1.1","host":"gelf.example","short_message":"hello","level":5}"#;
         let parts: Vec<&[u8]> = json.chunks(30).collect();
         for (i, part) in parts.iter().enumerate() {
@@ -768,7 +921,7 @@ mod tests {
     #[test]
     fn a_full_output_ring_drops_and_counts_without_waiting() {
         let (tx, mut rx) = rtrb::RingBuffer::new(2);
-        let mut p = Pipeline::new(3, true, Box::new(NoDetector), tx, Arc::default());
+        let mut p = Pipeline::new(3, true, Box::new(NoDetector), tx);
         let long = vec![b'z'; SAMPLE_LEN + 10];
         for _ in 0..4 {
             p.handle(&message(&long, None));

@@ -327,14 +327,18 @@ impl SocketSource {
         sys::poll(&mut self.pollfds, timeout_ms).map(drop)
     }
 
-    /// Ends the source: closes TCP connections and returns the counters.
-    pub fn finish(mut self) -> (UdpCounters, Option<TcpCounters>) {
-        if let Some(tcp) = &mut self.tcp {
-            tcp.close_all();
-        }
+    /// The counters so far.
+    pub fn counters(&self) -> (UdpCounters, Option<TcpCounters>) {
         (
             self.udp_counters,
             self.tcp.as_ref().map(TcpServer::counters),
         )
+    }
+
+    /// Closes every TCP connection (counting messages cut off mid-stream).
+    pub fn close_tcp(&mut self) {
+        if let Some(tcp) = &mut self.tcp {
+            tcp.close_all();
+        }
     }
 }

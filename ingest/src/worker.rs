@@ -8,7 +8,8 @@ use std::{
 
 use crate::{
     frame::{FrameError, decode_udp},
-    pipeline::{Message, Path, Pipeline},
+    live::{SourceStats, StatsPublisher, WorkerStats},
+    pipeline::{Message, Path, Pipeline, monotonic_ns},
     socket::SocketSource,
     sys::xsk::{KernelXskStats, XskCounters, XskQueue},
 };
@@ -44,7 +45,7 @@ pub struct XdpSource {
     frame_drops: [u64; FrameError::ALL.len()],
 }
 
-/// What an AF_XDP worker counted, read when it ends.
+/// What an AF_XDP worker counted.
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct XdpSourceReport {
     /// The receive loop's ring counters.
@@ -85,17 +86,31 @@ impl XdpSource {
                 Err(e) => drops[e.index()] += 1,
             })
     }
+}
 
-    /// Reads the final counters.
-    pub fn report(&self) -> io::Result<XdpSourceReport> {
-        Ok(XdpSourceReport {
-            xsk: self.queue.counters(),
-            kernel_xsk: self
-                .queue
-                .kernel_stats()
-                .map_err(|e| io::Error::other(e.to_string()))?,
-            frame_drops: self.frame_drops,
-        })
+impl SourceStats for Source {
+    fn stats_into(&self, stats: &mut WorkerStats, slow: bool) {
+        match self {
+            Source::Xdp(s) => {
+                // The kernel's counters cost a system call: only at the slow interval, else the
+                // last ones read.
+                let previous = stats.xdp.map(|x| x.kernel_xsk);
+                let kernel_xsk = match previous {
+                    Some(k) if !slow => k,
+                    _ => s.queue.kernel_stats().ok().or(previous).unwrap_or_default(),
+                };
+                stats.xdp = Some(XdpSourceReport {
+                    xsk: s.queue.counters(),
+                    kernel_xsk,
+                    frame_drops: s.frame_drops,
+                });
+            }
+            Source::Socket(s) => {
+                let (udp, tcp) = s.counters();
+                stats.udp = Some(udp);
+                stats.tcp = tcp;
+            }
+        }
     }
 }
 
@@ -113,10 +128,12 @@ pub struct Waiting {
     pub batch_size: usize,
 }
 
-/// Runs `source` into `pipeline` until `stop` is set.
+/// Runs `source` into `pipeline` until `stop` is set, publishing the counters into `stats`
+/// after every batch.
 pub fn run(
     source: &mut Source,
     pipeline: &mut Pipeline,
+    stats: &mut StatsPublisher,
     stop: &AtomicBool,
     waiting: Waiting,
 ) -> io::Result<()> {
@@ -126,14 +143,16 @@ pub fn run(
             Source::Xdp(s) => s.poll_batch(pipeline),
             Source::Socket(s) => s.poll_batch(pipeline)?,
         };
+        let now = monotonic_ns();
         if n > 0 {
-            pipeline.end_batch();
+            stats.publish(source, pipeline, now);
             if coalesce && n < waiting.batch_size {
                 std::thread::sleep(waiting.coalesce);
             }
             continue;
         }
-        pipeline.tick();
+        pipeline.tick(now);
+        stats.publish_if_due(source, pipeline, now);
         match (waiting.mode, &mut *source) {
             (Mode::BusyPoll, Source::Xdp(s)) => s.queue.kick(),
             (Mode::BusyPoll, Source::Socket(_)) => std::hint::spin_loop(),

@@ -270,6 +270,11 @@ impl CorrelationEngine {
         self.evicted
     }
 
+    /// Groups held now, all rules.
+    pub fn keys(&self) -> usize {
+        self.tables.iter().map(LruCache::len).sum()
+    }
+
     /// Feeds one match of detection rule `base` on `e`; `now_ns` is used when the event has no
     /// timestamp.
     pub fn on_match(

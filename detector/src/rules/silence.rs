@@ -171,6 +171,11 @@ impl SilenceEngine {
         self.evicted
     }
 
+    /// Keys watched now, all rules.
+    pub fn keys(&self) -> usize {
+        self.tables.iter().map(LruCache::len).sum()
+    }
+
     /// The rules.
     pub fn rules(&self) -> &[SilenceRule] {
         &self.rules

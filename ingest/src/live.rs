@@ -1,0 +1,241 @@
+//! Live counters: what each worker publishes while it runs, and how the housekeeping thread
+//! reads it (for the metrics endpoint, limits, and the final report).
+//!
+//! A worker publishes after every batch, never per message, through a triple buffer: wait-free
+//! on both sides, the reader always sees one whole, consistent copy of the worker's counters.
+//! What changes slowly or costs a system call (the kernel's socket statistics, the detector's
+//! table sizes, the top-sources sketch) is refreshed at most every [`SLOW_INTERVAL_NS`].
+//!
+//! Latency histograms are handed over rather than copied: at the slow interval the worker swaps
+//! its histogram for an empty one that the housekeeping thread sent back, through two bounded
+//! rings, so nothing is allocated after start and no sample is counted twice or lost.
+
+use hdrhistogram::Histogram;
+
+use crate::{
+    pipeline::{DetectorStats, Pipeline, PipelineCounters, SourceTop, latency_histogram},
+    socket::{TcpCounters, UdpCounters},
+    worker::XdpSourceReport,
+};
+
+/// How often a worker refreshes its slow-changing state: 200 ms.
+pub const SLOW_INTERVAL_NS: u64 = 200_000_000;
+
+/// Empty histograms in circulation per worker: one in the worker, these on their way.
+const SPARE_HISTOGRAMS: usize = 2;
+
+/// Everything one worker has counted so far.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WorkerStats {
+    /// The pipeline's counters (messages, parse results, outputs, GELF).
+    pub pipeline: PipelineCounters,
+    /// AF_XDP ring and frame counters (AF_XDP workers).
+    pub xdp: Option<XdpSourceReport>,
+    /// UDP counters (socket workers).
+    pub udp: Option<UdpCounters>,
+    /// TCP counters (the socket worker that serves TCP).
+    pub tcp: Option<TcpCounters>,
+    /// The detector's state.
+    pub detector: DetectorStats,
+    /// The loudest senders (sampled).
+    pub top_sources: SourceTop,
+}
+
+/// The worker's side.
+pub struct StatsPublisher {
+    input: triple_buffer::Input<WorkerStats>,
+    stats: WorkerStats,
+    filled: rtrb::Producer<Histogram<u64>>,
+    spare: rtrb::Consumer<Histogram<u64>>,
+    next_slow_ns: u64,
+}
+
+/// The housekeeping thread's side.
+pub struct StatsReader {
+    output: triple_buffer::Output<WorkerStats>,
+    filled: rtrb::Consumer<Histogram<u64>>,
+    spare: rtrb::Producer<Histogram<u64>>,
+}
+
+impl std::fmt::Debug for StatsPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsPublisher")
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for StatsReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsReader").finish_non_exhaustive()
+    }
+}
+
+/// A connected publisher and reader for one worker, with its spare histograms allocated now.
+pub fn channel() -> (StatsPublisher, StatsReader) {
+    let (input, output) = triple_buffer::triple_buffer(&WorkerStats::default());
+    let (filled_tx, filled_rx) = rtrb::RingBuffer::new(SPARE_HISTOGRAMS);
+    let (mut spare_tx, spare_rx) = rtrb::RingBuffer::new(SPARE_HISTOGRAMS);
+    for _ in 0..SPARE_HISTOGRAMS {
+        let _ = spare_tx.push(latency_histogram());
+    }
+    (
+        StatsPublisher {
+            input,
+            stats: WorkerStats::default(),
+            filled: filled_tx,
+            spare: spare_rx,
+            next_slow_ns: 0,
+        },
+        StatsReader {
+            output,
+            filled: filled_rx,
+            spare: spare_tx,
+        },
+    )
+}
+
+/// What a source contributes to [`WorkerStats`].
+pub trait SourceStats {
+    /// Copies the source's counters into `stats`; with `slow`, also those that cost a system
+    /// call.
+    fn stats_into(&self, stats: &mut WorkerStats, slow: bool);
+}
+
+impl StatsPublisher {
+    /// After a batch: publishes every counter (and the slow state when it is due).
+    pub fn publish(&mut self, source: &impl SourceStats, pipeline: &mut Pipeline, now_ns: u64) {
+        let slow = now_ns >= self.next_slow_ns;
+        if slow {
+            self.next_slow_ns = now_ns + SLOW_INTERVAL_NS;
+            self.refresh_slow(pipeline);
+        }
+        self.stats.pipeline = *pipeline.counters();
+        source.stats_into(&mut self.stats, slow);
+        self.input.write(self.stats);
+    }
+
+    /// When idle: publishes only when the slow state is due, so a spinning worker does not
+    /// write its counters millions of times a second.
+    pub fn publish_if_due(&mut self, source: &impl SourceStats, pipeline: &mut Pipeline, now: u64) {
+        if now >= self.next_slow_ns {
+            self.publish(source, pipeline, now);
+        }
+    }
+
+    fn refresh_slow(&mut self, pipeline: &mut Pipeline) {
+        self.stats.detector = pipeline.detector_stats();
+        self.stats.top_sources = *pipeline.top_sources();
+        // Hand the histogram over only when the reader has room for it and an empty one is
+        // back; otherwise keep recording into the same one until next time.
+        if pipeline.latency_mut().is_empty() || self.filled.slots() == 0 {
+            return;
+        }
+        if let Ok(mut empty) = self.spare.pop() {
+            std::mem::swap(pipeline.latency_mut(), &mut empty);
+            // Cannot fail: a slot was free above and only this thread pushes.
+            let _ = self.filled.push(empty);
+        }
+    }
+
+    /// The final counters, published once more for the reader.
+    pub fn finish(&mut self, source: &impl SourceStats, pipeline: &mut Pipeline) -> WorkerStats {
+        self.next_slow_ns = 0;
+        self.publish(source, pipeline, 0);
+        self.stats
+    }
+}
+
+impl StatsReader {
+    /// The worker's latest counters.
+    pub fn read(&mut self) -> &WorkerStats {
+        self.output.read()
+    }
+
+    /// Adds every histogram the worker handed over into `into`, and sends them back empty.
+    pub fn collect_latency(&mut self, into: &mut Histogram<u64>) {
+        while let Ok(mut h) = self.filled.pop() {
+            // Same bounds everywhere: adding cannot fail.
+            let _ = into.add(&h);
+            h.reset();
+            let _ = self.spare.push(h);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{Message, NoDetector, Path, monotonic_ns};
+
+    struct NoSource;
+    impl SourceStats for NoSource {
+        fn stats_into(&self, stats: &mut WorkerStats, _slow: bool) {
+            stats.udp = Some(UdpCounters {
+                datagrams: stats.pipeline.received(),
+                batches: 1,
+            });
+        }
+    }
+
+    fn message(arrival_ns: u64) -> Message<'static> {
+        Message {
+            path: Path::Xdp,
+            src: "198.18.0.1:4000".parse().unwrap(),
+            dst_port: 514,
+            vlan: None,
+            payload: b"<14>1 - host app - - - ok",
+            arrival_ns: Some(arrival_ns),
+        }
+    }
+
+    #[test]
+    fn counters_arrive_per_batch_and_latency_samples_once_each() {
+        let (tx, _rx) = rtrb::RingBuffer::new(1);
+        let mut pipeline = Pipeline::new(0, false, Box::new(NoDetector), tx);
+        let (mut publisher, mut reader) = channel();
+        let mut merged = latency_histogram();
+        let mut now = 1;
+        let mut sent = 0;
+        // Ten batches of 100, each at a new slow interval: histograms go back and forth.
+        for _ in 0..10 {
+            for _ in 0..100 {
+                pipeline.handle(&message(monotonic_ns()));
+                sent += 1;
+            }
+            publisher.publish(&NoSource, &mut pipeline, now);
+            now += SLOW_INTERVAL_NS;
+            assert_eq!(reader.read().pipeline.received(), sent);
+            assert_eq!(reader.read().udp.unwrap().datagrams, sent);
+            reader.collect_latency(&mut merged);
+        }
+        // A batch within the same interval: counters are published, the histogram stays.
+        pipeline.handle(&message(monotonic_ns()));
+        publisher.publish(&NoSource, &mut pipeline, now - 1);
+        assert_eq!(reader.read().pipeline.received(), sent + 1);
+        reader.collect_latency(&mut merged);
+        let last = publisher.finish(&NoSource, &mut pipeline);
+        assert_eq!(last.pipeline.received(), sent + 1);
+        reader.collect_latency(&mut merged);
+        let left = pipeline.finish().latency;
+        assert_eq!(
+            merged.len() + left.len(),
+            sent + 1,
+            "every sample counted exactly once"
+        );
+        assert!(merged.len() >= 1000, "handed over while running");
+    }
+
+    #[test]
+    fn an_idle_worker_publishes_only_when_the_slow_state_is_due() {
+        let (tx, _rx) = rtrb::RingBuffer::new(1);
+        let mut pipeline = Pipeline::new(0, false, Box::new(NoDetector), tx);
+        let (mut publisher, mut reader) = channel();
+        publisher.publish(&NoSource, &mut pipeline, 5);
+        pipeline.handle(&message(monotonic_ns()));
+        publisher.publish_if_due(&NoSource, &mut pipeline, 6);
+        assert_eq!(reader.read().pipeline.received(), 0, "not due yet");
+        publisher.publish_if_due(&NoSource, &mut pipeline, 5 + SLOW_INTERVAL_NS);
+        assert_eq!(reader.read().pipeline.received(), 1);
+    }
+}
