@@ -69,6 +69,8 @@ pub struct Config {
     pub stats_json: Option<PathBuf>,
     /// Once attached and bound, continue as this user, with no capabilities left.
     pub user: Option<String>,
+    /// The Prometheus endpoint, `host:port`; empty: none.
+    pub metrics_addr: String,
 }
 
 impl Default for Config {
@@ -103,6 +105,7 @@ impl Default for Config {
             learn_warmup: 10_000,
             stats_json: None,
             user: None,
+            metrics_addr: crate::metrics::DEFAULT_ADDR.to_string(),
         }
     }
 }
@@ -241,6 +244,17 @@ impl Config {
                 ));
             }
         }
+        if !self.metrics_addr.is_empty()
+            && self.metrics_addr.parse::<std::net::SocketAddr>().is_err()
+        {
+            p.push((
+                "metrics_addr",
+                format!(
+                    "{:?} is not an address and port like 127.0.0.1:9514 (empty: no endpoint)",
+                    self.metrics_addr
+                ),
+            ));
+        }
         for dir in &self.rules {
             if !dir.is_dir() {
                 p.push(("rules", format!("{} is not a folder", dir.display())));
@@ -281,10 +295,11 @@ mod tests {
 
     #[test]
     fn every_bad_value_is_reported_at_its_key() {
-        let text = "iface = \"eth0\"\nports = [0]\n  deny_source = [\"10.0.0.0/33\"]\nframe_count = 1000\n";
+        let text = "iface = \"eth0\"\nports = [0]\n  deny_source = [\"10.0.0.0/33\"]\nframe_count = 1000\nmetrics_addr = \"localhost\"\n";
         let e = Config::parse(text).unwrap_err();
         let at: Vec<(usize, usize)> = e.iter().map(|e| (e.line, e.column)).collect();
-        assert_eq!(at, [(2, 1), (3, 3), (4, 1)], "{e:?}");
+        assert_eq!(at, [(2, 1), (3, 3), (4, 1), (5, 1)], "{e:?}");
+        assert!(e[3].message.starts_with("metrics_addr:"), "{e:?}");
         assert!(e[1].message.starts_with("deny_source: bad prefix"), "{e:?}");
     }
 }

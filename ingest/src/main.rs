@@ -3,7 +3,7 @@
 use std::{
     io::{BufWriter, Write},
     path::PathBuf,
-    sync::Arc,
+    sync::{Arc, mpsc},
     time::Duration,
 };
 
@@ -20,7 +20,8 @@ use detector::{
 };
 use ingest::{
     config::Config,
-    daemon::{self, Backend, Daemon, Limits, Options, OutputSink},
+    daemon::{self, Backend, Daemon, Limits, Live, Options, OutputSink},
+    metrics::{self, AlertCounts, MetricsServer},
     pipeline::{Detect, LearningOptions, Output, Parsing, RuleDetector, RuleRef, Sample},
     socket::TcpOptions,
     sys::{self, xsk::XskOptions},
@@ -56,6 +57,58 @@ enum Command {
     /// Mine templates from log messages, one per line: prints, for each line, its template id
     /// and template (tab-separated), in input order.
     Templates(TemplatesArgs),
+    /// One screen from a running appliance's metrics endpoint: mode per queue, messages/s,
+    /// drops by reason, alerts, latency, detector state, top sources.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct StatusArgs {
+    /// The metrics endpoint (host:port).
+    #[arg(long, default_value = metrics::DEFAULT_ADDR)]
+    addr: String,
+    /// Seconds between the two scrapes that rates are computed from.
+    #[arg(long, default_value_t = 1.0)]
+    interval: f64,
+    /// Refresh the screen every this many seconds until interrupted.
+    #[arg(long)]
+    watch: Option<f64>,
+}
+
+fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let interval = Duration::try_from_secs_f64(args.interval)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .context("--interval must be a positive number of seconds")?;
+    let scrape = || {
+        metrics::scrape(&args.addr).with_context(|| format!("reading http://{}/metrics", args.addr))
+    };
+    let mut before = scrape()?;
+    let mut taken = std::time::Instant::now();
+    std::thread::sleep(interval);
+    loop {
+        let after = scrape()?;
+        let screen = ingest::status::render(&before, &after, taken.elapsed().as_secs_f64());
+        let now = std::time::Instant::now();
+        match args.watch {
+            None => {
+                print!("{screen}");
+                return Ok(());
+            }
+            Some(every) => {
+                // Clear the screen and draw from the top.
+                print!("\x1b[H\x1b[2J{screen}");
+                std::io::stdout().flush()?;
+                let every = Duration::try_from_secs_f64(every)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .context("--watch must be a positive number of seconds")?;
+                std::thread::sleep(every);
+            }
+        }
+        before = after;
+        taken = now;
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -166,6 +219,58 @@ fn load_rules(dirs: &[PathBuf]) -> anyhow::Result<Rules> {
     Ok(rules)
 }
 
+/// What an alert says about the rule that raised it.
+struct RuleMeta<'a> {
+    title: &'a str,
+    id: Option<String>,
+    level: Level,
+    tags: &'a [String],
+    kind: &'static str,
+}
+
+fn rule_meta(rules: &Rules, rule: RuleRef) -> RuleMeta<'_> {
+    let meta = |title, id, level, tags, kind| RuleMeta {
+        title,
+        id,
+        level,
+        tags,
+        kind,
+    };
+    match rule {
+        RuleRef::Sigma(i) => {
+            let r = &rules.sigma[i as usize];
+            meta(&r.title, r.id.clone(), r.level, &[], "sigma")
+        }
+        RuleRef::Threshold(i) => {
+            let r = &rules.thresholds[i as usize];
+            let id = Some(r.id.clone());
+            meta(&r.title, id, r.level, &r.tags, "threshold")
+        }
+        RuleRef::Correlation(i) => {
+            let r = &rules.correlations[i as usize];
+            meta(&r.title, r.id.clone(), r.level, &[], "correlation")
+        }
+        RuleRef::Silence(i) => {
+            let r = &rules.silences[i as usize];
+            meta(&r.title, Some(r.id.clone()), r.level, &[], "silence")
+        }
+        RuleRef::NewTemplate(id) => meta(
+            "A message of a kind never seen before",
+            Some(format!("template-{id}")),
+            Level::Low,
+            &[],
+            "new_template",
+        ),
+        RuleRef::RateSpike(id) => meta(
+            "A kind of message far above its usual rate",
+            Some(format!("template-{id}")),
+            Level::Medium,
+            &[],
+            "rate_spike",
+        ),
+    }
+}
+
 /// The JSON line of an alert.
 fn alert_json(
     rules: &Rules,
@@ -174,45 +279,13 @@ fn alert_json(
     message: &[u8],
     threshold: Option<(&[u8], u32, u64)>,
 ) -> serde_json::Value {
-    let (title, id, level, tags, kind): (&str, Option<String>, Level, Vec<String>, &str) =
-        match rule {
-            RuleRef::Sigma(i) => {
-                let r = &rules.sigma[i as usize];
-                (&r.title, r.id.clone(), r.level, Vec::new(), "sigma")
-            }
-            RuleRef::Threshold(i) => {
-                let r = &rules.thresholds[i as usize];
-                (
-                    &r.title,
-                    Some(r.id.clone()),
-                    r.level,
-                    r.tags.clone(),
-                    "threshold",
-                )
-            }
-            RuleRef::Correlation(i) => {
-                let r = &rules.correlations[i as usize];
-                (&r.title, r.id.clone(), r.level, Vec::new(), "correlation")
-            }
-            RuleRef::Silence(i) => {
-                let r = &rules.silences[i as usize];
-                (&r.title, Some(r.id.clone()), r.level, Vec::new(), "silence")
-            }
-            RuleRef::NewTemplate(id) => (
-                "A message of a kind never seen before",
-                Some(format!("template-{id}")),
-                Level::Low,
-                Vec::new(),
-                "new_template",
-            ),
-            RuleRef::RateSpike(id) => (
-                "A kind of message far above its usual rate",
-                Some(format!("template-{id}")),
-                Level::Medium,
-                Vec::new(),
-                "rate_spike",
-            ),
-        };
+    let RuleMeta {
+        title,
+        id,
+        level,
+        tags,
+        kind,
+    } = rule_meta(rules, rule);
     let mut v = serde_json::json!({
         "event": "alert",
         "kind": kind,
@@ -467,6 +540,9 @@ struct RunArgs {
     /// At exit, write every counter of every stage as JSON to this file.
     #[arg(long)]
     stats_json: Option<PathBuf>,
+    /// Serve Prometheus metrics here (host:port); an empty value turns the endpoint off.
+    #[arg(long, default_value_t = Config::default().metrics_addr)]
+    metrics_addr: String,
 }
 
 /// `PORT=FORMAT[/PAYLOAD]` as `--format-for` takes it.
@@ -538,6 +614,7 @@ fn main() -> anyhow::Result<()> {
         Command::CheckHost(args) => check_host(args),
         Command::Detect(args) => detect_lines(args),
         Command::Templates(args) => templates(args),
+        Command::Status(args) => status(args),
     }
 }
 
@@ -717,7 +794,8 @@ fn effective_config(args: &RunArgs, given: &clap::ArgMatches) -> anyhow::Result<
         format_for,
         rules,
         learn,
-        learn_warmup
+        learn_warmup,
+        metrics_addr
     );
     for (id, field, value) in [
         ("iface", &mut c.iface, &args.iface),
@@ -790,6 +868,16 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
         ),
         Err(err) => log::warn!("reading RLIMIT_MEMLOCK failed ({err}); UMEM registration may fail"),
     }
+    // Bound before anything starts, so a taken port stops the start with a clear error.
+    let metrics = if config.metrics_addr.is_empty() {
+        None
+    } else {
+        let server = MetricsServer::bind(&config.metrics_addr)?;
+        log::info!("metrics on http://{}/metrics", server.local_addr()?);
+        let (tx, rx) = mpsc::channel();
+        server.spawn(tx).context("starting the metrics thread")?;
+        Some(rx)
+    };
     let rules = Arc::new(load_rules(&config.rules)?);
     log::info!(
         "{} Sigma rules and {} threshold rules loaded",
@@ -869,6 +957,8 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
         error: None,
         parsing: opts.parsing.clone(),
         rules,
+        alerts: AlertCounts::default(),
+        metrics,
     };
     let report = daemon.run(stop, limits, &mut printer)?;
     if let Some(e) = printer.error {
@@ -895,12 +985,14 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
 }
 
 /// Prints each sample as a JSON line; stops printing at the first write error (a closed pipe)
-/// without stopping the appliance.
+/// without stopping the appliance. Counts alerts by rule and answers metrics scrapes.
 struct Printer<W: Write> {
     out: W,
     error: Option<std::io::Error>,
     parsing: Parsing,
     rules: Arc<Rules>,
+    alerts: AlertCounts,
+    metrics: Option<mpsc::Receiver<metrics::Request>>,
 }
 
 impl<W: Write> OutputSink for Printer<W> {
@@ -918,6 +1010,10 @@ impl<W: Write> OutputSink for Printer<W> {
                 }
             }
             Output::Alert(alert) => {
+                let meta = rule_meta(&self.rules, alert.rule);
+                let id = meta.id.as_deref().unwrap_or(meta.title);
+                self.alerts
+                    .add(id, meta.title, meta.kind, meta.level.name());
                 let threshold = (!matches!(alert.rule, RuleRef::Sigma(_)))
                     .then(|| (alert.key(), alert.count, alert.folded));
                 // A silence is about no message: no sender to show.
@@ -943,6 +1039,19 @@ impl<W: Write> OutputSink for Printer<W> {
             && let Err(e) = self.out.flush()
         {
             self.error = Some(e);
+        }
+    }
+
+    fn on_round(&mut self, live: &mut Live<'_>) {
+        let Some(requests) = &self.metrics else {
+            return;
+        };
+        while let Ok(reply) = requests.try_recv() {
+            let text = live
+                .report()
+                .map(|report| metrics::render(&report, &self.alerts))
+                .map_err(|e| format!("reading the counters failed: {e}"));
+            let _ = reply.send(text);
         }
     }
 }
