@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{daemon::Backend, sys::xsk::XskOptions, worker::Mode, xdp::AttachRequest};
+use crate::{
+    daemon::Backend, sinks::SinkConfig, sys::xsk::XskOptions, worker::Mode, xdp::AttachRequest,
+};
 
 /// Everything `ingest run` can be told.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -71,6 +73,8 @@ pub struct Config {
     pub user: Option<String>,
     /// The Prometheus endpoint, `host:port`; empty: none.
     pub metrics_addr: String,
+    /// Alert sinks (`[[sink]]` tables), besides stdout.
+    pub sink: Vec<SinkConfig>,
 }
 
 impl Default for Config {
@@ -106,6 +110,7 @@ impl Default for Config {
             stats_json: None,
             user: None,
             metrics_addr: crate::metrics::DEFAULT_ADDR.to_string(),
+            sink: Vec::new(),
         }
     }
 }
@@ -135,21 +140,49 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// Where a problem is: a top-level key, or a key inside the n-th (0-based) `[[table]]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// `key = ...` at the top level.
+    Key(&'static str),
+    /// `key = ...` in the n-th `[[table]]`, or its header when the key is not written.
+    InTable(&'static str, usize, &'static str),
+}
+
 /// Where `key = ...` is written in `text` (its first occurrence at the start of a line), for
 /// errors about a value.
-fn key_position(text: &str, key: &str) -> (usize, usize) {
+fn key_position(text: &str, at: Location) -> (usize, usize) {
+    let (table, key) = match at {
+        Location::Key(key) => (None, key),
+        Location::InTable(table, n, key) => (Some((format!("[[{table}]]"), n)), key),
+    };
     let mut offset = 0;
+    let mut tables_seen = 0;
+    let mut inside = table.is_none();
+    let mut header = None;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_start();
-        if let Some(rest) = trimmed.strip_prefix(key)
+        let indent = line.len() - trimmed.len();
+        if trimmed.starts_with('[') {
+            inside = false;
+            if let Some((name, n)) = &table
+                && trimmed.starts_with(name.as_str())
+            {
+                inside = tables_seen == *n;
+                if inside {
+                    header = Some(position(text, offset + indent));
+                }
+                tables_seen += 1;
+            }
+        } else if inside
+            && let Some(rest) = trimmed.strip_prefix(key)
             && rest.trim_start().starts_with('=')
         {
-            let indent = line.len() - trimmed.len();
             return position(text, offset + indent);
         }
         offset += line.len();
     }
-    (1, 1)
+    header.unwrap_or((1, 1))
 }
 
 impl Config {
@@ -170,12 +203,18 @@ impl Config {
         } else {
             let mut errors: Vec<ConfigError> = problems
                 .into_iter()
-                .map(|(key, message)| {
-                    let (line, column) = key_position(text, key);
+                .map(|(at, message)| {
+                    let (line, column) = key_position(text, at);
+                    let message = match at {
+                        Location::Key(key) => format!("{key}: {message}"),
+                        Location::InTable(table, n, key) => {
+                            format!("{table} {}: {key}: {message}", n + 1)
+                        }
+                    };
                     ConfigError {
                         line,
                         column,
-                        message: format!("{key}: {message}"),
+                        message,
                     }
                 })
                 .collect();
@@ -184,9 +223,22 @@ impl Config {
         }
     }
 
-    /// Every value that cannot work, as (key, why).
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
+    /// Every value that cannot work, as (where, why).
+    pub fn problems(&self) -> Vec<(Location, String)> {
         let mut p = Vec::new();
+        for (i, sink) in self.sink.iter().enumerate() {
+            for (key, why) in sink.problems() {
+                p.push((Location::InTable("sink", i, key), why));
+            }
+        }
+        let mut p: Vec<(Location, String)> = p;
+        let mut top = Vec::new();
+        self.top_level_problems(&mut top);
+        p.extend(top.into_iter().map(|(k, why)| (Location::Key(k), why)));
+        p
+    }
+
+    fn top_level_problems(&self, p: &mut Vec<(&'static str, String)>) {
         if self.queues.is_empty() {
             p.push(("queues", "at least one queue is needed".to_string()));
         }
@@ -260,7 +312,6 @@ impl Config {
                 p.push(("rules", format!("{} is not a folder", dir.display())));
             }
         }
-        p
     }
 }
 
@@ -301,5 +352,22 @@ mod tests {
         assert_eq!(at, [(2, 1), (3, 3), (4, 1), (5, 1)], "{e:?}");
         assert!(e[3].message.starts_with("metrics_addr:"), "{e:?}");
         assert!(e[1].message.starts_with("deny_source: bad prefix"), "{e:?}");
+    }
+
+    #[test]
+    fn sink_problems_point_into_their_table() {
+        let text = "iface = \"eth0\"\n\n[[sink]]\nkind = \"file\"\npath = \"/tmp/a\"\n\n[[sink]]\nkind = \"syslog\"\n  facility = 99\n";
+        let e = Config::parse(text).unwrap_err();
+        let at: Vec<(usize, usize)> = e.iter().map(|e| (e.line, e.column)).collect();
+        // The second sink: its header for the missing address, the line of the bad facility.
+        assert_eq!(at, [(7, 1), (9, 3)], "{e:?}");
+        assert_eq!(
+            e[0].message,
+            "sink 2: address: a syslog sink needs an address"
+        );
+        assert!(e[1].message.starts_with("sink 2: facility:"), "{e:?}");
+        let e = Config::parse("[[sink]]\nkind = \"file\"\npth = \"x\"\n").unwrap_err();
+        assert!(e[0].message.contains("unknown field"), "{e:?}");
+        assert_eq!(e[0].line, 3, "{e:?}");
     }
 }

@@ -666,6 +666,7 @@ impl Daemon {
             latency_ns: LatencyReport::from_histogram(latency, pipeline.latency_unmeasured),
             detector,
             top_sources,
+            sinks: Vec::new(),
             errors,
         })
     }
@@ -932,6 +933,8 @@ pub struct Report {
     pub detector: DetectorStats,
     /// The loudest senders, estimated from a sample (heaviest first).
     pub top_sources: Vec<TopSource>,
+    /// The alert sinks (filled in by whoever runs them).
+    pub sinks: Vec<crate::sinks::SinkReport>,
     /// Workers that ended with an error.
     pub errors: Vec<String>,
 }

@@ -13,6 +13,7 @@ pub mod live;
 pub mod metrics;
 pub mod netns;
 pub mod pipeline;
+pub mod sinks;
 pub mod socket;
 pub mod status;
 pub mod sys;

@@ -23,6 +23,7 @@ use ingest::{
     daemon::{self, Backend, Daemon, Limits, Live, Options, OutputSink},
     metrics::{self, AlertCounts, MetricsServer},
     pipeline::{Detect, LearningOptions, Output, Parsing, RuleDetector, RuleRef, Sample},
+    sinks::{AlertOut, Sinks},
     socket::TcpOptions,
     sys::{self, xsk::XskOptions},
     worker::Mode,
@@ -268,6 +269,17 @@ fn rule_meta(rules: &Rules, rule: RuleRef) -> RuleMeta<'_> {
             &[],
             "rate_spike",
         ),
+    }
+}
+
+/// The syslog severity of an alert of `level`.
+fn severity(level: Level) -> u8 {
+    match level {
+        Level::Critical => 2,
+        Level::High => 3,
+        Level::Medium => 4,
+        Level::Low => 5,
+        Level::Informational => 6,
     }
 }
 
@@ -860,6 +872,7 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
     opts.print = args.print;
 
     let stop = sys::signal::install_stop_handler().context("installing signal handlers")?;
+    let reload = sys::signal::install_reload_handler().context("installing signal handlers")?;
     match sys::raise_memlock_limit() {
         Ok(u64::MAX) => log::debug!("RLIMIT_MEMLOCK unlimited"),
         Ok(limit) => log::info!(
@@ -879,6 +892,8 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
         Some(rx)
     };
     let rules = Arc::new(load_rules(&config.rules)?);
+    // Before privileges are dropped: spool folders may need creating.
+    let sinks = Sinks::start(&config.sink).context("starting the alert sinks")?;
     log::info!(
         "{} Sigma rules and {} threshold rules loaded",
         rules.sigma.len(),
@@ -959,10 +974,16 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
         rules,
         alerts: AlertCounts::default(),
         metrics,
+        sinks,
+        reload,
     };
-    let report = daemon.run(stop, limits, &mut printer)?;
+    let mut report = daemon.run(stop, limits, &mut printer)?;
     if let Some(e) = printer.error {
         log::warn!("printing messages stopped: {e}");
+    }
+    report.sinks = printer.sinks.close(Duration::from_secs(5));
+    for s in &report.sinks {
+        log::info!("alert sink {}: {}", s.name, serde_json::to_string(s)?);
     }
 
     log::info!(
@@ -993,6 +1014,8 @@ struct Printer<W: Write> {
     rules: Arc<Rules>,
     alerts: AlertCounts,
     metrics: Option<mpsc::Receiver<metrics::Request>>,
+    sinks: Sinks,
+    reload: &'static std::sync::atomic::AtomicBool,
 }
 
 impl<W: Write> OutputSink for Printer<W> {
@@ -1014,6 +1037,7 @@ impl<W: Write> OutputSink for Printer<W> {
                 let id = meta.id.as_deref().unwrap_or(meta.title);
                 self.alerts
                     .add(id, meta.title, meta.kind, meta.level.name());
+                let level = meta.level;
                 let threshold = (!matches!(alert.rule, RuleRef::Sigma(_)))
                     .then(|| (alert.key(), alert.count, alert.folded));
                 // A silence is about no message: no sender to show.
@@ -1025,6 +1049,13 @@ impl<W: Write> OutputSink for Printer<W> {
                     alert.sample.bytes(),
                     threshold,
                 );
+                if !self.sinks.is_empty() {
+                    self.sinks.send(&Arc::new(AlertOut {
+                        json: line.to_string(),
+                        severity: severity(level),
+                        time: std::time::SystemTime::now(),
+                    }));
+                }
                 if self.error.is_none()
                     && let Err(e) = writeln!(self.out, "{line}")
                 {
@@ -1043,13 +1074,23 @@ impl<W: Write> OutputSink for Printer<W> {
     }
 
     fn on_round(&mut self, live: &mut Live<'_>) {
+        if self
+            .reload
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            log::info!("SIGHUP: reopening the alert sinks");
+            self.sinks.reopen();
+        }
         let Some(requests) = &self.metrics else {
             return;
         };
         while let Ok(reply) = requests.try_recv() {
             let text = live
                 .report()
-                .map(|report| metrics::render(&report, &self.alerts))
+                .map(|mut report| {
+                    report.sinks = self.sinks.reports();
+                    metrics::render(&report, &self.alerts)
+                })
                 .map_err(|e| format!("reading the counters failed: {e}"));
             let _ = reply.send(text);
         }

@@ -384,6 +384,62 @@ pub fn render(report: &Report, alerts: &AlertCounts) -> String {
     }
 
     e.family(
+        "ingest_sink_alerts_delivered_total",
+        "counter",
+        "Alerts each sink wrote to its destination (including replays from its spool).",
+    );
+    for s in &report.sinks {
+        e.value(&[("sink", &s.name)], s.delivered);
+    }
+    e.family(
+        "ingest_sink_alerts_spooled_total",
+        "counter",
+        "Alerts each sink could not deliver at once and kept in its spool.",
+    );
+    for s in &report.sinks {
+        e.value(&[("sink", &s.name)], s.spooled);
+    }
+    e.family(
+        "ingest_sink_alerts_replayed_total",
+        "counter",
+        "Spooled alerts each sink delivered later.",
+    );
+    for s in &report.sinks {
+        e.value(&[("sink", &s.name)], s.replayed);
+    }
+    e.family(
+        "ingest_sink_alerts_dropped_total",
+        "counter",
+        "Alerts a sink dropped: its queue was full, or it could not deliver nor spool them.",
+    );
+    for s in &report.sinks {
+        e.value(
+            &[("sink", &s.name), ("reason", "queue_full")],
+            s.dropped_queue_full,
+        );
+        e.value(
+            &[("sink", &s.name), ("reason", "undeliverable")],
+            s.dropped_undeliverable,
+        );
+    }
+    e.family(
+        "ingest_sink_failures_total",
+        "counter",
+        "Failed deliveries (each followed by a reconnect or reopen).",
+    );
+    for s in &report.sinks {
+        e.value(&[("sink", &s.name)], s.failures);
+    }
+    e.family(
+        "ingest_sink_spool_alerts",
+        "gauge",
+        "Alerts waiting in each sink's spool.",
+    );
+    for s in &report.sinks {
+        e.value(&[("sink", &s.name)], s.spool_pending);
+    }
+
+    e.family(
         "ingest_worker_errors",
         "gauge",
         "Workers that ended with an error.",
