@@ -112,7 +112,9 @@ impl StatsPublisher {
         }
         self.stats.pipeline = *pipeline.counters();
         source.stats_into(&mut self.stats, slow);
-        self.input.write(self.stats);
+        // One copy into the back buffer (`write` would copy twice).
+        *self.input.input_buffer_mut() = self.stats;
+        self.input.publish();
     }
 
     /// When idle: publishes only when the slow state is due, so a spinning worker does not
