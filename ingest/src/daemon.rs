@@ -24,8 +24,9 @@ use crate::{
     frame::FrameError,
     live::{self, StatsPublisher, StatsReader, WorkerStats},
     pipeline::{
-        Detect, DetectorStats, NoDetector, Output, Parsing, Pipeline, PipelineCounters,
-        TOP_SOURCES_SAMPLE, latency_histogram, source_of_key,
+        Detect, DetectorStats, DetectorSwapHandle, NewDetector, NoDetector, Output, Parsing,
+        Pipeline, PipelineCounters, TOP_SOURCES_SAMPLE, detector_swap, latency_histogram,
+        source_of_key,
     },
     socket::{SocketSource, TcpCounters, TcpOptions, UdpCounters},
     sys::{
@@ -260,6 +261,7 @@ struct Worker {
     join: Option<JoinHandle<WorkerEnd>>,
     outputs: rtrb::Consumer<Output>,
     stats: StatsReader,
+    swap: DetectorSwapHandle,
 }
 
 /// A started appliance.
@@ -313,6 +315,44 @@ impl Live<'_> {
             .collect();
         self.daemon
             .report_from(&stats, &self.daemon.latency, Vec::new())
+    }
+
+    /// Hands every worker a new detector, `make(worker)`, for rule set `generation`. Each worker
+    /// puts it in place between two batches, so no message is skipped or seen by neither; until
+    /// then it keeps detecting with the old one. Refused (nothing handed over) while an earlier
+    /// replacement has not been taken up by every worker.
+    pub fn replace_detectors(
+        &mut self,
+        generation: u32,
+        make: impl Fn(usize) -> Box<dyn Detect>,
+    ) -> Result<(), String> {
+        if self
+            .daemon
+            .workers
+            .iter()
+            .any(|w| w.swap.incoming.slots() == 0)
+        {
+            return Err("the previous reload has not been taken up by every worker yet".into());
+        }
+        for (i, w) in self.daemon.workers.iter_mut().enumerate() {
+            let new = NewDetector {
+                generation,
+                detector: make(i),
+            };
+            if w.swap.incoming.push(new).is_err() {
+                return Err(format!("worker {i}: its swap slot is taken"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The rule set generation each worker detects with now.
+    pub fn generations(&mut self) -> Vec<u32> {
+        self.daemon
+            .workers
+            .iter_mut()
+            .map(|w| w.stats.read().generation)
+            .collect()
     }
 }
 
@@ -391,8 +431,10 @@ impl Daemon {
         for (worker, (plan, cpus, mode)) in plans.into_iter().enumerate() {
             let (producer, consumer) = rtrb::RingBuffer::new(opts.output_ring);
             let (publisher, reader) = live::channel();
+            let (swap, swap_handle) = detector_swap();
             let pipeline = Pipeline::new(worker, opts.print, detector(worker), producer)
-                .with_parsing(opts.parsing.clone());
+                .with_parsing(opts.parsing.clone())
+                .with_swap(swap);
             let spec = WorkerSpec {
                 worker,
                 plan,
@@ -415,6 +457,7 @@ impl Daemon {
                 join: Some(join),
                 outputs: consumer,
                 stats: reader,
+                swap: swap_handle,
             });
         }
         drop(ready_tx);
@@ -489,6 +532,10 @@ impl Daemon {
             for w in &mut self.workers {
                 w.stats.collect_latency(&mut self.latency);
                 received += w.stats.read().pipeline.received();
+                // Replaced detectors are dropped here, off the workers' threads.
+                while let Ok(old) = w.swap.retired.pop() {
+                    drop(old);
+                }
             }
             sink.on_round(&mut Live { daemon: &mut self });
             let finished = self

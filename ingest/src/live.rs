@@ -39,6 +39,8 @@ pub struct WorkerStats {
     pub detector: DetectorStats,
     /// The loudest senders (sampled).
     pub top_sources: SourceTop,
+    /// The rule set generation the worker detects with.
+    pub generation: u32,
 }
 
 /// The worker's side.
@@ -111,6 +113,7 @@ impl StatsPublisher {
             self.refresh_slow(pipeline);
         }
         self.stats.pipeline = *pipeline.counters();
+        self.stats.generation = pipeline.generation();
         source.stats_into(&mut self.stats, slow);
         // One copy into the back buffer (`write` would copy twice).
         *self.input.input_buffer_mut() = self.stats;

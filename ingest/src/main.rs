@@ -12,18 +12,19 @@ use clap::{Parser, Subcommand};
 use detector::{
     parse::{FormatHint, ParseOptions, Payload},
     rules::{
-        correlation::{CorrelationEngine, CorrelationRule},
-        sigma::{self, Level, SigmaRule, SigmaScratch, SigmaSet},
-        silence::{self, SilenceRule},
-        threshold::{self, ThresholdEngine, ThresholdRule},
+        correlation::CorrelationEngine,
+        sigma::{SigmaScratch, SigmaSet},
+        threshold::ThresholdEngine,
     },
 };
 use ingest::{
     config::Config,
-    daemon::{self, Backend, Daemon, Limits, Live, Options, OutputSink},
-    metrics::{self, AlertCounts, MetricsServer},
-    pipeline::{Detect, LearningOptions, Output, Parsing, RuleDetector, RuleRef, Sample},
-    sinks::{AlertOut, Sinks},
+    daemon::{self, Backend, Daemon, Limits, Options},
+    housekeeping::{self, Housekeeper, Reconfigure},
+    metrics::{self, MetricsServer},
+    pipeline::{Parsing, RuleDetector, RuleRef},
+    rules::{DetectorFactory, alert_json, load_rules},
+    sinks::Sinks,
     socket::TcpOptions,
     sys::{self, xsk::XskOptions},
     worker::Mode,
@@ -61,6 +62,29 @@ enum Command {
     /// One screen from a running appliance's metrics endpoint: mode per queue, messages/s,
     /// drops by reason, alerts, latency, detector state, top sources.
     Status(StatusArgs),
+    /// Ask a running appliance (through its metrics endpoint) to reload its configuration and
+    /// rules, as SIGHUP does; prints what changed, or why nothing did (exit 1).
+    Reload(ReloadArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ReloadArgs {
+    /// The metrics endpoint (host:port).
+    #[arg(long, default_value = metrics::DEFAULT_ADDR)]
+    addr: String,
+}
+
+fn reload(args: ReloadArgs) -> anyhow::Result<()> {
+    match metrics::reload(&args.addr) {
+        Ok(summary) => {
+            println!("{summary}");
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -156,164 +180,6 @@ struct DetectArgs {
     /// Header format: auto detects per message; `raw` (or `line`) takes each line as the message.
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     format: FormatArg,
-}
-
-/// Every rule of the folders: Sigma rules (`*.yml`) and native threshold rules (`*.toml`).
-#[derive(Debug, Default)]
-struct Rules {
-    sigma: Vec<SigmaRule>,
-    correlations: Vec<CorrelationRule>,
-    thresholds: Vec<ThresholdRule>,
-    silences: Vec<SilenceRule>,
-}
-
-/// Loads every rule folder; any rule that fails stops with all the errors listed.
-fn load_rules(dirs: &[PathBuf]) -> anyhow::Result<Rules> {
-    let logsources = sigma::LogsourceMap::default();
-    let mut rules = Rules::default();
-    let mut errors = Vec::new();
-    for dir in dirs {
-        let loaded = sigma::load_dir(dir, &logsources);
-        // Correlations refer to rules by index within their folder: shift them.
-        let base = rules.sigma.len();
-        rules
-            .correlations
-            .extend(loaded.correlations.into_iter().map(|mut c| {
-                c.rules.iter_mut().for_each(|r| *r += base);
-                c
-            }));
-        rules.sigma.extend(loaded.rules);
-        errors.extend(loaded.errors);
-        let mut stack = vec![dir.clone()];
-        while let Some(d) = stack.pop() {
-            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if path.extension().is_some_and(|x| x == "toml") {
-                    let file = path.display().to_string();
-                    match std::fs::read_to_string(&path) {
-                        Ok(text) => {
-                            match threshold::from_toml(&file, &text, &logsources) {
-                                Ok(t) => rules.thresholds.extend(t),
-                                Err(e) => errors.push(e),
-                            }
-                            match silence::from_toml(&file, &text) {
-                                Ok(s) => rules.silences.extend(s),
-                                Err(e) => errors.push(e),
-                            }
-                        }
-                        Err(e) => errors.push(sigma::RuleError {
-                            file,
-                            construct: "file".into(),
-                            message: e.to_string(),
-                        }),
-                    }
-                }
-            }
-        }
-    }
-    if !errors.is_empty() {
-        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        anyhow::bail!("{} rule(s) rejected:\n  {}", list.len(), list.join("\n  "));
-    }
-    Ok(rules)
-}
-
-/// What an alert says about the rule that raised it.
-struct RuleMeta<'a> {
-    title: &'a str,
-    id: Option<String>,
-    level: Level,
-    tags: &'a [String],
-    kind: &'static str,
-}
-
-fn rule_meta(rules: &Rules, rule: RuleRef) -> RuleMeta<'_> {
-    let meta = |title, id, level, tags, kind| RuleMeta {
-        title,
-        id,
-        level,
-        tags,
-        kind,
-    };
-    match rule {
-        RuleRef::Sigma(i) => {
-            let r = &rules.sigma[i as usize];
-            meta(&r.title, r.id.clone(), r.level, &[], "sigma")
-        }
-        RuleRef::Threshold(i) => {
-            let r = &rules.thresholds[i as usize];
-            let id = Some(r.id.clone());
-            meta(&r.title, id, r.level, &r.tags, "threshold")
-        }
-        RuleRef::Correlation(i) => {
-            let r = &rules.correlations[i as usize];
-            meta(&r.title, r.id.clone(), r.level, &[], "correlation")
-        }
-        RuleRef::Silence(i) => {
-            let r = &rules.silences[i as usize];
-            meta(&r.title, Some(r.id.clone()), r.level, &[], "silence")
-        }
-        RuleRef::NewTemplate(id) => meta(
-            "A message of a kind never seen before",
-            Some(format!("template-{id}")),
-            Level::Low,
-            &[],
-            "new_template",
-        ),
-        RuleRef::RateSpike(id) => meta(
-            "A kind of message far above its usual rate",
-            Some(format!("template-{id}")),
-            Level::Medium,
-            &[],
-            "rate_spike",
-        ),
-    }
-}
-
-/// The syslog severity of an alert of `level`.
-fn severity(level: Level) -> u8 {
-    match level {
-        Level::Critical => 2,
-        Level::High => 3,
-        Level::Medium => 4,
-        Level::Low => 5,
-        Level::Informational => 6,
-    }
-}
-
-/// The JSON line of an alert.
-fn alert_json(
-    rules: &Rules,
-    rule: RuleRef,
-    src: Option<String>,
-    message: &[u8],
-    threshold: Option<(&[u8], u32, u64)>,
-) -> serde_json::Value {
-    let RuleMeta {
-        title,
-        id,
-        level,
-        tags,
-        kind,
-    } = rule_meta(rules, rule);
-    let mut v = serde_json::json!({
-        "event": "alert",
-        "kind": kind,
-        "rule": title,
-        "id": id,
-        "level": level.name(),
-        "tags": tags,
-        "src": src,
-        "message": String::from_utf8_lossy(message),
-    });
-    if let Some((key, count, folded)) = threshold {
-        v["key"] = String::from_utf8_lossy(key).into();
-        v["count"] = count.into();
-        v["folded"] = folded.into();
-    }
-    v
 }
 
 fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
@@ -444,7 +310,7 @@ impl FormatArg {
     }
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 struct RunArgs {
     /// Configuration file (TOML, see deploy/ingest.toml); flags given here override it.
     #[arg(long)]
@@ -627,6 +493,7 @@ fn main() -> anyhow::Result<()> {
         Command::Detect(args) => detect_lines(args),
         Command::Templates(args) => templates(args),
         Command::Status(args) => status(args),
+        Command::Reload(args) => reload(args),
     }
 }
 
@@ -899,29 +766,9 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
         rules.sigma.len(),
         rules.thresholds.len()
     );
-    let daemon = {
-        let sigma = Arc::new(SigmaSet::new(rules.sigma.clone()));
-        let thresholds = rules.thresholds.clone();
-        let correlations = rules.correlations.clone();
-        let silences = rules.silences.clone();
-        let learning = config.learn.then_some(LearningOptions {
-            warmup_messages: config.learn_warmup,
-            ..LearningOptions::default()
-        });
-        Daemon::start_with(opts.clone(), move |_| {
-            let d = RuleDetector::new(
-                sigma.clone(),
-                correlations.clone(),
-                thresholds.clone(),
-                silences.clone(),
-            );
-            Box::new(match learning {
-                Some(l) => d.with_learning(l),
-                None => d,
-            }) as Box<dyn Detect>
-        })
-    }
-    .with_context(|| format!("starting the appliance on {}", opts.iface))?;
+    let factory = DetectorFactory::new(&rules, housekeeping::learning(&config));
+    let daemon = Daemon::start_with(opts.clone(), |_| factory.make())
+        .with_context(|| format!("starting the appliance on {}", opts.iface))?;
     // After start: the UMEMs and rings exist, and every later page is locked as it is mapped.
     if let Err(e) = sys::cpu::lock_memory() {
         log::warn!("mlockall failed ({e}): workers may stall on page faults; needs CAP_IPC_LOCK");
@@ -967,21 +814,25 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
     writeln!(out, "{ready}")?;
     out.flush()?;
 
-    let mut printer = Printer {
+    let reconfigure: Reconfigure = {
+        let (args, given) = (args.clone(), given.clone());
+        Arc::new(move || effective_config(&args, &given))
+    };
+    let mut housekeeper = Housekeeper::new(
         out,
-        error: None,
-        parsing: opts.parsing.clone(),
+        opts.parsing.clone(),
         rules,
-        alerts: AlertCounts::default(),
         metrics,
         sinks,
         reload,
-    };
-    let mut report = daemon.run(stop, limits, &mut printer)?;
-    if let Some(e) = printer.error {
+        reconfigure,
+        config.clone(),
+    );
+    let mut report = daemon.run(stop, limits, &mut housekeeper)?;
+    if let Some(e) = housekeeper.error() {
         log::warn!("printing messages stopped: {e}");
     }
-    report.sinks = printer.sinks.close(Duration::from_secs(5));
+    report.sinks = housekeeper.close_sinks(Duration::from_secs(5));
     for s in &report.sinks {
         log::info!("alert sink {}: {}", s.name, serde_json::to_string(s)?);
     }
@@ -1003,115 +854,6 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
         anyhow::bail!("workers failed: {}", report.errors.join("; "));
     }
     Ok(())
-}
-
-/// Prints each sample as a JSON line; stops printing at the first write error (a closed pipe)
-/// without stopping the appliance. Counts alerts by rule and answers metrics scrapes.
-struct Printer<W: Write> {
-    out: W,
-    error: Option<std::io::Error>,
-    parsing: Parsing,
-    rules: Arc<Rules>,
-    alerts: AlertCounts,
-    metrics: Option<mpsc::Receiver<metrics::Request>>,
-    sinks: Sinks,
-    reload: &'static std::sync::atomic::AtomicBool,
-}
-
-impl<W: Write> OutputSink for Printer<W> {
-    fn on_output(&mut self, item: Output) {
-        match item {
-            Output::Message(sample) => {
-                if self.error.is_none()
-                    && let Err(e) = print_message(
-                        &mut self.out,
-                        &sample,
-                        self.parsing.for_port(sample.dst_port),
-                    )
-                {
-                    self.error = Some(e);
-                }
-            }
-            Output::Alert(alert) => {
-                let meta = rule_meta(&self.rules, alert.rule);
-                let id = meta.id.as_deref().unwrap_or(meta.title);
-                self.alerts
-                    .add(id, meta.title, meta.kind, meta.level.name());
-                let level = meta.level;
-                let threshold = (!matches!(alert.rule, RuleRef::Sigma(_)))
-                    .then(|| (alert.key(), alert.count, alert.folded));
-                // A silence is about no message: no sender to show.
-                let src = (alert.sample.len > 0).then(|| alert.sample.src.to_string());
-                let line = alert_json(
-                    &self.rules,
-                    alert.rule,
-                    src,
-                    alert.sample.bytes(),
-                    threshold,
-                );
-                if !self.sinks.is_empty() {
-                    self.sinks.send(&Arc::new(AlertOut {
-                        json: line.to_string(),
-                        severity: severity(level),
-                        time: std::time::SystemTime::now(),
-                    }));
-                }
-                if self.error.is_none()
-                    && let Err(e) = writeln!(self.out, "{line}")
-                {
-                    self.error = Some(e);
-                }
-            }
-        }
-    }
-
-    fn flush(&mut self) {
-        if self.error.is_none()
-            && let Err(e) = self.out.flush()
-        {
-            self.error = Some(e);
-        }
-    }
-
-    fn on_round(&mut self, live: &mut Live<'_>) {
-        if self
-            .reload
-            .swap(false, std::sync::atomic::Ordering::Relaxed)
-        {
-            log::info!("SIGHUP: reopening the alert sinks");
-            self.sinks.reopen();
-        }
-        let Some(requests) = &self.metrics else {
-            return;
-        };
-        while let Ok(reply) = requests.try_recv() {
-            let text = live
-                .report()
-                .map(|mut report| {
-                    report.sinks = self.sinks.reports();
-                    metrics::render(&report, &self.alerts)
-                })
-                .map_err(|e| format!("reading the counters failed: {e}"));
-            let _ = reply.send(text);
-        }
-    }
-}
-
-fn print_message(out: &mut impl Write, s: &Sample, opts: &ParseOptions) -> std::io::Result<()> {
-    let event = detector::parse::parse(s.bytes(), opts);
-    let line = serde_json::json!({
-        "event": "message",
-        "worker": s.worker,
-        "path": s.path,
-        "src": s.src.to_string(),
-        "vlan": s.vlan,
-        "dst_port": s.dst_port,
-        "message": String::from_utf8_lossy(s.bytes()),
-        "len": s.len,
-        "truncated": s.truncated(),
-        "parsed": ingest::event_json::event_json(&event),
-    });
-    writeln!(out, "{line}")
 }
 
 #[cfg(test)]

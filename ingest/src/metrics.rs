@@ -452,8 +452,18 @@ fn seconds(ns: u64) -> f64 {
     ns as f64 / 1e9
 }
 
-/// One scrape request: the server waits for the text (or why there is none) on it.
-pub type Request = mpsc::SyncSender<Result<String, String>>;
+/// Where the housekeeping loop answers a request: the text, or why there is none.
+pub type Reply = mpsc::SyncSender<Result<String, String>>;
+
+/// What the server asks the housekeeping loop for.
+#[derive(Debug)]
+pub enum Request {
+    /// `GET /metrics`: the exposition.
+    Metrics(Reply),
+    /// `POST /-/reload`: reload configuration and rules; the answer says what changed or why
+    /// nothing did.
+    Reload(Reply),
+}
 
 /// The endpoint, bound but not yet serving.
 #[derive(Debug)]
@@ -465,6 +475,8 @@ pub struct MetricsServer {
 const MAX_REQUEST: usize = 8192;
 /// How long a client may take to send its request, and the housekeeping loop to answer.
 const TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a reload may take (reading and compiling every rule).
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl MetricsServer {
     /// Binds `addr` (before privileges are dropped; any port works unprivileged anyway).
@@ -518,14 +530,30 @@ fn serve_one(mut stream: TcpStream, requests: &mpsc::Sender<Request>) -> io::Res
     let line = String::from_utf8_lossy(line);
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    if method != "GET" && method != "HEAD" {
-        return respond(&mut stream, "405 Method Not Allowed", "", "");
-    }
-    match path {
-        "/metrics" => {
+    match (method, path) {
+        ("POST", "/-/reload") => {
+            let (tx, rx) = mpsc::sync_channel(1);
+            let answer = requests
+                .send(Request::Reload(tx))
+                .ok()
+                .and_then(|()| rx.recv_timeout(RELOAD_TIMEOUT).ok());
+            match answer {
+                Some(Ok(summary)) => respond(&mut stream, "200 OK", "text/plain", &summary),
+                Some(Err(why)) => {
+                    respond(&mut stream, "422 Unprocessable Content", "text/plain", &why)
+                }
+                None => respond(
+                    &mut stream,
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "no answer from the appliance",
+                ),
+            }
+        }
+        ("GET" | "HEAD", "/metrics") => {
             let (tx, rx) = mpsc::sync_channel(1);
             let body = requests
-                .send(tx)
+                .send(Request::Metrics(tx))
                 .ok()
                 .and_then(|()| rx.recv_timeout(TIMEOUT).ok());
             match body {
@@ -552,12 +580,15 @@ fn serve_one(mut stream: TcpStream, requests: &mpsc::Sender<Request>) -> io::Res
                 ),
             }
         }
-        "/" => respond(
+        ("GET" | "HEAD", "/") => respond(
             &mut stream,
             "200 OK",
             "text/html",
             "<html><body><a href=\"/metrics\">metrics</a></body></html>\n",
         ),
+        (_, "/metrics" | "/" | "/-/reload") => {
+            respond(&mut stream, "405 Method Not Allowed", "text/plain", "")
+        }
         _ => respond(&mut stream, "404 Not Found", "text/plain", "not found\n"),
     }
 }
@@ -677,15 +708,25 @@ pub fn scrape(addr: &str) -> io::Result<Scrape> {
 
 /// Fetches the text of `/metrics` from `addr` (host:port).
 pub fn fetch(addr: &str) -> io::Result<String> {
+    request(addr, "GET", "/metrics", TIMEOUT * 2)
+}
+
+/// Asks the appliance at `addr` to reload its configuration and rules; its answer says what
+/// changed, or (as the error) why nothing did.
+pub fn reload(addr: &str) -> io::Result<String> {
+    request(addr, "POST", "/-/reload", RELOAD_TIMEOUT + TIMEOUT)
+}
+
+fn request(addr: &str, method: &str, path: &str, timeout: Duration) -> io::Result<String> {
     let target = addr
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| io::Error::other(format!("{addr}: no address")))?;
     let mut stream = TcpStream::connect_timeout(&target, TIMEOUT)?;
-    stream.set_read_timeout(Some(TIMEOUT * 2))?;
+    stream.set_read_timeout(Some(timeout))?;
     write!(
         stream,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )?;
     let mut response = String::new();
     stream.read_to_string(&mut response)?;

@@ -219,6 +219,7 @@ pub struct Outbox<'a> {
     dropped: &'a mut u64,
     alerts: &'a mut u64,
     worker: usize,
+    generation: u32,
 }
 
 impl Outbox<'_> {
@@ -257,6 +258,7 @@ impl Outbox<'_> {
         let n = key.len().min(KEY_LEN);
         let mut alert = Alert {
             rule,
+            generation: self.generation,
             sample,
             count,
             folded,
@@ -293,6 +295,8 @@ pub enum RuleRef {
 pub struct Alert {
     /// The rule.
     pub rule: RuleRef,
+    /// The rule set it belongs to: 0 at start, then one more per reload.
+    pub generation: u32,
     /// The message (for a threshold, the one that crossed it).
     pub sample: Sample,
     /// Events counted (1 for a Sigma match).
@@ -603,10 +607,74 @@ pub struct Pipeline {
     counters: PipelineCounters,
     /// From the XDP hook to the message being parsed and detected.
     latency: Histogram<u64>,
+    /// The rule set generation of `detector`.
+    generation: u32,
+    /// New detectors (a reload) arrive here and old ones leave, both between batches.
+    swap: Option<DetectorSwap>,
     /// The loudest senders, counted on a sample of the messages.
     top_sources: SourceTop,
     /// xorshift state choosing the sample.
     sample_state: u64,
+}
+
+/// A detector for a new rule set, and its generation.
+pub struct NewDetector {
+    /// 1 for the first reload, and so on.
+    pub generation: u32,
+    /// The detector.
+    pub detector: Box<dyn Detect>,
+}
+
+/// A worker's side of a detector swap: where new detectors arrive and old ones leave.
+pub struct DetectorSwap {
+    /// New detectors.
+    pub incoming: rtrb::Consumer<NewDetector>,
+    /// Replaced detectors, dropped by the housekeeping thread.
+    pub retired: rtrb::Producer<Box<dyn Detect>>,
+}
+
+/// The housekeeping side of a worker's [`DetectorSwap`].
+pub struct DetectorSwapHandle {
+    /// Where new detectors go.
+    pub incoming: rtrb::Producer<NewDetector>,
+    /// Where old ones come back.
+    pub retired: rtrb::Consumer<Box<dyn Detect>>,
+}
+
+/// A connected pair: one detector in flight each way at a time.
+pub fn detector_swap() -> (DetectorSwap, DetectorSwapHandle) {
+    let (in_tx, in_rx) = rtrb::RingBuffer::new(1);
+    let (out_tx, out_rx) = rtrb::RingBuffer::new(1);
+    (
+        DetectorSwap {
+            incoming: in_rx,
+            retired: out_tx,
+        },
+        DetectorSwapHandle {
+            incoming: in_tx,
+            retired: out_rx,
+        },
+    )
+}
+
+impl std::fmt::Debug for NewDetector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewDetector")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for DetectorSwap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DetectorSwap").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for DetectorSwapHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DetectorSwapHandle").finish_non_exhaustive()
+    }
 }
 
 /// How many senders each worker's top-sources sketch keeps.
@@ -672,9 +740,43 @@ impl Pipeline {
             ring,
             counters: PipelineCounters::default(),
             latency: latency_histogram(),
+            generation: 0,
+            swap: None,
             top_sources: SourceTop::default(),
             sample_state: 0x9e37_79b9_7f4a_7c15 ^ worker as u64,
         }
+    }
+
+    /// Takes new detectors from `swap` between batches (see [`Pipeline::between_batches`]).
+    pub fn with_swap(mut self, swap: DetectorSwap) -> Self {
+        self.swap = Some(swap);
+        self
+    }
+
+    /// Between batches: if a new detector (a reload) has arrived, puts it in place and sends the
+    /// old one back to be dropped off this thread. One atomic load when there is none.
+    pub fn between_batches(&mut self) {
+        let Some(swap) = &mut self.swap else {
+            return;
+        };
+        if swap.retired.slots() == 0 {
+            return; // the old one could not be sent back yet: try next time
+        }
+        if let Ok(NewDetector {
+            generation,
+            detector,
+        }) = swap.incoming.pop()
+        {
+            let old = std::mem::replace(&mut self.detector, detector);
+            self.generation = generation;
+            // Cannot fail: a slot was free above and only this thread pushes.
+            let _ = swap.retired.push(old);
+        }
+    }
+
+    /// The rule set generation this pipeline detects with.
+    pub fn generation(&self) -> u32 {
+        self.generation
     }
 
     /// Parses with `parsing` instead of the defaults.
@@ -737,6 +839,7 @@ impl Pipeline {
             dropped: &mut self.counters.output_dropped_ring_full,
             alerts: &mut self.counters.alerts_raised,
             worker: self.worker,
+            generation: self.generation,
         };
         self.detector.on_message(msg, &event, &mut out);
         if self.print {
@@ -759,6 +862,7 @@ impl Pipeline {
             dropped: &mut self.counters.output_dropped_ring_full,
             alerts: &mut self.counters.alerts_raised,
             worker: self.worker,
+            generation: self.generation,
         };
         self.detector.on_tick(now_ns, &mut out);
     }
@@ -858,6 +962,48 @@ mod tests {
         assert!((4500..7500).contains(&estimate), "about 6000: {estimate}");
         let v6: SocketAddr = "[2001:db8::7]:514".parse().unwrap();
         assert_eq!(source_of_key(source_key(&v6)), v6.ip());
+    }
+
+    /// Raises one alert per message with its own rule index.
+    struct Fires(u32);
+    impl Detect for Fires {
+        fn on_message(&mut self, msg: &Message<'_>, e: &Event<'_>, out: &mut Outbox<'_>) {
+            out.alert(RuleRef::Sigma(self.0), msg, e.input, &[], 1, 0);
+        }
+    }
+
+    #[test]
+    fn a_new_detector_takes_over_between_batches_and_alerts_say_which() {
+        let (tx, mut rx) = rtrb::RingBuffer::new(8);
+        let (swap, mut handle) = detector_swap();
+        let mut p = Pipeline::new(0, false, Box::new(Fires(7)), tx).with_swap(swap);
+        p.handle(&message(b"one", None));
+        handle
+            .incoming
+            .push(NewDetector {
+                generation: 1,
+                detector: Box::new(Fires(9)),
+            })
+            .unwrap();
+        p.handle(&message(b"two", None)); // same batch: still the old rules
+        p.between_batches();
+        p.handle(&message(b"three", None));
+        let seen: Vec<(u32, RuleRef)> = std::iter::from_fn(|| rx.pop().ok())
+            .map(|o| match o {
+                Output::Alert(a) => (a.generation, a.rule),
+                Output::Message(_) => panic!("not printing"),
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (0, RuleRef::Sigma(7)),
+                (0, RuleRef::Sigma(7)),
+                (1, RuleRef::Sigma(9))
+            ]
+        );
+        assert_eq!(p.generation(), 1);
+        assert!(handle.retired.pop().is_ok(), "the old detector came back");
     }
 
     #[test]

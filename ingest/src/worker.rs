@@ -144,6 +144,7 @@ pub fn run(
             Source::Socket(s) => s.poll_batch(pipeline)?,
         };
         let now = monotonic_ns();
+        pipeline.between_batches();
         if n > 0 {
             stats.publish(source, pipeline, now);
             if coalesce && n < waiting.batch_size {

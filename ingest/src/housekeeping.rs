@@ -1,0 +1,380 @@
+//! What `ingest run`'s housekeeping thread does with the workers' output and the outside world:
+//! prints messages (with `--print`) and alerts as JSON lines, counts alerts by rule, hands alerts
+//! to the sinks, answers metrics scrapes, and reloads configuration and rules on SIGHUP or
+//! `ingest reload`.
+//!
+//! A reload reads the configuration again and compiles the rules on a thread of its own, so the
+//! housekeeping loop keeps draining the workers meanwhile. Only when everything loaded does each
+//! worker get a new detector, which it puts in place between two batches: no message is
+//! skipped, and an invalid configuration or rule leaves the running one untouched. Alerts carry
+//! the generation of the rule set that raised them, so one raised just before a swap is still
+//! named by the rules it came from. State tables (threshold windows, templates, baselines)
+//! start empty with the new rules.
+
+use std::{
+    io::Write,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use detector::parse::ParseOptions;
+
+use crate::{
+    config::Config,
+    daemon::{Live, OutputSink},
+    metrics::{self, AlertCounts, Reply, Request},
+    pipeline::{LearningOptions, Output, Parsing, RuleRef, Sample},
+    rules::{DetectorFactory, Rules, alert_json, load_rules, rule_meta, severity},
+    sinks::{AlertOut, Sinks},
+};
+
+/// Reads the configuration again, as at start (the file, with the command line over it).
+pub type Reconfigure = Arc<dyn Fn() -> anyhow::Result<Config> + Send + Sync>;
+
+/// The learning options a configuration asks for.
+pub fn learning(config: &Config) -> Option<LearningOptions> {
+    config.learn.then_some(LearningOptions {
+        warmup_messages: config.learn_warmup,
+        ..LearningOptions::default()
+    })
+}
+
+/// How long sinks may take to deliver what they hold when they are replaced.
+const SINK_CLOSE: Duration = Duration::from_secs(2);
+
+/// A reload that loaded: the configuration, its rules, and their detectors.
+struct Loaded {
+    config: Config,
+    rules: Arc<Rules>,
+    factory: DetectorFactory,
+}
+
+/// The housekeeping side of `ingest run`.
+pub struct Housekeeper<W: Write> {
+    out: W,
+    error: Option<std::io::Error>,
+    parsing: Parsing,
+    /// Rule sets by generation, oldest first; the last is the one workers are moving to.
+    rule_sets: Vec<(u32, Arc<Rules>)>,
+    /// Sets older than this can no longer have alerts on their way.
+    retire_below: u32,
+    alerts: AlertCounts,
+    requests: Option<mpsc::Receiver<Request>>,
+    sinks: Sinks,
+    hup: &'static AtomicBool,
+    reconfigure: Reconfigure,
+    /// The configuration in effect (fields that need a restart keep their start values).
+    running: Config,
+    job: Option<JoinHandle<anyhow::Result<Loaded>>>,
+    /// Who waits for the reload in progress.
+    waiting: Vec<Reply>,
+    /// A reload was asked for while one was running.
+    again: bool,
+}
+
+impl<W: Write> std::fmt::Debug for Housekeeper<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Housekeeper")
+            .field("generation", &self.generation())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: Write> Housekeeper<W> {
+    /// Starts with the rule set of `running` (generation 0), writing lines to `out`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        out: W,
+        parsing: Parsing,
+        rules: Arc<Rules>,
+        requests: Option<mpsc::Receiver<Request>>,
+        sinks: Sinks,
+        hup: &'static AtomicBool,
+        reconfigure: Reconfigure,
+        running: Config,
+    ) -> Self {
+        Self {
+            out,
+            error: None,
+            parsing,
+            rule_sets: vec![(0, rules)],
+            retire_below: 0,
+            alerts: AlertCounts::default(),
+            requests,
+            sinks,
+            hup,
+            reconfigure,
+            running,
+            job: None,
+            waiting: Vec::new(),
+            again: false,
+        }
+    }
+
+    /// The first error writing to `out`, if any (printing stopped there).
+    pub fn error(&self) -> Option<&std::io::Error> {
+        self.error.as_ref()
+    }
+
+    /// Delivers what the sinks hold and stops them; their final counters.
+    pub fn close_sinks(&mut self, timeout: Duration) -> Vec<crate::sinks::SinkReport> {
+        std::mem::take(&mut self.sinks).close(timeout)
+    }
+
+    fn generation(&self) -> u32 {
+        self.rule_sets.last().map_or(0, |(g, _)| *g)
+    }
+
+    fn rules_of(&self, generation: u32) -> Arc<Rules> {
+        self.rule_sets
+            .iter()
+            .find(|(g, _)| *g == generation)
+            .or(self.rule_sets.last())
+            .map(|(_, r)| r.clone())
+            .expect("there is always a rule set")
+    }
+
+    fn write_line(&mut self, line: impl std::fmt::Display) {
+        if self.error.is_none()
+            && let Err(e) = writeln!(self.out, "{line}")
+        {
+            self.error = Some(e);
+        }
+    }
+
+    /// Starts loading the configuration and rules on a thread of its own.
+    fn start_reload(&mut self) {
+        if self.job.is_some() {
+            self.again = true;
+            return;
+        }
+        let reconfigure = self.reconfigure.clone();
+        let job = std::thread::Builder::new()
+            .name("reload".into())
+            .spawn(move || {
+                let config = reconfigure()?;
+                let rules = Arc::new(load_rules(&config.rules)?);
+                let factory = DetectorFactory::new(&rules, learning(&config));
+                Ok(Loaded {
+                    config,
+                    rules,
+                    factory,
+                })
+            });
+        match job {
+            Ok(j) => self.job = Some(j),
+            Err(e) => self.answer(Err(format!("starting the reload: {e}"))),
+        }
+    }
+
+    fn answer(&mut self, result: Result<String, String>) {
+        match &result {
+            Ok(summary) => log::info!("{summary}"),
+            Err(e) => log::error!("{e}"),
+        }
+        for reply in self.waiting.drain(..) {
+            let _ = reply.send(result.clone());
+        }
+    }
+
+    /// Puts a loaded reload into effect.
+    fn apply(&mut self, live: &mut Live<'_>, loaded: Loaded) -> Result<String, String> {
+        let generation = self.generation() + 1;
+        let factory = &loaded.factory;
+        live.replace_detectors(generation, |_| factory.make())
+            .map_err(|e| format!("reload not applied: {e}"))?;
+        self.rule_sets.push((generation, loaded.rules.clone()));
+        let new = loaded.config;
+        if new.sink != self.running.sink {
+            let reports = self.close_sinks(SINK_CLOSE);
+            for r in reports {
+                log::info!("alert sink {} replaced: {}", r.name, json(&r));
+            }
+            self.sinks = Sinks::start(&new.sink).unwrap_or_else(|e| {
+                log::error!("starting the new alert sinks failed ({e}); alerts go to stdout only");
+                Sinks::default()
+            });
+        }
+        let restart = needs_restart(&self.running, &new);
+        self.running.rules = new.rules;
+        self.running.learn = new.learn;
+        self.running.learn_warmup = new.learn_warmup;
+        self.running.sink = new.sink;
+        let rules = &loaded.rules;
+        let mut summary = format!(
+            "reloaded: rule set {generation}: {} Sigma, {} correlation, {} threshold and {} silence rules; {} alert sinks",
+            rules.sigma.len(),
+            rules.correlations.len(),
+            rules.thresholds.len(),
+            rules.silences.len(),
+            self.running.sink.len(),
+        );
+        if !restart.is_empty() {
+            summary.push_str(&format!(
+                "; not applied until a restart: {}",
+                restart.join(", ")
+            ));
+        }
+        Ok(summary)
+    }
+}
+
+fn json(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// The settings that differ between `running` and `new` and that only a restart applies.
+pub fn needs_restart(running: &Config, new: &Config) -> Vec<String> {
+    const LIVE: [&str; 4] = ["rules", "learn", "learn_warmup", "sink"];
+    let table = |c: &Config| match toml::Table::try_from(c) {
+        Ok(t) => t,
+        Err(_) => toml::Table::new(),
+    };
+    let (a, b) = (table(running), table(new));
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| !LIVE.contains(&k.as_str()) && a.get(*k) != b.get(*k))
+        .cloned()
+        .collect()
+}
+
+impl<W: Write> OutputSink for Housekeeper<W> {
+    fn on_output(&mut self, item: Output) {
+        match item {
+            Output::Message(sample) => {
+                let opts = *self.parsing.for_port(sample.dst_port);
+                let line = message_json(&sample, &opts);
+                self.write_line(line);
+            }
+            Output::Alert(alert) => {
+                let rules = self.rules_of(alert.generation);
+                let meta = rule_meta(&rules, alert.rule);
+                let id = meta.id.as_deref().unwrap_or(meta.title);
+                self.alerts
+                    .add(id, meta.title, meta.kind, meta.level.name());
+                let level = meta.level;
+                let threshold = (!matches!(alert.rule, RuleRef::Sigma(_)))
+                    .then(|| (alert.key(), alert.count, alert.folded));
+                // A silence is about no message: no sender to show.
+                let src = (alert.sample.len > 0).then(|| alert.sample.src.to_string());
+                let line = alert_json(&rules, alert.rule, src, alert.sample.bytes(), threshold);
+                if !self.sinks.is_empty() {
+                    self.sinks.send(&Arc::new(AlertOut {
+                        json: line.to_string(),
+                        severity: severity(level),
+                        time: std::time::SystemTime::now(),
+                    }));
+                }
+                self.write_line(line);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.error.is_none()
+            && let Err(e) = self.out.flush()
+        {
+            self.error = Some(e);
+        }
+    }
+
+    fn on_round(&mut self, live: &mut Live<'_>) {
+        if self.hup.swap(false, Ordering::Relaxed) {
+            // Reopened whatever the reload finds: logrotate's SIGHUP must always be obeyed.
+            log::info!("SIGHUP: reopening the sinks, reloading the configuration and rules");
+            self.sinks.reopen();
+            self.start_reload();
+        }
+        if self.job.as_ref().is_some_and(JoinHandle::is_finished) {
+            let job = self.job.take().expect("checked");
+            let result = match job.join() {
+                Ok(Ok(loaded)) => self.apply(live, loaded),
+                Ok(Err(e)) => Err(format!(
+                    "reload rejected, the running configuration and rules stay: {e:#}"
+                )),
+                Err(_) => Err("reload failed: the loading thread panicked".into()),
+            };
+            self.answer(result);
+            if std::mem::take(&mut self.again) {
+                self.start_reload();
+            }
+        }
+        if self.rule_sets.len() > 1 {
+            // An alert of a set older than every worker's was queued before the worker published
+            // its newer generation, so the previous round's drain already printed it.
+            let oldest = live.generations().into_iter().min().unwrap_or(0);
+            let retire_below = self.retire_below;
+            self.rule_sets.retain(|(g, _)| *g >= retire_below);
+            self.retire_below = oldest;
+        }
+        let Some(requests) = &self.requests else {
+            return;
+        };
+        let mut reload = false;
+        while let Ok(request) = requests.try_recv() {
+            match request {
+                Request::Metrics(reply) => {
+                    let text = live
+                        .report()
+                        .map(|mut report| {
+                            report.sinks = self.sinks.reports();
+                            metrics::render(&report, &self.alerts)
+                        })
+                        .map_err(|e| format!("reading the counters failed: {e}"));
+                    let _ = reply.send(text);
+                }
+                Request::Reload(reply) => {
+                    self.waiting.push(reply);
+                    reload = true;
+                }
+            }
+        }
+        if reload {
+            self.start_reload();
+        }
+    }
+}
+
+/// The JSON line of a printed message.
+fn message_json(s: &Sample, opts: &ParseOptions) -> serde_json::Value {
+    let event = detector::parse::parse(s.bytes(), opts);
+    serde_json::json!({
+        "event": "message",
+        "worker": s.worker,
+        "path": s.path,
+        "src": s.src.to_string(),
+        "vlan": s.vlan,
+        "dst_port": s.dst_port,
+        "message": String::from_utf8_lossy(s.bytes()),
+        "len": s.len,
+        "truncated": s.truncated(),
+        "parsed": crate::event_json::event_json(&event),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_settings_a_reload_cannot_apply_are_reported() {
+        let a = Config {
+            iface: Some("eth0".into()),
+            ..Config::default()
+        };
+        let mut b = a.clone();
+        b.rules = vec!["/etc/ingest/rules".into()];
+        b.learn = true;
+        assert!(needs_restart(&a, &b).is_empty());
+        b.queues = vec![0, 1];
+        b.iface = Some("eth1".into());
+        assert_eq!(needs_restart(&a, &b), ["iface", "queues"]);
+    }
+}

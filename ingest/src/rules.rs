@@ -1,0 +1,222 @@
+//! The rule folders as the appliance loads them: Sigma rules (`*.yml`, with correlations) and
+//! native rules (`*.toml`: thresholds and silences); how each worker's detector is made from
+//! them; and how an alert names its rule, as a JSON line and a syslog severity.
+
+use std::{path::PathBuf, sync::Arc};
+
+use detector::rules::{
+    correlation::CorrelationRule,
+    sigma::{self, Level, SigmaRule, SigmaSet},
+    silence::{self, SilenceRule},
+    threshold::{self, ThresholdRule},
+};
+
+use crate::pipeline::{Detect, LearningOptions, RuleDetector, RuleRef};
+
+/// Every rule of the folders: Sigma rules (`*.yml`) and native threshold rules (`*.toml`).
+#[derive(Debug, Default)]
+pub struct Rules {
+    /// Sigma detection rules.
+    pub sigma: Vec<SigmaRule>,
+    /// Sigma correlation rules (their rule indices point into `sigma`).
+    pub correlations: Vec<CorrelationRule>,
+    /// Native threshold rules.
+    pub thresholds: Vec<ThresholdRule>,
+    /// Native silence rules.
+    pub silences: Vec<SilenceRule>,
+}
+
+/// Loads every rule folder; any rule that fails stops with all the errors listed.
+pub fn load_rules(dirs: &[PathBuf]) -> anyhow::Result<Rules> {
+    let logsources = sigma::LogsourceMap::default();
+    let mut rules = Rules::default();
+    let mut errors = Vec::new();
+    for dir in dirs {
+        let loaded = sigma::load_dir(dir, &logsources);
+        // Correlations refer to rules by index within their folder: shift them.
+        let base = rules.sigma.len();
+        rules
+            .correlations
+            .extend(loaded.correlations.into_iter().map(|mut c| {
+                c.rules.iter_mut().for_each(|r| *r += base);
+                c
+            }));
+        rules.sigma.extend(loaded.rules);
+        errors.extend(loaded.errors);
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|x| x == "toml") {
+                    let file = path.display().to_string();
+                    match std::fs::read_to_string(&path) {
+                        Ok(text) => {
+                            match threshold::from_toml(&file, &text, &logsources) {
+                                Ok(t) => rules.thresholds.extend(t),
+                                Err(e) => errors.push(e),
+                            }
+                            match silence::from_toml(&file, &text) {
+                                Ok(s) => rules.silences.extend(s),
+                                Err(e) => errors.push(e),
+                            }
+                        }
+                        Err(e) => errors.push(sigma::RuleError {
+                            file,
+                            construct: "file".into(),
+                            message: e.to_string(),
+                        }),
+                    }
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::bail!("{} rule(s) rejected:\n  {}", list.len(), list.join("\n  "));
+    }
+    Ok(rules)
+}
+
+/// What an alert says about the rule that raised it.
+#[derive(Debug)]
+pub struct RuleMeta<'a> {
+    /// Title.
+    pub title: &'a str,
+    /// Id, when it has one.
+    pub id: Option<String>,
+    /// Level.
+    pub level: Level,
+    /// ATT&CK and other tags.
+    pub tags: &'a [String],
+    /// `sigma`, `threshold`, `correlation`, `silence`, `new_template` or `rate_spike`.
+    pub kind: &'static str,
+}
+
+/// What `rules` says about `rule`; a rule it does not have (which a correct caller never
+/// asks for) reads as unknown rather than panicking.
+pub fn rule_meta(rules: &Rules, rule: RuleRef) -> RuleMeta<'_> {
+    let meta = |title, id, level, tags, kind| RuleMeta {
+        title,
+        id,
+        level,
+        tags,
+        kind,
+    };
+    let unknown = || meta("unknown rule", None, Level::Informational, &[], "unknown");
+    match rule {
+        RuleRef::Sigma(i) => match rules.sigma.get(i as usize) {
+            Some(r) => meta(&r.title, r.id.clone(), r.level, &[], "sigma"),
+            None => unknown(),
+        },
+        RuleRef::Threshold(i) => match rules.thresholds.get(i as usize) {
+            Some(r) => meta(&r.title, Some(r.id.clone()), r.level, &r.tags, "threshold"),
+            None => unknown(),
+        },
+        RuleRef::Correlation(i) => match rules.correlations.get(i as usize) {
+            Some(r) => meta(&r.title, r.id.clone(), r.level, &[], "correlation"),
+            None => unknown(),
+        },
+        RuleRef::Silence(i) => match rules.silences.get(i as usize) {
+            Some(r) => meta(&r.title, Some(r.id.clone()), r.level, &[], "silence"),
+            None => unknown(),
+        },
+        RuleRef::NewTemplate(id) => meta(
+            "A message of a kind never seen before",
+            Some(format!("template-{id}")),
+            Level::Low,
+            &[],
+            "new_template",
+        ),
+        RuleRef::RateSpike(id) => meta(
+            "A kind of message far above its usual rate",
+            Some(format!("template-{id}")),
+            Level::Medium,
+            &[],
+            "rate_spike",
+        ),
+    }
+}
+
+/// The syslog severity of an alert of `level`.
+pub fn severity(level: Level) -> u8 {
+    match level {
+        Level::Critical => 2,
+        Level::High => 3,
+        Level::Medium => 4,
+        Level::Low => 5,
+        Level::Informational => 6,
+    }
+}
+
+/// The JSON line of an alert.
+pub fn alert_json(
+    rules: &Rules,
+    rule: RuleRef,
+    src: Option<String>,
+    message: &[u8],
+    threshold: Option<(&[u8], u32, u64)>,
+) -> serde_json::Value {
+    let RuleMeta {
+        title,
+        id,
+        level,
+        tags,
+        kind,
+    } = rule_meta(rules, rule);
+    let mut v = serde_json::json!({
+        "event": "alert",
+        "kind": kind,
+        "rule": title,
+        "id": id,
+        "level": level.name(),
+        "tags": tags,
+        "src": src,
+        "message": String::from_utf8_lossy(message),
+    });
+    if let Some((key, count, folded)) = threshold {
+        v["key"] = String::from_utf8_lossy(key).into();
+        v["count"] = count.into();
+        v["folded"] = folded.into();
+    }
+    v
+}
+
+/// Everything needed to make a worker's detector for one rule set: the Sigma rules compiled
+/// once (shared read-only by every worker), and each worker's own state tables.
+#[derive(Clone, Debug)]
+pub struct DetectorFactory {
+    sigma: Arc<SigmaSet>,
+    correlations: Vec<CorrelationRule>,
+    thresholds: Vec<ThresholdRule>,
+    silences: Vec<SilenceRule>,
+    learning: Option<LearningOptions>,
+}
+
+impl DetectorFactory {
+    /// Compiles `rules` (the slow part: do it off the workers' threads).
+    pub fn new(rules: &Rules, learning: Option<LearningOptions>) -> Self {
+        Self {
+            sigma: Arc::new(SigmaSet::new(rules.sigma.clone())),
+            correlations: rules.correlations.clone(),
+            thresholds: rules.thresholds.clone(),
+            silences: rules.silences.clone(),
+            learning,
+        }
+    }
+
+    /// A detector with empty state.
+    pub fn make(&self) -> Box<dyn Detect> {
+        let d = RuleDetector::new(
+            self.sigma.clone(),
+            self.correlations.clone(),
+            self.thresholds.clone(),
+            self.silences.clone(),
+        );
+        Box::new(match self.learning {
+            Some(l) => d.with_learning(l),
+            None => d,
+        })
+    }
+}
