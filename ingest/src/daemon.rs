@@ -713,6 +713,7 @@ impl Daemon {
             latency_ns: LatencyReport::from_histogram(latency, pipeline.latency_unmeasured),
             detector,
             top_sources,
+            rules_generation: stats.iter().map(|w| w.generation).min().unwrap_or(0),
             sinks: Vec::new(),
             errors,
         })
@@ -980,6 +981,8 @@ pub struct Report {
     pub detector: DetectorStats,
     /// The loudest senders, estimated from a sample (heaviest first).
     pub top_sources: Vec<TopSource>,
+    /// The rule set every worker detects with (the oldest, while a reload is taken up).
+    pub rules_generation: u32,
     /// The alert sinks (filled in by whoever runs them).
     pub sinks: Vec<crate::sinks::SinkReport>,
     /// Workers that ended with an error.

@@ -440,6 +440,13 @@ pub fn render(report: &Report, alerts: &AlertCounts) -> String {
     }
 
     e.family(
+        "ingest_rules_generation",
+        "gauge",
+        "The rule set every worker detects with: 0 at start, one more per reload.",
+    );
+    e.value(&[], report.rules_generation);
+
+    e.family(
         "ingest_worker_errors",
         "gauge",
         "Workers that ended with an error.",

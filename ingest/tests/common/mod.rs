@@ -27,11 +27,19 @@ pub struct Outcome {
 impl Ingest {
     /// Starts ingest on `pair`'s receiving interface with `extra` arguments and waits for ready.
     pub fn start(pair: &VethPair, name: &str, extra: &[&str]) -> Self {
+        Self::start_with(pair, name, extra, true)
+    }
+
+    /// As [`Ingest::start`]; with `print` false, only alerts are printed.
+    pub fn start_with(pair: &VethPair, name: &str, extra: &[&str], print: bool) -> Self {
         let stats = std::env::temp_dir().join(format!("ingest-{name}-{}.json", std::process::id()));
         let mut cmd = VethPair::command(&pair.ns_b, env!("CARGO_BIN_EXE_ingest"));
-        cmd.args(["run", "--iface", netns::IFACE_B, "--print", "--stats-json"])
+        cmd.args(["run", "--iface", netns::IFACE_B, "--stats-json"])
             .arg(&stats)
             .args(extra);
+        if print {
+            cmd.arg("--print");
+        }
         let mut daemon = Spawned::spawn(cmd).expect("starting ingest");
         let ready = daemon
             .wait_for_first_line("\"ready\"", Duration::from_secs(30))
