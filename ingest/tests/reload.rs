@@ -72,6 +72,7 @@ fn rules_reload_under_load_without_losing_a_packet() {
         &["--config", config.to_str().unwrap(), "--metrics-addr", ADDR],
         false,
     );
+    assert_eq!(ingest.ready["xdp_mode"], "native", "{}", ingest.ready);
 
     // The load: every 100th message carries the alpha marker, every 100th (offset 50) the beta
     // marker, at a bounded rate for a bounded count.
@@ -140,7 +141,12 @@ fn rules_reload_under_load_without_losing_a_packet() {
 
     sender.join().unwrap().unwrap().unwrap();
     let alpha = TOTAL / 100;
-    let Outcome { report, lines, .. } = ingest.stop_after(alpha + 1);
+    let Outcome {
+        report,
+        lines,
+        messages,
+    } = ingest.stop_after(alpha + 1);
+    assert!(messages.is_empty(), "not printing messages");
 
     // Every packet accounted for across three swaps.
     assert_eq!(
