@@ -26,6 +26,7 @@ pub struct Outcome {
 
 impl Ingest {
     /// Starts ingest on `pair`'s receiving interface with `extra` arguments and waits for ready.
+    #[allow(dead_code)] // not every test binary starts it printing
     pub fn start(pair: &VethPair, name: &str, extra: &[&str]) -> Self {
         Self::start_with(pair, name, extra, true)
     }
