@@ -2,7 +2,7 @@
 # Install everything a fresh Debian 12 machine lacks to build and test the appliance:
 #   - apt packages: the C toolchain and libraries xsk-rs needs to build libbpf/libxdp, and the
 #     network tools the tests use (ip, ping, logger), shellcheck and systemd-analyze for the
-#     script and unit tests;
+#     script and unit tests, nats-server for the JetStream sink test;
 #   - the rust-src component of the nightly toolchain (the eBPF crate uses -Z build-std=core);
 #   - bpf-linker 0.13, linked against the nightly rustc's own libLLVM (same LLVM major).
 #
@@ -18,7 +18,7 @@ set -euo pipefail
 
 TOOLS_DIR=${INGEST_TOOLS_DIR:-/opt/ingest-tools}
 BPF_LINKER_VERSION=0.13.0
-APT_PACKAGES=(libelf-dev zlib1g-dev libpcap-dev clang llvm pkg-config m4 iproute2 iputils-ping bsdutils shellcheck systemd ethtool)
+APT_PACKAGES=(libelf-dev zlib1g-dev libpcap-dev clang llvm pkg-config m4 iproute2 iputils-ping bsdutils shellcheck systemd ethtool nats-server)
 
 say() { [ "${BOOTSTRAP_QUIET:-0}" = 1 ] || echo "bootstrap: $*"; }
 act() { echo "bootstrap: $*"; }

@@ -75,6 +75,10 @@ pub struct Housekeeper<W: Write> {
     waiting: Vec<Reply>,
     /// A reload was asked for while one was running.
     again: bool,
+    /// This run, for alert ids: its start time and process id.
+    run_id: String,
+    /// Alerts handed to the sinks so far.
+    alerts_out: u64,
 }
 
 impl<W: Write> std::fmt::Debug for Housekeeper<W> {
@@ -113,6 +117,14 @@ impl<W: Write> Housekeeper<W> {
             job: None,
             waiting: Vec::new(),
             again: false,
+            run_id: format!(
+                "{:x}-{}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+                std::process::id()
+            ),
+            alerts_out: 0,
         }
     }
 
@@ -266,8 +278,11 @@ impl<W: Write> OutputSink for Housekeeper<W> {
                 let src = (alert.sample.len > 0).then(|| alert.sample.src.to_string());
                 let line = alert_json(&rules, alert.rule, src, alert.sample.bytes(), threshold);
                 if !self.sinks.is_empty() {
+                    self.alerts_out += 1;
                     self.sinks.send(&Arc::new(AlertOut {
+                        id: format!("{}-{}", self.run_id, self.alerts_out),
                         json: line.to_string(),
+                        level: level.name().to_string(),
                         severity: severity(level),
                         time: std::time::SystemTime::now(),
                     }));

@@ -1,5 +1,5 @@
 //! Alert sinks: where alerts go besides stdout. A JSON-lines file (reopened on SIGHUP, for
-//! logrotate) and RFC 5424 syslog forwarding to a SIEM over UDP or TCP.
+//! logrotate), RFC 5424 syslog forwarding to a SIEM over UDP or TCP, and NATS JetStream.
 //!
 //! Each sink runs on a thread of its own behind a bounded queue. The housekeeping thread never
 //! waits for a sink: when a queue is full the alert is dropped and counted for that sink, so a
@@ -11,7 +11,9 @@
 //!
 //! Syslog over TCP has no acknowledgements: before each write the sink checks whether the peer
 //! has closed, which catches a receiver that stopped, but an alert written into the socket
-//! buffer just before the peer's host died cannot be known lost.
+//! buffer just before the peer's host died cannot be known lost. JetStream acknowledges every
+//! alert: one not acknowledged in time goes back to the spool and is published again, with its
+//! id in `Nats-Msg-Id` so the server keeps one copy (within its duplicate window).
 
 use std::{
     fs::{File, OpenOptions},
@@ -32,8 +34,12 @@ use serde::{Deserialize, Serialize};
 /// One alert on its way to the sinks, shared by all of them.
 #[derive(Clone, Debug)]
 pub struct AlertOut {
+    /// Unique across runs (the run's start and a sequence): how a receiver drops duplicates.
+    pub id: String,
     /// The alert as one JSON object (no newline).
     pub json: String,
+    /// The rule's level (`high`, ...).
+    pub level: String,
     /// Syslog severity (0 emergency .. 7 debug), from the rule's level.
     pub severity: u8,
     /// When it was raised.
@@ -63,9 +69,23 @@ pub struct SinkConfig {
     /// File sink: where to append the JSON lines.
     #[serde(default)]
     pub path: Option<PathBuf>,
-    /// Syslog sink: `host:port` of the receiver.
+    /// Syslog sink: `host:port` of the receiver. NATS sink: the server URLs, comma separated
+    /// (`nats://10.0.0.1:4222,nats://10.0.0.2:4222`).
     #[serde(default)]
     pub address: Option<String>,
+    /// NATS sink: the JetStream stream, created when missing (file storage, subjects
+    /// `<subject_prefix>.>`).
+    #[serde(default = "default_stream")]
+    pub stream: String,
+    /// NATS sink: alerts go to `<prefix>.alerts.<level>`.
+    #[serde(default = "default_prefix")]
+    pub subject_prefix: String,
+    /// NATS sink: alerts published and not yet acknowledged, at most.
+    #[serde(default = "default_in_flight")]
+    pub max_in_flight: usize,
+    /// NATS sink: how long to wait for an acknowledgement, milliseconds.
+    #[serde(default = "default_ack_timeout")]
+    pub ack_timeout_ms: u64,
     /// Syslog sink: `udp` or `tcp`.
     #[serde(default)]
     pub protocol: Protocol,
@@ -92,6 +112,8 @@ pub enum SinkKind {
     File,
     /// RFC 5424 syslog to a receiver.
     Syslog,
+    /// NATS JetStream, acknowledged.
+    Nats,
 }
 
 fn default_facility() -> u8 {
@@ -102,6 +124,18 @@ fn default_queue() -> usize {
 }
 fn default_spool_max() -> u64 {
     64 << 20
+}
+fn default_stream() -> String {
+    "INGEST".into()
+}
+fn default_prefix() -> String {
+    "ingest".into()
+}
+fn default_in_flight() -> usize {
+    256
+}
+fn default_ack_timeout() -> u64 {
+    5000
 }
 
 impl SinkConfig {
@@ -123,6 +157,23 @@ impl SinkConfig {
                 }
                 Some(_) => {}
             },
+            SinkKind::Nats => {
+                if self.address.as_deref().is_none_or(|a| a.trim().is_empty()) {
+                    p.push(("address", "a NATS sink needs its server URLs".into()));
+                }
+                if self.stream.is_empty() || self.stream.contains(['.', ' ', '*', '>']) {
+                    p.push(("stream", format!("{:?} is not a stream name", self.stream)));
+                }
+                if self.subject_prefix.is_empty() || self.subject_prefix.contains([' ', '*', '>']) {
+                    p.push((
+                        "subject_prefix",
+                        format!("{:?} is not a subject prefix", self.subject_prefix),
+                    ));
+                }
+                if self.max_in_flight == 0 {
+                    p.push(("max_in_flight", "at least one".into()));
+                }
+            }
             SinkKind::File => {}
         }
         if self.facility > 23 {
@@ -182,10 +233,16 @@ pub struct SinkReport {
 trait Destination: Send {
     /// Makes the destination usable (connects, opens); called again after a failure.
     fn open(&mut self) -> io::Result<()>;
-    /// Writes one alert line.
-    fn write(&mut self, alert: &AlertOut) -> io::Result<()>;
-    /// Pushes buffered writes out.
-    fn flush(&mut self) -> io::Result<()>;
+    /// Hands one alert over; returns how many alerts (this one or earlier ones) are now
+    /// confirmed delivered.
+    fn write(&mut self, alert: &AlertOut) -> io::Result<u64>;
+    /// Pushes buffered writes out and waits for what is unconfirmed; returns how many were
+    /// confirmed.
+    fn flush(&mut self) -> io::Result<u64>;
+    /// After a failure: the alerts handed over but never confirmed, to be tried again.
+    fn unconfirmed(&mut self) -> Vec<AlertOut> {
+        Vec::new()
+    }
     /// Drops the connection or file so the next `open` starts afresh.
     fn close(&mut self);
 }
@@ -205,14 +262,15 @@ impl Destination for FileDestination {
         Ok(())
     }
 
-    fn write(&mut self, alert: &AlertOut) -> io::Result<()> {
+    fn write(&mut self, alert: &AlertOut) -> io::Result<u64> {
         let f = self.file.as_mut().ok_or_else(closed)?;
         f.write_all(alert.json.as_bytes())?;
-        f.write_all(b"\n")
+        f.write_all(b"\n")?;
+        Ok(1)
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.as_mut().map_or(Ok(()), Write::flush)
+    fn flush(&mut self) -> io::Result<u64> {
+        self.file.as_mut().map_or(Ok(()), Write::flush).map(|()| 0)
     }
 
     fn close(&mut self) {
@@ -283,12 +341,12 @@ impl Destination for SyslogDestination {
         Ok(())
     }
 
-    fn write(&mut self, alert: &AlertOut) -> io::Result<()> {
+    fn write(&mut self, alert: &AlertOut) -> io::Result<u64> {
         self.format(alert);
         match self.protocol {
             Protocol::Udp => {
                 let s = self.udp.as_ref().ok_or_else(closed)?;
-                s.send(&self.line).map(drop)
+                s.send(&self.line).map(|_| 1)
             }
             Protocol::Tcp => {
                 let w = self.tcp.as_mut().ok_or_else(closed)?;
@@ -299,18 +357,141 @@ impl Destination for SyslogDestination {
                     ));
                 }
                 write!(w, "{} ", self.line.len())?;
-                w.write_all(&self.line)
+                w.write_all(&self.line)?;
+                Ok(1)
             }
         }
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.tcp.as_mut().map_or(Ok(()), Write::flush)
+    fn flush(&mut self) -> io::Result<u64> {
+        self.tcp.as_mut().map_or(Ok(()), Write::flush).map(|()| 0)
     }
 
     fn close(&mut self) {
         self.udp = None;
         self.tcp = None;
+    }
+}
+
+/// NATS JetStream: each alert published to `<prefix>.alerts.<level>` with its id as
+/// `Nats-Msg-Id`, up to `max_in_flight` awaiting their acknowledgement.
+struct NatsDestination {
+    servers: String,
+    stream: String,
+    prefix: String,
+    max_in_flight: usize,
+    ack_timeout: Duration,
+    runtime: tokio::runtime::Runtime,
+    jetstream: Option<async_nats::jetstream::Context>,
+    in_flight:
+        std::collections::VecDeque<(AlertOut, async_nats::jetstream::context::PublishAckFuture)>,
+    /// An alert whose acknowledgement failed, until `unconfirmed` takes it.
+    failed: Vec<AlertOut>,
+}
+
+impl NatsDestination {
+    fn new(c: &SinkConfig) -> io::Result<Self> {
+        Ok(Self {
+            servers: c.address.clone().unwrap_or_default(),
+            stream: c.stream.clone(),
+            prefix: c.subject_prefix.clone(),
+            max_in_flight: c.max_in_flight.max(1),
+            ack_timeout: Duration::from_millis(c.ack_timeout_ms.max(1)),
+            // The sink's own thread drives it; nothing else runs on it.
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?,
+            jetstream: None,
+            in_flight: std::collections::VecDeque::new(),
+            failed: Vec::new(),
+        })
+    }
+
+    /// Waits for the oldest acknowledgement.
+    fn confirm_oldest(&mut self) -> io::Result<u64> {
+        let Some((alert, ack)) = self.in_flight.pop_front() else {
+            return Ok(0);
+        };
+        match self.runtime.block_on(ack.into_future()) {
+            Ok(_) => Ok(1),
+            Err(e) => {
+                self.failed.push(alert);
+                Err(io::Error::other(format!("no acknowledgement: {e}")))
+            }
+        }
+    }
+}
+
+impl Destination for NatsDestination {
+    fn open(&mut self) -> io::Result<()> {
+        use async_nats::jetstream::stream;
+        let servers: Vec<async_nats::ServerAddr> = self
+            .servers
+            .split(',')
+            .map(|s| s.trim().parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e| io::Error::other(format!("{}: {e}", self.servers)))?;
+        let config = stream::Config {
+            name: self.stream.clone(),
+            subjects: vec![format!("{}.>", self.prefix)],
+            storage: stream::StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        };
+        let ack_timeout = self.ack_timeout;
+        let jetstream = self.runtime.block_on(async move {
+            let client = async_nats::ConnectOptions::new()
+                .connection_timeout(CONNECT_TIMEOUT)
+                .connect(servers)
+                .await
+                .map_err(io::Error::other)?;
+            let mut js = async_nats::jetstream::new(client);
+            js.set_timeout(ack_timeout);
+            js.get_or_create_stream(config)
+                .await
+                .map_err(|e| io::Error::other(format!("stream: {e}")))?;
+            io::Result::Ok(js)
+        })?;
+        self.jetstream = Some(jetstream);
+        Ok(())
+    }
+
+    fn write(&mut self, alert: &AlertOut) -> io::Result<u64> {
+        let mut confirmed = 0;
+        while self.in_flight.len() >= self.max_in_flight {
+            confirmed += self.confirm_oldest()?;
+        }
+        let js = self.jetstream.as_ref().ok_or_else(closed)?;
+        let subject = format!("{}.alerts.{}", self.prefix, alert.level);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", alert.id.as_str());
+        let payload = alert.json.clone().into_bytes().into();
+        let ack = self
+            .runtime
+            .block_on(js.publish_with_headers(subject, headers, payload))
+            .map_err(|e| io::Error::other(format!("publishing: {e}")))?;
+        self.in_flight.push_back((alert.clone(), ack));
+        Ok(confirmed)
+    }
+
+    fn flush(&mut self) -> io::Result<u64> {
+        let mut confirmed = 0;
+        while !self.in_flight.is_empty() {
+            confirmed += self.confirm_oldest()?;
+        }
+        Ok(confirmed)
+    }
+
+    fn unconfirmed(&mut self) -> Vec<AlertOut> {
+        let mut all = std::mem::take(&mut self.failed);
+        all.extend(self.in_flight.drain(..).map(|(a, _)| a));
+        all
+    }
+
+    fn close(&mut self) {
+        // Dropping the context closes the client once nothing else holds it. The sink took
+        // what was unconfirmed before.
+        self.jetstream = None;
     }
 }
 
@@ -342,6 +523,10 @@ struct Spool {
 
 #[derive(Serialize, Deserialize)]
 struct SpooledAlert {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    level: String,
     severity: u8,
     time_us: u64,
     json: String,
@@ -377,6 +562,8 @@ impl Spool {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
         let mut line = serde_json::to_vec(&SpooledAlert {
+            id: alert.id.clone(),
+            level: alert.level.clone(),
             severity: alert.severity,
             time_us,
             json: alert.json.clone(),
@@ -412,7 +599,9 @@ impl Spool {
             }
             let alert = match serde_json::from_str::<SpooledAlert>(line.trim_end()) {
                 Ok(s) => AlertOut {
+                    id: s.id,
                     json: s.json,
+                    level: s.level,
                     severity: s.severity,
                     time: std::time::UNIX_EPOCH + Duration::from_micros(s.time_us),
                 },
@@ -494,7 +683,7 @@ impl SinkThread {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     self.flush();
-                    self.destination.close();
+                    self.close_destination();
                     return;
                 }
             }
@@ -522,7 +711,7 @@ impl SinkThread {
             log::warn!("alert sink {}: {e}; retrying", self.name);
         }
         self.counters.failures.fetch_add(1, Ordering::Relaxed);
-        self.destination.close();
+        self.close_destination();
         self.up = false;
         self.retry_at = Instant::now() + self.retry;
         self.retry = (self.retry * 2).min(RETRY_MAX);
@@ -530,8 +719,17 @@ impl SinkThread {
 
     fn reopen(&mut self) {
         self.flush();
-        self.destination.close();
+        self.close_destination();
         self.try_open();
+    }
+
+    /// Closes the destination; what it was handed but never confirmed is tried again later,
+    /// after what waits in the spool already.
+    fn close_destination(&mut self) {
+        for alert in self.destination.unconfirmed() {
+            self.spool_or_drop(&alert);
+        }
+        self.destination.close();
     }
 
     fn handle(&mut self, alert: &AlertOut) {
@@ -539,8 +737,10 @@ impl SinkThread {
         let spooling = self.spool.as_ref().is_some_and(|s| !s.is_empty());
         if self.up && !spooling {
             match self.destination.write(alert) {
-                Ok(()) => {
-                    self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                Ok(confirmed) => {
+                    self.counters
+                        .delivered
+                        .fetch_add(confirmed, Ordering::Relaxed);
                     return;
                 }
                 Err(e) => self.failed(&e),
@@ -567,10 +767,16 @@ impl SinkThread {
     }
 
     fn flush(&mut self) {
-        if self.up
-            && let Err(e) = self.destination.flush()
-        {
-            self.failed(&e);
+        if !self.up {
+            return;
+        }
+        match self.destination.flush() {
+            Ok(confirmed) => {
+                self.counters
+                    .delivered
+                    .fetch_add(confirmed, Ordering::Relaxed);
+            }
+            Err(e) => self.failed(&e),
         }
     }
 
@@ -582,18 +788,22 @@ impl SinkThread {
             return;
         }
         let destination = &mut self.destination;
-        let result = spool.replay(|a| destination.write(a)).and_then(|n| {
-            destination.flush()?;
-            Ok(n)
+        let mut confirmed = 0;
+        let replayed = spool.replay(|a| {
+            confirmed += destination.write(a)?;
+            Ok(())
         });
-        match result {
-            Ok(n) => {
-                self.counters.replayed.fetch_add(n, Ordering::Relaxed);
-                self.counters.delivered.fetch_add(n, Ordering::Relaxed);
-                if n > 0 {
-                    log::info!("alert sink {}: {n} spooled alerts delivered", self.name);
-                }
+        if let Ok(n) = replayed {
+            self.counters.replayed.fetch_add(n, Ordering::Relaxed);
+            if n > 0 {
+                log::info!("alert sink {}: {n} spooled alerts sent again", self.name);
             }
+        }
+        self.counters
+            .delivered
+            .fetch_add(confirmed, Ordering::Relaxed);
+        match replayed {
+            Ok(_) => self.flush(),
             Err(e) => self.failed(&e),
         }
         self.publish_pending();
@@ -635,6 +845,7 @@ impl Sinks {
             let kind = match c.kind {
                 SinkKind::File => "file",
                 SinkKind::Syslog => "syslog",
+                SinkKind::Nats => "nats",
             };
             let name = c.name.clone().unwrap_or_else(|| format!("{kind}-{i}"));
             let destination: Box<dyn Destination> = match c.kind {
@@ -651,6 +862,7 @@ impl Sinks {
                     tcp: None,
                     line: Vec::new(),
                 }),
+                SinkKind::Nats => Box::new(NatsDestination::new(c)?),
             };
             let spool = c
                 .spool_dir
@@ -771,7 +983,9 @@ mod tests {
 
     fn alert(n: u32) -> AlertOut {
         AlertOut {
+            id: format!("test-{n}"),
             json: format!("{{\"n\":{n}}}"),
+            level: "high".into(),
             severity: 3,
             time: std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         }
@@ -788,14 +1002,14 @@ mod tests {
     fn the_spool_replays_in_order_keeps_the_rest_and_respects_its_limit() {
         let dir = temp("spool");
         let path = spool_path(&dir, "s");
-        let mut spool = Spool::open(path.clone(), 200).unwrap();
+        let mut spool = Spool::open(path.clone(), 500).unwrap();
         let mut kept = 0;
         for n in 0..10 {
             if spool.push(&alert(n)).unwrap() {
                 kept += 1;
             }
         }
-        assert!((2..10).contains(&kept), "the byte limit stops it: {kept}");
+        assert!((3..10).contains(&kept), "the byte limit stops it: {kept}");
         assert_eq!(spool.pending, kept);
         // Delivery fails after two: those two leave, the rest stays, in order.
         let mut seen = Vec::new();
@@ -814,7 +1028,7 @@ mod tests {
         );
         assert_eq!(spool.pending, kept - 2);
         // A restart finds what is left.
-        let mut again = Spool::open(path, 200).unwrap();
+        let mut again = Spool::open(path, 500).unwrap();
         assert_eq!(again.pending, kept - 2);
         let mut rest = Vec::new();
         again
@@ -833,18 +1047,12 @@ mod tests {
     fn a_file_sink_appends_lines_and_reopens_after_rotation() {
         let dir = temp("file");
         let path = dir.join("alerts.jsonl");
-        let sinks = Sinks::start(&[SinkConfig {
-            kind: SinkKind::File,
-            name: None,
-            path: Some(path.clone()),
-            address: None,
-            protocol: Protocol::Tcp,
-            facility: 13,
-            queue: 16,
-            spool_dir: None,
-            spool_max_bytes: 0,
-        }])
+        let config: SinkConfig = toml::from_str(&format!(
+            "kind = \"file\"\npath = \"{}\"\nqueue = 16\n",
+            path.display()
+        ))
         .unwrap();
+        let sinks = Sinks::start(&[config]).unwrap();
         sinks.send(&Arc::new(alert(1)));
         // logrotate: move the file away, then SIGHUP.
         let wait_for = |p: &Path, lines: usize| {
@@ -874,19 +1082,15 @@ mod tests {
     #[test]
     fn an_unwritable_file_sink_spools_then_drops_and_counts_all() {
         let dir = temp("unwritable");
-        let sinks = Sinks::start(&[SinkConfig {
-            kind: SinkKind::File,
-            name: Some("audit".into()),
-            // A folder cannot be opened for appending.
-            path: Some(dir.clone()),
-            address: None,
-            protocol: Protocol::Tcp,
-            facility: 13,
-            queue: 64,
-            spool_dir: Some(dir.join("spool")),
-            spool_max_bytes: 300,
-        }])
+        // A folder cannot be opened for appending.
+        let config: SinkConfig = toml::from_str(&format!(
+            "kind = \"file\"\nname = \"audit\"\npath = \"{}\"\nqueue = 64\n\
+             spool_dir = \"{}\"\nspool_max_bytes = 600\n",
+            dir.display(),
+            dir.join("spool").display()
+        ))
         .unwrap();
+        let sinks = Sinks::start(&[config]).unwrap();
         for n in 0..20 {
             sinks.send(&Arc::new(alert(n)));
         }

@@ -1,0 +1,245 @@
+//! The NATS JetStream sink against a real `nats-server` (Debian's, JetStream on, file storage)
+//! in the receiving namespace: alerts are published under load and acknowledged; the server is
+//! killed mid-run, so alerts wait in the spool (those published but never acknowledged too);
+//! it is started again on the same store, and the spool is published again. The stream must
+//! then hold every alert exactly once (`Nats-Msg-Id` deduplication), on its level's subject,
+//! and the sink's counters must say what was delivered, spooled and sent again, with no drop.
+//!
+//! Runs as root (CI does). Skips, saying why, only on a kernel without BPF or AF_XDP.
+
+use std::{
+    collections::BTreeSet,
+    net::{TcpStream, UdpSocket},
+    path::{Path, PathBuf},
+    process::{Child, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::{Ingest, Outcome, drops_total, test_network};
+use ingest::{
+    metrics::{self, Scrape},
+    netns::{self, VethPair},
+};
+
+mod common;
+
+const RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../detector/rules/sigma-linux");
+const METRICS: &str = "127.0.0.1:9514";
+const NATS_PORT: u16 = 4222;
+
+/// A folder for the test's files; removed when dropped, also on failure.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A nats-server this test started (in the receiving namespace); killed when dropped.
+struct NatsServer(Child);
+
+impl NatsServer {
+    fn start(pair: &VethPair, store: &Path) -> Self {
+        let child = VethPair::command(&pair.ns_b, "nats-server")
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &NATS_PORT.to_string(),
+                "-sd",
+            ])
+            .arg(store)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server (Debian package nats-server; deploy/bootstrap.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while VethPair::run_in(&pair.ns_b, || {
+            TcpStream::connect(("127.0.0.1", NATS_PORT)).is_err()
+        })
+        .unwrap()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        NatsServer(child)
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn shellshock(i: usize) -> String {
+    format!("<13>Nov 22 10:00:00 web1 httpd[3]: GET /cgi-bin/{i} UA: () {{ :; }}; /bin/id")
+}
+
+fn send(pair: &VethPair, range: std::ops::Range<usize>) {
+    VethPair::run_in(&pair.ns_a, || {
+        let sock = UdpSocket::bind((netns::ADDR_A, 0))?;
+        for i in range {
+            sock.send_to(shellshock(i).as_bytes(), (netns::ADDR_B, 514))?;
+            if i % 10 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        std::io::Result::Ok(())
+    })
+    .unwrap()
+    .unwrap();
+}
+
+fn scrape_until(pair: &VethPair, what: &str, done: impl Fn(&Scrape) -> bool) -> Scrape {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = VethPair::run_in(&pair.ns_b, || metrics::scrape(METRICS))
+            .unwrap()
+            .expect("scraping");
+        if done(&s) {
+            return s;
+        }
+        let sink: Vec<_> = s
+            .samples
+            .iter()
+            .filter(|x| x.name.starts_with("ingest_sink_"))
+            .collect();
+        assert!(
+            Instant::now() < deadline,
+            "{what}: never got there: {sink:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn count(s: &Scrape, name: &str) -> u64 {
+    s.sum(name, &[("sink", "js")]) as u64
+}
+
+/// Every message of the stream, read inside the receiving namespace.
+fn stream_messages(pair: &VethPair) -> Vec<(String, String)> {
+    VethPair::run_in(&pair.ns_b, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let client = async_nats::connect(format!("127.0.0.1:{NATS_PORT}"))
+                .await
+                .unwrap();
+            let js = async_nats::jetstream::new(client);
+            let mut stream = js.get_stream("INGEST").await.unwrap();
+            let n = stream.info().await.unwrap().state.messages;
+            let mut all = Vec::new();
+            for seq in 1..=n {
+                let m = stream.get_raw_message(seq).await.unwrap();
+                all.push((
+                    m.subject.to_string(),
+                    String::from_utf8(m.payload.to_vec()).unwrap(),
+                ));
+            }
+            all
+        })
+    })
+    .unwrap()
+}
+
+#[test]
+fn jetstream_gets_every_alert_once_across_a_server_restart() {
+    let Some(pair) = test_network() else {
+        return;
+    };
+    let dir = TempDir(std::env::temp_dir().join(format!("ingest-nats-{}", std::process::id())));
+    let store = dir.0.join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let config = dir.0.join("ingest.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[sink]]\nkind = \"nats\"\nname = \"js\"\naddress = \"nats://127.0.0.1:{NATS_PORT}\"\n\
+             ack_timeout_ms = 1000\nmax_in_flight = 32\nspool_dir = \"{}\"\n",
+            dir.0.join("spool").display()
+        ),
+    )
+    .unwrap();
+    let server = NatsServer::start(&pair, &store);
+    let ingest = Ingest::start_with(
+        &pair,
+        "nats",
+        &["--config", config.to_str().unwrap(), "--rules", RULES],
+        false,
+    );
+    assert_eq!(ingest.ready["xdp_mode"], "native", "{}", ingest.ready);
+
+    // Up, under load: 300 alerts, acknowledged.
+    send(&pair, 0..300);
+    scrape_until(&pair, "300 acknowledged", |s| {
+        count(s, "ingest_sink_alerts_delivered_total") == 300
+    });
+
+    // Down: 100 more wait in the spool.
+    drop(server);
+    send(&pair, 300..400);
+    let down = scrape_until(&pair, "100 spooled", |s| {
+        count(s, "ingest_sink_spool_alerts") == 100
+    });
+    assert_eq!(count(&down, "ingest_sink_alerts_delivered_total"), 300);
+
+    // Back on the same store: the spool is published again, then new alerts follow.
+    let _server = NatsServer::start(&pair, &store);
+    scrape_until(&pair, "spool sent again", |s| {
+        count(s, "ingest_sink_alerts_delivered_total") == 400
+            && count(s, "ingest_sink_spool_alerts") == 0
+    });
+    send(&pair, 400..450);
+    scrape_until(&pair, "450 acknowledged", |s| {
+        count(s, "ingest_sink_alerts_delivered_total") == 450
+    });
+
+    let Outcome {
+        report,
+        lines,
+        messages,
+    } = ingest.stop_after(450);
+    assert!(messages.is_empty(), "not printing messages");
+    assert_eq!(report["messages_received_total"], 450, "{report:#}");
+    assert_eq!(drops_total(&report), 0, "{report:#}");
+    let sink = &report["sinks"][0];
+    assert_eq!(sink["delivered"], 450, "{sink}");
+    assert_eq!(sink["dropped_queue_full"], 0, "{sink}");
+    assert_eq!(sink["dropped_undeliverable"], 0, "{sink}");
+    assert_eq!(sink["spool_pending"], 0, "{sink}");
+    let spooled = sink["spooled"].as_u64().unwrap();
+    assert!(spooled >= 100, "at least the 100 sent while down: {sink}");
+    assert_eq!(
+        sink["replayed"], spooled,
+        "everything spooled was sent again: {sink}"
+    );
+    assert_eq!(lines.len(), 450, "one alert line per message");
+
+    // The stream holds each alert once, on the subject of its level.
+    let stored = stream_messages(&pair);
+    assert_eq!(stored.len(), 450, "no alert lost, none twice");
+    let mut seen = BTreeSet::new();
+    for (subject, payload) in &stored {
+        assert_eq!(subject, "ingest.alerts.high");
+        let alert: serde_json::Value = serde_json::from_str(payload).unwrap();
+        assert_eq!(alert["rule"], "Shellshock Expression");
+        let m = alert["message"].as_str().unwrap();
+        let i: usize = m
+            .split("/cgi-bin/")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        assert!(seen.insert(i), "alert {i} stored twice");
+    }
+    assert_eq!(seen, (0..450).collect::<BTreeSet<_>>());
+}
