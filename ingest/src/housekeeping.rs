@@ -22,8 +22,6 @@ use std::{
     time::Duration,
 };
 
-use detector::parse::ParseOptions;
-
 use crate::{
     config::Config,
     daemon::{Live, OutputSink},
@@ -57,6 +55,8 @@ struct Loaded {
 /// The housekeeping side of `ingest run`.
 pub struct Housekeeper<W: Write> {
     out: W,
+    /// Print each message (`--print`); messages may also come out for event sinks only.
+    print: bool,
     error: Option<std::io::Error>,
     parsing: Parsing,
     /// Rule sets by generation, oldest first; the last is the one workers are moving to.
@@ -79,6 +79,8 @@ pub struct Housekeeper<W: Write> {
     run_id: String,
     /// Alerts handed to the sinks so far.
     alerts_out: u64,
+    /// Parsed events handed to the sinks so far.
+    events_out: u64,
 }
 
 impl<W: Write> std::fmt::Debug for Housekeeper<W> {
@@ -94,6 +96,7 @@ impl<W: Write> Housekeeper<W> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         out: W,
+        print: bool,
         parsing: Parsing,
         rules: Arc<Rules>,
         requests: Option<mpsc::Receiver<Request>>,
@@ -104,6 +107,7 @@ impl<W: Write> Housekeeper<W> {
     ) -> Self {
         Self {
             out,
+            print,
             error: None,
             parsing,
             rule_sets: vec![(0, rules)],
@@ -125,6 +129,7 @@ impl<W: Write> Housekeeper<W> {
                 std::process::id()
             ),
             alerts_out: 0,
+            events_out: 0,
         }
     }
 
@@ -251,10 +256,17 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<String> {
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
     keys.sort();
     keys.dedup();
-    keys.into_iter()
+    let mut restart: Vec<String> = keys
+        .into_iter()
         .filter(|k| !LIVE.contains(&k.as_str()) && a.get(*k) != b.get(*k))
         .cloned()
-        .collect()
+        .collect();
+    // Whether workers copy every message out is decided at start.
+    let events = |c: &Config| c.sink.iter().any(|s| s.events);
+    if events(running) != events(new) {
+        restart.push("sink.events".into());
+    }
+    restart
 }
 
 impl<W: Write> OutputSink for Housekeeper<W> {
@@ -262,8 +274,29 @@ impl<W: Write> OutputSink for Housekeeper<W> {
         match item {
             Output::Message(sample) => {
                 let opts = *self.parsing.for_port(sample.dst_port);
-                let line = message_json(&sample, &opts);
-                self.write_line(line);
+                let event = detector::parse::parse(sample.bytes(), &opts);
+                if self.print {
+                    self.write_line(message_json(&sample, &event));
+                }
+                if self.sinks.want_events() {
+                    self.events_out += 1;
+                    let mut json = crate::event_json::event_json(&event);
+                    json["src"] = sample.src.ip().to_string().into();
+                    json["dst_port"] = sample.dst_port.into();
+                    json["message"] = String::from_utf8_lossy(event.body).into();
+                    let host = event
+                        .host
+                        .map(|h| String::from_utf8_lossy(h).into_owned())
+                        .unwrap_or_else(|| sample.src.ip().to_string());
+                    self.sinks.send(&Arc::new(AlertOut {
+                        id: format!("{}-e{}", self.run_id, self.events_out),
+                        json: json.to_string(),
+                        level: String::new(),
+                        severity: event.pri.map_or(6, |p| p.severity.code()),
+                        time: std::time::SystemTime::now(),
+                        event_host: Some(subject_token(&host)),
+                    }));
+                }
             }
             Output::Alert(alert) => {
                 let rules = self.rules_of(alert.generation);
@@ -285,6 +318,7 @@ impl<W: Write> OutputSink for Housekeeper<W> {
                         level: level.name().to_string(),
                         severity: severity(level),
                         time: std::time::SystemTime::now(),
+                        event_host: None,
                     }));
                 }
                 self.write_line(line);
@@ -357,9 +391,25 @@ impl<W: Write> OutputSink for Housekeeper<W> {
     }
 }
 
+/// `text` as one NATS subject token: letters, digits, `-` and `_` kept, anything else (the
+/// `.` that separates tokens, wildcards, spaces) as `_`; empty as `-`.
+pub fn subject_token(text: &str) -> String {
+    let token: String = text
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if token.is_empty() { "-".into() } else { token }
+}
+
 /// The JSON line of a printed message.
-fn message_json(s: &Sample, opts: &ParseOptions) -> serde_json::Value {
-    let event = detector::parse::parse(s.bytes(), opts);
+fn message_json(s: &Sample, event: &detector::parse::Event<'_>) -> serde_json::Value {
     serde_json::json!({
         "event": "message",
         "worker": s.worker,
@@ -370,13 +420,21 @@ fn message_json(s: &Sample, opts: &ParseOptions) -> serde_json::Value {
         "message": String::from_utf8_lossy(s.bytes()),
         "len": s.len,
         "truncated": s.truncated(),
-        "parsed": crate::event_json::event_json(&event),
+        "parsed": crate::event_json::event_json(event),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_become_single_subject_tokens() {
+        assert_eq!(subject_token("web1"), "web1");
+        assert_eq!(subject_token("198.18.0.1"), "198_18_0_1");
+        assert_eq!(subject_token("a*b >c"), "a_b__c");
+        assert_eq!(subject_token(""), "-");
+    }
 
     #[test]
     fn only_settings_a_reload_cannot_apply_are_reported() {
@@ -391,5 +449,9 @@ mod tests {
         b.queues = vec![0, 1];
         b.iface = Some("eth1".into());
         assert_eq!(needs_restart(&a, &b), ["iface", "queues"]);
+        b.sink = vec![
+            toml::from_str("kind = \"nats\"\naddress = \"nats://h:4222\"\nevents = true").unwrap(),
+        ];
+        assert_eq!(needs_restart(&a, &b), ["iface", "queues", "sink.events"]);
     }
 }

@@ -736,7 +736,8 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
         max_messages: args.max_messages,
     };
     let mut opts = options(&config)?;
-    opts.print = args.print;
+    // Every message leaves the workers when printed, or when a sink publishes events.
+    opts.print = args.print || config.sink.iter().any(|s| s.events);
 
     let stop = sys::signal::install_stop_handler().context("installing signal handlers")?;
     let reload = sys::signal::install_reload_handler().context("installing signal handlers")?;
@@ -820,6 +821,7 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
     };
     let mut housekeeper = Housekeeper::new(
         out,
+        args.print,
         opts.parsing.clone(),
         rules,
         metrics,

@@ -384,33 +384,33 @@ pub fn render(report: &Report, alerts: &AlertCounts) -> String {
     }
 
     e.family(
-        "ingest_sink_alerts_delivered_total",
+        "ingest_sink_records_delivered_total",
         "counter",
-        "Alerts each sink wrote to its destination (including replays from its spool).",
+        "Records (alerts; parsed events for an events sink) each sink delivered, counted when confirmed.",
     );
     for s in &report.sinks {
         e.value(&[("sink", &s.name)], s.delivered);
     }
     e.family(
-        "ingest_sink_alerts_spooled_total",
+        "ingest_sink_records_spooled_total",
         "counter",
-        "Alerts each sink could not deliver at once and kept in its spool.",
+        "Records each sink could not deliver at once and kept in its spool.",
     );
     for s in &report.sinks {
         e.value(&[("sink", &s.name)], s.spooled);
     }
     e.family(
-        "ingest_sink_alerts_replayed_total",
+        "ingest_sink_records_replayed_total",
         "counter",
-        "Spooled alerts each sink delivered later.",
+        "Spooled records each sink sent again.",
     );
     for s in &report.sinks {
         e.value(&[("sink", &s.name)], s.replayed);
     }
     e.family(
-        "ingest_sink_alerts_dropped_total",
+        "ingest_sink_records_dropped_total",
         "counter",
-        "Alerts a sink dropped: its queue was full, or it could not deliver nor spool them.",
+        "Records a sink dropped: its queue was full, or it could neither deliver nor spool them.",
     );
     for s in &report.sinks {
         e.value(
@@ -431,9 +431,9 @@ pub fn render(report: &Report, alerts: &AlertCounts) -> String {
         e.value(&[("sink", &s.name)], s.failures);
     }
     e.family(
-        "ingest_sink_spool_alerts",
+        "ingest_sink_spool_records",
         "gauge",
-        "Alerts waiting in each sink's spool.",
+        "Records waiting in each sink's spool.",
     );
     for s in &report.sinks {
         e.value(&[("sink", &s.name)], s.spool_pending);

@@ -44,6 +44,8 @@ pub struct AlertOut {
     pub severity: u8,
     /// When it was raised.
     pub time: std::time::SystemTime,
+    /// For a parsed event rather than an alert: the sending host, as a subject token.
+    pub event_host: Option<String>,
 }
 
 /// How a syslog sink sends.
@@ -86,6 +88,11 @@ pub struct SinkConfig {
     /// NATS sink: how long to wait for an acknowledgement, milliseconds.
     #[serde(default = "default_ack_timeout")]
     pub ack_timeout_ms: u64,
+    /// NATS sink: also publish every parsed message as compact JSON to
+    /// `<prefix>.events.<host>`, through a second sink (`<name>-events`) with its own queue,
+    /// spool and counters. Every message is then copied out of the workers.
+    #[serde(default)]
+    pub events: bool,
     /// Syslog sink: `udp` or `tcp`.
     #[serde(default)]
     pub protocol: Protocol,
@@ -175,6 +182,9 @@ impl SinkConfig {
                 }
             }
             SinkKind::File => {}
+        }
+        if self.events && self.kind != SinkKind::Nats {
+            p.push(("events", "only a NATS sink publishes events".into()));
         }
         if self.facility > 23 {
             p.push((
@@ -462,7 +472,10 @@ impl Destination for NatsDestination {
             confirmed += self.confirm_oldest()?;
         }
         let js = self.jetstream.as_ref().ok_or_else(closed)?;
-        let subject = format!("{}.alerts.{}", self.prefix, alert.level);
+        let subject = match &alert.event_host {
+            Some(host) => format!("{}.events.{host}", self.prefix),
+            None => format!("{}.alerts.{}", self.prefix, alert.level),
+        };
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", alert.id.as_str());
         let payload = alert.json.clone().into_bytes().into();
@@ -527,6 +540,8 @@ struct SpooledAlert {
     id: String,
     #[serde(default)]
     level: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event_host: Option<String>,
     severity: u8,
     time_us: u64,
     json: String,
@@ -564,6 +579,7 @@ impl Spool {
         let mut line = serde_json::to_vec(&SpooledAlert {
             id: alert.id.clone(),
             level: alert.level.clone(),
+            event_host: alert.event_host.clone(),
             severity: alert.severity,
             time_us,
             json: alert.json.clone(),
@@ -602,6 +618,7 @@ impl Spool {
                     id: s.id,
                     json: s.json,
                     level: s.level,
+                    event_host: s.event_host,
                     severity: s.severity,
                     time: std::time::UNIX_EPOCH + Duration::from_micros(s.time_us),
                 },
@@ -821,6 +838,8 @@ impl SinkThread {
 #[derive(Debug)]
 struct SinkHandle {
     name: String,
+    /// Takes parsed events, not alerts.
+    events: bool,
     tx: Option<SyncSender<Command>>,
     counters: Arc<SinkCounters>,
     join: Option<JoinHandle<()>>,
@@ -841,6 +860,7 @@ impl Sinks {
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "-".into());
         let mut sinks = Vec::new();
+        let mut plans = Vec::new();
         for (i, c) in configs.iter().enumerate() {
             let kind = match c.kind {
                 SinkKind::File => "file",
@@ -848,6 +868,12 @@ impl Sinks {
                 SinkKind::Nats => "nats",
             };
             let name = c.name.clone().unwrap_or_else(|| format!("{kind}-{i}"));
+            if c.events {
+                plans.push((format!("{name}-events"), c, true));
+            }
+            plans.push((name, c, false));
+        }
+        for (name, c, events) in plans {
             let destination: Box<dyn Destination> = match c.kind {
                 SinkKind::File => Box::new(FileDestination {
                     path: c.path.clone().unwrap_or_default(),
@@ -889,6 +915,7 @@ impl Sinks {
                 .spawn(move || thread.run(rx))?;
             sinks.push(SinkHandle {
                 name,
+                events,
                 tx: Some(tx),
                 counters,
                 join: Some(join),
@@ -900,6 +927,9 @@ impl Sinks {
     /// Hands `alert` to every sink without waiting; a full queue drops it for that sink.
     pub fn send(&self, alert: &Arc<AlertOut>) {
         for s in &self.sinks {
+            if s.events != alert.event_host.is_some() {
+                continue;
+            }
             let Some(tx) = &s.tx else { continue };
             match tx.try_send(Command::Alert(alert.clone())) {
                 Ok(()) => {}
@@ -926,6 +956,11 @@ impl Sinks {
     /// Whether there are any.
     pub fn is_empty(&self) -> bool {
         self.sinks.is_empty()
+    }
+
+    /// Whether any sink takes parsed events.
+    pub fn want_events(&self) -> bool {
+        self.sinks.iter().any(|s| s.events)
     }
 
     /// Every sink's counters now.
@@ -986,6 +1021,7 @@ mod tests {
             id: format!("test-{n}"),
             json: format!("{{\"n\":{n}}}"),
             level: "high".into(),
+            event_host: None,
             severity: 3,
             time: std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         }
@@ -1129,6 +1165,14 @@ mod tests {
         let c: SinkConfig = toml::from_str("kind = \"syslog\"\nfacility = 30\nqueue = 0").unwrap();
         let keys: Vec<&str> = c.problems().iter().map(|(k, _)| *k).collect();
         assert_eq!(keys, ["address", "facility", "queue"]);
+        let c: SinkConfig = toml::from_str("kind = \"file\"\npath = \"x\"\nevents = true").unwrap();
+        let keys: Vec<&str> = c.problems().iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, ["events"]);
+        let c: SinkConfig =
+            toml::from_str("kind = \"nats\"\naddress = \"nats://h:4222\"\nstream = \"a.b\"")
+                .unwrap();
+        let keys: Vec<&str> = c.problems().iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, ["stream"]);
         assert!(toml::from_str::<SinkConfig>("kind = \"kafka\"").is_err());
         assert!(toml::from_str::<SinkConfig>("kind = \"file\"\npaht = \"x\"").is_err());
     }

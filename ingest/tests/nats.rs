@@ -123,6 +123,13 @@ fn count(s: &Scrape, name: &str) -> u64 {
     s.sum(name, &[("sink", "js")]) as u64
 }
 
+fn events_count(s: &Scrape) -> u64 {
+    s.sum(
+        "ingest_sink_records_delivered_total",
+        &[("sink", "js-events")],
+    ) as u64
+}
+
 /// Every message of the stream, read inside the receiving namespace.
 fn stream_messages(pair: &VethPair) -> Vec<(String, String)> {
     VethPair::run_in(&pair.ns_b, || {
@@ -151,6 +158,20 @@ fn stream_messages(pair: &VethPair) -> Vec<(String, String)> {
     .unwrap()
 }
 
+fn write_config(dir: &Path, extra: &str) -> PathBuf {
+    let config = dir.join("ingest.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[sink]]\nkind = \"nats\"\nname = \"js\"\naddress = \"nats://127.0.0.1:{NATS_PORT}\"\n\
+             ack_timeout_ms = 1000\nmax_in_flight = 32\nspool_dir = \"{}\"\n{extra}",
+            dir.join("spool").display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
 #[test]
 fn jetstream_gets_every_alert_once_across_a_server_restart() {
     let Some(pair) = test_network() else {
@@ -159,16 +180,7 @@ fn jetstream_gets_every_alert_once_across_a_server_restart() {
     let dir = TempDir(std::env::temp_dir().join(format!("ingest-nats-{}", std::process::id())));
     let store = dir.0.join("store");
     std::fs::create_dir_all(&store).unwrap();
-    let config = dir.0.join("ingest.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[[sink]]\nkind = \"nats\"\nname = \"js\"\naddress = \"nats://127.0.0.1:{NATS_PORT}\"\n\
-             ack_timeout_ms = 1000\nmax_in_flight = 32\nspool_dir = \"{}\"\n",
-            dir.0.join("spool").display()
-        ),
-    )
-    .unwrap();
+    let config = write_config(&dir.0, "");
     let server = NatsServer::start(&pair, &store);
     let ingest = Ingest::start_with(
         &pair,
@@ -181,26 +193,26 @@ fn jetstream_gets_every_alert_once_across_a_server_restart() {
     // Up, under load: 300 alerts, acknowledged.
     send(&pair, 0..300);
     scrape_until(&pair, "300 acknowledged", |s| {
-        count(s, "ingest_sink_alerts_delivered_total") == 300
+        count(s, "ingest_sink_records_delivered_total") == 300
     });
 
     // Down: 100 more wait in the spool.
     drop(server);
     send(&pair, 300..400);
     let down = scrape_until(&pair, "100 spooled", |s| {
-        count(s, "ingest_sink_spool_alerts") == 100
+        count(s, "ingest_sink_spool_records") == 100
     });
-    assert_eq!(count(&down, "ingest_sink_alerts_delivered_total"), 300);
+    assert_eq!(count(&down, "ingest_sink_records_delivered_total"), 300);
 
     // Back on the same store: the spool is published again, then new alerts follow.
     let _server = NatsServer::start(&pair, &store);
     scrape_until(&pair, "spool sent again", |s| {
-        count(s, "ingest_sink_alerts_delivered_total") == 400
-            && count(s, "ingest_sink_spool_alerts") == 0
+        count(s, "ingest_sink_records_delivered_total") == 400
+            && count(s, "ingest_sink_spool_records") == 0
     });
     send(&pair, 400..450);
     scrape_until(&pair, "450 acknowledged", |s| {
-        count(s, "ingest_sink_alerts_delivered_total") == 450
+        count(s, "ingest_sink_records_delivered_total") == 450
     });
 
     let Outcome {
@@ -242,4 +254,67 @@ fn jetstream_gets_every_alert_once_across_a_server_restart() {
         assert!(seen.insert(i), "alert {i} stored twice");
     }
     assert_eq!(seen, (0..450).collect::<BTreeSet<_>>());
+}
+
+#[test]
+fn parsed_events_go_to_their_hosts_subject() {
+    let Some(pair) = test_network() else {
+        return;
+    };
+    let dir = TempDir(std::env::temp_dir().join(format!("ingest-nats-ev-{}", std::process::id())));
+    let store = dir.0.join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let config = write_config(&dir.0, "events = true\n");
+    let _server = NatsServer::start(&pair, &store);
+    let ingest = Ingest::start_with(
+        &pair,
+        "nats-events",
+        &["--config", config.to_str().unwrap()],
+        false,
+    );
+    VethPair::run_in(&pair.ns_a, || {
+        let sock = UdpSocket::bind((netns::ADDR_A, 0))?;
+        for i in 0..10 {
+            let m = format!("<38>Nov 22 10:00:00 web1 sshd[9]: Accepted publickey for u{i}");
+            sock.send_to(m.as_bytes(), (netns::ADDR_B, 514))?;
+        }
+        for i in 0..5 {
+            sock.send_to(format!("no header {i}").as_bytes(), (netns::ADDR_B, 514))?;
+        }
+        std::io::Result::Ok(())
+    })
+    .unwrap()
+    .unwrap();
+    scrape_until(&pair, "15 events", |s| events_count(s) == 15);
+    let Outcome {
+        report, messages, ..
+    } = ingest.stop_after(0);
+    assert!(
+        messages.is_empty(),
+        "messages leave the workers for the sink, not for stdout"
+    );
+    assert_eq!(report["messages_received_total"], 15, "{report:#}");
+    let stored = stream_messages(&pair);
+    let on = |subject: &str| stored.iter().filter(|(s, _)| s == subject).count();
+    assert_eq!(on("ingest.events.web1"), 10, "{stored:#?}");
+    assert_eq!(
+        on("ingest.events.198_18_0_1"),
+        5,
+        "the sender when there is no host"
+    );
+    let (_, first) = stored.iter().find(|(s, _)| s.ends_with("web1")).unwrap();
+    let e: serde_json::Value = serde_json::from_str(first).unwrap();
+    assert_eq!(
+        (&e["app"], &e["severity"]),
+        (&"sshd".into(), &"info".into()),
+        "{e}"
+    );
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Accepted publickey"),
+        "{e}"
+    );
+    assert_eq!(e["src"], netns::ADDR_A.to_string());
 }

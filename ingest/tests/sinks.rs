@@ -179,10 +179,10 @@ fn alerts_survive_a_receiver_outage_and_the_file_follows_logrotate() {
     drop(siem);
     send(&pair, 3..7);
     let down = scrape_until(&pair, addr, |s| {
-        s.sum("ingest_sink_alerts_spooled_total", &[("sink", "siem")]) == 4.0
+        s.sum("ingest_sink_records_spooled_total", &[("sink", "siem")]) == 4.0
     });
     assert_eq!(
-        down.sum("ingest_sink_spool_alerts", &[("sink", "siem")]),
+        down.sum("ingest_sink_spool_records", &[("sink", "siem")]),
         4.0
     );
     assert!(rx.try_recv().is_err(), "nothing arrives while it is down");
