@@ -184,6 +184,21 @@ pub fn render(before: &Scrape, after: &Scrape, seconds: f64) -> String {
         );
     }
 
+    for sink in after.all("ingest_sink_records_delivered_total") {
+        let name = sink.label("sink").unwrap_or("?");
+        let with = [("sink", name)];
+        let _ = writeln!(
+            o,
+            "sink {:<16} delivered {:>10}  {:>8}/s   spooled {}  waiting {}  dropped {}",
+            name,
+            count(sink.value),
+            rate(per_s("ingest_sink_records_delivered_total", &with)),
+            count(after.sum("ingest_sink_records_spooled_total", &with)),
+            count(after.sum("ingest_sink_spool_records", &with)),
+            count(after.sum("ingest_sink_records_dropped_total", &with)),
+        );
+    }
+
     let tables: Vec<String> = after
         .all("ingest_detector_keys")
         .map(|s| {
@@ -236,7 +251,9 @@ mod tests {
              ingest_rule_alerts_raised_total{rule=\"ssh-brute-force\",kind=\"threshold\",level=\"high\"} 3\n\
              ingest_latency_seconds{stage=\"xdp_to_detected\",quantile=\"0.5\"} 0.0000123\n\
              ingest_latency_seconds_count{stage=\"xdp_to_detected\"} 3000\n\
-             ingest_source_messages_estimated{source=\"198.18.0.1\"} 2400\n",
+             ingest_source_messages_estimated{source=\"198.18.0.1\"} 2400\n\
+             ingest_sink_records_delivered_total{sink=\"siem\"} 2\n\
+             ingest_sink_spool_records{sink=\"siem\"} 1\n",
         )
         .unwrap();
         let screen = render(&before, &after, 2.0);
@@ -255,6 +272,8 @@ mod tests {
         assert!(screen.contains("ssh-brute-force"), "{screen}");
         assert!(screen.contains("p50 12.3 µs"), "{screen}");
         assert!(screen.contains("198.18.0.1"), "{screen}");
+        assert!(screen.contains("sink siem"), "{screen}");
+        assert!(screen.contains("waiting 1"), "{screen}");
     }
 
     #[test]
