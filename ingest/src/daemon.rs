@@ -22,7 +22,7 @@ use hdrhistogram::Histogram;
 
 use crate::{
     frame::FrameError,
-    live::{self, StatsPublisher, StatsReader, WorkerStats},
+    live::{self, StatsPublisher, StatsReader, WorkerStats, XdpSourceReport},
     pipeline::{
         Detect, DetectorStats, DetectorSwapHandle, NewDetector, NoDetector, Output, Parsing,
         Pipeline, PipelineCounters, TOP_SOURCES_SAMPLE, detector_swap, latency_histogram,
@@ -34,7 +34,7 @@ use crate::{
         udp::UdpKernelDrops,
         xsk::{BindMode, BusyPollStatus, XskOptions, XskQueue},
     },
-    worker::{self, Mode, Source, Waiting, XdpSource, XdpSourceReport},
+    worker::{self, Mode, Source, Waiting, XdpSource},
     xdp::{AttachMode, AttachRequest, SourceFilter, XdpCounters, XdpError, XdpSteering},
 };
 

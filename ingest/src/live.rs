@@ -13,9 +13,10 @@
 use hdrhistogram::Histogram;
 
 use crate::{
+    frame::FrameError,
     pipeline::{DetectorStats, Pipeline, PipelineCounters, SourceTop, latency_histogram},
     socket::{TcpCounters, UdpCounters},
-    worker::XdpSourceReport,
+    sys::xsk::{KernelXskStats, XskCounters},
 };
 
 /// How often a worker refreshes its slow-changing state: 200 ms.
@@ -23,6 +24,18 @@ pub const SLOW_INTERVAL_NS: u64 = 200_000_000;
 
 /// Empty histograms in circulation per worker: one in the worker, these on their way.
 const SPARE_HISTOGRAMS: usize = 2;
+
+/// What an AF_XDP worker counted.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct XdpSourceReport {
+    /// The receive loop's ring counters.
+    pub xsk: XskCounters,
+    /// The kernel's counters for the socket.
+    pub kernel_xsk: KernelXskStats,
+    /// Frames that were not UDP datagrams after all, by [`FrameError`] index.
+    #[serde(skip)]
+    pub frame_drops: [u64; FrameError::ALL.len()],
+}
 
 /// Everything one worker has counted so far.
 #[derive(Clone, Copy, Debug, Default)]

@@ -8,10 +8,10 @@ use std::{
 
 use crate::{
     frame::{FrameError, decode_udp},
-    live::{SourceStats, StatsPublisher, WorkerStats},
+    live::{SourceStats, StatsPublisher, WorkerStats, XdpSourceReport},
     pipeline::{Message, Path, Pipeline, monotonic_ns},
     socket::SocketSource,
-    sys::xsk::{KernelXskStats, XskCounters, XskQueue},
+    sys::xsk::XskQueue,
 };
 
 /// How a worker waits when its rings are empty.
@@ -43,18 +43,6 @@ pub enum Source {
 pub struct XdpSource {
     queue: XskQueue,
     frame_drops: [u64; FrameError::ALL.len()],
-}
-
-/// What an AF_XDP worker counted.
-#[derive(Clone, Copy, Debug, serde::Serialize)]
-pub struct XdpSourceReport {
-    /// The receive loop's ring counters.
-    pub xsk: XskCounters,
-    /// The kernel's counters for the socket.
-    pub kernel_xsk: KernelXskStats,
-    /// Frames that were not UDP datagrams after all, by [`FrameError`] index.
-    #[serde(skip)]
-    pub frame_drops: [u64; FrameError::ALL.len()],
 }
 
 impl XdpSource {
