@@ -8,7 +8,8 @@ use detector::{
     mining::{Miner, MinerOptions},
     parse::{Event, ParseOptions, parse},
     rules::{
-        sigma::{LogsourceMap, SigmaScratch, SigmaSet, load_dir},
+        load::load_dir,
+        sigma::{LogsourceMap, SigmaScratch, SigmaSet},
         threshold::{ThresholdEngine, from_toml},
     },
     sketch::HeavyHitters,

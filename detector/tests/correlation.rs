@@ -5,7 +5,8 @@ use detector::{
     parse::{ParseOptions, parse},
     rules::{
         correlation::CorrelationEngine,
-        sigma::{Loaded, LogsourceMap, SigmaScratch, SigmaSet, load_dir},
+        load::{Loaded, load_dir},
+        sigma::{LogsourceMap, SigmaScratch, SigmaSet},
     },
 };
 

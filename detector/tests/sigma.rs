@@ -6,7 +6,10 @@ use std::path::Path;
 
 use detector::{
     parse::{ParseOptions, parse},
-    rules::sigma::{Level, LogsourceMap, SigmaRule, load_dir},
+    rules::{
+        load::load_dir,
+        sigma::{Level, LogsourceMap, SigmaRule},
+    },
 };
 
 fn rules_dir() -> &'static Path {

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use detector::{
     parse::{ParseOptions, parse},
     rules::{
-        sigma::{LogsourceMap, load_dir},
+        load::load_dir,
+        sigma::LogsourceMap,
         threshold::{ThresholdEngine, from_toml},
     },
 };

@@ -6,6 +6,7 @@ use std::{path::PathBuf, sync::Arc};
 
 use detector::rules::{
     correlation::CorrelationRule,
+    load,
     sigma::{self, Level, SigmaRule, SigmaSet},
     silence::{self, SilenceRule},
     threshold::{self, ThresholdRule},
@@ -32,7 +33,7 @@ pub fn load_rules(dirs: &[PathBuf]) -> anyhow::Result<Rules> {
     let mut rules = Rules::default();
     let mut errors = Vec::new();
     for dir in dirs {
-        let loaded = sigma::load_dir(dir, &logsources);
+        let loaded = load::load_dir(dir, &logsources);
         // Correlations refer to rules by index within their folder: shift them.
         let base = rules.sigma.len();
         rules

@@ -1,7 +1,9 @@
-//! Detection rules: Sigma rules ([`sigma`]) with their correlations ([`correlation`]), and
+//! Detection rules: Sigma rules ([`sigma`]) with their correlations ([`correlation`]), both
+//! read from a folder by [`load`], and
 //! native rules in TOML: thresholds ([`threshold`]) and silences ([`silence`]).
 
 pub mod correlation;
+pub mod load;
 mod pattern;
 pub mod sigma;
 pub mod silence;

@@ -14,14 +14,11 @@
 //! the body's payload fields (JSON, CEF, LEEF, key=value, audit) and structured-data parameters.
 //! Keywords match anywhere in the message body.
 
-use std::{fmt, net::IpAddr, path::Path};
+use std::{fmt, net::IpAddr};
 
 use serde_yaml::Value;
 
-use super::{
-    correlation::CorrelationRule,
-    pattern::{StrKind, StrPattern},
-};
+use super::pattern::{StrKind, StrPattern};
 use crate::parse::Event;
 
 /// Why a rule was rejected.
@@ -397,7 +394,8 @@ impl SigmaRule {
         if doc.get("correlation").is_some() {
             return Err(err(
                 "correlation",
-                "a correlation rule: load it with load_dir, beside the rules it refers to".into(),
+                "a correlation rule: load it with load::load_dir, beside the rules it refers to"
+                    .into(),
             ));
         }
         let level = parse_level(doc["level"].as_str()).map_err(|m| err("level", m))?;
@@ -933,85 +931,4 @@ impl SigmaSet {
             }
         }
     }
-}
-
-/// What [`load_dir`] found.
-#[derive(Debug, Default)]
-pub struct Loaded {
-    /// Detection rules.
-    pub rules: Vec<SigmaRule>,
-    /// Correlation rules, referring to `rules` by index.
-    pub correlations: Vec<CorrelationRule>,
-    /// Every file or document that failed, with why.
-    pub errors: Vec<RuleError>,
-}
-
-/// Every rule of a folder (`*.yml`, `*.yaml`, recursively; several YAML documents per file are
-/// allowed): detection rules and the correlation rules that refer to them.
-pub fn load_dir(dir: &Path, logsources: &LogsourceMap) -> Loaded {
-    let mut loaded = Loaded::default();
-    let mut stack = vec![dir.to_path_buf()];
-    let mut files = Vec::new();
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            loaded.errors.push(RuleError {
-                file: d.display().to_string(),
-                construct: "folder".into(),
-                message: "cannot be read".into(),
-            });
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "yml" || x == "yaml") {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    let mut pending = Vec::new();
-    for p in files {
-        let file = p.display().to_string();
-        let text = match std::fs::read_to_string(&p) {
-            Ok(t) => t,
-            Err(e) => {
-                loaded.errors.push(RuleError {
-                    file,
-                    construct: "file".into(),
-                    message: e.to_string(),
-                });
-                continue;
-            }
-        };
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let doc = match <Value as serde::Deserialize>::deserialize(doc) {
-                Ok(v) => v,
-                Err(e) => {
-                    loaded.errors.push(RuleError {
-                        file: file.clone(),
-                        construct: "yaml".into(),
-                        message: e.to_string(),
-                    });
-                    break;
-                }
-            };
-            if doc.get("correlation").is_some() {
-                pending.push((file.clone(), doc));
-            } else {
-                match SigmaRule::from_value(&file, &doc, logsources) {
-                    Ok(r) => loaded.rules.push(r),
-                    Err(e) => loaded.errors.push(e),
-                }
-            }
-        }
-    }
-    for (file, doc) in pending {
-        match CorrelationRule::from_value(&file, &doc, &loaded.rules) {
-            Ok(c) => loaded.correlations.push(c),
-            Err(e) => loaded.errors.push(e),
-        }
-    }
-    loaded
 }
