@@ -778,6 +778,13 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
     // bound, memory is locked. Reading counters and detaching need none.
     let running_as = match &config.user {
         Some(user) => {
+            // The sinks' spools were made as root; the sinks keep writing them afterwards.
+            let spools: Vec<PathBuf> = config
+                .sink
+                .iter()
+                .filter_map(|s| s.spool_dir.clone())
+                .collect();
+            sys::give_to(user, &spools).map_err(|e| anyhow::anyhow!("{e}"))?;
             let (uid, gid) = sys::drop_privileges(user)
                 .map_err(|e| anyhow::anyhow!("dropping privileges to {user}: {e}"))?;
             log::info!("running as {user} (uid {uid}, gid {gid}) with no capabilities");

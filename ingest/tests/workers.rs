@@ -240,7 +240,33 @@ fn after_start_the_daemon_holds_no_privileges() {
     let Some(pair) = test_network() else {
         return;
     };
-    let ingest = Ingest::start(&pair, "user", &["--user", "nobody"]);
+    // A sink whose receiver is not there: its alert must wait in a spool the dropped user can
+    // still write.
+    let dir = std::env::temp_dir().join(format!("ingest-user-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("ingest.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[sink]]\nkind = \"syslog\"\nname = \"siem\"\naddress = \"{}:6514\"\nspool_dir = \"{}\"\n",
+            netns::ADDR_A,
+            dir.join("spool").display()
+        ),
+    )
+    .unwrap();
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../detector/rules/sigma-linux");
+    let ingest = Ingest::start(
+        &pair,
+        "user",
+        &[
+            "--user",
+            "nobody",
+            "--config",
+            config.to_str().unwrap(),
+            "--rules",
+            rules,
+        ],
+    );
     assert_eq!(ingest.ready["user"], "nobody", "{}", ingest.ready);
     let status = std::fs::read_to_string(format!("/proc/{}/status", ingest.pid())).unwrap();
     let field = |name: &str| {
@@ -256,15 +282,24 @@ fn after_start_the_daemon_holds_no_privileges() {
     for caps in ["CapPrm:", "CapEff:", "CapAmb:"] {
         assert_eq!(field(caps), ["0000000000000000"], "{caps} {status}");
     }
-    // And it still works: a message arrives through AF_XDP, and it stops and reports cleanly.
+    // And it still works: a message arrives through AF_XDP, raises an alert that is spooled,
+    // and it stops and reports cleanly.
+    let shellshock = "<13>Nov 22 10:00:00 web1 httpd[3]: GET /cgi-bin/x UA: () { :; }; /bin/id";
     VethPair::run_in(&pair.ns_a, || {
-        UdpSocket::bind((netns::ADDR_A, 0))?.send_to(b"<14>after the drop", (netns::ADDR_B, 514))
+        UdpSocket::bind((netns::ADDR_A, 0))?.send_to(shellshock.as_bytes(), (netns::ADDR_B, 514))
     })
     .unwrap()
     .unwrap();
     let Outcome {
         messages, report, ..
-    } = ingest.stop_after(1);
+    } = ingest.stop_after(2);
+    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(messages.len(), 1);
     assert_eq!(report["messages_received_xdp_total"], 1, "{report:#}");
+    let sink = &report["sinks"][0];
+    assert_eq!(
+        (&sink["spooled"], &sink["dropped_undeliverable"]),
+        (&1.into(), &0.into()),
+        "{sink}"
+    );
 }

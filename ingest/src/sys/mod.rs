@@ -107,6 +107,27 @@ pub fn drop_privileges(user: &str) -> Result<(u32, u32), String> {
     Ok((u.uid.as_raw(), u.gid.as_raw()))
 }
 
+/// Makes `user` the owner of each path in `paths` and of the files directly inside it (before
+/// privileges are dropped: folders the daemon made as root that it must still write to).
+pub fn give_to(user: &str, paths: &[std::path::PathBuf]) -> Result<(), String> {
+    use nix::unistd::{User, chown};
+    let u = User::from_name(user)
+        .map_err(|e| format!("looking up user {user:?}: {e}"))?
+        .ok_or_else(|| format!("no user {user:?}"))?;
+    for path in paths {
+        let inside = std::fs::read_dir(path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path());
+        for p in std::iter::once(path.clone()).chain(inside) {
+            chown(&p, Some(u.uid), Some(u.gid))
+                .map_err(|e| format!("giving {} to {user}: {e}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Raises the locked-memory limit as far as this process may: to unlimited with
 /// CAP_SYS_RESOURCE, else the soft limit up to the hard one. Returns the soft limit now in effect
 /// (bytes, `u64::MAX` for unlimited).
