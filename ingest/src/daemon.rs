@@ -275,7 +275,45 @@ pub struct Daemon {
     stop_workers: Arc<AtomicBool>,
     udp_before: UdpKernelDrops,
     /// Latency samples the workers have handed over so far.
-    latency: Histogram<u64>,
+    latency: LatencyTotals,
+}
+
+/// The latency samples the workers handed over: all since start, and the recent ones.
+#[derive(Debug)]
+struct LatencyTotals {
+    all: Histogram<u64>,
+    /// The current window and the one before: together the last 30 to 60 seconds.
+    recent: [Histogram<u64>; 2],
+    rotated: Instant,
+}
+
+impl LatencyTotals {
+    const WINDOW: Duration = Duration::from_secs(30);
+
+    fn new() -> Self {
+        Self {
+            all: latency_histogram(),
+            recent: [latency_histogram(), latency_histogram()],
+            rotated: Instant::now(),
+        }
+    }
+
+    fn add(&mut self, h: &Histogram<u64>) {
+        if self.rotated.elapsed() >= Self::WINDOW {
+            self.recent.swap(0, 1);
+            self.recent[0].reset();
+            self.rotated = Instant::now();
+        }
+        // Same bounds everywhere: adding cannot fail.
+        let _ = self.all.add(h);
+        let _ = self.recent[0].add(h);
+    }
+
+    fn recent(&self) -> Histogram<u64> {
+        let mut h = self.recent[0].clone();
+        let _ = h.add(&self.recent[1]);
+        h
+    }
 }
 
 impl std::fmt::Debug for Daemon {
@@ -313,8 +351,7 @@ impl Live<'_> {
             .iter_mut()
             .map(|w| *w.stats.read())
             .collect();
-        self.daemon
-            .report_from(&stats, &self.daemon.latency, Vec::new())
+        self.daemon.report_from(&stats, Vec::new())
     }
 
     /// Hands every worker a new detector, `make(worker)`, for rule set `generation`. Each worker
@@ -401,7 +438,7 @@ impl Daemon {
             infos: Vec::new(),
             stop_workers: stop_workers.clone(),
             udp_before,
-            latency: latency_histogram(),
+            latency: LatencyTotals::new(),
             opts: opts.clone(),
         };
 
@@ -530,7 +567,7 @@ impl Daemon {
             }
             let mut received = 0;
             for w in &mut self.workers {
-                w.stats.collect_latency(&mut self.latency);
+                w.stats.collect_latency(|h| self.latency.add(h));
                 received += w.stats.read().pipeline.received();
                 // Replaced detectors are dropped here, off the workers' threads.
                 while let Ok(old) = w.swap.retired.pop() {
@@ -558,20 +595,19 @@ impl Daemon {
             while let Ok(item) = w.outputs.pop() {
                 sink.on_output(item);
             }
-            w.stats.collect_latency(&mut self.latency);
+            w.stats.collect_latency(|h| self.latency.add(h));
         }
         sink.flush();
-        let mut latency = std::mem::replace(&mut self.latency, latency_histogram());
         let mut stats = Vec::new();
         let mut errors = Vec::new();
         for (info, end) in self.infos.iter().zip(&ends) {
-            let _ = latency.add(&end.latency);
+            self.latency.add(&end.latency);
             stats.push(end.stats);
             if let Some(e) = &end.error {
                 errors.push(format!("worker {}: {e}", info.worker));
             }
         }
-        self.report_from(&stats, &latency, errors)
+        self.report_from(&stats, errors)
     }
 
     /// Stops and joins every worker.
@@ -591,7 +627,6 @@ impl Daemon {
     fn report_from(
         &self,
         stats: &[WorkerStats],
-        latency: &Histogram<u64>,
         errors: Vec<String>,
     ) -> Result<Report, DaemonError> {
         let xdp = self
@@ -710,7 +745,11 @@ impl Daemon {
             udp_kernel,
             tcp,
             gelf,
-            latency_ns: LatencyReport::from_histogram(latency, pipeline.latency_unmeasured),
+            latency_ns: LatencyReport {
+                xdp_to_detected: Percentiles::of(&self.latency.all),
+                recent_xdp_to_detected: Percentiles::of(&self.latency.recent()),
+                unmeasured: pipeline.latency_unmeasured,
+            },
             detector,
             top_sources,
             rules_generation: stats.iter().map(|w| w.generation).min().unwrap_or(0),
@@ -878,8 +917,10 @@ pub struct TopSource {
 /// Latency percentiles, nanoseconds.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct LatencyReport {
-    /// From the XDP hook to the message parsed and through the detector.
+    /// From the XDP hook to the message parsed and through the detector, since start.
     pub xdp_to_detected: Percentiles,
+    /// The same over the last 30 to 60 seconds.
+    pub recent_xdp_to_detected: Percentiles,
     /// AF_XDP messages without an arrival time.
     pub unmeasured: u64,
 }
@@ -914,15 +955,6 @@ impl Percentiles {
             p999: h.value_at_quantile(0.999),
             max: h.max(),
             sum: (h.mean() * h.len() as f64).round() as u64,
-        }
-    }
-}
-
-impl LatencyReport {
-    fn from_histogram(h: &Histogram<u64>, unmeasured: u64) -> Self {
-        Self {
-            xdp_to_detected: Percentiles::of(h),
-            unmeasured,
         }
     }
 }

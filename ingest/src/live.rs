@@ -170,11 +170,10 @@ impl StatsReader {
         self.output.read()
     }
 
-    /// Adds every histogram the worker handed over into `into`, and sends them back empty.
-    pub fn collect_latency(&mut self, into: &mut Histogram<u64>) {
+    /// Hands every histogram the worker handed over to `add`, and sends them back empty.
+    pub fn collect_latency(&mut self, mut add: impl FnMut(&Histogram<u64>)) {
         while let Ok(mut h) = self.filled.pop() {
-            // Same bounds everywhere: adding cannot fail.
-            let _ = into.add(&h);
+            add(&h);
             h.reset();
             let _ = self.spare.push(h);
         }
@@ -225,16 +224,16 @@ mod tests {
             now += SLOW_INTERVAL_NS;
             assert_eq!(reader.read().pipeline.received(), sent);
             assert_eq!(reader.read().udp.unwrap().datagrams, sent);
-            reader.collect_latency(&mut merged);
+            reader.collect_latency(|h| merged.add(h).unwrap());
         }
         // A batch within the same interval: counters are published, the histogram stays.
         pipeline.handle(&message(monotonic_ns()));
         publisher.publish(&NoSource, &mut pipeline, now - 1);
         assert_eq!(reader.read().pipeline.received(), sent + 1);
-        reader.collect_latency(&mut merged);
+        reader.collect_latency(|h| merged.add(h).unwrap());
         let last = publisher.finish(&NoSource, &mut pipeline);
         assert_eq!(last.pipeline.received(), sent + 1);
-        reader.collect_latency(&mut merged);
+        reader.collect_latency(|h| merged.add(h).unwrap());
         let left = pipeline.finish().latency;
         assert_eq!(
             merged.len() + left.len(),

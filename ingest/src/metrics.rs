@@ -367,6 +367,27 @@ pub fn render(report: &Report, alerts: &AlertCounts) -> String {
     }
     e.sample("_sum", &[("stage", "xdp_to_detected")], seconds(l.sum));
     e.sample("_count", &[("stage", "xdp_to_detected")], l.count);
+    let r = &report.latency_ns.recent_xdp_to_detected;
+    e.family(
+        "ingest_latency_recent_seconds",
+        "gauge",
+        "From the XDP hook to the message parsed and detected, over the last 30 to 60 seconds.",
+    );
+    for (q, v) in [
+        ("0.5", r.p50),
+        ("0.9", r.p90),
+        ("0.99", r.p99),
+        ("0.999", r.p999),
+        ("1", r.max),
+    ] {
+        e.value(&[("stage", "xdp_to_detected"), ("quantile", q)], seconds(v));
+    }
+    e.family(
+        "ingest_latency_recent_samples",
+        "gauge",
+        "Samples behind ingest_latency_recent_seconds.",
+    );
+    e.value(&[("stage", "xdp_to_detected")], r.count);
     e.family(
         "ingest_latency_unmeasured_total",
         "counter",

@@ -167,21 +167,34 @@ pub fn render(before: &Scrape, after: &Scrape, seconds: f64) -> String {
         );
     }
 
-    let q = |quantile: &str| {
+    let q = |family: &str, quantile: &str| {
         after
-            .all("ingest_latency_seconds")
+            .all(family)
             .find(|s| s.label("quantile") == Some(quantile))
             .map_or(0.0, |s| s.value)
     };
-    if after.sum("ingest_latency_seconds_count", &[]) > 0.0 {
-        let _ = writeln!(
-            o,
-            "\nlatency    p50 {}   p99 {}   p99.9 {}   max {}   (XDP hook to detected, since start)",
-            duration(q("0.5")),
-            duration(q("0.99")),
-            duration(q("0.999")),
-            duration(q("1")),
-        );
+    for (family, samples, when) in [
+        (
+            "ingest_latency_recent_seconds",
+            after.sum("ingest_latency_recent_samples", &[]),
+            "last minute",
+        ),
+        (
+            "ingest_latency_seconds",
+            after.sum("ingest_latency_seconds_count", &[]),
+            "since start",
+        ),
+    ] {
+        if samples > 0.0 {
+            let _ = writeln!(
+                o,
+                "latency    p50 {}   p99 {}   p99.9 {}   max {}   (XDP hook to detected, {when})",
+                duration(q(family, "0.5")),
+                duration(q(family, "0.99")),
+                duration(q(family, "0.999")),
+                duration(q(family, "1")),
+            );
+        }
     }
 
     for sink in after.all("ingest_sink_records_delivered_total") {
@@ -251,6 +264,8 @@ mod tests {
              ingest_rule_alerts_raised_total{rule=\"ssh-brute-force\",kind=\"threshold\",level=\"high\"} 3\n\
              ingest_latency_seconds{stage=\"xdp_to_detected\",quantile=\"0.5\"} 0.0000123\n\
              ingest_latency_seconds_count{stage=\"xdp_to_detected\"} 3000\n\
+             ingest_latency_recent_seconds{stage=\"xdp_to_detected\",quantile=\"0.5\"} 0.000009\n\
+             ingest_latency_recent_samples{stage=\"xdp_to_detected\"} 100\n\
              ingest_source_messages_estimated{source=\"198.18.0.1\"} 2400\n\
              ingest_sink_records_delivered_total{sink=\"siem\"} 2\n\
              ingest_sink_spool_records{sink=\"siem\"} 1\n",
@@ -271,6 +286,10 @@ mod tests {
         assert!(screen.contains("3,045 = received + dropped"), "{screen}");
         assert!(screen.contains("ssh-brute-force"), "{screen}");
         assert!(screen.contains("p50 12.3 µs"), "{screen}");
+        assert!(
+            screen.contains("p50 9.0 µs"),
+            "the recent window too: {screen}"
+        );
         assert!(screen.contains("198.18.0.1"), "{screen}");
         assert!(screen.contains("sink siem"), "{screen}");
         assert!(screen.contains("waiting 1"), "{screen}");

@@ -142,6 +142,13 @@ fn the_endpoint_accounts_for_every_packet_and_status_reads_it() {
     );
     let p50 = scrape.sum("ingest_latency_seconds", &[("quantile", "0.5")]);
     assert!(p50 > 0.0 && p50 < 1.0, "p50 {p50} s");
+    assert_eq!(
+        scrape.sum("ingest_latency_recent_samples", &[]) as u64,
+        allowed,
+        "all of them recent"
+    );
+    let recent = scrape.sum("ingest_latency_recent_seconds", &[("quantile", "0.5")]);
+    assert_eq!(recent, p50, "the same samples, the same median");
 
     // Top sources: the only allowed sender leads (the estimate comes from a sample).
     let top = scrape
