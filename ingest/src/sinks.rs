@@ -1027,17 +1027,26 @@ mod tests {
         }
     }
 
-    fn temp(name: &str) -> PathBuf {
+    /// A folder for one test; removed when dropped, also when an assertion fails.
+    struct Temp(PathBuf);
+
+    impl Drop for Temp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn temp(name: &str) -> Temp {
         let dir = std::env::temp_dir().join(format!("ingest-sinks-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        dir
+        Temp(dir)
     }
 
     #[test]
     fn the_spool_replays_in_order_keeps_the_rest_and_respects_its_limit() {
-        let dir = temp("spool");
-        let path = spool_path(&dir, "s");
+        let tmp = temp("spool");
+        let path = spool_path(&tmp.0, "s");
         let mut spool = Spool::open(path.clone(), 500).unwrap();
         let mut kept = 0;
         for n in 0..10 {
@@ -1076,12 +1085,12 @@ mod tests {
             .unwrap();
         assert_eq!(rest.first().map(String::as_str), Some("{\"n\":2}"));
         assert!(again.is_empty());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_file_sink_appends_lines_and_reopens_after_rotation() {
-        let dir = temp("file");
+        let tmp = temp("file");
+        let dir = &tmp.0;
         let path = dir.join("alerts.jsonl");
         let config: SinkConfig = toml::from_str(&format!(
             "kind = \"file\"\npath = \"{}\"\nqueue = 16\n",
@@ -1112,12 +1121,12 @@ mod tests {
         );
         assert_eq!(reports[0].name, "file-0");
         assert_eq!(reports[0].delivered, 2);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn an_unwritable_file_sink_spools_then_drops_and_counts_all() {
-        let dir = temp("unwritable");
+        let tmp = temp("unwritable");
+        let dir = &tmp.0;
         // A folder cannot be opened for appending.
         let config: SinkConfig = toml::from_str(&format!(
             "kind = \"file\"\nname = \"audit\"\npath = \"{}\"\nqueue = 64\n\
@@ -1136,7 +1145,6 @@ mod tests {
         assert_eq!(r.spooled + r.dropped_undeliverable, 20, "{r:?}");
         assert_eq!(r.spool_pending, r.spooled);
         assert!(r.failures >= 1);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
