@@ -23,7 +23,7 @@ use ingest::{
     housekeeping::{self, Housekeeper, Reconfigure},
     metrics::{self, MetricsServer},
     pipeline::{Parsing, RuleDetector, RuleRef},
-    rules::{DetectorFactory, alert_json, load_rules},
+    rules::{AlertFacts, DetectorFactory, alert_json, load_rules},
     sinks::Sinks,
     socket::TcpOptions,
     sys::{self, xsk::XskOptions},
@@ -210,8 +210,19 @@ fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
         let event = detector::parse::parse(&line, &opts);
         let mut hits = Vec::new();
         sigma_set.for_each_match(&event, &mut scratch, |i| hits.push(i));
+        // Offline, time is the messages' own; a line without one has none (0).
+        let t = event
+            .timestamp_ns
+            .and_then(|t| u64::try_from(t).ok())
+            .unwrap_or(0);
         for i in hits {
-            let v = alert_json(&rules, RuleRef::Sigma(i as u32), None, event.input, None);
+            let facts = AlertFacts {
+                message: event.input,
+                first_ns: t,
+                last_ns: t,
+                ..AlertFacts::default()
+            };
+            let v = alert_json(&rules, RuleRef::Sigma(i as u32), &facts);
             writeln!(out, "{v}")?;
             let mut fired = Vec::new();
             correlations.on_match(i, &event, 0, |a| fired.push(a));
@@ -219,14 +230,14 @@ fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
                 let key = a.group.join(",");
                 let rule = RuleRef::Correlation(a.rule as u32);
                 let count = u32::try_from(a.count).unwrap_or(u32::MAX);
-                let v = alert_json(
-                    &rules,
-                    rule,
-                    None,
-                    event.input,
-                    Some((key.as_bytes(), count, 0)),
-                );
-                writeln!(out, "{v}")?;
+                let facts = AlertFacts {
+                    message: event.input,
+                    counted: Some((key.as_bytes(), count, 0)),
+                    first_ns: a.first_ns,
+                    last_ns: a.last_ns,
+                    ..AlertFacts::default()
+                };
+                writeln!(out, "{}", alert_json(&rules, rule, &facts))?;
             }
         }
         // Offline, time is the messages' own (threshold rules with `time = "arrival"` see every
@@ -235,14 +246,14 @@ fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
         thresholds.on_event(&event, 0, |a| raised.push(a));
         for a in raised {
             let rule = RuleRef::Threshold(a.rule as u32);
-            let v = alert_json(
-                &rules,
-                rule,
-                None,
-                event.input,
-                Some((&a.key, a.count, a.folded)),
-            );
-            writeln!(out, "{v}")?;
+            let facts = AlertFacts {
+                message: event.input,
+                counted: Some((&a.key, a.count, a.folded)),
+                first_ns: a.first_ns,
+                last_ns: a.last_ns,
+                ..AlertFacts::default()
+            };
+            writeln!(out, "{}", alert_json(&rules, rule, &facts))?;
         }
     }
     out.flush()?;

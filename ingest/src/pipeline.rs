@@ -231,43 +231,84 @@ impl Outbox<'_> {
     }
 
     /// Raises an alert for `rule` on `msg`, whose bytes are `bytes`: the one copy that outlives
-    /// the frame. `key` (cut at [`KEY_LEN`]), `count` and `folded` say what a rule counted: a
-    /// threshold's group, a correlation's group-by values, a template; empty and 1 for a match.
-    pub fn alert(
-        &mut self,
-        rule: RuleRef,
-        msg: &Message<'_>,
-        bytes: &[u8],
-        key: &[u8],
-        count: u32,
-        folded: u64,
-    ) {
+    /// the frame. `info` says what the rule counted.
+    pub fn alert(&mut self, rule: RuleRef, msg: &Message<'_>, bytes: &[u8], info: AlertInfo<'_>) {
         let sample = Sample::copy(self.worker, msg, bytes);
-        self.raise(rule, sample, key, count, folded);
+        self.raise(rule, sample, info);
     }
 
-    /// Raises an alert about no message (a silence): the key says what went quiet, `count` the
-    /// seconds of quiet.
-    pub fn alert_without_message(&mut self, rule: RuleRef, key: &[u8], count: u32) {
+    /// Raises an alert about no message (a silence): the key says what went quiet, the count
+    /// the seconds of quiet.
+    pub fn alert_without_message(&mut self, rule: RuleRef, info: AlertInfo<'_>) {
         let sample = Sample::empty(self.worker);
-        self.raise(rule, sample, key, count, 0);
+        self.raise(rule, sample, info);
     }
 
-    fn raise(&mut self, rule: RuleRef, sample: Sample, key: &[u8], count: u32, folded: u64) {
+    fn raise(&mut self, rule: RuleRef, sample: Sample, info: AlertInfo<'_>) {
         *self.alerts += 1;
-        let n = key.len().min(KEY_LEN);
+        let n = info.key.len().min(KEY_LEN);
         let mut alert = Alert {
             rule,
             generation: self.generation,
             sample,
-            count,
-            folded,
+            count: info.count,
+            folded: info.folded,
+            first_ns: info.first_ns,
+            last_ns: info.last_ns,
+            template: info.template,
             key: [0; KEY_LEN],
             key_len: n as u8,
         };
-        alert.key[..n].copy_from_slice(&key[..n]);
+        alert.key[..n].copy_from_slice(&info.key[..n]);
         self.push(Output::Alert(alert));
     }
+}
+
+/// What an alert says besides its rule and message.
+#[derive(Clone, Copy, Debug)]
+pub struct AlertInfo<'a> {
+    /// What was counted: a threshold's group, a correlation's group-by values, a template, what
+    /// went quiet; empty for a match. Cut at [`KEY_LEN`].
+    pub key: &'a [u8],
+    /// Events counted (1 for a match; seconds of quiet for a silence).
+    pub count: u32,
+    /// Earlier crossings folded into this one during a suppression.
+    pub folded: u64,
+    /// The first and last event counted, nanoseconds: since the epoch when the events carried
+    /// their own time, else CLOCK_MONOTONIC (see [`wall_clock_ns`]).
+    pub first_ns: u64,
+    /// See `first_ns`.
+    pub last_ns: u64,
+    /// The message's template, when the detector mines them.
+    pub template: Option<u64>,
+}
+
+impl AlertInfo<'static> {
+    /// A single match at `t_ns`.
+    pub fn one(t_ns: u64, template: Option<u64>) -> Self {
+        Self {
+            key: &[],
+            count: 1,
+            folded: 0,
+            first_ns: t_ns,
+            last_ns: t_ns,
+            template,
+        }
+    }
+}
+
+/// `t_ns` as nanoseconds since the epoch: alert times are either already that (event time) or
+/// CLOCK_MONOTONIC (arrival time). Monotonic time counts from boot, so below 10^18 ns (31 years
+/// of uptime) it is monotonic, and above it an epoch time (after 2001).
+pub fn wall_clock_ns(t_ns: u64) -> u64 {
+    const EPOCH_FLOOR: u64 = 1_000_000_000_000_000_000;
+    if t_ns >= EPOCH_FLOOR || t_ns == 0 {
+        return t_ns;
+    }
+    let now_wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    now_wall.saturating_sub(monotonic_ns().saturating_sub(t_ns))
 }
 
 /// Longest group key kept in an alert.
@@ -303,6 +344,12 @@ pub struct Alert {
     pub count: u32,
     /// Earlier crossings folded into this alert during a suppression.
     pub folded: u64,
+    /// The first event counted (see [`AlertInfo::first_ns`]).
+    pub first_ns: u64,
+    /// The last event counted.
+    pub last_ns: u64,
+    /// The message's template, when mined.
+    pub template: Option<u64>,
     key: [u8; KEY_LEN],
     key_len: u8,
 }
@@ -396,60 +443,89 @@ impl RuleDetector {
 
 impl Detect for RuleDetector {
     fn on_message(&mut self, msg: &Message<'_>, event: &Event<'_>, out: &mut Outbox<'_>) {
-        self.hits.clear();
-        let hits = &mut self.hits;
-        self.sigma
-            .for_each_match(event, &mut self.scratch, |i| hits.push(i));
         let now = monotonic_ns();
-        for &i in &self.hits {
-            out.alert(RuleRef::Sigma(i as u32), msg, event.input, &[], 1, 0);
-            self.correlations.on_match(i, event, now, |a| {
-                let rule = RuleRef::Correlation(a.rule as u32);
-                let count = u32::try_from(a.count).unwrap_or(u32::MAX);
-                out.alert(
-                    rule,
-                    msg,
-                    event.input,
-                    a.group.join(",").as_bytes(),
-                    count,
-                    0,
-                );
-            });
-        }
-        if !self.silences.rules().is_empty() {
-            self.silences.on_event(event, now);
-        }
-        if let Some(l) = &mut self.learning {
+        // Mined first, so every alert on this message can name its template.
+        let mined = self.learning.as_mut().map(|l| {
             l.seen += 1;
             // Valid UTF-8 is the common case; other bodies are mined by their valid prefix.
             let body = match std::str::from_utf8(event.body) {
                 Ok(b) => b,
                 Err(e) => std::str::from_utf8(&event.body[..e.valid_up_to()]).unwrap_or(""),
             };
-            let mined = l.miner.add(body);
-            let template = |l: &Learning| {
+            l.miner.add(body)
+        });
+        let template = mined.as_ref().map(|m| m.id);
+        let t = event
+            .timestamp_ns
+            .and_then(|t| u64::try_from(t).ok())
+            .unwrap_or(now);
+        self.hits.clear();
+        let hits = &mut self.hits;
+        self.sigma
+            .for_each_match(event, &mut self.scratch, |i| hits.push(i));
+        for &i in &self.hits {
+            out.alert(
+                RuleRef::Sigma(i as u32),
+                msg,
+                event.input,
+                AlertInfo::one(t, template),
+            );
+            self.correlations.on_match(i, event, now, |a| {
+                let group = a.group.join(",");
+                let info = AlertInfo {
+                    key: group.as_bytes(),
+                    count: u32::try_from(a.count).unwrap_or(u32::MAX),
+                    folded: 0,
+                    first_ns: a.first_ns,
+                    last_ns: a.last_ns,
+                    template,
+                };
+                out.alert(RuleRef::Correlation(a.rule as u32), msg, event.input, info);
+            });
+        }
+        if !self.silences.rules().is_empty() {
+            self.silences.on_event(event, now);
+        }
+        if let (Some(l), Some(mined)) = (&mut self.learning, mined) {
+            let text = |l: &Learning| {
                 l.miner
                     .template(mined.id)
                     .map(|t| t.text())
                     .unwrap_or_default()
             };
             if mined.new && l.seen > l.warmup_messages {
-                let rule = RuleRef::NewTemplate(mined.id);
-                out.alert(rule, msg, event.input, template(l).as_bytes(), 1, 0);
+                let text = text(l);
+                let info = AlertInfo {
+                    key: text.as_bytes(),
+                    ..AlertInfo::one(t, template)
+                };
+                out.alert(RuleRef::NewTemplate(mined.id), msg, event.input, info);
             }
             let mut h = DefaultHasher::new();
             h.write(event.host.unwrap_or_default());
             h.write(event.app.unwrap_or_default());
             h.write_u64(mined.id);
             if let Some(a) = l.baselines.observe(h.finish(), now) {
-                let rule = RuleRef::RateSpike(mined.id);
-                out.alert(rule, msg, event.input, template(l).as_bytes(), a.count, 0);
+                let text = text(l);
+                let info = AlertInfo {
+                    key: text.as_bytes(),
+                    count: a.count,
+                    ..AlertInfo::one(now, template)
+                };
+                out.alert(RuleRef::RateSpike(mined.id), msg, event.input, info);
             }
         }
         if !self.thresholds.rules().is_empty() {
             self.thresholds.on_event(event, now, |a| {
-                let rule = RuleRef::Threshold(a.rule as u32);
-                out.alert(rule, msg, event.input, &a.key, a.count, a.folded);
+                let info = AlertInfo {
+                    key: &a.key,
+                    count: a.count,
+                    folded: a.folded,
+                    first_ns: a.first_ns,
+                    last_ns: a.last_ns,
+                    template,
+                };
+                out.alert(RuleRef::Threshold(a.rule as u32), msg, event.input, info);
             });
         }
     }
@@ -492,7 +568,14 @@ impl Detect for RuleDetector {
         self.last_check_ns = now_ns;
         self.silences.check(now_ns, |a| {
             let secs = u32::try_from(a.quiet_ns / 1_000_000_000).unwrap_or(u32::MAX);
-            out.alert_without_message(RuleRef::Silence(a.rule as u32), &a.key, secs);
+            let info = AlertInfo {
+                key: &a.key,
+                count: secs,
+                first_ns: now_ns.saturating_sub(a.quiet_ns),
+                last_ns: now_ns,
+                ..AlertInfo::one(now_ns, None)
+            };
+            out.alert_without_message(RuleRef::Silence(a.rule as u32), info);
         });
     }
 }
@@ -968,7 +1051,12 @@ mod tests {
     struct Fires(u32);
     impl Detect for Fires {
         fn on_message(&mut self, msg: &Message<'_>, e: &Event<'_>, out: &mut Outbox<'_>) {
-            out.alert(RuleRef::Sigma(self.0), msg, e.input, &[], 1, 0);
+            out.alert(
+                RuleRef::Sigma(self.0),
+                msg,
+                e.input,
+                AlertInfo::one(1, None),
+            );
         }
     }
 

@@ -108,7 +108,7 @@ pub fn rule_meta(rules: &Rules, rule: RuleRef) -> RuleMeta<'_> {
     let unknown = || meta("unknown rule", None, Level::Informational, &[], "unknown");
     match rule {
         RuleRef::Sigma(i) => match rules.sigma.get(i as usize) {
-            Some(r) => meta(&r.title, r.id.clone(), r.level, &[], "sigma"),
+            Some(r) => meta(&r.title, r.id.clone(), r.level, &r.tags, "sigma"),
             None => unknown(),
         },
         RuleRef::Threshold(i) => match rules.thresholds.get(i as usize) {
@@ -116,7 +116,7 @@ pub fn rule_meta(rules: &Rules, rule: RuleRef) -> RuleMeta<'_> {
             None => unknown(),
         },
         RuleRef::Correlation(i) => match rules.correlations.get(i as usize) {
-            Some(r) => meta(&r.title, r.id.clone(), r.level, &[], "correlation"),
+            Some(r) => meta(&r.title, r.id.clone(), r.level, &r.tags, "correlation"),
             None => unknown(),
         },
         RuleRef::Silence(i) => match rules.silences.get(i as usize) {
@@ -151,14 +151,35 @@ pub fn severity(level: Level) -> u8 {
     }
 }
 
+/// What an alert says about the event(s) behind it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AlertFacts<'a> {
+    /// The sender (none for a silence).
+    pub src: Option<std::net::SocketAddr>,
+    /// The message (the one that completed a threshold or correlation).
+    pub message: &'a [u8],
+    /// What a counting rule counted: its key, the count, and crossings folded in.
+    pub counted: Option<(&'a [u8], u32, u64)>,
+    /// First and last event counted (see [`crate::pipeline::AlertInfo::first_ns`]); 0: unknown.
+    pub first_ns: u64,
+    /// See `first_ns`.
+    pub last_ns: u64,
+    /// The message's template, when mined.
+    pub template: Option<u64>,
+}
+
+/// An RFC 3339 time for a nanosecond time of either clock; none for 0.
+fn seen(t_ns: u64) -> serde_json::Value {
+    if t_ns == 0 {
+        return serde_json::Value::Null;
+    }
+    let wall = crate::pipeline::wall_clock_ns(t_ns);
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(wall);
+    humantime::format_rfc3339_micros(t).to_string().into()
+}
+
 /// The JSON line of an alert.
-pub fn alert_json(
-    rules: &Rules,
-    rule: RuleRef,
-    src: Option<String>,
-    message: &[u8],
-    threshold: Option<(&[u8], u32, u64)>,
-) -> serde_json::Value {
+pub fn alert_json(rules: &Rules, rule: RuleRef, facts: &AlertFacts<'_>) -> serde_json::Value {
     let RuleMeta {
         title,
         id,
@@ -173,10 +194,13 @@ pub fn alert_json(
         "id": id,
         "level": level.name(),
         "tags": tags,
-        "src": src,
-        "message": String::from_utf8_lossy(message),
+        "src": facts.src.map(|s| s.to_string()),
+        "first_seen": seen(facts.first_ns),
+        "last_seen": seen(facts.last_ns),
+        "template": facts.template,
+        "message": String::from_utf8_lossy(facts.message),
     });
-    if let Some((key, count, folded)) = threshold {
+    if let Some((key, count, folded)) = facts.counted {
         v["key"] = String::from_utf8_lossy(key).into();
         v["count"] = count.into();
         v["folded"] = folded.into();

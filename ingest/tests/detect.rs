@@ -155,12 +155,26 @@ fn live_traffic_raises_alerts_with_the_sender() {
     assert_eq!(sigma["rule"], "Shellshock Expression");
     assert_eq!(sigma["message"], SHELLSHOCK);
     assert!(sigma["src"].as_str().unwrap().starts_with("198.18.0.1:"));
+    assert_eq!(
+        sigma["tags"],
+        serde_json::json!(["attack.persistence", "attack.t1505.003"]),
+        "ATT&CK tags from the rule"
+    );
+    // The message's own time (this year's Nov 22 10:00:00, read as UTC).
+    let seen = sigma["first_seen"].as_str().unwrap();
+    assert!(seen.ends_with("-11-22T10:00:00.000000Z"), "{sigma}");
+    assert_eq!(sigma["last_seen"], sigma["first_seen"]);
+    assert!(sigma["template"].is_null(), "no mining without --learn");
     let brute = alerts.iter().find(|a| a["kind"] == "threshold").unwrap();
     assert_eq!(
         (&brute["key"], &brute["count"]),
         (&Value::from("203.0.113.5"), &Value::from(8))
     );
     assert_eq!(brute["id"], "ssh-brute-force");
+    assert!(
+        brute["first_seen"].as_str().unwrap() <= brute["last_seen"].as_str().unwrap(),
+        "{brute}"
+    );
     assert_eq!(report["alerts_raised_total"], 2, "{report:#}");
     assert_eq!(report["messages_received_xdp_total"], 10, "{report:#}");
     assert_eq!(drops_total(&report), 0, "{report:#}");
@@ -221,6 +235,10 @@ fn correlation_rules_fire_offline() {
     let kinds: Vec<&str> = alerts.iter().map(|a| a["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["sigma", "sigma", "sigma", "correlation"]);
     let c = &alerts[3];
+    assert!(
+        c["first_seen"].is_string() && c["last_seen"].is_string(),
+        "{c}"
+    );
     assert_eq!(
         (&c["rule"], &c["key"], &c["count"]),
         (
@@ -301,6 +319,7 @@ fn learning_alerts_on_a_new_kind_of_message_after_the_warm_up() {
     assert_eq!(alerts.len(), 1, "{lines:#?}");
     assert_eq!(alerts[0]["kind"], "new_template");
     assert_eq!(alerts[0]["key"], "Accepted publickey for root");
+    assert!(alerts[0]["template"].as_u64().is_some(), "{}", alerts[0]);
     assert_eq!(report["alerts_raised_total"], 1, "{report:#}");
 }
 

@@ -24,7 +24,7 @@ use serde_yaml::Value;
 
 use super::{
     duration_ns,
-    sigma::{Field, Level, RuleError, SigmaRule, parse_level},
+    sigma::{Field, Level, RuleError, SigmaRule, parse_level, parse_tags},
 };
 use crate::parse::Event;
 
@@ -50,6 +50,8 @@ pub struct CorrelationRule {
     pub id: Option<String>,
     /// `level`.
     pub level: Level,
+    /// `tags` (ATT&CK, ...).
+    pub tags: Vec<String>,
     /// The file it came from.
     pub file: String,
     /// The kind.
@@ -178,6 +180,7 @@ impl CorrelationRule {
             title,
             id: doc["id"].as_str().map(str::to_string),
             level,
+            tags: parse_tags(&doc["tags"]).map_err(|m| err("tags", m))?,
             file: file.to_string(),
             kind,
             rules: indexes,
@@ -227,6 +230,10 @@ pub struct CorrelationAlert {
     pub count: u64,
     /// The group-by values of the event that completed it.
     pub group: Vec<String>,
+    /// Time of the earliest match counted (the rule's clock: event time, else `now_ns`).
+    pub first_ns: u64,
+    /// Time of the match that completed it.
+    pub last_ns: u64,
 }
 
 /// The correlation rules and their state.
@@ -312,12 +319,12 @@ impl CorrelationEngine {
                     times[*next] = t;
                     *next = (*next + 1) % n;
                     *seen += 1;
-                    let hit =
-                        *seen >= n as u64 && t.saturating_sub(times[*next]) <= rule.timespan_ns;
+                    let first = times[*next];
+                    let hit = *seen >= n as u64 && t.saturating_sub(first) <= rule.timespan_ns;
                     if hit {
                         *seen = 0;
                     }
-                    hit.then_some(n as u64)
+                    hit.then_some((n as u64, first))
                 }
                 State::Values(values) => {
                     let mut v = DefaultHasher::new();
@@ -339,10 +346,11 @@ impl CorrelationEngine {
                         None => values.push((v, t)),
                     }
                     let hit = values.len() >= n;
+                    let first = values.iter().map(|(_, seen)| *seen).min().unwrap_or(t);
                     if hit {
                         values.clear();
                     }
-                    hit.then_some(n as u64)
+                    hit.then_some((n as u64, first))
                 }
                 State::Temporal(last) => {
                     for (slot, &b) in rule.rules.iter().enumerate() {
@@ -358,13 +366,14 @@ impl CorrelationEngine {
                     let complete = last
                         .iter()
                         .all(|x| x.is_some_and(|x| t.saturating_sub(x) <= rule.timespan_ns));
+                    let first = last.iter().flatten().copied().min().unwrap_or(t);
                     if complete {
                         last.iter_mut().for_each(|x| *x = None);
                     }
-                    complete.then_some(rule.rules.len() as u64)
+                    complete.then_some((rule.rules.len() as u64, first))
                 }
             };
-            if let Some(count) = fired {
+            if let Some((count, first_ns)) = fired {
                 let group = rule
                     .group_by
                     .iter()
@@ -381,6 +390,8 @@ impl CorrelationEngine {
                     rule: ci,
                     count,
                     group,
+                    first_ns,
+                    last_ns: t,
                 });
             }
         }

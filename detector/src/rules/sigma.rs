@@ -102,6 +102,22 @@ impl LogsourceMap {
     }
 }
 
+/// A rule's `tags`: a list of strings (others are an error); none when absent.
+pub(crate) fn parse_tags(tags: &Value) -> Result<Vec<String>, String> {
+    match tags {
+        Value::Null => Ok(Vec::new()),
+        Value::Sequence(list) => list
+            .iter()
+            .map(|t| {
+                t.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("{t:?} is not a string"))
+            })
+            .collect(),
+        other => Err(format!("{other:?} is not a list")),
+    }
+}
+
 /// A rule's `level` (medium when absent).
 pub(crate) fn parse_level(level: Option<&str>) -> Result<Level, String> {
     let name = level.unwrap_or("medium");
@@ -343,6 +359,8 @@ pub struct SigmaRule {
     pub name: Option<String>,
     /// `level`.
     pub level: Level,
+    /// `tags` (ATT&CK techniques and tactics as `attack.t1190`, ...).
+    pub tags: Vec<String>,
     /// The file it came from.
     pub file: String,
     /// App names the rule is limited to (from `logsource.service`); empty: every message.
@@ -462,6 +480,7 @@ impl SigmaRule {
             id: doc["id"].as_str().map(str::to_string),
             name: doc["name"].as_str().map(str::to_string),
             level,
+            tags: parse_tags(&doc["tags"]).map_err(|m| err("tags", m))?,
             file: file.to_string(),
             apps,
             searches,
