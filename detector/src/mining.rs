@@ -10,10 +10,18 @@
 //! differing positions into `<*>`. Otherwise a new group starts. Two masked variables in the
 //! same position count as equal: they have the same shape.
 //!
-//! The number of templates is bounded: when full, the least recently seen template is evicted
-//! (and counted), and its id is never reused.
+//! Memory is bounded. Templates are kept in LRU order within a count and a byte limit: when
+//! either is reached the least recently seen template is evicted (in constant time, and
+//! counted), and its id is never reused. The tree is bounded by a node limit: once reached, a
+//! new token goes down the `<*>` branch, as one beyond `max_children` does; token counts above
+//! [`MAX_ROOT_TOKENS`] share one root (a leaf only joins templates of the same length).
 
 use std::collections::HashMap;
+
+use lru::LruCache;
+
+/// Token counts above this share one root of the tree.
+pub const MAX_ROOT_TOKENS: usize = 255;
 
 /// Parameters.
 #[derive(Clone, Copy, Debug)]
@@ -28,6 +36,11 @@ pub struct MinerOptions {
     pub max_children: usize,
     /// Most templates kept.
     pub max_templates: usize,
+    /// Most bytes the kept templates take (their tokens and bookkeeping, see
+    /// [`Miner::template_bytes`]).
+    pub max_template_bytes: usize,
+    /// Most nodes in the tree.
+    pub max_nodes: usize,
 }
 
 impl Default for MinerOptions {
@@ -37,6 +50,8 @@ impl Default for MinerOptions {
             similarity: 0.75,
             max_children: 100,
             max_templates: 100_000,
+            max_template_bytes: 64 << 20,
+            max_nodes: 100_000,
         }
     }
 }
@@ -52,7 +67,6 @@ pub struct Template {
     pub tokens: Vec<String>,
     /// Messages that joined it.
     pub count: u64,
-    last_seen: u64,
 }
 
 impl Template {
@@ -82,9 +96,12 @@ struct Node {
 pub struct Miner {
     opts: MinerOptions,
     roots: HashMap<usize, Node>,
-    templates: HashMap<u64, Template>,
+    templates: LruCache<u64, Template>,
+    /// Bytes the kept templates take.
+    bytes: usize,
+    /// Nodes in the tree (roots included).
+    nodes: usize,
     next_id: u64,
-    clock: u64,
     evicted: u64,
     /// The masked tokens of the message being added: bytes and ranges, reused so that adding
     /// a message allocates nothing once its template and tree path exist.
@@ -144,9 +161,10 @@ impl Miner {
         Self {
             opts,
             roots: HashMap::new(),
-            templates: HashMap::new(),
+            templates: LruCache::unbounded(),
+            bytes: 0,
+            nodes: 0,
             next_id: 1,
-            clock: 0,
             evicted: 0,
             buf: Vec::new(),
             ranges: Vec::new(),
@@ -160,7 +178,25 @@ impl Miner {
 
     /// The template with `id`, if still kept.
     pub fn template(&self, id: u64) -> Option<&Template> {
-        self.templates.get(&id)
+        self.templates.peek(&id)
+    }
+
+    /// Bytes the kept templates take: their tokens, plus the entry and its share of the table.
+    pub fn template_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Nodes in the tree.
+    pub fn nodes(&self) -> usize {
+        self.nodes
+    }
+
+    /// What one template costs, estimated from above: the token strings and their vector, the
+    /// LRU entry, and the hash table slot (with the table's own slack).
+    fn cost(tokens: &[String]) -> usize {
+        tokens.iter().map(|t| t.capacity() + 24).sum::<usize>()
+            + std::mem::size_of::<Template>()
+            + 64
     }
 
     /// Templates kept now.
@@ -193,7 +229,6 @@ impl Miner {
 
     /// Files `message` under a template and returns its id.
     pub fn add(&mut self, message: &str) -> Mined {
-        self.clock += 1;
         self.buf.clear();
         self.ranges.clear();
         for t in message.split_whitespace() {
@@ -205,23 +240,33 @@ impl Miner {
         let n = ranges.len();
         let opts = self.opts;
         // Descend: the token count, then the first depth - 2 tokens.
-        let mut node = self.roots.entry(n).or_default();
+        let nodes = &mut self.nodes;
+        let mut node = self.roots.entry(n.min(MAX_ROOT_TOKENS)).or_insert_with(|| {
+            *nodes += 1;
+            Node::default()
+        });
         for r in ranges.iter().take(opts.depth.saturating_sub(2)) {
             let t = &buf[r.clone()];
             let known = node.children.contains_key(t);
             let room = node.children.len() + 1 < opts.max_children
+                && *nodes < opts.max_nodes
                 && !t.windows(WILD.len()).any(|w| w == WILD.as_bytes());
             let key: &[u8] = if known || room { t } else { WILD.as_bytes() };
             if !node.children.contains_key(key) {
+                // Beyond the limits only the one `<*>` child per node is made.
                 node.children.insert(key.to_vec(), Node::default());
+                *nodes += 1;
             }
             node = node.children.get_mut(key).expect("just ensured");
         }
-        // The most similar group in the leaf (ties: the one with more wildcards).
-        node.groups.retain(|id| self.templates.contains_key(id));
+        // The most similar group of the same length in the leaf (ties: more wildcards).
+        node.groups.retain(|id| self.templates.contains(id));
         let mut best: Option<(u64, f64, usize)> = None;
         for id in &node.groups {
-            let t = &self.templates[id];
+            let t = self.templates.peek(id).expect("just kept");
+            if t.tokens.len() != n {
+                continue;
+            }
             let (sim, wild) = Self::similarity(&t.tokens, buf, ranges);
             if best.is_none_or(|(_, s, w)| sim > s || (sim == s && wild > w)) {
                 best = Some((*id, sim, wild));
@@ -230,57 +275,97 @@ impl Miner {
         let mined = match best {
             Some((id, sim, _)) if sim >= opts.similarity => {
                 let t = self.templates.get_mut(&id).expect("kept");
+                let before = Self::cost(&t.tokens);
                 for (a, r) in t.tokens.iter_mut().zip(ranges) {
                     if a != WILD && a.as_bytes() != &buf[r.clone()] {
                         *a = WILD.to_string();
                     }
                 }
+                self.bytes = self.bytes - before + Self::cost(&t.tokens);
                 t.count += 1;
-                t.last_seen = self.clock;
                 Mined { id, new: false }
             }
             _ => {
                 let id = self.next_id;
                 self.next_id += 1;
                 node.groups.push(id);
-                let tokens = ranges
+                let tokens: Vec<String> = ranges
                     .iter()
                     .map(|r| String::from_utf8_lossy(&buf[r.clone()]).into_owned())
                     .collect();
-                self.templates.insert(
+                self.bytes += Self::cost(&tokens);
+                self.templates.put(
                     id,
                     Template {
                         id,
                         tokens,
                         count: 1,
-                        last_seen: self.clock,
                     },
                 );
                 Mined { id, new: true }
             }
         };
-        if self.templates.len() > opts.max_templates {
-            self.evict_oldest();
-        }
-        mined
-    }
-
-    fn evict_oldest(&mut self) {
-        if let Some(id) = self
-            .templates
-            .values()
-            .min_by_key(|t| t.last_seen)
-            .map(|t| t.id)
+        // The least recently seen go first; the one just added or joined is the most recent.
+        while self.templates.len() > opts.max_templates.max(1)
+            || (self.bytes > opts.max_template_bytes && self.templates.len() > 1)
         {
-            self.templates.remove(&id);
+            let Some((_, t)) = self.templates.pop_lru() else {
+                break;
+            };
+            self.bytes -= Self::cost(&t.tokens);
             self.evicted += 1;
         }
+        mined
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_is_bounded_under_a_flood_of_new_kinds() {
+        let opts = MinerOptions {
+            max_templates: 1000,
+            max_template_bytes: 64 << 10,
+            max_nodes: 500,
+            ..MinerOptions::default()
+        };
+        let mut m = Miner::new(opts);
+        // Every message a new kind: words that never repeat, in lengths from 1 to 300 tokens.
+        let word = |i: u64| {
+            let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            (0..6)
+                .map(|_| {
+                    x = x.rotate_left(7) ^ 0x5851_f42d;
+                    char::from(b'a' + (x % 26) as u8)
+                })
+                .collect::<String>()
+        };
+        let mut new = 0;
+        for i in 0..50_000u64 {
+            let len = 1 + (i % 300) as usize;
+            let message: Vec<String> = (0..len as u64).map(|k| word(i * 1000 + k)).collect();
+            if m.add(&message.join(" ")).new {
+                new += 1;
+            }
+            // Each template is far below the limit, so the limit holds after every message.
+            assert!(m.template_bytes() <= opts.max_template_bytes);
+        }
+        assert!(new > 10_000, "most are new kinds: {new}");
+        assert!(m.len() <= opts.max_templates);
+        assert!(m.template_bytes() <= opts.max_template_bytes);
+        assert!(
+            m.nodes() <= 2 * opts.max_nodes + MAX_ROOT_TOKENS + 1,
+            "{} nodes",
+            m.nodes()
+        );
+        assert_eq!(
+            m.evicted() + m.len() as u64,
+            new,
+            "every template kept or counted out"
+        );
+    }
 
     #[test]
     fn variable_parts_become_wildcards() {
