@@ -17,4 +17,5 @@ echo "== clippy (XDP program, bpfel-unknown-none)"
 echo "== tests"
 cargo test --locked
 echo "== parser tests again, SIMD off (the scalar scan is the oracle)"
-DETECTOR_SIMD=off cargo test --locked -p detector
+# The memory-budget test parses ten million messages for its state tables, not for the scan.
+DETECTOR_SIMD=off cargo test --locked -p detector -- --skip ten_million_sources

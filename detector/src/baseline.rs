@@ -73,9 +73,21 @@ pub struct Baselines {
 
 impl Baselines {
     /// Empty baselines.
+    /// What one key costs, from above.
+    pub const KEY_BYTES: usize = crate::bounded::entry_bytes(std::mem::size_of::<KeyStats>());
+
+    /// Options whose keys stay within `budget_bytes`.
+    pub fn options_within(opts: BaselineOptions, budget_bytes: usize) -> BaselineOptions {
+        BaselineOptions {
+            max_keys: crate::bounded::keys_within(budget_bytes, Self::KEY_BYTES),
+            ..opts
+        }
+    }
+
+    /// Rate baselines with `opts`.
     pub fn new(opts: BaselineOptions) -> Self {
         Self {
-            table: LruCache::new(NonZeroUsize::new(opts.max_keys.max(1)).expect("at least one")),
+            table: LruCache::sparse(NonZeroUsize::new(opts.max_keys.max(1)).expect("at least one")),
             opts,
             evicted: 0,
         }

@@ -6,7 +6,7 @@
 //! root, and used offline.
 
 pub mod baseline;
-mod bounded;
+pub mod bounded;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod mining;

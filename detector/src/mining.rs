@@ -41,6 +41,10 @@ pub struct MinerOptions {
     pub max_template_bytes: usize,
     /// Most nodes in the tree.
     pub max_nodes: usize,
+    /// Most groups in one leaf: a message is compared with each, so this bounds the work per
+    /// message whatever arrives (a flood of never-seen kinds lands in few leaves). When a leaf
+    /// is full, its least recently seen group is evicted.
+    pub max_leaf_groups: usize,
 }
 
 impl Default for MinerOptions {
@@ -52,6 +56,7 @@ impl Default for MinerOptions {
             max_templates: 100_000,
             max_template_bytes: 64 << 20,
             max_nodes: 100_000,
+            max_leaf_groups: 64,
         }
     }
 }
@@ -67,6 +72,7 @@ pub struct Template {
     pub tokens: Vec<String>,
     /// Messages that joined it.
     pub count: u64,
+    last_seen: u64,
 }
 
 impl Template {
@@ -102,6 +108,7 @@ pub struct Miner {
     /// Nodes in the tree (roots included).
     nodes: usize,
     next_id: u64,
+    clock: u64,
     evicted: u64,
     /// The masked tokens of the message being added: bytes and ranges, reused so that adding
     /// a message allocates nothing once its template and tree path exist.
@@ -155,6 +162,20 @@ fn mask_into(t: &str, out: &mut Vec<u8>) {
     }
 }
 
+impl MinerOptions {
+    /// What one tree node costs, from above: its key, its child table slot, its group list.
+    pub const NODE_BYTES: usize = 160;
+
+    /// These options within `budget_bytes`: three quarters for templates, the rest for the tree.
+    pub fn within(self, budget_bytes: usize) -> Self {
+        Self {
+            max_template_bytes: budget_bytes / 4 * 3,
+            max_nodes: crate::bounded::keys_within(budget_bytes / 4, Self::NODE_BYTES),
+            ..self
+        }
+    }
+}
+
 impl Miner {
     /// A miner with `opts`.
     pub fn new(opts: MinerOptions) -> Self {
@@ -165,6 +186,7 @@ impl Miner {
             bytes: 0,
             nodes: 0,
             next_id: 1,
+            clock: 0,
             evicted: 0,
             buf: Vec::new(),
             ranges: Vec::new(),
@@ -229,6 +251,7 @@ impl Miner {
 
     /// Files `message` under a template and returns its id.
     pub fn add(&mut self, message: &str) -> Mined {
+        self.clock += 1;
         self.buf.clear();
         self.ranges.clear();
         for t in message.split_whitespace() {
@@ -283,11 +306,28 @@ impl Miner {
                 }
                 self.bytes = self.bytes - before + Self::cost(&t.tokens);
                 t.count += 1;
+                t.last_seen = self.clock;
                 Mined { id, new: false }
             }
             _ => {
                 let id = self.next_id;
                 self.next_id += 1;
+                if node.groups.len() >= opts.max_leaf_groups.max(1) {
+                    // Make room in the leaf: its least recently seen group goes.
+                    let templates = &self.templates;
+                    let oldest = node
+                        .groups
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, g)| templates.peek(*g).map_or(0, |t| t.last_seen))
+                        .map(|(i, _)| i)
+                        .expect("a full leaf");
+                    let gone = node.groups.swap_remove(oldest);
+                    if let Some(t) = self.templates.pop(&gone) {
+                        self.bytes -= Self::cost(&t.tokens);
+                        self.evicted += 1;
+                    }
+                }
                 node.groups.push(id);
                 let tokens: Vec<String> = ranges
                     .iter()
@@ -300,6 +340,7 @@ impl Miner {
                         id,
                         tokens,
                         count: 1,
+                        last_seen: self.clock,
                     },
                 );
                 Mined { id, new: true }

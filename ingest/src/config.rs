@@ -67,6 +67,8 @@ pub struct Config {
     pub learn: bool,
     /// Messages per worker before new templates alert.
     pub learn_warmup: u64,
+    /// Memory for each worker's detector state (every per-key table), MiB.
+    pub detector_budget_mb: usize,
     /// Write every counter here at exit.
     pub stats_json: Option<PathBuf>,
     /// Once attached and bound, continue as this user, with no capabilities left.
@@ -107,6 +109,7 @@ impl Default for Config {
             rules: Vec::new(),
             learn: false,
             learn_warmup: 10_000,
+            detector_budget_mb: crate::pipeline::DEFAULT_BUDGET_BYTES >> 20,
             stats_json: None,
             user: None,
             metrics_addr: crate::metrics::DEFAULT_ADDR.to_string(),
@@ -186,6 +189,11 @@ fn key_position(text: &str, at: Location) -> (usize, usize) {
 }
 
 impl Config {
+    /// The detector state budget of each worker, bytes.
+    pub fn detector_budget_bytes(&self) -> usize {
+        self.detector_budget_mb.saturating_mul(1 << 20)
+    }
+
     /// Parses and checks a configuration file's text: the syntax and types first (one error),
     /// then every value (all errors).
     pub fn parse(text: &str) -> Result<Self, Vec<ConfigError>> {
@@ -295,6 +303,12 @@ impl Config {
                     format!("{spec:?} is not PORT=FORMAT[/PAYLOAD]"),
                 ));
             }
+        }
+        if self.detector_budget_mb == 0 {
+            p.push((
+                "detector_budget_mb",
+                "at least 1 MiB for the detector's state".into(),
+            ));
         }
         if !self.metrics_addr.is_empty()
             && self.metrics_addr.parse::<std::net::SocketAddr>().is_err()

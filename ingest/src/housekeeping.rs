@@ -176,7 +176,8 @@ impl<W: Write> Housekeeper<W> {
             .spawn(move || {
                 let config = reconfigure()?;
                 let rules = Arc::new(load_rules(&config.rules)?);
-                let factory = DetectorFactory::new(&rules, learning(&config));
+                let factory =
+                    DetectorFactory::new(&rules, learning(&config), config.detector_budget_bytes());
                 Ok(Loaded {
                     config,
                     rules,
@@ -221,6 +222,7 @@ impl<W: Write> Housekeeper<W> {
         self.running.rules = new.rules;
         self.running.learn = new.learn;
         self.running.learn_warmup = new.learn_warmup;
+        self.running.detector_budget_mb = new.detector_budget_mb;
         self.running.sink = new.sink;
         let rules = &loaded.rules;
         let mut summary = format!(
@@ -247,7 +249,13 @@ fn json(v: &impl serde::Serialize) -> String {
 
 /// The settings that differ between `running` and `new` and that only a restart applies.
 pub fn needs_restart(running: &Config, new: &Config) -> Vec<String> {
-    const LIVE: [&str; 4] = ["rules", "learn", "learn_warmup", "sink"];
+    const LIVE: [&str; 5] = [
+        "rules",
+        "learn",
+        "learn_warmup",
+        "detector_budget_mb",
+        "sink",
+    ];
     let table = |c: &Config| match toml::Table::try_from(c) {
         Ok(t) => t,
         Err(_) => toml::Table::new(),

@@ -22,7 +22,7 @@ use ingest::{
     daemon::{self, Backend, Daemon, Limits, Options},
     housekeeping::{self, Housekeeper, Reconfigure},
     metrics::{self, MetricsServer},
-    pipeline::{Parsing, RuleDetector, RuleRef},
+    pipeline::{BudgetShares, DEFAULT_BUDGET_BYTES, Parsing, RuleRef},
     rules::{AlertFacts, DetectorFactory, alert_json, load_rules},
     sinks::Sinks,
     socket::TcpOptions,
@@ -196,13 +196,21 @@ fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
         year: Some(current_year()),
         ..ParseOptions::default()
     };
-    let mut thresholds = ThresholdEngine::new(rules.thresholds.clone(), RuleDetector::MAX_KEYS);
+    // The same state budget as one worker of `ingest run`.
+    let shares = BudgetShares::new(
+        DEFAULT_BUDGET_BYTES,
+        !rules.thresholds.is_empty(),
+        !rules.correlations.is_empty(),
+        false,
+        false,
+    );
+    let mut thresholds = ThresholdEngine::with_budget(rules.thresholds.clone(), shares.threshold);
     let sigma_set = SigmaSet::new(rules.sigma.clone());
     let mut scratch = SigmaScratch::default();
-    let mut correlations = CorrelationEngine::new(
+    let mut correlations = CorrelationEngine::with_budget(
         rules.correlations.clone(),
         rules.sigma.len(),
-        RuleDetector::MAX_KEYS,
+        shares.correlation,
     );
     let mut out = BufWriter::new(std::io::stdout().lock());
     for line in input.split(b'\n') {
@@ -419,6 +427,10 @@ struct RunArgs {
     /// Messages each worker sees before new templates raise alerts (with --learn).
     #[arg(long, default_value_t = Config::default().learn_warmup)]
     learn_warmup: u64,
+    /// Memory for each worker's detector state (threshold, correlation and silence windows,
+    /// templates, baselines), MiB; full tables evict their least recently seen keys, counted.
+    #[arg(long, default_value_t = Config::default().detector_budget_mb)]
+    detector_budget_mb: usize,
     /// Once the program is attached and every socket bound, continue as this user, with no
     /// capabilities left.
     #[arg(long)]
@@ -685,6 +697,7 @@ fn effective_config(args: &RunArgs, given: &clap::ArgMatches) -> anyhow::Result<
         rules,
         learn,
         learn_warmup,
+        detector_budget_mb,
         metrics_addr
     );
     for (id, field, value) in [
@@ -778,7 +791,11 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
         rules.sigma.len(),
         rules.thresholds.len()
     );
-    let factory = DetectorFactory::new(&rules, housekeeping::learning(&config));
+    let factory = DetectorFactory::new(
+        &rules,
+        housekeeping::learning(&config),
+        config.detector_budget_bytes(),
+    );
     let daemon = Daemon::start_with(opts.clone(), |_| factory.make())
         .with_context(|| format!("starting the appliance on {}", opts.iface))?;
     // After start: the UMEMs and rings exist, and every later page is locked as it is mapped.

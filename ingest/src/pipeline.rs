@@ -404,40 +404,86 @@ impl Default for LearningOptions {
     }
 }
 
-impl RuleDetector {
-    /// Keys each threshold rule keeps per worker before evicting the least recently seen.
-    pub const MAX_KEYS: usize = 100_000;
+/// The per-key state budget of one worker's detector unless configured: 256 MiB.
+pub const DEFAULT_BUDGET_BYTES: usize = 256 << 20;
 
-    /// A detector for these rules.
+/// How a detector's budget is shared: evenly among the tables in use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BudgetShares {
+    /// Threshold windows, bytes.
+    pub threshold: usize,
+    /// Correlation windows.
+    pub correlation: usize,
+    /// Silence last-seen times.
+    pub silence: usize,
+    /// Mined templates and their tree.
+    pub templates: usize,
+    /// Rate baselines.
+    pub baselines: usize,
+}
+
+impl BudgetShares {
+    /// `budget` bytes shared among the tables these rules (and learning) use.
+    pub fn new(
+        budget: usize,
+        thresholds: bool,
+        correlations: bool,
+        silences: bool,
+        learning: bool,
+    ) -> Self {
+        let [threshold, correlation, silence, templates, baselines] =
+            detector::bounded::split_budget(
+                budget,
+                [thresholds, correlations, silences, learning, learning],
+            );
+        Self {
+            threshold,
+            correlation,
+            silence,
+            templates,
+            baselines,
+        }
+    }
+}
+
+impl RuleDetector {
+    /// A detector for these rules, mining templates and keeping rate baselines when `learning`
+    /// is given (alerting on new templates and rate spikes), with all its per-key state within
+    /// `budget_bytes`.
     pub fn new(
         sigma: Arc<SigmaSet>,
         correlations: Vec<CorrelationRule>,
         thresholds: Vec<ThresholdRule>,
         silences: Vec<SilenceRule>,
+        learning: Option<LearningOptions>,
+        budget_bytes: usize,
     ) -> Self {
         let base = sigma.rules().len();
+        let shares = BudgetShares::new(
+            budget_bytes,
+            !thresholds.is_empty(),
+            !correlations.is_empty(),
+            !silences.is_empty(),
+            learning.is_some(),
+        );
         Self {
             sigma,
             scratch: SigmaScratch::default(),
             hits: Vec::with_capacity(base),
-            correlations: CorrelationEngine::new(correlations, base, Self::MAX_KEYS),
-            thresholds: ThresholdEngine::new(thresholds, Self::MAX_KEYS),
-            silences: SilenceEngine::new(silences, Self::MAX_KEYS),
+            correlations: CorrelationEngine::with_budget(correlations, base, shares.correlation),
+            thresholds: ThresholdEngine::with_budget(thresholds, shares.threshold),
+            silences: SilenceEngine::with_budget(silences, shares.silence),
             last_check_ns: 0,
-            learning: None,
+            learning: learning.map(|opts| Learning {
+                miner: Miner::new(MinerOptions::default().within(shares.templates)),
+                baselines: Baselines::new(Baselines::options_within(
+                    opts.baselines,
+                    shares.baselines,
+                )),
+                warmup_messages: opts.warmup_messages,
+                seen: 0,
+            }),
         }
-    }
-
-    /// Also mines templates and keeps rate baselines, alerting on new templates and rate
-    /// spikes.
-    pub fn with_learning(mut self, opts: LearningOptions) -> Self {
-        self.learning = Some(Learning {
-            miner: Miner::new(MinerOptions::default()),
-            baselines: Baselines::new(opts.baselines),
-            warmup_messages: opts.warmup_messages,
-            seen: 0,
-        });
-        self
     }
 }
 
@@ -1092,6 +1138,23 @@ mod tests {
         );
         assert_eq!(p.generation(), 1);
         assert!(handle.retired.pop().is_ok(), "the old detector came back");
+    }
+
+    #[test]
+    fn the_budget_is_shared_by_the_tables_in_use_only() {
+        let s = BudgetShares::new(300, true, false, true, true);
+        assert_eq!(
+            (
+                s.threshold,
+                s.correlation,
+                s.silence,
+                s.templates,
+                s.baselines
+            ),
+            (75, 0, 75, 75, 75)
+        );
+        let s = BudgetShares::new(300, false, false, false, false);
+        assert_eq!(s.threshold + s.correlation + s.silence + s.templates, 0);
     }
 
     #[test]

@@ -217,12 +217,15 @@ pub struct DetectorFactory {
     thresholds: Vec<ThresholdRule>,
     silences: Vec<SilenceRule>,
     learning: Option<LearningOptions>,
+    budget_bytes: usize,
 }
 
 impl DetectorFactory {
-    /// Compiles `rules` (the slow part: do it off the workers' threads).
-    pub fn new(rules: &Rules, learning: Option<LearningOptions>) -> Self {
+    /// Compiles `rules` (the slow part: do it off the workers' threads); each detector keeps
+    /// its per-key state within `budget_bytes`.
+    pub fn new(rules: &Rules, learning: Option<LearningOptions>, budget_bytes: usize) -> Self {
         Self {
+            budget_bytes,
             sigma: Arc::new(SigmaSet::new(rules.sigma.clone())),
             correlations: rules.correlations.clone(),
             thresholds: rules.thresholds.clone(),
@@ -233,15 +236,13 @@ impl DetectorFactory {
 
     /// A detector with empty state.
     pub fn make(&self) -> Box<dyn Detect> {
-        let d = RuleDetector::new(
+        Box::new(RuleDetector::new(
             self.sigma.clone(),
             self.correlations.clone(),
             self.thresholds.clone(),
             self.silences.clone(),
-        );
-        Box::new(match self.learning {
-            Some(l) => d.with_learning(l),
-            None => d,
-        })
+            self.learning,
+            self.budget_bytes,
+        ))
     }
 }

@@ -249,6 +249,32 @@ pub struct CorrelationEngine {
 impl CorrelationEngine {
     /// An engine for `rules` over `base_rules` detection rules, each keeping at most
     /// `max_groups` groups.
+    /// What one group of `rule` costs, from above.
+    fn group_bytes(rule: &CorrelationRule) -> usize {
+        let state = match rule.kind {
+            Kind::EventCount => rule.threshold as usize * 8,
+            Kind::ValueCount => rule.threshold as usize * 16,
+            Kind::Temporal | Kind::TemporalOrdered => rule.rules.len() * 16,
+        };
+        crate::bounded::entry_bytes(std::mem::size_of::<State>() + state)
+    }
+
+    /// An engine whose groups stay within `budget_bytes` in all (split evenly over the rules).
+    pub fn with_budget(
+        rules: Vec<CorrelationRule>,
+        base_rules: usize,
+        budget_bytes: usize,
+    ) -> Self {
+        let per_rule = budget_bytes / rules.len().max(1);
+        let groups = rules
+            .iter()
+            .map(|r| crate::bounded::keys_within(per_rule, Self::group_bytes(r)))
+            .min()
+            .unwrap_or(1);
+        Self::new(rules, base_rules, groups)
+    }
+
+    /// An engine keeping at most `max_groups` groups per rule.
     pub fn new(rules: Vec<CorrelationRule>, base_rules: usize, max_groups: usize) -> Self {
         let mut by_base = vec![Vec::new(); base_rules];
         for (i, r) in rules.iter().enumerate() {
@@ -260,7 +286,7 @@ impl CorrelationEngine {
         }
         let cap = NonZeroUsize::new(max_groups.max(1)).expect("at least one");
         Self {
-            tables: rules.iter().map(|_| LruCache::new(cap)).collect(),
+            tables: rules.iter().map(|_| LruCache::sparse(cap)).collect(),
             rules,
             by_base,
             evicted: 0,

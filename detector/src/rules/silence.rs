@@ -157,10 +157,27 @@ pub struct SilenceEngine {
 
 impl SilenceEngine {
     /// An engine keeping at most `max_keys` keys per rule.
+    /// Longest key kept (a host and app name), bytes.
+    pub const KEY_MAX: usize = 128;
+
+    /// What one key costs, from above.
+    pub const KEY_BYTES: usize =
+        crate::bounded::entry_bytes(std::mem::size_of::<KeyState>() + Self::KEY_MAX);
+
+    /// An engine whose keys stay within `budget_bytes` in all (shared by the rules).
+    pub fn with_budget(rules: Vec<SilenceRule>, budget_bytes: usize) -> Self {
+        let per_rule = budget_bytes / rules.len().max(1);
+        Self::new(
+            rules,
+            crate::bounded::keys_within(per_rule, Self::KEY_BYTES),
+        )
+    }
+
+    /// An engine keeping at most `max_keys` keys per rule.
     pub fn new(rules: Vec<SilenceRule>, max_keys: usize) -> Self {
         let cap = NonZeroUsize::new(max_keys.max(1)).expect("at least one");
         Self {
-            tables: rules.iter().map(|_| LruCache::new(cap)).collect(),
+            tables: rules.iter().map(|_| LruCache::sparse(cap)).collect(),
             rules,
             evicted: 0,
         }
@@ -201,6 +218,9 @@ impl SilenceEngine {
                     key.push(b' ');
                     key.extend_from_slice(b);
                 }
+                // Bounded, so the budget holds whatever names devices send.
+                key.truncate(Self::KEY_MAX);
+                key.shrink_to_fit();
                 KeyState {
                     key,
                     last_ns: now_ns,
