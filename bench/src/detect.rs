@@ -12,7 +12,7 @@ use detector::{
         sigma::{LogsourceMap, SigmaScratch, SigmaSet},
         threshold::{ThresholdEngine, from_toml},
     },
-    sketch::HeavyHitters,
+    sketch::{DistinctCount, HeavyHitters, mix64},
 };
 use serde::Serialize;
 
@@ -137,6 +137,18 @@ pub fn run(seconds: f64) -> anyhow::Result<Vec<DetectResult>> {
             output,
         });
     }
+    let (rate, output) = best_rate(seconds, distinct.len(), || {
+        let mut count = DistinctCount::<1024>::default();
+        for &k in &distinct {
+            count.add_hash(mix64(k));
+        }
+        count.estimate()
+    });
+    results.push(DetectResult {
+        what: "distinct senders (HyperLogLog, 1024)",
+        events_per_s: rate,
+        output,
+    });
     let lines: Vec<String> = ["OpenSSH", "Linux", "HDFS", "Apache"]
         .iter()
         .flat_map(|name| {

@@ -642,11 +642,13 @@ impl Daemon {
         let mut udp = UdpCounters::default();
         let mut detector = DetectorStats::default();
         let mut sources: BTreeMap<u128, (u64, u64)> = BTreeMap::new();
+        let mut distinct = crate::pipeline::SourceCount::default();
         let mut frame_drops = [0u64; FrameError::ALL.len()];
         let mut queues = Vec::new();
         for (info, w) in self.infos.iter().zip(stats) {
             pipeline.add(&w.pipeline);
             detector.add(&w.detector);
+            distinct.merge(&w.distinct_sources);
             for h in w.top_sources.iter() {
                 let e = sources.entry(h.key).or_default();
                 e.0 += h.count;
@@ -752,6 +754,7 @@ impl Daemon {
             },
             detector,
             top_sources,
+            distinct_sources: distinct.estimate(),
             rules_generation: stats.iter().map(|w| w.generation).min().unwrap_or(0),
             sinks: Vec::new(),
             errors,
@@ -1013,6 +1016,8 @@ pub struct Report {
     pub detector: DetectorStats,
     /// The loudest senders, estimated from a sample (heaviest first).
     pub top_sources: Vec<TopSource>,
+    /// Different senders seen, estimated (HyperLogLog, about 3 %).
+    pub distinct_sources: u64,
     /// The rule set every worker detects with (the oldest, while a reload is taken up).
     pub rules_generation: u32,
     /// The alert sinks (filled in by whoever runs them).

@@ -14,7 +14,9 @@ use hdrhistogram::Histogram;
 
 use crate::{
     frame::FrameError,
-    pipeline::{DetectorStats, Pipeline, PipelineCounters, SourceTop, latency_histogram},
+    pipeline::{
+        DetectorStats, Pipeline, PipelineCounters, SourceCount, SourceTop, latency_histogram,
+    },
     socket::{TcpCounters, UdpCounters},
     sys::xsk::{KernelXskStats, XskCounters},
 };
@@ -52,6 +54,8 @@ pub struct WorkerStats {
     pub detector: DetectorStats,
     /// The loudest senders (sampled).
     pub top_sources: SourceTop,
+    /// How many senders.
+    pub distinct_sources: SourceCount,
     /// The rule set generation the worker detects with.
     pub generation: u32,
 }
@@ -144,6 +148,7 @@ impl StatsPublisher {
     fn refresh_slow(&mut self, pipeline: &mut Pipeline) {
         self.stats.detector = pipeline.detector_stats();
         self.stats.top_sources = *pipeline.top_sources();
+        self.stats.distinct_sources = *pipeline.distinct_sources();
         // Hand the histogram over only when the reader has room for it and an empty one is
         // back; otherwise keep recording into the same one until next time.
         if pipeline.latency_mut().is_empty() || self.filled.slots() == 0 {

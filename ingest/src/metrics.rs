@@ -461,6 +461,13 @@ pub fn render(report: &Report, alerts: &AlertCounts) -> String {
     }
 
     e.family(
+        "ingest_sources_distinct",
+        "gauge",
+        "Different senders seen since start, estimated (HyperLogLog per worker, merged; about 3 %).",
+    );
+    e.value(&[], report.distinct_sources);
+
+    e.family(
         "ingest_rules_generation",
         "gauge",
         "The rule set every worker detects with: 0 at start, one more per reload.",

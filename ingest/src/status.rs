@@ -227,7 +227,11 @@ pub fn render(before: &Scrape, after: &Scrape, seconds: f64) -> String {
     let mut top: Vec<_> = after.all("ingest_source_messages_estimated").collect();
     top.sort_by(|a, b| b.value.total_cmp(&a.value));
     if !top.is_empty() {
-        let _ = writeln!(o, "\ntop sources (estimated from a sample)");
+        let _ = writeln!(
+            o,
+            "\nsenders    {} seen (estimated); the loudest, estimated from a sample:",
+            count(after.sum("ingest_sources_distinct", &[]))
+        );
         for s in top.iter().take(5) {
             let _ = writeln!(
                 o,
@@ -267,6 +271,7 @@ mod tests {
              ingest_latency_recent_seconds{stage=\"xdp_to_detected\",quantile=\"0.5\"} 0.000009\n\
              ingest_latency_recent_samples{stage=\"xdp_to_detected\"} 100\n\
              ingest_source_messages_estimated{source=\"198.18.0.1\"} 2400\n\
+             ingest_sources_distinct 17\n\
              ingest_sink_records_delivered_total{sink=\"siem\"} 2\n\
              ingest_sink_spool_records{sink=\"siem\"} 1\n",
         )
@@ -291,6 +296,7 @@ mod tests {
             "the recent window too: {screen}"
         );
         assert!(screen.contains("198.18.0.1"), "{screen}");
+        assert!(screen.contains("senders    17 seen"), "{screen}");
         assert!(screen.contains("sink siem"), "{screen}");
         assert!(screen.contains("waiting 1"), "{screen}");
     }

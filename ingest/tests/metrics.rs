@@ -159,6 +159,11 @@ fn the_endpoint_accounts_for_every_packet_and_status_reads_it() {
         top.label("source"),
         Some(netns::ADDR_A.to_string().as_str())
     );
+    assert_eq!(
+        scrape.sum("ingest_sources_distinct", &[]),
+        1.0,
+        "one sender got through"
+    );
 
     // Well-formed: every sample belongs to a family declared once with HELP and TYPE.
     let text = VethPair::run_in(&pair.ns_b, || metrics::fetch(ADDR))
