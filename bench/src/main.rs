@@ -10,6 +10,7 @@ mod datapath;
 mod detect;
 mod parse;
 mod replay;
+mod traffic;
 
 #[derive(Debug, Parser)]
 #[command(about = "Demo, traffic and end-to-end tests of the appliance")]
@@ -85,6 +86,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write labelled syslog traffic as a pcap: many hosts, mixed formats, LogHub bodies, and
+    /// injected anomalies (brute force, a Sigma match, new templates, a rate spike, a silent
+    /// host) described in a JSON file beside it. Seeded and reproducible.
+    Gen {
+        /// The pcap to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The labels (default: the pcap's path with `.labels.json`).
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Regular messages (anomalies come on top).
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+        /// Messages per second of capture time.
+        #[arg(long, default_value_t = 10_000.0)]
+        rate: f64,
+        /// Sending hosts.
+        #[arg(long, default_value_t = 2000)]
+        hosts: usize,
+    },
     /// Measure what one sleep and wakeup of a thread costs this machine in CPU time (the fixed
     /// cost that poll mode pays per batch).
     Wakeups {
@@ -102,6 +126,39 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Demo { ingest, count } => demo(ingest, count),
         Command::Wakeups { sleep_us, duration } => wakeups(sleep_us, duration),
+        Command::Gen {
+            out,
+            labels,
+            seed,
+            messages,
+            rate,
+            hosts,
+        } => {
+            anyhow::ensure!(rate > 0.0, "--rate must be positive");
+            let capture = traffic::generate(traffic::GenOptions {
+                seed,
+                messages,
+                rate,
+                hosts,
+            });
+            let mut file = std::io::BufWriter::new(
+                std::fs::File::create(&out)
+                    .with_context(|| format!("creating {}", out.display()))?,
+            );
+            traffic::write_pcap(&mut file, &capture.frames)?;
+            std::io::Write::flush(&mut file)?;
+            let labels = labels.unwrap_or_else(|| out.with_extension("labels.json"));
+            std::fs::write(&labels, serde_json::to_vec_pretty(&capture.labels)?)
+                .with_context(|| format!("writing {}", labels.display()))?;
+            println!(
+                "{} frames ({} labelled anomalies) to {}, labels in {}",
+                capture.frames.len(),
+                capture.labels.len(),
+                out.display(),
+                labels.display()
+            );
+            Ok(())
+        }
         Command::Detect { seconds, json } => {
             let results = detect::run(seconds)?;
             if json {

@@ -1,0 +1,542 @@
+//! `bench gen`: labelled syslog traffic written as a pcap, seeded and reproducible.
+//!
+//! Many hosts (a heavy-tailed share of the traffic each: Zipf, exponent 1.1) send the lines of
+//! the LogHub samples (OpenSSH, Linux, HDFS, Apache; compiled into the binary) as RFC 3164,
+//! RFC 5424 (half of them with structured data), CEF or JSON, one format per host. A tenth of the
+//! hosts send over IPv6 and a tenth of them VLAN-tagged. Into that, labelled anomalies:
+//!
+//! - `brute_force`: bursts of "Failed password" from chosen attacker addresses, logged by an
+//!   SSH server (the native `ssh-brute-force` rule should fire, keyed by the attacker);
+//! - `sigma`: messages that match a SigmaHQ rule (Shellshock);
+//! - `new_template`: after most of the capture, kinds of message never seen before;
+//! - `rate_spike`: one host's app at fifty times its rate for a while;
+//! - `silence`: a steady host that stops sending halfway.
+//!
+//! The labels (what, which rule should fire, the sender and key, when, how many messages) are
+//! written as JSON beside the pcap. Not yet: fragmented datagrams (large messages).
+
+use std::{
+    io::{self, Write},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+};
+
+use detector::parse::{ParseOptions, parse};
+use ingest::craft::UdpFrame;
+use serde::Serialize;
+
+/// The LogHub samples, with the kind of host that logs each.
+const CORPORA: [(&str, &str); 4] = [
+    (
+        "OpenSSH",
+        include_str!("../../detector/tests/data/loghub/OpenSSH_2k.log"),
+    ),
+    (
+        "Linux",
+        include_str!("../../detector/tests/data/loghub/Linux_2k.log"),
+    ),
+    (
+        "HDFS",
+        include_str!("../../detector/tests/data/loghub/HDFS_2k.log"),
+    ),
+    (
+        "Apache",
+        include_str!("../../detector/tests/data/loghub/Apache_2k.log"),
+    ),
+];
+
+/// What to generate.
+#[derive(Clone, Copy, Debug)]
+pub struct GenOptions {
+    /// Seed of everything random.
+    pub seed: u64,
+    /// Regular messages (anomalies come on top).
+    pub messages: usize,
+    /// Messages per second of capture time.
+    pub rate: f64,
+    /// Sending hosts.
+    pub hosts: usize,
+}
+
+/// One injected anomaly.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Label {
+    /// `brute_force`, `sigma`, `new_template`, `rate_spike` or `silence`.
+    pub kind: &'static str,
+    /// The rule that should fire (its id).
+    pub rule: String,
+    /// The sending host's address.
+    pub sender: IpAddr,
+    /// What the alert should be about: the attacker's address, the host, the template.
+    pub key: String,
+    /// Capture time of the first message (or, for a silence, of the last one sent), seconds.
+    pub start_s: f64,
+    /// Capture time of the last message (for a silence: the end of the capture).
+    pub end_s: f64,
+    /// Messages it injected (0 for a silence).
+    pub messages: u64,
+}
+
+/// A generated capture.
+#[derive(Debug)]
+pub struct Capture {
+    /// Frames with their capture time, nanoseconds from the start, in time order.
+    pub frames: Vec<(u64, Vec<u8>)>,
+    /// The anomalies in it.
+    pub labels: Vec<Label>,
+}
+
+/// SplitMix64: small, fast, and the same sequence everywhere for a seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Rfc3164,
+    Rfc5424,
+    Rfc5424Sd,
+    Cef,
+    Json,
+}
+
+#[derive(Clone, Debug)]
+struct Host {
+    name: String,
+    addr: IpAddr,
+    vlan: Option<u16>,
+    corpus: usize,
+    format: Format,
+}
+
+const DST_V4: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+const DST_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2);
+const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
+const DST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 2];
+
+fn host(i: usize, rng: &mut Rng) -> Host {
+    let addr = if i % 10 == 9 {
+        IpAddr::V6(Ipv6Addr::new(0x2001, 2, 0, 1, 0, 0, 0, i as u16 + 16))
+    } else {
+        // 198.18.1.0 onwards: clear of the receiver's addresses.
+        IpAddr::V4(Ipv4Addr::new(
+            198,
+            18 + (i >> 16) as u8,
+            1 + (i >> 8) as u8,
+            i as u8,
+        ))
+    };
+    let format = match rng.below(10) {
+        0..=4 => Format::Rfc3164,
+        5 | 6 => Format::Rfc5424,
+        7 => Format::Rfc5424Sd,
+        8 => Format::Cef,
+        _ => Format::Json,
+    };
+    Host {
+        name: format!("host{i:04}"),
+        addr,
+        vlan: (i % 10 == 4).then_some(100 + (i % 7) as u16),
+        corpus: rng.below(CORPORA.len()),
+        format,
+    }
+}
+
+/// `body` from `app` on `h` at capture time `t_s`, in the host's format.
+fn render(h: &Host, app: &str, pid: &str, body: &str, t_s: f64) -> String {
+    // Capture time from 2026-11-22T10:00:00Z.
+    let secs = 36_000 + t_s as u64;
+    let (hh, mm, ss) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let micros = ((t_s.fract()) * 1e6) as u64;
+    match h.format {
+        Format::Rfc3164 => format!(
+            "<38>Nov 22 {hh:02}:{mm:02}:{ss:02} {} {app}[{pid}]: {body}",
+            h.name
+        ),
+        Format::Rfc5424 | Format::Rfc5424Sd => {
+            let sd = if h.format == Format::Rfc5424Sd {
+                format!("[origin ip=\"{}\" software=\"{app}\"]", h.addr)
+            } else {
+                "-".into()
+            };
+            format!(
+                "<38>1 2026-11-22T{hh:02}:{mm:02}:{ss:02}.{micros:06}Z {} {app} {pid} - {sd} {body}",
+                h.name
+            )
+        }
+        Format::Cef => format!(
+            "<38>Nov 22 {hh:02}:{mm:02}:{ss:02} {} CEF:0|Example|{app}|1.0|100|event|3|src={} msg={}",
+            h.name,
+            h.addr,
+            body.replace('\\', "\\\\").replace('=', "\\=")
+        ),
+        Format::Json => {
+            let json = serde_json::json!({"host": h.name, "app": app, "pid": pid, "message": body});
+            format!(
+                "<38>1 2026-11-22T{hh:02}:{mm:02}:{ss:02}.{micros:06}Z {} {app} {pid} - - {json}",
+                h.name
+            )
+        }
+    }
+}
+
+/// A corpus line's app, pid and body (LogHub lines are BSD syslog without PRI).
+fn split_line(line: &str) -> (String, String, String) {
+    let e = parse(line.as_bytes(), &ParseOptions::default());
+    let text = |b: Option<&[u8]>, or: &str| {
+        b.map_or(or.to_string(), |b| String::from_utf8_lossy(b).into_owned())
+    };
+    (
+        text(e.app, "app"),
+        text(e.procid, "1"),
+        String::from_utf8_lossy(e.body).into_owned(),
+    )
+}
+
+fn frame(h: &Host, payload: &str) -> Vec<u8> {
+    let dst = match h.addr {
+        IpAddr::V4(_) => SocketAddr::new(IpAddr::V4(DST_V4), 514),
+        IpAddr::V6(_) => SocketAddr::new(IpAddr::V6(DST_V6), 514),
+    };
+    let vlans: Vec<u16> = h.vlan.into_iter().collect();
+    UdpFrame {
+        src_mac: SRC_MAC,
+        dst_mac: DST_MAC,
+        vlans: &vlans,
+        src: SocketAddr::new(h.addr, 514),
+        dst,
+        payload: payload.as_bytes(),
+    }
+    .build()
+}
+
+/// Generates a capture.
+pub fn generate(opts: GenOptions) -> Capture {
+    let mut rng = Rng(opts.seed);
+    let hosts: Vec<Host> = (0..opts.hosts.max(8)).map(|i| host(i, &mut rng)).collect();
+    let lines: Vec<Vec<(String, String, String)>> = CORPORA
+        .iter()
+        .map(|(_, text)| text.lines().map(split_line).collect())
+        .collect();
+    // Zipf weights, as a cumulative table to draw from.
+    let mut cumulative = Vec::with_capacity(hosts.len());
+    let mut total = 0.0;
+    for i in 0..hosts.len() {
+        total += 1.0 / ((i + 1) as f64).powf(1.1);
+        cumulative.push(total);
+    }
+    let duration_s = opts.messages as f64 / opts.rate;
+    // The anomalies' actors: an SSH server, two attackers, a spiking and a silent host (steady
+    // mid-weight hosts, so their absence or excess shows).
+    let ssh_server = hosts.iter().position(|h| h.corpus == 0).unwrap_or(0);
+    let silent = hosts.len() / 4;
+    let spiking = hosts.len() / 3;
+    let attackers = ["203.0.113.66", "198.51.100.23"];
+    let mut out: Vec<(u64, Vec<u8>)> = Vec::with_capacity(opts.messages + 1000);
+    let mut labels = Vec::new();
+    let ns = |t: f64| (t * 1e9) as u64;
+    let mut silent_last = 0.0f64;
+
+    for i in 0..opts.messages {
+        let t = i as f64 / opts.rate;
+        let r = rng.unit() * total;
+        let mut h = cumulative.partition_point(|c| *c < r).min(hosts.len() - 1);
+        if h == silent && t >= duration_s / 2.0 {
+            h = (h + 1) % hosts.len(); // it went quiet: someone else sends this one
+        }
+        if h == silent {
+            silent_last = t;
+        }
+        let host = &hosts[h];
+        let corpus = &lines[host.corpus];
+        let (app, pid, body) = &corpus[rng.below(corpus.len())];
+        out.push((ns(t), frame(host, &render(host, app, pid, body, t))));
+    }
+    // The silent host must have been steady before: give it one message a second until it stops.
+    let mut t = 0.5;
+    while t < duration_s / 2.0 {
+        let h = &hosts[silent];
+        let (app, pid, body) = &lines[h.corpus][rng.below(lines[h.corpus].len())];
+        out.push((ns(t), frame(h, &render(h, app, pid, body, t))));
+        silent_last = silent_last.max(t);
+        t += 1.0;
+    }
+    labels.push(Label {
+        kind: "silence",
+        rule: "quiet-host".into(),
+        sender: hosts[silent].addr,
+        key: hosts[silent].name.clone(),
+        start_s: silent_last,
+        end_s: duration_s,
+        messages: 0,
+    });
+
+    // Brute force: 20 failures in 5 s from each attacker, at a fifth and at half of the capture.
+    let server = &hosts[ssh_server];
+    for (k, attacker) in attackers.iter().enumerate() {
+        let start = duration_s * (0.2 + 0.3 * k as f64);
+        for j in 0..20 {
+            let t = start + j as f64 * 0.25;
+            let body = format!(
+                "Failed password for root from {attacker} port {} ssh2",
+                40_000 + j
+            );
+            out.push((
+                ns(t),
+                frame(server, &render(server, "sshd", "4711", &body, t)),
+            ));
+        }
+        labels.push(Label {
+            kind: "brute_force",
+            rule: "ssh-brute-force".into(),
+            sender: server.addr,
+            key: (*attacker).into(),
+            start_s: start,
+            end_s: start + 19.0 * 0.25,
+            messages: 20,
+        });
+    }
+
+    // Sigma: five Shellshock attempts against a web server.
+    let web = &hosts[hosts.iter().position(|h| h.corpus == 3).unwrap_or(1)];
+    let start = duration_s * 0.4;
+    for j in 0..5 {
+        let t = start + j as f64;
+        let body = format!("GET /cgi-bin/status{j} UA: () {{ :; }}; /bin/cat /etc/passwd");
+        out.push((ns(t), frame(web, &render(web, "httpd", "80", &body, t))));
+    }
+    labels.push(Label {
+        kind: "sigma",
+        rule: "c67e0c98-4d39-46ee-8f6b-437ebf6b950e".into(),
+        sender: web.addr,
+        key: "Shellshock Expression".into(),
+        start_s: start,
+        end_s: start + 4.0,
+        messages: 5,
+    });
+
+    // New templates: three kinds of message never seen, late in the capture.
+    let novel = &hosts[0];
+    for j in 0..3 {
+        let t = duration_s * 0.8 + j as f64;
+        let body = match j {
+            0 => "kernel: watchdog: BUG: soft lockup - CPU stuck for 23s".to_string(),
+            1 => "backup agent: snapshot volume vanished during copy".to_string(),
+            _ => "license server: seat table corrupted, rebuilding".to_string(),
+        };
+        out.push((ns(t), frame(novel, &render(novel, "daemon", "9", &body, t))));
+        labels.push(Label {
+            kind: "new_template",
+            rule: "new_template".into(),
+            sender: novel.addr,
+            key: body,
+            start_s: t,
+            end_s: t,
+            messages: 1,
+        });
+    }
+
+    // Rate spike: one host's app at fifty times its share for five seconds, at 60 %.
+    let sp = &hosts[spiking];
+    let share = opts.rate * (1.0 / ((spiking + 1) as f64).powf(1.1)) / total;
+    let spike_rate = (share * 50.0).max(20.0);
+    let start = duration_s * 0.6;
+    let n = (spike_rate * 5.0) as u64;
+    let (app, pid, body) = lines[sp.corpus][0].clone();
+    for j in 0..n {
+        let t = start + j as f64 / spike_rate;
+        out.push((ns(t), frame(sp, &render(sp, &app, &pid, &body, t))));
+    }
+    labels.push(Label {
+        kind: "rate_spike",
+        rule: "rate_spike".into(),
+        sender: sp.addr,
+        key: sp.name.clone(),
+        start_s: start,
+        end_s: start + 5.0,
+        messages: n,
+    });
+
+    out.sort_by_key(|(t, _)| *t);
+    Capture {
+        frames: out,
+        labels,
+    }
+}
+
+/// Writes `frames` as a pcap (nanosecond timestamps, Ethernet).
+pub fn write_pcap(out: &mut impl Write, frames: &[(u64, Vec<u8>)]) -> io::Result<()> {
+    // Nanosecond-resolution magic, version 2.4, snaplen 65535, LINKTYPE_ETHERNET.
+    out.write_all(&0xa1b2_3c4du32.to_le_bytes())?;
+    out.write_all(&2u16.to_le_bytes())?;
+    out.write_all(&4u16.to_le_bytes())?;
+    out.write_all(&0i32.to_le_bytes())?;
+    out.write_all(&0u32.to_le_bytes())?;
+    out.write_all(&65_535u32.to_le_bytes())?;
+    out.write_all(&1u32.to_le_bytes())?;
+    // Capture time starts at 2026-11-22T10:00:00Z.
+    const BASE_S: u64 = 1_795_341_600;
+    for (t, f) in frames {
+        let len = f.len() as u32;
+        out.write_all(&((BASE_S + t / 1_000_000_000) as u32).to_le_bytes())?;
+        out.write_all(&((t % 1_000_000_000) as u32).to_le_bytes())?;
+        out.write_all(&len.to_le_bytes())?;
+        out.write_all(&len.to_le_bytes())?;
+        out.write_all(f)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ingest::frame::decode_udp;
+
+    /// Reads a pcap (either timestamp resolution, little-endian): frames with their time in
+    /// nanoseconds since the epoch.
+    fn read_pcap(bytes: &[u8]) -> io::Result<Vec<(u64, Vec<u8>)>> {
+        let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
+        let u32_at = |b: &[u8], i: usize| -> io::Result<u32> {
+            b.get(i..i + 4)
+                .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+                .ok_or_else(|| bad("truncated pcap"))
+        };
+        let nanos = match u32_at(bytes, 0)? {
+            0xa1b2_3c4d => true,
+            0xa1b2_c3d4 => false,
+            _ => return Err(bad("not a little-endian pcap")),
+        };
+        if u32_at(bytes, 20)? != 1 {
+            return Err(bad("not an Ethernet capture"));
+        }
+        let mut frames = Vec::new();
+        let mut i = 24;
+        while i < bytes.len() {
+            let (s, sub, len) = (
+                u32_at(bytes, i)?,
+                u32_at(bytes, i + 4)?,
+                u32_at(bytes, i + 8)?,
+            );
+            let start = i + 16;
+            let end = start + len as usize;
+            let f = bytes
+                .get(start..end)
+                .ok_or_else(|| bad("truncated record"))?;
+            let sub_ns = if nanos {
+                u64::from(sub)
+            } else {
+                u64::from(sub) * 1000
+            };
+            frames.push((u64::from(s) * 1_000_000_000 + sub_ns, f.to_vec()));
+            i = end;
+        }
+        Ok(frames)
+    }
+
+    fn small(seed: u64) -> Capture {
+        generate(GenOptions {
+            seed,
+            messages: 20_000,
+            rate: 1000.0,
+            hosts: 200,
+        })
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_capture() {
+        let (a, b, c) = (small(7), small(7), small(8));
+        assert_eq!(a.frames, b.frames);
+        assert_eq!(a.labels, b.labels);
+        assert_ne!(a.frames, c.frames);
+        let mut file = Vec::new();
+        write_pcap(&mut file, &a.frames).unwrap();
+        let back = read_pcap(&file).unwrap();
+        assert_eq!(back.len(), a.frames.len());
+        assert!(back.iter().zip(&a.frames).all(|(x, y)| x.1 == y.1));
+        assert!(back.windows(2).all(|w| w[0].0 <= w[1].0), "in time order");
+    }
+
+    #[test]
+    fn the_traffic_is_mixed_heavy_tailed_and_labelled() {
+        let cap = small(1);
+        let mut formats = std::collections::BTreeMap::new();
+        let mut per_sender = std::collections::HashMap::new();
+        let (mut v6, mut tagged) = (0, 0);
+        let opts = ParseOptions::default();
+        for (_, f) in &cap.frames {
+            let d = decode_udp(f).expect("every frame decodes");
+            let e = parse(d.payload, &opts);
+            assert_eq!(e.error, None, "{}", String::from_utf8_lossy(d.payload));
+            *formats.entry(e.format.name()).or_insert(0u32) += 1;
+            *per_sender.entry(d.src.ip()).or_insert(0u32) += 1;
+            v6 += u32::from(d.src.is_ipv6());
+            tagged += u32::from(d.vlan.is_some());
+        }
+        assert!(formats.len() >= 2, "{formats:?}");
+        assert!(v6 > 0 && tagged > 0, "{v6} over IPv6, {tagged} tagged");
+        let mut counts: Vec<u32> = per_sender.values().copied().collect();
+        counts.sort_unstable_by(|a, b| b.cmp(a));
+        let top: u32 = counts.iter().take(counts.len() / 10).sum();
+        let all: u32 = counts.iter().sum();
+        assert!(
+            top * 2 > all,
+            "the loudest tenth sends most: {top} of {all}"
+        );
+
+        let kinds: Vec<&str> = cap.labels.iter().map(|l| l.kind).collect();
+        for k in [
+            "silence",
+            "brute_force",
+            "sigma",
+            "new_template",
+            "rate_spike",
+        ] {
+            assert!(kinds.contains(&k), "{k} in {kinds:?}");
+        }
+        // Each labelled burst is in the capture, as labelled.
+        let has = |needle: &str| {
+            cap.frames
+                .iter()
+                .filter(|(_, f)| {
+                    let p = decode_udp(f).unwrap().payload;
+                    String::from_utf8_lossy(p).contains(needle)
+                })
+                .count() as u64
+        };
+        for l in &cap.labels {
+            match l.kind {
+                "brute_force" => assert_eq!(has(&format!("from {} port", l.key)), l.messages),
+                "new_template" => assert_eq!(has(&l.key), 1),
+                _ => {}
+            }
+        }
+        assert_eq!(has("() { :; };"), 5);
+        // The silent host sends nothing after its label says it stopped.
+        let silence = cap.labels.iter().find(|l| l.kind == "silence").unwrap();
+        let after = cap
+            .frames
+            .iter()
+            .filter(|(t, f)| {
+                *t as f64 / 1e9 > silence.start_s
+                    && decode_udp(f).unwrap().src.ip() == silence.sender
+            })
+            .count();
+        assert_eq!(after, 0);
+        assert!(silence.start_s > 0.0 && silence.start_s < silence.end_s);
+    }
+}
