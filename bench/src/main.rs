@@ -109,6 +109,48 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         hosts: usize,
     },
+    /// Replay a pcap onto an interface (AF_PACKET, PACKET_QDISC_BYPASS, sendmmsg): every UDP
+    /// datagram is rebuilt for the given receiver (MAC, address, port; sender, VLAN tag and
+    /// payload kept), sent at a set rate, for a count or a duration, once or looping. Prints
+    /// what it sent as JSON.
+    Replay {
+        /// The capture (`bench gen` writes one).
+        #[arg(long)]
+        pcap: PathBuf,
+        /// The interface to send on.
+        #[arg(long)]
+        iface: String,
+        /// Send from inside this network namespace.
+        #[arg(long)]
+        netns: Option<String>,
+        /// The receiving interface's MAC address.
+        #[arg(long)]
+        dst_mac: String,
+        /// Receiver for IPv4 senders.
+        #[arg(long, default_value = "198.18.0.2")]
+        dst_ip: std::net::Ipv4Addr,
+        /// Receiver for IPv6 senders.
+        #[arg(long, default_value = "2001:2::2")]
+        dst_ip6: std::net::Ipv6Addr,
+        /// Destination port.
+        #[arg(long, default_value_t = 514)]
+        dst_port: u16,
+        /// Frames per second; default: the capture's own average rate times --speed.
+        #[arg(long)]
+        pps: Option<f64>,
+        /// Multiplier of the capture's rate (when --pps is not given); 0: as fast as possible.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Frames to send; default: the capture once (with --loop: until --duration).
+        #[arg(long)]
+        count: Option<u64>,
+        /// Longest run, seconds.
+        #[arg(long, default_value_t = 60.0)]
+        duration: f64,
+        /// Start over at the end of the capture.
+        #[arg(long = "loop")]
+        repeat: bool,
+    },
     /// Measure what one sleep and wakeup of a thread costs this machine in CPU time (the fixed
     /// cost that poll mode pays per batch).
     Wakeups {
@@ -121,11 +163,90 @@ enum Command {
     },
 }
 
+/// The MAC address of `iface` (in namespace `netns`), from `ip -o link show`.
+fn iface_mac(iface: &str, netns: Option<&str>) -> anyhow::Result<[u8; 6]> {
+    let mut cmd = std::process::Command::new("ip");
+    if let Some(ns) = netns {
+        cmd.args(["-n", ns]);
+    }
+    let out = cmd
+        .args(["-o", "link", "show", "dev", iface])
+        .output()
+        .context("running ip")?;
+    anyhow::ensure!(out.status.success(), "no interface {iface}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .and_then(ingest::craft::parse_mac)
+        .with_context(|| format!("{iface} has no Ethernet address"))
+}
+
 fn main() -> anyhow::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match Cli::parse().command {
         Command::Demo { ingest, count } => demo(ingest, count),
         Command::Wakeups { sleep_us, duration } => wakeups(sleep_us, duration),
+        Command::Replay {
+            pcap,
+            iface,
+            netns,
+            dst_mac,
+            dst_ip,
+            dst_ip6,
+            dst_port,
+            pps,
+            speed,
+            count,
+            duration,
+            repeat,
+        } => {
+            let bytes =
+                std::fs::read(&pcap).with_context(|| format!("reading {}", pcap.display()))?;
+            let frames = traffic::read_pcap(&bytes)
+                .with_context(|| format!("reading {}", pcap.display()))?;
+            let to = traffic::Rewrite {
+                src_mac: iface_mac(&iface, netns.as_deref())?,
+                dst_mac: ingest::craft::parse_mac(&dst_mac)
+                    .with_context(|| format!("--dst-mac {dst_mac:?} is not a MAC address"))?,
+                dst_v4: dst_ip,
+                dst_v6: dst_ip6,
+                dst_port,
+            };
+            let (frames, skipped) = traffic::rewrite(&frames, &to);
+            anyhow::ensure!(!frames.is_empty(), "no UDP datagram in {}", pcap.display());
+            let span_s = (frames.last().map_or(0, |f| f.0) - frames[0].0) as f64 / 1e9;
+            let rate = match pps {
+                Some(p) => Some(p),
+                None if speed > 0.0 && span_s > 0.0 => Some(frames.len() as f64 / span_s * speed),
+                None => None,
+            };
+            let max = count.unwrap_or(if repeat {
+                u64::MAX
+            } else {
+                frames.len() as u64
+            });
+            let duration = Duration::try_from_secs_f64(duration)
+                .context("--duration must be a non-negative number of seconds")?;
+            let frames: Vec<Vec<u8>> = frames.into_iter().map(|(_, f)| f).collect();
+            let send = || replay::Replayer::new(&iface, frames.clone())?.run(rate, duration, max);
+            let stats = match &netns {
+                Some(ns) => VethPair::run_in(ns, send)??,
+                None => send()?,
+            };
+            println!(
+                "{}",
+                serde_json::json!({
+                    "sent": stats.sent,
+                    "elapsed_s": stats.elapsed_s,
+                    "pps": stats.pps(),
+                    "partial_batches": stats.partial_batches,
+                    "skipped_not_udp": skipped,
+                    "offered_pps": rate,
+                })
+            );
+            Ok(())
+        }
         Command::Gen {
             out,
             labels,

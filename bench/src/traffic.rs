@@ -12,8 +12,10 @@
 //! - `rate_spike`: one host's app at fifty times its rate for a while;
 //! - `silence`: a steady host that stops sending halfway.
 //!
-//! The labels (what, which rule should fire, the sender and key, when, how many messages) are
-//! written as JSON beside the pcap. Not yet: fragmented datagrams (large messages).
+//! One message in 500 is long (over 3000 bytes): its datagram goes as IP fragments, as a
+//! sender's kernel would send it on a 1500-byte link, and the appliance must reassemble it on
+//! its socket path. The labels (what, which rule should fire, the sender and key, when, how
+//! many messages) are written as JSON beside the pcap.
 
 use std::{
     io::{self, Write},
@@ -208,7 +210,11 @@ fn split_line(line: &str) -> (String, String, String) {
     )
 }
 
-fn frame(h: &Host, payload: &str) -> Vec<u8> {
+/// The link MTU the capture is made for.
+pub const MTU: usize = 1500;
+
+/// The frames (one, or IP fragments) of `payload` from `h`.
+fn frame(h: &Host, payload: &str) -> Vec<Vec<u8>> {
     let dst = match h.addr {
         IpAddr::V4(_) => SocketAddr::new(IpAddr::V4(DST_V4), 514),
         IpAddr::V6(_) => SocketAddr::new(IpAddr::V6(DST_V6), 514),
@@ -222,7 +228,11 @@ fn frame(h: &Host, payload: &str) -> Vec<u8> {
         dst,
         payload: payload.as_bytes(),
     }
-    .build()
+    .packets(MTU)
+}
+
+fn push(out: &mut Vec<(u64, Vec<u8>)>, t: u64, frames: Vec<Vec<u8>>) {
+    out.extend(frames.into_iter().map(|f| (t, f)));
 }
 
 /// Generates a capture.
@@ -265,14 +275,29 @@ pub fn generate(opts: GenOptions) -> Capture {
         let host = &hosts[h];
         let corpus = &lines[host.corpus];
         let (app, pid, body) = &corpus[rng.below(corpus.len())];
-        out.push((ns(t), frame(host, &render(host, app, pid, body, t))));
+        let body = if rng.below(500) == 0 {
+            // A long one (a stack trace, a dump): fragmented on the wire.
+            let mut long = body.clone();
+            while long.len() < 3000 {
+                long.push_str(" | ");
+                long.push_str(body);
+            }
+            long
+        } else {
+            body.clone()
+        };
+        push(
+            &mut out,
+            ns(t),
+            frame(host, &render(host, app, pid, &body, t)),
+        );
     }
     // The silent host must have been steady before: give it one message a second until it stops.
     let mut t = 0.5;
     while t < duration_s / 2.0 {
         let h = &hosts[silent];
         let (app, pid, body) = &lines[h.corpus][rng.below(lines[h.corpus].len())];
-        out.push((ns(t), frame(h, &render(h, app, pid, body, t))));
+        push(&mut out, ns(t), frame(h, &render(h, app, pid, body, t)));
         silent_last = silent_last.max(t);
         t += 1.0;
     }
@@ -296,10 +321,11 @@ pub fn generate(opts: GenOptions) -> Capture {
                 "Failed password for root from {attacker} port {} ssh2",
                 40_000 + j
             );
-            out.push((
+            push(
+                &mut out,
                 ns(t),
                 frame(server, &render(server, "sshd", "4711", &body, t)),
-            ));
+            );
         }
         labels.push(Label {
             kind: "brute_force",
@@ -318,7 +344,11 @@ pub fn generate(opts: GenOptions) -> Capture {
     for j in 0..5 {
         let t = start + j as f64;
         let body = format!("GET /cgi-bin/status{j} UA: () {{ :; }}; /bin/cat /etc/passwd");
-        out.push((ns(t), frame(web, &render(web, "httpd", "80", &body, t))));
+        push(
+            &mut out,
+            ns(t),
+            frame(web, &render(web, "httpd", "80", &body, t)),
+        );
     }
     labels.push(Label {
         kind: "sigma",
@@ -339,7 +369,11 @@ pub fn generate(opts: GenOptions) -> Capture {
             1 => "backup agent: snapshot volume vanished during copy".to_string(),
             _ => "license server: seat table corrupted, rebuilding".to_string(),
         };
-        out.push((ns(t), frame(novel, &render(novel, "daemon", "9", &body, t))));
+        push(
+            &mut out,
+            ns(t),
+            frame(novel, &render(novel, "daemon", "9", &body, t)),
+        );
         labels.push(Label {
             kind: "new_template",
             rule: "new_template".into(),
@@ -360,7 +394,11 @@ pub fn generate(opts: GenOptions) -> Capture {
     let (app, pid, body) = lines[sp.corpus][0].clone();
     for j in 0..n {
         let t = start + j as f64 / spike_rate;
-        out.push((ns(t), frame(sp, &render(sp, &app, &pid, &body, t))));
+        push(
+            &mut out,
+            ns(t),
+            frame(sp, &render(sp, &app, &pid, &body, t)),
+        );
     }
     labels.push(Label {
         kind: "rate_spike",
@@ -402,51 +440,129 @@ pub fn write_pcap(out: &mut impl Write, frames: &[(u64, Vec<u8>)]) -> io::Result
     Ok(())
 }
 
+/// Reads a pcap (either timestamp resolution, little-endian): frames with their time in
+/// nanoseconds since the epoch.
+pub fn read_pcap(bytes: &[u8]) -> io::Result<Vec<(u64, Vec<u8>)>> {
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
+    let u32_at = |b: &[u8], i: usize| -> io::Result<u32> {
+        b.get(i..i + 4)
+            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+            .ok_or_else(|| bad("truncated pcap"))
+    };
+    let nanos = match u32_at(bytes, 0)? {
+        0xa1b2_3c4d => true,
+        0xa1b2_c3d4 => false,
+        _ => return Err(bad("not a little-endian pcap")),
+    };
+    if u32_at(bytes, 20)? != 1 {
+        return Err(bad("not an Ethernet capture"));
+    }
+    let mut frames = Vec::new();
+    let mut i = 24;
+    while i < bytes.len() {
+        let (s, sub, len) = (
+            u32_at(bytes, i)?,
+            u32_at(bytes, i + 4)?,
+            u32_at(bytes, i + 8)?,
+        );
+        let start = i + 16;
+        let end = start + len as usize;
+        let f = bytes
+            .get(start..end)
+            .ok_or_else(|| bad("truncated record"))?;
+        let sub_ns = if nanos {
+            u64::from(sub)
+        } else {
+            u64::from(sub) * 1000
+        };
+        frames.push((u64::from(s) * 1_000_000_000 + sub_ns, f.to_vec()));
+        i = end;
+    }
+    Ok(frames)
+}
+
+/// Where replayed frames go: every datagram is rebuilt for this receiver (checksums included),
+/// keeping its sender, VLAN tag and payload.
+#[derive(Clone, Copy, Debug)]
+pub struct Rewrite {
+    /// Source MAC of the frames (the sending interface's).
+    pub src_mac: [u8; 6],
+    /// Destination MAC (the receiving interface's).
+    pub dst_mac: [u8; 6],
+    /// Receiver for IPv4 senders.
+    pub dst_v4: Ipv4Addr,
+    /// Receiver for IPv6 senders.
+    pub dst_v6: Ipv6Addr,
+    /// Destination port.
+    pub dst_port: u16,
+}
+
+/// The destination address of an IP frame (after any VLAN tags).
+fn ip_dst(f: &[u8]) -> Option<IpAddr> {
+    let mut off = 12;
+    let mut ethertype = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
+    while ethertype == 0x8100 || ethertype == 0x88a8 {
+        off += 4;
+        ethertype = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
+    }
+    let ip = f.get(off + 2..)?;
+    match ethertype {
+        0x0800 => Some(IpAddr::V4(Ipv4Addr::from(
+            <[u8; 4]>::try_from(ip.get(16..20)?).ok()?,
+        ))),
+        0x86dd => Some(IpAddr::V6(Ipv6Addr::from(
+            <[u8; 16]>::try_from(ip.get(24..40)?).ok()?,
+        ))),
+        _ => None,
+    }
+}
+
+/// `frames` rebuilt for `to` (a datagram larger than [`MTU`] goes as fragments). An IP fragment
+/// cannot be rebuilt alone (its UDP checksum is in the first one): fragments addressed to `to`
+/// already get their MACs set, others are left out; so are frames that are not UDP at all.
+/// Returns the frames and how many were left out.
+pub fn rewrite(frames: &[(u64, Vec<u8>)], to: &Rewrite) -> (Vec<(u64, Vec<u8>)>, usize) {
+    let mut skipped = 0;
+    let mut out = Vec::with_capacity(frames.len());
+    let ours = |a: IpAddr| a == IpAddr::V4(to.dst_v4) || a == IpAddr::V6(to.dst_v6);
+    for (t, f) in frames {
+        let d = match ingest::frame::decode_udp(f) {
+            Ok(d) => d,
+            Err(ingest::frame::FrameError::Fragment) if ip_dst(f).is_some_and(ours) => {
+                let mut f = f.clone();
+                f[..6].copy_from_slice(&to.dst_mac);
+                f[6..12].copy_from_slice(&to.src_mac);
+                out.push((*t, f));
+                continue;
+            }
+            Err(_) => {
+                skipped += 1;
+                continue;
+            }
+        };
+        let dst = match d.src {
+            SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(to.dst_v4), to.dst_port),
+            SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(to.dst_v6), to.dst_port),
+        };
+        let vlans: Vec<u16> = d.vlan.into_iter().collect();
+        let frames = UdpFrame {
+            src_mac: to.src_mac,
+            dst_mac: to.dst_mac,
+            vlans: &vlans,
+            src: d.src,
+            dst,
+            payload: d.payload,
+        }
+        .packets(MTU);
+        push(&mut out, *t, frames);
+    }
+    (out, skipped)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ingest::frame::decode_udp;
-
-    /// Reads a pcap (either timestamp resolution, little-endian): frames with their time in
-    /// nanoseconds since the epoch.
-    fn read_pcap(bytes: &[u8]) -> io::Result<Vec<(u64, Vec<u8>)>> {
-        let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
-        let u32_at = |b: &[u8], i: usize| -> io::Result<u32> {
-            b.get(i..i + 4)
-                .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-                .ok_or_else(|| bad("truncated pcap"))
-        };
-        let nanos = match u32_at(bytes, 0)? {
-            0xa1b2_3c4d => true,
-            0xa1b2_c3d4 => false,
-            _ => return Err(bad("not a little-endian pcap")),
-        };
-        if u32_at(bytes, 20)? != 1 {
-            return Err(bad("not an Ethernet capture"));
-        }
-        let mut frames = Vec::new();
-        let mut i = 24;
-        while i < bytes.len() {
-            let (s, sub, len) = (
-                u32_at(bytes, i)?,
-                u32_at(bytes, i + 4)?,
-                u32_at(bytes, i + 8)?,
-            );
-            let start = i + 16;
-            let end = start + len as usize;
-            let f = bytes
-                .get(start..end)
-                .ok_or_else(|| bad("truncated record"))?;
-            let sub_ns = if nanos {
-                u64::from(sub)
-            } else {
-                u64::from(sub) * 1000
-            };
-            frames.push((u64::from(s) * 1_000_000_000 + sub_ns, f.to_vec()));
-            i = end;
-        }
-        Ok(frames)
-    }
 
     fn small(seed: u64) -> Capture {
         generate(GenOptions {
@@ -455,6 +571,45 @@ mod tests {
             rate: 1000.0,
             hosts: 200,
         })
+    }
+
+    #[test]
+    fn replayed_frames_go_to_the_new_receiver_unchanged_otherwise() {
+        let cap = small(3);
+        let to = Rewrite {
+            src_mac: [2, 0, 0, 0, 0, 0xa],
+            dst_mac: [2, 0, 0, 0, 0, 0xb],
+            dst_v4: Ipv4Addr::new(198, 18, 0, 2),
+            dst_v6: "2001:2::2".parse().unwrap(),
+            dst_port: 5514,
+        };
+        let (out, skipped) = rewrite(&cap.frames, &to);
+        assert_eq!((out.len(), skipped), (cap.frames.len(), 0));
+        let fragments = out.iter().filter(|(_, f)| decode_udp(f).is_err()).count();
+        assert!(fragments > 0, "the long messages travel as fragments");
+        for ((t0, before), (t1, after)) in cap.frames.iter().zip(&out) {
+            assert_eq!(&after[..6], &to.dst_mac);
+            let (Ok(a), Ok(b)) = (decode_udp(before), decode_udp(after)) else {
+                assert_eq!(
+                    &before[12..],
+                    &after[12..],
+                    "a fragment keeps all but its MACs"
+                );
+                continue;
+            };
+            assert_eq!(
+                (t0, a.src, a.vlan, a.payload),
+                (t1, b.src, b.vlan, b.payload)
+            );
+            assert_eq!(b.dst.port(), 5514);
+            assert_eq!(&after[..6], &to.dst_mac);
+            match b.dst.ip() {
+                IpAddr::V4(ip) => assert_eq!(ip, to.dst_v4),
+                IpAddr::V6(ip) => assert_eq!(ip, to.dst_v6),
+            }
+        }
+        let (_, skipped) = rewrite(&[(0, vec![0u8; 20])], &to);
+        assert_eq!(skipped, 1);
     }
 
     #[test]
@@ -476,10 +631,13 @@ mod tests {
         let cap = small(1);
         let mut formats = std::collections::BTreeMap::new();
         let mut per_sender = std::collections::HashMap::new();
-        let (mut v6, mut tagged) = (0, 0);
+        let (mut v6, mut tagged, mut fragments) = (0, 0, 0);
         let opts = ParseOptions::default();
         for (_, f) in &cap.frames {
-            let d = decode_udp(f).expect("every frame decodes");
+            let Ok(d) = decode_udp(f) else {
+                fragments += 1;
+                continue;
+            };
             let e = parse(d.payload, &opts);
             assert_eq!(e.error, None, "{}", String::from_utf8_lossy(d.payload));
             *formats.entry(e.format.name()).or_insert(0u32) += 1;
@@ -489,6 +647,10 @@ mod tests {
         }
         assert!(formats.len() >= 2, "{formats:?}");
         assert!(v6 > 0 && tagged > 0, "{v6} over IPv6, {tagged} tagged");
+        assert!(
+            fragments >= 2 * 20,
+            "about 40 long messages, 3 fragments each: {fragments}"
+        );
         let mut counts: Vec<u32> = per_sender.values().copied().collect();
         counts.sort_unstable_by(|a, b| b.cmp(a));
         let top: u32 = counts.iter().take(counts.len() / 10).sum();
@@ -513,8 +675,7 @@ mod tests {
             cap.frames
                 .iter()
                 .filter(|(_, f)| {
-                    let p = decode_udp(f).unwrap().payload;
-                    String::from_utf8_lossy(p).contains(needle)
+                    decode_udp(f).is_ok_and(|d| String::from_utf8_lossy(d.payload).contains(needle))
                 })
                 .count() as u64
         };
@@ -533,7 +694,7 @@ mod tests {
             .iter()
             .filter(|(t, f)| {
                 *t as f64 / 1e9 > silence.start_s
-                    && decode_udp(f).unwrap().src.ip() == silence.sender
+                    && decode_udp(f).is_ok_and(|d| d.src.ip() == silence.sender)
             })
             .count();
         assert_eq!(after, 0);
