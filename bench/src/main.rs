@@ -272,11 +272,16 @@ fn main() -> anyhow::Result<()> {
             std::fs::write(&labels, serde_json::to_vec_pretty(&capture.labels)?)
                 .with_context(|| format!("writing {}", labels.display()))?;
             println!(
-                "{} frames ({} labelled anomalies) to {}, labels in {}",
-                capture.frames.len(),
-                capture.labels.len(),
-                out.display(),
-                labels.display()
+                "{}",
+                serde_json::json!({
+                    "pcap": out,
+                    "labels": labels,
+                    "frames": capture.frames.len(),
+                    "datagrams": capture.datagrams,
+                    "tagged_fragments": capture.tagged_fragments,
+                    "tagged_fragmented_datagrams": capture.tagged_fragmented_datagrams,
+                    "anomalies": capture.labels.len(),
+                })
             );
             Ok(())
         }

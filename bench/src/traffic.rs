@@ -85,6 +85,13 @@ pub struct Capture {
     pub frames: Vec<(u64, Vec<u8>)>,
     /// The anomalies in it.
     pub labels: Vec<Label>,
+    /// UDP datagrams in it (a fragmented one counts once).
+    pub datagrams: u64,
+    /// Fragments with a VLAN tag: a receiver's kernel without a VLAN device for the tag drops
+    /// them (as not for this host), so their datagrams cannot be reassembled there.
+    pub tagged_fragments: u64,
+    /// The datagrams those fragments carry.
+    pub tagged_fragmented_datagrams: u64,
 }
 
 /// SplitMix64: small, fast, and the same sequence everywhere for a seed.
@@ -411,9 +418,21 @@ pub fn generate(opts: GenOptions) -> Capture {
     });
 
     out.sort_by_key(|(t, _)| *t);
+    let datagrams = out.iter().filter(|(_, f)| first_of_datagram(f)).count() as u64;
+    let tagged = |f: &[u8]| f.get(12..14) == Some(&[0x81, 0x00][..]);
+    let fragment =
+        |f: &[u8]| ingest::frame::decode_udp(f).err() == Some(ingest::frame::FrameError::Fragment);
+    let tagged_fragments = out.iter().filter(|(_, f)| tagged(f) && fragment(f)).count() as u64;
+    let tagged_fragmented_datagrams = out
+        .iter()
+        .filter(|(_, f)| tagged(f) && fragment(f) && fragment_offset(f) == Some(0))
+        .count() as u64;
     Capture {
         frames: out,
         labels,
+        datagrams,
+        tagged_fragments,
+        tagged_fragmented_datagrams,
     }
 }
 
@@ -495,6 +514,32 @@ pub struct Rewrite {
     pub dst_v6: Ipv6Addr,
     /// Destination port.
     pub dst_port: u16,
+}
+
+/// Whether `f` starts a datagram: a whole one, or the first fragment of one.
+fn first_of_datagram(f: &[u8]) -> bool {
+    match ingest::frame::decode_udp(f) {
+        Ok(_) => true,
+        Err(ingest::frame::FrameError::Fragment) => fragment_offset(f) == Some(0),
+        Err(_) => false,
+    }
+}
+
+/// The fragment offset of an IP fragment (after any VLAN tags).
+fn fragment_offset(f: &[u8]) -> Option<u16> {
+    let mut off = 12;
+    let mut ethertype = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
+    while ethertype == 0x8100 || ethertype == 0x88a8 {
+        off += 4;
+        ethertype = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
+    }
+    let ip = f.get(off + 2..)?;
+    match ethertype {
+        0x0800 => Some(u16::from_be_bytes([*ip.get(6)?, *ip.get(7)?]) & 0x1fff),
+        // The fragment header right after the fixed header (as this generator writes it).
+        0x86dd if *ip.get(6)? == 44 => Some(u16::from_be_bytes([*ip.get(42)?, *ip.get(43)?]) >> 3),
+        _ => None,
+    }
 }
 
 /// The destination address of an IP frame (after any VLAN tags).
@@ -631,7 +676,7 @@ mod tests {
         let cap = small(1);
         let mut formats = std::collections::BTreeMap::new();
         let mut per_sender = std::collections::HashMap::new();
-        let (mut v6, mut tagged, mut fragments) = (0, 0, 0);
+        let (mut v6, mut tagged, mut fragments) = (0u32, 0u32, 0u32);
         let opts = ParseOptions::default();
         for (_, f) in &cap.frames {
             let Ok(d) = decode_udp(f) else {
@@ -650,6 +695,12 @@ mod tests {
         assert!(
             fragments >= 2 * 20,
             "about 40 long messages, 3 fragments each: {fragments}"
+        );
+        let long = cap.datagrams - (cap.frames.len() as u64 - u64::from(fragments));
+        // Padded ones take three fragments, a few long corpus lines two.
+        assert!(
+            long > 10 && long * 2 <= u64::from(fragments),
+            "{long} long datagrams in {fragments} fragments"
         );
         let mut counts: Vec<u32> = per_sender.values().copied().collect();
         counts.sort_unstable_by(|a, b| b.cmp(a));

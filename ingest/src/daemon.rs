@@ -274,6 +274,8 @@ pub struct Daemon {
     infos: Vec<WorkerInfo>,
     stop_workers: Arc<AtomicBool>,
     udp_before: UdpKernelDrops,
+    /// The interface's `rx_otherhost_dropped` at start.
+    otherhost_before: u64,
     /// Latency samples the workers have handed over so far.
     latency: LatencyTotals,
 }
@@ -430,6 +432,7 @@ impl Daemon {
             Backend::Socket => None,
         };
         let udp_before = UdpKernelDrops::read().unwrap_or_default();
+        let otherhost_before = crate::sys::iface_otherhost_dropped(&opts.iface);
         let stop_workers = Arc::new(AtomicBool::new(false));
         let mut daemon = Self {
             mode,
@@ -438,6 +441,7 @@ impl Daemon {
             infos: Vec::new(),
             stop_workers: stop_workers.clone(),
             udp_before,
+            otherhost_before,
             latency: LatencyTotals::new(),
             opts: opts.clone(),
         };
@@ -707,6 +711,13 @@ impl Daemon {
         drops.insert(
             "udp_rcvbuf_errors",
             udp_kernel.rcvbuf_errors_v4 + udp_kernel.rcvbuf_errors_v6,
+        );
+        // What XDP passed on that the kernel then dropped as not for this host (VLAN-tagged
+        // fragments without a VLAN device), counted in frames.
+        drops.insert(
+            "iface_rx_otherhost_dropped",
+            crate::sys::iface_otherhost_dropped(&self.opts.iface)
+                .saturating_sub(self.otherhost_before),
         );
         drops.insert("tcp_dropped_too_long", tcp.dropped_too_long);
         drops.insert("tcp_dropped_bad_framing", tcp.dropped_bad_framing);
