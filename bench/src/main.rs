@@ -135,10 +135,11 @@ enum Command {
         /// Destination port.
         #[arg(long, default_value_t = 514)]
         dst_port: u16,
-        /// Frames per second; default: the capture's own average rate times --speed.
+        /// Frames per second, evenly; default: the capture's own timing at --speed.
         #[arg(long)]
         pps: Option<f64>,
-        /// Multiplier of the capture's rate (when --pps is not given); 0: as fast as possible.
+        /// How much faster than captured (when --pps is not given), keeping the capture's gaps
+        /// and bursts; 0: as fast as possible.
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
         /// Frames to send; default: the capture once (with --loop: until --duration).
@@ -215,12 +216,6 @@ fn main() -> anyhow::Result<()> {
             };
             let (frames, skipped) = traffic::rewrite(&frames, &to);
             anyhow::ensure!(!frames.is_empty(), "no UDP datagram in {}", pcap.display());
-            let span_s = (frames.last().map_or(0, |f| f.0) - frames[0].0) as f64 / 1e9;
-            let rate = match pps {
-                Some(p) => Some(p),
-                None if speed > 0.0 && span_s > 0.0 => Some(frames.len() as f64 / span_s * speed),
-                None => None,
-            };
             let max = count.unwrap_or(if repeat {
                 u64::MAX
             } else {
@@ -228,8 +223,19 @@ fn main() -> anyhow::Result<()> {
             });
             let duration = Duration::try_from_secs_f64(duration)
                 .context("--duration must be a non-negative number of seconds")?;
+            let times: Vec<u64> = frames.iter().map(|(t, _)| *t).collect();
             let frames: Vec<Vec<u8>> = frames.into_iter().map(|(_, f)| f).collect();
-            let send = || replay::Replayer::new(&iface, frames.clone())?.run(rate, duration, max);
+            // --pps: an even rate; else the capture's own timing at --speed (0: as fast as
+            // possible).
+            let timed = pps.is_none() && speed > 0.0;
+            let send = || {
+                let replayer = replay::Replayer::new(&iface, frames.clone())?;
+                if timed {
+                    replayer.run_timed(&times, speed, duration, max, repeat)
+                } else {
+                    replayer.run(pps, duration, max)
+                }
+            };
             let stats = match &netns {
                 Some(ns) => VethPair::run_in(ns, send)??,
                 None => send()?,
@@ -242,7 +248,8 @@ fn main() -> anyhow::Result<()> {
                     "pps": stats.pps(),
                     "partial_batches": stats.partial_batches,
                     "skipped_not_udp": skipped,
-                    "offered_pps": rate,
+                    "offered_pps": pps,
+                    "speed": timed.then_some(speed),
                 })
             );
             Ok(())

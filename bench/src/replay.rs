@@ -106,6 +106,72 @@ impl Replayer {
     }
 }
 
+/// How many of the frames at `times_ns` (relative to the first, in order) are due `elapsed_s`
+/// seconds into a replay at `speed` times the capture's pace.
+pub fn frames_due(times_ns: &[u64], speed: f64, elapsed_s: f64) -> usize {
+    let horizon = elapsed_s * speed * 1e9;
+    times_ns.partition_point(|&t| t as f64 <= horizon)
+}
+
+impl Replayer {
+    /// Sends the frames with the capture's own gaps between them (`times_ns`, one per frame, in
+    /// order), `speed` times as fast, once or (with `repeat`) over and over, until `duration`
+    /// passes or `max_frames` are sent. Bursts stay bursts and quiet stays quiet.
+    pub fn run_timed(
+        &self,
+        times_ns: &[u64],
+        speed: f64,
+        duration: Duration,
+        max_frames: u64,
+        repeat: bool,
+    ) -> io::Result<ReplayStats> {
+        let first = times_ns.first().copied().unwrap_or(0);
+        let rel: Vec<u64> = times_ns.iter().map(|t| t - first).collect();
+        let refs: Vec<&[u8]> = self.frames.iter().map(Vec::as_slice).collect();
+        // One pass lasts the capture's span plus one average gap, at the given speed.
+        let span_s = rel.last().copied().unwrap_or(0) as f64 / 1e9 / speed;
+        let cycle_s = span_s + span_s / refs.len().max(1) as f64;
+        let mut stats = ReplayStats::default();
+        let start = Instant::now();
+        let end = start + duration;
+        let mut pass = 0u64;
+        let mut next = 0usize;
+        loop {
+            let now = Instant::now();
+            if now >= end || stats.sent >= max_frames {
+                break;
+            }
+            if next == refs.len() {
+                if !repeat {
+                    break;
+                }
+                pass += 1;
+                next = 0;
+            }
+            let elapsed = now.duration_since(start).as_secs_f64() - pass as f64 * cycle_s;
+            let due = frames_due(&rel, speed, elapsed);
+            if due <= next {
+                // Sleep until the next frame is due (at most 10 ms, to notice the end).
+                let at = rel[next] as f64 / 1e9 / speed;
+                let wait = (at - elapsed).clamp(0.000_01, 0.01);
+                std::thread::sleep(Duration::from_secs_f64(wait));
+                continue;
+            }
+            let want = (due - next)
+                .min(BATCH)
+                .min((max_frames - stats.sent) as usize);
+            let n = self.tx.send_batch(&refs[next..next + want])?;
+            if n < want {
+                stats.partial_batches += 1;
+            }
+            stats.sent += n as u64;
+            next += n;
+        }
+        stats.elapsed_s = start.elapsed().as_secs_f64();
+        Ok(stats)
+    }
+}
+
 /// Syslog frames as devices send them: RFC 5424 and RFC 3164 messages of typical length, from
 /// `sources` distinct addresses in 198.18.0.10 and up, each with its own source port.
 pub fn syslog_frames(
@@ -154,4 +220,21 @@ pub fn syslog_frames(
             .build()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_fall_due_at_their_capture_time_over_the_speed() {
+        // A burst of three at 0, one at 1 s, one at 3 s.
+        let t = [0, 0, 0, 1_000_000_000, 3_000_000_000];
+        assert_eq!(frames_due(&t, 1.0, 0.0), 3, "the burst at once");
+        assert_eq!(frames_due(&t, 1.0, 0.999), 3);
+        assert_eq!(frames_due(&t, 1.0, 1.0), 4);
+        assert_eq!(frames_due(&t, 1.0, 2.9), 4, "quiet stays quiet");
+        assert_eq!(frames_due(&t, 2.0, 1.5), 5, "twice as fast: all by 1.5 s");
+        assert_eq!(frames_due(&t, 10.0, 0.09), 3);
+    }
 }
