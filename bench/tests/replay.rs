@@ -99,7 +99,10 @@ fn a_generated_capture_replayed_into_ingest_is_all_received() {
     ]);
     assert_eq!(sent["sent"], frames, "{sent}");
     let took = sent["elapsed_s"].as_f64().unwrap();
-    assert!((0.2..2.0).contains(&took), "about a twentieth of 5 s: {sent}");
+    assert!(
+        (0.2..2.0).contains(&took),
+        "about a twentieth of 5 s: {sent}"
+    );
     assert_eq!(sent["skipped_not_udp"], 0, "{sent}");
 
     // Let the socket path reassemble and take the last ones, then stop.
