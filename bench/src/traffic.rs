@@ -525,37 +525,36 @@ fn first_of_datagram(f: &[u8]) -> bool {
     }
 }
 
-/// The fragment offset of an IP fragment (after any VLAN tags).
-fn fragment_offset(f: &[u8]) -> Option<u16> {
+/// The ethertype and the IP packet of an Ethernet frame, past any VLAN tags.
+fn ip_packet(f: &[u8]) -> Option<(u16, &[u8])> {
     let mut off = 12;
     let mut ethertype = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
     while ethertype == 0x8100 || ethertype == 0x88a8 {
         off += 4;
         ethertype = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
     }
-    let ip = f.get(off + 2..)?;
-    match ethertype {
-        0x0800 => Some(u16::from_be_bytes([*ip.get(6)?, *ip.get(7)?]) & 0x1fff),
+    Some((ethertype, f.get(off + 2..)?))
+}
+
+/// The fragment offset of an IP fragment.
+fn fragment_offset(f: &[u8]) -> Option<u16> {
+    match ip_packet(f)? {
+        (0x0800, ip) => Some(u16::from_be_bytes([*ip.get(6)?, *ip.get(7)?]) & 0x1fff),
         // The fragment header right after the fixed header (as this generator writes it).
-        0x86dd if *ip.get(6)? == 44 => Some(u16::from_be_bytes([*ip.get(42)?, *ip.get(43)?]) >> 3),
+        (0x86dd, ip) if *ip.get(6)? == 44 => {
+            Some(u16::from_be_bytes([*ip.get(42)?, *ip.get(43)?]) >> 3)
+        }
         _ => None,
     }
 }
 
-/// The destination address of an IP frame (after any VLAN tags).
+/// The destination address of an IP frame.
 fn ip_dst(f: &[u8]) -> Option<IpAddr> {
-    let mut off = 12;
-    let mut ethertype = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
-    while ethertype == 0x8100 || ethertype == 0x88a8 {
-        off += 4;
-        ethertype = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
-    }
-    let ip = f.get(off + 2..)?;
-    match ethertype {
-        0x0800 => Some(IpAddr::V4(Ipv4Addr::from(
+    match ip_packet(f)? {
+        (0x0800, ip) => Some(IpAddr::V4(Ipv4Addr::from(
             <[u8; 4]>::try_from(ip.get(16..20)?).ok()?,
         ))),
-        0x86dd => Some(IpAddr::V6(Ipv6Addr::from(
+        (0x86dd, ip) => Some(IpAddr::V6(Ipv6Addr::from(
             <[u8; 16]>::try_from(ip.get(24..40)?).ok()?,
         ))),
         _ => None,
