@@ -298,12 +298,12 @@ impl ThresholdEngine {
     }
 
     /// An engine whose per-key state stays within `budget_bytes` in all (split evenly over the
-    /// rules; see [`ThresholdEngine::state_bytes`] for what a key costs).
+    /// rules; a key costs its state and its LRU entry, see `bounded::entry_bytes`).
     pub fn with_budget(rules: Vec<ThresholdRule>, budget_bytes: usize) -> Self {
         let per_rule = budget_bytes / rules.len().max(1);
         let keys = rules
             .iter()
-            .map(|r| (per_rule / Self::key_bytes(r)).max(1))
+            .map(|r| crate::bounded::keys_within(per_rule, Self::key_bytes(r)))
             .min()
             .unwrap_or(1);
         Self::new(rules, keys)
@@ -313,15 +313,6 @@ impl ThresholdEngine {
     /// (hash slot, list links, key) with the hash table's spare capacity.
     fn key_bytes(rule: &ThresholdRule) -> usize {
         crate::bounded::entry_bytes(std::mem::size_of::<KeyState>() + rule.count as usize * 8)
-    }
-
-    /// An upper estimate of the bytes the per-key state holds now.
-    pub fn state_bytes(&self) -> usize {
-        self.rules
-            .iter()
-            .zip(&self.tables)
-            .map(|(r, t)| t.len() * Self::key_bytes(r))
-            .sum()
     }
 
     /// Counts `e` for every rule that selects it, calling `alert` when one crosses its
