@@ -404,29 +404,44 @@ pub fn render(report: &Report, alerts: &AlertCounts) -> String {
         e.value(&[("source", &t.source.to_string())], t.messages);
     }
 
-    e.family(
-        "ingest_sink_records_delivered_total",
-        "counter",
-        "Records (alerts; parsed events for an events sink) each sink delivered, counted when confirmed.",
-    );
-    for s in &report.sinks {
-        e.value(&[("sink", &s.name)], s.delivered);
-    }
-    e.family(
-        "ingest_sink_records_spooled_total",
-        "counter",
-        "Records each sink could not deliver at once and kept in its spool.",
-    );
-    for s in &report.sinks {
-        e.value(&[("sink", &s.name)], s.spooled);
-    }
-    e.family(
-        "ingest_sink_records_replayed_total",
-        "counter",
-        "Spooled records each sink sent again.",
-    );
-    for s in &report.sinks {
-        e.value(&[("sink", &s.name)], s.replayed);
+    type SinkField = fn(&crate::sinks::SinkReport) -> u64;
+    let per_sink: [(&'static str, &str, &str, SinkField); 5] = [
+        (
+            "ingest_sink_records_delivered_total",
+            "counter",
+            "Records (alerts; parsed events for an events sink) each sink delivered, counted when confirmed.",
+            |s| s.delivered,
+        ),
+        (
+            "ingest_sink_records_spooled_total",
+            "counter",
+            "Records each sink could not deliver at once and kept in its spool.",
+            |s| s.spooled,
+        ),
+        (
+            "ingest_sink_records_replayed_total",
+            "counter",
+            "Spooled records each sink sent again.",
+            |s| s.replayed,
+        ),
+        (
+            "ingest_sink_failures_total",
+            "counter",
+            "Failed deliveries (each followed by a reconnect or reopen).",
+            |s| s.failures,
+        ),
+        (
+            "ingest_sink_spool_records",
+            "gauge",
+            "Records waiting in each sink's spool.",
+            |s| s.spool_pending,
+        ),
+    ];
+    for (name, kind, help, field) in per_sink {
+        e.family(name, kind, help);
+        for s in &report.sinks {
+            e.value(&[("sink", &s.name)], field(s));
+        }
     }
     e.family(
         "ingest_sink_records_dropped_total",
@@ -442,22 +457,6 @@ pub fn render(report: &Report, alerts: &AlertCounts) -> String {
             &[("sink", &s.name), ("reason", "undeliverable")],
             s.dropped_undeliverable,
         );
-    }
-    e.family(
-        "ingest_sink_failures_total",
-        "counter",
-        "Failed deliveries (each followed by a reconnect or reopen).",
-    );
-    for s in &report.sinks {
-        e.value(&[("sink", &s.name)], s.failures);
-    }
-    e.family(
-        "ingest_sink_spool_records",
-        "gauge",
-        "Records waiting in each sink's spool.",
-    );
-    for s in &report.sinks {
-        e.value(&[("sink", &s.name)], s.spool_pending);
     }
 
     e.family(
