@@ -7,7 +7,7 @@
 
 use std::{collections::BTreeSet, net::UdpSocket, time::Duration};
 
-use common::{Ingest, Outcome, drops_total, test_network};
+use common::{Ingest, Outcome, drops_total, scrape_until, test_network};
 use ingest::{
     metrics::{self, Scrape},
     netns::{self, VethPair},
@@ -21,22 +21,6 @@ const FAILED: &str =
 const SHELLSHOCK: &str = "<13>Nov 22 10:00:00 web1 httpd[3]: GET /cgi-bin/x UA: () { :; }; /bin/id";
 const DENIED: &str = "198.18.0.66";
 const ADDR: &str = "127.0.0.1:9514";
-
-/// Scrapes inside the receiving namespace until `done` holds (at most 10 s).
-fn scrape_until(pair: &VethPair, done: impl Fn(&Scrape) -> bool) -> Scrape {
-    let mut last = None;
-    for _ in 0..100 {
-        let s = VethPair::run_in(&pair.ns_b, || metrics::scrape(ADDR))
-            .unwrap()
-            .expect("scraping the endpoint");
-        if done(&s) {
-            return s;
-        }
-        last = Some(s);
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("the counters never got there: {last:#?}");
-}
 
 #[test]
 fn the_endpoint_accounts_for_every_packet_and_status_reads_it() {
@@ -82,7 +66,7 @@ fn the_endpoint_accounts_for_every_packet_and_status_reads_it() {
         s.sum("ingest_packets_dropped_total", &[("reason", reason)]) as u64
     };
     // Counters arrive per batch; detector state, top sources and latency every 200 ms.
-    let scrape = scrape_until(&pair, |s| {
+    let scrape = scrape_until(&pair, ADDR, "every counter", Duration::from_secs(10), |s| {
         s.sum("ingest_messages_received_total", &[]) as u64 == allowed
             && drop_of(s, "xdp_dropped_denied") == denied
             && s.sum("ingest_rule_alerts_raised_total", &[]) as u64 == 2

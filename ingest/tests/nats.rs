@@ -15,9 +15,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Ingest, Outcome, drops_total, test_network};
+use common::{Ingest, Outcome, TempDir, drops_total, scrape_until, test_network};
 use ingest::{
-    metrics::{self, Scrape},
+    metrics::Scrape,
     netns::{self, VethPair},
 };
 
@@ -26,15 +26,8 @@ mod common;
 const RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../detector/rules/sigma-linux");
 const METRICS: &str = "127.0.0.1:9514";
 const NATS_PORT: u16 = 4222;
-
-/// A folder for the test's files; removed when dropped, also on failure.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+/// How long a sink counter may take to get where a test waits for it.
+const WAIT: Duration = Duration::from_secs(30);
 
 /// A nats-server this test started (in the receiving namespace); killed when dropped.
 struct NatsServer(Child);
@@ -97,28 +90,6 @@ fn send(pair: &VethPair, range: std::ops::Range<usize>) {
     .unwrap();
 }
 
-fn scrape_until(pair: &VethPair, what: &str, done: impl Fn(&Scrape) -> bool) -> Scrape {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let s = VethPair::run_in(&pair.ns_b, || metrics::scrape(METRICS))
-            .unwrap()
-            .expect("scraping");
-        if done(&s) {
-            return s;
-        }
-        let sink: Vec<_> = s
-            .samples
-            .iter()
-            .filter(|x| x.name.starts_with("ingest_sink_"))
-            .collect();
-        assert!(
-            Instant::now() < deadline,
-            "{what}: never got there: {sink:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn count(s: &Scrape, name: &str) -> u64 {
     s.sum(name, &[("sink", "js")]) as u64
 }
@@ -177,7 +148,7 @@ fn jetstream_gets_every_alert_once_across_a_server_restart() {
     let Some(pair) = test_network() else {
         return;
     };
-    let dir = TempDir(std::env::temp_dir().join(format!("ingest-nats-{}", std::process::id())));
+    let dir = TempDir::new("nats");
     let store = dir.0.join("store");
     std::fs::create_dir_all(&store).unwrap();
     let config = write_config(&dir.0, "");
@@ -192,26 +163,26 @@ fn jetstream_gets_every_alert_once_across_a_server_restart() {
 
     // Up, under load: 300 alerts, acknowledged.
     send(&pair, 0..300);
-    scrape_until(&pair, "300 acknowledged", |s| {
+    scrape_until(&pair, METRICS, "300 acknowledged", WAIT, |s| {
         count(s, "ingest_sink_records_delivered_total") == 300
     });
 
     // Down: 100 more wait in the spool.
     drop(server);
     send(&pair, 300..400);
-    let down = scrape_until(&pair, "100 spooled", |s| {
+    let down = scrape_until(&pair, METRICS, "100 spooled", WAIT, |s| {
         count(s, "ingest_sink_spool_records") == 100
     });
     assert_eq!(count(&down, "ingest_sink_records_delivered_total"), 300);
 
     // Back on the same store: the spool is published again, then new alerts follow.
     let _server = NatsServer::start(&pair, &store);
-    scrape_until(&pair, "spool sent again", |s| {
+    scrape_until(&pair, METRICS, "spool sent again", WAIT, |s| {
         count(s, "ingest_sink_records_delivered_total") == 400
             && count(s, "ingest_sink_spool_records") == 0
     });
     send(&pair, 400..450);
-    scrape_until(&pair, "450 acknowledged", |s| {
+    scrape_until(&pair, METRICS, "450 acknowledged", WAIT, |s| {
         count(s, "ingest_sink_records_delivered_total") == 450
     });
 
@@ -261,7 +232,7 @@ fn parsed_events_go_to_their_hosts_subject() {
     let Some(pair) = test_network() else {
         return;
     };
-    let dir = TempDir(std::env::temp_dir().join(format!("ingest-nats-ev-{}", std::process::id())));
+    let dir = TempDir::new("nats-ev");
     let store = dir.0.join("store");
     std::fs::create_dir_all(&store).unwrap();
     let config = write_config(&dir.0, "events = true\n");
@@ -285,7 +256,7 @@ fn parsed_events_go_to_their_hosts_subject() {
     })
     .unwrap()
     .unwrap();
-    scrape_until(&pair, "15 events", |s| events_count(s) == 15);
+    scrape_until(&pair, METRICS, "15 events", WAIT, |s| events_count(s) == 15);
     let Outcome {
         report, messages, ..
     } = ingest.stop_after(0);

@@ -7,12 +7,11 @@
 
 use std::{
     net::UdpSocket,
-    path::PathBuf,
     process::Output,
     time::{Duration, Instant},
 };
 
-use common::{Ingest, Outcome, drops_total, test_network};
+use common::{Ingest, Outcome, TempDir, drops_total, test_network};
 use ingest::{
     metrics,
     netns::{self, VethPair},
@@ -30,15 +29,6 @@ fn rule(name: &str, marker: &str) -> String {
         "title: {name}\nid: {name}\nlogsource: {{product: linux}}\n\
          detection: {{keywords: ['{marker}'], condition: keywords}}\nlevel: high\n"
     )
-}
-
-/// A folder of rules for the test; removed when dropped, also on failure.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn reload(pair: &VethPair) -> Output {
@@ -60,7 +50,7 @@ fn rules_reload_under_load_without_losing_a_packet() {
     let Some(pair) = test_network() else {
         return;
     };
-    let dir = TempDir(std::env::temp_dir().join(format!("ingest-reload-{}", std::process::id())));
+    let dir = TempDir::new("reload");
     let rules = dir.0.join("rules");
     std::fs::create_dir_all(&rules).unwrap();
     std::fs::write(rules.join("alpha.yml"), rule("alpha", "alpha-marker")).unwrap();

@@ -7,7 +7,6 @@
 use std::{
     io::{BufRead, BufReader, Read},
     net::{TcpListener, UdpSocket},
-    path::PathBuf,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -17,11 +16,8 @@ use std::{
     time::Duration,
 };
 
-use common::{Ingest, Outcome, drops_total, test_network};
-use ingest::{
-    metrics::{self, Scrape},
-    netns::{self, VethPair},
-};
+use common::{Ingest, Outcome, TempDir, drops_total, scrape_until, test_network};
+use ingest::netns::{self, VethPair};
 
 mod common;
 
@@ -89,15 +85,6 @@ impl Drop for Siem {
     }
 }
 
-/// A folder for the test's files; removed when dropped, also on failure.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn send(pair: &VethPair, range: std::ops::Range<usize>) {
     VethPair::run_in(&pair.ns_a, || {
         let sock = UdpSocket::bind((netns::ADDR_A, 0))?;
@@ -119,26 +106,12 @@ fn receive(rx: &mpsc::Receiver<String>, n: usize) -> Vec<String> {
         .collect()
 }
 
-fn scrape_until(pair: &VethPair, addr: &str, done: impl Fn(&Scrape) -> bool) -> Scrape {
-    for _ in 0..100 {
-        let s = VethPair::run_in(&pair.ns_b, || metrics::scrape(addr))
-            .unwrap()
-            .expect("scraping");
-        if done(&s) {
-            return s;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("the sink counters never got there");
-}
-
 #[test]
 fn alerts_survive_a_receiver_outage_and_the_file_follows_logrotate() {
     let Some(pair) = test_network() else {
         return;
     };
-    let dir = TempDir(std::env::temp_dir().join(format!("ingest-sinks-{}", std::process::id())));
-    std::fs::create_dir_all(&dir.0).unwrap();
+    let dir = TempDir::new("sinks");
     let file = dir.0.join("alerts.jsonl");
     let config = dir.0.join("ingest.toml");
     std::fs::write(
@@ -178,7 +151,7 @@ fn alerts_survive_a_receiver_outage_and_the_file_follows_logrotate() {
     // Down: the receiver stops; alerts go to the spool.
     drop(siem);
     send(&pair, 3..7);
-    let down = scrape_until(&pair, addr, |s| {
+    let down = scrape_until(&pair, addr, "4 spooled", Duration::from_secs(10), |s| {
         s.sum("ingest_sink_records_spooled_total", &[("sink", "siem")]) == 4.0
     });
     assert_eq!(

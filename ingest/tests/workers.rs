@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use common::{Ingest, Outcome, drops_total, test_network};
+use common::{Ingest, Outcome, TempDir, drops_total, test_network};
 use ingest::netns::{self, VethPair};
 
 mod common;
@@ -242,8 +242,8 @@ fn after_start_the_daemon_holds_no_privileges() {
     };
     // A sink whose receiver is not there: its alert must wait in a spool the dropped user can
     // still write.
-    let dir = std::env::temp_dir().join(format!("ingest-user-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = TempDir::new("user");
+    let dir = &tmp.0;
     let config = dir.join("ingest.toml");
     std::fs::write(
         &config,
@@ -293,7 +293,6 @@ fn after_start_the_daemon_holds_no_privileges() {
     let Outcome {
         messages, report, ..
     } = ingest.stop_after(2);
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(messages.len(), 1);
     assert_eq!(report["messages_received_xdp_total"], 1, "{report:#}");
     let sink = &report["sinks"][0];

@@ -1,9 +1,15 @@
 //! What the namespace integration tests share: running `ingest run --print` in the receiving
 //! namespace, and collecting its messages and counters after a clean SIGTERM.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
-use ingest::netns::{self, Spawned, VethPair};
+use ingest::{
+    metrics::{self, Scrape},
+    netns::{self, Spawned, VethPair},
+};
 use serde_json::Value;
 
 /// `ingest run --print --stats-json` on the receiving end of `pair`, ready to receive.
@@ -102,4 +108,48 @@ pub fn drops_total(report: &Value) -> u64 {
         .values()
         .map(|v| v.as_u64().expect("drop counts are integers"))
         .sum()
+}
+
+/// A folder for one test's files (`ingest-NAME-PID` in the temporary folder), made now and
+/// removed when dropped, also when an assertion fails.
+#[allow(dead_code)] // not every test binary uses it
+pub struct TempDir(pub PathBuf);
+
+#[allow(dead_code)]
+impl TempDir {
+    /// Makes the folder.
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("ingest-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("making the test folder");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Scrapes the metrics endpoint at `addr` inside the receiving namespace every 100 ms until
+/// `done` holds; fails after `timeout` naming `what` and showing the last scrape.
+#[allow(dead_code)] // not every test binary uses it
+pub fn scrape_until(
+    pair: &VethPair,
+    addr: &str,
+    what: &str,
+    timeout: Duration,
+    done: impl Fn(&Scrape) -> bool,
+) -> Scrape {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let s = VethPair::run_in(&pair.ns_b, || metrics::scrape(addr))
+            .unwrap()
+            .expect("scraping the endpoint");
+        if done(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{what}: never got there: {s:#?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
