@@ -25,7 +25,8 @@ use crate::{
     live::{self, StatsPublisher, StatsReader, WorkerStats, XdpSourceReport},
     pipeline::{
         Detect, DetectorStats, DetectorSwapHandle, NewDetector, NoDetector, Output, Parsing,
-        Pipeline, PipelineCounters, TOP_SOURCES_SAMPLE, detector_swap, latency_histogram,
+        Pipeline, PipelineCounters, Stage, StageLatency, TOP_SOURCES_SAMPLE, detector_swap,
+        latency_histogram,
         source_of_key,
     },
     socket::{SocketSource, TcpCounters, TcpOptions, UdpCounters},
@@ -252,8 +253,8 @@ pub struct WorkerInfo {
 #[derive(Debug)]
 struct WorkerEnd {
     stats: WorkerStats,
-    /// What it recorded since it last handed its histogram over.
-    latency: Histogram<u64>,
+    /// What it recorded since it last handed its histograms over.
+    latency: StageLatency,
     error: Option<String>,
 }
 
@@ -283,8 +284,9 @@ pub struct Daemon {
 /// The latency samples the workers handed over: all since start, and the recent ones.
 #[derive(Debug)]
 struct LatencyTotals {
-    all: Histogram<u64>,
-    /// The current window and the one before: together the last 30 to 60 seconds.
+    all: StageLatency,
+    /// The current window and the one before (XDP hook to detected): together the last 30 to 60
+    /// seconds.
     recent: [Histogram<u64>; 2],
     rotated: Instant,
 }
@@ -294,21 +296,21 @@ impl LatencyTotals {
 
     fn new() -> Self {
         Self {
-            all: latency_histogram(),
+            all: StageLatency::default(),
             recent: [latency_histogram(), latency_histogram()],
             rotated: Instant::now(),
         }
     }
 
-    fn add(&mut self, h: &Histogram<u64>) {
+    fn add(&mut self, h: &StageLatency) {
         if self.rotated.elapsed() >= Self::WINDOW {
             self.recent.swap(0, 1);
             self.recent[0].reset();
             self.rotated = Instant::now();
         }
+        self.all.add(h);
         // Same bounds everywhere: adding cannot fail.
-        let _ = self.all.add(h);
-        let _ = self.recent[0].add(h);
+        let _ = self.recent[0].add(h.get(Stage::Detected));
     }
 
     fn recent(&self) -> Histogram<u64> {
@@ -759,9 +761,17 @@ impl Daemon {
             tcp,
             gelf,
             latency_ns: LatencyReport {
-                xdp_to_detected: Percentiles::of(&self.latency.all),
+                xdp_to_detected: Percentiles::of(self.latency.all.get(Stage::Detected)),
                 recent_xdp_to_detected: Percentiles::of(&self.latency.recent()),
                 unmeasured: pipeline.latency_unmeasured,
+                stages: Stage::ALL
+                    .iter()
+                    .map(|s| (s.name(), Percentiles::of(self.latency.all.get(*s))))
+                    .collect(),
+                histograms: Stage::ALL
+                    .iter()
+                    .map(|s| (s.name(), encode_histogram(self.latency.all.get(*s))))
+                    .collect(),
             },
             detector,
             top_sources,
@@ -777,7 +787,7 @@ impl WorkerEnd {
     fn empty() -> Self {
         Self {
             stats: WorkerStats::default(),
-            latency: latency_histogram(),
+            latency: StageLatency::default(),
             error: None,
         }
     }
@@ -937,6 +947,30 @@ pub struct LatencyReport {
     pub recent_xdp_to_detected: Percentiles,
     /// AF_XDP messages without an arrival time.
     pub unmeasured: u64,
+    /// Every [`Stage`] since start (parse and detect also for socket-path messages).
+    pub stages: BTreeMap<&'static str, Percentiles>,
+    /// Every stage's histogram in HdrHistogram's interchange encoding (V2, deflated, base64, as
+    /// in its log files), for `bench report`.
+    pub histograms: BTreeMap<&'static str, String>,
+}
+
+/// `h` in HdrHistogram's compressed V2 encoding, base64: what its log files hold per interval.
+pub fn encode_histogram(h: &Histogram<u64>) -> String {
+    use base64::Engine as _;
+    let mut bytes = Vec::new();
+    // Writing into a Vec cannot fail for a histogram this size.
+    use hdrhistogram::serialization::Serializer as _;
+    let _ = hdrhistogram::serialization::V2DeflateSerializer::new().serialize(h, &mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The inverse of [`encode_histogram`].
+pub fn decode_histogram(text: &str) -> anyhow::Result<Histogram<u64>> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim())?;
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut std::io::Cursor::new(bytes))
+        .map_err(|e| anyhow::anyhow!("not an encoded histogram: {e:?}"))
 }
 
 /// Percentiles of one histogram.

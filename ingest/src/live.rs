@@ -7,15 +7,13 @@
 //! table sizes, the top-sources sketch) is refreshed at most every [`SLOW_INTERVAL_NS`].
 //!
 //! Latency histograms are handed over rather than copied: at the slow interval the worker swaps
-//! its histogram for an empty one that the housekeeping thread sent back, through two bounded
+//! its histograms for empty ones that the housekeeping thread sent back, through two bounded
 //! rings, so nothing is allocated after start and no sample is counted twice or lost.
-
-use hdrhistogram::Histogram;
 
 use crate::{
     frame::FrameError,
     pipeline::{
-        DetectorStats, Pipeline, PipelineCounters, SourceCount, SourceTop, latency_histogram,
+        DetectorStats, Pipeline, PipelineCounters, SourceCount, SourceTop, StageLatency,
     },
     socket::{TcpCounters, UdpCounters},
     sys::xsk::{KernelXskStats, XskCounters},
@@ -64,16 +62,16 @@ pub struct WorkerStats {
 pub struct StatsPublisher {
     input: triple_buffer::Input<WorkerStats>,
     stats: WorkerStats,
-    filled: rtrb::Producer<Histogram<u64>>,
-    spare: rtrb::Consumer<Histogram<u64>>,
+    filled: rtrb::Producer<StageLatency>,
+    spare: rtrb::Consumer<StageLatency>,
     next_slow_ns: u64,
 }
 
 /// The housekeeping thread's side.
 pub struct StatsReader {
     output: triple_buffer::Output<WorkerStats>,
-    filled: rtrb::Consumer<Histogram<u64>>,
-    spare: rtrb::Producer<Histogram<u64>>,
+    filled: rtrb::Consumer<StageLatency>,
+    spare: rtrb::Producer<StageLatency>,
 }
 
 impl std::fmt::Debug for StatsPublisher {
@@ -96,7 +94,7 @@ pub fn channel() -> (StatsPublisher, StatsReader) {
     let (filled_tx, filled_rx) = rtrb::RingBuffer::new(SPARE_HISTOGRAMS);
     let (mut spare_tx, spare_rx) = rtrb::RingBuffer::new(SPARE_HISTOGRAMS);
     for _ in 0..SPARE_HISTOGRAMS {
-        let _ = spare_tx.push(latency_histogram());
+        let _ = spare_tx.push(StageLatency::default());
     }
     (
         StatsPublisher {
@@ -176,7 +174,7 @@ impl StatsReader {
     }
 
     /// Hands every histogram the worker handed over to `add`, and sends them back empty.
-    pub fn collect_latency(&mut self, mut add: impl FnMut(&Histogram<u64>)) {
+    pub fn collect_latency(&mut self, mut add: impl FnMut(&StageLatency)) {
         while let Ok(mut h) = self.filled.pop() {
             add(&h);
             h.reset();
@@ -188,7 +186,7 @@ impl StatsReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::{Message, NoDetector, Path, monotonic_ns};
+    use crate::pipeline::{Message, NoDetector, Path, Stage, monotonic_ns};
 
     struct NoSource;
     impl SourceStats for NoSource {
@@ -216,7 +214,7 @@ mod tests {
         let (tx, _rx) = rtrb::RingBuffer::new(1);
         let mut pipeline = Pipeline::new(0, false, Box::new(NoDetector), tx);
         let (mut publisher, mut reader) = channel();
-        let mut merged = latency_histogram();
+        let mut merged = StageLatency::default();
         let mut now = 1;
         let mut sent = 0;
         // Ten batches of 100, each at a new slow interval: histograms go back and forth.
@@ -229,23 +227,26 @@ mod tests {
             now += SLOW_INTERVAL_NS;
             assert_eq!(reader.read().pipeline.received(), sent);
             assert_eq!(reader.read().udp.unwrap().datagrams, sent);
-            reader.collect_latency(|h| merged.add(h).unwrap());
+            reader.collect_latency(|h| merged.add(h));
         }
         // A batch within the same interval: counters are published, the histogram stays.
         pipeline.handle(&message(monotonic_ns()));
         publisher.publish(&NoSource, &mut pipeline, now - 1);
         assert_eq!(reader.read().pipeline.received(), sent + 1);
-        reader.collect_latency(|h| merged.add(h).unwrap());
+        reader.collect_latency(|h| merged.add(h));
         let last = publisher.finish(&NoSource, &mut pipeline);
         assert_eq!(last.pipeline.received(), sent + 1);
-        reader.collect_latency(|h| merged.add(h).unwrap());
+        reader.collect_latency(|h| merged.add(h));
         let left = pipeline.finish().latency;
+        let detected = |l: &StageLatency| l.get(Stage::Detected).len();
         assert_eq!(
-            merged.len() + left.len(),
+            detected(&merged) + detected(&left),
             sent + 1,
             "every sample counted exactly once"
         );
-        assert!(merged.len() >= 1000, "handed over while running");
+        assert!(detected(&merged) >= 1000, "handed over while running");
+        let parsed = |l: &StageLatency| l.get(Stage::Parse).len();
+        assert_eq!(parsed(&merged) + parsed(&left), sent + 1, "every stage too");
     }
 
     #[test]

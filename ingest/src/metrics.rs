@@ -350,23 +350,26 @@ pub fn render(report: &Report, alerts: &AlertCounts) -> String {
         e.value(&[("outcome", outcome.trim_start_matches("gelf_"))], n);
     }
 
-    let l = &report.latency_ns.xdp_to_detected;
     e.family(
         "ingest_latency_seconds",
         "summary",
-        "From the XDP hook to the message parsed and detected, since start.",
+        "Per stage since start: xdp_to_pickup (XDP hook to the worker taking the batch), parse, \
+         detect, xdp_to_detected (hook to the message through the detector), xdp_to_alert (hook \
+         to an alert queued).",
     );
-    for (q, v) in [
-        ("0.5", l.p50),
-        ("0.9", l.p90),
-        ("0.99", l.p99),
-        ("0.999", l.p999),
-        ("1", l.max),
-    ] {
-        e.value(&[("stage", "xdp_to_detected"), ("quantile", q)], seconds(v));
+    for (stage, l) in &report.latency_ns.stages {
+        for (q, v) in [
+            ("0.5", l.p50),
+            ("0.9", l.p90),
+            ("0.99", l.p99),
+            ("0.999", l.p999),
+            ("1", l.max),
+        ] {
+            e.value(&[("stage", stage), ("quantile", q)], seconds(v));
+        }
+        e.sample("_sum", &[("stage", stage)], seconds(l.sum));
+        e.sample("_count", &[("stage", stage)], l.count);
     }
-    e.sample("_sum", &[("stage", "xdp_to_detected")], seconds(l.sum));
-    e.sample("_count", &[("stage", "xdp_to_detected")], l.count);
     let r = &report.latency_ns.recent_xdp_to_detected;
     e.family(
         "ingest_latency_recent_seconds",

@@ -220,14 +220,19 @@ pub struct Outbox<'a> {
     alerts: &'a mut u64,
     worker: usize,
     generation: u32,
+    /// The message's XDP arrival time, for the alert latency.
+    arrival_ns: Option<u64>,
+    latency: &'a mut StageLatency,
 }
 
 impl Outbox<'_> {
-    /// Queues `item`, or counts it as dropped when the ring is full.
-    pub fn push(&mut self, item: Output) {
-        if self.ring.push(item).is_err() {
+    /// Queues `item`, or counts it as dropped when the ring is full (and says which).
+    pub fn push(&mut self, item: Output) -> bool {
+        let queued = self.ring.push(item).is_ok();
+        if !queued {
             *self.dropped += 1;
         }
+        queued
     }
 
     /// Raises an alert for `rule` on `msg`, whose bytes are `bytes`: the one copy that outlives
@@ -260,7 +265,10 @@ impl Outbox<'_> {
             key_len: n as u8,
         };
         alert.key[..n].copy_from_slice(&info.key[..n]);
-        self.push(Output::Alert(alert));
+        if let (true, Some(t)) = (self.push(Output::Alert(alert)), self.arrival_ns) {
+            self.latency
+                .record(Stage::Alert, monotonic_ns().saturating_sub(t));
+        }
     }
 }
 
@@ -692,6 +700,86 @@ pub fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, LATENCY_MAX_NS, 3).expect("constant bounds are valid")
 }
 
+/// What a worker times for each message, in report order. All on CLOCK_MONOTONIC, the clock of
+/// the XDP program's arrival stamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// From the XDP hook to the worker taking the message's batch off the RX ring.
+    Pickup,
+    /// From the end of the previous message of the batch (or the pickup) to this one parsed:
+    /// frame decode, counting and parsing.
+    Parse,
+    /// The detector's work on the message (and, with `--print`, its copy out).
+    Detect,
+    /// From the XDP hook to the message through the detector.
+    Detected,
+    /// From the XDP hook to an alert on the message queued for the sinks.
+    Alert,
+}
+
+impl Stage {
+    /// Every stage, in report order.
+    pub const ALL: [Stage; 5] = [
+        Stage::Pickup,
+        Stage::Parse,
+        Stage::Detect,
+        Stage::Detected,
+        Stage::Alert,
+    ];
+
+    /// Its name in reports and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Pickup => "xdp_to_pickup",
+            Stage::Parse => "parse",
+            Stage::Detect => "detect",
+            Stage::Detected => "xdp_to_detected",
+            Stage::Alert => "xdp_to_alert",
+        }
+    }
+}
+
+/// One histogram per [`Stage`], all with the same bounds (so they merge), allocated once.
+#[derive(Clone, Debug)]
+pub struct StageLatency([Histogram<u64>; Stage::ALL.len()]);
+
+impl Default for StageLatency {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| latency_histogram()))
+    }
+}
+
+impl StageLatency {
+    /// Records `ns` for `stage` (clamped into the histograms' range).
+    #[inline]
+    pub fn record(&mut self, stage: Stage, ns: u64) {
+        self.0[stage as usize].saturating_record(ns.clamp(1, LATENCY_MAX_NS));
+    }
+
+    /// The histogram of `stage`.
+    pub fn get(&self, stage: Stage) -> &Histogram<u64> {
+        &self.0[stage as usize]
+    }
+
+    /// True when no stage has a sample.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Histogram::is_empty)
+    }
+
+    /// Adds every sample of `other`.
+    pub fn add(&mut self, other: &StageLatency) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            // Same bounds everywhere: adding cannot fail.
+            let _ = a.add(b);
+        }
+    }
+
+    /// Empties every stage, keeping the memory.
+    pub fn reset(&mut self) {
+        self.0.iter_mut().for_each(Histogram::reset);
+    }
+}
+
 /// CLOCK_MONOTONIC now, in nanoseconds: the clock `bpf_ktime_get_ns` reads.
 pub fn monotonic_ns() -> u64 {
     let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
@@ -734,8 +822,12 @@ pub struct Pipeline {
     gelf_buf: Vec<u8>,
     ring: rtrb::Producer<Output>,
     counters: PipelineCounters,
-    /// From the XDP hook to the message being parsed and detected.
-    latency: Histogram<u64>,
+    /// Per stage, see [`Stage`].
+    latency: StageLatency,
+    /// When this batch was picked up (read at its first message; 0 between batches).
+    pickup_ns: u64,
+    /// When the previous message of this batch was done (the next one's parse starts).
+    cursor_ns: u64,
     /// The rule set generation of `detector`.
     generation: u32,
     /// New detectors (a reload) arrive here and old ones leave, both between batches.
@@ -851,8 +943,8 @@ impl std::fmt::Debug for Pipeline {
 pub struct PipelineReport {
     /// Its counters.
     pub counters: PipelineCounters,
-    /// XDP hook to detected, nanoseconds.
-    pub latency: Histogram<u64>,
+    /// Per stage, nanoseconds.
+    pub latency: StageLatency,
 }
 
 impl Pipeline {
@@ -874,7 +966,9 @@ impl Pipeline {
             gelf_buf: Vec::new(),
             ring,
             counters: PipelineCounters::default(),
-            latency: latency_histogram(),
+            latency: StageLatency::default(),
+            pickup_ns: 0,
+            cursor_ns: 0,
             generation: 0,
             swap: None,
             top_sources: SourceTop::default(),
@@ -892,6 +986,7 @@ impl Pipeline {
     /// Between batches: if a new detector (a reload) has arrived, puts it in place and sends the
     /// old one back to be dropped off this thread. One atomic load when there is none.
     pub fn between_batches(&mut self) {
+        self.pickup_ns = 0;
         let Some(swap) = &mut self.swap else {
             return;
         };
@@ -923,6 +1018,15 @@ impl Pipeline {
 
     /// Handles one message: count, parse, detect, and measure the time since XDP saw it.
     pub fn handle(&mut self, msg: &Message<'_>) {
+        if self.pickup_ns == 0 {
+            // The first message of a batch: the whole batch was taken off the ring now.
+            self.pickup_ns = monotonic_ns();
+            self.cursor_ns = self.pickup_ns;
+        }
+        if let Some(t) = msg.arrival_ns {
+            self.latency
+                .record(Stage::Pickup, self.pickup_ns.saturating_sub(t));
+        }
         let c = &mut self.counters;
         match msg.path {
             Path::Xdp => c.received_xdp += 1,
@@ -973,22 +1077,27 @@ impl Pipeline {
             None => c.parsed += 1,
             Some(e) => c.parse_errors[e.index()] += 1,
         }
+        let parsed_ns = monotonic_ns();
         let mut out = Outbox {
             ring: &mut self.ring,
             dropped: &mut self.counters.output_dropped_ring_full,
             alerts: &mut self.counters.alerts_raised,
             worker: self.worker,
             generation: self.generation,
+            arrival_ns: msg.arrival_ns,
+            latency: &mut self.latency,
         };
         self.detector.on_message(msg, &event, &mut out);
         if self.print {
-            out.push(Output::Message(Sample::copy(self.worker, msg, bytes)));
+            let _ = out.push(Output::Message(Sample::copy(self.worker, msg, bytes)));
         }
+        let done_ns = monotonic_ns();
+        let l = &mut self.latency;
+        l.record(Stage::Parse, parsed_ns.saturating_sub(self.cursor_ns));
+        l.record(Stage::Detect, done_ns.saturating_sub(parsed_ns));
+        self.cursor_ns = done_ns;
         match msg.arrival_ns {
-            Some(t) => {
-                let elapsed = monotonic_ns().saturating_sub(t).clamp(1, LATENCY_MAX_NS);
-                self.latency.saturating_record(elapsed);
-            }
+            Some(t) => l.record(Stage::Detected, done_ns.saturating_sub(t)),
             None if msg.path == Path::Xdp => self.counters.latency_unmeasured += 1,
             None => {}
         }
@@ -1002,6 +1111,8 @@ impl Pipeline {
             alerts: &mut self.counters.alerts_raised,
             worker: self.worker,
             generation: self.generation,
+            arrival_ns: None,
+            latency: &mut self.latency,
         };
         self.detector.on_tick(now_ns, &mut out);
     }
@@ -1026,8 +1137,8 @@ impl Pipeline {
         self.detector.stats()
     }
 
-    /// The latency histogram, for handing it over (swapped with an empty one).
-    pub fn latency_mut(&mut self) -> &mut Histogram<u64> {
+    /// The latency histograms, for handing them over (swapped with empty ones).
+    pub fn latency_mut(&mut self) -> &mut StageLatency {
         &mut self.latency
     }
 
@@ -1080,7 +1191,12 @@ mod tests {
         );
         assert_eq!(count(ParseError::BadPayload), 1);
         assert_eq!(c.latency_unmeasured, 3);
-        assert_eq!(report.latency.len(), 1);
+        let l = &report.latency;
+        assert_eq!(l.get(Stage::Detected).len(), 1);
+        assert_eq!(l.get(Stage::Pickup).len(), 1);
+        assert_eq!(l.get(Stage::Parse).len(), 4, "timed on every path");
+        assert_eq!(l.get(Stage::Detect).len(), 4);
+        assert!(l.get(Stage::Alert).is_empty(), "no detector, no alert");
     }
 
     #[test]
@@ -1122,6 +1238,33 @@ mod tests {
                 AlertInfo::one(1, None),
             );
         }
+    }
+
+    #[test]
+    fn every_stage_is_timed_and_the_stages_add_up() {
+        let (tx, mut rx) = rtrb::RingBuffer::new(64);
+        let mut p = Pipeline::new(0, false, Box::new(Fires(1)), tx);
+        let arrival = monotonic_ns();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        for _ in 0..3 {
+            p.handle(&message(b"<14>1 - host app - - - ok", Some(arrival)));
+        }
+        p.between_batches();
+        p.handle(&message(b"<14>1 - host app - - - ok", Some(monotonic_ns())));
+        let l = p.finish().latency;
+        for stage in Stage::ALL {
+            assert_eq!(l.get(stage).len(), 4, "{}", stage.name());
+        }
+        // The first batch waited 2 ms before its pickup; the second did not.
+        let pickup = l.get(Stage::Pickup);
+        assert!(pickup.max() >= 2_000_000, "{}", pickup.max());
+        assert!(pickup.min() < 2_000_000, "{}", pickup.min());
+        // Hook to detected is pickup, then parse and detect of the batch so far: never less
+        // than the pickup wait of the same message.
+        assert!(l.get(Stage::Detected).max() >= pickup.max());
+        // The alert is queued before the message is done.
+        assert!(l.get(Stage::Alert).max() <= l.get(Stage::Detected).max());
+        assert_eq!(std::iter::from_fn(|| rx.pop().ok()).count(), 4);
     }
 
     #[test]

@@ -170,18 +170,20 @@ pub fn render(before: &Scrape, after: &Scrape, seconds: f64) -> String {
     let q = |family: &str, quantile: &str| {
         after
             .all(family)
-            .find(|s| s.label("quantile") == Some(quantile))
+            .find(|s| {
+                s.label("quantile") == Some(quantile) && s.label("stage") == Some("xdp_to_detected")
+            })
             .map_or(0.0, |s| s.value)
     };
     for (family, samples, when) in [
         (
             "ingest_latency_recent_seconds",
-            after.sum("ingest_latency_recent_samples", &[]),
+            after.sum("ingest_latency_recent_samples", &[("stage", "xdp_to_detected")]),
             "last minute",
         ),
         (
             "ingest_latency_seconds",
-            after.sum("ingest_latency_seconds_count", &[]),
+            after.sum("ingest_latency_seconds_count", &[("stage", "xdp_to_detected")]),
             "since start",
         ),
     ] {

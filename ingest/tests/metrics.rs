@@ -70,7 +70,7 @@ fn the_endpoint_accounts_for_every_packet_and_status_reads_it() {
         s.sum("ingest_messages_received_total", &[]) as u64 == allowed
             && drop_of(s, "xdp_dropped_denied") == denied
             && s.sum("ingest_rule_alerts_raised_total", &[]) as u64 == 2
-            && s.sum("ingest_latency_seconds_count", &[]) as u64 == allowed
+            && s.sum("ingest_latency_seconds_count", &[("stage", "xdp_to_detected")]) as u64 == allowed
             && s.sum("ingest_detector_keys", &[("table", "threshold")]) >= 1.0
     });
 
@@ -119,19 +119,29 @@ fn the_endpoint_accounts_for_every_packet_and_status_reads_it() {
     assert!(scrape.sum("ingest_detector_keys", &[("table", "threshold")]) >= 1.0);
 
     // Latency: one sample per AF_XDP message, in a plausible range.
-    assert_eq!(
-        scrape.sum("ingest_latency_seconds_count", &[]) as u64,
-        allowed,
-        "every histogram handed over once"
-    );
-    let p50 = scrape.sum("ingest_latency_seconds", &[("quantile", "0.5")]);
+    // Every stage: one sample per message, one per alert.
+    for (stage, samples) in [
+        ("xdp_to_pickup", allowed),
+        ("parse", allowed),
+        ("detect", allowed),
+        ("xdp_to_detected", allowed),
+        ("xdp_to_alert", 2),
+    ] {
+        assert_eq!(
+            scrape.sum("ingest_latency_seconds_count", &[("stage", stage)]) as u64,
+            samples,
+            "{stage}: every histogram handed over once"
+        );
+    }
+    let detected = ("stage", "xdp_to_detected");
+    let p50 = scrape.sum("ingest_latency_seconds", &[detected, ("quantile", "0.5")]);
     assert!(p50 > 0.0 && p50 < 1.0, "p50 {p50} s");
     assert_eq!(
-        scrape.sum("ingest_latency_recent_samples", &[]) as u64,
+        scrape.sum("ingest_latency_recent_samples", &[detected]) as u64,
         allowed,
         "all of them recent"
     );
-    let recent = scrape.sum("ingest_latency_recent_seconds", &[("quantile", "0.5")]);
+    let recent = scrape.sum("ingest_latency_recent_seconds", &[detected, ("quantile", "0.5")]);
     assert_eq!(recent, p50, "the same samples, the same median");
 
     // Top sources: the only allowed sender leads (the estimate comes from a sample).
