@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    daemon::Backend, sinks::SinkConfig, sys::xsk::XskOptions, worker::Mode, xdp::AttachRequest,
+    daemon::Backend, pipeline::Clock, sinks::SinkConfig, sys::xsk::XskOptions, worker::Mode,
+    xdp::AttachRequest,
 };
 
 /// Everything `ingest run` can be told.
@@ -67,6 +68,10 @@ pub struct Config {
     pub learn: bool,
     /// Messages per worker before new templates alert.
     pub learn_warmup: u64,
+    /// Length of a rate baseline's counting interval, seconds.
+    pub learn_interval: u64,
+    /// The time baselines, silences and correlation windows run on: `arrival` or `event`.
+    pub clock: Clock,
     /// Memory for each worker's detector state (every per-key table), MiB.
     pub detector_budget_mb: usize,
     /// Write every counter here at exit.
@@ -109,6 +114,8 @@ impl Default for Config {
             rules: Vec::new(),
             learn: false,
             learn_warmup: 10_000,
+            learn_interval: 60,
+            clock: Clock::Arrival,
             detector_budget_mb: crate::pipeline::DEFAULT_BUDGET_BYTES >> 20,
             stats_json: None,
             user: None,

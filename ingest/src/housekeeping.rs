@@ -36,9 +36,13 @@ pub type Reconfigure = Arc<dyn Fn() -> anyhow::Result<Config> + Send + Sync>;
 
 /// The learning options a configuration asks for.
 pub fn learning(config: &Config) -> Option<LearningOptions> {
+    let defaults = LearningOptions::default();
     config.learn.then_some(LearningOptions {
         warmup_messages: config.learn_warmup,
-        ..LearningOptions::default()
+        baselines: detector::baseline::BaselineOptions {
+            interval_ns: config.learn_interval.saturating_mul(1_000_000_000),
+            ..defaults.baselines
+        },
     })
 }
 
@@ -177,7 +181,12 @@ impl<W: Write> Housekeeper<W> {
                 let config = reconfigure()?;
                 let rules = Arc::new(load_rules(&config.rules)?);
                 let factory =
-                    DetectorFactory::new(&rules, learning(&config), config.detector_budget_bytes());
+                    DetectorFactory::new(
+                        &rules,
+                        learning(&config),
+                        config.clock,
+                        config.detector_budget_bytes(),
+                    );
                 Ok(Loaded {
                     config,
                     rules,
@@ -222,6 +231,8 @@ impl<W: Write> Housekeeper<W> {
         self.running.rules = new.rules;
         self.running.learn = new.learn;
         self.running.learn_warmup = new.learn_warmup;
+        self.running.learn_interval = new.learn_interval;
+        self.running.clock = new.clock;
         self.running.detector_budget_mb = new.detector_budget_mb;
         self.running.sink = new.sink;
         let rules = &loaded.rules;
@@ -249,10 +260,12 @@ fn json(v: &impl serde::Serialize) -> String {
 
 /// The settings that differ between `running` and `new` and that only a restart applies.
 pub fn needs_restart(running: &Config, new: &Config) -> Vec<String> {
-    const LIVE: [&str; 5] = [
+    const LIVE: [&str; 7] = [
         "rules",
         "learn",
         "learn_warmup",
+        "learn_interval",
+        "clock",
         "detector_budget_mb",
         "sink",
     ];

@@ -427,6 +427,14 @@ struct RunArgs {
     /// Messages each worker sees before new templates raise alerts (with --learn).
     #[arg(long, default_value_t = Config::default().learn_warmup)]
     learn_warmup: u64,
+    /// Length of a rate baseline's counting interval, seconds (with --learn; ten intervals of
+    /// warm-up per key).
+    #[arg(long, default_value_t = Config::default().learn_interval)]
+    learn_interval: u64,
+    /// The time rate baselines, silence rules and correlation windows run on: arrival, or the
+    /// messages' own timestamps (for replayed captures).
+    #[arg(long, value_enum, default_value_t = Config::default().clock)]
+    clock: ingest::pipeline::Clock,
     /// Memory for each worker's detector state (threshold, correlation and silence windows,
     /// templates, baselines), MiB; full tables evict their least recently seen keys, counted.
     #[arg(long, default_value_t = Config::default().detector_budget_mb)]
@@ -697,6 +705,8 @@ fn effective_config(args: &RunArgs, given: &clap::ArgMatches) -> anyhow::Result<
         rules,
         learn,
         learn_warmup,
+        learn_interval,
+        clock,
         detector_budget_mb,
         metrics_addr
     );
@@ -794,6 +804,7 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
     let factory = DetectorFactory::new(
         &rules,
         housekeeping::learning(&config),
+        config.clock,
         config.detector_budget_bytes(),
     );
     let daemon = Daemon::start_with(opts.clone(), |_| factory.make())

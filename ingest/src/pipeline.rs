@@ -382,6 +382,7 @@ pub struct RuleDetector {
     silences: SilenceEngine,
     last_check_ns: u64,
     learning: Option<Learning>,
+    time: TimeKeeper,
 }
 
 /// What the detector learns from the traffic itself: message templates (and an alert for a new
@@ -408,6 +409,53 @@ impl Default for LearningOptions {
         Self {
             warmup_messages: 10_000,
             baselines: BaselineOptions::default(),
+        }
+    }
+}
+
+/// The time that rate baselines, silence rules and correlation windows run on (threshold rules
+/// say theirs per rule).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Clock {
+    /// When the message arrived (CLOCK_MONOTONIC): what live traffic needs.
+    #[default]
+    Arrival,
+    /// The message's own timestamp where it has one, else the latest seen (a watermark); a
+    /// silence is measured against that watermark. For replayed captures, whose time the
+    /// replay compresses. A device whose clock runs far ahead moves the watermark for all.
+    Event,
+}
+
+/// The detector's notion of now under a [`Clock`].
+#[derive(Clone, Copy, Debug, Default)]
+struct TimeKeeper {
+    clock: Clock,
+    /// Event clock: the latest message time seen.
+    watermark: u64,
+}
+
+impl TimeKeeper {
+    /// The time of a message that says `event_ns` and arrived at `arrival_ns`.
+    fn at(&mut self, event_ns: Option<u64>, arrival_ns: u64) -> u64 {
+        match self.clock {
+            Clock::Arrival => arrival_ns,
+            Clock::Event => {
+                if let Some(t) = event_ns {
+                    self.watermark = self.watermark.max(t);
+                }
+                event_ns.unwrap_or(self.watermark)
+            }
+        }
+    }
+
+    /// Now, with no message: the wall (arrival) clock or the watermark.
+    fn now(&self, arrival_ns: u64) -> u64 {
+        match self.clock {
+            Clock::Arrival => arrival_ns,
+            Clock::Event => self.watermark,
         }
     }
 }
@@ -464,6 +512,7 @@ impl RuleDetector {
         thresholds: Vec<ThresholdRule>,
         silences: Vec<SilenceRule>,
         learning: Option<LearningOptions>,
+        clock: Clock,
         budget_bytes: usize,
     ) -> Self {
         let base = sigma.rules().len();
@@ -491,13 +540,18 @@ impl RuleDetector {
                 warmup_messages: opts.warmup_messages,
                 seen: 0,
             }),
+            time: TimeKeeper {
+                clock,
+                watermark: 0,
+            },
         }
     }
 }
 
 impl Detect for RuleDetector {
     fn on_message(&mut self, msg: &Message<'_>, event: &Event<'_>, out: &mut Outbox<'_>) {
-        let now = monotonic_ns();
+        let event_ns = event.timestamp_ns.and_then(|t| u64::try_from(t).ok());
+        let now = self.time.at(event_ns, monotonic_ns());
         // Mined first, so every alert on this message can name its template.
         let mined = self.learning.as_mut().map(|l| {
             l.seen += 1;
@@ -509,10 +563,7 @@ impl Detect for RuleDetector {
             l.miner.add(body)
         });
         let template = mined.as_ref().map(|m| m.id);
-        let t = event
-            .timestamp_ns
-            .and_then(|t| u64::try_from(t).ok())
-            .unwrap_or(now);
+        let t = event_ns.unwrap_or(now);
         self.hits.clear();
         let hits = &mut self.hits;
         self.sigma
@@ -615,6 +666,7 @@ impl Detect for RuleDetector {
     }
 
     fn on_tick(&mut self, now_ns: u64, out: &mut Outbox<'_>) {
+        let now_ns = self.time.now(now_ns);
         // Silences are checked once a second at most.
         if self.silences.rules().is_empty() || now_ns < self.last_check_ns + 1_000_000_000 {
             return;
@@ -1238,6 +1290,47 @@ mod tests {
                 AlertInfo::one(1, None),
             );
         }
+    }
+
+    #[test]
+    fn on_the_event_clock_a_replayed_silence_is_seen_however_fast_it_arrives() {
+        let silences = detector::rules::silence::from_toml(
+            "quiet.toml",
+            "[[silence]]\nid = \"quiet\"\ntitle = \"quiet\"\ngroup_by = \"host\"\n\
+             factor = 5\nmin_events = 5\nmin_quiet = \"10s\"\n",
+        )
+        .unwrap();
+        let run = |clock: Clock| {
+            let (tx, mut rx) = rtrb::RingBuffer::new(64);
+            let detector = RuleDetector::new(
+                Arc::new(SigmaSet::new(Vec::new())),
+                Vec::new(),
+                Vec::new(),
+                silences.clone(),
+                None,
+                clock,
+                1 << 20,
+            );
+            let mut p = Pipeline::new(0, false, Box::new(detector), tx);
+            // One minute of a capture in a few milliseconds: host a every second for 20 s,
+            // then only host b, every second, until 60 s.
+            for s in 0..60u32 {
+                let host = if s < 20 { "a" } else { "b" };
+                let line = format!("<14>1 2026-11-22T10:00:{s:02}Z {host} app - - - tick");
+                p.handle(&message(line.as_bytes(), None));
+                p.tick(monotonic_ns());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            p.tick(monotonic_ns());
+            std::iter::from_fn(|| rx.pop().ok())
+                .filter_map(|o| match o {
+                    Output::Alert(a) => Some(a.key().to_vec()),
+                    Output::Message(_) => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(Clock::Event), [b"a".to_vec()], "a was quiet 40 s of event time");
+        assert!(run(Clock::Arrival).is_empty(), "on arrival time it was a blink");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use detector::rules::{
     threshold::{self, ThresholdRule},
 };
 
-use crate::pipeline::{Detect, LearningOptions, RuleDetector, RuleRef};
+use crate::pipeline::{Clock, Detect, LearningOptions, RuleDetector, RuleRef};
 
 /// Every rule of the folders: Sigma rules (`*.yml`) and native threshold rules (`*.toml`).
 #[derive(Debug, Default)]
@@ -217,14 +217,21 @@ pub struct DetectorFactory {
     thresholds: Vec<ThresholdRule>,
     silences: Vec<SilenceRule>,
     learning: Option<LearningOptions>,
+    clock: Clock,
     budget_bytes: usize,
 }
 
 impl DetectorFactory {
     /// Compiles `rules` (the slow part: do it off the workers' threads); each detector keeps
     /// its per-key state within `budget_bytes`.
-    pub fn new(rules: &Rules, learning: Option<LearningOptions>, budget_bytes: usize) -> Self {
+    pub fn new(
+        rules: &Rules,
+        learning: Option<LearningOptions>,
+        clock: Clock,
+        budget_bytes: usize,
+    ) -> Self {
         Self {
+            clock,
             budget_bytes,
             sigma: Arc::new(SigmaSet::new(rules.sigma.clone())),
             correlations: rules.correlations.clone(),
@@ -242,6 +249,7 @@ impl DetectorFactory {
             self.thresholds.clone(),
             self.silences.clone(),
             self.learning,
+            self.clock,
             self.budget_bytes,
         ))
     }
