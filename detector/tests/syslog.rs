@@ -372,3 +372,29 @@ fn regression_cef_after_a_bsd_header_is_not_a_tag() {
     let e = p("<14>Oct 11 22:14:15 h CEF:0|V|P|1|100|Name|5|src=1.2.3.4");
     assert_eq!((e.app, e.payload), (None, Payload::Cef));
 }
+
+#[test]
+fn the_words_of_a_message_read_the_same_in_every_payload_format() {
+    let words = "Failed password for root from 203.0.113.66 port 4711 ssh2";
+    let opts = ParseOptions::default();
+    let lines = [
+        format!("<38>Nov 22 10:00:01 h sshd[42]: {words}"),
+        format!(
+            "<38>1 2026-11-22T10:00:01Z h sshd 42 - - {{\"host\":\"h\",\"message\":\"{words}\",\"pid\":42}}"
+        ),
+        format!("<38>Nov 22 10:00:01 h CEF:0|Example|sshd|1.0|100|event|3|src=198.18.1.1 msg={words}"),
+        format!("<38>1 - h app - - - {{\"version\":\"1.1\",\"short_message\":\"{words}\"}}"),
+        format!("<38>1 - h app - - - user=root msg=\"{words}\""),
+    ];
+    for line in &lines {
+        let e = parse(line.as_bytes(), &opts);
+        assert_eq!(
+            std::str::from_utf8(e.text()).unwrap().trim_matches('"'),
+            words,
+            "{line}"
+        );
+    }
+    // An audit record or a JSON body without a message field is its own text.
+    let e = parse(b"<38>1 - h app - - - {\"a\":1}", &opts);
+    assert_eq!(e.text(), b"{\"a\":1}");
+}

@@ -156,9 +156,10 @@ fn templates(args: TemplatesArgs) -> anyhow::Result<()> {
     let mut out = BufWriter::new(std::io::stdout().lock());
     for line in input.split(b'\n') {
         let line = line.context("reading input")?;
-        // The message body: syslog headers (time, host, pid) are not part of a template.
+        // What the message says: syslog headers (time, host, pid), and a JSON or CEF body's
+        // framing, are not part of a template.
         let event = detector::parse::parse(&line, &opts);
-        let mined = miner.add(&String::from_utf8_lossy(event.body));
+        let mined = miner.add(&String::from_utf8_lossy(event.text()));
         let text = miner
             .template(mined.id)
             .map(|t| t.text())

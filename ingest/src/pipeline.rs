@@ -555,12 +555,14 @@ impl Detect for RuleDetector {
         // Mined first, so every alert on this message can name its template.
         let mined = self.learning.as_mut().map(|l| {
             l.seen += 1;
-            // Valid UTF-8 is the common case; other bodies are mined by their valid prefix.
-            let body = match std::str::from_utf8(event.body) {
+            // What the message says (a JSON or CEF message field, else the body). Valid UTF-8
+            // is the common case; other text is mined by its valid prefix.
+            let text = event.text();
+            let text = match std::str::from_utf8(text) {
                 Ok(b) => b,
-                Err(e) => std::str::from_utf8(&event.body[..e.valid_up_to()]).unwrap_or(""),
+                Err(e) => std::str::from_utf8(&text[..e.valid_up_to()]).unwrap_or(""),
             };
-            l.miner.add(body)
+            l.miner.add(text)
         });
         let template = mined.as_ref().map(|m| m.id);
         let t = event_ns.unwrap_or(now);

@@ -213,6 +213,19 @@ impl<'a> Event<'a> {
     pub fn fields(&self) -> Fields<'a> {
         Fields::new(self.payload, self.body)
     }
+
+    /// What the message says in words: for a structured body (JSON and GELF, CEF, LEEF,
+    /// key=value), its `message`, `short_message` or `msg` field as written (escapes kept), else
+    /// the body. The same words sent as plain text or inside JSON read the same here, which is
+    /// what template mining wants. No allocation; plain bodies cost one comparison.
+    pub fn text(&self) -> &'a [u8] {
+        if matches!(self.payload, Payload::Plain | Payload::Audit) {
+            return self.body;
+        }
+        self.fields()
+            .find(|f| matches!(f.key, b"message" | b"short_message" | b"msg"))
+            .map_or(self.body, |f| f.value)
+    }
 }
 
 /// Removes backslash escapes (`\x` becomes `x`) from `raw`, appending to `out`.
