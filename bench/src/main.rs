@@ -276,7 +276,13 @@ fn main() -> anyhow::Result<()> {
             traffic::write_pcap(&mut file, &capture.frames)?;
             std::io::Write::flush(&mut file)?;
             let labels = labels.unwrap_or_else(|| out.with_extension("labels.json"));
-            std::fs::write(&labels, serde_json::to_vec_pretty(&capture.labels)?)
+            let file = traffic::LabelFile {
+                seed,
+                duration_s: capture.duration_s,
+                warmup_messages: capture.warmup_messages,
+                labels: capture.labels.clone(),
+            };
+            std::fs::write(&labels, serde_json::to_vec_pretty(&file)?)
                 .with_context(|| format!("writing {}", labels.display()))?;
             println!(
                 "{}",
@@ -287,7 +293,9 @@ fn main() -> anyhow::Result<()> {
                     "datagrams": capture.datagrams,
                     "tagged_fragments": capture.tagged_fragments,
                     "tagged_fragmented_datagrams": capture.tagged_fragmented_datagrams,
-                    "anomalies": capture.labels.len(),
+                    "anomalies": capture.labels.iter().filter(|l| l.injected).count(),
+                    "background_anomalies": capture.labels.iter().filter(|l| !l.injected).count(),
+                    "warmup_messages": capture.warmup_messages,
                 })
             );
             Ok(())

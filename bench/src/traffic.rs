@@ -60,10 +60,10 @@ pub struct GenOptions {
 }
 
 /// One injected anomaly.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct Label {
     /// `brute_force`, `sigma`, `new_template`, `rate_spike` or `silence`.
-    pub kind: &'static str,
+    pub kind: String,
     /// The rule that should fire (its id).
     pub rule: String,
     /// The sending host's address.
@@ -76,6 +76,24 @@ pub struct Label {
     pub end_s: f64,
     /// Messages it injected (0 for a silence).
     pub messages: u64,
+    /// Injected by the generator; false for what the LogHub background holds of its own (found
+    /// by an independent count, see [`background_brute_force`]): an alert on it is right, but
+    /// recall is scored on the injected ones.
+    pub injected: bool,
+}
+
+/// The labels file beside a capture.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct LabelFile {
+    /// The generator's seed.
+    pub seed: u64,
+    /// Capture time, seconds.
+    pub duration_s: f64,
+    /// Datagrams before every line of every corpus has been sent at least once: a detector
+    /// that learns templates should warm up on this many (`ingest run --learn-warmup`).
+    pub warmup_messages: u64,
+    /// The anomalies.
+    pub labels: Vec<Label>,
 }
 
 /// A generated capture.
@@ -85,6 +103,10 @@ pub struct Capture {
     pub frames: Vec<(u64, Vec<u8>)>,
     /// The anomalies in it.
     pub labels: Vec<Label>,
+    /// Capture time, seconds.
+    pub duration_s: f64,
+    /// See [`LabelFile::warmup_messages`].
+    pub warmup_messages: u64,
     /// UDP datagrams in it (a fragmented one counts once).
     pub datagrams: u64,
     /// Fragments with a VLAN tag: a receiver's kernel without a VLAN device for the tag drops
@@ -210,8 +232,10 @@ fn split_line(line: &str) -> (String, String, String) {
     let text = |b: Option<&[u8]>, or: &str| {
         b.map_or(or.to_string(), |b| String::from_utf8_lossy(b).into_owned())
     };
+    // An app name is one word in every format (LogHub has a few with spaces, such as "-- root").
+    let app = text(e.app, "app").split_whitespace().collect::<Vec<_>>().join("_");
     (
-        text(e.app, "app"),
+        app,
         text(e.procid, "1"),
         String::from_utf8_lossy(e.body).into_owned(),
     )
@@ -242,6 +266,14 @@ fn push(out: &mut Vec<(u64, Vec<u8>)>, t: u64, frames: Vec<Vec<u8>>) {
     out.extend(frames.into_iter().map(|f| (t, f)));
 }
 
+/// A message of the capture as sent: when, from which host, by which app, saying what.
+struct Sent {
+    t: f64,
+    host: usize,
+    app: String,
+    body: String,
+}
+
 /// Generates a capture.
 pub fn generate(opts: GenOptions) -> Capture {
     let mut rng = Rng(opts.seed);
@@ -258,15 +290,57 @@ pub fn generate(opts: GenOptions) -> Capture {
         cumulative.push(total);
     }
     let duration_s = opts.messages as f64 / opts.rate;
-    // The anomalies' actors: an SSH server, two attackers, a spiking and a silent host (steady
-    // mid-weight hosts, so their absence or excess shows).
-    let ssh_server = hosts.iter().position(|h| h.corpus == 0).unwrap_or(0);
+    // The anomalies' actors: an SSH server and a web server that log through syslog (a CEF
+    // sender names no app), two attackers, and a spiking and a silent host that send steadily.
+    let syslog_host = |corpus: usize| {
+        hosts
+            .iter()
+            .position(|h| h.corpus == corpus && !matches!(h.format, Format::Cef))
+            .unwrap_or(0)
+    };
+    let ssh_server = syslog_host(0);
+    let web_server = syslog_host(3);
     let silent = hosts.len() / 4;
     let spiking = hosts.len() / 3;
     let attackers = ["203.0.113.66", "198.51.100.23"];
+    // Until every line of every corpus has been sent once, each host sends its corpus's lines
+    // in a shuffled order instead of at random (the same mix of templates): a detector that
+    // learns templates has then seen every one, and after that only the injected kinds are new.
+    let mut repertoire: Vec<Vec<usize>> = lines
+        .iter()
+        .map(|c| {
+            let mut order: Vec<usize> = (0..c.len()).collect();
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.below(i + 1));
+            }
+            order
+        })
+        .collect();
+    let mut covered_at = None;
+    // Long messages (a stack trace, a dump: fragmented on the wire) come in a few kinds, each
+    // first sent during the warm-up.
+    let long = |corpus: usize, lines: &[Vec<(String, String, String)>]| {
+        let body = &lines[corpus][0].2;
+        let mut long = body.clone();
+        while long.len() < 3000 {
+            long.push_str(" | ");
+            long.push_str(body);
+        }
+        long
+    };
     let mut out: Vec<(u64, Vec<u8>)> = Vec::with_capacity(opts.messages + 1000);
+    let mut sent: Vec<Sent> = Vec::with_capacity(opts.messages + 1000);
     let mut labels = Vec::new();
     let ns = |t: f64| (t * 1e9) as u64;
+    let mut send = |out: &mut Vec<(u64, Vec<u8>)>, h: usize, app: &str, pid: &str, body: &str, t| {
+        push(out, ns(t), frame(&hosts[h], &render(&hosts[h], app, pid, body, t)));
+        sent.push(Sent {
+            t,
+            host: h,
+            app: app.to_string(),
+            body: body.to_string(),
+        });
+    };
     let mut silent_last = 0.0f64;
 
     for i in 0..opts.messages {
@@ -279,47 +353,50 @@ pub fn generate(opts: GenOptions) -> Capture {
         if h == silent {
             silent_last = t;
         }
-        let host = &hosts[h];
-        let corpus = &lines[host.corpus];
-        let (app, pid, body) = &corpus[rng.below(corpus.len())];
-        let body = if rng.below(500) == 0 {
-            // A long one (a stack trace, a dump): fragmented on the wire.
-            let mut long = body.clone();
-            while long.len() < 3000 {
-                long.push_str(" | ");
-                long.push_str(body);
-            }
-            long
+        let c = hosts[h].corpus;
+        let line = match repertoire[c].pop() {
+            Some(line) => line,
+            None => rng.below(lines[c].len()),
+        };
+        if covered_at.is_none() && repertoire.iter().all(Vec::is_empty) {
+            covered_at = Some(t);
+        }
+        let (app, pid, body) = &lines[c][line];
+        let body = if (covered_at.is_none() && line == 0) || rng.below(500) == 0 {
+            long(c, &lines)
         } else {
             body.clone()
         };
-        push(
-            &mut out,
-            ns(t),
-            frame(host, &render(host, app, pid, &body, t)),
-        );
+        send(&mut out, h, app, pid, &body, t);
     }
-    // The silent host must have been steady before: give it one message a second until it stops.
-    let mut t = 0.5;
-    while t < duration_s / 2.0 {
-        let h = &hosts[silent];
-        let (app, pid, body) = &lines[h.corpus][rng.below(lines[h.corpus].len())];
-        push(&mut out, ns(t), frame(h, &render(h, app, pid, body, t)));
-        silent_last = silent_last.max(t);
-        t += 1.0;
+    let covered_at = covered_at.unwrap_or(duration_s);
+    // The silent host and the spiking host are steady before: two messages a second, and one.
+    let (steady_app, steady_pid, steady_body) = lines[hosts[spiking].corpus][1].clone();
+    let mut t = 0.25;
+    while t < duration_s {
+        if t < duration_s / 2.0 {
+            let hc = hosts[silent].corpus;
+            let (app, pid, body) = &lines[hc][rng.below(lines[hc].len())];
+            send(&mut out, silent, app, pid, body, t);
+            silent_last = silent_last.max(t);
+        }
+        if t.fract() < 0.5 {
+            send(&mut out, spiking, &steady_app, &steady_pid, &steady_body, t + 0.1);
+        }
+        t += 0.5;
     }
     labels.push(Label {
-        kind: "silence",
+        kind: "silence".into(),
         rule: "quiet-host".into(),
         sender: hosts[silent].addr,
         key: hosts[silent].name.clone(),
         start_s: silent_last,
         end_s: duration_s,
         messages: 0,
+        injected: true,
     });
 
     // Brute force: 20 failures in 5 s from each attacker, at a fifth and at half of the capture.
-    let server = &hosts[ssh_server];
     for (k, attacker) in attackers.iter().enumerate() {
         let start = duration_s * (0.2 + 0.3 * k as f64);
         for j in 0..20 {
@@ -328,47 +405,50 @@ pub fn generate(opts: GenOptions) -> Capture {
                 "Failed password for root from {attacker} port {} ssh2",
                 40_000 + j
             );
-            push(
-                &mut out,
-                ns(t),
-                frame(server, &render(server, "sshd", "4711", &body, t)),
-            );
+            send(&mut out, ssh_server, "sshd", "4711", &body, t);
         }
         labels.push(Label {
-            kind: "brute_force",
+            kind: "brute_force".into(),
             rule: "ssh-brute-force".into(),
-            sender: server.addr,
+            sender: hosts[ssh_server].addr,
             key: (*attacker).into(),
             start_s: start,
             end_s: start + 19.0 * 0.25,
             messages: 20,
+            injected: true,
         });
     }
 
     // Sigma: five Shellshock attempts against a web server.
-    let web = &hosts[hosts.iter().position(|h| h.corpus == 3).unwrap_or(1)];
     let start = duration_s * 0.4;
     for j in 0..5 {
         let t = start + j as f64;
         let body = format!("GET /cgi-bin/status{j} UA: () {{ :; }}; /bin/cat /etc/passwd");
-        push(
-            &mut out,
-            ns(t),
-            frame(web, &render(web, "httpd", "80", &body, t)),
-        );
+        send(&mut out, web_server, "httpd", "80", &body, t);
     }
     labels.push(Label {
-        kind: "sigma",
+        kind: "sigma".into(),
         rule: "c67e0c98-4d39-46ee-8f6b-437ebf6b950e".into(),
-        sender: web.addr,
+        sender: hosts[web_server].addr,
         key: "Shellshock Expression".into(),
         start_s: start,
         end_s: start + 4.0,
         messages: 5,
+        injected: true,
+    });
+    // Never seen before either: a template miner should say so.
+    labels.push(Label {
+        kind: "new_template".into(),
+        rule: "new_template".into(),
+        sender: hosts[web_server].addr,
+        key: "/bin/cat /etc/passwd".into(),
+        start_s: start,
+        end_s: start,
+        messages: 1,
+        injected: true,
     });
 
     // New templates: three kinds of message never seen, late in the capture.
-    let novel = &hosts[0];
     for j in 0..3 {
         let t = duration_s * 0.8 + j as f64;
         let body = match j {
@@ -376,49 +456,62 @@ pub fn generate(opts: GenOptions) -> Capture {
             1 => "backup agent: snapshot volume vanished during copy".to_string(),
             _ => "license server: seat table corrupted, rebuilding".to_string(),
         };
-        push(
-            &mut out,
-            ns(t),
-            frame(novel, &render(novel, "daemon", "9", &body, t)),
-        );
+        send(&mut out, 0, "daemon", "9", &body, t);
         labels.push(Label {
-            kind: "new_template",
+            kind: "new_template".into(),
             rule: "new_template".into(),
-            sender: novel.addr,
+            sender: hosts[0].addr,
             key: body,
             start_s: t,
             end_s: t,
             messages: 1,
+            injected: true,
         });
     }
 
-    // Rate spike: one host's app at fifty times its share for five seconds, at 60 %.
-    let sp = &hosts[spiking];
-    let share = opts.rate * (1.0 / ((spiking + 1) as f64).powf(1.1)) / total;
-    let spike_rate = (share * 50.0).max(20.0);
+    // Rate spike: the spiking host's steady message at fifty a second for five seconds, at 60 %.
     let start = duration_s * 0.6;
-    let n = (spike_rate * 5.0) as u64;
-    let (app, pid, body) = lines[sp.corpus][0].clone();
+    let n = 250u64;
     for j in 0..n {
-        let t = start + j as f64 / spike_rate;
-        push(
-            &mut out,
-            ns(t),
-            frame(sp, &render(sp, &app, &pid, &body, t)),
-        );
+        let t = start + j as f64 / 50.0;
+        send(&mut out, spiking, &steady_app, &steady_pid, &steady_body, t);
     }
     labels.push(Label {
-        kind: "rate_spike",
+        kind: "rate_spike".into(),
         rule: "rate_spike".into(),
-        sender: sp.addr,
-        key: sp.name.clone(),
+        sender: hosts[spiking].addr,
+        key: hosts[spiking].name.clone(),
         start_s: start,
         end_s: start + 5.0,
         messages: n,
+        injected: true,
     });
+    drop(send);
+
+    // What the background holds of its own.
+    sent.sort_by(|a, b| a.t.total_cmp(&b.t));
+    let injected: Vec<String> = attackers.iter().map(|a| a.to_string()).collect();
+    for (key, first, last, messages) in background_brute_force(&sent, &hosts) {
+        if !injected.contains(&key) {
+            labels.push(Label {
+                kind: "brute_force".into(),
+                rule: "ssh-brute-force".into(),
+                sender: hosts[sent.iter().find(|m| m.t >= first).map_or(0, |m| m.host)].addr,
+                key,
+                start_s: first,
+                end_s: last,
+                messages,
+                injected: false,
+            });
+        }
+    }
 
     out.sort_by_key(|(t, _)| *t);
     let datagrams = out.iter().filter(|(_, f)| first_of_datagram(f)).count() as u64;
+    let warmup_messages = out
+        .iter()
+        .filter(|(t, f)| *t <= ns(covered_at) && first_of_datagram(f))
+        .count() as u64;
     let tagged = |f: &[u8]| f.get(12..14) == Some(&[0x81, 0x00][..]);
     let fragment =
         |f: &[u8]| ingest::frame::decode_udp(f).err() == Some(ingest::frame::FrameError::Fragment);
@@ -430,10 +523,42 @@ pub fn generate(opts: GenOptions) -> Capture {
     Capture {
         frames: out,
         labels,
+        duration_s,
+        warmup_messages,
         datagrams,
         tagged_fragments,
         tagged_fragmented_datagrams,
     }
+}
+
+/// The native `ssh-brute-force` rule's definition, counted independently of the detector: per
+/// address named in "Failed password ... from ADDR port" by an app `sshd` (a CEF sender names
+/// none), 8 or more within 120 s. Returns (address, first, last, messages) in time order of the
+/// first.
+fn background_brute_force(sent: &[Sent], hosts: &[Host]) -> Vec<(String, f64, f64, u64)> {
+    let mut by_addr: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for m in sent {
+        if m.app != "sshd" || matches!(hosts[m.host].format, Format::Cef) {
+            continue;
+        }
+        let Some(rest) = m.body.split_once("Failed password").map(|(_, r)| r) else {
+            continue;
+        };
+        let addr = rest
+            .split_once(" from ")
+            .and_then(|(_, r)| r.split_once(" port"))
+            .map(|(a, _)| a);
+        if let Some(a) = addr.filter(|a| a.chars().all(|c| c.is_ascii_hexdigit() || c == '.' || c == ':')) {
+            by_addr.entry(a.to_string()).or_default().push(m.t);
+        }
+    }
+    let mut found: Vec<(String, f64, f64, u64)> = by_addr
+        .into_iter()
+        .filter(|(_, times)| times.windows(8).any(|w| w[7] - w[0] <= 120.0))
+        .map(|(a, times)| (a, times[0], times[times.len() - 1], times.len() as u64))
+        .collect();
+    found.sort_by(|a, b| a.1.total_cmp(&b.1));
+    found
 }
 
 /// Writes `frames` as a pcap (nanosecond timestamps, Ethernet).
@@ -710,7 +835,7 @@ mod tests {
             "the loudest tenth sends most: {top} of {all}"
         );
 
-        let kinds: Vec<&str> = cap.labels.iter().map(|l| l.kind).collect();
+        let kinds: Vec<&str> = cap.labels.iter().map(|l| l.kind.as_str()).collect();
         for k in [
             "silence",
             "brute_force",
@@ -729,8 +854,8 @@ mod tests {
                 })
                 .count() as u64
         };
-        for l in &cap.labels {
-            match l.kind {
+        for l in cap.labels.iter().filter(|l| l.injected) {
+            match l.kind.as_str() {
                 "brute_force" => assert_eq!(has(&format!("from {} port", l.key)), l.messages),
                 "new_template" => assert_eq!(has(&l.key), 1),
                 _ => {}

@@ -26,7 +26,7 @@ use crate::{
     config::Config,
     daemon::{Live, OutputSink},
     metrics::{self, AlertCounts, Reply, Request},
-    pipeline::{LearningOptions, Output, Parsing, RuleRef, Sample},
+    pipeline::{LearningOptions, Output, Parsing, Sample},
     rules::{AlertFacts, DetectorFactory, Rules, alert_json, load_rules, rule_meta, severity},
     sinks::{AlertOut, Sinks},
 };
@@ -326,16 +326,7 @@ impl<W: Write> OutputSink for Housekeeper<W> {
                 self.alerts
                     .add(id, meta.title, meta.kind, meta.level.name());
                 let level = meta.level;
-                let facts = AlertFacts {
-                    // A silence is about no message: no sender to show.
-                    src: (alert.sample.len > 0).then_some(alert.sample.src),
-                    message: alert.sample.bytes(),
-                    counted: (!matches!(alert.rule, RuleRef::Sigma(_)))
-                        .then(|| (alert.key(), alert.count, alert.folded)),
-                    first_ns: alert.first_ns,
-                    last_ns: alert.last_ns,
-                    template: alert.template,
-                };
+                let facts = AlertFacts::of(&alert);
                 let line = alert_json(&rules, alert.rule, &facts);
                 if !self.sinks.is_empty() {
                     self.alerts_out += 1;

@@ -9,20 +9,13 @@ use std::{
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use detector::{
-    parse::{FormatHint, ParseOptions, Payload},
-    rules::{
-        correlation::CorrelationEngine,
-        sigma::{SigmaScratch, SigmaSet},
-        threshold::ThresholdEngine,
-    },
-};
+use detector::parse::{FormatHint, ParseOptions, Payload};
 use ingest::{
     config::Config,
     daemon::{self, Backend, Daemon, Limits, Options},
     housekeeping::{self, Housekeeper, Reconfigure},
     metrics::{self, MetricsServer},
-    pipeline::{BudgetShares, DEFAULT_BUDGET_BYTES, Parsing, RuleRef},
+    pipeline::{DEFAULT_BUDGET_BYTES, Message, Output, Parsing, Pipeline},
     rules::{AlertFacts, DetectorFactory, alert_json, load_rules},
     sinks::Sinks,
     socket::TcpOptions,
@@ -181,89 +174,78 @@ struct DetectArgs {
     /// Header format: auto detects per message; `raw` (or `line`) takes each line as the message.
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     format: FormatArg,
+    /// Mine templates and keep rate baselines, as `ingest run --learn` (on the messages' time).
+    #[arg(long)]
+    learn: bool,
+    /// Lines before new templates raise alerts (with --learn).
+    #[arg(long, default_value_t = Config::default().learn_warmup)]
+    learn_warmup: u64,
+    /// Length of a rate baseline's counting interval, seconds (with --learn).
+    #[arg(long, default_value_t = Config::default().learn_interval)]
+    learn_interval: u64,
 }
 
 fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
     use std::io::BufRead;
-    let rules = load_rules(&args.rules)?;
+    let rules = Arc::new(load_rules(&args.rules)?);
     let input: Box<dyn BufRead> = match &args.input {
         Some(path) => Box::new(std::io::BufReader::new(
             std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
         )),
         None => Box::new(std::io::stdin().lock()),
     };
-    let opts = ParseOptions {
-        format: args.format.hint(),
-        year: Some(current_year()),
-        ..ParseOptions::default()
+    let parsing = Parsing {
+        default: ParseOptions {
+            format: args.format.hint(),
+            year: Some(current_year()),
+            ..ParseOptions::default()
+        },
+        per_port: Vec::new(),
     };
-    // The same state budget as one worker of `ingest run`.
-    let shares = BudgetShares::new(
+    // The detector of one worker of `ingest run`, on the messages' own time: offline, arrival
+    // is meaningless.
+    let config = Config {
+        learn: args.learn,
+        learn_warmup: args.learn_warmup,
+        learn_interval: args.learn_interval,
+        ..Config::default()
+    };
+    let factory = DetectorFactory::new(
+        &rules,
+        housekeeping::learning(&config),
+        ingest::pipeline::Clock::Event,
         DEFAULT_BUDGET_BYTES,
-        !rules.thresholds.is_empty(),
-        !rules.correlations.is_empty(),
-        false,
-        false,
     );
-    let mut thresholds = ThresholdEngine::with_budget(rules.thresholds.clone(), shares.threshold);
-    let sigma_set = SigmaSet::new(rules.sigma.clone());
-    let mut scratch = SigmaScratch::default();
-    let mut correlations = CorrelationEngine::with_budget(
-        rules.correlations.clone(),
-        rules.sigma.len(),
-        shares.correlation,
-    );
+    // Every alert of a line is taken out before the next line: the ring only needs to hold one
+    // line's alerts.
+    let (tx, mut rx) = rtrb::RingBuffer::new(4096);
+    let mut pipeline = Pipeline::new(0, false, factory.make(), tx).with_parsing(parsing);
     let mut out = BufWriter::new(std::io::stdout().lock());
-    for line in input.split(b'\n') {
-        let line = line.context("reading input")?;
-        let event = detector::parse::parse(&line, &opts);
-        let mut hits = Vec::new();
-        sigma_set.for_each_match(&event, &mut scratch, |i| hits.push(i));
-        // Offline, time is the messages' own; a line without one has none (0).
-        let t = event
-            .timestamp_ns
-            .and_then(|t| u64::try_from(t).ok())
-            .unwrap_or(0);
-        for i in hits {
-            let facts = AlertFacts {
-                message: event.input,
-                first_ns: t,
-                last_ns: t,
-                ..AlertFacts::default()
-            };
-            let v = alert_json(&rules, RuleRef::Sigma(i as u32), &facts);
-            writeln!(out, "{v}")?;
-            let mut fired = Vec::new();
-            correlations.on_match(i, &event, 0, |a| fired.push(a));
-            for a in fired {
-                let key = a.group.join(",");
-                let rule = RuleRef::Correlation(a.rule as u32);
-                let count = u32::try_from(a.count).unwrap_or(u32::MAX);
+    let drain = |rx: &mut rtrb::Consumer<Output>, out: &mut BufWriter<_>| {
+        while let Ok(item) = rx.pop() {
+            if let Output::Alert(alert) = item {
                 let facts = AlertFacts {
-                    message: event.input,
-                    counted: Some((key.as_bytes(), count, 0)),
-                    first_ns: a.first_ns,
-                    last_ns: a.last_ns,
-                    ..AlertFacts::default()
+                    src: None, // offline: no sender
+                    ..AlertFacts::of(&alert)
                 };
-                writeln!(out, "{}", alert_json(&rules, rule, &facts))?;
+                writeln!(out, "{}", alert_json(&rules, alert.rule, &facts))?;
             }
         }
-        // Offline, time is the messages' own (threshold rules with `time = "arrival"` see every
-        // line at the same instant).
-        let mut raised = Vec::new();
-        thresholds.on_event(&event, 0, |a| raised.push(a));
-        for a in raised {
-            let rule = RuleRef::Threshold(a.rule as u32);
-            let facts = AlertFacts {
-                message: event.input,
-                counted: Some((&a.key, a.count, a.folded)),
-                first_ns: a.first_ns,
-                last_ns: a.last_ns,
-                ..AlertFacts::default()
-            };
-            writeln!(out, "{}", alert_json(&rules, rule, &facts))?;
-        }
+        std::io::Result::Ok(())
+    };
+    for line in input.split(b'\n') {
+        let line = line.context("reading input")?;
+        pipeline.handle(&Message {
+            path: ingest::pipeline::Path::Udp,
+            src: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+            dst_port: 514,
+            vlan: None,
+            payload: &line,
+            arrival_ns: None,
+        });
+        // Silence rules look at the time between lines (the event clock ignores the argument).
+        pipeline.tick(0);
+        drain(&mut rx, &mut out)?;
     }
     out.flush()?;
     Ok(())

@@ -12,7 +12,7 @@ use detector::rules::{
     threshold::{self, ThresholdRule},
 };
 
-use crate::pipeline::{Clock, Detect, LearningOptions, RuleDetector, RuleRef};
+use crate::pipeline::{Alert, Clock, Detect, LearningOptions, RuleDetector, RuleRef};
 
 /// Every rule of the folders: Sigma rules (`*.yml`) and native threshold rules (`*.toml`).
 #[derive(Debug, Default)]
@@ -166,6 +166,22 @@ pub struct AlertFacts<'a> {
     pub last_ns: u64,
     /// The message's template, when mined.
     pub template: Option<u64>,
+}
+
+impl<'a> AlertFacts<'a> {
+    /// What a worker's alert says.
+    pub fn of(alert: &'a Alert) -> Self {
+        Self {
+            // A silence is about no message: no sender to show.
+            src: (alert.sample.len > 0).then_some(alert.sample.src),
+            message: alert.sample.bytes(),
+            counted: (!matches!(alert.rule, RuleRef::Sigma(_)))
+                .then(|| (alert.key(), alert.count, alert.folded)),
+            first_ns: alert.first_ns,
+            last_ns: alert.last_ns,
+            template: alert.template,
+        }
+    }
 }
 
 /// An RFC 3339 time for a nanosecond time of either clock; none for 0.
