@@ -2,7 +2,10 @@
 # Install everything a fresh Debian 12 machine lacks to build and test the appliance:
 #   - apt packages: the C toolchain and libraries xsk-rs needs to build libbpf/libxdp, and the
 #     network tools the tests use (ip, ping, logger), shellcheck and systemd-analyze for the
-#     script and unit tests, nats-server for the JetStream sink test;
+#     script and unit tests, nats-server for the JetStream sink test, rsyslog and tcpreplay for
+#     `bench e2e`;
+#   - syslog-ng, the other peer of `bench e2e`, unpacked into /opt/syslog-ng (its package
+#     conflicts with rsyslog's), with the libraries it needs from apt;
 #   - the rust-src component of the nightly toolchain (the eBPF crate uses -Z build-std=core);
 #   - bpf-linker 0.13, linked against the nightly rustc's own libLLVM (same LLVM major).
 #
@@ -18,7 +21,10 @@ set -euo pipefail
 
 TOOLS_DIR=${INGEST_TOOLS_DIR:-/opt/ingest-tools}
 BPF_LINKER_VERSION=0.13.0
-APT_PACKAGES=(libelf-dev zlib1g-dev libpcap-dev clang llvm pkg-config m4 iproute2 iputils-ping bsdutils shellcheck systemd ethtool nats-server)
+APT_PACKAGES=(libelf-dev zlib1g-dev libpcap-dev clang llvm pkg-config m4 iproute2 iputils-ping bsdutils shellcheck systemd ethtool nats-server
+    rsyslog tcpreplay
+    # syslog-ng-core's libraries (the package itself is unpacked below)
+    libivykis0 libjson-c5 libnet1 libpcre3 libwrap0 libglib2.0-0 libcap2)
 
 say() { [ "${BOOTSTRAP_QUIET:-0}" = 1 ] || echo "bootstrap: $*"; }
 act() { echo "bootstrap: $*"; }
@@ -38,7 +44,16 @@ if [ ${#missing[@]} -gt 0 ]; then
     act "installing apt packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Packages with services (rsyslog, nats-server) must not start them: the tests and bench
+    # start their own. A policy-rc.d that refuses is the Debian way to say so.
+    policy=/usr/sbin/policy-rc.d
+    made_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
+    fi
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || install_failed=1
+    [ "$made_policy" = 1 ] && rm -f "$policy"
+    [ "${install_failed:-0}" = 0 ] || die "apt-get install failed"
     for p in "${missing[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' \
             || die "apt package $p did not install"
@@ -46,6 +61,23 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
     say "apt packages present"
 fi
+
+# --- syslog-ng, unpacked ------------------------------------------------------------------------
+SYSLOG_NG_ROOT=/opt/syslog-ng
+if [ -x "$SYSLOG_NG_ROOT/usr/sbin/syslog-ng" ]; then
+    say "syslog-ng unpacked in $SYSLOG_NG_ROOT"
+else
+    [ "$(id -u)" = 0 ] || die "syslog-ng missing and not root to unpack it"
+    act "unpacking syslog-ng-core into $SYSLOG_NG_ROOT (it conflicts with rsyslog as a package)"
+    work=$(mktemp -d)
+    (cd "$work" && apt-get download -qq syslog-ng-core >/dev/null) || { rm -rf "$work"; die "apt-get download syslog-ng-core failed"; }
+    mkdir -p "$SYSLOG_NG_ROOT"
+    dpkg -x "$work"/syslog-ng-core_*.deb "$SYSLOG_NG_ROOT"
+    rm -rf "$work"
+    LD_LIBRARY_PATH="$SYSLOG_NG_ROOT/usr/lib/x86_64-linux-gnu" "$SYSLOG_NG_ROOT/usr/sbin/syslog-ng" --version >/dev/null \
+        || die "the unpacked syslog-ng does not run"
+fi
+# rsyslog's package starts its service where systemd runs; bench e2e starts its own.
 
 # --- rust toolchains ----------------------------------------------------------------------------
 command -v rustup >/dev/null || die "rustup not found: this machine kind ships Rust through rustup"

@@ -185,7 +185,7 @@ pub fn cpu_idle_ns(cpus: &[usize]) -> anyhow::Result<u64> {
 }
 
 /// CPU time (user + system) of process `pid` so far, nanoseconds.
-fn process_cpu_ns(pid: u32) -> anyhow::Result<u64> {
+pub fn process_cpu_ns(pid: u32) -> anyhow::Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);

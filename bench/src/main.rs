@@ -8,8 +8,10 @@ use ingest::netns::{self, Spawned, VethPair};
 
 mod datapath;
 mod detect;
+mod e2e;
 mod parse;
 mod replay;
+mod report;
 mod traffic;
 
 #[derive(Debug, Parser)]
@@ -151,6 +153,70 @@ enum Command {
         /// Start over at the end of the capture.
         #[arg(long = "loop")]
         repeat: bool,
+        /// Remove VLAN tags (for a receiver without VLAN devices).
+        #[arg(long)]
+        strip_vlan: bool,
+    },
+    /// End to end: generate labelled traffic, replay it at each rate into ingest (XDP and socket
+    /// backends), rsyslog and syslog-ng, and report loss, CPU per message, the accounting check,
+    /// detection precision and recall per anomaly kind, and latency per stage (with report
+    /// files: table, .hgrm, JSON, SVG).
+    E2e {
+        /// The `ingest` binary (default: next to this one).
+        #[arg(long)]
+        ingest: Option<PathBuf>,
+        /// The short version (under a minute): one rate, XDP backend only, no peers.
+        #[arg(long)]
+        quick: bool,
+        /// Offered rates in frames per second, comma separated; `max` sends unpaced.
+        #[arg(long, value_delimiter = ',')]
+        rates: Vec<String>,
+        /// Peers to compare with (rsyslog, syslog-ng); `none` for none.
+        #[arg(long, value_delimiter = ',', default_value = "rsyslog,syslog-ng")]
+        peers: Vec<String>,
+        /// Rule folders for ingest.
+        #[arg(long, default_value = "detector/rules")]
+        rules: Vec<PathBuf>,
+        /// Where the capture, alerts and reports go.
+        #[arg(long, default_value = "target/e2e")]
+        out: PathBuf,
+        /// Regular messages in the capture (default: 60,000 quick, 300,000 otherwise).
+        #[arg(long)]
+        messages: Option<usize>,
+        /// Messages per second of capture time.
+        #[arg(long, default_value_t = 2000.0)]
+        capture_rate: f64,
+        /// Sending hosts.
+        #[arg(long, default_value_t = 2000)]
+        hosts: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// CPU for the sender.
+        #[arg(long, default_value_t = 0)]
+        sender_cpu: usize,
+        /// CPU for the receiver.
+        #[arg(long, default_value_t = 1)]
+        receiver_cpu: usize,
+        /// Keep VLAN tags (the kernel path drops tagged frames on this test kernel).
+        #[arg(long)]
+        keep_vlan: bool,
+        /// Print JSON instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Latency reports from an `ingest run --stats-json` file: a table, one .hgrm per stage,
+    /// JSON and an SVG percentile plot.
+    Report {
+        /// The stats file.
+        #[arg(long)]
+        stats: PathBuf,
+        /// Where to write the files.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// File name prefix.
+        #[arg(long, default_value = "latency")]
+        name: String,
     },
     /// Measure what one sleep and wakeup of a thread costs this machine in CPU time (the fixed
     /// cost that poll mode pays per batch).
@@ -201,6 +267,7 @@ fn main() -> anyhow::Result<()> {
             count,
             duration,
             repeat,
+            strip_vlan,
         } => {
             let bytes =
                 std::fs::read(&pcap).with_context(|| format!("reading {}", pcap.display()))?;
@@ -213,6 +280,7 @@ fn main() -> anyhow::Result<()> {
                 dst_v4: dst_ip,
                 dst_v6: dst_ip6,
                 dst_port,
+                strip_vlan,
             };
             let (frames, skipped) = traffic::rewrite(&frames, &to);
             anyhow::ensure!(!frames.is_empty(), "no UDP datagram in {}", pcap.display());
@@ -300,6 +368,87 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::E2e {
+            ingest,
+            quick,
+            rates,
+            peers,
+            rules,
+            out,
+            messages,
+            capture_rate,
+            hosts,
+            seed,
+            sender_cpu,
+            receiver_cpu,
+            keep_vlan,
+            json,
+        } => {
+            anyhow::ensure!(capture_rate > 0.0, "--capture-rate must be positive");
+            let rates = if rates.is_empty() {
+                if quick {
+                    vec![Some(20_000.0)]
+                } else {
+                    [25_000.0, 50_000.0, 100_000.0, 200_000.0, 300_000.0]
+                        .into_iter()
+                        .map(Some)
+                        .chain([None])
+                        .collect()
+                }
+            } else {
+                parse_rates(&rates)?
+            };
+            let peers = if quick {
+                Vec::new()
+            } else {
+                peers
+                    .iter()
+                    .filter(|p| p.as_str() != "none")
+                    .map(|p| {
+                        e2e::Peer::from_name(p).with_context(|| format!("unknown peer {p:?}"))
+                    })
+                    .collect::<anyhow::Result<_>>()?
+            };
+            let opts = e2e::E2eOptions {
+                ingest: ingest_path(ingest)?,
+                rules,
+                out,
+                capture: traffic::GenOptions {
+                    seed,
+                    messages: messages.unwrap_or(if quick { 60_000 } else { 300_000 }),
+                    rate: capture_rate,
+                    hosts,
+                },
+                rates,
+                socket: !quick,
+                peers,
+                sender_cpu,
+                receiver_cpu,
+                keep_vlan,
+                cpu: !quick,
+                progress: !json,
+            };
+            let report = e2e::run(&opts)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                e2e::print_summary(&report);
+            }
+            Ok(())
+        }
+        Command::Report { stats, out, name } => {
+            let text =
+                std::fs::read(&stats).with_context(|| format!("reading {}", stats.display()))?;
+            let value: serde_json::Value = serde_json::from_slice(&text)
+                .with_context(|| format!("{} is not JSON", stats.display()))?;
+            let stages = report::stages_of(&value)?;
+            print!("{}", report::table(&stages));
+            let files = report::write(&out, &name, &format!("ingest: {}", stats.display()), &stages)?;
+            for f in files {
+                println!("{}", f.display());
+            }
+            Ok(())
+        }
         Command::Detect { seconds, json } => {
             let results = detect::run(seconds)?;
             if json {
@@ -332,18 +481,7 @@ fn main() -> anyhow::Result<()> {
             repeat,
             json,
         } => {
-            let rates = rates
-                .iter()
-                .map(|r| match r.as_str() {
-                    "max" => Ok(None),
-                    n => n
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|v| *v > 0.0)
-                        .map(Some)
-                        .with_context(|| format!("bad rate {n:?}")),
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let rates = parse_rates(&rates)?;
             let opts = datapath::DatapathOptions {
                 ingest: ingest_path(ingest)?,
                 rates,
@@ -385,6 +523,22 @@ fn wakeups(sleep_us: u64, duration: f64) -> anyhow::Result<()> {
         busy / cycles.max(1)
     );
     Ok(())
+}
+
+/// Rates in frames per second; `max` is unpaced.
+fn parse_rates(rates: &[String]) -> anyhow::Result<Vec<Option<f64>>> {
+    rates
+        .iter()
+        .map(|r| match r.as_str() {
+            "max" => Ok(None),
+            n => n
+                .parse::<f64>()
+                .ok()
+                .filter(|v| *v > 0.0)
+                .map(Some)
+                .with_context(|| format!("bad rate {n:?}")),
+        })
+        .collect()
 }
 
 fn ingest_path(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {

@@ -512,14 +512,8 @@ pub fn generate(opts: GenOptions) -> Capture {
         .iter()
         .filter(|(t, f)| *t <= ns(covered_at) && first_of_datagram(f))
         .count() as u64;
-    let tagged = |f: &[u8]| f.get(12..14) == Some(&[0x81, 0x00][..]);
-    let fragment =
-        |f: &[u8]| ingest::frame::decode_udp(f).err() == Some(ingest::frame::FrameError::Fragment);
-    let tagged_fragments = out.iter().filter(|(_, f)| tagged(f) && fragment(f)).count() as u64;
-    let tagged_fragmented_datagrams = out
-        .iter()
-        .filter(|(_, f)| tagged(f) && fragment(f) && fragment_offset(f) == Some(0))
-        .count() as u64;
+    let just_frames: Vec<&[u8]> = out.iter().map(|(_, f)| f.as_slice()).collect();
+    let (tagged_fragments, tagged_fragmented_datagrams) = tagged_fragments(&just_frames);
     Capture {
         frames: out,
         labels,
@@ -639,10 +633,28 @@ pub struct Rewrite {
     pub dst_v6: Ipv6Addr,
     /// Destination port.
     pub dst_port: u16,
+    /// Remove VLAN tags (for a receiver whose kernel has no VLAN device for them).
+    pub strip_vlan: bool,
+}
+
+/// VLAN-tagged fragments in `frames`, and the datagrams they carry: a receiver's kernel without a
+/// VLAN device for the tag drops them, one by one.
+pub fn tagged_fragments<F: AsRef<[u8]>>(frames: &[F]) -> (u64, u64) {
+    let tagged = |f: &[u8]| matches!(f.get(12..14), Some([0x81, 0x00] | [0x88, 0xa8]));
+    let fragment =
+        |f: &[u8]| ingest::frame::decode_udp(f).err() == Some(ingest::frame::FrameError::Fragment);
+    let mut counts = (0, 0);
+    for f in frames.iter().map(AsRef::as_ref) {
+        if tagged(f) && fragment(f) {
+            counts.0 += 1;
+            counts.1 += u64::from(fragment_offset(f) == Some(0));
+        }
+    }
+    counts
 }
 
 /// Whether `f` starts a datagram: a whole one, or the first fragment of one.
-fn first_of_datagram(f: &[u8]) -> bool {
+pub fn first_of_datagram(f: &[u8]) -> bool {
     match ingest::frame::decode_udp(f) {
         Ok(_) => true,
         Err(ingest::frame::FrameError::Fragment) => fragment_offset(f) == Some(0),
@@ -698,7 +710,16 @@ pub fn rewrite(frames: &[(u64, Vec<u8>)], to: &Rewrite) -> (Vec<(u64, Vec<u8>)>,
         let d = match ingest::frame::decode_udp(f) {
             Ok(d) => d,
             Err(ingest::frame::FrameError::Fragment) if ip_dst(f).is_some_and(ours) => {
-                let mut f = f.clone();
+                let mut f = match ip_packet(f) {
+                    // The IP packet after the MACs and its own ethertype, tags left out.
+                    Some((ethertype, ip)) if to.strip_vlan => {
+                        let mut bare = f[..12].to_vec();
+                        bare.extend_from_slice(&ethertype.to_be_bytes());
+                        bare.extend_from_slice(ip);
+                        bare
+                    }
+                    _ => f.clone(),
+                };
                 f[..6].copy_from_slice(&to.dst_mac);
                 f[6..12].copy_from_slice(&to.src_mac);
                 out.push((*t, f));
@@ -713,7 +734,7 @@ pub fn rewrite(frames: &[(u64, Vec<u8>)], to: &Rewrite) -> (Vec<(u64, Vec<u8>)>,
             SocketAddr::V4(_) => SocketAddr::new(IpAddr::V4(to.dst_v4), to.dst_port),
             SocketAddr::V6(_) => SocketAddr::new(IpAddr::V6(to.dst_v6), to.dst_port),
         };
-        let vlans: Vec<u16> = d.vlan.into_iter().collect();
+        let vlans: Vec<u16> = d.vlan.into_iter().filter(|_| !to.strip_vlan).collect();
         let frames = UdpFrame {
             src_mac: to.src_mac,
             dst_mac: to.dst_mac,
@@ -751,6 +772,7 @@ mod tests {
             dst_v4: Ipv4Addr::new(198, 18, 0, 2),
             dst_v6: "2001:2::2".parse().unwrap(),
             dst_port: 5514,
+            strip_vlan: false,
         };
         let (out, skipped) = rewrite(&cap.frames, &to);
         assert_eq!((out.len(), skipped), (cap.frames.len(), 0));
@@ -857,7 +879,8 @@ mod tests {
         for l in cap.labels.iter().filter(|l| l.injected) {
             match l.kind.as_str() {
                 "brute_force" => assert_eq!(has(&format!("from {} port", l.key)), l.messages),
-                "new_template" => assert_eq!(has(&l.key), 1),
+                // The first of its kind (the Shellshock attempts are five of one kind).
+                "new_template" => assert!(has(&l.key) >= 1, "{l:?}"),
                 _ => {}
             }
         }
