@@ -74,7 +74,7 @@ else
     mkdir -p "$SYSLOG_NG_ROOT"
     dpkg -x "$work"/syslog-ng-core_*.deb "$SYSLOG_NG_ROOT"
     rm -rf "$work"
-    LD_LIBRARY_PATH="$SYSLOG_NG_ROOT/usr/lib/x86_64-linux-gnu" "$SYSLOG_NG_ROOT/usr/sbin/syslog-ng" --version >/dev/null \
+    LD_LIBRARY_PATH="$SYSLOG_NG_ROOT/usr/lib/syslog-ng" "$SYSLOG_NG_ROOT/usr/sbin/syslog-ng" --version >/dev/null \
         || die "the unpacked syslog-ng does not run"
 fi
 # rsyslog's package starts its service where systemd runs; bench e2e starts its own.

@@ -70,6 +70,9 @@ pub struct E2eOptions {
     pub keep_vlan: bool,
     /// Measure CPU (needs the baseline runs).
     pub cpu: bool,
+    /// Seconds of sending per run: each rate's capture has rate x seconds messages (at least
+    /// `capture.messages`).
+    pub seconds: f64,
     /// Print progress on stderr.
     pub progress: bool,
 }
@@ -195,10 +198,8 @@ pub struct Summary {
 /// Everything, as printed with `--json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct E2eReport {
-    /// Datagrams in the capture, sent once per run.
+    /// Datagrams in the captures of all rates (each sent once to every target).
     pub sent: u64,
-    /// Frames per run (fragments count one each).
-    pub frames: u64,
     /// Every ingest run accounted for every datagram.
     pub accounting_ok: bool,
     /// `xdp`, `socket`.
@@ -221,6 +222,9 @@ pub struct E2eReport {
     pub report_files: Vec<PathBuf>,
 }
 
+/// What unpaced sending reaches here, for sizing its capture.
+const UNPACED_PPS: f64 = 400_000.0;
+
 /// The silence rule the capture's silent host should trip: a host that sent at least 20
 /// messages, then nothing for 20 times its usual interval and at least 10 s (capture time).
 const SILENCE_RULE: &str = r#"# Written by bench e2e for its capture.
@@ -237,9 +241,7 @@ min_quiet = "10s"
 struct Harness<'a> {
     opts: &'a E2eOptions,
     pair: VethPair,
-    frames: Vec<Vec<u8>>,
-    datagrams: u64,
-    labels: LabelFile,
+    rewrite: traffic::Rewrite,
     rules_dir: PathBuf,
     step: usize,
     steps: usize,
@@ -253,28 +255,11 @@ pub fn run(opts: &E2eOptions) -> anyhow::Result<E2eReport> {
         .with_context(|| format!("creating {}", opts.out.display()))?;
     let mut files = Vec::new();
 
-    // The capture and its labels.
-    let capture = traffic::generate(opts.capture);
-    let pcap = opts.out.join("capture.pcap");
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&pcap)?);
-    traffic::write_pcap(&mut w, &capture.frames)?;
-    w.flush()?;
-    drop(w);
-    let labels = LabelFile {
-        seed: opts.capture.seed,
-        duration_s: capture.duration_s,
-        warmup_messages: capture.warmup_messages,
-        labels: capture.labels.clone(),
-    };
-    let labels_path = opts.out.join("capture.labels.json");
-    std::fs::write(&labels_path, serde_json::to_vec_pretty(&labels)?)?;
-    files.extend([pcap, labels_path]);
     let rules_dir = opts.out.join("rules");
     std::fs::create_dir_all(&rules_dir)?;
     std::fs::write(rules_dir.join("silence.toml"), SILENCE_RULE)?;
-
     let pair = VethPair::create().context("creating the veth pair")?;
-    let to = traffic::Rewrite {
+    let rewrite = traffic::Rewrite {
         src_mac: pair.mac(&pair.ns_a)?,
         dst_mac: pair.mac(&pair.ns_b)?,
         dst_v4: netns::ADDR_B,
@@ -282,12 +267,6 @@ pub fn run(opts: &E2eOptions) -> anyhow::Result<E2eReport> {
         dst_port: 514,
         strip_vlan: !opts.keep_vlan,
     };
-    let (frames, _) = traffic::rewrite(&capture.frames, &to);
-    let datagrams = frames
-        .iter()
-        .filter(|(_, f)| traffic::first_of_datagram(f))
-        .count() as u64;
-    let frames: Vec<Vec<u8>> = frames.into_iter().map(|(_, f)| f).collect();
 
     let mut targets = vec![Target::Xdp { busy_poll: false }];
     if opts.socket {
@@ -310,19 +289,20 @@ pub fn run(opts: &E2eOptions) -> anyhow::Result<E2eReport> {
     let mut h = Harness {
         opts,
         pair,
-        frames,
-        datagrams,
-        labels,
+        rewrite,
         rules_dir,
         step: 0,
-        steps: per_rate * opts.rates.len() + 1,
+        steps: (per_rate + 1) * opts.rates.len() + 2,
         started: Instant::now(),
     };
 
     let mut runs: Vec<RunResult> = Vec::new();
+    let mut sent = 0;
     for &rate in &opts.rates {
+        let w = h.workload(rate, &mut files)?;
+        sent += w.datagrams;
         let baseline = if opts.cpu {
-            Some(h.run(Target::Baseline, rate)?)
+            Some(h.run(&w, Target::Baseline, rate)?)
         } else {
             None
         };
@@ -330,7 +310,7 @@ pub fn run(opts: &E2eOptions) -> anyhow::Result<E2eReport> {
             .as_ref()
             .map(|b| b.busy_ns as f64 / b.replay.sent.max(1) as f64);
         for &t in &targets {
-            let mut r = h.run(t, rate)?;
+            let mut r = h.run(&w, t, rate)?;
             if let Some(per_frame) = per_frame
                 && r.received > 0
             {
@@ -346,9 +326,11 @@ pub fn run(opts: &E2eOptions) -> anyhow::Result<E2eReport> {
     let half = lossless(&runs, "xdp")
         .or_else(|| runs.first().map(|r| r.replay.pps()))
         .map(|r| (r / 2.0).round());
-    let latency_run = h.run(Target::Xdp { busy_poll: true }, half)?;
-    let stages = report::stages_of(latency_run.latency_ns.as_ref().unwrap_or(&Value::Null))
-        .context("the latency run's histograms")?;
+    let w = h.workload(half, &mut files)?;
+    let latency_run = h.run(&w, Target::Xdp { busy_poll: true }, half)?;
+    drop(w);
+    let latency_stats = serde_json::json!({ "latency_ns": latency_run.latency_ns });
+    let stages = report::stages_of(&latency_stats).context("the latency run's histograms")?;
     files.extend(report::write(
         &opts.out,
         "latency",
@@ -409,8 +391,7 @@ pub fn run(opts: &E2eOptions) -> anyhow::Result<E2eReport> {
     let detection = scored.and_then(|r| r.detection.clone()).unwrap_or_default();
     let accounting_ok = runs.iter().all(|r| r.accounting_ok != Some(false));
     let report = E2eReport {
-        sent: h.datagrams,
-        frames: h.frames.len() as u64,
+        sent,
         accounting_ok,
         backends,
         peers,
@@ -443,7 +424,52 @@ fn lossless(runs: &[RunResult], target: &str) -> Option<f64> {
         .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
 }
 
+/// One rate's capture, ready to send.
+struct Workload {
+    frames: Vec<Vec<u8>>,
+    datagrams: u64,
+    labels: LabelFile,
+}
+
 impl Harness<'_> {
+    /// The capture for `rate`: long enough for `seconds` of sending at that rate (at least the
+    /// configured messages), so that no receiver's buffers hide what it cannot keep up with.
+    /// Written with its labels into the output folder.
+    fn workload(&mut self, rate: Option<f64>, files: &mut Vec<PathBuf>) -> anyhow::Result<Workload> {
+        let o = self.opts;
+        let tag = rate.map_or("max".into(), |r| format!("{r:.0}"));
+        self.progress(&format!("generating the capture for {tag}/s"));
+        let pps = rate.unwrap_or(UNPACED_PPS);
+        let capture_opts = GenOptions {
+            messages: o.capture.messages.max((pps * o.seconds) as usize),
+            ..o.capture
+        };
+        let capture = traffic::generate(capture_opts);
+        let labels = LabelFile {
+            seed: capture_opts.seed,
+            duration_s: capture.duration_s,
+            warmup_messages: capture.warmup_messages,
+            labels: capture.labels.clone(),
+        };
+        let pcap = o.out.join(format!("capture-{tag}.pcap"));
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&pcap)?);
+        traffic::write_pcap(&mut w, &capture.frames)?;
+        w.flush()?;
+        let labels_path = o.out.join(format!("capture-{tag}.labels.json"));
+        std::fs::write(&labels_path, serde_json::to_vec_pretty(&labels)?)?;
+        files.extend([pcap, labels_path]);
+        let (frames, _) = traffic::rewrite(&capture.frames, &self.rewrite);
+        let datagrams = frames
+            .iter()
+            .filter(|(_, f)| traffic::first_of_datagram(f))
+            .count() as u64;
+        Ok(Workload {
+            frames: frames.into_iter().map(|(_, f)| f).collect(),
+            datagrams,
+            labels,
+        })
+    }
+
     fn progress(&mut self, what: &str) {
         self.step += 1;
         if !self.opts.progress {
@@ -464,7 +490,7 @@ impl Harness<'_> {
     }
 
     /// Replays the capture once into `target` at `rate` and measures.
-    fn run(&mut self, target: Target, rate: Option<f64>) -> anyhow::Result<RunResult> {
+    fn run(&mut self, w: &Workload, target: Target, rate: Option<f64>) -> anyhow::Result<RunResult> {
         let label = rate.map_or("max".into(), |r| format!("{r:.0}/s"));
         self.progress(&format!("{} at {label}", target.name()));
         let o = self.opts;
@@ -482,12 +508,20 @@ impl Harness<'_> {
             _ => {
                 let mut cmd =
                     VethPair::command(&self.pair.ns_b, o.ingest.to_str().context("ingest path")?);
+                // The worker on the receiver's CPU. Housekeeping shares it (so that the CPU
+                // measured is the appliance's), except when busy-polling for latency, where it
+                // goes to the other CPU as it would on a tuned host.
+                let housekeeping = match target {
+                    Target::Xdp { busy_poll: true } => o.sender_cpu.to_string(),
+                    _ => cpu.clone(),
+                };
                 cmd.args(["run", "--iface", netns::IFACE_B, "--no-tcp"])
-                    .args(["--cpus", &cpu, "--housekeeping-cpus", &cpu])
+                    .args(["--cpus", &cpu, "--housekeeping-cpus", &housekeeping])
                     .args(["--metrics-addr", ""])
                     .arg("--stats-json")
                     .arg(&stats_path)
-                    .env("RUST_LOG", "warn");
+                    // Warnings (no huge pages on a test machine) would break the progress line.
+                    .env("RUST_LOG", "error");
                 match target {
                     Target::Xdp { busy_poll: true } => {
                         cmd.args(["--mode", "busy-poll"]);
@@ -508,7 +542,7 @@ impl Harness<'_> {
                     cmd.args(["--learn", "--learn-interval", "1", "--clock", "event"])
                         .args([
                             "--learn-warmup",
-                            &self.labels.warmup_messages.to_string(),
+                            &w.labels.warmup_messages.to_string(),
                         ]);
                 }
                 let mut d = Spawned::spawn(cmd).context("starting ingest")?;
@@ -522,7 +556,7 @@ impl Harness<'_> {
         let proc_before = process_cpu_ns(daemon.pid())?;
         let window = Instant::now();
         let sender_cpu = o.sender_cpu;
-        let frames = &self.frames;
+        let frames = &w.frames;
         // Once through the capture: long enough at any rate the generator reaches.
         let longest = Duration::from_secs_f64(
             rate.map_or(60.0, |r| (frames.len() as f64 / r) * 2.0 + 10.0),
@@ -547,7 +581,7 @@ impl Harness<'_> {
         if !status.success() && !matches!(target, Target::Peer(_)) {
             bail!("{} exited with {status}", target.name());
         }
-        let sent = self.datagrams;
+        let sent = w.datagrams;
         let mut result = RunResult {
             target: target.name(),
             offered_pps: rate,
@@ -581,7 +615,7 @@ impl Harness<'_> {
                         .collect()
                 })
                 .unwrap_or_default();
-            result.accounting_ok = Some(accounts_for(result.received, &drops, sent, &self.frames));
+            result.accounting_ok = Some(accounts_for(result.received, &drops, sent, &w.frames));
             result.drops = drops;
             result.latency_ns = Some(stats["latency_ns"].clone());
             if target != Target::Baseline {
@@ -591,7 +625,7 @@ impl Harness<'_> {
                     .filter_map(|l| serde_json::from_str(l).ok())
                     .collect();
                 result.alerts = alerts.len() as u64;
-                result.detection = Some(score(&alerts, &self.labels.labels));
+                result.detection = Some(score(&alerts, &w.labels.labels));
                 let path = o.out.join(format!("alerts-{tag}.jsonl"));
                 let text: String = alerts.iter().map(|a| format!("{a}\n")).collect();
                 std::fs::write(path, text)?;
@@ -638,7 +672,7 @@ impl Harness<'_> {
                     &conf,
                     format!(
                         "@version: 3.38\n\
-                         options {{ log-fifo-size(100000); flush-lines(1000); stats(freq(0)); }};\n\
+                         options {{ log-fifo-size(100000); flush-lines(1000); stats-freq(0); }};\n\
                          source s {{\n\
                            network(ip(\"{a4}\") port(514) transport(\"udp\") so-rcvbuf(67108864));\n\
                            network(ip(\"{a6}\") ip-protocol(6) port(514) transport(\"udp\") so-rcvbuf(67108864));\n\
@@ -667,14 +701,17 @@ impl Harness<'_> {
             .args(&args)
             .stdout(std::process::Stdio::null());
         if peer == Peer::SyslogNg
-            && let Some(lib) = syslog_ng_root().map(|r| r.join("usr/lib/x86_64-linux-gnu"))
+            && let Some(lib) = syslog_ng_root().map(|r| r.join("usr/lib/syslog-ng"))
         {
             cmd.env("LD_LIBRARY_PATH", lib);
         }
-        let d = Spawned::spawn(cmd).with_context(|| format!("starting {}", peer.name()))?;
+        let mut d = Spawned::spawn(cmd).with_context(|| format!("starting {}", peer.name()))?;
         // Ready when its UDP socket is bound in the receiving namespace.
         let deadline = Instant::now() + Duration::from_secs(15);
         while !udp_bound(&self.pair.ns_b)? {
+            if let Some(status) = d.try_wait()? {
+                bail!("{} exited ({status}) at start; its log is above", peer.name());
+            }
             if Instant::now() > deadline {
                 bail!("{} did not bind UDP port 514 within 15 s", peer.name());
             }
@@ -846,9 +883,8 @@ pub fn score(alerts: &[Value], labels: &[Label]) -> BTreeMap<String, KindScore> 
 /// The readable summary.
 pub fn print_summary(r: &E2eReport) {
     println!(
-        "capture: {} datagrams ({} frames) per run; accounting {}",
+        "{} datagrams sent to each target over all rates; accounting {}",
         r.sent,
-        r.frames,
         if r.accounting_ok {
             "ok: every datagram received or a named drop"
         } else {

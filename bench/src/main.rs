@@ -180,9 +180,12 @@ enum Command {
         /// Where the capture, alerts and reports go.
         #[arg(long, default_value = "target/e2e")]
         out: PathBuf,
-        /// Regular messages in the capture (default: 60,000 quick, 300,000 otherwise).
-        #[arg(long)]
-        messages: Option<usize>,
+        /// Fewest regular messages in a capture.
+        #[arg(long, default_value_t = 60_000)]
+        messages: usize,
+        /// Seconds of sending per run: each rate gets a capture of rate x seconds messages.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
         /// Messages per second of capture time.
         #[arg(long, default_value_t = 2000.0)]
         capture_rate: f64,
@@ -376,6 +379,7 @@ fn main() -> anyhow::Result<()> {
             rules,
             out,
             messages,
+            seconds,
             capture_rate,
             hosts,
             seed,
@@ -415,7 +419,7 @@ fn main() -> anyhow::Result<()> {
                 out,
                 capture: traffic::GenOptions {
                     seed,
-                    messages: messages.unwrap_or(if quick { 60_000 } else { 300_000 }),
+                    messages,
                     rate: capture_rate,
                     hosts,
                 },
@@ -426,6 +430,7 @@ fn main() -> anyhow::Result<()> {
                 receiver_cpu,
                 keep_vlan,
                 cpu: !quick,
+                seconds: if quick { 1.0 } else { seconds },
                 progress: !json,
             };
             let report = e2e::run(&opts)?;

@@ -170,10 +170,10 @@ pub fn hgrm(h: &Histogram<u64>) -> String {
 /// An SVG percentile plot: "1 in N" (log scale) across, latency (log scale, microseconds) up,
 /// one line per stage.
 pub fn svg(stages: &[StageHistogram], title: &str) -> String {
-    const W: f64 = 900.0;
+    const W: f64 = 980.0;
     const H: f64 = 520.0;
     const LEFT: f64 = 80.0;
-    const RIGHT: f64 = 190.0;
+    const RIGHT: f64 = 270.0;
     const TOP: f64 = 50.0;
     const BOTTOM: f64 = 60.0;
     const COLORS: [&str; 6] = [

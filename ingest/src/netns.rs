@@ -197,6 +197,11 @@ impl Spawned {
         Ok(Self { child, lines })
     }
 
+    /// The exit status, if the process has ended.
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        self.child.try_wait()
+    }
+
     /// The next stdout line, if one comes within `timeout`.
     pub fn next_line(&self, timeout: Duration) -> Option<String> {
         self.lines.recv_timeout(timeout).ok()
