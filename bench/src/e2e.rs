@@ -435,7 +435,11 @@ impl Harness<'_> {
     /// The capture for `rate`: long enough for `seconds` of sending at that rate (at least the
     /// configured messages), so that no receiver's buffers hide what it cannot keep up with.
     /// Written with its labels into the output folder.
-    fn workload(&mut self, rate: Option<f64>, files: &mut Vec<PathBuf>) -> anyhow::Result<Workload> {
+    fn workload(
+        &mut self,
+        rate: Option<f64>,
+        files: &mut Vec<PathBuf>,
+    ) -> anyhow::Result<Workload> {
         let o = self.opts;
         let tag = rate.map_or("max".into(), |r| format!("{r:.0}"));
         self.progress(&format!("generating the capture for {tag}/s"));
@@ -490,7 +494,12 @@ impl Harness<'_> {
     }
 
     /// Replays the capture once into `target` at `rate` and measures.
-    fn run(&mut self, w: &Workload, target: Target, rate: Option<f64>) -> anyhow::Result<RunResult> {
+    fn run(
+        &mut self,
+        w: &Workload,
+        target: Target,
+        rate: Option<f64>,
+    ) -> anyhow::Result<RunResult> {
         let label = rate.map_or("max".into(), |r| format!("{r:.0}/s"));
         self.progress(&format!("{} at {label}", target.name()));
         let o = self.opts;
@@ -540,10 +549,7 @@ impl Harness<'_> {
                         cmd.arg("--rules").arg(r);
                     }
                     cmd.args(["--learn", "--learn-interval", "1", "--clock", "event"])
-                        .args([
-                            "--learn-warmup",
-                            &w.labels.warmup_messages.to_string(),
-                        ]);
+                        .args(["--learn-warmup", &w.labels.warmup_messages.to_string()]);
                 }
                 let mut d = Spawned::spawn(cmd).context("starting ingest")?;
                 d.wait_for_first_line("\"ready\"", Duration::from_secs(30))?;
@@ -558,9 +564,8 @@ impl Harness<'_> {
         let sender_cpu = o.sender_cpu;
         let frames = &w.frames;
         // Once through the capture: long enough at any rate the generator reaches.
-        let longest = Duration::from_secs_f64(
-            rate.map_or(60.0, |r| (frames.len() as f64 / r) * 2.0 + 10.0),
-        );
+        let longest =
+            Duration::from_secs_f64(rate.map_or(60.0, |r| (frames.len() as f64 / r) * 2.0 + 10.0));
         let replay = VethPair::run_in(&self.pair.ns_a, || {
             if let Err(e) = cpu::pin_current_thread(&[sender_cpu]) {
                 log::warn!("pinning the sender to CPU {sender_cpu}: {e}");
@@ -568,11 +573,13 @@ impl Harness<'_> {
             Replayer::new(netns::IFACE_A, frames.clone())?.run(rate, longest, frames.len() as u64)
         })??;
         // Let the receiver drain its rings and buffers (and a peer write its file).
-        std::thread::sleep(Duration::from_millis(if matches!(target, Target::Peer(_)) {
-            1000
-        } else {
-            500
-        }));
+        std::thread::sleep(Duration::from_millis(
+            if matches!(target, Target::Peer(_)) {
+                1000
+            } else {
+                500
+            },
+        ));
         let idle = cpu_idle_ns(&cpus)?.saturating_sub(idle_before);
         let wall = window.elapsed().as_nanos() as u64 * cpus.len() as u64;
         let busy_ns = wall.saturating_sub(idle);
@@ -710,7 +717,10 @@ impl Harness<'_> {
         let deadline = Instant::now() + Duration::from_secs(15);
         while !udp_bound(&self.pair.ns_b)? {
             if let Some(status) = d.try_wait()? {
-                bail!("{} exited ({status}) at start; its log is above", peer.name());
+                bail!(
+                    "{} exited ({status}) at start; its log is above",
+                    peer.name()
+                );
             }
             if Instant::now() > deadline {
                 bail!("{} did not bind UDP port 514 within 15 s", peer.name());
@@ -782,8 +792,16 @@ fn bytecount(bytes: &[u8]) -> u64 {
 /// Drops are counted in datagrams, except `iface_rx_otherhost_dropped`, counted in frames (the
 /// kernel drops VLAN-tagged fragments one by one): those frames are matched to the datagrams
 /// they belonged to.
-fn accounts_for(received: u64, drops: &BTreeMap<String, u64>, sent: u64, frames: &[Vec<u8>]) -> bool {
-    let otherhost = drops.get("iface_rx_otherhost_dropped").copied().unwrap_or(0);
+fn accounts_for(
+    received: u64,
+    drops: &BTreeMap<String, u64>,
+    sent: u64,
+    frames: &[Vec<u8>],
+) -> bool {
+    let otherhost = drops
+        .get("iface_rx_otherhost_dropped")
+        .copied()
+        .unwrap_or(0);
     let other: u64 = drops
         .iter()
         .filter(|(k, _)| *k != "iface_rx_otherhost_dropped")
@@ -932,7 +950,10 @@ pub fn print_summary(r: &E2eReport) {
             s.precision, s.recall, s.injected, s.alerts, s.background_found, s.background
         );
         for fp in &s.false_positives {
-            println!("    not labelled: {}", fp.chars().take(110).collect::<String>());
+            println!(
+                "    not labelled: {}",
+                fp.chars().take(110).collect::<String>()
+            );
         }
     }
     println!(
@@ -999,15 +1020,27 @@ mod tests {
         .collect();
         let s = score(&alerts, &labels);
         let bf = &s["brute_force"];
-        assert_eq!((bf.injected, bf.found, bf.background, bf.background_found), (2, 1, 1, 1));
+        assert_eq!(
+            (bf.injected, bf.found, bf.background, bf.background_found),
+            (2, 1, 1, 1)
+        );
         assert_eq!((bf.alerts, bf.true_positives), (3, 2));
         assert!((bf.recall - 0.5).abs() < 1e-9 && (bf.precision - 2.0 / 3.0).abs() < 1e-9);
         assert_eq!(bf.false_positives.len(), 1);
-        assert_eq!((s["rate_spike"].recall, s["rate_spike"].precision), (1.0, 1.0));
+        assert_eq!(
+            (s["rate_spike"].recall, s["rate_spike"].precision),
+            (1.0, 1.0)
+        );
         assert_eq!((s["silence"].recall, s["silence"].alerts), (0.0, 0));
         let sigma = &s["sigma"];
-        assert_eq!((sigma.alerts, sigma.true_positives, sigma.precision), (1, 0, 0.0));
-        assert!(!s.contains_key("correlation"), "unlabelled kinds are not scored");
+        assert_eq!(
+            (sigma.alerts, sigma.true_positives, sigma.precision),
+            (1, 0, 0.0)
+        );
+        assert!(
+            !s.contains_key("correlation"),
+            "unlabelled kinds are not scored"
+        );
     }
 
     #[test]

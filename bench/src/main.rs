@@ -408,9 +408,7 @@ fn main() -> anyhow::Result<()> {
                 peers
                     .iter()
                     .filter(|p| p.as_str() != "none")
-                    .map(|p| {
-                        e2e::Peer::from_name(p).with_context(|| format!("unknown peer {p:?}"))
-                    })
+                    .map(|p| e2e::Peer::from_name(p).with_context(|| format!("unknown peer {p:?}")))
                     .collect::<anyhow::Result<_>>()?
             };
             let opts = e2e::E2eOptions {
@@ -448,7 +446,12 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("{} is not JSON", stats.display()))?;
             let stages = report::stages_of(&value)?;
             print!("{}", report::table(&stages));
-            let files = report::write(&out, &name, &format!("ingest: {}", stats.display()), &stages)?;
+            let files = report::write(
+                &out,
+                &name,
+                &format!("ingest: {}", stats.display()),
+                &stages,
+            )?;
             for f in files {
                 println!("{}", f.display());
             }

@@ -51,7 +51,13 @@ pub struct StagePercentiles {
 
 impl StagePercentiles {
     fn of(h: &Histogram<u64>) -> Self {
-        let q = |v: f64| if h.is_empty() { 0 } else { h.value_at_quantile(v) };
+        let q = |v: f64| {
+            if h.is_empty() {
+                0
+            } else {
+                h.value_at_quantile(v)
+            }
+        };
         let [p50, p90, p99, p999, p9999] = QUANTILES.map(|(_, v)| q(v));
         Self {
             count: h.len(),
@@ -182,14 +188,12 @@ pub fn svg(stages: &[StageHistogram], title: &str) -> String {
     // Axes: x from 1 to 10^6 ("1 in N"), y from the smallest to the largest value, by decades.
     let x_decades = 6.0;
     let values = stages.iter().filter(|s| !s.h.is_empty());
-    let lo = values
-        .clone()
-        .map(|s| s.h.min().max(1))
-        .min()
-        .unwrap_or(1) as f64
-        / 1000.0;
+    let lo = values.clone().map(|s| s.h.min().max(1)).min().unwrap_or(1) as f64 / 1000.0;
     let hi = values.map(|s| s.h.max().max(1)).max().unwrap_or(1000) as f64 / 1000.0;
-    let (y0, y1) = (lo.log10().floor(), hi.log10().ceil().max(lo.log10().floor() + 1.0));
+    let (y0, y1) = (
+        lo.log10().floor(),
+        hi.log10().ceil().max(lo.log10().floor() + 1.0),
+    );
     let plot_w = W - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
     let x_of = |one_in: f64| LEFT + one_in.max(1.0).log10().min(x_decades) / x_decades * plot_w;

@@ -233,7 +233,10 @@ fn split_line(line: &str) -> (String, String, String) {
         b.map_or(or.to_string(), |b| String::from_utf8_lossy(b).into_owned())
     };
     // An app name is one word in every format (LogHub has a few with spaces, such as "-- root").
-    let app = text(e.app, "app").split_whitespace().collect::<Vec<_>>().join("_");
+    let app = text(e.app, "app")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join("_");
     (
         app,
         text(e.procid, "1"),
@@ -332,15 +335,20 @@ pub fn generate(opts: GenOptions) -> Capture {
     let mut sent: Vec<Sent> = Vec::with_capacity(opts.messages + 1000);
     let mut labels = Vec::new();
     let ns = |t: f64| (t * 1e9) as u64;
-    let mut send = |out: &mut Vec<(u64, Vec<u8>)>, h: usize, app: &str, pid: &str, body: &str, t| {
-        push(out, ns(t), frame(&hosts[h], &render(&hosts[h], app, pid, body, t)));
-        sent.push(Sent {
-            t,
-            host: h,
-            app: app.to_string(),
-            body: body.to_string(),
-        });
-    };
+    let mut send =
+        |out: &mut Vec<(u64, Vec<u8>)>, h: usize, app: &str, pid: &str, body: &str, t| {
+            push(
+                out,
+                ns(t),
+                frame(&hosts[h], &render(&hosts[h], app, pid, body, t)),
+            );
+            sent.push(Sent {
+                t,
+                host: h,
+                app: app.to_string(),
+                body: body.to_string(),
+            });
+        };
     let mut silent_last = 0.0f64;
 
     for i in 0..opts.messages {
@@ -381,7 +389,14 @@ pub fn generate(opts: GenOptions) -> Capture {
             silent_last = silent_last.max(t);
         }
         if t.fract() < 0.5 {
-            send(&mut out, spiking, &steady_app, &steady_pid, &steady_body, t + 0.1);
+            send(
+                &mut out,
+                spiking,
+                &steady_app,
+                &steady_pid,
+                &steady_body,
+                t + 0.1,
+            );
         }
         t += 0.5;
     }
@@ -542,7 +557,10 @@ fn background_brute_force(sent: &[Sent], hosts: &[Host]) -> Vec<(String, f64, f6
             .split_once(" from ")
             .and_then(|(_, r)| r.split_once(" port"))
             .map(|(a, _)| a);
-        if let Some(a) = addr.filter(|a| a.chars().all(|c| c.is_ascii_hexdigit() || c == '.' || c == ':')) {
+        if let Some(a) = addr.filter(|a| {
+            a.chars()
+                .all(|c| c.is_ascii_hexdigit() || c == '.' || c == ':')
+        }) {
             by_addr.entry(a.to_string()).or_default().push(m.t);
         }
     }

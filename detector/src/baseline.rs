@@ -241,7 +241,9 @@ mod tests {
         }
         assert_eq!(alerts, 0, "false spikes in 25,000 intervals");
         // A key at 50 a minute going to 150 is a spike.
-        let spike = (0..150).filter_map(|i| b.observe(45, 60 * MIN + i * 1000)).count();
+        let spike = (0..150)
+            .filter_map(|i| b.observe(45, 60 * MIN + i * 1000))
+            .count();
         assert_eq!(spike, 1);
     }
 

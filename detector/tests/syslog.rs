@@ -382,7 +382,9 @@ fn the_words_of_a_message_read_the_same_in_every_payload_format() {
         format!(
             "<38>1 2026-11-22T10:00:01Z h sshd 42 - - {{\"host\":\"h\",\"message\":\"{words}\",\"pid\":42}}"
         ),
-        format!("<38>Nov 22 10:00:01 h CEF:0|Example|sshd|1.0|100|event|3|src=198.18.1.1 msg={words}"),
+        format!(
+            "<38>Nov 22 10:00:01 h CEF:0|Example|sshd|1.0|100|event|3|src=198.18.1.1 msg={words}"
+        ),
         format!("<38>1 - h app - - - {{\"version\":\"1.1\",\"short_message\":\"{words}\"}}"),
         format!("<38>1 - h app - - - user=root msg=\"{words}\""),
     ];
@@ -394,6 +396,16 @@ fn the_words_of_a_message_read_the_same_in_every_payload_format() {
             "{line}"
         );
     }
+    // Escapes are the payload format's, not the sender's words.
+    let cef = parse(
+        b"<38>Nov 22 10:00:01 h CEF:0|Example|kernel|1.0|100|event|3|msg=CPU 0 irqstacks, hard\\=02345000",
+        &opts,
+    );
+    let (text, escaped) = cef.text_escaped();
+    assert!(escaped);
+    let mut plain = Vec::new();
+    detector::parse::unescape_into(text, &mut plain);
+    assert_eq!(plain, b"CPU 0 irqstacks, hard=02345000");
     // An audit record or a JSON body without a message field is its own text.
     let e = parse(b"<38>1 - h app - - - {\"a\":1}", &opts);
     assert_eq!(e.text(), b"{\"a\":1}");

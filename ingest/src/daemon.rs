@@ -26,8 +26,7 @@ use crate::{
     pipeline::{
         Detect, DetectorStats, DetectorSwapHandle, NewDetector, NoDetector, Output, Parsing,
         Pipeline, PipelineCounters, Stage, StageLatency, TOP_SOURCES_SAMPLE, detector_swap,
-        latency_histogram,
-        source_of_key,
+        latency_histogram, source_of_key,
     },
     socket::{SocketSource, TcpCounters, TcpOptions, UdpCounters},
     sys::{

@@ -180,13 +180,12 @@ impl<W: Write> Housekeeper<W> {
             .spawn(move || {
                 let config = reconfigure()?;
                 let rules = Arc::new(load_rules(&config.rules)?);
-                let factory =
-                    DetectorFactory::new(
-                        &rules,
-                        learning(&config),
-                        config.clock,
-                        config.detector_budget_bytes(),
-                    );
+                let factory = DetectorFactory::new(
+                    &rules,
+                    learning(&config),
+                    config.clock,
+                    config.detector_budget_bytes(),
+                );
                 Ok(Loaded {
                     config,
                     rules,

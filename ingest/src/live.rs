@@ -12,9 +12,7 @@
 
 use crate::{
     frame::FrameError,
-    pipeline::{
-        DetectorStats, Pipeline, PipelineCounters, SourceCount, SourceTop, StageLatency,
-    },
+    pipeline::{DetectorStats, Pipeline, PipelineCounters, SourceCount, SourceTop, StageLatency},
     socket::{TcpCounters, UdpCounters},
     sys::xsk::{KernelXskStats, XskCounters},
 };

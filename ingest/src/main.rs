@@ -152,7 +152,16 @@ fn templates(args: TemplatesArgs) -> anyhow::Result<()> {
         // What the message says: syslog headers (time, host, pid), and a JSON or CEF body's
         // framing, are not part of a template.
         let event = detector::parse::parse(&line, &opts);
-        let mined = miner.add(&String::from_utf8_lossy(event.text()));
+        let (text, escaped) = event.text_escaped();
+        let mut plain = Vec::new();
+        if escaped {
+            detector::parse::unescape_into(text, &mut plain);
+        }
+        let mined = miner.add(&String::from_utf8_lossy(if escaped {
+            &plain
+        } else {
+            text
+        }));
         let text = miner
             .template(mined.id)
             .map(|t| t.text())

@@ -393,6 +393,8 @@ struct Learning {
     baselines: Baselines,
     warmup_messages: u64,
     seen: u64,
+    /// Escaped text, unescaped (kept to reuse its memory).
+    unescaped: Vec<u8>,
 }
 
 /// How the workers learn what is normal.
@@ -416,7 +418,15 @@ impl Default for LearningOptions {
 /// The time that rate baselines, silence rules and correlation windows run on (threshold rules
 /// say theirs per rule).
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Clock {
@@ -539,6 +549,7 @@ impl RuleDetector {
                 )),
                 warmup_messages: opts.warmup_messages,
                 seen: 0,
+                unescaped: Vec::with_capacity(1024),
             }),
             time: TimeKeeper {
                 clock,
@@ -555,9 +566,15 @@ impl Detect for RuleDetector {
         // Mined first, so every alert on this message can name its template.
         let mined = self.learning.as_mut().map(|l| {
             l.seen += 1;
-            // What the message says (a JSON or CEF message field, else the body). Valid UTF-8
-            // is the common case; other text is mined by its valid prefix.
-            let text = event.text();
+            // What the message says (a JSON or CEF message field, else the body), without the
+            // payload format's escapes. Valid UTF-8 is the common case; other text is mined by
+            // its valid prefix.
+            let (mut text, escaped) = event.text_escaped();
+            if escaped {
+                l.unescaped.clear();
+                detector::parse::unescape_into(text, &mut l.unescaped);
+                text = &l.unescaped;
+            }
             let text = match std::str::from_utf8(text) {
                 Ok(b) => b,
                 Err(e) => std::str::from_utf8(&text[..e.valid_up_to()]).unwrap_or(""),
@@ -1334,8 +1351,15 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
         };
-        assert_eq!(run(Clock::Event), [b"a".to_vec()], "a was quiet 40 s of event time");
-        assert!(run(Clock::Arrival).is_empty(), "on arrival time it was a blink");
+        assert_eq!(
+            run(Clock::Event),
+            [b"a".to_vec()],
+            "a was quiet 40 s of event time"
+        );
+        assert!(
+            run(Clock::Arrival).is_empty(),
+            "on arrival time it was a blink"
+        );
     }
 
     #[test]

@@ -178,12 +178,18 @@ pub fn render(before: &Scrape, after: &Scrape, seconds: f64) -> String {
     for (family, samples, when) in [
         (
             "ingest_latency_recent_seconds",
-            after.sum("ingest_latency_recent_samples", &[("stage", "xdp_to_detected")]),
+            after.sum(
+                "ingest_latency_recent_samples",
+                &[("stage", "xdp_to_detected")],
+            ),
             "last minute",
         ),
         (
             "ingest_latency_seconds",
-            after.sum("ingest_latency_seconds_count", &[("stage", "xdp_to_detected")]),
+            after.sum(
+                "ingest_latency_seconds_count",
+                &[("stage", "xdp_to_detected")],
+            ),
             "since start",
         ),
     ] {

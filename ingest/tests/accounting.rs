@@ -214,8 +214,7 @@ fn sent_equals_received_plus_named_drops() {
     let pickup = ingest::daemon::decode_histogram(encoded).unwrap();
     assert_eq!(pickup.len(), expect_xdp.len() as u64);
     assert_eq!(
-        latency["stages"]["parse"]["count"],
-        report["messages_received_total"],
+        latency["stages"]["parse"]["count"], report["messages_received_total"],
         "every message's parse is timed, on every path"
     );
 }

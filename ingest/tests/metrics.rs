@@ -70,7 +70,11 @@ fn the_endpoint_accounts_for_every_packet_and_status_reads_it() {
         s.sum("ingest_messages_received_total", &[]) as u64 == allowed
             && drop_of(s, "xdp_dropped_denied") == denied
             && s.sum("ingest_rule_alerts_raised_total", &[]) as u64 == 2
-            && s.sum("ingest_latency_seconds_count", &[("stage", "xdp_to_detected")]) as u64 == allowed
+            && s.sum(
+                "ingest_latency_seconds_count",
+                &[("stage", "xdp_to_detected")],
+            ) as u64
+                == allowed
             && s.sum("ingest_detector_keys", &[("table", "threshold")]) >= 1.0
     });
 
@@ -141,7 +145,10 @@ fn the_endpoint_accounts_for_every_packet_and_status_reads_it() {
         allowed,
         "all of them recent"
     );
-    let recent = scrape.sum("ingest_latency_recent_seconds", &[detected, ("quantile", "0.5")]);
+    let recent = scrape.sum(
+        "ingest_latency_recent_seconds",
+        &[detected, ("quantile", "0.5")],
+    );
     assert_eq!(recent, p50, "the same samples, the same median");
 
     // Top sources: the only allowed sender leads (the estimate comes from a sample).

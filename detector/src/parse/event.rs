@@ -219,12 +219,18 @@ impl<'a> Event<'a> {
     /// the body. The same words sent as plain text or inside JSON read the same here, which is
     /// what template mining wants. No allocation; plain bodies cost one comparison.
     pub fn text(&self) -> &'a [u8] {
+        self.text_escaped().0
+    }
+
+    /// [`Event::text`], and whether it has backslash escapes (a CEF `\=`, a JSON `\"`): remove
+    /// them with [`unescape_into`] to read the words as a plain-text sender would send them.
+    pub fn text_escaped(&self) -> (&'a [u8], bool) {
         if matches!(self.payload, Payload::Plain | Payload::Audit) {
-            return self.body;
+            return (self.body, false);
         }
         self.fields()
             .find(|f| matches!(f.key, b"message" | b"short_message" | b"msg"))
-            .map_or(self.body, |f| f.value)
+            .map_or((self.body, false), |f| (f.value, f.escaped))
     }
 }
 

@@ -852,6 +852,9 @@ impl Keywords {
     }
 }
 
+/// Most literals for which the prefilter is built as a full DFA.
+const DFA_MAX_PATTERNS: usize = 2000;
+
 /// A set of Sigma rules evaluated together: every literal any rule needs goes into one
 /// Aho-Corasick automaton, one pass over the body finds the candidate rules, and only those (and
 /// the rules that need no literal) are evaluated in full.
@@ -895,8 +898,15 @@ impl SigmaSet {
                 _ => always.push(i as u32),
             }
         }
+        // A full DFA: one table lookup per byte. For the SigmaHQ Linux set it scans 1.6 times as
+        // fast as the automatic choice (a contiguous NFA here; `bench detect`, interleaved runs:
+        // 2.47-2.79 against 1.37-2.00 million events/s). Its memory grows with the patterns, so
+        // a very large set gets the automatic choice.
+        let kind =
+            (literals.len() <= DFA_MAX_PATTERNS).then_some(aho_corasick::AhoCorasickKind::DFA);
         let prefilter = (!literals.is_empty()).then(|| {
             aho_corasick::AhoCorasick::builder()
+                .kind(kind)
                 .ascii_case_insensitive(true)
                 .build(&literals)
                 .expect("literal patterns always build")
