@@ -73,6 +73,10 @@ pub struct E2eOptions {
     /// Seconds of sending per run: each rate's capture has rate x seconds messages (at least
     /// `capture.messages`).
     pub seconds: f64,
+    /// Also send the first rate's capture with `tcpreplay` and compare.
+    pub tcpreplay: bool,
+    /// Extra arguments for every `ingest run`.
+    pub ingest_args: Vec<String>,
     /// Print progress on stderr.
     pub progress: bool,
 }
@@ -110,7 +114,11 @@ impl Peer {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Target {
     Baseline,
-    Xdp { busy_poll: bool },
+    Xdp {
+        busy_poll: bool,
+    },
+    /// The XDP backend, the capture sent by Debian's `tcpreplay` instead of `bench replay`.
+    XdpTcpreplay,
     Socket,
     Peer(Peer),
 }
@@ -121,6 +129,7 @@ impl Target {
             Target::Baseline => "baseline",
             Target::Xdp { busy_poll: false } => "xdp",
             Target::Xdp { busy_poll: true } => "xdp-busy-poll",
+            Target::XdpTcpreplay => "xdp-tcpreplay",
             Target::Socket => "socket",
             Target::Peer(p) => p.name(),
         }
@@ -182,6 +191,44 @@ pub struct RunResult {
     pub latency_ns: Option<Value>,
 }
 
+/// `bench replay` and `tcpreplay` sending the same capture into the XDP backend.
+#[derive(Clone, Debug, Serialize)]
+pub struct TcpreplayCheck {
+    /// The rate both were asked for.
+    pub offered_pps: Option<f64>,
+    /// Frames each sent.
+    pub sent: [u64; 2],
+    /// The rate each achieved.
+    pub achieved_pps: [f64; 2],
+    /// Messages the appliance received from each.
+    pub received: [u64; 2],
+    /// Alerts per kind from each.
+    pub alerts: [BTreeMap<String, u64>; 2],
+    /// The same messages received and the same alerts raised.
+    pub same: bool,
+}
+
+impl TcpreplayCheck {
+    fn of(ours: &RunResult, theirs: &RunResult) -> Self {
+        let alerts = |r: &RunResult| -> BTreeMap<String, u64> {
+            r.detection
+                .iter()
+                .flatten()
+                .map(|(k, s)| (k.clone(), s.alerts))
+                .collect()
+        };
+        let alerts = [alerts(ours), alerts(theirs)];
+        Self {
+            offered_pps: ours.offered_pps,
+            sent: [ours.replay.sent, theirs.replay.sent],
+            achieved_pps: [ours.replay.pps(), theirs.replay.pps()],
+            received: [ours.received, theirs.received],
+            same: ours.received == theirs.received && alerts[0] == alerts[1],
+            alerts,
+        }
+    }
+}
+
 /// A backend's or peer's summary.
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
@@ -216,6 +263,8 @@ pub struct E2eReport {
     pub latency_ns: BTreeMap<String, report::StagePercentiles>,
     /// The rate the latency run was offered.
     pub latency_offered_pps: Option<f64>,
+    /// The first rate's capture sent by `tcpreplay` instead, compared.
+    pub tcpreplay: Option<TcpreplayCheck>,
     /// Every run.
     pub runs: Vec<RunResult>,
     /// The files written.
@@ -285,6 +334,14 @@ pub fn run(opts: &E2eOptions) -> anyhow::Result<E2eReport> {
         },
         _ => true,
     });
+    let use_tcpreplay = opts.tcpreplay
+        && std::process::Command::new("tcpreplay")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if opts.tcpreplay && !use_tcpreplay {
+        log::warn!("tcpreplay not installed: no comparison (deploy/bootstrap.sh installs it)");
+    }
     let per_rate = targets.len() + usize::from(opts.cpu);
     let mut h = Harness {
         opts,
@@ -292,11 +349,12 @@ pub fn run(opts: &E2eOptions) -> anyhow::Result<E2eReport> {
         rewrite,
         rules_dir,
         step: 0,
-        steps: (per_rate + 1) * opts.rates.len() + 2,
+        steps: (per_rate + 1) * opts.rates.len() + 2 + usize::from(use_tcpreplay),
         started: Instant::now(),
     };
 
     let mut runs: Vec<RunResult> = Vec::new();
+    let mut tcpreplay = None;
     let mut sent = 0;
     for &rate in &opts.rates {
         let w = h.workload(rate, &mut files)?;
@@ -320,6 +378,17 @@ pub fn run(opts: &E2eOptions) -> anyhow::Result<E2eReport> {
             runs.push(r);
         }
         runs.extend(baseline);
+        // The same capture through tcpreplay, once, at the first rate: the appliance must see
+        // the same thing.
+        if use_tcpreplay && tcpreplay.is_none() {
+            let r = h.run(&w, Target::XdpTcpreplay, rate)?;
+            let ours = runs
+                .iter()
+                .find(|x| x.target == "xdp" && x.offered_pps == rate)
+                .context("the xdp run")?;
+            tcpreplay = Some(TcpreplayCheck::of(ours, &r));
+            runs.push(r);
+        }
     }
 
     // Latency: busy-polling, at half the highest rate the XDP backend took without loss.
@@ -401,6 +470,7 @@ pub fn run(opts: &E2eOptions) -> anyhow::Result<E2eReport> {
         latency_ns,
         latency_offered_pps: half,
         runs,
+        tcpreplay,
         report_files: Vec::new(),
     };
     let json_path = opts.out.join("e2e.json");
@@ -541,6 +611,10 @@ impl Harness<'_> {
                 }
                 if target == Target::Socket {
                     cmd.args(["--backend", "socket"]);
+                } else {
+                    // A UMEM as large as the socket path's receive buffer (64 MiB), so that both
+                    // ride out the same bursts.
+                    cmd.args(["--frame-count", "16384", "--rx-ring-size", "8192"]);
                 }
                 if target == Target::Baseline {
                     cmd.args(["--deny-source", "0.0.0.0/0,::/0"]);
@@ -551,6 +625,7 @@ impl Harness<'_> {
                     cmd.args(["--learn", "--learn-interval", "1", "--clock", "event"])
                         .args(["--learn-warmup", &w.labels.warmup_messages.to_string()]);
                 }
+                cmd.args(&o.ingest_args);
                 let mut d = Spawned::spawn(cmd).context("starting ingest")?;
                 d.wait_for_first_line("\"ready\"", Duration::from_secs(30))?;
                 d
@@ -566,12 +641,20 @@ impl Harness<'_> {
         // Once through the capture: long enough at any rate the generator reaches.
         let longest =
             Duration::from_secs_f64(rate.map_or(60.0, |r| (frames.len() as f64 / r) * 2.0 + 10.0));
-        let replay = VethPair::run_in(&self.pair.ns_a, || {
-            if let Err(e) = cpu::pin_current_thread(&[sender_cpu]) {
-                log::warn!("pinning the sender to CPU {sender_cpu}: {e}");
-            }
-            Replayer::new(netns::IFACE_A, frames.clone())?.run(rate, longest, frames.len() as u64)
-        })??;
+        let replay = if target == Target::XdpTcpreplay {
+            self.tcpreplay(w, rate, &tag)?
+        } else {
+            VethPair::run_in(&self.pair.ns_a, || {
+                if let Err(e) = cpu::pin_current_thread(&[sender_cpu]) {
+                    log::warn!("pinning the sender to CPU {sender_cpu}: {e}");
+                }
+                Replayer::new(netns::IFACE_A, frames.clone())?.run(
+                    rate,
+                    longest,
+                    frames.len() as u64,
+                )
+            })??
+        };
         // Let the receiver drain its rings and buffers (and a peer write its file).
         std::thread::sleep(Duration::from_millis(
             if matches!(target, Target::Peer(_)) {
@@ -642,6 +725,50 @@ impl Harness<'_> {
         }
         result.loss_ratio = sent.saturating_sub(result.received) as f64 / sent.max(1) as f64;
         Ok(result)
+    }
+
+    /// Sends the workload with `tcpreplay` (the frames as `bench replay` sends them, written to
+    /// a pcap) at `rate`, pinned to the sender's CPU.
+    fn tcpreplay(&self, w: &Workload, rate: Option<f64>, tag: &str) -> anyhow::Result<ReplayStats> {
+        let pcap = self.opts.out.join(format!("replayed-{tag}.pcap"));
+        let timed: Vec<(u64, Vec<u8>)> = w.frames.iter().map(|f| (0, f.clone())).collect();
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&pcap)?);
+        traffic::write_pcap(&mut file, &timed)?;
+        file.flush()?;
+        drop(file);
+        let mut cmd = VethPair::command(&self.pair.ns_a, "taskset");
+        cmd.args(["-c", &self.opts.sender_cpu.to_string(), "tcpreplay"])
+            .arg(format!("--intf1={}", netns::IFACE_A));
+        match rate {
+            Some(r) => cmd.arg(format!("--pps={r:.0}")),
+            None => cmd.arg("--topspeed"),
+        };
+        let out = cmd.arg(&pcap).output().context("running tcpreplay")?;
+        let _ = std::fs::remove_file(&pcap);
+        let text = String::from_utf8_lossy(&out.stdout);
+        anyhow::ensure!(
+            out.status.success(),
+            "tcpreplay failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // "Actual: 60607 packets (15254390 bytes) sent in 3.03 seconds"
+        let actual = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Actual: "))
+            .context("no 'Actual:' line from tcpreplay")?;
+        let words: Vec<&str> = actual.split_whitespace().collect();
+        let sent = words.first().and_then(|n| n.parse().ok()).unwrap_or(0);
+        let elapsed_s = words
+            .iter()
+            .position(|w| *w == "in")
+            .and_then(|i| words.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        Ok(ReplayStats {
+            sent,
+            elapsed_s,
+            partial_batches: 0,
+        })
     }
 
     fn start_peer(&self, peer: Peer, file: &Path) -> anyhow::Result<Spawned> {
@@ -973,6 +1100,23 @@ pub fn print_summary(r: &E2eReport) {
             us(p.p99),
             us(p.p999),
             us(p.max)
+        );
+    }
+    if let Some(t) = &r.tcpreplay {
+        println!(
+            "tcpreplay at {}: sent {} frames at {:.0}/s, received {} (bench replay: {} at {:.0}/s, {}); {}",
+            pps(t.offered_pps),
+            t.sent[1],
+            t.achieved_pps[1],
+            t.received[1],
+            t.sent[0],
+            t.achieved_pps[0],
+            t.received[0],
+            if t.same {
+                "the same messages and alerts"
+            } else {
+                "DIFFERENT"
+            }
         );
     }
     println!("report files:");

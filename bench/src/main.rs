@@ -204,6 +204,12 @@ enum Command {
         /// Keep VLAN tags (the kernel path drops tagged frames on this test kernel).
         #[arg(long)]
         keep_vlan: bool,
+        /// Do not compare with tcpreplay sending the first rate's capture.
+        #[arg(long)]
+        no_tcpreplay: bool,
+        /// An extra argument for every `ingest run` (repeatable), e.g. `--ingest-arg=--frame-count=16384`.
+        #[arg(long, allow_hyphen_values = true)]
+        ingest_arg: Vec<String>,
         /// Print JSON instead of the summary.
         #[arg(long)]
         json: bool,
@@ -386,6 +392,8 @@ fn main() -> anyhow::Result<()> {
             sender_cpu,
             receiver_cpu,
             keep_vlan,
+            no_tcpreplay,
+            ingest_arg,
             json,
         } => {
             anyhow::ensure!(capture_rate > 0.0, "--capture-rate must be positive");
@@ -429,6 +437,8 @@ fn main() -> anyhow::Result<()> {
                 keep_vlan,
                 cpu: !quick,
                 seconds: if quick { 1.0 } else { seconds },
+                tcpreplay: !quick && !no_tcpreplay,
+                ingest_args: ingest_arg,
                 progress: !json,
             };
             let report = e2e::run(&opts)?;

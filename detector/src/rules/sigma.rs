@@ -295,6 +295,7 @@ impl Keywords {
         }
         let ac = (!literals.is_empty()).then(|| {
             aho_corasick::AhoCorasick::builder()
+                .kind(dfa_if_small(literals.len()))
                 .ascii_case_insensitive(true)
                 .build(&literals)
                 .expect("literal patterns always build")
@@ -852,8 +853,14 @@ impl Keywords {
     }
 }
 
-/// Most literals for which the prefilter is built as a full DFA.
+/// Most literals for which an automaton is built as a full DFA.
 const DFA_MAX_PATTERNS: usize = 2000;
+
+/// A full DFA for up to [`DFA_MAX_PATTERNS`] patterns (one table lookup per byte), else the
+/// automatic choice (the DFA's memory grows with the patterns).
+fn dfa_if_small(patterns: usize) -> Option<aho_corasick::AhoCorasickKind> {
+    (patterns <= DFA_MAX_PATTERNS).then_some(aho_corasick::AhoCorasickKind::DFA)
+}
 
 /// A set of Sigma rules evaluated together: every literal any rule needs goes into one
 /// Aho-Corasick automaton, one pass over the body finds the candidate rules, and only those (and
@@ -902,11 +909,9 @@ impl SigmaSet {
         // fast as the automatic choice (a contiguous NFA here; `bench detect`, interleaved runs:
         // 2.47-2.79 against 1.37-2.00 million events/s). Its memory grows with the patterns, so
         // a very large set gets the automatic choice.
-        let kind =
-            (literals.len() <= DFA_MAX_PATTERNS).then_some(aho_corasick::AhoCorasickKind::DFA);
         let prefilter = (!literals.is_empty()).then(|| {
             aho_corasick::AhoCorasick::builder()
-                .kind(kind)
+                .kind(dfa_if_small(literals.len()))
                 .ascii_case_insensitive(true)
                 .build(&literals)
                 .expect("literal patterns always build")
