@@ -501,7 +501,6 @@ pub fn generate(opts: GenOptions) -> Capture {
         messages: n,
         injected: true,
     });
-    drop(send);
 
     // What the background holds of its own.
     sent.sort_by(|a, b| a.t.total_cmp(&b.t));
