@@ -194,6 +194,9 @@ struct DetectArgs {
     learn_interval: u64,
 }
 
+/// Stack the main thread has when memory is locked (it cannot grow later without CAP_IPC_LOCK).
+const MAIN_STACK_MIB: usize = 4;
+
 fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
     use std::io::BufRead;
     let rules = Arc::new(load_rules(&args.rules)?);
@@ -767,7 +770,8 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
 
     let stop = sys::signal::install_stop_handler().context("installing signal handlers")?;
     let reload = sys::signal::install_reload_handler().context("installing signal handlers")?;
-    match sys::raise_memlock_limit() {
+    let memlock_limit = sys::raise_memlock_limit();
+    match memlock_limit {
         Ok(u64::MAX) => log::debug!("RLIMIT_MEMLOCK unlimited"),
         Ok(limit) => log::info!(
             "RLIMIT_MEMLOCK is {} KiB (no CAP_SYS_RESOURCE to lift it); enough with CAP_IPC_LOCK",
@@ -802,6 +806,8 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
     let daemon = Daemon::start_with(opts.clone(), |_| factory.make())
         .with_context(|| format!("starting the appliance on {}", opts.iface))?;
     // After start: the UMEMs and rings exist, and every later page is locked as it is mapped.
+    // The main thread (housekeeping, the final report) gets its stack's depth first.
+    sys::cpu::prefault_stack(MAIN_STACK_MIB);
     if let Err(e) = sys::cpu::lock_memory() {
         log::warn!("mlockall failed ({e}): workers may stall on page faults; needs CAP_IPC_LOCK");
     }
@@ -816,6 +822,20 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
                 .filter_map(|s| s.spool_dir.clone())
                 .collect();
             sys::give_to(user, &spools).map_err(|e| anyhow::anyhow!("{e}"))?;
+            // Without CAP_IPC_LOCK every page locked counts against RLIMIT_MEMLOCK, and what is
+            // locked already (the UMEMs) is far beyond a finite limit: with MCL_FUTURE still on,
+            // any new page (a heap mapping, a deeper stack) would fail, and the daemon with it.
+            // So below an unlimited limit, keep what is locked and lock nothing more.
+            if memlock_limit.as_ref().is_ok_and(|l| *l != u64::MAX) {
+                match sys::cpu::lock_current_memory() {
+                    Ok(()) => log::warn!(
+                        "RLIMIT_MEMLOCK is finite and {user} will lack CAP_IPC_LOCK: memory \
+                         mapped from now on is not locked (run with LimitMEMLOCK=infinity, as \
+                         the systemd unit does)"
+                    ),
+                    Err(e) => log::warn!("mlockall(MCL_CURRENT) failed ({e})"),
+                }
+            }
             let (uid, gid) = sys::drop_privileges(user)
                 .map_err(|e| anyhow::anyhow!("dropping privileges to {user}: {e}"))?;
             log::info!("running as {user} (uid {uid}, gid {gid}) with no capabilities");

@@ -70,6 +70,30 @@ pub fn lock_memory() -> nix::Result<()> {
     mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE)
 }
 
+/// Grows the calling thread's stack by `mib` MiB now, so that once memory is locked the stack
+/// never needs to grow: a locked stack that grows needs the locked-memory limit, which a daemon
+/// without CAP_IPC_LOCK may not have left (the growth then fails as a SIGSEGV).
+pub fn prefault_stack(mib: usize) {
+    #[inline(never)]
+    fn touch(levels: usize) {
+        let mut page = [0u8; 1 << 20];
+        std::hint::black_box(&mut page);
+        if levels > 1 {
+            touch(levels - 1);
+        }
+    }
+    if mib > 0 {
+        touch(mib);
+    }
+}
+
+/// Keeps every page mapped now locked, and stops locking pages mapped later (clears the
+/// MCL_FUTURE of [`lock_memory`]).
+pub fn lock_current_memory() -> nix::Result<()> {
+    use nix::sys::mman::{MlockAllFlags, mlockall};
+    mlockall(MlockAllFlags::MCL_CURRENT)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
