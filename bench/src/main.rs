@@ -156,6 +156,9 @@ enum Command {
         /// Remove VLAN tags (for a receiver without VLAN devices).
         #[arg(long)]
         strip_vlan: bool,
+        /// The socket to send with.
+        #[arg(long, value_enum, default_value_t = replay::SenderKind::default())]
+        sender: replay::SenderKind,
     },
     /// End to end: generate labelled traffic, replay it at each rate into ingest (XDP and socket
     /// backends), rsyslog and syslog-ng, and report loss, CPU per message, the accounting check,
@@ -277,6 +280,7 @@ fn main() -> anyhow::Result<()> {
             duration,
             repeat,
             strip_vlan,
+            sender,
         } => {
             let bytes =
                 std::fs::read(&pcap).with_context(|| format!("reading {}", pcap.display()))?;
@@ -306,7 +310,7 @@ fn main() -> anyhow::Result<()> {
             // possible).
             let timed = pps.is_none() && speed > 0.0;
             let send = || {
-                let replayer = replay::Replayer::new(&iface, frames.clone())?;
+                let mut replayer = replay::Replayer::with_sender(&iface, frames.clone(), sender)?;
                 if timed {
                     replayer.run_timed(&times, speed, duration, max, repeat)
                 } else {
@@ -325,6 +329,7 @@ fn main() -> anyhow::Result<()> {
                     "pps": stats.pps(),
                     "partial_batches": stats.partial_batches,
                     "skipped_not_udp": skipped,
+                    "sender": sender,
                     "offered_pps": pps,
                     "speed": timed.then_some(speed),
                 })
