@@ -3,7 +3,21 @@
 //! how one memory budget is shared among a detector's tables, each sized by what one of its
 //! keys costs.
 
+use std::{
+    hash::{BuildHasher, Hasher},
+    sync::OnceLock,
+};
+
 use lru::LruCache;
+
+/// A hasher for the keys of per-key state (64-bit hashes of group-by values such as an
+/// attacker's address): foldhash, a fraction of SipHash's cost on short keys, with a seed drawn
+/// once per process so that a sender cannot pick values whose keys collide.
+pub fn key_hasher() -> impl Hasher {
+    static SEED: OnceLock<u64> = OnceLock::new();
+    let seed = *SEED.get_or_init(|| std::collections::hash_map::RandomState::new().hash_one(0u64));
+    foldhash::quality::FixedState::with_seed(seed).build_hasher()
+}
 
 /// What one key of a `LruCache<u64, V>` costs, from above, when `V` with what it owns on the
 /// heap takes `value_bytes`: the key, the entry's list links, and twice that for the

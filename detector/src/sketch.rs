@@ -2,7 +2,7 @@
 //! (Space-Saving, Metwally et al. 2005) and the number of distinct keys (HyperLogLog, Flajolet
 //! et al. 2007). Both use fixed memory, whatever the stream.
 
-use std::{collections::hash_map::DefaultHasher, hash::Hasher};
+use std::hash::Hasher;
 
 /// Space-Saving with `N` counters (Metwally et al. 2005): every key whose true count exceeds
 /// `events / N` is among the counters, and each count overestimates the true one by at most its
@@ -115,7 +115,7 @@ impl<const M: usize> DistinctCount<M> {
 
     /// Notes one key.
     pub fn add(&mut self, key: &[u8]) {
-        let mut h = DefaultHasher::new();
+        let mut h = crate::bounded::key_hasher();
         h.write(key);
         self.add_hash(h.finish());
     }

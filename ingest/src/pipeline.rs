@@ -6,7 +6,7 @@
 //! fixed-size copies, the latency histogram is sized once, and the top-sources sketch is a fixed
 //! array. The worker loop publishes the counters once per batch ([`crate::live`]).
 
-use std::{collections::hash_map::DefaultHasher, hash::Hasher, net::SocketAddr, sync::Arc};
+use std::{hash::Hasher, net::SocketAddr, sync::Arc};
 
 use detector::baseline::{BaselineOptions, Baselines};
 use detector::mining::{Miner, MinerOptions};
@@ -223,9 +223,17 @@ pub struct Outbox<'a> {
     /// The message's XDP arrival time, for the alert latency.
     arrival_ns: Option<u64>,
     latency: &'a mut StageLatency,
+    /// CLOCK_MONOTONIC when the detector was handed the message (or ticked).
+    now_ns: u64,
 }
 
 impl Outbox<'_> {
+    /// CLOCK_MONOTONIC as the detector got the message: its arrival clock, read once per
+    /// message by the pipeline.
+    pub fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+
     /// Queues `item`, or counts it as dropped when the ring is full (and says which).
     pub fn push(&mut self, item: Output) -> bool {
         let queued = self.ring.push(item).is_ok();
@@ -562,7 +570,7 @@ impl RuleDetector {
 impl Detect for RuleDetector {
     fn on_message(&mut self, msg: &Message<'_>, event: &Event<'_>, out: &mut Outbox<'_>) {
         let event_ns = event.timestamp_ns.and_then(|t| u64::try_from(t).ok());
-        let now = self.time.at(event_ns, monotonic_ns());
+        let now = self.time.at(event_ns, out.now_ns());
         // Mined first, so every alert on this message can name its template.
         let mined = self.learning.as_mut().map(|l| {
             l.seen += 1;
@@ -625,7 +633,7 @@ impl Detect for RuleDetector {
                 };
                 out.alert(RuleRef::NewTemplate(mined.id), msg, event.input, info);
             }
-            let mut h = DefaultHasher::new();
+            let mut h = detector::bounded::key_hasher();
             h.write(event.host.unwrap_or_default());
             h.write(event.app.unwrap_or_default());
             h.write_u64(mined.id);
@@ -1160,6 +1168,7 @@ impl Pipeline {
             generation: self.generation,
             arrival_ns: msg.arrival_ns,
             latency: &mut self.latency,
+            now_ns: parsed_ns,
         };
         self.detector.on_message(msg, &event, &mut out);
         if self.print {
@@ -1187,6 +1196,7 @@ impl Pipeline {
             generation: self.generation,
             arrival_ns: None,
             latency: &mut self.latency,
+            now_ns,
         };
         self.detector.on_tick(now_ns, &mut out);
     }

@@ -17,7 +17,7 @@
 //! timestamp, or the arrival time passed in when it has none. State per group is bounded (LRU,
 //! evictions counted).
 
-use std::{collections::hash_map::DefaultHasher, hash::Hasher, num::NonZeroUsize};
+use std::{hash::Hasher, num::NonZeroUsize};
 
 use lru::LruCache;
 use serde_yaml::Value;
@@ -193,7 +193,7 @@ impl CorrelationRule {
 
     /// The group of `e`: a hash of its group-by values, and their text for the alert.
     fn group(&self, e: &Event<'_>) -> u64 {
-        let mut h = DefaultHasher::new();
+        let mut h = crate::bounded::key_hasher();
         for f in &self.group_by {
             let mut found = false;
             f.any_value(e, |v| {
@@ -353,7 +353,7 @@ impl CorrelationEngine {
                     hit.then_some((n as u64, first))
                 }
                 State::Values(values) => {
-                    let mut v = DefaultHasher::new();
+                    let mut v = crate::bounded::key_hasher();
                     let mut found = false;
                     if let Some(f) = &rule.value_field {
                         f.any_value(e, |x| {

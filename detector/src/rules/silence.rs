@@ -16,7 +16,7 @@
 //! [`SilenceEngine::check`] (called periodically with the clock) alerts once per silence; the
 //! key alerts again only after it has sent and gone quiet again. State is bounded (LRU).
 
-use std::{collections::hash_map::DefaultHasher, hash::Hasher, num::NonZeroUsize};
+use std::{hash::Hasher, num::NonZeroUsize};
 
 use lru::LruCache;
 use serde::Deserialize;
@@ -207,7 +207,7 @@ impl SilenceEngine {
                 GroupBy::HostApp => (e.host, e.app),
             };
             let Some(a) = a else { continue };
-            let mut h = DefaultHasher::new();
+            let mut h = crate::bounded::key_hasher();
             h.write(a);
             if let Some(b) = b {
                 h.write(b);

@@ -20,7 +20,7 @@
 //! Per-key state lives in one LRU table per rule with a fixed number of keys (the memory
 //! budget); evictions are counted.
 
-use std::{collections::hash_map::DefaultHasher, hash::Hasher, num::NonZeroUsize};
+use std::{hash::Hasher, num::NonZeroUsize};
 
 use lru::LruCache;
 use serde::Deserialize;
@@ -266,7 +266,7 @@ pub struct ThresholdEngine {
 }
 
 fn hash_key(key: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
+    let mut h = crate::bounded::key_hasher();
     h.write(key);
     h.finish()
 }
