@@ -18,6 +18,10 @@
 
 use std::collections::HashMap;
 
+/// The tree's maps: foldhash rather than SipHash (their keys are the miner's own tokens; a flood
+/// of crafted ones is bounded by the node limit whatever their hashes).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 use lru::LruCache;
 
 /// Token counts above this share one root of the tree.
@@ -93,7 +97,7 @@ pub struct Mined {
 
 #[derive(Debug, Default)]
 struct Node {
-    children: HashMap<Vec<u8>, Node>,
+    children: Map<Vec<u8>, Node>,
     groups: Vec<u64>,
 }
 
@@ -101,7 +105,7 @@ struct Node {
 #[derive(Debug)]
 pub struct Miner {
     opts: MinerOptions,
-    roots: HashMap<usize, Node>,
+    roots: Map<usize, Node>,
     templates: LruCache<u64, Template>,
     /// Bytes the kept templates take.
     bytes: usize,
@@ -181,7 +185,7 @@ impl Miner {
     pub fn new(opts: MinerOptions) -> Self {
         Self {
             opts,
-            roots: HashMap::new(),
+            roots: Map::default(),
             templates: LruCache::unbounded(),
             bytes: 0,
             nodes: 0,
@@ -282,11 +286,15 @@ impl Miner {
             }
             node = node.children.get_mut(key).expect("just ensured");
         }
-        // The most similar group of the same length in the leaf (ties: more wildcards).
-        node.groups.retain(|id| self.templates.contains(id));
+        // The most similar group of the same length in the leaf (ties: more wildcards). Groups
+        // whose template was evicted are dropped from the leaf when met.
         let mut best: Option<(u64, f64, usize)> = None;
+        let mut stale = false;
         for id in &node.groups {
-            let t = self.templates.peek(id).expect("just kept");
+            let Some(t) = self.templates.peek(id) else {
+                stale = true;
+                continue;
+            };
             if t.tokens.len() != n {
                 continue;
             }
@@ -294,6 +302,9 @@ impl Miner {
             if best.is_none_or(|(_, s, w)| sim > s || (sim == s && wild > w)) {
                 best = Some((*id, sim, wild));
             }
+        }
+        if stale {
+            node.groups.retain(|id| self.templates.contains(id));
         }
         let mined = match best {
             Some((id, sim, _)) if sim >= opts.similarity => {
