@@ -235,25 +235,7 @@ impl XskQueue {
             Err(err) => return Err(XskError::Umem(err)),
         };
 
-        let socket_config = SocketConfig::builder()
-            .rx_queue_size(ring(opts.rx_ring_size)?)
-            .tx_queue_size(ring(64)?)
-            .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
-            .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP)
-            .build();
-        let name = CString::new(iface).map_err(|_| XskError::InterfaceName(iface.to_string()))?;
-        // SAFETY: this UMEM is new and used by this one socket only, so the (iface, queue) pair
-        // is not already bound through it; the libxdp program load is inhibited as required.
-        let (tx, rx, rings) =
-            unsafe { Socket::new(socket_config, &umem, &Interface::new(name), queue) }.map_err(
-                |source| XskError::Socket {
-                    iface: iface.to_string(),
-                    queue,
-                    source,
-                },
-            )?;
-        let (mut fill, comp) =
-            rings.ok_or_else(|| XskError::NoFillRing(iface.to_string(), queue))?;
+        let (tx, rx, mut fill, comp) = bind(iface, queue, &umem, opts.rx_ring_size, 64)?;
 
         // The fill ring has exactly frame_count slots and is empty, so all frames fit at once.
         // SAFETY: the descriptors come from this UMEM and none is in use anywhere yet.
@@ -519,24 +501,7 @@ impl XskSender {
             .map_err(|e| XskError::Options(e.to_string()))?;
         let frames = NonZeroU32::new(Self::FRAMES).expect("non-zero");
         let (umem, descs) = Umem::new(umem_config, frames, false).map_err(XskError::Umem)?;
-        let socket_config = SocketConfig::builder()
-            .rx_queue_size(ring(64)?)
-            .tx_queue_size(ring(Self::FRAMES)?)
-            .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
-            .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP)
-            .build();
-        let name = CString::new(iface).map_err(|_| XskError::InterfaceName(iface.to_string()))?;
-        // SAFETY: this UMEM is new and used by this one socket only, so the (iface, queue) pair
-        // is not already bound through it; the libxdp program load is inhibited as required.
-        let (tx, rx, rings) =
-            unsafe { Socket::new(socket_config, &umem, &Interface::new(name), queue) }.map_err(
-                |source| XskError::Socket {
-                    iface: iface.to_string(),
-                    queue,
-                    source,
-                },
-            )?;
-        let (fill, comp) = rings.ok_or_else(|| XskError::NoFillRing(iface.to_string(), queue))?;
+        let (tx, rx, fill, comp) = bind(iface, queue, &umem, 64, Self::FRAMES)?;
         let mode = bind_mode(&rx)?;
         let n = descs.len();
         Ok(Self {
@@ -602,6 +567,37 @@ impl XskSender {
         }
         Ok(true)
     }
+}
+
+/// Binds a new socket on a UMEM made for it alone to `iface` queue `queue`, with RX and TX rings
+/// of the given sizes, waking the kernel only when it asks; no XDP program is loaded.
+fn bind(
+    iface: &str,
+    queue: u32,
+    umem: &Umem,
+    rx_size: u32,
+    tx_size: u32,
+) -> Result<(TxQueue, RxQueue, FillQueue, CompQueue), XskError> {
+    let ring = |n| QueueSize::new(n).map_err(|e| XskError::Options(e.to_string()));
+    let socket_config = SocketConfig::builder()
+        .rx_queue_size(ring(rx_size)?)
+        .tx_queue_size(ring(tx_size)?)
+        .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
+        .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP)
+        .build();
+    let name = CString::new(iface).map_err(|_| XskError::InterfaceName(iface.to_string()))?;
+    // SAFETY: callers pass a UMEM they just made for this one socket, so the (iface, queue)
+    // pair is not already bound through it; the libxdp program load is inhibited as required.
+    let (tx, rx, rings) =
+        unsafe { Socket::new(socket_config, umem, &Interface::new(name), queue) }.map_err(
+            |source| XskError::Socket {
+                iface: iface.to_string(),
+                queue,
+                source,
+            },
+        )?;
+    let (fill, comp) = rings.ok_or_else(|| XskError::NoFillRing(iface.to_string(), queue))?;
+    Ok((tx, rx, fill, comp))
 }
 
 /// Asks the kernel whether the socket was bound in zero-copy mode.
