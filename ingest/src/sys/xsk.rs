@@ -588,14 +588,12 @@ fn bind(
     let name = CString::new(iface).map_err(|_| XskError::InterfaceName(iface.to_string()))?;
     // SAFETY: callers pass a UMEM they just made for this one socket, so the (iface, queue)
     // pair is not already bound through it; the libxdp program load is inhibited as required.
-    let (tx, rx, rings) =
-        unsafe { Socket::new(socket_config, umem, &Interface::new(name), queue) }.map_err(
-            |source| XskError::Socket {
-                iface: iface.to_string(),
-                queue,
-                source,
-            },
-        )?;
+    let (tx, rx, rings) = unsafe { Socket::new(socket_config, umem, &Interface::new(name), queue) }
+        .map_err(|source| XskError::Socket {
+            iface: iface.to_string(),
+            queue,
+            source,
+        })?;
     let (fill, comp) = rings.ok_or_else(|| XskError::NoFillRing(iface.to_string(), queue))?;
     Ok((tx, rx, fill, comp))
 }
