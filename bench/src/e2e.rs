@@ -276,7 +276,7 @@ pub struct E2eReport {
     /// Scores of the XDP backend's lossless runs together (each rate has its own capture).
     pub detection: BTreeMap<String, KindScore>,
     /// The latency run's percentiles per stage (XDP, busy-poll).
-    pub latency_ns: BTreeMap<String, report::StagePercentiles>,
+    pub latency_ns: BTreeMap<String, ingest::daemon::Percentiles>,
     /// The rate the latency run was offered.
     pub latency_offered_pps: Option<f64>,
     /// The first rate's capture sent by `tcpreplay` instead, compared.

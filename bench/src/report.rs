@@ -10,16 +10,7 @@ use std::{
 
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
-use serde::Serialize;
-
-/// The percentiles the table and JSON show.
-const QUANTILES: [(&str, f64); 5] = [
-    ("p50", 0.5),
-    ("p90", 0.9),
-    ("p99", 0.99),
-    ("p999", 0.999),
-    ("p9999", 0.9999),
-];
+use ingest::daemon::Percentiles;
 
 /// One stage's histogram.
 #[derive(Clone, Debug)]
@@ -28,47 +19,6 @@ pub struct StageHistogram {
     pub name: String,
     /// Its samples, nanoseconds.
     pub h: Histogram<u64>,
-}
-
-/// One stage's percentiles, nanoseconds.
-#[derive(Clone, Debug, Serialize)]
-pub struct StagePercentiles {
-    /// Samples.
-    pub count: u64,
-    /// Median.
-    pub p50: u64,
-    /// 90th percentile.
-    pub p90: u64,
-    /// 99th.
-    pub p99: u64,
-    /// 99.9th.
-    pub p999: u64,
-    /// 99.99th.
-    pub p9999: u64,
-    /// Largest.
-    pub max: u64,
-}
-
-impl StagePercentiles {
-    fn of(h: &Histogram<u64>) -> Self {
-        let q = |v: f64| {
-            if h.is_empty() {
-                0
-            } else {
-                h.value_at_quantile(v)
-            }
-        };
-        let [p50, p90, p99, p999, p9999] = QUANTILES.map(|(_, v)| q(v));
-        Self {
-            count: h.len(),
-            p50,
-            p90,
-            p99,
-            p999,
-            p9999,
-            max: h.max(),
-        }
-    }
 }
 
 /// The stages in a stats report (`latency_ns.histograms`), in the order `ingest` lists them.
@@ -93,10 +43,10 @@ pub fn stages_of(stats: &serde_json::Value) -> anyhow::Result<Vec<StageHistogram
 }
 
 /// Percentiles per stage.
-pub fn percentiles(stages: &[StageHistogram]) -> Vec<(String, StagePercentiles)> {
+pub fn percentiles(stages: &[StageHistogram]) -> Vec<(String, Percentiles)> {
     stages
         .iter()
-        .map(|s| (s.name.clone(), StagePercentiles::of(&s.h)))
+        .map(|s| (s.name.clone(), Percentiles::of(&s.h)))
         .collect()
 }
 

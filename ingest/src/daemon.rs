@@ -985,9 +985,11 @@ pub struct Percentiles {
     pub p99: u64,
     /// 99.9th percentile.
     pub p999: u64,
+    /// 99.99th percentile.
+    pub p9999: u64,
     /// Largest.
     pub max: u64,
-    /// Sum of all samples (from the histogram: within its 0.1 % precision).
+    /// Sum of all samples (from the histogram: within its 1 % precision).
     pub sum: u64,
 }
 
@@ -1000,6 +1002,7 @@ impl Percentiles {
             p90: h.value_at_quantile(0.9),
             p99: h.value_at_quantile(0.99),
             p999: h.value_at_quantile(0.999),
+            p9999: h.value_at_quantile(0.9999),
             max: h.max(),
             sum: (h.mean() * h.len() as f64).round() as u64,
         }
