@@ -10,14 +10,9 @@ use std::{path::PathBuf, process::Command};
 
 use serde_json::Value;
 
-/// A folder for the run's files; removed when dropped, also on failure.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+#[path = "../../ingest/tests/common/tempdir.rs"]
+mod tempdir;
+use tempdir::TempDir;
 
 #[test]
 fn the_quick_end_to_end_run_accounts_detects_and_reports() {
@@ -31,7 +26,7 @@ fn the_quick_end_to_end_run_accounts_detects_and_reports() {
         bench.with_file_name("ingest").exists(),
         "ingest missing next to bench: run the workspace's tests (cargo test builds it)"
     );
-    let dir = TempDir(std::env::temp_dir().join(format!("ingest-e2e-{}", std::process::id())));
+    let dir = TempDir::new("e2e");
     let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/../detector/rules");
     let out = Command::new(&bench)
         .args(["e2e", "--quick", "--json", "--rules", rules, "--out"])

@@ -13,14 +13,9 @@ use std::{path::PathBuf, process::Command, time::Duration};
 use ingest::netns::{self, Spawned, VethPair};
 use serde_json::Value;
 
-/// A folder for the test's files; removed when dropped, also on failure.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+#[path = "../../ingest/tests/common/tempdir.rs"]
+mod tempdir;
+use tempdir::TempDir;
 
 fn bench(args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_bench"))
@@ -48,8 +43,7 @@ fn a_generated_capture_replayed_into_ingest_is_all_received() {
         "{} missing: run the workspace's tests (cargo test builds ingest)",
         ingest_bin.display()
     );
-    let dir = TempDir(std::env::temp_dir().join(format!("ingest-replay-{}", std::process::id())));
-    std::fs::create_dir_all(&dir.0).unwrap();
+    let dir = TempDir::new("replay");
     let pcap = dir.0.join("capture.pcap");
     let generated = bench(&[
         "gen",

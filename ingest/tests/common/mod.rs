@@ -12,6 +12,10 @@ use ingest::{
 };
 use serde_json::Value;
 
+mod tempdir;
+#[allow(unused_imports)] // not every test binary uses it
+pub use tempdir::TempDir;
+
 /// `ingest run --print --stats-json` on the receiving end of `pair`, ready to receive.
 pub struct Ingest {
     daemon: Spawned,
@@ -108,27 +112,6 @@ pub fn drops_total(report: &Value) -> u64 {
         .values()
         .map(|v| v.as_u64().expect("drop counts are integers"))
         .sum()
-}
-
-/// A folder for one test's files (`ingest-NAME-PID` in the temporary folder), made now and
-/// removed when dropped, also when an assertion fails.
-#[allow(dead_code)] // not every test binary uses it
-pub struct TempDir(pub PathBuf);
-
-#[allow(dead_code)]
-impl TempDir {
-    /// Makes the folder.
-    pub fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("ingest-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("making the test folder");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Scrapes the metrics endpoint at `addr` inside the receiving namespace every 100 ms until

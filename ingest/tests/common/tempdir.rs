@@ -1,0 +1,25 @@
+//! A test's folder, removed also when the test fails. Shared by the ingest and bench
+//! integration tests (bench includes this file by path).
+
+use std::path::PathBuf;
+
+/// A folder for one test's files (`ingest-NAME-PID` in the temporary folder), made now and
+/// removed when dropped, also when an assertion fails.
+#[allow(dead_code)] // not every test binary uses it
+pub struct TempDir(pub PathBuf);
+
+#[allow(dead_code)]
+impl TempDir {
+    /// Makes the folder.
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("ingest-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("making the test folder");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
