@@ -401,11 +401,13 @@ fn the_words_of_a_message_read_the_same_in_every_payload_format() {
         b"<38>Nov 22 10:00:01 h CEF:0|Example|kernel|1.0|100|event|3|msg=CPU 0 irqstacks, hard\\=02345000",
         &opts,
     );
-    let (text, escaped) = cef.text_escaped();
+    let (_, escaped) = cef.text_escaped();
     assert!(escaped);
-    let mut plain = Vec::new();
-    detector::parse::unescape_into(text, &mut plain);
-    assert_eq!(plain, b"CPU 0 irqstacks, hard=02345000");
+    let mut buf = Vec::new();
+    assert_eq!(cef.plain_text(&mut buf), b"CPU 0 irqstacks, hard=02345000");
+    // Unescaped text needs no copy.
+    let plain = parse(b"<38>Nov 22 10:00:01 h sshd[1]: no escapes", &opts);
+    assert_eq!(plain.plain_text(&mut buf), b"no escapes");
     // An audit record or a JSON body without a message field is its own text.
     let e = parse(b"<38>1 - h app - - - {\"a\":1}", &opts);
     assert_eq!(e.text(), b"{\"a\":1}");

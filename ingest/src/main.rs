@@ -147,21 +147,13 @@ fn templates(args: TemplatesArgs) -> anyhow::Result<()> {
     let mut miner = detector::mining::Miner::new(detector::mining::MinerOptions::default());
     let opts = ParseOptions::default();
     let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut unescaped = Vec::new();
     for line in input.split(b'\n') {
         let line = line.context("reading input")?;
         // What the message says: syslog headers (time, host, pid), and a JSON or CEF body's
         // framing, are not part of a template.
         let event = detector::parse::parse(&line, &opts);
-        let (text, escaped) = event.text_escaped();
-        let mut plain = Vec::new();
-        if escaped {
-            detector::parse::unescape_into(text, &mut plain);
-        }
-        let mined = miner.add(&String::from_utf8_lossy(if escaped {
-            &plain
-        } else {
-            text
-        }));
+        let mined = miner.add(&String::from_utf8_lossy(event.plain_text(&mut unescaped)));
         let text = miner
             .template(mined.id)
             .map(|t| t.text())

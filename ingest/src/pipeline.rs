@@ -577,12 +577,7 @@ impl Detect for RuleDetector {
             // What the message says (a JSON or CEF message field, else the body), without the
             // payload format's escapes. Valid UTF-8 is the common case; other text is mined by
             // its valid prefix.
-            let (mut text, escaped) = event.text_escaped();
-            if escaped {
-                l.unescaped.clear();
-                detector::parse::unescape_into(text, &mut l.unescaped);
-                text = &l.unescaped;
-            }
+            let text = event.plain_text(&mut l.unescaped);
             let text = match std::str::from_utf8(text) {
                 Ok(b) => b,
                 Err(e) => std::str::from_utf8(&text[..e.valid_up_to()]).unwrap_or(""),

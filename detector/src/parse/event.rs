@@ -222,6 +222,22 @@ impl<'a> Event<'a> {
         self.text_escaped().0
     }
 
+    /// [`Event::text`] without the payload format's escapes: the text itself when it has none,
+    /// else its unescaped copy in `buf` (cleared first; reused, so no allocation once it is
+    /// large enough).
+    pub fn plain_text<'r>(&self, buf: &'r mut Vec<u8>) -> &'r [u8]
+    where
+        'a: 'r,
+    {
+        let (text, escaped) = self.text_escaped();
+        if !escaped {
+            return text;
+        }
+        buf.clear();
+        unescape_into(text, buf);
+        buf
+    }
+
     /// [`Event::text`], and whether it has backslash escapes (a CEF `\=`, a JSON `\"`): remove
     /// them with [`unescape_into`] to read the words as a plain-text sender would send them.
     pub fn text_escaped(&self) -> (&'a [u8], bool) {
