@@ -519,6 +519,8 @@ fn lossless(runs: &[RunResult], target: &str) -> Option<f64> {
 struct Workload {
     frames: Vec<Vec<u8>>,
     datagrams: u64,
+    /// VLAN-tagged fragments in `frames`, and the datagrams they carry.
+    tagged: (u64, u64),
     labels: LabelFile,
 }
 
@@ -558,8 +560,10 @@ impl Harness<'_> {
             .iter()
             .filter(|(_, f)| traffic::first_of_datagram(f))
             .count() as u64;
+        let frames: Vec<Vec<u8>> = frames.into_iter().map(|(_, f)| f).collect();
         Ok(Workload {
-            frames: frames.into_iter().map(|(_, f)| f).collect(),
+            tagged: traffic::tagged_fragments(&frames),
+            frames,
             datagrams,
             labels,
         })
@@ -726,7 +730,7 @@ impl Harness<'_> {
                         .collect()
                 })
                 .unwrap_or_default();
-            result.accounting_ok = Some(accounts_for(result.received, &drops, sent, &w.frames));
+            result.accounting_ok = Some(accounts_for(result.received, &drops, sent, w.tagged));
             result.drops = drops;
             result.latency_ns = Some(stats["latency_ns"].clone());
             if target != Target::Baseline {
@@ -936,15 +940,15 @@ fn bytecount(bytes: &[u8]) -> u64 {
     bytes.iter().filter(|b| **b == b'\n').count() as u64
 }
 
-/// Whether `received` and the named `drops` account for all `sent` datagrams of `frames`.
-/// Drops are counted in datagrams, except `iface_rx_otherhost_dropped`, counted in frames (the
-/// kernel drops VLAN-tagged fragments one by one): those frames are matched to the datagrams
-/// they belonged to.
+/// Whether `received` and the named `drops` account for all `sent` datagrams, of which
+/// `tagged` = (VLAN-tagged fragments, the datagrams they carry). Drops are counted in
+/// datagrams, except `iface_rx_otherhost_dropped`, counted in frames (the kernel drops
+/// VLAN-tagged fragments one by one): those frames are matched to the datagrams they belonged to.
 fn accounts_for(
     received: u64,
     drops: &BTreeMap<String, u64>,
     sent: u64,
-    frames: &[Vec<u8>],
+    tagged: (u64, u64),
 ) -> bool {
     let otherhost = drops
         .get("iface_rx_otherhost_dropped")
@@ -955,7 +959,7 @@ fn accounts_for(
         .filter(|(k, _)| *k != "iface_rx_otherhost_dropped")
         .map(|(_, v)| v)
         .sum();
-    let (tagged_fragments, tagged_datagrams) = traffic::tagged_fragments(frames);
+    let (tagged_fragments, tagged_datagrams) = tagged;
     let lost_whole = if otherhost == tagged_fragments {
         tagged_datagrams
     } else {
@@ -1221,9 +1225,13 @@ mod tests {
     #[test]
     fn accounting_matches_fragment_drops_to_their_datagrams() {
         let none = BTreeMap::new();
-        assert!(accounts_for(10, &none, 10, &[]));
-        assert!(!accounts_for(9, &none, 10, &[]));
+        assert!(accounts_for(10, &none, 10, (0, 0)));
+        assert!(!accounts_for(9, &none, 10, (0, 0)));
         let drops = BTreeMap::from([("xdp_dropped_denied".to_string(), 1)]);
-        assert!(accounts_for(9, &drops, 10, &[]));
+        assert!(accounts_for(9, &drops, 10, (0, 0)));
+        // Three tagged fragments of one datagram dropped by the kernel: one datagram lost.
+        let otherhost = BTreeMap::from([("iface_rx_otherhost_dropped".to_string(), 3)]);
+        assert!(accounts_for(9, &otherhost, 10, (3, 1)));
+        assert!(!accounts_for(7, &otherhost, 10, (3, 1)));
     }
 }
