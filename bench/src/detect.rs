@@ -31,7 +31,7 @@ pub struct DetectResult {
 
 const ROUNDS: usize = 5;
 
-fn best_rate(seconds: f64, n_per_pass: usize, mut pass: impl FnMut() -> u64) -> (f64, u64) {
+fn best_rate(seconds: f64, n_per_pass: usize, pass: &mut dyn FnMut() -> u64) -> (f64, u64) {
     let mut best = 0.0f64;
     let mut output = 0;
     for _ in 0..ROUNDS {
@@ -46,8 +46,8 @@ fn best_rate(seconds: f64, n_per_pass: usize, mut pass: impl FnMut() -> u64) -> 
     (best, output)
 }
 
-/// Runs the measurements, `seconds` each.
-pub fn run(seconds: f64) -> anyhow::Result<Vec<DetectResult>> {
+/// Runs the measurements whose name contains `only` (all when empty), `seconds` each.
+pub fn run(seconds: f64, only: &str) -> anyhow::Result<Vec<DetectResult>> {
     let rules_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../detector/rules");
     let logsources = LogsourceMap::default();
     let loaded = load_dir(&rules_dir.join("sigma-linux"), &logsources);
@@ -60,34 +60,38 @@ pub fn run(seconds: f64) -> anyhow::Result<Vec<DetectResult>> {
     let events: Vec<Event<'_>> = corpus.iter().map(|m| parse(m, &opts)).collect();
 
     let mut results = Vec::new();
-    let (rate, output) = best_rate(seconds, events.len(), || {
+    let mut measure = |what: &'static str, n_per_pass: usize, pass: &mut dyn FnMut() -> u64| {
+        if what.contains(only) {
+            let (events_per_s, output) = best_rate(seconds, n_per_pass, pass);
+            results.push(DetectResult {
+                what,
+                events_per_s,
+                output,
+            });
+        }
+    };
+    measure("sigma rules (16) one by one", events.len(), &mut || {
         events
             .iter()
             .map(|e| sigma.iter().filter(|r| r.matches(e)).count() as u64)
             .sum()
     });
-    results.push(DetectResult {
-        what: "sigma rules (16) one by one",
-        events_per_s: rate,
-        output,
-    });
     let set = SigmaSet::new(sigma.clone());
     let mut scratch = SigmaScratch::default();
-    let (rate, output) = best_rate(seconds, events.len(), || {
-        let mut n = 0;
-        for e in &events {
-            set.for_each_match(e, &mut scratch, |_| n += 1);
-        }
-        n
-    });
-    results.push(DetectResult {
-        what: "sigma rules (16), prefiltered set",
-        events_per_s: rate,
-        output,
-    });
+    measure(
+        "sigma rules (16), prefiltered set",
+        events.len(),
+        &mut || {
+            let mut n = 0;
+            for e in &events {
+                set.for_each_match(e, &mut scratch, |_| n += 1);
+            }
+            n
+        },
+    );
     let mut engine = ThresholdEngine::new(thresholds.clone(), 100_000);
     let mut now = 0u64;
-    let (rate, output) = best_rate(seconds, events.len(), || {
+    measure("threshold rules, parsed events", events.len(), &mut || {
         let mut alerts = 0;
         for e in &events {
             now += 1_000;
@@ -95,12 +99,7 @@ pub fn run(seconds: f64) -> anyhow::Result<Vec<DetectResult>> {
         }
         alerts
     });
-    results.push(DetectResult {
-        what: "threshold rules, parsed events",
-        events_per_s: rate,
-        output,
-    });
-    let (rate, output) = best_rate(seconds, corpus.len(), || {
+    measure("parse + sigma + thresholds", corpus.len(), &mut || {
         let mut n = 0;
         for m in &corpus {
             let e = parse(m, &opts);
@@ -108,11 +107,6 @@ pub fn run(seconds: f64) -> anyhow::Result<Vec<DetectResult>> {
             engine.on_event(&e, 0, |_| n += 1);
         }
         n
-    });
-    results.push(DetectResult {
-        what: "parse + sigma + thresholds",
-        events_per_s: rate,
-        output,
     });
     // Top sources, as each worker counts them: a heavy-tailed mix (a few loud devices), and the
     // worst case, every message from another of 100,000 devices (each one a replacement).
@@ -124,31 +118,25 @@ pub fn run(seconds: f64) -> anyhow::Result<Vec<DetectResult>> {
         ("top sources (32), heavy-tailed", &skewed),
         ("top sources (32), all distinct", &distinct),
     ] {
-        let (rate, output) = best_rate(seconds, keys.len(), || {
+        measure(what, keys.len(), &mut || {
             let mut top = HeavyHitters::<u128, 32>::default();
             for &k in keys {
                 top.add(k);
             }
             top.top(1)[0].count
         });
-        results.push(DetectResult {
-            what,
-            events_per_s: rate,
-            output,
-        });
     }
-    let (rate, output) = best_rate(seconds, distinct.len(), || {
-        let mut count = DistinctCount::<1024>::default();
-        for &k in &distinct {
-            count.add_hash(mix64(k));
-        }
-        count.estimate()
-    });
-    results.push(DetectResult {
-        what: "distinct senders (HyperLogLog, 1024)",
-        events_per_s: rate,
-        output,
-    });
+    measure(
+        "distinct senders (HyperLogLog, 1024)",
+        distinct.len(),
+        &mut || {
+            let mut count = DistinctCount::<1024>::default();
+            for &k in &distinct {
+                count.add_hash(mix64(k));
+            }
+            count.estimate()
+        },
+    );
     let lines: Vec<String> = ["OpenSSH", "Linux", "HDFS", "Apache"]
         .iter()
         .flat_map(|name| {
@@ -164,17 +152,12 @@ pub fn run(seconds: f64) -> anyhow::Result<Vec<DetectResult>> {
                 .collect::<Vec<_>>()
         })
         .collect();
-    let (rate, output) = best_rate(seconds, lines.len(), || {
+    measure("template miner, LogHub lines", lines.len(), &mut || {
         let mut miner = Miner::new(MinerOptions::default());
         for l in &lines {
             miner.add(l);
         }
         miner.len() as u64
-    });
-    results.push(DetectResult {
-        what: "template miner, LogHub lines",
-        events_per_s: rate,
-        output,
     });
     Ok(results)
 }

@@ -84,6 +84,9 @@ enum Command {
         /// Seconds per measurement.
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
+        /// Keep only measurements whose name contains this.
+        #[arg(long, default_value = "")]
+        only: String,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -472,8 +475,12 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Detect { seconds, json } => {
-            let results = detect::run(seconds)?;
+        Command::Detect {
+            seconds,
+            only,
+            json,
+        } => {
+            let results = detect::run(seconds, &only)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&results)?);
             } else {

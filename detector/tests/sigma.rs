@@ -359,3 +359,23 @@ detection:
         "the field rule fires on sshd lines, the crafted ones on theirs: {fired}"
     );
 }
+
+#[test]
+fn the_prefilter_takes_the_rarest_literals_of_an_and() {
+    use detector::rules::sigma::SigmaSet;
+    // SigmaHQ's file copy rule: `tools and filter`, where the filter is `@` or `:`. A colon is in
+    // nearly every syslog message, so the tools must be the rule's literals.
+    let set = SigmaSet::new(vec![rule(
+        r#"
+title: copy
+logsource: {product: linux}
+detection:
+    tools: ['scp ', 'rsync ', 'sftp ']
+    filter: ['@', ':']
+    condition: tools and filter
+"#,
+    )]);
+    let mut lits: Vec<&[u8]> = set.literals().iter().map(Vec::as_slice).collect();
+    lits.sort();
+    assert_eq!(lits, [&b"rsync "[..], b"scp ", b"sftp "]);
+}

@@ -831,11 +831,17 @@ impl Expr {
                 }
                 Some(all)
             }
-            // One branch that needs a literal is enough: the smallest set is the best filter.
+            // One branch that needs a literal is enough. The best filter is the set that is
+            // rarest in text: a one-byte literal such as `:` is in nearly every message, so the
+            // set whose shortest literal is longest wins (lengths from four on count alike),
+            // then the set with fewer literals.
             Expr::And(xs) => xs
                 .iter()
                 .filter_map(|x| x.required_literals(searches))
-                .min_by_key(Vec::len),
+                .max_by_key(|lits| {
+                    let shortest = lits.iter().map(Vec::len).min().unwrap_or(0).min(4);
+                    (shortest, std::cmp::Reverse(lits.len()))
+                }),
         }
     }
 }
@@ -873,6 +879,8 @@ pub struct SigmaSet {
     pattern_rules: Vec<Vec<u32>>,
     /// Rules evaluated on every event.
     always: Vec<u32>,
+    /// The automaton's patterns, in its order.
+    literals: Vec<Vec<u8>>,
 }
 
 /// Per-worker scratch of [`SigmaSet::for_each_match`], so matching does not allocate.
@@ -917,6 +925,7 @@ impl SigmaSet {
                 .expect("literal patterns always build")
         });
         Self {
+            literals,
             rules,
             prefilter,
             pattern_rules,
@@ -927,6 +936,12 @@ impl SigmaSet {
     /// The rules, by index.
     pub fn rules(&self) -> &[SigmaRule] {
         &self.rules
+    }
+
+    /// The literals of the prefilter: an event is a candidate for a rule only when its body
+    /// contains (ASCII case aside) one of that rule's literals.
+    pub fn literals(&self) -> &[Vec<u8>] {
+        &self.literals
     }
 
     /// Rules that skip the prefilter (evaluated on every event).
