@@ -323,6 +323,10 @@ detection:
     )];
     extra.extend(rules.iter().cloned());
     let set = SigmaSet::new(extra.clone());
+    assert!(
+        set.prefilter().uses_screen(),
+        "the SigmaHQ literals are screened, not run through an automaton"
+    );
     assert!(set.unfiltered() >= 1, "the field rule is always evaluated");
     assert!(
         set.unfiltered() < extra.len(),

@@ -1,5 +1,6 @@
 //! The structural scan: finding the next byte of a small set (space, brackets, quotes, `=`,
-//! backslash, newline, ...) in a message, 16 or 32 bytes at a time.
+//! backslash, newline, ...) in a message, 16 or 32 bytes at a time; and the literal screen's
+//! fingerprint test ([`screen64`]), 32 positions at a time.
 //!
 //! One algorithm, written once over a small vector trait ([`Lanes`]), with thin SSE2 and AVX2
 //! instantiations; the implementation is picked once per process at first use (AVX2 when the
@@ -54,12 +55,14 @@ pub enum Implementation {
 
 type FindFn = fn(&[u8], &ByteSet) -> Option<usize>;
 type MaskFn = fn(&[u8; 64], u8) -> u64;
+type ScreenFn = fn(&[u8; SCREEN_READ], &Fingerprints) -> u64;
 
 /// The chosen implementation's functions.
 struct Chosen {
     implementation: Implementation,
     find: FindFn,
     mask64: MaskFn,
+    screen64: ScreenFn,
 }
 
 fn select() -> Chosen {
@@ -67,6 +70,7 @@ fn select() -> Chosen {
         implementation: Implementation::Scalar,
         find: find_scalar,
         mask64: mask64_scalar,
+        screen64: screen64_scalar,
     };
     if std::env::var_os("DETECTOR_SIMD").is_some_and(|v| v == "off") {
         return scalar;
@@ -78,12 +82,15 @@ fn select() -> Chosen {
                 implementation: Implementation::Avx2,
                 find: x86::find_avx2,
                 mask64: x86::mask64_avx2,
+                screen64: x86::screen64_avx2,
             };
         }
+        // The screen needs a byte shuffle (SSSE3), which SSE2 lacks: it stays scalar here.
         return Chosen {
             implementation: Implementation::Sse2,
             find: x86::find_sse2,
             mask64: x86::mask64_sse2,
+            screen64: screen64_scalar,
         };
     }
     #[allow(unreachable_code)]
@@ -118,6 +125,80 @@ pub fn mask64_scalar(block: &[u8; 64], byte: u8) -> u64 {
         .iter()
         .enumerate()
         .fold(0, |m, (i, &b)| m | (u64::from(b == byte) << i))
+}
+
+/// Longest fingerprint window of a [`Fingerprints`] set, in bytes.
+pub const WINDOW_MAX: usize = 4;
+
+/// Bytes [`screen64`] reads for its 64 positions: a window may start at the last one.
+pub const SCREEN_READ: usize = 64 + WINDOW_MAX - 1;
+
+/// Fingerprints of up to 16 buckets of byte windows (Teddy's nibble tables, as in Hyperscan and
+/// the aho-corasick crate): window byte `j` at position `p` passes bucket `k` when bit `k` is set
+/// both in the low-nibble table at `b & 15` and in the high-nibble table at `b >> 4`, for
+/// `b = hay[p + j]`. A position is a candidate when one bucket passes every byte of the window.
+/// A bucket holding several windows passes some that none of them is (the price of the nibble
+/// split), never fewer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fingerprints {
+    /// Per window byte, four tables of a byte per nibble value, as the vector shuffles take
+    /// them: low nibble and high nibble for buckets 0 to 7, then the same for buckets 8 to 15.
+    tables: [[[u8; 16]; 4]; WINDOW_MAX],
+    /// The same per byte value (what the scalar version reads): the buckets it passes.
+    bytes: [[u16; 256]; WINDOW_MAX],
+    window: usize,
+}
+
+impl Fingerprints {
+    /// Empty tables for windows of `window` bytes (1 to [`WINDOW_MAX`]).
+    pub fn new(window: usize) -> Self {
+        assert!(
+            (1..=WINDOW_MAX).contains(&window),
+            "a window of 1 to 4 bytes"
+        );
+        Self {
+            tables: [[[0; 16]; 4]; WINDOW_MAX],
+            bytes: [[0; 256]; WINDOW_MAX],
+            window,
+        }
+    }
+
+    /// The window length.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// Lets byte `b` pass at window position `j` for `bucket` (0 to 15).
+    pub fn allow(&mut self, bucket: usize, j: usize, b: u8) {
+        let (half, bit) = (2 * (bucket / 8), 1 << (bucket % 8));
+        self.tables[j][half][usize::from(b & 15)] |= bit;
+        self.tables[j][half + 1][usize::from(b >> 4)] |= bit;
+        let t = &self.tables[j];
+        for (v, buckets) in self.bytes[j].iter_mut().enumerate() {
+            let (lo, hi) = (v & 15, v >> 4);
+            *buckets = u16::from(t[0][lo] & t[1][hi]) | u16::from(t[2][lo] & t[3][hi]) << 8;
+        }
+    }
+}
+
+/// A bit per position `p` of the first 64 of `block`: set where the window starting at `p` passes
+/// some bucket of `fp`. Windows read up to [`WINDOW_MAX`] - 1 bytes past the 64th position.
+#[inline]
+pub fn screen64(block: &[u8; SCREEN_READ], fp: &Fingerprints) -> u64 {
+    (CHOSEN.get_or_init(select).screen64)(block, fp)
+}
+
+/// The oracle of [`screen64`]: one position at a time, a table lookup per window byte.
+pub fn screen64_scalar(block: &[u8; SCREEN_READ], fp: &Fingerprints) -> u64 {
+    let mut mask = 0u64;
+    for p in 0..64 {
+        let mut m = u16::MAX;
+        for (j, buckets) in fp.bytes[..fp.window].iter().enumerate() {
+            m &= buckets[usize::from(block[p + j])];
+        }
+        mask |= u64::from(m != 0) << p;
+    }
+    mask
 }
 
 /// Position of the first byte of `hay` that is in `set`.
@@ -327,6 +408,67 @@ mod x86 {
         unsafe { mask64_avx2_inner(block, byte) }
     }
 
+    /// The screen on 32 positions at `at`: per window byte, two shuffles look up the low and
+    /// high nibble of all 32 bytes for eight buckets at once; the two bucket halves run side by
+    /// side.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2, and `at + 32 + fp.window - 1 <= block.len()`.
+    #[inline(always)]
+    unsafe fn screen32_avx2(
+        block: &[u8; super::SCREEN_READ],
+        at: usize,
+        tables: &[[__m256i; 4]; super::WINDOW_MAX],
+        window: usize,
+    ) -> u32 {
+        // SAFETY: the caller guarantees AVX2 and the bytes read.
+        unsafe {
+            let nibble = _mm256_set1_epi8(0x0f);
+            let mut low = _mm256_set1_epi8(-1);
+            let mut high = low;
+            for (j, t) in tables.iter().enumerate().take(window) {
+                let v = _mm256_loadu_si256(block.as_ptr().add(at + j).cast());
+                let lo = _mm256_and_si256(v, nibble);
+                let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+                low = _mm256_and_si256(
+                    low,
+                    _mm256_and_si256(_mm256_shuffle_epi8(t[0], lo), _mm256_shuffle_epi8(t[1], hi)),
+                );
+                high = _mm256_and_si256(
+                    high,
+                    _mm256_and_si256(_mm256_shuffle_epi8(t[2], lo), _mm256_shuffle_epi8(t[3], hi)),
+                );
+            }
+            let none = _mm256_cmpeq_epi8(_mm256_or_si256(low, high), _mm256_setzero_si256());
+            !(_mm256_movemask_epi8(none) as u32)
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn screen64_avx2_inner(block: &[u8; super::SCREEN_READ], fp: &super::Fingerprints) -> u64 {
+        let tables: [[__m256i; 4]; super::WINDOW_MAX] = std::array::from_fn(|j| {
+            std::array::from_fn(|t| {
+                let bytes = &fp.tables[j][t];
+                // SAFETY: 16 readable bytes; AVX2 is enabled for this function.
+                unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(bytes.as_ptr().cast())) }
+            })
+        });
+        // SAFETY: AVX2 is enabled for this function; 32 + 32 + window - 1 <= SCREEN_READ.
+        let (a, b) = unsafe {
+            (
+                screen32_avx2(block, 0, &tables, fp.window),
+                screen32_avx2(block, 32, &tables, fp.window),
+            )
+        };
+        u64::from(a) | u64::from(b) << 32
+    }
+
+    pub(super) fn screen64_avx2(block: &[u8; super::SCREEN_READ], fp: &super::Fingerprints) -> u64 {
+        // SAFETY: only selected after `is_x86_feature_detected!("avx2")`; the tests check the
+        // same before calling it.
+        unsafe { screen64_avx2_inner(block, fp) }
+    }
+
     pub(super) fn find_sse2(hay: &[u8], set: &ByteSet) -> Option<usize> {
         if hay.len() < 16 {
             return super::find_scalar(hay, set);
@@ -409,7 +551,62 @@ mod tests {
         assert_eq!(mask64(&[0xff; 3], 0xff), 0b111, "padding never matches");
     }
 
+    #[allow(clippy::type_complexity)]
+    fn screen_implementations() -> Vec<(&'static str, fn(&[u8; SCREEN_READ], &Fingerprints) -> u64)>
+    {
+        let mut v: Vec<(&'static str, fn(&[u8; SCREEN_READ], &Fingerprints) -> u64)> =
+            vec![("scalar", screen64_scalar), ("dispatched", screen64)];
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            v.push(("avx2", x86::screen64_avx2));
+        }
+        v
+    }
+
+    #[test]
+    fn the_screen_passes_its_windows_at_every_position() {
+        let mut fp = Fingerprints::new(4);
+        for (j, &b) in b"sshd".iter().enumerate() {
+            fp.allow(3, j, b);
+        }
+        for (j, &b) in b"Root".iter().enumerate() {
+            fp.allow(12, j, b);
+        }
+        for p in 0..64 {
+            let mut block = [b'.'; SCREEN_READ];
+            block[p..p + 4].copy_from_slice(b"sshd");
+            for (name, f) in screen_implementations() {
+                assert_eq!(f(&block, &fp), 1 << p, "{name} at {p}");
+            }
+            block[p..p + 4].copy_from_slice(b"Root");
+            for (name, f) in screen_implementations() {
+                assert_eq!(f(&block, &fp), 1 << p, "{name}: a high bucket at {p}");
+            }
+        }
+        let block = [b'.'; SCREEN_READ];
+        for (name, f) in screen_implementations() {
+            assert_eq!(f(&block, &fp), 0, "{name}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn vector_screens_agree_with_the_scalar_oracle(
+            block in proptest::collection::vec(any::<u8>(), SCREEN_READ),
+            allowed in proptest::collection::vec((0..16usize, 0..WINDOW_MAX, any::<u8>()), 0..200),
+            window in 1..=WINDOW_MAX,
+        ) {
+            let block: [u8; SCREEN_READ] = block.try_into().unwrap();
+            let mut fp = Fingerprints::new(window);
+            for (bucket, j, b) in allowed {
+                fp.allow(bucket, j, b);
+            }
+            let want = screen64_scalar(&block, &fp);
+            for (name, f) in screen_implementations() {
+                prop_assert_eq!(f(&block, &fp), want, "{}", name);
+            }
+        }
+
         #[test]
         fn vector_masks_agree_with_the_scalar_oracle(
             block in proptest::collection::vec(any::<u8>(), 64),

@@ -1,8 +1,10 @@
 //! Detection rules: Sigma rules ([`sigma`]) with their correlations ([`correlation`]), both
 //! read from a folder by [`load`], and
-//! native rules in TOML: thresholds ([`threshold`]) and silences ([`silence`]).
+//! native rules in TOML: thresholds ([`threshold`]) and silences ([`silence`]). Literal lists are
+//! searched all at once with [`literals`].
 
 pub mod correlation;
+pub mod literals;
 pub mod load;
 mod pattern;
 pub mod sigma;

@@ -18,7 +18,10 @@ use std::{fmt, net::IpAddr};
 
 use serde_yaml::Value;
 
-use super::pattern::{StrKind, StrPattern};
+use super::{
+    literals::LiteralSet,
+    pattern::{StrKind, StrPattern},
+};
 use crate::parse::Event;
 
 /// Why a rule was rejected.
@@ -275,7 +278,7 @@ impl FieldMatch {
 /// one Aho-Corasick automaton (one pass over the body for all of them), the rest one by one.
 #[derive(Clone, Debug)]
 struct Keywords {
-    literals: Option<aho_corasick::AhoCorasick>,
+    literals: LiteralSet,
     literal_patterns: Vec<Vec<u8>>,
     others: Vec<Matcher>,
 }
@@ -293,23 +296,15 @@ impl Keywords {
                 _ => others.push(m),
             }
         }
-        let ac = (!literals.is_empty()).then(|| {
-            aho_corasick::AhoCorasick::builder()
-                .kind(dfa_if_small(literals.len()))
-                .ascii_case_insensitive(true)
-                .build(&literals)
-                .expect("literal patterns always build")
-        });
         Self {
-            literals: ac,
+            literals: LiteralSet::new(&literals),
             literal_patterns: literals,
             others,
         }
     }
 
     fn matches(&self, body: &[u8]) -> bool {
-        self.literals.as_ref().is_some_and(|ac| ac.is_match(body))
-            || self.others.iter().any(|k| k.matches(body))
+        self.literals.is_match(body) || self.others.iter().any(|k| k.matches(body))
     }
 }
 
@@ -859,27 +854,18 @@ impl Keywords {
     }
 }
 
-/// Most literals for which an automaton is built as a full DFA.
-const DFA_MAX_PATTERNS: usize = 2000;
-
-/// A full DFA for up to [`DFA_MAX_PATTERNS`] patterns (one table lookup per byte), else the
-/// automatic choice (the DFA's memory grows with the patterns).
-fn dfa_if_small(patterns: usize) -> Option<aho_corasick::AhoCorasickKind> {
-    (patterns <= DFA_MAX_PATTERNS).then_some(aho_corasick::AhoCorasickKind::DFA)
-}
-
 /// A set of Sigma rules evaluated together: every literal any rule needs goes into one
-/// Aho-Corasick automaton, one pass over the body finds the candidate rules, and only those (and
-/// the rules that need no literal) are evaluated in full.
+/// [`LiteralSet`], one pass over the body finds the candidate rules, and only those (and the
+/// rules that need no literal) are evaluated in full.
 #[derive(Debug)]
 pub struct SigmaSet {
     rules: Vec<SigmaRule>,
-    prefilter: Option<aho_corasick::AhoCorasick>,
-    /// Pattern index of the automaton -> the rules it makes candidates.
+    prefilter: LiteralSet,
+    /// Literal index -> the rules it makes candidates.
     pattern_rules: Vec<Vec<u32>>,
     /// Rules evaluated on every event.
     always: Vec<u32>,
-    /// The automaton's patterns, in its order.
+    /// The prefilter's literals, in its order.
     literals: Vec<Vec<u8>>,
 }
 
@@ -913,17 +899,7 @@ impl SigmaSet {
                 _ => always.push(i as u32),
             }
         }
-        // A full DFA: one table lookup per byte. For the SigmaHQ Linux set it scans 1.6 times as
-        // fast as the automatic choice (a contiguous NFA here; `bench detect`, interleaved runs:
-        // 2.47-2.79 against 1.37-2.00 million events/s). Its memory grows with the patterns, so
-        // a very large set gets the automatic choice.
-        let prefilter = (!literals.is_empty()).then(|| {
-            aho_corasick::AhoCorasick::builder()
-                .kind(dfa_if_small(literals.len()))
-                .ascii_case_insensitive(true)
-                .build(&literals)
-                .expect("literal patterns always build")
-        });
+        let prefilter = LiteralSet::new(&literals);
         Self {
             literals,
             rules,
@@ -944,6 +920,11 @@ impl SigmaSet {
         &self.literals
     }
 
+    /// The prefilter, compiled.
+    pub fn prefilter(&self) -> &LiteralSet {
+        &self.prefilter
+    }
+
     /// Rules that skip the prefilter (evaluated on every event).
     pub fn unfiltered(&self) -> usize {
         self.always.len()
@@ -962,16 +943,15 @@ impl SigmaSet {
         }
         scratch.candidates.clear();
         scratch.candidates.extend_from_slice(&self.always);
-        if let Some(ac) = &self.prefilter {
-            for m in ac.find_overlapping_iter(e.body) {
-                for &r in &self.pattern_rules[m.pattern().as_usize()] {
-                    if scratch.seen[r as usize] != scratch.generation {
-                        scratch.seen[r as usize] = scratch.generation;
-                        scratch.candidates.push(r);
-                    }
+        self.prefilter.find_each(e.body, |literal| {
+            for &r in &self.pattern_rules[literal] {
+                if scratch.seen[r as usize] != scratch.generation {
+                    scratch.seen[r as usize] = scratch.generation;
+                    scratch.candidates.push(r);
                 }
             }
-        }
+            false
+        });
         scratch.candidates.sort_unstable();
         scratch.candidates.dedup();
         for &r in &scratch.candidates {
