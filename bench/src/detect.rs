@@ -99,6 +99,18 @@ pub fn run(seconds: f64, only: &str) -> anyhow::Result<Vec<DetectResult>> {
         }
         alerts
     });
+    measure(
+        "sigma + thresholds, parsed events",
+        events.len(),
+        &mut || {
+            let mut n = 0;
+            for e in &events {
+                set.for_each_match(e, &mut scratch, |_| n += 1);
+                engine.on_event(e, 0, |_| n += 1);
+            }
+            n
+        },
+    );
     measure("parse + sigma + thresholds", corpus.len(), &mut || {
         let mut n = 0;
         for m in &corpus {
@@ -108,6 +120,51 @@ pub fn run(seconds: f64, only: &str) -> anyhow::Result<Vec<DetectResult>> {
         }
         n
     });
+    // A worker's whole path per message, as `ingest run --learn` takes it in batches of 64:
+    // counting, parsing, every shipped rule (Sigma with its correlations, the native rules),
+    // template mining, rate baselines, top and distinct senders, stage latencies. The senders
+    // are 1,000 devices.
+    let rules = ingest::rules::load_rules(std::slice::from_ref(&rules_dir))?;
+    let config = ingest::config::Config {
+        learn: true,
+        ..ingest::config::Config::default()
+    };
+    let factory = ingest::rules::DetectorFactory::new(
+        &rules,
+        ingest::housekeeping::learning(&config),
+        ingest::pipeline::Clock::Arrival,
+        ingest::pipeline::DEFAULT_BUDGET_BYTES,
+    );
+    let (tx, mut rx) = rtrb::RingBuffer::new(1 << 16);
+    let mut pipeline = ingest::pipeline::Pipeline::new(0, false, factory.make(), tx);
+    measure(
+        "worker: parse + every rule + learning",
+        corpus.len(),
+        &mut || {
+            for (i, batch) in corpus.chunks(64).enumerate() {
+                for (j, payload) in batch.iter().enumerate() {
+                    let device = (i * 64 + j) % 1000;
+                    pipeline.handle(&ingest::pipeline::Message {
+                        path: ingest::pipeline::Path::Udp,
+                        src: std::net::SocketAddr::from((
+                            [198, 18, (device / 250) as u8, (device % 250) as u8],
+                            514,
+                        )),
+                        dst_port: 514,
+                        vlan: None,
+                        payload,
+                        arrival_ns: None,
+                    });
+                }
+                pipeline.between_batches();
+            }
+            let mut alerts = 0;
+            while rx.pop().is_ok() {
+                alerts += 1;
+            }
+            alerts
+        },
+    );
     // Top sources, as each worker counts them: a heavy-tailed mix (a few loud devices), and the
     // worst case, every message from another of 100,000 devices (each one a replacement).
     let skewed: Vec<u128> = (0..100_000u32)

@@ -3,7 +3,8 @@
 //! detector can ask.
 //!
 //! A message is split on whitespace; tokens that hold a digit (numbers, addresses, ports, ids,
-//! hex, UUIDs, versioned paths) are masked as `<*>`: generic masking, nothing per data set. The
+//! hex, UUIDs, versioned paths) are masked as `<*>`: generic masking, nothing per data set. A run
+//! of masked tokens of one shape (`blk_<*> blk_<*> blk_<*>`) counts as one: a list. The
 //! fixed-depth tree descends by token count, then by the first `depth - 2` tokens (masked ones,
 //! and any beyond `max_children` at a node, go to `<*>`). In the leaf the most similar group wins
 //! if its similarity (equal tokens / tokens) reaches the threshold; its template then turns the
@@ -134,6 +135,11 @@ const DATE_WORDS: [&str; 19] = [
 /// it, and a minus sign before it) does, so `uid=0` becomes `uid=<*>` and `sshd[24200]:` becomes
 /// `sshd[<*>]:`. Month and weekday names are date parts, so they are masked too. Other bytes are
 /// copied as they are, so the result stays valid UTF-8.
+/// Whether a masked token holds a variable.
+fn contains_wild(token: &[u8]) -> bool {
+    token.windows(WILD.len()).any(|w| w == WILD.as_bytes())
+}
+
 fn mask_into(t: &str, out: &mut Vec<u8>) {
     if DATE_WORDS.contains(&t)
         || (has_digit(t)
@@ -261,6 +267,15 @@ impl Miner {
         for t in message.split_whitespace() {
             let start = self.buf.len();
             mask_into(t, &mut self.buf);
+            // A run of variables of one shape (`blk_<*> blk_<*> ...`) is one list, whatever
+            // its length.
+            if let Some(prev) = self.ranges.last() {
+                let (before, token) = self.buf.split_at(start);
+                if token == &before[prev.clone()] && contains_wild(token) {
+                    self.buf.truncate(start);
+                    continue;
+                }
+            }
             self.ranges.push(start..self.buf.len());
         }
         let (buf, ranges) = (&self.buf, &self.ranges);
@@ -277,7 +292,7 @@ impl Miner {
             let known = node.children.contains_key(t);
             let room = node.children.len() + 1 < opts.max_children
                 && *nodes < opts.max_nodes
-                && !t.windows(WILD.len()).any(|w| w == WILD.as_bytes());
+                && !contains_wild(t);
             let key: &[u8] = if known || room { t } else { WILD.as_bytes() };
             if !node.children.contains_key(key) {
                 // Beyond the limits only the one `<*>` child per node is made.
@@ -434,6 +449,22 @@ mod tests {
         assert!(c.new);
         assert_ne!(c.id, a.id);
         assert_eq!(m.template(a.id).unwrap().count, 2);
+    }
+
+    #[test]
+    fn a_list_of_variables_is_one_token_whatever_its_length() {
+        let mut m = Miner::new(MinerOptions::default());
+        let one = m.add("BLOCK* ask 10.250.11.85:50010 to delete blk_-1608999687919862906");
+        let three = m.add("BLOCK* ask 10.250.14.38:50010 to delete blk_1 blk_-2 blk_3");
+        assert_eq!(one.id, three.id);
+        assert_eq!(
+            m.template(one.id).unwrap().text(),
+            "BLOCK* ask <*> to delete blk_<*>"
+        );
+        // Repeated words stay: only variables of one shape fold.
+        let words = m.add("very very slow");
+        let word = m.add("very slow");
+        assert_ne!(words.id, word.id);
     }
 
     #[test]
