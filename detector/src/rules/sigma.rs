@@ -2,8 +2,8 @@
 //! syslog events.
 //!
 //! Supported: `keywords` lists; selections as maps and lists of maps; field modifiers
-//! `contains`, `startswith`, `endswith`, `all`, `re`, `cidr`, `base64`, `base64offset`,
-//! `windash`, `exists`, `cased`, and their combinations; wildcards `*` and `?` with escapes;
+//! `contains`, `startswith`, `endswith`, `all`, `re` (with its flags `i`, `m`, `s`), `cidr`,
+//! `base64`, `base64offset`, `windash`, `exists`, `cased`, and their combinations; wildcards `*` and `?` with escapes;
 //! conditions with `and`, `or`, `not`, parentheses, `1 of`, `all of`, `them` and name patterns
 //! such as `selection_*`. A rule using anything else (an unknown modifier, an aggregation like
 //! `| count()`, an unmapped log source) is rejected at load with an error naming the file and the
@@ -152,7 +152,7 @@ impl Default for LogsourceMap {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Field {
     Message,
     Host,
@@ -200,17 +200,42 @@ impl Field {
 #[derive(Clone, Debug)]
 enum Matcher {
     Str(StrPattern),
-    Re(regex::bytes::Regex),
+    Re(Re),
     Cidr(IpAddr, u8),
     /// `null`: the field is absent or empty.
     Null,
+}
+
+/// A `re` value: its regex, and once a [`SigmaSet`] holds the rule, its place in the set's
+/// RegexSet for its field.
+#[derive(Clone, Debug)]
+struct Re {
+    regex: regex::bytes::Regex,
+    /// (group, pattern) in [`SigmaSet`]'s regex groups.
+    slot: Option<(u32, u32)>,
+}
+
+/// How `re` values are evaluated: each regex on its own ([`Alone`]), or through the
+/// RegexSet of its field, run once per event ([`RegexMemo`]).
+trait ReEval {
+    /// Whether some value of `field` in `e` matches `re`.
+    fn any_value(&mut self, field: &Field, re: &Re, e: &Event<'_>) -> bool;
+}
+
+/// Every regex on its own.
+struct Alone;
+
+impl ReEval for Alone {
+    fn any_value(&mut self, field: &Field, re: &Re, e: &Event<'_>) -> bool {
+        field.any_value(e, |v| re.regex.is_match(v))
+    }
 }
 
 impl Matcher {
     fn matches(&self, v: &[u8]) -> bool {
         match self {
             Matcher::Str(p) => p.matches(v),
-            Matcher::Re(r) => r.is_match(v),
+            Matcher::Re(r) => r.regex.is_match(v),
             Matcher::Cidr(net, len) => std::str::from_utf8(v)
                 .ok()
                 .and_then(|s| s.trim().parse::<IpAddr>().ok())
@@ -254,20 +279,22 @@ struct FieldMatch {
 }
 
 impl FieldMatch {
-    fn matches(&self, e: &Event<'_>) -> bool {
+    fn matches(&self, e: &Event<'_>, res: &mut impl ReEval) -> bool {
         if let Some(want) = self.exists {
             return self.field.any_value(e, |_| true) == want;
         }
-        let value_matches = |alts: &Vec<Matcher>| {
+        let mut value_matches = |alts: &Vec<Matcher>| {
             if alts.iter().any(|m| matches!(m, Matcher::Null)) && !self.field.any_value(e, |_| true)
             {
                 return true;
             }
-            self.field
-                .any_value(e, |v| alts.iter().any(|m| m.matches(v)))
+            alts.iter().any(|m| match m {
+                Matcher::Re(re) => res.any_value(&self.field, re, e),
+                m => self.field.any_value(e, |v| m.matches(v)),
+            })
         };
         if self.all {
-            self.values.iter().all(value_matches)
+            self.values.iter().all(&mut value_matches)
         } else {
             self.values.iter().any(value_matches)
         }
@@ -303,8 +330,12 @@ impl Keywords {
         }
     }
 
-    fn matches(&self, body: &[u8]) -> bool {
-        self.literals.is_match(body) || self.others.iter().any(|k| k.matches(body))
+    fn matches(&self, e: &Event<'_>, res: &mut impl ReEval) -> bool {
+        self.literals.is_match(e.body)
+            || self.others.iter().any(|k| match k {
+                Matcher::Re(re) => res.any_value(&Field::Message, re, e),
+                k => k.matches(e.body),
+            })
     }
 }
 
@@ -317,10 +348,35 @@ enum Search {
 }
 
 impl Search {
-    fn matches(&self, e: &Event<'_>) -> bool {
+    fn matches(&self, e: &Event<'_>, res: &mut impl ReEval) -> bool {
         match self {
-            Search::Keywords(ks) => ks.matches(e.body),
-            Search::Maps(maps) => maps.iter().any(|m| m.iter().all(|f| f.matches(e))),
+            Search::Keywords(ks) => ks.matches(e, res),
+            Search::Maps(maps) => maps.iter().any(|m| m.iter().all(|f| f.matches(e, res))),
+        }
+    }
+
+    /// Every `re` value of the search, with the field it looks at.
+    fn regexes_mut(&mut self) -> Vec<(Field, &mut Re)> {
+        match self {
+            Search::Keywords(ks) => ks
+                .others
+                .iter_mut()
+                .filter_map(|m| match m {
+                    Matcher::Re(re) => Some((Field::Message, re)),
+                    _ => None,
+                })
+                .collect(),
+            Search::Maps(maps) => maps
+                .iter_mut()
+                .flatten()
+                .flat_map(|f| {
+                    let field = &f.field;
+                    f.values.iter_mut().flatten().filter_map(move |m| match m {
+                        Matcher::Re(re) => Some((field.clone(), re)),
+                        _ => None,
+                    })
+                })
+                .collect(),
         }
     }
 }
@@ -334,12 +390,12 @@ enum Expr {
 }
 
 impl Expr {
-    fn eval(&self, searches: &[(String, Search)], e: &Event<'_>) -> bool {
+    fn eval(&self, searches: &[(String, Search)], e: &Event<'_>, res: &mut impl ReEval) -> bool {
         match self {
-            Expr::Search(i) => searches[*i].1.matches(e),
-            Expr::Not(x) => !x.eval(searches, e),
-            Expr::And(xs) => xs.iter().all(|x| x.eval(searches, e)),
-            Expr::Or(xs) => xs.iter().any(|x| x.eval(searches, e)),
+            Expr::Search(i) => searches[*i].1.matches(e, res),
+            Expr::Not(x) => !x.eval(searches, e, res),
+            Expr::And(xs) => xs.iter().all(|x| x.eval(searches, e, res)),
+            Expr::Or(xs) => xs.iter().any(|x| x.eval(searches, e, res)),
         }
     }
 }
@@ -368,6 +424,10 @@ pub struct SigmaRule {
 impl SigmaRule {
     /// Whether `e` matches the rule (its log source and its condition).
     pub fn matches(&self, e: &Event<'_>) -> bool {
+        self.matches_with(e, &mut Alone)
+    }
+
+    fn matches_with(&self, e: &Event<'_>, res: &mut impl ReEval) -> bool {
         if !self.apps.is_empty()
             && !e.app.is_some_and(|a| {
                 self.apps
@@ -377,7 +437,7 @@ impl SigmaRule {
         {
             return false;
         }
-        self.condition.eval(&self.searches, e)
+        self.condition.eval(&self.searches, e, res)
     }
 
     /// Compiles a rule from its YAML text; `file` names it in errors.
@@ -544,6 +604,7 @@ fn compile_map(map: &serde_yaml::Mapping) -> Result<Vec<FieldMatch>, CompileErro
         let (mut all, mut re, mut cidr, mut cased, mut exists) =
             (false, false, false, false, false);
         let (mut b64, mut b64off, mut windash) = (false, false, false);
+        let mut re_flags = String::new();
         for modifier in parts {
             match modifier {
                 "contains" => kind = StrKind::Contains,
@@ -557,6 +618,9 @@ fn compile_map(map: &serde_yaml::Mapping) -> Result<Vec<FieldMatch>, CompileErro
                 "base64" => b64 = true,
                 "base64offset" => b64off = true,
                 "windash" => windash = true,
+                // The regex flags of the Sigma specification: `re|i` (ignore case), `re|m`
+                // (multi-line: `^` and `$` at lines), `re|s` (`.` takes newlines).
+                "i" | "m" | "s" if re => re_flags.push_str(&format!("(?{modifier})")),
                 other => return Err(ctx(format!("modifier {other:?} is not supported"))),
             }
         }
@@ -587,9 +651,9 @@ fn compile_map(map: &serde_yaml::Mapping) -> Result<Vec<FieldMatch>, CompileErro
                 scalar_text(value).ok_or_else(|| ctx("a value that is not a scalar".into()))?;
             let alts = if re {
                 // As written: Sigma regexes are case-sensitive unless they say `(?i)`.
-                let r = regex::bytes::Regex::new(&text)
+                let regex = regex::bytes::Regex::new(&format!("{re_flags}{text}"))
                     .map_err(|e| ctx(format!("bad regular expression: {e}")))?;
-                vec![Matcher::Re(r)]
+                vec![Matcher::Re(Re { regex, slot: None })]
             } else if cidr {
                 let (net, len) = text
                     .split_once('/')
@@ -854,12 +918,83 @@ impl Keywords {
     }
 }
 
+/// Gathers every `re` value of `rules` into one RegexSet per field (the same pattern once), and
+/// tells each value its place. A group whose set does not build (each pattern compiled on its
+/// own, but together they may pass the size limit) leaves its values to run on their own.
+fn regex_groups(rules: &mut [SigmaRule]) -> Vec<RegexGroup> {
+    let mut groups: Vec<(Field, Vec<String>)> = Vec::new();
+    let mut places = Vec::new();
+    for rule in rules.iter_mut() {
+        for (_, search) in &mut rule.searches {
+            for (field, re) in search.regexes_mut() {
+                let g = groups
+                    .iter()
+                    .position(|(f, _)| *f == field)
+                    .unwrap_or_else(|| {
+                        groups.push((field, Vec::new()));
+                        groups.len() - 1
+                    });
+                let patterns = &mut groups[g].1;
+                let pattern = re.regex.as_str();
+                let p = patterns
+                    .iter()
+                    .position(|p| p == pattern)
+                    .unwrap_or_else(|| {
+                        patterns.push(pattern.to_string());
+                        patterns.len() - 1
+                    });
+                places.push((g, p));
+            }
+        }
+    }
+    // As `regex::bytes::RegexSet` builds its sets: every pattern reported, and bytes that are
+    // not UTF-8 allowed.
+    let built: Vec<Option<RegexGroup>> = groups
+        .into_iter()
+        .map(|(field, patterns)| {
+            regex_automata::meta::Builder::new()
+                .configure(
+                    regex_automata::meta::Config::new()
+                        .match_kind(regex_automata::MatchKind::All)
+                        .utf8_empty(false),
+                )
+                .syntax(regex_automata::util::syntax::Config::new().utf8(false))
+                .build_many(&patterns)
+                .ok()
+                .map(|set| RegexGroup { field, set })
+        })
+        .collect();
+    // Group indices among the sets that built.
+    let mut index = Vec::with_capacity(built.len());
+    let mut n = 0u32;
+    for b in &built {
+        index.push(b.is_some().then_some(n));
+        n += u32::from(b.is_some());
+    }
+    let mut places = places.into_iter();
+    for rule in rules.iter_mut() {
+        for (_, search) in &mut rule.searches {
+            for (_, re) in search.regexes_mut() {
+                let (g, p) = places.next().expect("the same walk as above");
+                re.slot = index[g].map(|g| (g, p as u32));
+            }
+        }
+    }
+    built.into_iter().flatten().collect()
+}
+
 /// A set of Sigma rules evaluated together: every literal any rule needs goes into one
 /// [`LiteralSet`], one pass over the body finds the candidate rules, and only those (and the
-/// rules that need no literal) are evaluated in full.
+/// rules that need no literal) are evaluated in full. Their `re` values go through one RegexSet
+/// per field, run at most once per event and only when a candidate asks.
 #[derive(Debug)]
 pub struct SigmaSet {
     rules: Vec<SigmaRule>,
+    /// Every `re` value of the rules, one RegexSet per field: run once per event that a
+    /// candidate rule asks about it, over each value of the field.
+    regexes: Vec<RegexGroup>,
+    /// Tells this set's scratch state from another's.
+    id: u64,
     prefilter: LiteralSet,
     /// Literal index -> the rules it makes candidates.
     pattern_rules: Vec<Vec<u32>>,
@@ -869,17 +1004,70 @@ pub struct SigmaSet {
     literals: Vec<Vec<u8>>,
 }
 
+/// The `re` values that look at one field, as one RegexSet.
+#[derive(Debug)]
+struct RegexGroup {
+    field: Field,
+    set: regex_automata::meta::Regex,
+}
+
 /// Per-worker scratch of [`SigmaSet::for_each_match`], so matching does not allocate.
 #[derive(Debug, Default)]
 pub struct SigmaScratch {
     seen: Vec<u64>,
     generation: u64,
     candidates: Vec<u32>,
+    /// The set the regex state below was made for.
+    set_id: u64,
+    regexes: Vec<GroupMemo>,
 }
+
+/// One regex group's result for the current event.
+#[derive(Debug)]
+struct GroupMemo {
+    /// The event (`SigmaScratch::generation`) `matched` is for.
+    generation: u64,
+    matched: regex_automata::PatternSet,
+    cache: regex_automata::meta::Cache,
+}
+
+/// `re` values through their field's RegexSet: each group runs at most once per event.
+struct RegexMemo<'a> {
+    groups: &'a [RegexGroup],
+    memos: &'a mut [GroupMemo],
+    generation: u64,
+}
+
+impl ReEval for RegexMemo<'_> {
+    fn any_value(&mut self, field: &Field, re: &Re, e: &Event<'_>) -> bool {
+        let Some((group, pattern)) = re.slot else {
+            return Alone.any_value(field, re, e);
+        };
+        let (g, memo) = (
+            &self.groups[group as usize],
+            &mut self.memos[group as usize],
+        );
+        if memo.generation != self.generation {
+            memo.generation = self.generation;
+            memo.matched.clear();
+            g.field.any_value(e, |v| {
+                let input = regex_automata::Input::new(v);
+                g.set
+                    .which_overlapping_matches_with(&mut memo.cache, &input, &mut memo.matched);
+                memo.matched.is_full()
+            });
+        }
+        memo.matched
+            .contains(regex_automata::PatternID::must(pattern as usize))
+    }
+}
+
+/// Tells sets apart (for their scratch state).
+static NEXT_SET_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl SigmaSet {
     /// Compiles the prefilter of `rules`.
-    pub fn new(rules: Vec<SigmaRule>) -> Self {
+    pub fn new(mut rules: Vec<SigmaRule>) -> Self {
         let mut literals: Vec<Vec<u8>> = Vec::new();
         let mut pattern_rules: Vec<Vec<u32>> = Vec::new();
         let mut always = Vec::new();
@@ -900,9 +1088,12 @@ impl SigmaSet {
             }
         }
         let prefilter = LiteralSet::new(&literals);
+        let regexes = regex_groups(&mut rules);
         Self {
             literals,
             rules,
+            regexes,
+            id: NEXT_SET_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             prefilter,
             pattern_rules,
             always,
@@ -923,6 +1114,11 @@ impl SigmaSet {
     /// The prefilter, compiled.
     pub fn prefilter(&self) -> &LiteralSet {
         &self.prefilter
+    }
+
+    /// RegexSets the `re` values were gathered into (one per field they look at).
+    pub fn regex_sets(&self) -> usize {
+        self.regexes.len()
     }
 
     /// Rules that skip the prefilter (evaluated on every event).
@@ -954,8 +1150,26 @@ impl SigmaSet {
         });
         scratch.candidates.sort_unstable();
         scratch.candidates.dedup();
+        if scratch.set_id != self.id {
+            // First use with this set: one memo per regex group (allocated once).
+            scratch.set_id = self.id;
+            scratch.regexes = self
+                .regexes
+                .iter()
+                .map(|g| GroupMemo {
+                    generation: 0,
+                    matched: regex_automata::PatternSet::new(g.set.pattern_len()),
+                    cache: g.set.create_cache(),
+                })
+                .collect();
+        }
+        let mut res = RegexMemo {
+            groups: &self.regexes,
+            memos: &mut scratch.regexes,
+            generation: scratch.generation,
+        };
         for &r in &scratch.candidates {
-            if self.rules[r as usize].matches(e) {
+            if self.rules[r as usize].matches_with(e, &mut res) {
                 f(r as usize);
             }
         }
