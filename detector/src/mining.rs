@@ -73,17 +73,17 @@ const WILD: &str = "<*>";
 pub struct Template {
     /// Stable id (never reused).
     pub id: u64,
-    /// Tokens, `<*>` where messages differ.
-    pub tokens: Vec<String>,
+    /// Tokens, `<*>` where messages differ (bytes as sent: a message need not be UTF-8).
+    pub tokens: Vec<Vec<u8>>,
     /// Messages that joined it.
     pub count: u64,
     last_seen: u64,
 }
 
 impl Template {
-    /// The template as text.
+    /// The template as text (bytes that are not UTF-8 replaced).
     pub fn text(&self) -> String {
-        self.tokens.join(" ")
+        String::from_utf8_lossy(&self.tokens.join(&b' ')).into_owned()
     }
 }
 
@@ -121,13 +121,13 @@ pub struct Miner {
     ranges: Vec<std::ops::Range<usize>>,
 }
 
-fn has_digit(t: &str) -> bool {
-    t.bytes().any(|b| b.is_ascii_digit())
+fn has_digit(t: &[u8]) -> bool {
+    t.iter().any(u8::is_ascii_digit)
 }
 
-const DATE_WORDS: [&str; 19] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "Mon",
-    "Tue", "Wed", "Thu", "Fri", "Sat", "Sun",
+const DATE_WORDS: [&[u8]; 19] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+    b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun",
 ];
 
 /// Generic masking of one token, appended to `out`: a token that is a number, an address, hex
@@ -140,10 +140,10 @@ fn contains_wild(token: &[u8]) -> bool {
     token.windows(WILD.len()).any(|w| w == WILD.as_bytes())
 }
 
-fn mask_into(t: &str, out: &mut Vec<u8>) {
+fn mask_into(t: &[u8], out: &mut Vec<u8>) {
     if DATE_WORDS.contains(&t)
         || (has_digit(t)
-            && t.bytes().all(|b| {
+            && t.iter().all(|&b| {
                 b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b'x' | b'X' | b'-' | b'/' | b',')
             }))
     {
@@ -151,11 +151,11 @@ fn mask_into(t: &str, out: &mut Vec<u8>) {
         return;
     }
     if !has_digit(t) {
-        out.extend_from_slice(t.as_bytes());
+        out.extend_from_slice(t);
         return;
     }
     let mut in_run = false;
-    let bytes = t.as_bytes();
+    let bytes = t;
     for (i, &b) in bytes.iter().enumerate() {
         let next_digit = bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
         // Dots and colons inside a number (addresses, times), and a minus sign before one.
@@ -225,7 +225,7 @@ impl Miner {
 
     /// What one template costs, estimated from above: the token strings and their vector, the
     /// LRU entry, and the hash table slot (with the table's own slack).
-    fn cost(tokens: &[String]) -> usize {
+    fn cost(tokens: &[Vec<u8>]) -> usize {
         tokens.iter().map(|t| t.capacity() + 24).sum::<usize>()
             + std::mem::size_of::<Template>()
             + 64
@@ -242,29 +242,34 @@ impl Miner {
     }
 
     fn similarity(
-        template: &[String],
+        template: &[Vec<u8>],
         buf: &[u8],
         ranges: &[std::ops::Range<usize>],
     ) -> (f64, usize) {
         let mut equal = 0;
         let mut wild = 0;
         for (a, r) in template.iter().zip(ranges) {
-            if a.as_bytes() == &buf[r.clone()] {
+            if a[..] == buf[r.clone()] {
                 // Includes a masked variable against a masked variable: the same shape.
                 equal += 1;
-            } else if a == WILD {
+            } else if a == WILD.as_bytes() {
                 wild += 1;
             }
         }
         (equal as f64 / ranges.len().max(1) as f64, wild)
     }
 
-    /// Files `message` under a template and returns its id.
-    pub fn add(&mut self, message: &str) -> Mined {
+    /// Files `message` under a template and returns its id. Tokens are split at ASCII white
+    /// space; the bytes need not be UTF-8.
+    pub fn add(&mut self, message: impl AsRef<[u8]>) -> Mined {
         self.clock += 1;
         self.buf.clear();
         self.ranges.clear();
-        for t in message.split_whitespace() {
+        let tokens = message
+            .as_ref()
+            .split(|&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+            .filter(|t| !t.is_empty());
+        for t in tokens {
             let start = self.buf.len();
             mask_into(t, &mut self.buf);
             // A run of variables of one shape (`blk_<*> blk_<*> ...`) is one list, whatever
@@ -326,8 +331,8 @@ impl Miner {
                 let t = self.templates.get_mut(&id).expect("kept");
                 let before = Self::cost(&t.tokens);
                 for (a, r) in t.tokens.iter_mut().zip(ranges) {
-                    if a != WILD && a.as_bytes() != &buf[r.clone()] {
-                        *a = WILD.to_string();
+                    if a != WILD.as_bytes() && a[..] != buf[r.clone()] {
+                        *a = WILD.as_bytes().to_vec();
                     }
                 }
                 self.bytes = self.bytes - before + Self::cost(&t.tokens);
@@ -355,10 +360,7 @@ impl Miner {
                     }
                 }
                 node.groups.push(id);
-                let tokens: Vec<String> = ranges
-                    .iter()
-                    .map(|r| String::from_utf8_lossy(&buf[r.clone()]).into_owned())
-                    .collect();
+                let tokens: Vec<Vec<u8>> = ranges.iter().map(|r| buf[r.clone()].to_vec()).collect();
                 self.bytes += Self::cost(&tokens);
                 self.templates.put(
                     id,
@@ -413,7 +415,7 @@ mod tests {
         for i in 0..50_000u64 {
             let len = 1 + (i % 300) as usize;
             let message: Vec<String> = (0..len as u64).map(|k| word(i * 1000 + k)).collect();
-            if m.add(&message.join(" ")).new {
+            if m.add(message.join(" ")).new {
                 new += 1;
             }
             // Each template is far below the limit, so the limit holds after every message.
@@ -468,12 +470,29 @@ mod tests {
     }
 
     #[test]
+    fn bytes_that_are_not_utf8_are_mined_as_they_are() {
+        let mut m = Miner::new(MinerOptions::default());
+        let a = m.add(b"login failed for \xff\xfeuser on tty1");
+        let b = m.add(b"login failed for \xff\xfeuser on tty1");
+        assert!(a.new && !b.new);
+        assert_eq!(a.id, b.id);
+        assert_eq!(
+            m.template(a.id).unwrap().text(),
+            "login failed for \u{fffd}\u{fffd}user on tty<*>"
+        );
+        // Tabs and other ASCII white space split tokens as spaces do.
+        let tabbed = m.add("login\tfailed for \u{ff}user\x0bon tty2");
+        let spaced = m.add("login failed for \u{ff}user on tty3");
+        assert_eq!(tabbed.id, spaced.id);
+    }
+
+    #[test]
     fn the_template_table_is_bounded_and_ids_are_never_reused() {
         let mut m = Miner::new(MinerOptions {
             max_templates: 3,
             ..MinerOptions::default()
         });
-        let ids: Vec<u64> = (0..10).map(|i| m.add(&"word ".repeat(i + 1)).id).collect();
+        let ids: Vec<u64> = (0..10).map(|i| m.add("word ".repeat(i + 1)).id).collect();
         assert_eq!(m.len(), 3);
         assert_eq!(m.evicted(), 7);
         let mut unique = ids.clone();

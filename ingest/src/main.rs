@@ -153,7 +153,7 @@ fn templates(args: TemplatesArgs) -> anyhow::Result<()> {
         // What the message says: syslog headers (time, host, pid), and a JSON or CEF body's
         // framing, are not part of a template.
         let event = detector::parse::parse(&line, &opts);
-        let mined = miner.add(&String::from_utf8_lossy(event.plain_text(&mut unescaped)));
+        let mined = miner.add(event.plain_text(&mut unescaped));
         let text = miner
             .template(mined.id)
             .map(|t| t.text())

@@ -575,14 +575,8 @@ impl Detect for RuleDetector {
         let mined = self.learning.as_mut().map(|l| {
             l.seen += 1;
             // What the message says (a JSON or CEF message field, else the body), without the
-            // payload format's escapes. Valid UTF-8 is the common case; other text is mined by
-            // its valid prefix.
-            let text = event.plain_text(&mut l.unescaped);
-            let text = match std::str::from_utf8(text) {
-                Ok(b) => b,
-                Err(e) => std::str::from_utf8(&text[..e.valid_up_to()]).unwrap_or(""),
-            };
-            l.miner.add(text)
+            // payload format's escapes.
+            l.miner.add(event.plain_text(&mut l.unescaped))
         });
         let template = mined.as_ref().map(|m| m.id);
         let t = event_ns.unwrap_or(now);
