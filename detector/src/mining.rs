@@ -121,43 +121,39 @@ pub struct Miner {
     ranges: Vec<std::ops::Range<usize>>,
 }
 
-fn has_digit(t: &[u8]) -> bool {
-    t.iter().any(u8::is_ascii_digit)
-}
-
 const DATE_WORDS: [&[u8]; 19] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
     b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun",
 ];
 
-/// Generic masking of one token, appended to `out`: a token that is a number, an address, hex
-/// or a range becomes `<*>`; in other tokens each run of digits (with the dots and colons inside
-/// it, and a minus sign before it) does, so `uid=0` becomes `uid=<*>` and `sshd[24200]:` becomes
-/// `sshd[<*>]:`. Month and weekday names are date parts, so they are masked too. Other bytes are
-/// copied as they are, so the result stays valid UTF-8.
 /// Whether a masked token holds a variable.
 fn contains_wild(token: &[u8]) -> bool {
     token.windows(WILD.len()).any(|w| w == WILD.as_bytes())
 }
 
+/// Generic masking of one token, appended to `out`: a token that is a number, an address, hex
+/// or a range becomes `<*>`; in other tokens each run of digits (with the dots and colons inside
+/// it, and a minus sign before it) does, so `uid=0` becomes `uid=<*>` and `sshd[24200]:` becomes
+/// `sshd[<*>]:`. Month and weekday names are date parts, so they are masked too. Other bytes are
+/// copied as they are (valid UTF-8 stays valid).
 fn mask_into(t: &[u8], out: &mut Vec<u8>) {
-    if DATE_WORDS.contains(&t)
-        || (has_digit(t)
-            && t.iter().all(|&b| {
-                b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b'x' | b'X' | b'-' | b'/' | b',')
-            }))
-    {
+    let digit = t.iter().any(u8::is_ascii_digit);
+    let numeric = |t: &[u8]| {
+        t.iter().all(|&b| {
+            b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b'x' | b'X' | b'-' | b'/' | b',')
+        })
+    };
+    if (digit && numeric(t)) || (t.len() == 3 && DATE_WORDS.contains(&t)) {
         out.extend_from_slice(WILD.as_bytes());
         return;
     }
-    if !has_digit(t) {
+    if !digit {
         out.extend_from_slice(t);
         return;
     }
     let mut in_run = false;
-    let bytes = t;
-    for (i, &b) in bytes.iter().enumerate() {
-        let next_digit = bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
+    for (i, &b) in t.iter().enumerate() {
+        let next_digit = t.get(i + 1).is_some_and(u8::is_ascii_digit);
         // Dots and colons inside a number (addresses, times), and a minus sign before one.
         let inner = next_digit && ((matches!(b, b'.' | b':') && in_run) || (b == b'-' && !in_run));
         if b.is_ascii_digit() || inner {
