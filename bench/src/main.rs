@@ -430,7 +430,10 @@ fn main() -> anyhow::Result<()> {
             let opts = e2e::E2eOptions {
                 ingest: ingest_path(ingest)?,
                 rules,
-                out,
+                // Absolute: the peers are given paths inside it, and rsyslog leaves the working
+                // directory.
+                out: std::path::absolute(&out)
+                    .with_context(|| format!("the output folder {}", out.display()))?,
                 capture: traffic::GenOptions {
                     seed,
                     messages,
