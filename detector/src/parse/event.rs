@@ -275,9 +275,15 @@ const SD_STOP: ByteSet = ByteSet::new(b"\"\\");
 /// The end of a quoted PARAM-VALUE starting just after its opening quote: the index of the
 /// closing quote.
 fn quoted_end(s: &[u8]) -> Option<usize> {
+    // Most values are short: look at them a byte at a time before going wide.
     let mut at = 0;
     loop {
-        let i = at + scan::find(&s[at..], &SD_STOP)?;
+        let short = &s[at..s.len().min(at + 32)];
+        let i = match short.iter().position(|&b| b == b'"' || b == b'\\') {
+            Some(i) => at + i,
+            None if short.len() < 32 => return None,
+            None => at + 32 + scan::find(&s[at + 32..], &SD_STOP)?,
+        };
         if s[i] == b'"' {
             return Some(i);
         }
@@ -681,4 +687,35 @@ pub fn parse<'a>(input: &'a [u8], opts: &ParseOptions) -> Event<'a> {
     }
     ev.error = error;
     ev
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_values_end_at_their_first_unescaped_quote_at_any_length() {
+        for len in 0..100usize {
+            for escape_at in [None, Some(0), Some(len / 2), Some(len.saturating_sub(2))] {
+                let mut v = vec![b'a'; len];
+                if let Some(i) = escape_at.filter(|&i| i + 1 < len) {
+                    v[i] = b'\\';
+                    v[i + 1] = b'"';
+                }
+                let mut s = v.clone();
+                s.extend_from_slice(b"\" rest\"");
+                assert_eq!(
+                    quoted_end(&s),
+                    Some(len),
+                    "len {len}, escape at {escape_at:?}"
+                );
+                assert_eq!(quoted_end(&v[..]), None, "unclosed, len {len}");
+            }
+        }
+        assert_eq!(
+            quoted_end(b"ab\\"),
+            None,
+            "a trailing backslash escapes nothing"
+        );
+    }
 }

@@ -195,6 +195,9 @@ impl<'a> Fields<'a> {
 
     /// Whether the whole body reads as its format (a fresh iterator runs to the end).
     pub fn valid(&self) -> bool {
+        if self.kind == Payload::Plain {
+            return true;
+        }
         let mut it = self.clone();
         while it.next().is_some() {}
         it.state != State::Failed

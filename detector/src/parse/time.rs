@@ -73,18 +73,34 @@ fn fraction(s: &[u8]) -> (u32, usize) {
     if s.first() != Some(&b'.') && s.first() != Some(&b',') {
         return (0, 0);
     }
-    let n = s[1..].iter().take_while(|b| b.is_ascii_digit()).count();
+    // One pass: the first nine digits make the nanoseconds, the rest are skipped.
+    const SCALE: [u32; 10] = [
+        1_000_000_000,
+        100_000_000,
+        10_000_000,
+        1_000_000,
+        100_000,
+        10_000,
+        1_000,
+        100,
+        10,
+        1,
+    ];
+    let (mut ns, mut n) = (0u32, 0usize);
+    for &b in &s[1..] {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        if n < 9 {
+            ns = ns * 10 + u32::from(d);
+        }
+        n += 1;
+    }
     if n == 0 {
         return (0, 0);
     }
-    let kept = n.min(9);
-    let mut ns = s[1..1 + kept]
-        .iter()
-        .fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
-    for _ in kept..9 {
-        ns *= 10;
-    }
-    (ns, 1 + n)
+    (ns * SCALE[n.min(9)], 1 + n)
 }
 
 /// RFC 3339 / ISO 8601 as RFC 5424 section 6.2.3 allows it: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
