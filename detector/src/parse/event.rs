@@ -351,6 +351,7 @@ impl<'a> HeaderFields<'a> {
     }
 
     /// The next field; `-` (NILVALUE) is `None`.
+    #[inline(always)]
     fn next(&mut self) -> Result<Option<&'a [u8]>, ParseError> {
         let s = self.rest;
         if s.is_empty() {
