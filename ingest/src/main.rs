@@ -175,15 +175,41 @@ struct DetectArgs {
     /// Header format: auto detects per message; `raw` (or `line`) takes each line as the message.
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     format: FormatArg,
-    /// Mine templates and keep rate baselines, as `ingest run --learn` (on the messages' time).
+    /// Learning, as `ingest run` has it (offline, on the messages' own time).
+    #[command(flatten)]
+    learning: LearnArgs,
+}
+
+/// How the detector learns what is normal: the same flags for `ingest run` and `ingest detect`.
+#[derive(Clone, Debug, clap::Args)]
+struct LearnArgs {
+    /// Learn what is normal: mine message templates and keep rate baselines per (host, app,
+    /// template), alerting on a new template (after the warm-up) and on rate spikes.
     #[arg(long)]
     learn: bool,
-    /// Lines before new templates raise alerts (with --learn).
+    /// Messages each worker sees (lines, offline) before new templates raise alerts (with
+    /// --learn).
     #[arg(long, default_value_t = Config::default().learn_warmup)]
     learn_warmup: u64,
-    /// Length of a rate baseline's counting interval, seconds (with --learn).
+    /// Length of a rate baseline's counting interval, seconds (with --learn; ten intervals of
+    /// warm-up per key).
     #[arg(long, default_value_t = Config::default().learn_interval)]
     learn_interval: u64,
+}
+
+impl LearnArgs {
+    /// Puts the flags that `given` says were given into `config`.
+    fn apply(&self, config: &mut Config, given: impl Fn(&str) -> bool) {
+        if given("learn") {
+            config.learn = self.learn;
+        }
+        if given("learn_warmup") {
+            config.learn_warmup = self.learn_warmup;
+        }
+        if given("learn_interval") {
+            config.learn_interval = self.learn_interval;
+        }
+    }
 }
 
 /// Stack the main thread has when memory is locked (it cannot grow later without CAP_IPC_LOCK).
@@ -208,12 +234,8 @@ fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
     };
     // The detector of one worker of `ingest run`, on the messages' own time: offline, arrival
     // is meaningless.
-    let config = Config {
-        learn: args.learn,
-        learn_warmup: args.learn_warmup,
-        learn_interval: args.learn_interval,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    args.learning.apply(&mut config, |_| true);
     let factory = DetectorFactory::new(
         &rules,
         housekeeping::learning(&config),
@@ -407,17 +429,8 @@ struct RunArgs {
     /// `{"event":"alert",...}` lines. A rule that cannot be loaded stops the start.
     #[arg(long)]
     rules: Vec<PathBuf>,
-    /// Learn what is normal: mine message templates and keep rate baselines per (host, app,
-    /// template), alerting on a new template (after the warm-up) and on rate spikes.
-    #[arg(long)]
-    learn: bool,
-    /// Messages each worker sees before new templates raise alerts (with --learn).
-    #[arg(long, default_value_t = Config::default().learn_warmup)]
-    learn_warmup: u64,
-    /// Length of a rate baseline's counting interval, seconds (with --learn; ten intervals of
-    /// warm-up per key).
-    #[arg(long, default_value_t = Config::default().learn_interval)]
-    learn_interval: u64,
+    #[command(flatten)]
+    learning: LearnArgs,
     /// The time rate baselines, silence rules and correlation windows run on: arrival, or the
     /// messages' own timestamps (for replayed captures).
     #[arg(long, value_enum, default_value_t = Config::default().clock)]
@@ -690,13 +703,11 @@ fn effective_config(args: &RunArgs, given: &clap::ArgMatches) -> anyhow::Result<
         max_message_len,
         format_for,
         rules,
-        learn,
-        learn_warmup,
-        learn_interval,
         clock,
         detector_budget_mb,
         metrics_addr
     );
+    args.learning.apply(&mut c, on_command_line);
     for (id, field, value) in [
         ("iface", &mut c.iface, &args.iface),
         ("cpus", &mut c.cpus, &args.cpus),
@@ -935,6 +946,31 @@ mod tests {
         ] {
             assert!(port_format(bad, base).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn learning_flags_go_over_the_config_file_only_when_given() {
+        use clap::{CommandFactory, FromArgMatches};
+        let dir = std::env::temp_dir().join(format!("ingest-learn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("ingest.toml");
+        std::fs::write(&file, "learn = true\nlearn_warmup = 5\n").unwrap();
+        let config = |extra: &[&str]| {
+            let mut argv = vec!["ingest", "run", "--config", file.to_str().unwrap()];
+            argv.extend_from_slice(extra);
+            let matches = Cli::command().try_get_matches_from(argv).unwrap();
+            let Command::Run(args) = Cli::from_arg_matches(&matches).unwrap().command else {
+                panic!("run");
+            };
+            effective_config(&args, matches.subcommand_matches("run").unwrap()).unwrap()
+        };
+        let c = config(&[]);
+        assert!(c.learn, "from the file");
+        assert_eq!((c.learn_warmup, c.learn_interval), (5, 60));
+        let c = config(&["--learn-interval", "7", "--learn-warmup", "9"]);
+        assert!(c.learn);
+        assert_eq!((c.learn_warmup, c.learn_interval), (9, 7));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
