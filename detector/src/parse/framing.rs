@@ -203,7 +203,9 @@ impl StreamDecoder {
 
     fn read_line<'c>(&mut self, chunk: &'c [u8], on_frame: &mut impl FnMut(Frame<'_>)) -> &'c [u8] {
         let Some(i) = chunk.iter().position(|&b| b == b'\n') else {
-            if self.buf.len() + chunk.len() > self.max_len {
+            // One byte more than the limit may be held: a line of the longest length still has
+            // its CR to come, which is removed before the line is measured.
+            if self.buf.len() + chunk.len() > self.max_len + 1 {
                 on_frame(Frame::TooLong {
                     len: self.buf.len() + chunk.len(),
                 });
@@ -294,6 +296,31 @@ mod tests {
     }
 
     #[test]
+    fn a_line_of_the_longest_length_with_crlf_passes_however_it_is_cut() {
+        // Found by fuzzing: cut after its last byte, the CR counted against the limit.
+        let line = [b'x'; 16];
+        let mut stream = line.to_vec();
+        stream.extend_from_slice(b"\r\n");
+        for cut in 0..=stream.len() {
+            let (a, b) = stream.split_at(cut);
+            let (out, d) = decode_chunks(16, &[a, b]);
+            assert_eq!(out, [Owned::Message(line.to_vec())], "cut at {cut}");
+            assert_eq!(d.pending(), 0);
+        }
+        // One byte longer is too long, cut or not.
+        let mut long = vec![b'x'; 17];
+        long.extend_from_slice(b"\r\n");
+        for cut in 0..=long.len() {
+            let (a, b) = long.split_at(cut);
+            let (out, _) = decode_chunks(16, &[a, b]);
+            assert!(
+                matches!(out[..], [Owned::TooLong(_)]),
+                "cut at {cut}: {out:?}"
+            );
+        }
+    }
+
+    #[test]
     fn unfinished_message_is_pending() {
         let (_, d) = decode_chunks(100, &[b"<1>no newline yet"]);
         assert_eq!(d.pending(), 17);
@@ -312,10 +339,11 @@ mod tests {
 
     #[test]
     fn too_long_line_is_skipped_up_to_its_newline() {
+        // Six bytes might still be five and a CR: the decoder gives up at the next chunk.
         let (out, d) = decode_chunks(5, &[b"<1>abc", b"defgh", b"ij\n<2>x\n"]);
         assert_eq!(
             out,
-            vec![Owned::TooLong(6), Owned::Message(b"<2>x".to_vec())]
+            vec![Owned::TooLong(11), Owned::Message(b"<2>x".to_vec())]
         );
         assert_eq!(d.pending(), 0);
         let (out, _) = decode_chunks(5, &[b"<1>abcdef\n<2>x\n"]);
