@@ -11,7 +11,7 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(parse framing scan gelf)
+[ ${#targets[@]} -gt 0 ] || targets=(parse framing scan gelf literals)
 
 BOOTSTRAP_QUIET=1 bash deploy/bootstrap.sh
 if ! cargo fuzz --version >/dev/null 2>&1; then

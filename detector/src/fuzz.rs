@@ -2,11 +2,14 @@
 //! fuzz corpora on stable Rust (`tests/fuzz_corpus.rs`), so both run exactly the same code.
 //! Each function must never panic on any input; the assertions inside are the invariants.
 
-use crate::parse::{
-    FormatHint, ParseOptions, Payload,
-    framing::{Frame, StreamDecoder},
-    gelf::{GelfAssembler, GelfOutcome},
-    parse, scan,
+use crate::{
+    parse::{
+        FormatHint, ParseOptions, Payload,
+        framing::{Frame, StreamDecoder},
+        gelf::{GelfAssembler, GelfOutcome},
+        parse, scan,
+    },
+    rules::literals::LiteralSet,
 };
 
 /// Parses `data` with options taken from its first byte, reads every field, and checks that
@@ -101,8 +104,11 @@ pub fn framing_input(data: &[u8]) {
     }
 }
 
-/// Checks the vector scan against the scalar oracle, the set taken from the first bytes.
+/// Checks the vector scan against the scalar oracle, the set taken from the first bytes; and
+/// the literal screen's vector fingerprint test against its scalar oracle, with fingerprints
+/// and a block taken from the input.
 pub fn scan_input(data: &[u8]) {
+    screen_input(data);
     let n = data.first().map_or(1, |b| usize::from(b % 8) + 1);
     let (set, hay) = data
         .get(1..)
@@ -113,6 +119,63 @@ pub fn scan_input(data: &[u8]) {
     }
     let set = scan::ByteSet::new(set);
     assert_eq!(scan::find(hay, &set), scan::find_scalar(hay, &set));
+}
+
+/// The screen: triples of (bucket, window position, byte) from the start of `data` (as many
+/// as its first byte says), the block from the rest, zero-padded.
+fn screen_input(data: &[u8]) {
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let window = usize::from(first % 4) + 1;
+    let triples = usize::from(first >> 2).min(rest.len() / 3);
+    let (allowed, block) = rest.split_at(triples * 3);
+    let mut fp = scan::Fingerprints::new(window);
+    for t in allowed.chunks_exact(3) {
+        fp.allow(usize::from(t[0] % 16), usize::from(t[1]) % window, t[2]);
+    }
+    let mut b = [0u8; scan::SCREEN_READ];
+    let n = block.len().min(b.len());
+    b[..n].copy_from_slice(&block[..n]);
+    assert_eq!(scan::screen64(&b, &fp), scan::screen64_scalar(&b, &fp));
+}
+
+/// Searches the rest of `data` for literals cut from its start (as many as the first byte says,
+/// separated by 0xff bytes) with a [`LiteralSet`], and checks that it reports every occurrence
+/// the aho-corasick crate's overlapping search does, and nothing else.
+pub fn literals_input(data: &[u8]) {
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let mut parts = rest.split(|&b| b == 0xff);
+    let literals: Vec<&[u8]> = parts.by_ref().take(usize::from(first % 64) + 1).collect();
+    let hay: Vec<u8> = parts.flatten().copied().collect();
+    let set = LiteralSet::new(&literals);
+    let mut got = Vec::new();
+    set.find_each(&hay, |i| {
+        got.push(i);
+        false
+    });
+    got.sort_unstable();
+    let mut want: Vec<usize> = (0..literals.len())
+        .filter(|&i| literals[i].is_empty())
+        .collect();
+    let nonempty: Vec<usize> = (0..literals.len())
+        .filter(|&i| !literals[i].is_empty())
+        .collect();
+    if !nonempty.is_empty() {
+        let ac = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(nonempty.iter().map(|&i| literals[i]))
+            .expect("literal patterns build");
+        want.extend(
+            ac.find_overlapping_iter(&hay)
+                .map(|m| nonempty[m.pattern().as_usize()]),
+        );
+    }
+    want.sort_unstable();
+    assert_eq!(got, want, "occurrences differ from the automaton's");
+    assert_eq!(set.is_match(&hay), !want.is_empty());
 }
 
 /// Feeds `data`, cut into datagrams at 0xff bytes, to a small GELF assembler with a clock that

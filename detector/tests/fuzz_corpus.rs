@@ -41,3 +41,8 @@ fn scan_corpus() {
 fn gelf_corpus() {
     assert!(replay("gelf", detector::fuzz::gelf_input) >= 2);
 }
+
+#[test]
+fn literals_corpus() {
+    assert!(replay("literals", detector::fuzz::literals_input) >= 4);
+}

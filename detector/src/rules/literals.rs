@@ -227,17 +227,21 @@ impl Screen {
         });
         let mut fingerprints = Fingerprints::new(window);
         let mut nibbles = [[[0u16; 2]; WINDOW_MAX]; BUCKETS];
+        // The chance that a bucket passes a position: per window byte, the frequencies of the
+        // bytes whose low and high nibbles it lets through, multiplied.
+        let bits = |m: u16| (0..16usize).filter(move |i| m & 1 << i != 0);
         let pass_chance = |n: &[[u16; 2]; WINDOW_MAX]| -> f64 {
             n[..window]
                 .iter()
-                .map(|[lo, hi]| {
-                    (0..=255u8)
-                        .filter(|b| lo & 1 << (b & 15) != 0 && hi & 1 << (b >> 4) != 0)
-                        .map(|b| f64::from(BYTE_FREQUENCY[usize::from(b)]) / 65536.0)
+                .map(|&[lo, hi]| {
+                    bits(hi)
+                        .flat_map(|h| bits(lo).map(move |l| BYTE_FREQUENCY[h << 4 | l]))
+                        .map(|f| f64::from(f) / 65536.0)
                         .sum::<f64>()
                 })
                 .product()
         };
+        let mut chance = [0.0f64; BUCKETS];
         for key in windows {
             let bytes = key.to_le_bytes();
             let with = |n: &[[u16; 2]; WINDOW_MAX]| {
@@ -250,14 +254,12 @@ impl Screen {
                 }
                 n
             };
+            let after: [f64; BUCKETS] = std::array::from_fn(|k| pass_chance(&with(&nibbles[k])));
             let bucket = (0..BUCKETS)
-                .min_by(|&a, &b| {
-                    let cost =
-                        |k: usize| pass_chance(&with(&nibbles[k])) - pass_chance(&nibbles[k]);
-                    cost(a).total_cmp(&cost(b))
-                })
+                .min_by(|&a, &b| (after[a] - chance[a]).total_cmp(&(after[b] - chance[b])))
                 .expect("16 buckets");
             nibbles[bucket] = with(&nibbles[bucket]);
+            chance[bucket] = after[bucket];
             for (j, &b) in bytes[..window].iter().enumerate() {
                 for v in case_variants(b) {
                     fingerprints.allow(bucket, j, v);
