@@ -46,6 +46,23 @@ fn best_rate(seconds: f64, n_per_pass: usize, pass: &mut dyn FnMut() -> u64) -> 
     (best, output)
 }
 
+/// Sigma matches (and threshold alerts, with `thresholds`) over `events`.
+fn match_events(
+    events: &[Event<'_>],
+    set: &SigmaSet,
+    scratch: &mut SigmaScratch,
+    mut thresholds: Option<&mut ThresholdEngine>,
+) -> u64 {
+    let mut n = 0;
+    for e in events {
+        set.for_each_match(e, scratch, |_| n += 1);
+        if let Some(t) = thresholds.as_deref_mut() {
+            t.on_event(e, 0, |_| n += 1);
+        }
+    }
+    n
+}
+
 /// Runs the measurements whose name contains `only` (all when empty), `seconds` each.
 pub fn run(seconds: f64, only: &str) -> anyhow::Result<Vec<DetectResult>> {
     let rules_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../detector/rules");
@@ -81,13 +98,7 @@ pub fn run(seconds: f64, only: &str) -> anyhow::Result<Vec<DetectResult>> {
     measure(
         "sigma rules (16), prefiltered set",
         events.len(),
-        &mut || {
-            let mut n = 0;
-            for e in &events {
-                set.for_each_match(e, &mut scratch, |_| n += 1);
-            }
-            n
-        },
+        &mut || match_events(&events, &set, &mut scratch, None),
     );
     let mut engine = ThresholdEngine::new(thresholds.clone(), 100_000);
     let mut now = 0u64;
@@ -102,14 +113,7 @@ pub fn run(seconds: f64, only: &str) -> anyhow::Result<Vec<DetectResult>> {
     measure(
         "sigma + thresholds, parsed events",
         events.len(),
-        &mut || {
-            let mut n = 0;
-            for e in &events {
-                set.for_each_match(e, &mut scratch, |_| n += 1);
-                engine.on_event(e, 0, |_| n += 1);
-            }
-            n
-        },
+        &mut || match_events(&events, &set, &mut scratch, Some(&mut engine)),
     );
     measure("parse + sigma + thresholds", corpus.len(), &mut || {
         let mut n = 0;
