@@ -290,16 +290,21 @@ impl Miner {
         });
         for r in ranges.iter().take(opts.depth.saturating_sub(2)) {
             let t = &buf[r.clone()];
-            let known = node.children.contains_key(t);
-            let room = node.children.len() + 1 < opts.max_children
-                && *nodes < opts.max_nodes
-                && !contains_wild(t);
-            let key: &[u8] = if known || room { t } else { WILD.as_bytes() };
-            if !node.children.contains_key(key) {
-                // Beyond the limits only the one `<*>` child per node is made.
-                node.children.insert(key.to_vec(), Node::default());
-                *nodes += 1;
-            }
+            // A known token: one lookup to check, one to descend (the common case). Else the
+            // token gets a child if there is room, or goes down the one `<*>` child.
+            let key: &[u8] = if node.children.contains_key(t) {
+                t
+            } else {
+                let room = node.children.len() + 1 < opts.max_children
+                    && *nodes < opts.max_nodes
+                    && !contains_wild(t);
+                let key = if room { t } else { WILD.as_bytes() };
+                if !node.children.contains_key(key) {
+                    node.children.insert(key.to_vec(), Node::default());
+                    *nodes += 1;
+                }
+                key
+            };
             node = node.children.get_mut(key).expect("just ensured");
         }
         // The most similar group of the same length in the leaf (ties: more wildcards). Groups
