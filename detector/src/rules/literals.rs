@@ -20,8 +20,9 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
 use crate::parse::scan::{Fingerprints, SCREEN_READ, WINDOW_MAX, screen64};
 
-/// Most literals searched with the screen: beyond this, 16 buckets share too many windows to
-/// screen out much.
+/// Most literals searched with the screen. The more windows share 16 buckets, the more positions
+/// each bucket lets through; where the screen stops paying is not measured yet, so this bound is
+/// a judgement (twice the SigmaHQ Linux set).
 pub const SCREEN_MAX: usize = 256;
 
 /// Shortest literal the screen takes: a set with a shorter one uses the automaton.
