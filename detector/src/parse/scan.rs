@@ -1,13 +1,14 @@
 //! The structural scan: finding the next byte of a small set (space, brackets, quotes, `=`,
 //! backslash, newline, ...) in a message, 16 or 32 bytes at a time; and the literal screen's
-//! fingerprint test ([`screen64`]), 32 positions at a time.
+//! fingerprint test ([`screen64`]), 16 or 32 positions at a time.
 //!
 //! One algorithm, written once over a small vector trait ([`Lanes`]), with thin SSE2 and AVX2
 //! instantiations; the implementation is picked once per process at first use (AVX2 when the
-//! CPU has it, else SSE2, which every x86_64 has). The scalar version is the oracle that the
-//! property tests compare the vector ones against. Setting `DETECTOR_SIMD=off` in the
-//! environment forces the scalar version, which the test command uses to run every parser test
-//! without SIMD as well.
+//! CPU has it, else SSE2, which every x86_64 has). The screen needs a byte shuffle: AVX2, else
+//! SSSE3, else scalar. The scalar versions are the oracles that the property tests compare the
+//! vector ones against. Setting `DETECTOR_SIMD=off` in the environment forces the scalar
+//! versions, which the test command uses to run every parser test without SIMD as well;
+//! `DETECTOR_SIMD=sse` leaves AVX2 out (to measure or test the narrower versions).
 
 use std::sync::OnceLock;
 
@@ -77,7 +78,8 @@ fn select() -> Chosen {
     }
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") {
+        let no_avx2 = std::env::var_os("DETECTOR_SIMD").is_some_and(|v| v == "sse");
+        if std::arch::is_x86_feature_detected!("avx2") && !no_avx2 {
             return Chosen {
                 implementation: Implementation::Avx2,
                 find: x86::find_avx2,
@@ -85,12 +87,16 @@ fn select() -> Chosen {
                 screen64: x86::screen64_avx2,
             };
         }
-        // The screen needs a byte shuffle (SSSE3), which SSE2 lacks: it stays scalar here.
         return Chosen {
             implementation: Implementation::Sse2,
             find: x86::find_sse2,
             mask64: x86::mask64_sse2,
-            screen64: screen64_scalar,
+            // The screen needs a byte shuffle, which SSE2 lacks.
+            screen64: if std::arch::is_x86_feature_detected!("ssse3") {
+                x86::screen64_ssse3
+            } else {
+                screen64_scalar
+            },
         };
     }
     #[allow(unreachable_code)]
@@ -469,6 +475,67 @@ mod x86 {
         unsafe { screen64_avx2_inner(block, fp) }
     }
 
+    /// The screen on 16 positions at `at`, as [`screen32_avx2`] does it on 32.
+    ///
+    /// # Safety
+    /// The CPU supports SSSE3, and `at + 16 + window - 1 <= block.len()`.
+    #[inline(always)]
+    unsafe fn screen16_ssse3(
+        block: &[u8; super::SCREEN_READ],
+        at: usize,
+        tables: &[[__m128i; 4]; super::WINDOW_MAX],
+        window: usize,
+    ) -> u32 {
+        // SAFETY: the caller guarantees SSSE3 and the bytes read.
+        unsafe {
+            let nibble = _mm_set1_epi8(0x0f);
+            let mut low = _mm_set1_epi8(-1);
+            let mut high = low;
+            for (j, t) in tables.iter().enumerate().take(window) {
+                let v = _mm_loadu_si128(block.as_ptr().add(at + j).cast());
+                let lo = _mm_and_si128(v, nibble);
+                let hi = _mm_and_si128(_mm_srli_epi16(v, 4), nibble);
+                low = _mm_and_si128(
+                    low,
+                    _mm_and_si128(_mm_shuffle_epi8(t[0], lo), _mm_shuffle_epi8(t[1], hi)),
+                );
+                high = _mm_and_si128(
+                    high,
+                    _mm_and_si128(_mm_shuffle_epi8(t[2], lo), _mm_shuffle_epi8(t[3], hi)),
+                );
+            }
+            let none = _mm_cmpeq_epi8(_mm_or_si128(low, high), _mm_setzero_si128());
+            !(_mm_movemask_epi8(none) as u32) & 0xffff
+        }
+    }
+
+    #[target_feature(enable = "ssse3")]
+    fn screen64_ssse3_inner(block: &[u8; super::SCREEN_READ], fp: &super::Fingerprints) -> u64 {
+        let tables: [[__m128i; 4]; super::WINDOW_MAX] = std::array::from_fn(|j| {
+            std::array::from_fn(|t| {
+                // SAFETY: 16 readable bytes; SSSE3 (and so SSE2) is enabled for this function.
+                unsafe { _mm_loadu_si128(fp.tables[j][t].as_ptr().cast()) }
+            })
+        });
+        let mut mask = 0u64;
+        for i in 0..4 {
+            // SAFETY: SSSE3 is enabled for this function; 16 * i + 16 + window - 1 <=
+            // SCREEN_READ.
+            let m = unsafe { screen16_ssse3(block, 16 * i, &tables, fp.window) };
+            mask |= u64::from(m) << (16 * i);
+        }
+        mask
+    }
+
+    pub(super) fn screen64_ssse3(
+        block: &[u8; super::SCREEN_READ],
+        fp: &super::Fingerprints,
+    ) -> u64 {
+        // SAFETY: only selected after `is_x86_feature_detected!("ssse3")`; the tests check the
+        // same before calling it.
+        unsafe { screen64_ssse3_inner(block, fp) }
+    }
+
     pub(super) fn find_sse2(hay: &[u8], set: &ByteSet) -> Option<usize> {
         if hay.len() < 16 {
             return super::find_scalar(hay, set);
@@ -557,8 +624,13 @@ mod tests {
         let mut v: Vec<(&'static str, fn(&[u8; SCREEN_READ], &Fingerprints) -> u64)> =
             vec![("scalar", screen64_scalar), ("dispatched", screen64)];
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            v.push(("avx2", x86::screen64_avx2));
+        {
+            if std::arch::is_x86_feature_detected!("ssse3") {
+                v.push(("ssse3", x86::screen64_ssse3));
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                v.push(("avx2", x86::screen64_avx2));
+            }
         }
         v
     }
