@@ -242,7 +242,8 @@ pub fn find_scalar(hay: &[u8], set: &ByteSet) -> Option<usize> {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    //! SSE2 and AVX2 instantiations of the one vector algorithm.
+    //! SSE2 and AVX2 instantiations of the one vector algorithm of each kind (the screen's
+    //! shuffles need SSSE3 of the 16-byte instantiation).
     use std::arch::x86_64::*;
 
     use super::ByteSet;
@@ -265,6 +266,24 @@ mod x86 {
         /// # Safety
         /// The CPU supports the instruction set.
         unsafe fn movemask(self) -> u32;
+        /// # Safety
+        /// The CPU supports the instruction set.
+        unsafe fn and(self, other: Self) -> Self;
+        /// Every byte's high nibble (as its value, 0-15).
+        ///
+        /// # Safety
+        /// The CPU supports the instruction set.
+        unsafe fn high_nibbles(self) -> Self;
+        /// A 16-byte table in every 16-byte lane.
+        ///
+        /// # Safety
+        /// The CPU supports the instruction set.
+        unsafe fn table(t: &[u8; 16]) -> Self;
+        /// `table`'s byte at each byte of `self` (each 0-15).
+        ///
+        /// # Safety
+        /// The CPU supports the instruction set, and SSSE3 for the 16-byte one.
+        unsafe fn lookup(self, table: Self) -> Self;
     }
 
     impl Lanes for __m128i {
@@ -294,6 +313,26 @@ mod x86 {
             // SAFETY: as above.
             unsafe { _mm_movemask_epi8(self) as u32 }
         }
+        #[inline(always)]
+        unsafe fn and(self, o: Self) -> Self {
+            // SAFETY: as above.
+            unsafe { _mm_and_si128(self, o) }
+        }
+        #[inline(always)]
+        unsafe fn high_nibbles(self) -> Self {
+            // SAFETY: as above.
+            unsafe { _mm_and_si128(_mm_srli_epi16(self, 4), _mm_set1_epi8(0x0f)) }
+        }
+        #[inline(always)]
+        unsafe fn table(t: &[u8; 16]) -> Self {
+            // SAFETY: 16 readable bytes; SSE2 is part of x86_64.
+            unsafe { _mm_loadu_si128(t.as_ptr().cast()) }
+        }
+        #[inline(always)]
+        unsafe fn lookup(self, table: Self) -> Self {
+            // SAFETY: the caller guarantees SSSE3.
+            unsafe { _mm_shuffle_epi8(table, self) }
+        }
     }
 
     impl Lanes for __m256i {
@@ -322,6 +361,27 @@ mod x86 {
         unsafe fn movemask(self) -> u32 {
             // SAFETY: as above.
             unsafe { _mm256_movemask_epi8(self) as u32 }
+        }
+        #[inline(always)]
+        unsafe fn and(self, o: Self) -> Self {
+            // SAFETY: as above.
+            unsafe { _mm256_and_si256(self, o) }
+        }
+        #[inline(always)]
+        unsafe fn high_nibbles(self) -> Self {
+            // SAFETY: as above.
+            unsafe { _mm256_and_si256(_mm256_srli_epi16(self, 4), _mm256_set1_epi8(0x0f)) }
+        }
+        #[inline(always)]
+        unsafe fn table(t: &[u8; 16]) -> Self {
+            // SAFETY: 16 readable bytes; the caller guarantees AVX2.
+            unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(t.as_ptr().cast())) }
+        }
+        #[inline(always)]
+        unsafe fn lookup(self, table: Self) -> Self {
+            // SAFETY: the caller guarantees AVX2 (its shuffle works within each 16-byte lane,
+            // where `table` repeats).
+            unsafe { _mm256_shuffle_epi8(table, self) }
         }
     }
 
@@ -414,59 +474,61 @@ mod x86 {
         unsafe { mask64_avx2_inner(block, byte) }
     }
 
-    /// The screen on 32 positions at `at`: per window byte, two shuffles look up the low and
-    /// high nibble of all 32 bytes for eight buckets at once; the two bucket halves run side by
+    /// The screen on `V::WIDTH` positions at `at`: per window byte, two shuffles look up the low
+    /// and high nibble of every byte for eight buckets at once; the two bucket halves run side by
     /// side.
     ///
     /// # Safety
-    /// The CPU supports AVX2, and `at + 32 + fp.window - 1 <= block.len()`.
+    /// The CPU supports `V`'s instruction set (and SSSE3 for 16 bytes), and
+    /// `at + V::WIDTH + window - 1 <= block.len()`.
     #[inline(always)]
-    unsafe fn screen32_avx2(
+    unsafe fn screen_block<V: Lanes>(
         block: &[u8; super::SCREEN_READ],
         at: usize,
-        tables: &[[__m256i; 4]; super::WINDOW_MAX],
+        tables: &[[V; 4]; super::WINDOW_MAX],
         window: usize,
     ) -> u32 {
-        // SAFETY: the caller guarantees AVX2 and the bytes read.
+        // SAFETY: the caller guarantees the instruction sets and the bytes read.
         unsafe {
-            let nibble = _mm256_set1_epi8(0x0f);
-            let mut low = _mm256_set1_epi8(-1);
+            let nibble = V::splat(0x0f);
+            let mut low = V::splat(0xff);
             let mut high = low;
             for (j, t) in tables.iter().enumerate().take(window) {
-                let v = _mm256_loadu_si256(block.as_ptr().add(at + j).cast());
-                let lo = _mm256_and_si256(v, nibble);
-                let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
-                low = _mm256_and_si256(
-                    low,
-                    _mm256_and_si256(_mm256_shuffle_epi8(t[0], lo), _mm256_shuffle_epi8(t[1], hi)),
-                );
-                high = _mm256_and_si256(
-                    high,
-                    _mm256_and_si256(_mm256_shuffle_epi8(t[2], lo), _mm256_shuffle_epi8(t[3], hi)),
-                );
+                let v = V::load(block.as_ptr().add(at + j));
+                let (lo, hi) = (v.and(nibble), v.high_nibbles());
+                low = low.and(lo.lookup(t[0]).and(hi.lookup(t[1])));
+                high = high.and(lo.lookup(t[2]).and(hi.lookup(t[3])));
             }
-            let none = _mm256_cmpeq_epi8(_mm256_or_si256(low, high), _mm256_setzero_si256());
-            !(_mm256_movemask_epi8(none) as u32)
+            let none = low.or(high).eq_mask(V::splat(0));
+            !none.movemask() & (u32::MAX >> (32 - V::WIDTH))
         }
+    }
+
+    /// The screen on 64 positions, `64 / V::WIDTH` blocks at a time.
+    ///
+    /// # Safety
+    /// The CPU supports `V`'s instruction set (and SSSE3 for 16 bytes).
+    #[inline(always)]
+    unsafe fn screen64<V: Lanes>(
+        block: &[u8; super::SCREEN_READ],
+        fp: &super::Fingerprints,
+    ) -> u64 {
+        // SAFETY: the caller guarantees the instruction sets.
+        let tables: [[V; 4]; super::WINDOW_MAX] =
+            std::array::from_fn(|j| std::array::from_fn(|t| unsafe { V::table(&fp.tables[j][t]) }));
+        let mut mask = 0u64;
+        for i in 0..64 / V::WIDTH {
+            // SAFETY: instruction sets as above; i * WIDTH + WIDTH + window - 1 <= SCREEN_READ.
+            let m = unsafe { screen_block(block, i * V::WIDTH, &tables, fp.window) };
+            mask |= u64::from(m) << (i * V::WIDTH);
+        }
+        mask
     }
 
     #[target_feature(enable = "avx2")]
     fn screen64_avx2_inner(block: &[u8; super::SCREEN_READ], fp: &super::Fingerprints) -> u64 {
-        let tables: [[__m256i; 4]; super::WINDOW_MAX] = std::array::from_fn(|j| {
-            std::array::from_fn(|t| {
-                let bytes = &fp.tables[j][t];
-                // SAFETY: 16 readable bytes; AVX2 is enabled for this function.
-                unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(bytes.as_ptr().cast())) }
-            })
-        });
-        // SAFETY: AVX2 is enabled for this function; 32 + 32 + window - 1 <= SCREEN_READ.
-        let (a, b) = unsafe {
-            (
-                screen32_avx2(block, 0, &tables, fp.window),
-                screen32_avx2(block, 32, &tables, fp.window),
-            )
-        };
-        u64::from(a) | u64::from(b) << 32
+        // SAFETY: AVX2 is enabled for this function.
+        unsafe { screen64::<__m256i>(block, fp) }
     }
 
     pub(super) fn screen64_avx2(block: &[u8; super::SCREEN_READ], fp: &super::Fingerprints) -> u64 {
@@ -475,56 +537,10 @@ mod x86 {
         unsafe { screen64_avx2_inner(block, fp) }
     }
 
-    /// The screen on 16 positions at `at`, as [`screen32_avx2`] does it on 32.
-    ///
-    /// # Safety
-    /// The CPU supports SSSE3, and `at + 16 + window - 1 <= block.len()`.
-    #[inline(always)]
-    unsafe fn screen16_ssse3(
-        block: &[u8; super::SCREEN_READ],
-        at: usize,
-        tables: &[[__m128i; 4]; super::WINDOW_MAX],
-        window: usize,
-    ) -> u32 {
-        // SAFETY: the caller guarantees SSSE3 and the bytes read.
-        unsafe {
-            let nibble = _mm_set1_epi8(0x0f);
-            let mut low = _mm_set1_epi8(-1);
-            let mut high = low;
-            for (j, t) in tables.iter().enumerate().take(window) {
-                let v = _mm_loadu_si128(block.as_ptr().add(at + j).cast());
-                let lo = _mm_and_si128(v, nibble);
-                let hi = _mm_and_si128(_mm_srli_epi16(v, 4), nibble);
-                low = _mm_and_si128(
-                    low,
-                    _mm_and_si128(_mm_shuffle_epi8(t[0], lo), _mm_shuffle_epi8(t[1], hi)),
-                );
-                high = _mm_and_si128(
-                    high,
-                    _mm_and_si128(_mm_shuffle_epi8(t[2], lo), _mm_shuffle_epi8(t[3], hi)),
-                );
-            }
-            let none = _mm_cmpeq_epi8(_mm_or_si128(low, high), _mm_setzero_si128());
-            !(_mm_movemask_epi8(none) as u32) & 0xffff
-        }
-    }
-
     #[target_feature(enable = "ssse3")]
     fn screen64_ssse3_inner(block: &[u8; super::SCREEN_READ], fp: &super::Fingerprints) -> u64 {
-        let tables: [[__m128i; 4]; super::WINDOW_MAX] = std::array::from_fn(|j| {
-            std::array::from_fn(|t| {
-                // SAFETY: 16 readable bytes; SSSE3 (and so SSE2) is enabled for this function.
-                unsafe { _mm_loadu_si128(fp.tables[j][t].as_ptr().cast()) }
-            })
-        });
-        let mut mask = 0u64;
-        for i in 0..4 {
-            // SAFETY: SSSE3 is enabled for this function; 16 * i + 16 + window - 1 <=
-            // SCREEN_READ.
-            let m = unsafe { screen16_ssse3(block, 16 * i, &tables, fp.window) };
-            mask |= u64::from(m) << (16 * i);
-        }
-        mask
+        // SAFETY: SSSE3 (and so SSE2) is enabled for this function.
+        unsafe { screen64::<__m128i>(block, fp) }
     }
 
     pub(super) fn screen64_ssse3(
