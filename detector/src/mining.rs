@@ -19,11 +19,11 @@
 
 use std::collections::HashMap;
 
+use lru::LruCache;
+
 /// The tree's maps: foldhash rather than SipHash (their keys are the miner's own tokens; a flood
 /// of crafted ones is bounded by the node limit whatever their hashes).
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
-use lru::LruCache;
 
 /// Token counts above this share one root of the tree.
 pub const MAX_ROOT_TOKENS: usize = 255;

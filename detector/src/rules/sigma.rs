@@ -3,9 +3,9 @@
 //!
 //! Supported: `keywords` lists; selections as maps and lists of maps; field modifiers
 //! `contains`, `startswith`, `endswith`, `all`, `re` (with its flags `i`, `m`, `s`), `cidr`,
-//! `base64`, `base64offset`, `windash`, `exists`, `cased`, and their combinations; wildcards `*` and `?` with escapes;
-//! conditions with `and`, `or`, `not`, parentheses, `1 of`, `all of`, `them` and name patterns
-//! such as `selection_*`. A rule using anything else (an unknown modifier, an aggregation like
+//! `base64`, `base64offset`, `windash`, `exists`, `cased`, and their combinations; wildcards
+//! `*` and `?` with escapes; conditions with `and`, `or`, `not`, parentheses, `1 of`, `all of`,
+//! `them` and name patterns such as `selection_*`. A rule using anything else (an unknown modifier, an aggregation like
 //! `| count()`, an unmapped log source) is rejected at load with an error naming the file and the
 //! construct; it is never half-applied.
 //!
@@ -302,7 +302,7 @@ impl FieldMatch {
 }
 
 /// Keyword alternatives, matched anywhere in the body: the plain case-insensitive literals in
-/// one Aho-Corasick automaton (one pass over the body for all of them), the rest one by one.
+/// one [`LiteralSet`] (one pass over the body for all of them), the rest one by one.
 #[derive(Clone, Debug)]
 struct Keywords {
     literals: LiteralSet,
