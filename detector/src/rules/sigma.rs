@@ -920,10 +920,10 @@ impl Keywords {
 
 /// Gathers every `re` value of `rules` into one RegexSet per field (the same pattern once), and
 /// tells each value its place. A group whose set does not build (each pattern compiled on its
-/// own, but together they may pass the size limit) leaves its values to run on their own.
+/// own, but together they may pass the size limit) is kept without a set: its values run on
+/// their own.
 fn regex_groups(rules: &mut [SigmaRule]) -> Vec<RegexGroup> {
     let mut groups: Vec<(Field, Vec<String>)> = Vec::new();
-    let mut places = Vec::new();
     for rule in rules.iter_mut() {
         for (_, search) in &mut rule.searches {
             for (field, re) in search.regexes_mut() {
@@ -943,16 +943,17 @@ fn regex_groups(rules: &mut [SigmaRule]) -> Vec<RegexGroup> {
                         patterns.push(pattern.to_string());
                         patterns.len() - 1
                     });
-                places.push((g, p));
+                re.slot = Some((g as u32, p as u32));
             }
         }
     }
     // As `regex::bytes::RegexSet` builds its sets: every pattern reported, and bytes that are
     // not UTF-8 allowed.
-    let built: Vec<Option<RegexGroup>> = groups
+    groups
         .into_iter()
-        .map(|(field, patterns)| {
-            regex_automata::meta::Builder::new()
+        .map(|(field, patterns)| RegexGroup {
+            field,
+            set: regex_automata::meta::Builder::new()
                 .configure(
                     regex_automata::meta::Config::new()
                         .match_kind(regex_automata::MatchKind::All)
@@ -960,27 +961,9 @@ fn regex_groups(rules: &mut [SigmaRule]) -> Vec<RegexGroup> {
                 )
                 .syntax(regex_automata::util::syntax::Config::new().utf8(false))
                 .build_many(&patterns)
-                .ok()
-                .map(|set| RegexGroup { field, set })
+                .ok(),
         })
-        .collect();
-    // Group indices among the sets that built.
-    let mut index = Vec::with_capacity(built.len());
-    let mut n = 0u32;
-    for b in &built {
-        index.push(b.is_some().then_some(n));
-        n += u32::from(b.is_some());
-    }
-    let mut places = places.into_iter();
-    for rule in rules.iter_mut() {
-        for (_, search) in &mut rule.searches {
-            for (_, re) in search.regexes_mut() {
-                let (g, p) = places.next().expect("the same walk as above");
-                re.slot = index[g].map(|g| (g, p as u32));
-            }
-        }
-    }
-    built.into_iter().flatten().collect()
+        .collect()
 }
 
 /// A set of Sigma rules evaluated together: every literal any rule needs goes into one
@@ -1004,11 +987,11 @@ pub struct SigmaSet {
     literals: Vec<Vec<u8>>,
 }
 
-/// The `re` values that look at one field, as one RegexSet.
+/// The `re` values that look at one field, as one RegexSet (none when it did not build).
 #[derive(Debug)]
 struct RegexGroup {
     field: Field,
-    set: regex_automata::meta::Regex,
+    set: Option<regex_automata::meta::Regex>,
 }
 
 /// Per-worker scratch of [`SigmaSet::for_each_match`], so matching does not allocate.
@@ -1019,7 +1002,8 @@ pub struct SigmaScratch {
     candidates: Vec<u32>,
     /// The set the regex state below was made for.
     set_id: u64,
-    regexes: Vec<GroupMemo>,
+    /// Per regex group of that set (none for a group without a RegexSet).
+    regexes: Vec<Option<GroupMemo>>,
 }
 
 /// One regex group's result for the current event.
@@ -1034,7 +1018,7 @@ struct GroupMemo {
 /// `re` values through their field's RegexSet: each group runs at most once per event.
 struct RegexMemo<'a> {
     groups: &'a [RegexGroup],
-    memos: &'a mut [GroupMemo],
+    memos: &'a mut [Option<GroupMemo>],
     generation: u64,
 }
 
@@ -1043,17 +1027,16 @@ impl ReEval for RegexMemo<'_> {
         let Some((group, pattern)) = re.slot else {
             return Alone.any_value(field, re, e);
         };
-        let (g, memo) = (
-            &self.groups[group as usize],
-            &mut self.memos[group as usize],
-        );
+        let g = &self.groups[group as usize];
+        let (Some(set), Some(memo)) = (&g.set, &mut self.memos[group as usize]) else {
+            return Alone.any_value(field, re, e);
+        };
         if memo.generation != self.generation {
             memo.generation = self.generation;
             memo.matched.clear();
             g.field.any_value(e, |v| {
                 let input = regex_automata::Input::new(v);
-                g.set
-                    .which_overlapping_matches_with(&mut memo.cache, &input, &mut memo.matched);
+                set.which_overlapping_matches_with(&mut memo.cache, &input, &mut memo.matched);
                 memo.matched.is_full()
             });
         }
@@ -1118,7 +1101,7 @@ impl SigmaSet {
 
     /// RegexSets the `re` values were gathered into (one per field they look at).
     pub fn regex_sets(&self) -> usize {
-        self.regexes.len()
+        self.regexes.iter().filter(|g| g.set.is_some()).count()
     }
 
     /// Rules that skip the prefilter (evaluated on every event).
@@ -1156,10 +1139,12 @@ impl SigmaSet {
             scratch.regexes = self
                 .regexes
                 .iter()
-                .map(|g| GroupMemo {
-                    generation: 0,
-                    matched: regex_automata::PatternSet::new(g.set.pattern_len()),
-                    cache: g.set.create_cache(),
+                .map(|g| {
+                    g.set.as_ref().map(|set| GroupMemo {
+                        generation: 0,
+                        matched: regex_automata::PatternSet::new(set.pattern_len()),
+                        cache: set.create_cache(),
+                    })
                 })
                 .collect();
         }
