@@ -74,6 +74,9 @@ enum Command {
         /// Keep only results whose parser or corpus name contains this.
         #[arg(long, default_value = "")]
         only: String,
+        /// Also measure each kind of message of the mixed corpus on its own.
+        #[arg(long)]
+        kinds: bool,
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
@@ -494,9 +497,10 @@ fn main() -> anyhow::Result<()> {
         Command::Parse {
             seconds,
             only,
+            kinds,
             json,
         } => {
-            let results = parse::run(seconds, &only);
+            let results = parse::run(seconds, &only, kinds);
             if json {
                 println!("{}", serde_json::to_string_pretty(&results)?);
             } else {

@@ -72,6 +72,28 @@ pub fn mixed_corpus() -> Vec<Vec<u8>> {
     out.into_iter().map(String::into_bytes).collect()
 }
 
+/// The kinds of message in [`mixed_corpus`], in the order it repeats them.
+pub const MIXED_KINDS: [&str; 6] = [
+    "mixed:5424",
+    "mixed:5424-sd",
+    "mixed:bsd-ssh",
+    "mixed:bsd-linux",
+    "mixed:cef",
+    "mixed:json",
+];
+
+/// The mixed corpus cut into its kinds: each kind's messages on their own.
+fn mixed_by_kind(mixed: &[Vec<u8>]) -> Vec<(&'static str, Vec<Vec<u8>>)> {
+    MIXED_KINDS
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let msgs = mixed.iter().skip(k).step_by(MIXED_KINDS.len()).cloned();
+            (*name, msgs.collect())
+        })
+        .collect()
+}
+
 /// One typical RFC 5424 message of about 200 bytes.
 pub fn typical_5424() -> Vec<Vec<u8>> {
     vec![
@@ -114,8 +136,8 @@ fn measure(
 }
 
 /// Runs every parser whose name contains `only` (all when empty) on both corpora for `seconds`
-/// each.
-pub fn run(seconds: f64, only: &str) -> Vec<ParserResult> {
+/// each, and on each kind of the mixed corpus too when `kinds`.
+pub fn run(seconds: f64, only: &str, kinds: bool) -> Vec<ParserResult> {
     let opts = ParseOptions {
         year: Some(2026),
         ..ParseOptions::default()
@@ -144,7 +166,11 @@ pub fn run(seconds: f64, only: &str) -> Vec<ParserResult> {
         ("syslog_rfc5424", &rfc5424),
     ];
     let mut results: Vec<ParserResult> = Vec::new();
-    let corpora = [("mixed", mixed_corpus()), ("typical-5424", typical_5424())];
+    let mixed = mixed_corpus();
+    let mut corpora = vec![("mixed", mixed.clone()), ("typical-5424", typical_5424())];
+    if kinds {
+        corpora.extend(mixed_by_kind(&mixed));
+    }
     // Rounds interleave the parsers, so a slow spell of the machine hits them all; the best
     // round of each is kept.
     for _ in 0..ROUNDS {
@@ -177,12 +203,12 @@ const ROUNDS: usize = 5;
 /// The readable table.
 pub fn print_table(results: &[ParserResult]) {
     println!(
-        "{:<34} {:<13} {:>10} {:>10} {:>10}",
+        "{:<34} {:<16} {:>10} {:>10} {:>10}",
         "parser", "corpus", "ns/msg", "MB/s", "accepted"
     );
     for r in results {
         println!(
-            "{:<34} {:<13} {:>10.1} {:>10.1} {:>5}/{:<5}",
+            "{:<34} {:<16} {:>10.1} {:>10.1} {:>5}/{:<5}",
             r.parser, r.corpus, r.ns_per_msg, r.mb_per_s, r.accepted, r.messages
         );
     }
