@@ -2,7 +2,7 @@
 //! allocating: JSON objects (GELF included), CEF, LEEF 1.0 and 2.0, key=value / logfmt, and Linux
 //! audit records.
 
-use super::scan::{self, ByteSet};
+use super::scan::Marks;
 
 /// How a body is structured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,8 +50,22 @@ impl Payload {
     }
 }
 
+/// Which bytes a key is made of: letters, digits, `_`, `.` and `-`, as a table (one load per
+/// byte instead of four ranges).
+static KEY_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-');
+        b += 1;
+    }
+    t
+};
+
+#[inline(always)]
 fn is_key_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+    KEY_BYTES[usize::from(b)]
 }
 
 /// Detects the payload format of a body from its first bytes.
@@ -119,11 +133,21 @@ enum State {
     Failed,
 }
 
+/// The bytes the readers find through [`Marks`], and their kinds' bits.
+const MARKED: [u8; 4] = [b'"', b'\\', b'|', b'='];
+const QUOTE: u8 = 1;
+const BACKSLASH: u8 = 2;
+const PIPE: u8 = 4;
+const EQUALS: u8 = 8;
+
 /// Lazy iterator over a body's fields.
 #[derive(Clone, Debug)]
 pub struct Fields<'a> {
     kind: Payload,
+    /// What is left to read: always a suffix of the body.
     rest: &'a [u8],
+    /// Quotes, backslashes, pipes and `=` of the body, 64 bytes at a time.
+    marks: Marks<'a>,
     state: State,
     /// LEEF attribute delimiter.
     delimiter: u8,
@@ -131,49 +155,21 @@ pub struct Fields<'a> {
     leef_version: &'a [u8],
 }
 
-/// Index of the closing quote of a string whose content starts at `s[0]`, honouring `\`.
-fn string_end(s: &[u8], quote: u8) -> Option<usize> {
-    let set = ByteSet::new(&[quote, b'\\']);
+/// The end of a single-quoted string whose content starts at `s[0]`, honouring `\`: the
+/// index of the closing quote, and whether a backslash came before it.
+fn single_quoted_end(s: &[u8]) -> Option<(usize, bool)> {
+    let mut escaped = false;
     let mut at = 0;
     loop {
-        let i = at + scan::find(s.get(at..)?, &set)?;
-        if s[i] == quote {
-            return Some(i);
-        }
-        at = i + 2;
-    }
-}
-
-/// Length of a JSON value starting at `s[0]` (not a string): a nested object or array with
-/// strings inside, or a literal.
-fn json_value_len(s: &[u8]) -> Option<usize> {
-    match s.first()? {
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut at = 0;
-            while at < s.len() {
-                match s[at] {
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(at + 1);
-                        }
-                    }
-                    b'"' => at += 1 + string_end(&s[at + 1..], b'"')?,
-                    _ => {}
-                }
-                at += 1;
-            }
-            None
-        }
-        _ => {
-            let n = s
+        let i = at
+            + s.get(at..)?
                 .iter()
-                .take_while(|&&b| !matches!(b, b',' | b'}' | b']') && !b.is_ascii_whitespace())
-                .count();
-            (n > 0).then_some(n)
+                .position(|&b| b == b'\'' || b == b'\\')?;
+        if s[i] == b'\'' {
+            return Some((i, escaped));
         }
+        escaped = true;
+        at = i + 2;
     }
 }
 
@@ -183,6 +179,7 @@ impl<'a> Fields<'a> {
         Self {
             kind,
             rest: body,
+            marks: Marks::new(body, MARKED),
             state: if kind == Payload::Plain {
                 State::Done
             } else {
@@ -208,6 +205,55 @@ impl<'a> Fields<'a> {
         None
     }
 
+    /// In `s`, a suffix of the body: the index of the first byte of the kinds `stop` that no
+    /// backslash escapes, and whether a backslash came before it.
+    #[inline]
+    fn until(&mut self, s: &'a [u8], stop: u8) -> Option<(usize, bool)> {
+        let mut escaped = false;
+        let mut at = 0;
+        loop {
+            let i = at + self.marks.find_in(s.get(at..)?, stop | BACKSLASH)?;
+            if s[i] != b'\\' {
+                return Some((i, escaped));
+            }
+            escaped = true;
+            at = i + 2;
+        }
+    }
+
+    /// Length of a JSON value starting at `s[0]` (not a string): a nested object or array with
+    /// strings inside, or a literal.
+    fn json_value_len(&mut self, s: &'a [u8]) -> Option<usize> {
+        match s.first()? {
+            b'{' | b'[' => {
+                let mut depth = 0usize;
+                let mut at = 0;
+                while at < s.len() {
+                    match s[at] {
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                return Some(at + 1);
+                            }
+                        }
+                        b'"' => at += 1 + self.until(&s[at + 1..], QUOTE)?.0,
+                        _ => {}
+                    }
+                    at += 1;
+                }
+                None
+            }
+            _ => {
+                let n = s
+                    .iter()
+                    .take_while(|&&b| !matches!(b, b',' | b'}' | b']') && !b.is_ascii_whitespace())
+                    .count();
+                (n > 0).then_some(n)
+            }
+        }
+    }
+
     fn json(&mut self) -> Option<Field<'a>> {
         let mut s = trim_start(self.rest);
         if self.state == State::Start {
@@ -225,7 +271,7 @@ impl<'a> Fields<'a> {
         let Some(r) = s.strip_prefix(b"\"") else {
             return self.fail();
         };
-        let Some(kend) = string_end(r, b'"') else {
+        let Some((kend, _)) = self.until(r, QUOTE) else {
             return self.fail();
         };
         let key = &r[..kend];
@@ -234,17 +280,12 @@ impl<'a> Fields<'a> {
         };
         let r = trim_start(r);
         let (value, escaped, r) = if let Some(v) = r.strip_prefix(b"\"") {
-            let Some(end) = string_end(v, b'"') else {
+            let Some((end, escaped)) = self.until(v, QUOTE) else {
                 return self.fail();
             };
-            let value = &v[..end];
-            (
-                value,
-                scan::find_byte(value, b'\\').is_some(),
-                &v[end + 1..],
-            )
+            (&v[..end], escaped, &v[end + 1..])
         } else {
-            let Some(n) = json_value_len(r) else {
+            let Some(n) = self.json_value_len(r) else {
                 return self.fail();
             };
             (&r[..n], false, &r[n..])
@@ -268,20 +309,9 @@ impl<'a> Fields<'a> {
     /// The next `|`-separated header value (with `\|` and `\\` escapes).
     fn header_value(&mut self) -> Option<(&'a [u8], bool)> {
         let s = self.rest;
-        let mut at = 0;
-        let mut escaped = false;
-        loop {
-            let i = at + scan::find(&s[at..], &ByteSet::new(b"|\\"))?;
-            if s[i] == b'|' {
-                self.rest = &s[i + 1..];
-                return Some((&s[..i], escaped));
-            }
-            escaped = true;
-            at = i + 2;
-            if at > s.len() {
-                return None;
-            }
-        }
+        let (i, escaped) = self.until(s, PIPE)?;
+        self.rest = &s[i + 1..];
+        Some((&s[..i], escaped))
     }
 
     fn header(&mut self, names: &'static [&'static str], prefix: &[u8]) -> Option<Field<'a>> {
@@ -360,7 +390,7 @@ impl<'a> Fields<'a> {
             self.state = State::Done;
             return None;
         }
-        let Some(eq) = s.iter().position(|&b| b == b'=') else {
+        let Some(eq) = self.marks.find_in(s, EQUALS) else {
             return self.fail();
         };
         let key = trim_end(&s[..eq]);
@@ -368,11 +398,14 @@ impl<'a> Fields<'a> {
             return self.fail();
         }
         let v = &s[eq + 1..];
-        let set = ByteSet::new(b"=\\");
         let mut at = 0;
         let mut escaped = false;
         let end = loop {
-            let Some(i) = scan::find(&v[at..], &set).map(|i| at + i) else {
+            let Some(i) = self
+                .marks
+                .find_in(&v[at..], EQUALS | BACKSLASH)
+                .map(|i| at + i)
+            else {
                 break v.len();
             };
             if v[i] == b'\\' {
@@ -441,13 +474,17 @@ impl<'a> Fields<'a> {
             let key = &s[..k];
             let v = &s[k + 1..];
             let (value, escaped, rest) = match v.first() {
-                Some(&q @ (b'"' | b'\'')) => match string_end(&v[1..], q) {
-                    Some(end) => {
-                        let value = &v[1..1 + end];
-                        (value, value.contains(&b'\\'), &v[end + 2..])
+                Some(&q @ (b'"' | b'\'')) => {
+                    let end = if q == b'"' {
+                        self.until(&v[1..], QUOTE)
+                    } else {
+                        single_quoted_end(&v[1..])
+                    };
+                    match end {
+                        Some((end, escaped)) => (&v[1..1 + end], escaped, &v[end + 2..]),
+                        None => (&v[1..], false, &[][..]),
                     }
-                    None => (&v[1..], false, &[][..]),
-                },
+                }
                 _ => {
                     let n = v
                         .iter()
@@ -585,6 +622,36 @@ mod tests {
             ])
         );
         assert!(!Fields::new(Payload::Cef, b"CEF:0|a|b").valid());
+    }
+
+    /// The readers find quotes, pipes, `=` and backslashes 64 bytes at a time: escapes and
+    /// delimiters on either side of every block edge read the same.
+    #[test]
+    fn escapes_and_delimiters_at_every_offset_of_a_long_body() {
+        for pad in 0..150 {
+            let p = "x".repeat(pad);
+            let json = format!(r#"{{"a{p}":"{p}\"q\\","n":[1,"{p}]"],"m":"{p}"}}"#);
+            let fields: Vec<Field<'_>> = Fields::new(Payload::Json, json.as_bytes()).collect();
+            let want_a = format!(r#"{p}\"q\\"#);
+            assert_eq!(fields.len(), 3, "pad {pad}: {json}");
+            assert_eq!(fields[0].value, want_a.as_bytes(), "pad {pad}");
+            assert!(fields[0].escaped, "pad {pad}");
+            assert_eq!(fields[1].value, format!(r#"[1,"{p}]"]"#).as_bytes());
+            assert_eq!((fields[2].value, fields[2].escaped), (p.as_bytes(), false));
+
+            let cef = format!(r"CEF:0|V{p}\|x|P|1|S|N|5|k={p}\=v {p}b=2 msg={p} t");
+            let fields: Vec<Field<'_>> = Fields::new(Payload::Cef, cef.as_bytes()).collect();
+            assert_eq!(fields.len(), 10, "pad {pad}: {cef}");
+            assert_eq!(fields[1].value, format!(r"V{p}\|x").as_bytes(), "pad {pad}");
+            assert!(fields[1].escaped && !fields[2].escaped, "pad {pad}");
+            assert_eq!(fields[7].value, format!(r"{p}\=v").as_bytes(), "pad {pad}");
+            let b_key = format!("{p}b");
+            assert_eq!(
+                (fields[8].key, fields[8].value),
+                (b_key.as_bytes(), &b"2"[..])
+            );
+            assert_eq!(fields[9].value, format!("{p} t").as_bytes(), "pad {pad}");
+        }
     }
 
     #[test]

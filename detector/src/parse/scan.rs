@@ -56,6 +56,7 @@ pub enum Implementation {
 
 type FindFn = fn(&[u8], &ByteSet) -> Option<usize>;
 type MaskFn = fn(&[u8; 64], u8) -> u64;
+type Masks4Fn = fn(&[u8; 64], &[u8; 4]) -> [u64; 4];
 type ScreenFn = fn(&[u8; SCREEN_READ], &Fingerprints) -> u64;
 
 /// The chosen implementation's functions.
@@ -63,6 +64,7 @@ struct Chosen {
     implementation: Implementation,
     find: FindFn,
     mask64: MaskFn,
+    masks64x4: Masks4Fn,
     screen64: ScreenFn,
 }
 
@@ -71,6 +73,7 @@ fn select() -> Chosen {
         implementation: Implementation::Scalar,
         find: find_scalar,
         mask64: mask64_scalar,
+        masks64x4: masks64x4_scalar,
         screen64: screen64_scalar,
     };
     if std::env::var_os("DETECTOR_SIMD").is_some_and(|v| v == "off") {
@@ -84,6 +87,7 @@ fn select() -> Chosen {
                 implementation: Implementation::Avx2,
                 find: x86::find_avx2,
                 mask64: x86::mask64_avx2,
+                masks64x4: x86::masks64x4_avx2,
                 screen64: x86::screen64_avx2,
             };
         }
@@ -91,6 +95,7 @@ fn select() -> Chosen {
             implementation: Implementation::Sse2,
             find: x86::find_sse2,
             mask64: x86::mask64_sse2,
+            masks64x4: x86::masks64x4_sse2,
             // The screen needs a byte shuffle, which SSE2 lacks.
             screen64: if std::arch::is_x86_feature_detected!("ssse3") {
                 x86::screen64_ssse3
@@ -131,6 +136,106 @@ pub fn mask64_scalar(block: &[u8; 64], byte: u8) -> u64 {
         .iter()
         .enumerate()
         .fold(0, |m, (i, &b)| m | (u64::from(b == byte) << i))
+}
+
+/// Four masks of a 64-byte block in one pass: bit `p` of mask `k` is set where `block[p]` is
+/// `bytes[k]`.
+#[inline]
+pub fn masks64x4(block: &[u8; 64], bytes: &[u8; 4]) -> [u64; 4] {
+    (CHOSEN.get_or_init(select).masks64x4)(block, bytes)
+}
+
+/// The oracle of [`masks64x4`].
+pub fn masks64x4_scalar(block: &[u8; 64], bytes: &[u8; 4]) -> [u64; 4] {
+    bytes.map(|b| mask64_scalar(block, b))
+}
+
+/// Where the bytes of up to four kinds are in a slice (a JSON string's quote and backslash, a
+/// CEF header's pipe ...), for a parser that walks it forward: each 64 bytes are compared with
+/// all four kinds in one vector pass, and every search inside them is then a bit operation.
+/// A search that starts outside the 64 bytes at hand computes the masks of the 64 from there.
+#[derive(Clone, Debug)]
+pub struct Marks<'a> {
+    hay: &'a [u8],
+    bytes: [u8; 4],
+    /// The masks cover `hay[base..end]`, bit 0 at `base`.
+    base: usize,
+    end: usize,
+    masks: [u64; 4],
+}
+
+impl<'a> Marks<'a> {
+    /// Marks of `bytes` (kind `k` is `bytes[k]`) in `hay`; nothing is computed before the first
+    /// search.
+    pub fn new(hay: &'a [u8], bytes: [u8; 4]) -> Self {
+        Self {
+            hay,
+            bytes,
+            base: 0,
+            end: 0,
+            masks: [0; 4],
+        }
+    }
+
+    /// The slice searched.
+    pub fn hay(&self) -> &'a [u8] {
+        self.hay
+    }
+
+    /// Computes the masks of the 64 bytes from `from` (`from < hay.len()`); near the end, of
+    /// the last 64, which cover `from` too, so that only a slice shorter than 64 bytes is copied.
+    #[cold]
+    fn load(&mut self, from: usize) {
+        let len = self.hay.len();
+        let f = CHOSEN.get_or_init(select).masks64x4;
+        if let Some(block) = self.hay.get(from..).and_then(|s| s.first_chunk::<64>()) {
+            self.base = from;
+            self.masks = f(block, &self.bytes);
+        } else if let Some(block) = self.hay.last_chunk::<64>() {
+            self.base = len - 64;
+            self.masks = f(block, &self.bytes);
+        } else {
+            let mut block = [0u8; 64];
+            block[..len].copy_from_slice(self.hay);
+            self.base = 0;
+            // Bits past the end would be the padding's: clear them.
+            self.masks = f(&block, &self.bytes).map(|m| m & ((1u64 << len) - 1));
+        }
+        self.end = (self.base + 64).min(len);
+    }
+
+    /// The first position at or after `from` whose byte is of one of the kinds in `kinds` (bit
+    /// `k` for `bytes[k]`).
+    #[inline]
+    pub fn find(&mut self, mut from: usize, kinds: u8) -> Option<usize> {
+        loop {
+            if from >= self.hay.len() {
+                return None;
+            }
+            if from < self.base || from >= self.end {
+                self.load(from);
+            }
+            let mut m = 0;
+            for (k, mask) in self.masks.iter().enumerate() {
+                if kinds & (1 << k) != 0 {
+                    m |= mask;
+                }
+            }
+            let m = m >> (from - self.base);
+            if m != 0 {
+                return Some(from + m.trailing_zeros() as usize);
+            }
+            from = self.end;
+        }
+    }
+
+    /// [`Marks::find`] in `rest`, a suffix of the slice searched; the position is `rest`'s.
+    #[inline]
+    pub fn find_in(&mut self, rest: &[u8], kinds: u8) -> Option<usize> {
+        let start = self.hay.len() - rest.len();
+        debug_assert!(std::ptr::eq(rest.as_ptr(), self.hay[start..].as_ptr()));
+        self.find(start, kinds).map(|p| p - start)
+    }
 }
 
 /// Longest fingerprint window of a [`Fingerprints`] set, in bytes.
@@ -436,42 +541,59 @@ mod x86 {
         }
     }
 
-    /// The 64-byte mask, `64 / WIDTH` blocks at a time.
+    /// The 64-byte masks of `K` bytes, `64 / WIDTH` blocks at a time, each block loaded once.
     ///
     /// # Safety
     /// The CPU supports `V`'s instruction set.
     #[inline(always)]
-    unsafe fn mask64<V: Lanes>(block: &[u8; 64], byte: u8) -> u64 {
+    unsafe fn masks64<V: Lanes, const K: usize>(block: &[u8; 64], bytes: &[u8; K]) -> [u64; K] {
         // SAFETY: the caller guarantees the instruction set.
-        let needle = unsafe { V::splat(byte) };
-        let mut mask = 0u64;
+        let needles: [V; K] = bytes.map(|b| unsafe { V::splat(b) });
+        let mut masks = [0u64; K];
         for i in 0..64 / V::WIDTH {
             // SAFETY: i * WIDTH + WIDTH <= 64, inside the block; instruction set as above.
-            let m = unsafe {
-                V::load(block.as_ptr().add(i * V::WIDTH))
-                    .eq_mask(needle)
-                    .movemask()
-            };
-            mask |= u64::from(m) << (i * V::WIDTH);
+            let v = unsafe { V::load(block.as_ptr().add(i * V::WIDTH)) };
+            for (mask, needle) in masks.iter_mut().zip(needles) {
+                // SAFETY: instruction set as above.
+                let m = unsafe { v.eq_mask(needle).movemask() };
+                *mask |= u64::from(m) << (i * V::WIDTH);
+            }
         }
-        mask
+        masks
     }
 
     pub(super) fn mask64_sse2(block: &[u8; 64], byte: u8) -> u64 {
         // SAFETY: SSE2 is part of every x86_64 CPU.
-        unsafe { mask64::<__m128i>(block, byte) }
+        unsafe { masks64::<__m128i, 1>(block, &[byte])[0] }
+    }
+
+    pub(super) fn masks64x4_sse2(block: &[u8; 64], bytes: &[u8; 4]) -> [u64; 4] {
+        // SAFETY: SSE2 is part of every x86_64 CPU.
+        unsafe { masks64::<__m128i, 4>(block, bytes) }
     }
 
     #[target_feature(enable = "avx2")]
     fn mask64_avx2_inner(block: &[u8; 64], byte: u8) -> u64 {
         // SAFETY: compiled for, and called on, CPUs with AVX2 only.
-        unsafe { mask64::<__m256i>(block, byte) }
+        unsafe { masks64::<__m256i, 1>(block, &[byte])[0] }
     }
 
     pub(super) fn mask64_avx2(block: &[u8; 64], byte: u8) -> u64 {
         // SAFETY: only selected after `is_x86_feature_detected!("avx2")`; the tests check the
         // same before calling it.
         unsafe { mask64_avx2_inner(block, byte) }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn masks64x4_avx2_inner(block: &[u8; 64], bytes: &[u8; 4]) -> [u64; 4] {
+        // SAFETY: compiled for, and called on, CPUs with AVX2 only.
+        unsafe { masks64::<__m256i, 4>(block, bytes) }
+    }
+
+    pub(super) fn masks64x4_avx2(block: &[u8; 64], bytes: &[u8; 4]) -> [u64; 4] {
+        // SAFETY: only selected after `is_x86_feature_detected!("avx2")`; the tests check the
+        // same before calling it.
+        unsafe { masks64x4_avx2_inner(block, bytes) }
     }
 
     /// The screen on `V::WIDTH` positions at `at`: per window byte, two shuffles look up the low
@@ -626,6 +748,64 @@ mod tests {
         v
     }
 
+    #[allow(clippy::type_complexity)]
+    fn masks4_implementations() -> Vec<(&'static str, fn(&[u8; 64], &[u8; 4]) -> [u64; 4])> {
+        let mut v: Vec<(&'static str, fn(&[u8; 64], &[u8; 4]) -> [u64; 4])> =
+            vec![("dispatched", masks64x4)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            v.push(("sse2", x86::masks64x4_sse2));
+            if std::arch::is_x86_feature_detected!("avx2") {
+                v.push(("avx2", x86::masks64x4_avx2));
+            }
+        }
+        v
+    }
+
+    /// Every position of every kind in `hay`, found with [`Marks::find`] from each start.
+    fn all_marks(hay: &[u8], bytes: [u8; 4], kinds: u8) -> Vec<Option<usize>> {
+        let mut marks = Marks::new(hay, bytes);
+        (0..=hay.len() + 1)
+            .map(|from| marks.find(from, kinds))
+            .collect()
+    }
+
+    fn all_marks_scalar(hay: &[u8], bytes: [u8; 4], kinds: u8) -> Vec<Option<usize>> {
+        let hit = |b: u8| (0..4).any(|k| kinds & (1 << k) != 0 && bytes[k] == b);
+        (0..=hay.len() + 1)
+            .map(|from| {
+                let rest = hay.get(from..).unwrap_or(&[]);
+                rest.iter().position(|&b| hit(b)).map(|i| from + i)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn marks_are_found_at_every_position_of_short_and_long_input() {
+        for len in 0..200usize {
+            for pos in [0, 1, 31, 32, 63, 64, 65, 127, 128, len.saturating_sub(1)] {
+                let mut hay = vec![b'a'; len];
+                if pos < len {
+                    hay[pos] = b'|';
+                }
+                if len > 3 {
+                    hay[len - 3] = b'=';
+                }
+                let bytes = [b'|', b'\\', b'=', 0];
+                for kinds in [0b1, 0b100, 0b101, 0b1000, 0b1111] {
+                    assert_eq!(
+                        all_marks(&hay, bytes, kinds),
+                        all_marks_scalar(&hay, bytes, kinds),
+                        "len {len} pos {pos} kinds {kinds:b}"
+                    );
+                }
+            }
+        }
+        let mut marks = Marks::new(b"a|b", [b'|'; 4]);
+        assert_eq!(marks.find_in(&b"a|b"[1..], 1), Some(0));
+        assert_eq!(marks.find_in(&b"a|b"[2..], 1), None);
+    }
+
     #[test]
     fn masks_of_short_and_long_input() {
         assert_eq!(mask64(b"a b  c", b' '), 0b1_1010);
@@ -705,6 +885,27 @@ mod tests {
             for (name, f) in mask_implementations() {
                 prop_assert_eq!(f(&block, byte), want, "{}", name);
             }
+        }
+
+        #[test]
+        fn vector_masks_of_four_bytes_agree_with_the_scalar_oracle(
+            block in proptest::collection::vec(any::<u8>(), 64),
+            bytes in any::<[u8; 4]>(),
+        ) {
+            let block: [u8; 64] = block.try_into().unwrap();
+            let want = masks64x4_scalar(&block, &bytes);
+            for (name, f) in masks4_implementations() {
+                prop_assert_eq!(f(&block, &bytes), want, "{}", name);
+            }
+        }
+
+        #[test]
+        fn marks_agree_with_a_byte_at_a_time_search(
+            hay in proptest::collection::vec(prop_oneof![Just(b'"'), Just(b'\\'), Just(b'|'), any::<u8>()], 0..300),
+            bytes in any::<[u8; 4]>(),
+            kinds in 0u8..16,
+        ) {
+            prop_assert_eq!(all_marks(&hay, bytes, kinds), all_marks_scalar(&hay, bytes, kinds));
         }
 
         #[test]
