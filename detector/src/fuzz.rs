@@ -119,6 +119,25 @@ pub fn scan_input(data: &[u8]) {
     }
     let set = scan::ByteSet::new(set);
     assert_eq!(scan::find(hay, &set), scan::find_scalar(hay, &set));
+    marks_input(&set, hay);
+}
+
+/// [`scan::Marks`] of the set's first four bytes against a byte at a time search, from every
+/// start, walking forward as the payload readers do.
+fn marks_input(set: &scan::ByteSet, hay: &[u8]) {
+    let bytes: [u8; 4] =
+        std::array::from_fn(|k| (0u8..=255).filter(|&b| set.contains(b)).nth(k).unwrap_or(0));
+    let kinds = (hay.len() % 15 + 1) as u8;
+    let hit = |b: u8| (0..4).any(|k| kinds & (1 << k) != 0 && bytes[k] == b);
+    // The next hit from each position, computed backwards: linear in the input.
+    let mut next = vec![None; hay.len() + 1];
+    for i in (0..hay.len()).rev() {
+        next[i] = if hit(hay[i]) { Some(i) } else { next[i + 1] };
+    }
+    let mut marks = scan::Marks::new(hay, bytes);
+    for (from, &want) in next.iter().enumerate() {
+        assert_eq!(marks.find(from, kinds), want, "from {from}");
+    }
 }
 
 /// The screen: triples of (bucket, window position, byte) from the start of `data` (as many
