@@ -31,6 +31,7 @@ pub fn parse_input(data: &[u8]) {
         payload,
         max_len: if first & 0x80 != 0 { 64 } else { 64 * 1024 },
         year: (first & 0x40 != 0).then_some(2024),
+        month: (first & 0x40 != 0).then_some(first % 12 + 1),
     };
     let e = parse(rest, &opts);
     let inside = |s: &[u8]| {

@@ -293,6 +293,8 @@ impl<W: Write> OutputSink for Housekeeper<W> {
     fn on_output(&mut self, item: Output) {
         match item {
             Output::Message(sample) => {
+                self.parsing
+                    .refresh_calendar(crate::pipeline::monotonic_ns());
                 let opts = *self.parsing.for_port(sample.dst_port);
                 let event = detector::parse::parse(sample.bytes(), &opts);
                 if self.print {

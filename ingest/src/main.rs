@@ -224,14 +224,14 @@ fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
         )),
         None => Box::new(std::io::stdin().lock()),
     };
-    let parsing = Parsing {
-        default: ParseOptions {
+    let parsing = Parsing::new(
+        ParseOptions {
             format: args.format.hint(),
-            year: Some(current_year()),
             ..ParseOptions::default()
         },
-        per_port: Vec::new(),
-    };
+        Vec::new(),
+    )
+    .with_wall_clock_year();
     // The detector of one worker of `ingest run`, on the messages' own time: offline, arrival
     // is meaningless.
     let mut config = Config::default();
@@ -493,19 +493,6 @@ fn port_format(spec: &str, base: ParseOptions) -> anyhow::Result<(u16, ParseOpti
     ))
 }
 
-/// The current year (UTC), for BSD timestamps that carry none.
-fn current_year() -> i32 {
-    use detector::parse::time::days_from_civil;
-    let days = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400) as i64;
-    let mut year = 1970 + (days / 366) as i32;
-    while days_from_civil(i64::from(year) + 1, 1, 1) <= days {
-        year += 1;
-    }
-    year
-}
-
 fn main() -> anyhow::Result<()> {
     use clap::{CommandFactory, FromArgMatches};
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
@@ -563,6 +550,7 @@ fn parse_lines(args: ParseArgs) -> anyhow::Result<()> {
         payload,
         max_len: args.max_len,
         year: args.year,
+        month: None,
     };
     let input: Box<dyn BufRead> = match &args.input {
         Some(path) => Box::new(std::io::BufReader::new(
@@ -642,17 +630,16 @@ fn options(args: &Config) -> anyhow::Result<Options> {
     };
     let base = ParseOptions {
         max_len: args.max_message_len,
-        year: Some(current_year()),
         ..ParseOptions::default()
     };
-    opts.parsing = Parsing {
-        default: base,
-        per_port: args
-            .format_for
+    opts.parsing = Parsing::new(
+        base,
+        args.format_for
             .iter()
             .map(|spec| port_format(spec, base))
             .collect::<anyhow::Result<_>>()?,
-    };
+    )
+    .with_wall_clock_year();
     opts.validate()?;
     Ok(opts)
 }
@@ -971,11 +958,5 @@ mod tests {
         assert!(c.learn);
         assert_eq!((c.learn_warmup, c.learn_interval), (9, 7));
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn the_current_year_is_plausible() {
-        let y = current_year();
-        assert!((2025..2100).contains(&y), "{y}");
     }
 }

@@ -57,8 +57,13 @@ pub struct ParseOptions {
     pub payload: Option<Payload>,
     /// Longest message read; the rest is ignored and [`ParseError::TooLong`] reported.
     pub max_len: usize,
-    /// The year for BSD timestamps that have none; without it they get no `timestamp_ns`.
+    /// The year for BSD timestamps that have none (the year of the reading); without it they
+    /// get no `timestamp_ns`.
     pub year: Option<i32>,
+    /// The month (1-12) of the reading in `year`, when known: a BSD timestamp without a year
+    /// then gets the year that puts it nearest (December's messages read in January belong to
+    /// the year before). See [`time::nearest_year`].
+    pub month: Option<u8>,
 }
 
 impl Default for ParseOptions {
@@ -68,6 +73,7 @@ impl Default for ParseOptions {
             payload: None,
             max_len: 64 * 1024,
             year: None,
+            month: None,
         }
     }
 }
@@ -468,7 +474,7 @@ fn rfc5424<'a>(ev: &mut Event<'a>, s: &'a [u8]) -> Result<(), ParseError> {
 
 /// RFC 3164 as sent: `[seq: ][*]TIMESTAMP[:] [HOST ]TAG[[PID]]: MSG`, with every part but the
 /// message optional. Never fails: what cannot be read stays in the body.
-fn rfc3164<'a>(ev: &mut Event<'a>, mut s: &'a [u8], year: Option<i32>) {
+fn rfc3164<'a>(ev: &mut Event<'a>, mut s: &'a [u8], opts: &ParseOptions) {
     // Cisco sequence number: digits, then ": ".
     let seq = s.iter().take_while(|b| b.is_ascii_digit()).count();
     if seq > 0 && s.get(seq) == Some(&b':') && s.get(seq + 1) == Some(&b' ') {
@@ -480,7 +486,7 @@ fn rfc3164<'a>(ev: &mut Event<'a>, mut s: &'a [u8], year: Option<i32>) {
         Some(b'*' | b'.') => &s[1..],
         _ => s,
     };
-    let stamp = time::parse_bsd_prefix(t, year)
+    let stamp = time::parse_bsd_prefix(t, opts.year, opts.month)
         .or_else(|| time::parse_rfc3339_prefix(t).map(|(ns, n)| (n, Some(ns))));
     if let Some((n, ns)) = stamp {
         ev.timestamp = Some(&t[..n]);
@@ -679,7 +685,7 @@ pub fn parse<'a>(input: &'a [u8], opts: &ParseOptions) -> Event<'a> {
                     input
                 }
             };
-            rfc3164(&mut ev, rest, opts.year);
+            rfc3164(&mut ev, rest, opts);
         }
     }
     ev.payload = opts.payload.unwrap_or_else(|| detect_payload(ev.body));
@@ -693,6 +699,22 @@ pub fn parse<'a>(input: &'a [u8], opts: &ParseOptions) -> Event<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bsd_message_of_december_read_in_january_is_dated_the_year_before() {
+        let msg = b"<13>Dec 31 23:59:59 host app: last words of the year";
+        let read = |year, month| {
+            let opts = ParseOptions {
+                year: Some(year),
+                month,
+                ..ParseOptions::default()
+            };
+            parse(msg, &opts).timestamp_ns
+        };
+        assert_eq!(read(2027, Some(1)), read(2026, None));
+        assert_eq!(read(2026, Some(12)), read(2026, None));
+        assert_ne!(read(2027, None), read(2026, None));
+    }
 
     #[test]
     fn quoted_values_end_at_their_first_unescaped_quote_at_any_length() {

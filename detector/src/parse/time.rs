@@ -12,6 +12,20 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The year and month (1-12) of a day counted from 1970-01-01 (the inverse of
+/// [`days_from_civil`], by the same algorithm run backwards).
+pub fn year_month_from_days(days: i64) -> (i32, u8) {
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y as i32, m as u8)
+}
+
 fn days_in_month(y: i64, m: u32) -> u32 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -103,6 +117,22 @@ fn fraction(s: &[u8]) -> (u32, usize) {
     (ns * SCALE[n.min(9)], 1 + n)
 }
 
+/// The year of a BSD timestamp of month `mo` (1-12) that names none, read in `year`: with the
+/// reading's month (1-12) known, the year before or after when that puts the timestamp nearer
+/// (more than six months away otherwise). December's messages read on the 1st of January
+/// belong to the old year; January's from a device whose clock runs ahead, read on the 31st of
+/// December, to the new one.
+pub fn nearest_year(year: i32, month: Option<u8>, mo: u32) -> i32 {
+    let Some(now) = month else {
+        return year;
+    };
+    match i64::from(mo) - i64::from(now) {
+        d if d > 6 => year - 1,
+        d if d < -6 => year + 1,
+        _ => year,
+    }
+}
+
 /// RFC 3339 / ISO 8601 as RFC 5424 section 6.2.3 allows it: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
 /// A lowercase `t`/`z` or a space instead of `T` is accepted (ISO 8601 as devices send it);
 /// without a zone, UTC is assumed. The whole input must be the timestamp.
@@ -183,8 +213,13 @@ pub fn month(s: &[u8]) -> Option<u32> {
 /// A BSD timestamp: `Mmm dd hh:mm:ss` (day space- or zero-padded), optionally with a fraction
 /// and optionally with a year before or after the time (`Mmm dd yyyy hh:mm:ss`,
 /// `Mmm dd hh:mm:ss yyyy`). Returns the text's length and, when a year is known (written, or
-/// `year` given), the time in UTC.
-pub fn parse_bsd_prefix(s: &[u8], year: Option<i32>) -> Option<(usize, Option<i64>)> {
+/// `year` given), the time in UTC. A given `year` is the year of the reading, in `reading_month`
+/// when known: see [`nearest_year`]. A written year is taken as written.
+pub fn parse_bsd_prefix(
+    s: &[u8],
+    year: Option<i32>,
+    reading_month: Option<u8>,
+) -> Option<(usize, Option<i64>)> {
     let mo = month(s)?;
     if s.get(3) != Some(&b' ') {
         return None;
@@ -203,7 +238,7 @@ pub fn parse_bsd_prefix(s: &[u8], year: Option<i32>) -> Option<(usize, Option<i6
         return None;
     }
     at += 1;
-    let mut y = year.map(i64::from);
+    let mut y = year.map(|y| i64::from(nearest_year(y, reading_month, mo)));
     // `Mmm dd yyyy hh:mm:ss`
     if let Some(yy) = digits(&s[at..], 4)
         && s.get(at + 4) == Some(&b' ')
@@ -283,26 +318,76 @@ mod tests {
     }
 
     #[test]
+    fn year_and_month_of_every_day_of_four_centuries() {
+        let mut days = days_from_civil(1900, 1, 1);
+        for y in 1900..2300 {
+            for m in 1..=12u32 {
+                assert_eq!(days, days_from_civil(y, m, 1));
+                for _ in 0..days_in_month(y, m) {
+                    assert_eq!(
+                        year_month_from_days(days),
+                        (y as i32, m as u8),
+                        "day {days}"
+                    );
+                    days += 1;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_nearest_year_to_the_reading() {
+        assert_eq!(nearest_year(2027, Some(1), 12), 2026);
+        assert_eq!(nearest_year(2027, Some(1), 7), 2027);
+        assert_eq!(nearest_year(2027, Some(1), 8), 2026);
+        assert_eq!(nearest_year(2026, Some(12), 1), 2027);
+        assert_eq!(nearest_year(2026, Some(12), 6), 2026);
+        assert_eq!(nearest_year(2026, Some(6), 6), 2026);
+        assert_eq!(nearest_year(2026, None, 12), 2026);
+    }
+
+    #[test]
     fn bsd_timestamps() {
-        let (n, ns) = parse_bsd_prefix(b"Oct 11 22:14:15 mymachine", Some(2003)).unwrap();
+        let (n, ns) = parse_bsd_prefix(b"Oct 11 22:14:15 mymachine", Some(2003), None).unwrap();
         assert_eq!(n, 15);
         assert_eq!(ns, Some(1_065_910_455_000_000_000));
         assert_eq!(
-            parse_bsd_prefix(b"Jun  4 15:16:01 x", None),
+            parse_bsd_prefix(b"Jun  4 15:16:01 x", None, None),
             Some((15, None))
         );
         assert_eq!(
-            parse_bsd_prefix(b"Mar  1 00:00:00.123: %SYS", Some(2024))
+            parse_bsd_prefix(b"Mar  1 00:00:00.123: %SYS", Some(2024), None)
                 .unwrap()
                 .0,
             19
         );
         assert_eq!(
-            parse_bsd_prefix(b"Dec 10 2024 06:55:46 host", None).map(|(n, t)| (n, t.is_some())),
+            parse_bsd_prefix(b"Dec 10 2024 06:55:46 host", None, Some(1))
+                .map(|(n, t)| (n, t.is_some())),
             Some((20, true))
         );
-        assert_eq!(parse_bsd_prefix(b"Foo 10 06:55:46", None), None);
-        assert_eq!(parse_bsd_prefix(b"Dec 32 06:55:46", None), None);
-        assert_eq!(parse_bsd_prefix(b"Dec 10 25:55:46", None), None);
+        assert_eq!(
+            parse_bsd_prefix(b"Dec 31 23:59:59 h", Some(2027), Some(1)),
+            parse_bsd_prefix(b"Dec 31 23:59:59 h", Some(2026), None),
+            "December read in January is last year's"
+        );
+        assert_eq!(
+            parse_bsd_prefix(b"Jan  1 00:00:01 h", Some(2026), Some(12)),
+            parse_bsd_prefix(b"Jan  1 00:00:01 h", Some(2027), None),
+            "January read in December (a clock ahead) is next year's"
+        );
+        assert_eq!(
+            parse_bsd_prefix(b"Jul  1 00:00:01 h", Some(2026), Some(1)),
+            parse_bsd_prefix(b"Jul  1 00:00:01 h", Some(2026), None),
+            "six months away stays in the year"
+        );
+        assert_eq!(
+            parse_bsd_prefix(b"Dec 10 2024 06:55:46 h", Some(2026), Some(1)),
+            parse_bsd_prefix(b"Dec 10 2024 06:55:46 h", None, None),
+            "a written year is kept"
+        );
+        assert_eq!(parse_bsd_prefix(b"Foo 10 06:55:46", None, None), None);
+        assert_eq!(parse_bsd_prefix(b"Dec 32 06:55:46", None, None), None);
+        assert_eq!(parse_bsd_prefix(b"Dec 10 25:55:46", None, None), None);
     }
 }
