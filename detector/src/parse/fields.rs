@@ -90,6 +90,15 @@ pub fn detect_payload(body: &[u8]) -> Payload {
     Payload::Plain
 }
 
+/// The first position from `i` that is not ASCII white space.
+#[inline(always)]
+fn skip_space(s: &[u8], mut i: usize) -> usize {
+    while s.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    i
+}
+
 fn trim_start(s: &[u8]) -> &[u8] {
     let n = s.iter().take_while(|b| b.is_ascii_whitespace()).count();
     &s[n..]
@@ -205,20 +214,28 @@ impl<'a> Fields<'a> {
         None
     }
 
-    /// In `s`, a suffix of the body: the index of the first byte of the kinds `stop` that no
-    /// backslash escapes, and whether a backslash came before it.
+    /// From position `from` of the body: the position of the first byte of the kinds `stop` that
+    /// no backslash escapes, and whether a backslash came before it.
     #[inline]
-    fn until(&mut self, s: &'a [u8], stop: u8) -> Option<(usize, bool)> {
+    fn until_at(&mut self, mut from: usize, stop: u8) -> Option<(usize, bool)> {
+        let b = self.marks.hay();
         let mut escaped = false;
-        let mut at = 0;
         loop {
-            let i = at + self.marks.find_in(s.get(at..)?, stop | BACKSLASH)?;
-            if s[i] != b'\\' {
+            let i = self.marks.find(from, stop | BACKSLASH)?;
+            if b[i] != b'\\' {
                 return Some((i, escaped));
             }
             escaped = true;
-            at = i + 2;
+            from = i + 2;
         }
+    }
+
+    /// [`Fields::until_at`] in `s`, a suffix of the body; the index is `s`'s.
+    #[inline]
+    fn until(&mut self, s: &'a [u8], stop: u8) -> Option<(usize, bool)> {
+        let start = self.marks.hay().len() - s.len();
+        let (i, escaped) = self.until_at(start, stop)?;
+        Some((i - start, escaped))
     }
 
     /// Length of a JSON value starting at `s[0]` (not a string): a nested object or array with
@@ -255,46 +272,53 @@ impl<'a> Fields<'a> {
     }
 
     fn json(&mut self) -> Option<Field<'a>> {
-        let mut s = trim_start(self.rest);
+        // Positions in the body rather than slices of it: fewer bounds to keep.
+        let b = self.marks.hay();
+        let mut i = skip_space(b, b.len() - self.rest.len());
         if self.state == State::Start {
-            let Some(r) = s.strip_prefix(b"{") else {
+            if b.get(i) != Some(&b'{') {
                 return self.fail();
-            };
-            s = trim_start(r);
+            }
+            i = skip_space(b, i + 1);
             self.state = State::Pairs;
-            if let Some(r) = s.strip_prefix(b"}") {
-                self.rest = r;
+            if b.get(i) == Some(&b'}') {
+                self.rest = &b[i + 1..];
                 self.state = State::Done;
                 return None;
             }
         }
-        let Some(r) = s.strip_prefix(b"\"") else {
+        if b.get(i) != Some(&b'"') {
+            return self.fail();
+        }
+        let Some((kend, _)) = self.until_at(i + 1, QUOTE) else {
             return self.fail();
         };
-        let Some((kend, _)) = self.until(r, QUOTE) else {
+        let key = &b[i + 1..kend];
+        i = skip_space(b, kend + 1);
+        if b.get(i) != Some(&b':') {
             return self.fail();
-        };
-        let key = &r[..kend];
-        let Some(r) = trim_start(&r[kend + 1..]).strip_prefix(b":") else {
-            return self.fail();
-        };
-        let r = trim_start(r);
-        let (value, escaped, r) = if let Some(v) = r.strip_prefix(b"\"") {
-            let Some((end, escaped)) = self.until(v, QUOTE) else {
+        }
+        i = skip_space(b, i + 1);
+        let (value, escaped) = if b.get(i) == Some(&b'"') {
+            let Some((end, escaped)) = self.until_at(i + 1, QUOTE) else {
                 return self.fail();
             };
-            (&v[..end], escaped, &v[end + 1..])
+            let value = &b[i + 1..end];
+            i = end + 1;
+            (value, escaped)
         } else {
-            let Some(n) = self.json_value_len(r) else {
+            let Some(n) = self.json_value_len(&b[i..]) else {
                 return self.fail();
             };
-            (&r[..n], false, &r[n..])
+            let value = &b[i..i + n];
+            i += n;
+            (value, false)
         };
-        let r = trim_start(r);
-        match r.first() {
-            Some(b',') => self.rest = &r[1..],
+        i = skip_space(b, i);
+        match b.get(i) {
+            Some(b',') => self.rest = &b[i + 1..],
             Some(b'}') => {
-                self.rest = &r[1..];
+                self.rest = &b[i + 1..];
                 self.state = State::Done;
             }
             _ => return self.fail(),
@@ -308,10 +332,11 @@ impl<'a> Fields<'a> {
 
     /// The next `|`-separated header value (with `\|` and `\\` escapes).
     fn header_value(&mut self) -> Option<(&'a [u8], bool)> {
-        let s = self.rest;
-        let (i, escaped) = self.until(s, PIPE)?;
-        self.rest = &s[i + 1..];
-        Some((&s[..i], escaped))
+        let b = self.marks.hay();
+        let start = b.len() - self.rest.len();
+        let (i, escaped) = self.until_at(start, PIPE)?;
+        self.rest = &b[i + 1..];
+        Some((&b[start..i], escaped))
     }
 
     fn header(&mut self, names: &'static [&'static str], prefix: &[u8]) -> Option<Field<'a>> {
@@ -385,46 +410,40 @@ impl<'a> Fields<'a> {
     /// CEF extension: `key=value` pairs, values running to the space before the next key, with
     /// `\=` and `\\` escapes.
     fn cef_pair(&mut self) -> Option<Field<'a>> {
-        let s = trim_start(self.rest);
-        if s.is_empty() {
+        let b = self.marks.hay();
+        let start = skip_space(b, b.len() - self.rest.len());
+        if start == b.len() {
             self.state = State::Done;
             return None;
         }
-        let Some(eq) = self.marks.find_in(s, EQUALS) else {
+        let Some(eq) = self.marks.find(start, EQUALS) else {
             return self.fail();
         };
-        let key = trim_end(&s[..eq]);
-        if key.is_empty() || !key.iter().all(|&b| is_key_byte(b)) {
+        let key = trim_end(&b[start..eq]);
+        if key.is_empty() || !key.iter().all(|&c| is_key_byte(c)) {
             return self.fail();
         }
-        let v = &s[eq + 1..];
-        let mut at = 0;
+        let v = eq + 1;
+        let mut at = v;
         let mut escaped = false;
         let end = loop {
-            let Some(i) = self
-                .marks
-                .find_in(&v[at..], EQUALS | BACKSLASH)
-                .map(|i| at + i)
-            else {
-                break v.len();
+            let Some(i) = self.marks.find(at, EQUALS | BACKSLASH) else {
+                break b.len();
             };
-            if v[i] == b'\\' {
+            if b[i] == b'\\' {
                 escaped = true;
                 at = i + 2;
-                if at >= v.len() {
-                    break v.len();
-                }
                 continue;
             }
-            match v[..i].iter().rposition(|&b| b == b' ') {
-                Some(sp) => break sp,
+            match b[v..i].iter().rposition(|&c| c == b' ') {
+                Some(sp) => break v + sp,
                 None => at = i + 1,
             }
         };
-        self.rest = &v[end..];
+        self.rest = &b[end..];
         Some(Field {
             key,
-            value: trim_end(&v[..end]),
+            value: trim_end(&b[v..end]),
             escaped,
         })
     }
