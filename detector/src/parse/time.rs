@@ -197,17 +197,28 @@ pub fn parse_rfc3339_prefix(s: &[u8]) -> Option<(i64, usize)> {
     Some((to_ns(c, offset)?, at))
 }
 
-const MONTHS: [&[u8; 3]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
-];
-
 /// The month number (1-12) of an English three-letter abbreviation.
 pub fn month(s: &[u8]) -> Option<u32> {
-    let m = s.get(..3)?;
-    MONTHS
-        .iter()
-        .position(|n| n.eq_ignore_ascii_case(m))
-        .map(|i| i as u32 + 1)
+    let &[a, b, c, ..] = s else {
+        return None;
+    };
+    // Lower-cased with one OR (only an upper-case letter becomes the lower-case one), then a
+    // decision on the first letter, the second, the third.
+    Some(match [a | 0x20, b | 0x20, c | 0x20] {
+        [b'j', b'a', b'n'] => 1,
+        [b'f', b'e', b'b'] => 2,
+        [b'm', b'a', b'r'] => 3,
+        [b'a', b'p', b'r'] => 4,
+        [b'm', b'a', b'y'] => 5,
+        [b'j', b'u', b'n'] => 6,
+        [b'j', b'u', b'l'] => 7,
+        [b'a', b'u', b'g'] => 8,
+        [b's', b'e', b'p'] => 9,
+        [b'o', b'c', b't'] => 10,
+        [b'n', b'o', b'v'] => 11,
+        [b'd', b'e', b'c'] => 12,
+        _ => return None,
+    })
 }
 
 /// A BSD timestamp: `Mmm dd hh:mm:ss` (day space- or zero-padded), optionally with a fraction
@@ -333,6 +344,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn months_in_any_case_and_nothing_else() {
+        let names = [
+            "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+        ];
+        for a in 0x20..0x80u8 {
+            for b in 0x20..0x80u8 {
+                for c in 0x20..0x80u8 {
+                    let s = [a, b, c, b' '];
+                    let want = names
+                        .iter()
+                        .position(|n| n.as_bytes().eq_ignore_ascii_case(&s[..3]))
+                        .map(|i| i as u32 + 1);
+                    assert_eq!(month(&s), want, "{s:?}");
+                }
+            }
+        }
+        assert_eq!(month(b"De"), None);
+        assert_eq!(month(b"DEC"), Some(12));
     }
 
     #[test]
