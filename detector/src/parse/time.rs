@@ -398,26 +398,44 @@ mod tests {
                 .map(|(n, t)| (n, t.is_some())),
             Some((20, true))
         );
-        assert_eq!(
-            parse_bsd_prefix(b"Dec 31 23:59:59 h", Some(2027), Some(1)),
-            parse_bsd_prefix(b"Dec 31 23:59:59 h", Some(2026), None),
-            "December read in January is last year's"
-        );
-        assert_eq!(
-            parse_bsd_prefix(b"Jan  1 00:00:01 h", Some(2026), Some(12)),
-            parse_bsd_prefix(b"Jan  1 00:00:01 h", Some(2027), None),
-            "January read in December (a clock ahead) is next year's"
-        );
-        assert_eq!(
-            parse_bsd_prefix(b"Jul  1 00:00:01 h", Some(2026), Some(1)),
-            parse_bsd_prefix(b"Jul  1 00:00:01 h", Some(2026), None),
-            "six months away stays in the year"
-        );
-        assert_eq!(
-            parse_bsd_prefix(b"Dec 10 2024 06:55:46 h", Some(2026), Some(1)),
-            parse_bsd_prefix(b"Dec 10 2024 06:55:46 h", None, None),
-            "a written year is kept"
-        );
+        // (stamp, year and month of the reading, the year it must read as, why)
+        let cases: [(&[u8], i32, u8, Option<i32>, &str); 4] = [
+            (
+                b"Dec 31 23:59:59 h",
+                2027,
+                1,
+                Some(2026),
+                "December read in January: last year",
+            ),
+            (
+                b"Jan  1 00:00:01 h",
+                2026,
+                12,
+                Some(2027),
+                "January read in December: next year",
+            ),
+            (
+                b"Jul  1 00:00:01 h",
+                2026,
+                1,
+                Some(2026),
+                "six months away: the same year",
+            ),
+            (
+                b"Dec 10 2024 06:55:46 h",
+                2026,
+                1,
+                None,
+                "a written year is kept",
+            ),
+        ];
+        for (stamp, year, month, want, why) in cases {
+            assert_eq!(
+                parse_bsd_prefix(stamp, Some(year), Some(month)),
+                parse_bsd_prefix(stamp, want, None),
+                "{why}"
+            );
+        }
         assert_eq!(parse_bsd_prefix(b"Foo 10 06:55:46", None, None), None);
         assert_eq!(parse_bsd_prefix(b"Dec 32 06:55:46", None, None), None);
         assert_eq!(parse_bsd_prefix(b"Dec 10 25:55:46", None, None), None);
