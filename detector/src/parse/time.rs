@@ -399,7 +399,8 @@ mod tests {
             Some((20, true))
         );
         // (stamp, year and month of the reading, the year it must read as, why)
-        let cases: [(&[u8], i32, u8, Option<i32>, &str); 4] = [
+        type Case = (&'static [u8], i32, u8, Option<i32>, &'static str);
+        let cases: [Case; 4] = [
             (
                 b"Dec 31 23:59:59 h",
                 2027,
