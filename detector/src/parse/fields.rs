@@ -142,11 +142,14 @@ enum State {
     Failed,
 }
 
-/// The bytes the readers find through [`Marks`], and their kinds' bits.
+/// The bytes the readers find through [`Marks`], and their kinds' bits. Key=value bodies (and
+/// audit records) have no pipes: their third kind is the single quote that may quote a value.
 const MARKED: [u8; 4] = [b'"', b'\\', b'|', b'='];
+const MARKED_KV: [u8; 4] = [b'"', b'\\', b'\'', b'='];
 const QUOTE: u8 = 1;
 const BACKSLASH: u8 = 2;
 const PIPE: u8 = 4;
+const SINGLE_QUOTE: u8 = 4;
 const EQUALS: u8 = 8;
 
 /// Lazy iterator over a body's fields.
@@ -164,31 +167,20 @@ pub struct Fields<'a> {
     leef_version: &'a [u8],
 }
 
-/// The end of a single-quoted string whose content starts at `s[0]`, honouring `\`: the
-/// index of the closing quote, and whether a backslash came before it.
-fn single_quoted_end(s: &[u8]) -> Option<(usize, bool)> {
-    let mut escaped = false;
-    let mut at = 0;
-    loop {
-        let i = at
-            + s.get(at..)?
-                .iter()
-                .position(|&b| b == b'\'' || b == b'\\')?;
-        if s[i] == b'\'' {
-            return Some((i, escaped));
-        }
-        escaped = true;
-        at = i + 2;
-    }
-}
-
 impl<'a> Fields<'a> {
     /// The fields of `body` read as `kind`.
     pub fn new(kind: Payload, body: &'a [u8]) -> Self {
         Self {
             kind,
             rest: body,
-            marks: Marks::new(body, MARKED),
+            marks: Marks::new(
+                body,
+                if matches!(kind, Payload::Kv | Payload::Audit) {
+                    MARKED_KV
+                } else {
+                    MARKED
+                },
+            ),
             state: if kind == Payload::Plain {
                 State::Done
             } else {
@@ -494,12 +486,8 @@ impl<'a> Fields<'a> {
             let v = &s[k + 1..];
             let (value, escaped, rest) = match v.first() {
                 Some(&q @ (b'"' | b'\'')) => {
-                    let end = if q == b'"' {
-                        self.until(&v[1..], QUOTE)
-                    } else {
-                        single_quoted_end(&v[1..])
-                    };
-                    match end {
+                    let quote = if q == b'"' { QUOTE } else { SINGLE_QUOTE };
+                    match self.until(&v[1..], quote) {
                         Some((end, escaped)) => (&v[1..1 + end], escaped, &v[end + 2..]),
                         None => (&v[1..], false, &[][..]),
                     }
@@ -717,6 +705,14 @@ mod tests {
                 ("q", "x y")
             ])
         );
+        assert_eq!(
+            pairs(Payload::Kv, r"a='it\'s' b=1"),
+            kv(&[("a", r"it\'s"), ("b", "1")])
+        );
+        let escaped: Vec<bool> = Fields::new(Payload::Kv, br"a='it\'s' b='x'")
+            .map(|f| f.escaped)
+            .collect();
+        assert_eq!(escaped, [true, false]);
         let audit = "type=USER_LOGIN msg=audit(1364481363.243:24287): pid=2222 uid=0 msg='op=login acct=\"root\" res=failed'";
         assert_eq!(
             pairs(Payload::Audit, audit),

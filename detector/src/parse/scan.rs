@@ -228,14 +228,6 @@ impl<'a> Marks<'a> {
             from = self.end;
         }
     }
-
-    /// [`Marks::find`] in `rest`, a suffix of the slice searched; the position is `rest`'s.
-    #[inline]
-    pub fn find_in(&mut self, rest: &[u8], kinds: u8) -> Option<usize> {
-        let start = self.hay.len() - rest.len();
-        debug_assert!(std::ptr::eq(rest.as_ptr(), self.hay[start..].as_ptr()));
-        self.find(start, kinds).map(|p| p - start)
-    }
 }
 
 /// Longest fingerprint window of a [`Fingerprints`] set, in bytes.
@@ -801,9 +793,6 @@ mod tests {
                 }
             }
         }
-        let mut marks = Marks::new(b"a|b", [b'|'; 4]);
-        assert_eq!(marks.find_in(&b"a|b"[1..], 1), Some(0));
-        assert_eq!(marks.find_in(&b"a|b"[2..], 1), None);
     }
 
     #[test]
