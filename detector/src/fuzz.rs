@@ -4,16 +4,17 @@
 
 use crate::{
     parse::{
-        FormatHint, ParseOptions, Payload,
+        FieldIndex, FormatHint, ParseOptions, Payload,
         framing::{Frame, StreamDecoder},
         gelf::{GelfAssembler, GelfOutcome},
-        parse, scan,
+        parse, parse_indexed, scan,
     },
     rules::literals::LiteralSet,
 };
 
 /// Parses `data` with options taken from its first byte, reads every field, and checks that
-/// every slice of the event lies inside the input.
+/// every slice of the event lies inside the input, and that an event made with a field index
+/// reads as the one without.
 pub fn parse_input(data: &[u8]) {
     let (first, rest) = data.split_first().unwrap_or((&0, &[]));
     let format = match first & 3 {
@@ -58,6 +59,16 @@ pub fn parse_input(data: &[u8]) {
     }
     for (id, k, v) in e.sd_params() {
         assert!(inside(id) && inside(k) && inside(v));
+    }
+    let mut index = FieldIndex::default();
+    let indexed = parse_indexed(rest, &opts, &mut index);
+    assert_eq!(indexed.error, e.error, "the index changed the error");
+    let (mut a, mut b) = (e.fields(), indexed.fields());
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => break,
+            (x, y) => assert_eq!(x, y, "the index read another field"),
+        }
     }
 }
 

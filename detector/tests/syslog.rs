@@ -3,7 +3,8 @@
 
 use common::csv_fields;
 use detector::parse::{
-    Event, Format, FormatHint, ParseError, ParseOptions, Payload, PriError, parse, unescape_into,
+    Event, FieldIndex, Format, FormatHint, ParseError, ParseOptions, Payload, PriError, parse,
+    parse_indexed, unescape_into,
 };
 use proptest::prelude::*;
 
@@ -324,6 +325,105 @@ proptest! {
         let e = parse(input.as_bytes(), &ParseOptions::default());
         let _ = e.fields().count();
         let _ = e.sd_params().count();
+    }
+}
+
+/// Every field of `e`, owned, escapes flag included.
+fn all_fields(e: &Event<'_>) -> Vec<(Vec<u8>, Vec<u8>, bool)> {
+    e.fields()
+        .map(|f| (f.key.to_vec(), f.value.to_vec(), f.escaped))
+        .collect()
+}
+
+/// A body of `kind` (0 JSON, 1 CEF, 2 LEEF 1.0, 3 LEEF 2.0, 4 key=value, 5 audit) made of
+/// `words`: one field per word, the words taken as they come (quotes, escapes and delimiters
+/// in them break some bodies, as devices do).
+fn structured_body(kind: usize, words: &[String]) -> String {
+    let each = |f: &dyn Fn(usize, &String) -> String, sep: &str| {
+        words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| f(i, w))
+            .collect::<Vec<_>>()
+            .join(sep)
+    };
+    match kind {
+        0 => format!("{{{}}}", each(&|i, w| format!("\"k{i}\":\"{w}\""), ",")),
+        1 => format!(
+            "CEF:0|v|p|1|sig|name|5|{}",
+            each(&|i, w| format!("k{i}={w}"), " ")
+        ),
+        2 => format!(
+            "LEEF:1.0|v|p|1|ev|{}",
+            each(&|i, w| format!("k{i}={w}"), "\t")
+        ),
+        3 => format!(
+            "LEEF:2.0|v|p|1|ev|^|{}",
+            each(&|i, w| format!("k{i}={w}"), "^")
+        ),
+        4 => each(&|i, w| format!("k{i}=\"{w}\""), " "),
+        _ => format!(
+            "type=SYSCALL msg=audit(1.2:3): {}",
+            each(&|i, w| format!("k{i}={w}"), " ")
+        ),
+    }
+}
+
+proptest! {
+    /// An event made with a field index reads the same fields, and the same error, as one
+    /// whose fields are walked: past the index's slots too (up to 60 fields).
+    #[test]
+    fn indexed_events_read_as_walked_ones(
+        kind in 0usize..6,
+        words in proptest::collection::vec("[a-z0-9 =|^\"\\\\]{0,8}", 0..60),
+        header in prop_oneof![Just("<14>1 - h app - - - "), Just("<14>Oct 11 22:14:15 h app: "), Just("")],
+    ) {
+        let msg = format!("{header}{}", structured_body(kind, &words));
+        let opts = ParseOptions::default();
+        let walked = parse(msg.as_bytes(), &opts);
+        let mut index = FieldIndex::default();
+        let indexed = parse_indexed(msg.as_bytes(), &opts, &mut index);
+        prop_assert_eq!(walked.error, indexed.error, "{}", msg);
+        prop_assert_eq!(walked.payload, indexed.payload);
+        prop_assert_eq!(all_fields(&walked), all_fields(&indexed), "{}", msg);
+    }
+
+    /// The same on arbitrary bytes, with an index reused from the message before.
+    #[test]
+    fn indexed_events_of_arbitrary_bytes_read_as_walked_ones(
+        inputs in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..4)
+    ) {
+        let opts = ParseOptions::default();
+        let mut index = FieldIndex::default();
+        for input in &inputs {
+            let walked = parse(input, &opts);
+            let indexed = parse_indexed(input, &opts, &mut index);
+            prop_assert_eq!(walked.error, indexed.error);
+            prop_assert_eq!(all_fields(&walked), all_fields(&indexed));
+        }
+    }
+}
+
+#[test]
+fn an_index_holds_32_fields_and_the_rest_are_walked() {
+    let opts = ParseOptions::default();
+    let mut index = FieldIndex::default();
+    for n in [0, 1, 31, 32, 33, 40, 100] {
+        for kind in 0..6 {
+            let words: Vec<String> = (0..n).map(|i| format!("v{i}")).collect();
+            let msg = format!("<14>1 - h app - - - {}", structured_body(kind, &words));
+            let e = parse_indexed(msg.as_bytes(), &opts, &mut index);
+            assert_eq!(e.error, None, "{msg}");
+            let fields = all_fields(&e);
+            // Fields the format adds: CEF's and LEEF's headers, the audit record's type and stamp.
+            let header = [0, 7, 5, 5, 0, 2][kind];
+            assert_eq!(fields.len(), header + n, "{msg}");
+            let last = fields.last().map(|f| f.1.clone());
+            if n > 0 {
+                assert_eq!(last, Some(format!("v{}", n - 1).into_bytes()), "{msg}");
+            }
+            assert_eq!(fields, all_fields(&parse(msg.as_bytes(), &opts)), "{msg}");
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 //! malformed input yields what could be read plus one [`ParseError`].
 
 use super::{
-    fields::{Fields, Payload, detect_payload},
+    fields::{Field, FieldIndex, Fields, IndexedFields, Payload, detect_payload},
     pri::{Pri, PriError, parse_pri},
     scan::{self, ByteSet},
     time,
@@ -181,6 +181,8 @@ pub struct Event<'a> {
     pub payload: Payload,
     /// What went wrong, if anything.
     pub error: Option<ParseError>,
+    /// The body's fields as [`parse_indexed`] found them.
+    index: Option<&'a FieldIndex>,
 }
 
 impl<'a> Event<'a> {
@@ -202,6 +204,7 @@ impl<'a> Event<'a> {
             body: &[],
             payload: Payload::Plain,
             error: None,
+            index: None,
         }
     }
 
@@ -216,8 +219,12 @@ impl<'a> Event<'a> {
 
     /// The body's key/value fields, per its payload format (JSON members, CEF header and
     /// extension, LEEF attributes, key=value pairs, audit record fields). Plain bodies have none.
-    pub fn fields(&self) -> Fields<'a> {
-        Fields::new(self.payload, self.body)
+    /// Read from the index when [`parse_indexed`] made the event, else by walking the body.
+    pub fn fields(&self) -> EventFields<'a> {
+        match self.index {
+            Some(index) => EventFields::Indexed(IndexedFields::new(self.body, index)),
+            None => EventFields::Walked(Fields::new(self.payload, self.body)),
+        }
     }
 
     /// What the message says in words: for a structured body (JSON and GELF, CEF, LEEF,
@@ -253,6 +260,27 @@ impl<'a> Event<'a> {
         self.fields()
             .find(|f| matches!(f.key, b"message" | b"short_message" | b"msg"))
             .map_or((self.body, false), |f| (f.value, f.escaped))
+    }
+}
+
+/// The fields of an event ([`Event::fields`]): from its index when it has one, else walked.
+#[derive(Clone, Debug)]
+pub enum EventFields<'a> {
+    /// Read from the body.
+    Walked(Fields<'a>),
+    /// Read from the index [`parse_indexed`] filled.
+    Indexed(IndexedFields<'a>),
+}
+
+impl<'a> Iterator for EventFields<'a> {
+    type Item = Field<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Field<'a>> {
+        match self {
+            EventFields::Walked(f) => f.next(),
+            EventFields::Indexed(f) => f.next(),
+        }
     }
 }
 
@@ -603,8 +631,39 @@ fn looks_like_5424(rest: &[u8]) -> bool {
     (1..=3).contains(&n) && rest[0] != b'0' && rest.get(n) == Some(&b' ')
 }
 
-/// Parses one message.
+/// Parses one message. The payload is validated by a walk over its fields; [`Event::fields`]
+/// walks them again when asked.
 pub fn parse<'a>(input: &'a [u8], opts: &ParseOptions) -> Event<'a> {
+    let mut ev = parse_header(input, opts);
+    if ev.error.is_none() && !Fields::new(ev.payload, ev.body).valid() {
+        ev.error = Some(ParseError::BadPayload);
+    }
+    ev
+}
+
+/// [`parse`], keeping the fields that validating the payload finds in `index` (the caller's,
+/// reused from message to message): [`Event::fields`] then reads them from there. For a caller
+/// that reads the fields, often more than once, as a rule set does.
+pub fn parse_indexed<'a>(
+    input: &'a [u8],
+    opts: &ParseOptions,
+    index: &'a mut FieldIndex,
+) -> Event<'a> {
+    let mut ev = parse_header(input, opts);
+    // A plain body has no fields to keep.
+    if ev.payload != Payload::Plain {
+        if !index.fill(ev.payload, ev.body) && ev.error.is_none() {
+            ev.error = Some(ParseError::BadPayload);
+        }
+        ev.index = Some(index);
+    }
+    ev
+}
+
+/// [`parse`] up to detecting the payload format, which is not validated. Not inlined: one copy
+/// serves both callers, and the header parsers stay inlined in it.
+#[inline(never)]
+fn parse_header<'a>(input: &'a [u8], opts: &ParseOptions) -> Event<'a> {
     let mut error = None;
     let mut input = input;
     if input.len() > opts.max_len {
@@ -689,9 +748,6 @@ pub fn parse<'a>(input: &'a [u8], opts: &ParseOptions) -> Event<'a> {
         }
     }
     ev.payload = opts.payload.unwrap_or_else(|| detect_payload(ev.body));
-    if error.is_none() && !ev.fields().valid() {
-        error = Some(ParseError::BadPayload);
-    }
     ev.error = error;
     ev
 }

@@ -10,7 +10,10 @@ pub mod scan;
 pub mod time;
 
 pub use event::{
-    CiscoTag, Event, Format, FormatHint, ParseError, ParseOptions, SdParams, parse, unescape_into,
+    CiscoTag, Event, EventFields, Format, FormatHint, ParseError, ParseOptions, SdParams, parse,
+    parse_indexed, unescape_into,
 };
-pub use fields::{Field, Fields, Payload, detect_payload};
+pub use fields::{
+    Field, FieldIndex, Fields, INDEXED_FIELDS, IndexedFields, Payload, detect_payload,
+};
 pub use pri::{Facility, Pri, PriError, Severity, parse_pri};
