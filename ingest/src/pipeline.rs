@@ -11,9 +11,9 @@ use std::{hash::Hasher, net::SocketAddr, sync::Arc};
 use detector::baseline::{BaselineOptions, Baselines};
 use detector::mining::{Miner, MinerOptions};
 use detector::parse::{
-    Event, ParseError, ParseOptions,
+    Event, FieldIndex, ParseError, ParseOptions,
     gelf::{GelfAssembler, GelfDrop, GelfOutcome, is_gelf_transport},
-    parse,
+    parse_indexed,
 };
 use detector::rules::{
     correlation::{CorrelationEngine, CorrelationRule},
@@ -941,6 +941,9 @@ pub struct Pipeline {
     print: bool,
     detector: Box<dyn Detect>,
     parsing: Parsing,
+    /// The fields of the message being handled, found once by the parser for every rule that
+    /// reads them.
+    fields: FieldIndex,
     gelf: GelfAssembler,
     gelf_buf: Vec<u8>,
     ring: rtrb::Producer<Output>,
@@ -1084,6 +1087,7 @@ impl Pipeline {
             print,
             detector,
             parsing: Parsing::default(),
+            fields: FieldIndex::default(),
             // GELF 1.1: at most 128 chunks, given up after 5 s.
             gelf: GelfAssembler::new(GELF_PENDING_MAX, GELF_MESSAGE_MAX, 5_000_000_000),
             gelf_buf: Vec::new(),
@@ -1196,7 +1200,7 @@ impl Pipeline {
     /// Parses `bytes` (the datagram, or a reassembled GELF message), detects, and measures.
     fn process(&mut self, msg: &Message<'_>, bytes: &[u8]) {
         let c = &mut self.counters;
-        let event = parse(bytes, self.parsing.for_port(msg.dst_port));
+        let event = parse_indexed(bytes, self.parsing.for_port(msg.dst_port), &mut self.fields);
         match event.error {
             None => c.parsed += 1,
             Some(e) => c.parse_errors[e.index()] += 1,
