@@ -585,12 +585,23 @@ struct Resume {
 /// it: a reader of the fields ([`Fields::indexed`]) then takes them from here instead of walking
 /// the body again (a rule set asks for fields once per rule). A worker keeps one and refills it
 /// per message ([`super::parse_indexed`]); it holds spans, not slices, so it outlives the input.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct FieldIndex {
     kind: Payload,
     slots: [Slot; INDEXED_FIELDS],
     len: usize,
     resume: Option<Resume>,
+}
+
+// The slots in use only: an event's debug output shows its index.
+impl std::fmt::Debug for FieldIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FieldIndex")
+            .field("kind", &self.kind)
+            .field("slots", &&self.slots[..self.len])
+            .field("resume", &self.resume)
+            .finish()
+    }
 }
 
 impl Default for FieldIndex {
@@ -778,6 +789,14 @@ mod tests {
         ] {
             assert!(!Fields::new(Payload::Json, bad.as_bytes()).valid(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_index_shows_the_slots_in_use_only() {
+        let mut index = FieldIndex::default();
+        assert!(index.fill(Payload::Kv, b"a=1 b=\"two\""));
+        let shown = format!("{index:?}");
+        assert_eq!(shown.matches("Slot {").count(), 2, "{shown}");
     }
 
     #[test]
