@@ -582,7 +582,7 @@ struct Resume {
 }
 
 /// The first [`INDEXED_FIELDS`] fields of one body, found by the one walk that also validates
-/// it: a reader of the fields ([`Fields::indexed`]) then takes them from here instead of walking
+/// it: a reader of the fields ([`IndexedFields`]) then takes them from here instead of walking
 /// the body again (a rule set asks for fields once per rule). A worker keeps one and refills it
 /// per message ([`super::parse_indexed`]); it holds spans, not slices, so it outlives the input.
 #[derive(Clone)]
