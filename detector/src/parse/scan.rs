@@ -2,7 +2,7 @@
 //! backslash, newline, ...) in a message, 16 or 32 bytes at a time; and the literal screen's
 //! fingerprint test ([`screen64`]), 16 or 32 positions at a time.
 //!
-//! One algorithm, written once over a small vector trait ([`Lanes`]), with thin SSE2 and AVX2
+//! One algorithm, written once over a small vector trait (`Lanes`), with thin SSE2 and AVX2
 //! instantiations; the implementation is picked once per process at first use (AVX2 when the
 //! CPU has it, else SSE2, which every x86_64 has). The screen needs a byte shuffle: AVX2, else
 //! SSSE3, else scalar. The scalar versions are the oracles that the property tests compare the

@@ -1,4 +1,4 @@
-//! Sigma correlation rules (https://sigmahq.io/docs/meta/correlations.html) over the matches of
+//! Sigma correlation rules (<https://sigmahq.io/docs/meta/correlations.html>) over the matches of
 //! detection rules: `event_count`, `value_count`, `temporal` and `temporal_ordered`, with
 //! `group-by` fields and a `timespan`.
 //!

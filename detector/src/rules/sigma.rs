@@ -1,4 +1,4 @@
-//! Sigma rules (https://sigmahq.io/docs/basics/rules.html) compiled to matchers over parsed
+//! Sigma rules (<https://sigmahq.io/docs/basics/rules.html>) compiled to matchers over parsed
 //! syslog events.
 //!
 //! Supported: `keywords` lists; selections as maps and lists of maps; field modifiers
