@@ -57,6 +57,7 @@ pub enum Implementation {
 type FindFn = fn(&[u8], &ByteSet) -> Option<usize>;
 type MaskFn = fn(&[u8; 64], u8) -> u64;
 type Masks4Fn = fn(&[u8; 64], &[u8; 4]) -> [u64; 4];
+type MarksFn = fn(&[u8], usize, &[u8; 4], &mut [[u64; 4]; MARK_BLOCKS]);
 type ScreenFn = fn(&[u8; SCREEN_READ], &Fingerprints) -> u64;
 
 /// The chosen implementation's functions.
@@ -65,6 +66,7 @@ struct Chosen {
     find: FindFn,
     mask64: MaskFn,
     masks64x4: Masks4Fn,
+    marks: MarksFn,
     screen64: ScreenFn,
 }
 
@@ -74,6 +76,7 @@ fn select() -> Chosen {
         find: find_scalar,
         mask64: mask64_scalar,
         masks64x4: masks64x4_scalar,
+        marks: marks_scalar,
         screen64: screen64_scalar,
     };
     if std::env::var_os("DETECTOR_SIMD").is_some_and(|v| v == "off") {
@@ -88,6 +91,7 @@ fn select() -> Chosen {
                 find: x86::find_avx2,
                 mask64: x86::mask64_avx2,
                 masks64x4: x86::masks64x4_avx2,
+                marks: x86::marks_avx2,
                 screen64: x86::screen64_avx2,
             };
         }
@@ -96,6 +100,7 @@ fn select() -> Chosen {
             find: x86::find_sse2,
             mask64: x86::mask64_sse2,
             masks64x4: x86::masks64x4_sse2,
+            marks: x86::marks_sse2,
             // The screen needs a byte shuffle, which SSE2 lacks.
             screen64: if std::arch::is_x86_feature_detected!("ssse3") {
                 x86::screen64_ssse3
@@ -150,18 +155,58 @@ pub fn masks64x4_scalar(block: &[u8; 64], bytes: &[u8; 4]) -> [u64; 4] {
     bytes.map(|b| mask64_scalar(block, b))
 }
 
+/// Blocks of 64 bytes whose masks [`Marks`] computes at once.
+const MARK_BLOCKS: usize = 4;
+
+/// The masks of [`masks64x4`] for the `MARK_BLOCKS` blocks of `hay` from `from` (`from <
+/// hay.len()`), with `masks` for one block; bit 0 of block `b` is at `from + 64 * b`, and no bit
+/// is set past the end of `hay`. A block that would run past the end is read as the last 64
+/// bytes, its masks shifted, so only a slice shorter than 64 bytes is ever copied.
+#[inline(always)]
+fn fill_marks(
+    hay: &[u8],
+    from: usize,
+    bytes: &[u8; 4],
+    out: &mut [[u64; 4]; MARK_BLOCKS],
+    masks: impl Fn(&[u8; 64], &[u8; 4]) -> [u64; 4],
+) {
+    let len = hay.len();
+    for (b, out) in out.iter_mut().enumerate() {
+        let start = from + 64 * b;
+        if start >= len {
+            break;
+        }
+        *out = if let Some(block) = hay[start..].first_chunk::<64>() {
+            masks(block, bytes)
+        } else if let Some(block) = hay.last_chunk::<64>() {
+            let shift = start - (len - 64);
+            masks(block, bytes).map(|m| m >> shift)
+        } else {
+            let mut block = [0u8; 64];
+            block[..len - start].copy_from_slice(&hay[start..]);
+            // Bits past the end would be the padding's: clear them.
+            masks(&block, bytes).map(|m| m & ((1u64 << (len - start)) - 1))
+        };
+    }
+}
+
+/// [`fill_marks`] by the scalar oracle.
+fn marks_scalar(hay: &[u8], from: usize, bytes: &[u8; 4], out: &mut [[u64; 4]; MARK_BLOCKS]) {
+    fill_marks(hay, from, bytes, out, masks64x4_scalar);
+}
+
 /// Where the bytes of up to four kinds are in a slice (a JSON string's quote and backslash, a
 /// CEF header's pipe ...), for a parser that walks it forward: each 64 bytes are compared with
 /// all four kinds in one vector pass, and every search inside them is then a bit operation.
-/// A search that starts outside the 64 bytes at hand computes the masks of the 64 from there.
+/// A search that starts outside the bytes at hand computes the masks of the 256 from there.
 #[derive(Clone, Debug)]
 pub struct Marks<'a> {
     hay: &'a [u8],
     bytes: [u8; 4],
-    /// The masks cover `hay[base..end]`, bit 0 at `base`.
+    /// The masks cover `hay[base..end]`, bit 0 of block `b` at `base + 64 * b`.
     base: usize,
     end: usize,
-    masks: [u64; 4],
+    masks: [[u64; 4]; MARK_BLOCKS],
 }
 
 impl<'a> Marks<'a> {
@@ -173,7 +218,7 @@ impl<'a> Marks<'a> {
             bytes,
             base: 0,
             end: 0,
-            masks: [0; 4],
+            masks: [[0; 4]; MARK_BLOCKS],
         }
     }
 
@@ -182,26 +227,12 @@ impl<'a> Marks<'a> {
         self.hay
     }
 
-    /// Computes the masks of the 64 bytes from `from` (`from < hay.len()`); near the end, of
-    /// the last 64, which cover `from` too, so that only a slice shorter than 64 bytes is copied.
+    /// Computes the masks of the blocks from `from` (`from < hay.len()`) in one call.
     #[cold]
     fn load(&mut self, from: usize) {
-        let len = self.hay.len();
-        let f = CHOSEN.get_or_init(select).masks64x4;
-        if let Some(block) = self.hay.get(from..).and_then(|s| s.first_chunk::<64>()) {
-            self.base = from;
-            self.masks = f(block, &self.bytes);
-        } else if let Some(block) = self.hay.last_chunk::<64>() {
-            self.base = len - 64;
-            self.masks = f(block, &self.bytes);
-        } else {
-            let mut block = [0u8; 64];
-            block[..len].copy_from_slice(self.hay);
-            self.base = 0;
-            // Bits past the end would be the padding's: clear them.
-            self.masks = f(&block, &self.bytes).map(|m| m & ((1u64 << len) - 1));
-        }
-        self.end = (self.base + 64).min(len);
+        (CHOSEN.get_or_init(select).marks)(self.hay, from, &self.bytes, &mut self.masks);
+        self.base = from;
+        self.end = (from + 64 * MARK_BLOCKS).min(self.hay.len());
     }
 
     /// The first position at or after `from` whose byte is of one of the kinds in `kinds` (bit
@@ -215,17 +246,19 @@ impl<'a> Marks<'a> {
             if from < self.base || from >= self.end {
                 self.load(from);
             }
+            let at = from - self.base;
+            let block = at / 64;
             let mut m = 0;
-            for (k, mask) in self.masks.iter().enumerate() {
+            for (k, mask) in self.masks[block].iter().enumerate() {
                 if kinds & (1 << k) != 0 {
                     m |= mask;
                 }
             }
-            let m = m >> (from - self.base);
+            let m = m >> (at % 64);
             if m != 0 {
                 return Some(from + m.trailing_zeros() as usize);
             }
-            from = self.end;
+            from = self.base + 64 * (block + 1);
         }
     }
 }
@@ -588,6 +621,42 @@ mod x86 {
         unsafe { masks64x4_avx2_inner(block, bytes) }
     }
 
+    pub(super) fn marks_sse2(
+        hay: &[u8],
+        from: usize,
+        bytes: &[u8; 4],
+        out: &mut [[u64; 4]; super::MARK_BLOCKS],
+    ) {
+        // SAFETY: SSE2 is part of every x86_64 CPU.
+        super::fill_marks(hay, from, bytes, out, |b, k| unsafe {
+            masks64::<__m128i, 4>(b, k)
+        });
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn marks_avx2_inner(
+        hay: &[u8],
+        from: usize,
+        bytes: &[u8; 4],
+        out: &mut [[u64; 4]; super::MARK_BLOCKS],
+    ) {
+        // SAFETY: compiled for, and called on, CPUs with AVX2 only.
+        super::fill_marks(hay, from, bytes, out, |b, k| unsafe {
+            masks64::<__m256i, 4>(b, k)
+        });
+    }
+
+    pub(super) fn marks_avx2(
+        hay: &[u8],
+        from: usize,
+        bytes: &[u8; 4],
+        out: &mut [[u64; 4]; super::MARK_BLOCKS],
+    ) {
+        // SAFETY: only selected after `is_x86_feature_detected!("avx2")`; the tests check the
+        // same before calling it.
+        unsafe { marks_avx2_inner(hay, from, bytes, out) }
+    }
+
     /// The screen on `V::WIDTH` positions at `at`: per window byte, two shuffles look up the low
     /// and high nibble of every byte for eight buckets at once; the two bucket halves run side by
     /// side.
@@ -774,8 +843,13 @@ mod tests {
 
     #[test]
     fn marks_are_found_at_every_position_of_short_and_long_input() {
-        for len in 0..200usize {
-            for pos in [0, 1, 31, 32, 63, 64, 65, 127, 128, len.saturating_sub(1)] {
+        // Past the blocks computed at once (256 bytes) too.
+        let lens = (0..200usize).chain([255, 256, 257, 300, 319, 320, 321, 511, 512, 513, 600]);
+        for len in lens {
+            let edges = [
+                0, 1, 31, 32, 63, 64, 65, 127, 128, 255, 256, 257, 320, 511, 512,
+            ];
+            for pos in edges.into_iter().chain([len.saturating_sub(1)]) {
                 let mut hay = vec![b'a'; len];
                 if pos < len {
                     hay[pos] = b'|';
@@ -890,7 +964,7 @@ mod tests {
 
         #[test]
         fn marks_agree_with_a_byte_at_a_time_search(
-            hay in proptest::collection::vec(prop_oneof![Just(b'"'), Just(b'\\'), Just(b'|'), any::<u8>()], 0..300),
+            hay in proptest::collection::vec(prop_oneof![Just(b'"'), Just(b'\\'), Just(b'|'), any::<u8>()], 0..700),
             bytes in any::<[u8; 4]>(),
             kinds in 0u8..16,
         ) {
