@@ -56,7 +56,6 @@ pub enum Implementation {
 
 type FindFn = fn(&[u8], &ByteSet) -> Option<usize>;
 type MaskFn = fn(&[u8; 64], u8) -> u64;
-type Masks4Fn = fn(&[u8; 64], &[u8; 4]) -> [u64; 4];
 type MarksFn = fn(&[u8], usize, &[u8; 4], &mut [[u64; 4]; MARK_BLOCKS]);
 type ScreenFn = fn(&[u8; SCREEN_READ], &Fingerprints) -> u64;
 
@@ -65,7 +64,6 @@ struct Chosen {
     implementation: Implementation,
     find: FindFn,
     mask64: MaskFn,
-    masks64x4: Masks4Fn,
     marks: MarksFn,
     screen64: ScreenFn,
 }
@@ -75,7 +73,6 @@ fn select() -> Chosen {
         implementation: Implementation::Scalar,
         find: find_scalar,
         mask64: mask64_scalar,
-        masks64x4: masks64x4_scalar,
         marks: marks_scalar,
         screen64: screen64_scalar,
     };
@@ -90,7 +87,6 @@ fn select() -> Chosen {
                 implementation: Implementation::Avx2,
                 find: x86::find_avx2,
                 mask64: x86::mask64_avx2,
-                masks64x4: x86::masks64x4_avx2,
                 marks: x86::marks_avx2,
                 screen64: x86::screen64_avx2,
             };
@@ -99,7 +95,6 @@ fn select() -> Chosen {
             implementation: Implementation::Sse2,
             find: x86::find_sse2,
             mask64: x86::mask64_sse2,
-            masks64x4: x86::masks64x4_sse2,
             marks: x86::marks_sse2,
             // The screen needs a byte shuffle, which SSE2 lacks.
             screen64: if std::arch::is_x86_feature_detected!("ssse3") {
@@ -143,14 +138,8 @@ pub fn mask64_scalar(block: &[u8; 64], byte: u8) -> u64 {
         .fold(0, |m, (i, &b)| m | (u64::from(b == byte) << i))
 }
 
-/// Four masks of a 64-byte block in one pass: bit `p` of mask `k` is set where `block[p]` is
-/// `bytes[k]`.
-#[inline]
-pub fn masks64x4(block: &[u8; 64], bytes: &[u8; 4]) -> [u64; 4] {
-    (CHOSEN.get_or_init(select).masks64x4)(block, bytes)
-}
-
-/// The oracle of [`masks64x4`].
+/// Four masks of a 64-byte block, a byte at a time: bit `p` of mask `k` is set where `block[p]`
+/// is `bytes[k]`. The oracle of the vector versions, which compute them in one pass.
 pub fn masks64x4_scalar(block: &[u8; 64], bytes: &[u8; 4]) -> [u64; 4] {
     bytes.map(|b| mask64_scalar(block, b))
 }
@@ -158,7 +147,7 @@ pub fn masks64x4_scalar(block: &[u8; 64], bytes: &[u8; 4]) -> [u64; 4] {
 /// Blocks of 64 bytes whose masks [`Marks`] computes at once.
 const MARK_BLOCKS: usize = 4;
 
-/// The masks of [`masks64x4`] for the `MARK_BLOCKS` blocks of `hay` from `from` (`from <
+/// The masks of [`masks64x4_scalar`] for the `MARK_BLOCKS` blocks of `hay` from `from` (`from <
 /// hay.len()`), with `masks` for one block; bit 0 of block `b` is at `from + 64 * b`, and no bit
 /// is set past the end of `hay`. A block that would run past the end is read as the last 64
 /// bytes, its masks shifted, so only a slice shorter than 64 bytes is ever copied.
@@ -592,11 +581,6 @@ mod x86 {
         unsafe { masks64::<__m128i, 1>(block, &[byte])[0] }
     }
 
-    pub(super) fn masks64x4_sse2(block: &[u8; 64], bytes: &[u8; 4]) -> [u64; 4] {
-        // SAFETY: SSE2 is part of every x86_64 CPU.
-        unsafe { masks64::<__m128i, 4>(block, bytes) }
-    }
-
     #[target_feature(enable = "avx2")]
     fn mask64_avx2_inner(block: &[u8; 64], byte: u8) -> u64 {
         // SAFETY: compiled for, and called on, CPUs with AVX2 only.
@@ -607,18 +591,6 @@ mod x86 {
         // SAFETY: only selected after `is_x86_feature_detected!("avx2")`; the tests check the
         // same before calling it.
         unsafe { mask64_avx2_inner(block, byte) }
-    }
-
-    #[target_feature(enable = "avx2")]
-    fn masks64x4_avx2_inner(block: &[u8; 64], bytes: &[u8; 4]) -> [u64; 4] {
-        // SAFETY: compiled for, and called on, CPUs with AVX2 only.
-        unsafe { masks64::<__m256i, 4>(block, bytes) }
-    }
-
-    pub(super) fn masks64x4_avx2(block: &[u8; 64], bytes: &[u8; 4]) -> [u64; 4] {
-        // SAFETY: only selected after `is_x86_feature_detected!("avx2")`; the tests check the
-        // same before calling it.
-        unsafe { masks64x4_avx2_inner(block, bytes) }
     }
 
     pub(super) fn marks_sse2(
@@ -809,15 +781,15 @@ mod tests {
         v
     }
 
-    #[allow(clippy::type_complexity)]
-    fn masks4_implementations() -> Vec<(&'static str, fn(&[u8; 64], &[u8; 4]) -> [u64; 4])> {
-        let mut v: Vec<(&'static str, fn(&[u8; 64], &[u8; 4]) -> [u64; 4])> =
-            vec![("dispatched", masks64x4)];
+    /// Every vector version of [`fill_marks`] this CPU runs, and the dispatched one.
+    fn marks_implementations() -> Vec<(&'static str, MarksFn)> {
+        let mut v: Vec<(&'static str, MarksFn)> =
+            vec![("dispatched", CHOSEN.get_or_init(select).marks)];
         #[cfg(target_arch = "x86_64")]
         {
-            v.push(("sse2", x86::masks64x4_sse2));
+            v.push(("sse2", x86::marks_sse2));
             if std::arch::is_x86_feature_detected!("avx2") {
-                v.push(("avx2", x86::masks64x4_avx2));
+                v.push(("avx2", x86::marks_avx2));
             }
         }
         v
@@ -952,13 +924,17 @@ mod tests {
 
         #[test]
         fn vector_masks_of_four_bytes_agree_with_the_scalar_oracle(
-            block in proptest::collection::vec(any::<u8>(), 64),
+            hay in proptest::collection::vec(any::<u8>(), 1..700),
+            from in any::<proptest::sample::Index>(),
             bytes in any::<[u8; 4]>(),
         ) {
-            let block: [u8; 64] = block.try_into().unwrap();
-            let want = masks64x4_scalar(&block, &bytes);
-            for (name, f) in masks4_implementations() {
-                prop_assert_eq!(f(&block, &bytes), want, "{}", name);
+            let from = from.index(hay.len());
+            let mut want = [[0u64; 4]; MARK_BLOCKS];
+            marks_scalar(&hay, from, &bytes, &mut want);
+            for (name, f) in marks_implementations() {
+                let mut got = [[0u64; 4]; MARK_BLOCKS];
+                f(&hay, from, &bytes, &mut got);
+                prop_assert_eq!(got, want, "{}", name);
             }
         }
 
