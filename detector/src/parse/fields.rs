@@ -100,8 +100,7 @@ fn skip_space(s: &[u8], mut i: usize) -> usize {
 }
 
 fn trim_start(s: &[u8]) -> &[u8] {
-    let n = s.iter().take_while(|b| b.is_ascii_whitespace()).count();
-    &s[n..]
+    &s[skip_space(s, 0)..]
 }
 
 /// One field. `value` is as written, without surrounding quotes; when `escaped`, it still holds
