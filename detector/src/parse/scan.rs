@@ -224,6 +224,33 @@ impl<'a> Marks<'a> {
         self.end = (from + 64 * MARK_BLOCKS).min(self.hay.len());
     }
 
+    /// The masks of the 64 bytes from `at` (`at < hay.len()`): bit `i` of element `k` is set
+    /// when `hay[at + i]` is `bytes[k]`; no bit past the end of `hay`. For a reader that takes a
+    /// whole block's bits at a time.
+    #[inline]
+    pub fn window(&mut self, at: usize) -> [u64; 4] {
+        if at < self.base || at >= self.end {
+            self.load(at);
+        }
+        let off = at - self.base;
+        let (block, shift) = (off / 64, off % 64);
+        let low = self.masks[block];
+        if shift == 0 {
+            return low;
+        }
+        let next = self.base + 64 * (block + 1);
+        if next >= self.end {
+            if next < self.hay.len() {
+                // The bytes after the loaded ones are needed: load from `at`.
+                self.load(at);
+                return self.masks[0];
+            }
+            return low.map(|m| m >> shift);
+        }
+        let high = self.masks[block + 1];
+        std::array::from_fn(|k| low[k] >> shift | high[k] << (64 - shift))
+    }
+
     /// The first position at or after `from` whose byte is of one of the kinds in `kinds` (bit
     /// `k` for `bytes[k]`).
     #[inline]
@@ -935,6 +962,33 @@ mod tests {
                 let mut got = [[0u64; 4]; MARK_BLOCKS];
                 f(&hay, from, &bytes, &mut got);
                 prop_assert_eq!(got, want, "{}", name);
+            }
+        }
+
+        /// Windows asked for in any order, aligned to the loaded blocks or not, near the end or
+        /// not, hold the bits of exactly the bytes of each kind.
+        #[test]
+        fn mark_windows_hold_the_bits_of_their_64_bytes(
+            hay in proptest::collection::vec(prop_oneof![Just(b'"'), Just(b'|'), Just(b'='), any::<u8>()], 1..700),
+            starts in proptest::collection::vec(any::<proptest::sample::Index>(), 1..12),
+            step in prop_oneof![Just(None), (1usize..130).prop_map(Some)],
+        ) {
+            let bytes = [b'"', b'|', b'=', b'\\'];
+            let mut marks = Marks::new(&hay, bytes);
+            let mut at = starts[0].index(hay.len());
+            for (n, start) in starts.iter().enumerate() {
+                // Either jump anywhere, or walk forward by `step` (as a reader does).
+                at = match step {
+                    Some(s) if n > 0 && at + s < hay.len() => at + s,
+                    _ => start.index(hay.len()),
+                };
+                let got = marks.window(at);
+                for (k, &b) in bytes.iter().enumerate() {
+                    let want = hay[at..].iter().take(64).enumerate()
+                        .filter(|&(_, &h)| h == b)
+                        .fold(0u64, |m, (i, _)| m | 1 << i);
+                    prop_assert_eq!(got[k], want, "kind {} at {}", k, at);
+                }
             }
         }
 
