@@ -4,7 +4,7 @@
 
 use crate::{
     parse::{
-        FieldIndex, FormatHint, ParseOptions, Payload,
+        FieldIndex, Fields, FormatHint, ParseOptions, Payload,
         framing::{Frame, StreamDecoder},
         gelf::{GelfAssembler, GelfOutcome},
         parse, parse_indexed, scan,
@@ -13,8 +13,8 @@ use crate::{
 };
 
 /// Parses `data` with options taken from its first byte, reads every field, and checks that
-/// every slice of the event lies inside the input, and that an event made with a field index
-/// reads as the one without.
+/// every slice of the event lies inside the input, that an event made with a field index
+/// reads as the one without, and that checking the payload gives the walk's verdict.
 pub fn parse_input(data: &[u8]) {
     let (first, rest) = data.split_first().unwrap_or((&0, &[]));
     let format = match first & 3 {
@@ -60,6 +60,13 @@ pub fn parse_input(data: &[u8]) {
     for (id, k, v) in e.sd_params() {
         assert!(inside(id) && inside(k) && inside(v));
     }
+    // CEF is checked from its bit masks: the walk is the oracle.
+    let fields = Fields::new(e.payload, e.body);
+    assert_eq!(
+        fields.valid(),
+        fields.walk_valid(),
+        "the check and the walk differ"
+    );
     let mut index = FieldIndex::default();
     let indexed = parse_indexed(rest, &opts, &mut index);
     assert_eq!(indexed.error, e.error, "the index changed the error");

@@ -190,11 +190,18 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// Whether the whole body reads as its format (a fresh iterator runs to the end).
+    /// Whether the whole body reads as its format (a fresh iterator runs to the end). CEF is
+    /// checked from its bit masks ([`cef_scan`]), the others by walking their fields.
     pub fn valid(&self) -> bool {
-        if self.kind == Payload::Plain {
-            return true;
+        match (self.kind, self.state) {
+            (Payload::Plain, _) => true,
+            (Payload::Cef, State::Start) => cef_scan(self.marks.hay(), |_| {}),
+            _ => self.walk_valid(),
         }
+    }
+
+    /// [`Fields::valid`] by walking the fields, whatever the format: the oracle of the tests.
+    pub(crate) fn walk_valid(&self) -> bool {
         let mut it = self.clone();
         while it.next().is_some() {}
         it.state != State::Failed
@@ -526,6 +533,168 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// The bytes [`cef_scan`] finds with [`Marks`]: space, backslash, pipe and `=`.
+const CEF_MARKED: [u8; 4] = [b' ', b'\\', b'|', b'='];
+
+/// The bytes of a 64-byte block that a backslash escapes. `backslashes` are the block's
+/// backslashes; `carry` says whether its first byte is escaped (the block before ended in an
+/// escaping backslash), and is set for the next block. A backslash escapes the byte after it,
+/// so of `\\` only the first escapes.
+#[inline]
+fn escaped_bits(mut backslashes: u64, carry: &mut bool) -> u64 {
+    let mut escaped = 0;
+    if std::mem::take(carry) {
+        escaped = 1;
+        backslashes &= !1;
+    }
+    while backslashes != 0 {
+        let i = backslashes.trailing_zeros();
+        if i == 63 {
+            *carry = true;
+            break;
+        }
+        escaped |= 2 << i;
+        backslashes &= !(3 << i);
+    }
+    escaped
+}
+
+/// The bits `from..to` of a block (`from <= to <= 64`).
+#[inline]
+fn bits(from: usize, to: usize) -> u64 {
+    let below = |n: usize| if n >= 64 { !0 } else { (1u64 << n) - 1 };
+    below(to) & !below(from)
+}
+
+/// The position of the highest bit of `m` (not 0) in a block at `at`.
+#[inline]
+fn last_bit(at: usize, m: u64) -> usize {
+    at + 63 - m.leading_zeros() as usize
+}
+
+/// One field as [`cef_scan`] finds it, by positions in the body.
+#[derive(Clone, Copy, Debug)]
+struct CefSpans {
+    /// The header field's number, or `None` for an extension pair (its key at `key`).
+    header: Option<usize>,
+    key: (usize, usize),
+    value: (usize, usize),
+    escaped: bool,
+    /// Where the body's rest starts after this field (where [`Fields`] would go on).
+    end: usize,
+}
+
+/// The key of a CEF pair in `body[from..eq]`, trailing white space trimmed, when it is one.
+fn cef_key(body: &[u8], from: usize, eq: usize) -> Option<(usize, usize)> {
+    let key = trim_end(&body[from..eq]);
+    (!key.is_empty() && key.iter().all(|&c| is_key_byte(c))).then_some((from, key.len()))
+}
+
+/// A CEF body read a block of 64 bytes at a time, from the bit masks of its spaces,
+/// backslashes, pipes and `=` (simdjson's structural index, for CEF): header values end at the
+/// pipes no backslash escapes, and an unescaped `=` with a space between it and the value's
+/// start ends that value at the last such space. `found` gets every field in order, as
+/// [`Fields`] reads them (and before a failure, the same ones); returns whether the body is
+/// valid CEF, by the same rules. The property tests compare the two.
+fn cef_scan(body: &[u8], mut found: impl FnMut(CefSpans)) -> bool {
+    let len = body.len();
+    let start = skip_space(body, 0);
+    if !body[start..].starts_with(b"CEF:") {
+        return false;
+    }
+    let mut marks = Marks::new(body, CEF_MARKED);
+    // The header's seven values.
+    let mut field = start + 4;
+    let mut field_escaped = false;
+    let mut header = 0;
+    let mut at = field;
+    let mut carry = false;
+    while header < CEF_HEADER.len() {
+        if at >= len {
+            return false;
+        }
+        let [_, backslashes, pipes, _] = marks.window(at);
+        let mut pipes = pipes & !escaped_bits(backslashes, &mut carry);
+        while pipes != 0 && header < CEF_HEADER.len() {
+            let r = pipes.trailing_zeros() as usize;
+            pipes &= pipes - 1;
+            let from = field.saturating_sub(at);
+            found(CefSpans {
+                header: Some(header),
+                key: (0, 0),
+                value: (field, at + r - field),
+                escaped: field_escaped || backslashes & bits(from, r) != 0,
+                end: at + r + 1,
+            });
+            header += 1;
+            field = at + r + 1;
+            field_escaped = false;
+        }
+        field_escaped |= backslashes & bits(field.saturating_sub(at).min(64), 64) != 0;
+        at += 64;
+    }
+    // The extension. Its first key runs to the first `=`, escaped or not.
+    let ks = skip_space(body, field);
+    if ks == len {
+        return true;
+    }
+    let Some(eq) = body[ks..].iter().position(|&c| c == b'=') else {
+        return false;
+    };
+    let Some(mut key) = cef_key(body, ks, ks + eq) else {
+        return false;
+    };
+    // The value's start, and what the blocks before `at` held of it.
+    let mut v = ks + eq + 1;
+    let mut value_escaped = false;
+    let mut last_space = None;
+    let mut at = v;
+    let mut carry = false;
+    while at < len {
+        let [spaces, backslashes, _, eqs] = marks.window(at);
+        let mut eqs = eqs & !escaped_bits(backslashes, &mut carry);
+        while eqs != 0 {
+            let r = eqs.trailing_zeros() as usize;
+            eqs &= eqs - 1;
+            let from = v.saturating_sub(at);
+            let before = spaces & bits(from, r);
+            let end = match (before, last_space) {
+                (0, None) => continue, // an `=` inside the value
+                (0, Some(s)) => s,
+                (m, _) => last_bit(at, m),
+            };
+            found(CefSpans {
+                header: None,
+                key,
+                value: (v, trim_end(&body[v..end]).len()),
+                escaped: value_escaped || backslashes & bits(from, r) != 0,
+                end,
+            });
+            let Some(k) = cef_key(body, skip_space(body, end), at + r) else {
+                return false;
+            };
+            key = k;
+            v = at + r + 1;
+            value_escaped = false;
+            last_space = None;
+        }
+        let rest = bits(v.saturating_sub(at).min(64), 64);
+        if spaces & rest != 0 {
+            last_space = Some(last_bit(at, spaces & rest));
+        }
+        value_escaped |= backslashes & rest != 0;
+        at += 64;
+    }
+    found(CefSpans {
+        header: None,
+        key,
+        value: (v, trim_end(&body[v..]).len()),
+        escaped: value_escaped,
+        end: len,
+    });
+    true
+}
+
 /// Fields a [`FieldIndex`] holds; readers walk the body again past them.
 pub const INDEXED_FIELDS: usize = 32;
 
@@ -628,6 +797,9 @@ impl FieldIndex {
         self.kind = kind;
         self.len = 0;
         self.resume = None;
+        if kind == Payload::Cef {
+            return self.fill_cef(body);
+        }
         let mut it = Fields::new(kind, body);
         while self.len < INDEXED_FIELDS {
             let named = match (kind, it.state) {
@@ -662,6 +834,41 @@ impl FieldIndex {
         });
         while it.next().is_some() {}
         it.state != State::Failed
+    }
+}
+
+impl FieldIndex {
+    /// [`FieldIndex::fill`] for CEF, from its bit masks ([`cef_scan`]).
+    fn fill_cef(&mut self, body: &[u8]) -> bool {
+        let (slots, len, resume) = (&mut self.slots, &mut self.len, &mut self.resume);
+        cef_scan(body, |f| {
+            if *len == INDEXED_FIELDS {
+                return;
+            }
+            let span =
+                |(at, n): (usize, usize)| Some((u32::try_from(at).ok()?, u32::try_from(n).ok()?));
+            let key = match (f.header, span(f.key)) {
+                (Some(i), _) => Key::Named(CEF_HEADER[i].as_bytes()),
+                (None, Some((at, len))) => Key::Body { at, len },
+                (None, None) => Key::Named(b""),
+            };
+            let (value_at, value_len) = span(f.value).unwrap_or((0, 0));
+            slots[*len] = Slot {
+                key,
+                value_at,
+                value_len,
+                escaped: f.escaped,
+            };
+            *len += 1;
+            if *len == INDEXED_FIELDS {
+                // Past the header: a walk goes on in the pairs.
+                *resume = Some(Resume {
+                    at: f.end,
+                    state: State::Pairs,
+                    delimiter: b'\t',
+                });
+            }
+        })
     }
 }
 
@@ -729,6 +936,93 @@ impl<'a> Iterator for Fields<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Every field [`cef_scan`] finds, as slices, with where the body's rest starts after it;
+    /// and its verdict.
+    fn cef_scanned(body: &[u8]) -> (Vec<(Field<'_>, usize)>, bool) {
+        let mut out = Vec::new();
+        let valid = cef_scan(body, |f| {
+            let key = match f.header {
+                Some(i) => CEF_HEADER[i].as_bytes(),
+                None => &body[f.key.0..f.key.0 + f.key.1],
+            };
+            let value = &body[f.value.0..f.value.0 + f.value.1];
+            out.push((
+                Field {
+                    key,
+                    value,
+                    escaped: f.escaped,
+                },
+                f.end,
+            ));
+        });
+        (out, valid)
+    }
+
+    /// The same, walked.
+    fn cef_walked(body: &[u8]) -> (Vec<(Field<'_>, usize)>, bool) {
+        let mut it = Fields::new(Payload::Cef, body);
+        let mut out = Vec::new();
+        while let Some(f) = it.next() {
+            out.push((f, body.len() - it.rest.len()));
+        }
+        (out, it.state != State::Failed)
+    }
+
+    proptest! {
+        /// CEF read from its bit masks reads as walked, field by field, up to the same failure:
+        /// bodies of delimiters, escapes, white space, keys and runs of 60 bytes (so fields
+        /// cross block edges), after every kind of start.
+        #[test]
+        fn cef_read_from_bit_masks_reads_as_walked(
+            lead in prop_oneof![Just(""), Just("CEF:"), Just(" CEF:0|"), Just("CEF:0|v|p|1|s|n|5|")],
+            parts in proptest::collection::vec(prop_oneof![
+                Just("|".to_string()),
+                Just("=".to_string()),
+                Just(" ".to_string()),
+                Just("\\".to_string()),
+                Just("\t".to_string()),
+                Just("k=".to_string()),
+                Just(" a=".to_string()),
+                "[a-z]{1,5}",
+                "x{55,70}",
+            ], 0..80),
+        ) {
+            let body = format!("{lead}{}", parts.concat());
+            prop_assert_eq!(cef_scanned(body.as_bytes()), cef_walked(body.as_bytes()), "{}", body);
+        }
+
+        /// The same on arbitrary bytes after a CEF header's start.
+        #[test]
+        fn cef_of_arbitrary_bytes_reads_from_bit_masks_as_walked(
+            lead in prop_oneof![Just(&b""[..]), Just(&b"CEF:0|"[..]), Just(&b"CEF:0|v|p|1|s|n|5|"[..])],
+            bytes in proptest::collection::vec(any::<u8>(), 0..400),
+        ) {
+            let body = [lead, &bytes[..]].concat();
+            prop_assert_eq!(cef_scanned(&body), cef_walked(&body));
+        }
+    }
+
+    #[test]
+    fn escaped_bits_follow_backslashes_from_left_to_right() {
+        let bs = |s: &str| {
+            s.bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\\')
+                .fold(0u64, |m, (i, _)| m | 1 << i)
+        };
+        let mut carry = false;
+        // `\\a`: the second backslash is escaped, `a` is not; `\\\a`: `a` is.
+        assert_eq!(escaped_bits(bs("\\\\a"), &mut carry), 0b010);
+        assert_eq!(escaped_bits(bs("\\\\\\a"), &mut carry), 0b1010);
+        assert!(!carry);
+        // A backslash at bit 63 escapes the next block's first byte, and only that.
+        assert_eq!(escaped_bits(1 << 63, &mut carry), 0);
+        assert!(carry);
+        assert_eq!(escaped_bits(0b11, &mut carry), 0b101);
+        assert!(!carry);
+    }
 
     fn pairs(kind: Payload, body: &str) -> Vec<(String, String)> {
         let f = Fields::new(kind, body.as_bytes());
