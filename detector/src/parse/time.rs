@@ -1,15 +1,18 @@
 //! Timestamps as syslog senders write them, to nanoseconds since the Unix epoch (UTC).
 
-/// Days from 1970-01-01 to `y-m-d` (proleptic Gregorian), after Howard Hinnant's
-/// `days_from_civil`.
+/// Days from 1970-01-01 to `y-m-d` (proleptic Gregorian; `m` 1-12, `d` 1-31, years of an
+/// `i32`), after Howard Hinnant's `days_from_civil`: years start in March, so a leap day ends
+/// the year. The year is moved by whole 400-year cycles (146 097 days each) to be positive, so
+/// every division is of an unsigned number by a constant (a multiplication).
+#[inline]
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    // Cycles enough to make any `i32` year positive.
+    const CYCLES: i64 = 6_000_000;
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let y = (y + 400 * CYCLES) as u64;
+    let day_of_year = u64::from((153 * m + 2) / 5 + d - 1);
+    let days = y * 365 + y / 4 - y / 100 + y / 400 + day_of_year;
+    days as i64 - 146_097 * CYCLES - 719_468
 }
 
 /// The year and month (1-12) of a day counted from 1970-01-01 (the inverse of
@@ -62,10 +65,11 @@ struct Civil {
 }
 
 /// Checks the fields and converts to nanoseconds since the epoch, `offset_s` east of UTC.
+#[inline(always)]
 fn to_ns(c: Civil, offset_s: i64) -> Option<i64> {
     if !(1..=12).contains(&c.mo)
         || c.d == 0
-        || c.d > days_in_month(c.y, c.mo)
+        || (c.d > 28 && c.d > days_in_month(c.y, c.mo))
         || c.h > 23
         || c.mi > 59
         || c.s > 60
@@ -83,6 +87,7 @@ fn to_ns(c: Civil, offset_s: i64) -> Option<i64> {
 
 /// Reads `.ddd...` (up to 9 digits kept; more are accepted and ignored). Returns the
 /// nanoseconds and the bytes used.
+#[inline]
 fn fraction(s: &[u8]) -> (u32, usize) {
     if s.first() != Some(&b'.') && s.first() != Some(&b',') {
         return (0, 0);
@@ -143,21 +148,24 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
 
 /// As [`parse_rfc3339`], on a prefix of `s`; returns the time and the bytes it took.
 pub fn parse_rfc3339_prefix(s: &[u8]) -> Option<(i64, usize)> {
-    let y = digits(s, 4)?;
-    if s.get(4) != Some(&b'-') || s.get(7) != Some(&b'-') {
+    // `YYYY-MM-DDTHH:MM:SS`: its 14 digits are checked together.
+    let head: &[u8; 19] = s.get(..19)?.try_into().ok()?;
+    if head[4] != b'-'
+        || head[7] != b'-'
+        || !matches!(head[10], b'T' | b't' | b' ')
+        || head[13] != b':'
+        || head[16] != b':'
+    {
         return None;
     }
-    let mo = digits(&s[5..], 2)?;
-    let d = digits(&s[8..], 2)?;
-    if !matches!(s.get(10), Some(b'T' | b't' | b' ')) {
+    let d = |i: usize| u32::from(head[i].wrapping_sub(b'0'));
+    const DIGITS: [usize; 14] = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+    if DIGITS.iter().fold(false, |bad, &i| bad | (d(i) > 9)) {
         return None;
     }
-    let h = digits(&s[11..], 2)?;
-    if s.get(13) != Some(&b':') || s.get(16) != Some(&b':') {
-        return None;
-    }
-    let mi = digits(&s[14..], 2)?;
-    let sec = digits(&s[17..], 2)?;
+    let y = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
+    let (mo, day, h) = (d(5) * 10 + d(6), d(8) * 10 + d(9), d(11) * 10 + d(12));
+    let (mi, sec) = (d(14) * 10 + d(15), d(17) * 10 + d(18));
     let mut at = 19;
     let (frac, n) = fraction(&s[at..]);
     at += n;
@@ -188,7 +196,7 @@ pub fn parse_rfc3339_prefix(s: &[u8]) -> Option<(i64, usize)> {
     let c = Civil {
         y: i64::from(y),
         mo,
-        d,
+        d: day,
         h,
         mi,
         s: sec,
@@ -257,12 +265,22 @@ pub fn parse_bsd_prefix(
         y = Some(i64::from(yy));
         at += 5;
     }
-    let h = digits(&s[at..], 2)?;
-    if s.get(at + 2) != Some(&b':') || s.get(at + 5) != Some(&b':') {
+    // `hh:mm:ss`, its six digits checked together.
+    let t: &[u8; 8] = s.get(at..at + 8)?.try_into().ok()?;
+    let digit = |i: usize| u32::from(t[i].wrapping_sub(b'0'));
+    if t[2] != b':'
+        || t[5] != b':'
+        || [0, 1, 3, 4, 6, 7]
+            .iter()
+            .fold(false, |bad, &i| bad | (digit(i) > 9))
+    {
         return None;
     }
-    let mi = digits(&s[at + 3..], 2)?;
-    let sec = digits(&s[at + 6..], 2)?;
+    let (h, mi, sec) = (
+        digit(0) * 10 + digit(1),
+        digit(3) * 10 + digit(4),
+        digit(6) * 10 + digit(7),
+    );
     at += 8;
     let (frac, n) = fraction(&s[at..]);
     at += n;
@@ -292,12 +310,68 @@ pub fn parse_bsd_prefix(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// RFC 3339 timestamps read as `humantime` (another implementation) reads them, days
+        /// past the month's end included, and an offset moves them by itself.
+        #[test]
+        fn rfc3339_reads_as_another_implementation(
+            y in 1970u32..=2200,
+            mo in 1u32..=12,
+            d in 1u32..=31,
+            h in 0u32..=23,
+            mi in 0u32..=59,
+            sec in 0u32..=59,
+            frac in proptest::option::of("[0-9]{1,9}"),
+            offset in (0u32..=23, 0u32..=59, any::<bool>()),
+        ) {
+            let frac = frac.map(|f| format!(".{f}")).unwrap_or_default();
+            let stamp = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{sec:02}{frac}");
+            let want = humantime::parse_rfc3339(&format!("{stamp}Z"))
+                .ok()
+                .map(|t| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as i64);
+            prop_assert_eq!(parse_rfc3339(format!("{stamp}Z").as_bytes()), want);
+            let (oh, om, east) = offset;
+            let sign = if east { '+' } else { '-' };
+            let shifted = parse_rfc3339(format!("{stamp}{sign}{oh:02}:{om:02}").as_bytes());
+            let by = i64::from(oh * 3600 + om * 60) * 1_000_000_000;
+            prop_assert_eq!(shifted, want.map(|w| if east { w - by } else { w + by }));
+            // The same time as a BSD timestamp (day space-padded), its year given.
+            const MONTHS: [&str; 12] =
+                ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+            let bsd = format!("{} {d:>2} {h:02}:{mi:02}:{sec:02}{frac} host", MONTHS[mo as usize - 1]);
+            let read = parse_bsd_prefix(bsd.as_bytes(), Some(y as i32), None);
+            prop_assert_eq!(read, want.map(|w| (bsd.len() - 5, Some(w))), "{}", bsd);
+        }
+    }
 
     #[test]
     fn civil_days() {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
         assert_eq!(days_from_civil(1969, 12, 31), -1);
+        // Years far from ours, negative ones too: the inverse gives them back, and 400 years
+        // are always 146 097 days.
+        for y in [
+            i32::MIN,
+            -1_000_001,
+            -401,
+            -1,
+            0,
+            1,
+            1600,
+            9999,
+            1_000_000,
+            i32::MAX - 400,
+        ] {
+            for m in 1..=12 {
+                let days = days_from_civil(i64::from(y), m, 1);
+                assert_eq!(year_month_from_days(days), (y, m as u8), "{y}-{m}");
+                let later = days_from_civil(i64::from(y) + 400, m, 1);
+                assert_eq!(later - days, 146_097, "{y}-{m}");
+            }
+        }
     }
 
     #[test]
