@@ -60,7 +60,7 @@ pub fn parse_input(data: &[u8]) {
     for (id, k, v) in e.sd_params() {
         assert!(inside(id) && inside(k) && inside(v));
     }
-    // CEF is checked from its bit masks: the walk is the oracle.
+    // CEF and JSON are checked in a loop of their own: the walk is the oracle.
     let fields = Fields::new(e.payload, e.body);
     assert_eq!(
         fields.valid(),

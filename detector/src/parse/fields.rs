@@ -190,12 +190,14 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// Whether the whole body reads as its format (a fresh iterator runs to the end). CEF is
-    /// checked from its bit masks ([`cef_scan`]), the others by walking their fields.
+    /// Whether the whole body reads as its format (a fresh iterator runs to the end). CEF and
+    /// JSON are checked in one loop each ([`cef_scan`], [`json_scan`]), the others by walking
+    /// their fields.
     pub fn valid(&self) -> bool {
         match (self.kind, self.state) {
             (Payload::Plain, _) => true,
             (Payload::Cef, State::Start) => cef_scan(self.marks.hay(), |_| {}),
+            (Payload::Json, State::Start) => json_scan(self.marks.hay(), |_| {}),
             _ => self.walk_valid(),
         }
     }
@@ -212,20 +214,10 @@ impl<'a> Fields<'a> {
         None
     }
 
-    /// From position `from` of the body: the position of the first byte of the kinds `stop` that
-    /// no backslash escapes, and whether a backslash came before it.
+    /// [`until_mark`] in the body.
     #[inline]
-    fn until_at(&mut self, mut from: usize, stop: u8) -> Option<(usize, bool)> {
-        let b = self.marks.hay();
-        let mut escaped = false;
-        loop {
-            let i = self.marks.find(from, stop | BACKSLASH)?;
-            if b[i] != b'\\' {
-                return Some((i, escaped));
-            }
-            escaped = true;
-            from = i + 2;
-        }
+    fn until_at(&mut self, from: usize, stop: u8) -> Option<(usize, bool)> {
+        until_mark(&mut self.marks, from, stop)
     }
 
     /// [`Fields::until_at`] in `s`, a suffix of the body; the index is `s`'s.
@@ -234,39 +226,6 @@ impl<'a> Fields<'a> {
         let start = self.marks.hay().len() - s.len();
         let (i, escaped) = self.until_at(start, stop)?;
         Some((i - start, escaped))
-    }
-
-    /// Length of a JSON value starting at `s[0]` (not a string): a nested object or array with
-    /// strings inside, or a literal.
-    fn json_value_len(&mut self, s: &'a [u8]) -> Option<usize> {
-        match s.first()? {
-            b'{' | b'[' => {
-                let mut depth = 0usize;
-                let mut at = 0;
-                while at < s.len() {
-                    match s[at] {
-                        b'{' | b'[' => depth += 1,
-                        b'}' | b']' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                return Some(at + 1);
-                            }
-                        }
-                        b'"' => at += 1 + self.until(&s[at + 1..], QUOTE)?.0,
-                        _ => {}
-                    }
-                    at += 1;
-                }
-                None
-            }
-            _ => {
-                let n = s
-                    .iter()
-                    .take_while(|&&b| !matches!(b, b',' | b'}' | b']') && !b.is_ascii_whitespace())
-                    .count();
-                (n > 0).then_some(n)
-            }
-        }
     }
 
     fn json(&mut self) -> Option<Field<'a>> {
@@ -305,7 +264,7 @@ impl<'a> Fields<'a> {
             i = end + 1;
             (value, escaped)
         } else {
-            let Some(n) = self.json_value_len(&b[i..]) else {
+            let Some(n) = json_value_len(&mut self.marks, b, i) else {
                 return self.fail();
             };
             let value = &b[i..i + n];
@@ -572,16 +531,18 @@ fn last_bit(at: usize, m: u64) -> usize {
     at + 63 - m.leading_zeros() as usize
 }
 
-/// One field as [`cef_scan`] finds it, by positions in the body.
+/// One field as [`cef_scan`] or [`json_scan`] finds it, by positions in the body.
 #[derive(Clone, Copy, Debug)]
-struct CefSpans {
-    /// The header field's number, or `None` for an extension pair (its key at `key`).
+struct Spans {
+    /// The CEF header field's number, or `None` for a field whose key is at `key`.
     header: Option<usize>,
     key: (usize, usize),
     value: (usize, usize),
     escaped: bool,
     /// Where the body's rest starts after this field (where [`Fields`] would go on).
     end: usize,
+    /// Whether [`Fields`] knows the body ends here (a JSON object's `}`).
+    last: bool,
 }
 
 /// The key of a CEF pair in `body[from..eq]`, trailing white space trimmed, when it is one.
@@ -596,7 +557,7 @@ fn cef_key(body: &[u8], from: usize, eq: usize) -> Option<(usize, usize)> {
 /// start ends that value at the last such space. `found` gets every field in order, as
 /// [`Fields`] reads them (and before a failure, the same ones); returns whether the body is
 /// valid CEF, by the same rules. The property tests compare the two.
-fn cef_scan(body: &[u8], mut found: impl FnMut(CefSpans)) -> bool {
+fn cef_scan(body: &[u8], mut found: impl FnMut(Spans)) -> bool {
     let len = body.len();
     let start = skip_space(body, 0);
     if !body[start..].starts_with(b"CEF:") {
@@ -619,12 +580,13 @@ fn cef_scan(body: &[u8], mut found: impl FnMut(CefSpans)) -> bool {
             let r = pipes.trailing_zeros() as usize;
             pipes &= pipes - 1;
             let from = field.saturating_sub(at);
-            found(CefSpans {
+            found(Spans {
                 header: Some(header),
                 key: (0, 0),
                 value: (field, at + r - field),
                 escaped: field_escaped || backslashes & bits(from, r) != 0,
                 end: at + r + 1,
+                last: false,
             });
             header += 1;
             field = at + r + 1;
@@ -663,12 +625,13 @@ fn cef_scan(body: &[u8], mut found: impl FnMut(CefSpans)) -> bool {
                 (0, Some(s)) => s,
                 (m, _) => last_bit(at, m),
             };
-            found(CefSpans {
+            found(Spans {
                 header: None,
                 key,
                 value: (v, trim_end(&body[v..end]).len()),
                 escaped: value_escaped || backslashes & bits(from, r) != 0,
                 end,
+                last: false,
             });
             let Some(k) = cef_key(body, skip_space(body, end), at + r) else {
                 return false;
@@ -685,14 +648,128 @@ fn cef_scan(body: &[u8], mut found: impl FnMut(CefSpans)) -> bool {
         value_escaped |= backslashes & rest != 0;
         at += 64;
     }
-    found(CefSpans {
+    found(Spans {
         header: None,
         key,
         value: (v, trim_end(&body[v..]).len()),
         escaped: value_escaped,
         end: len,
+        last: false,
     });
     true
+}
+
+/// From position `from` of the marked bytes: the position of the first byte of the kinds `stop`
+/// that no backslash escapes (a backslash escapes the byte after it), and whether a backslash
+/// came before it. `marks` marks backslashes as [`BACKSLASH`].
+#[inline]
+fn until_mark(marks: &mut Marks<'_>, mut from: usize, stop: u8) -> Option<(usize, bool)> {
+    let b = marks.hay();
+    let mut escaped = false;
+    loop {
+        let i = marks.find(from, stop | BACKSLASH)?;
+        if b[i] != b'\\' {
+            return Some((i, escaped));
+        }
+        escaped = true;
+        from = i + 2;
+    }
+}
+
+/// The length of a JSON value at `body[at]` that is not a string: a nested object or array
+/// (brackets counted, strings inside skipped), or a literal running to a `,`, `}`, `]` or
+/// white space. As [`Fields`] reads them.
+fn json_value_len(marks: &mut Marks<'_>, body: &[u8], at: usize) -> Option<usize> {
+    match body.get(at)? {
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut i = at;
+            while i < body.len() {
+                match body[i] {
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1 - at);
+                        }
+                    }
+                    b'"' => i = until_mark(marks, i + 1, QUOTE)?.0,
+                    _ => {}
+                }
+                i += 1;
+            }
+            None
+        }
+        _ => {
+            let n = body[at..]
+                .iter()
+                .take_while(|&&b| !matches!(b, b',' | b'}' | b']') && !b.is_ascii_whitespace())
+                .count();
+            (n > 0).then_some(n)
+        }
+    }
+}
+
+/// A JSON object's members in one loop, strings ended from the bit masks of quotes and
+/// backslashes ([`until_mark`]): `found` gets every member in order, as [`Fields`] reads them
+/// (and before a failure, the same ones); returns whether the body is an object by the same
+/// rules. The property tests compare the two.
+fn json_scan(body: &[u8], mut found: impl FnMut(Spans)) -> bool {
+    let mut marks = Marks::new(body, MARKED);
+    let mut i = skip_space(body, 0);
+    if body.get(i) != Some(&b'{') {
+        return false;
+    }
+    i = skip_space(body, i + 1);
+    if body.get(i) == Some(&b'}') {
+        return true;
+    }
+    loop {
+        if body.get(i) != Some(&b'"') {
+            return false;
+        }
+        let Some((kend, _)) = until_mark(&mut marks, i + 1, QUOTE) else {
+            return false;
+        };
+        let key = (i + 1, kend - i - 1);
+        i = skip_space(body, kend + 1);
+        if body.get(i) != Some(&b':') {
+            return false;
+        }
+        i = skip_space(body, i + 1);
+        let (value, escaped) = if body.get(i) == Some(&b'"') {
+            let Some((end, escaped)) = until_mark(&mut marks, i + 1, QUOTE) else {
+                return false;
+            };
+            let value = (i + 1, end - i - 1);
+            i = end + 1;
+            (value, escaped)
+        } else {
+            let Some(n) = json_value_len(&mut marks, body, i) else {
+                return false;
+            };
+            i += n;
+            ((i - n, n), false)
+        };
+        i = skip_space(body, i);
+        let last = match body.get(i) {
+            Some(b',') => false,
+            Some(b'}') => true,
+            _ => return false,
+        };
+        found(Spans {
+            header: None,
+            key,
+            value,
+            escaped,
+            end: i + 1,
+            last,
+        });
+        if last {
+            return true;
+        }
+        i = skip_space(body, i + 1);
+    }
 }
 
 /// Fields a [`FieldIndex`] holds; readers walk the body again past them.
@@ -797,8 +874,10 @@ impl FieldIndex {
         self.kind = kind;
         self.len = 0;
         self.resume = None;
-        if kind == Payload::Cef {
-            return self.fill_cef(body);
+        match kind {
+            Payload::Cef => return cef_scan(body, |f| self.keep(f)),
+            Payload::Json => return json_scan(body, |f| self.keep(f)),
+            _ => {}
         }
         let mut it = Fields::new(kind, body);
         while self.len < INDEXED_FIELDS {
@@ -838,37 +917,35 @@ impl FieldIndex {
 }
 
 impl FieldIndex {
-    /// [`FieldIndex::fill`] for CEF, from its bit masks ([`cef_scan`]).
-    fn fill_cef(&mut self, body: &[u8]) -> bool {
-        let (slots, len, resume) = (&mut self.slots, &mut self.len, &mut self.resume);
-        cef_scan(body, |f| {
-            if *len == INDEXED_FIELDS {
-                return;
-            }
-            let span =
-                |(at, n): (usize, usize)| Some((u32::try_from(at).ok()?, u32::try_from(n).ok()?));
-            let key = match (f.header, span(f.key)) {
-                (Some(i), _) => Key::Named(CEF_HEADER[i].as_bytes()),
-                (None, Some((at, len))) => Key::Body { at, len },
-                (None, None) => Key::Named(b""),
-            };
-            let (value_at, value_len) = span(f.value).unwrap_or((0, 0));
-            slots[*len] = Slot {
-                key,
-                value_at,
-                value_len,
-                escaped: f.escaped,
-            };
-            *len += 1;
-            if *len == INDEXED_FIELDS {
-                // Past the header: a walk goes on in the pairs.
-                *resume = Some(Resume {
-                    at: f.end,
-                    state: State::Pairs,
-                    delimiter: b'\t',
-                });
-            }
-        })
+    /// Keeps a field a reader ([`cef_scan`], [`json_scan`]) found, while there is room, and
+    /// where a walk goes on past the last one kept.
+    fn keep(&mut self, f: Spans) {
+        if self.len == INDEXED_FIELDS {
+            return;
+        }
+        let span =
+            |(at, n): (usize, usize)| Some((u32::try_from(at).ok()?, u32::try_from(n).ok()?));
+        let key = match (f.header, span(f.key)) {
+            (Some(i), _) => Key::Named(CEF_HEADER[i].as_bytes()),
+            (None, Some((at, len))) => Key::Body { at, len },
+            (None, None) => Key::Named(b""),
+        };
+        let (value_at, value_len) = span(f.value).unwrap_or((0, 0));
+        self.slots[self.len] = Slot {
+            key,
+            value_at,
+            value_len,
+            escaped: f.escaped,
+        };
+        self.len += 1;
+        if self.len == INDEXED_FIELDS {
+            // Past any header: a walk goes on in the pairs (for JSON, its members).
+            self.resume = Some(Resume {
+                at: f.end,
+                state: if f.last { State::Done } else { State::Pairs },
+                delimiter: b'\t',
+            });
+        }
     }
 }
 
@@ -938,11 +1015,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Every field [`cef_scan`] finds, as slices, with where the body's rest starts after it;
-    /// and its verdict.
-    fn cef_scanned(body: &[u8]) -> (Vec<(Field<'_>, usize)>, bool) {
+    /// Every field [`cef_scan`] or [`json_scan`] finds, as slices, with where the body's rest
+    /// starts after it; and the verdict.
+    fn scanned(kind: Payload, body: &[u8]) -> (Vec<(Field<'_>, usize)>, bool) {
         let mut out = Vec::new();
-        let valid = cef_scan(body, |f| {
+        let found = |f: Spans| {
             let key = match f.header {
                 Some(i) => CEF_HEADER[i].as_bytes(),
                 None => &body[f.key.0..f.key.0 + f.key.1],
@@ -956,13 +1033,17 @@ mod tests {
                 },
                 f.end,
             ));
-        });
+        };
+        let valid = match kind {
+            Payload::Cef => cef_scan(body, found),
+            _ => json_scan(body, found),
+        };
         (out, valid)
     }
 
     /// The same, walked.
-    fn cef_walked(body: &[u8]) -> (Vec<(Field<'_>, usize)>, bool) {
-        let mut it = Fields::new(Payload::Cef, body);
+    fn walked(kind: Payload, body: &[u8]) -> (Vec<(Field<'_>, usize)>, bool) {
+        let mut it = Fields::new(kind, body);
         let mut out = Vec::new();
         while let Some(f) = it.next() {
             out.push((f, body.len() - it.rest.len()));
@@ -990,17 +1071,49 @@ mod tests {
             ], 0..80),
         ) {
             let body = format!("{lead}{}", parts.concat());
-            prop_assert_eq!(cef_scanned(body.as_bytes()), cef_walked(body.as_bytes()), "{}", body);
+            let body = body.as_bytes();
+            prop_assert_eq!(scanned(Payload::Cef, body), walked(Payload::Cef, body));
         }
 
-        /// The same on arbitrary bytes after a CEF header's start.
+        /// JSON read in one loop reads as walked, member by member, up to the same failure:
+        /// objects of strings (with escapes), literals, nested values and broken pieces, with
+        /// runs of 60 bytes so strings cross block edges.
         #[test]
-        fn cef_of_arbitrary_bytes_reads_from_bit_masks_as_walked(
-            lead in prop_oneof![Just(&b""[..]), Just(&b"CEF:0|"[..]), Just(&b"CEF:0|v|p|1|s|n|5|"[..])],
+        fn json_read_in_one_loop_reads_as_walked(
+            lead in prop_oneof![Just(""), Just("{"), Just(" { \"k\":"), Just("{\"a\":\"b\",")],
+            parts in proptest::collection::vec(prop_oneof![
+                Just("\"".to_string()),
+                Just("\\".to_string()),
+                Just(",".to_string()),
+                Just(":".to_string()),
+                Just(" ".to_string()),
+                Just("{".to_string()),
+                Just("}".to_string()),
+                Just("[".to_string()),
+                Just("]".to_string()),
+                Just("\"k\":".to_string()),
+                Just("\"v\\\"w\",".to_string()),
+                // A member whose value has an escaped quote anywhere in its first 70 bytes.
+                ("x{0,70}", "x{0,70}").prop_map(|(a, b)| format!("\"k\":\"{a}\\\"{b}\",")),
+                "[a-z0-9]{1,5}",
+                "x{55,70}",
+            ], 0..60),
+        ) {
+            let body = format!("{lead}{}", parts.concat());
+            let body = body.as_bytes();
+            prop_assert_eq!(scanned(Payload::Json, body), walked(Payload::Json, body));
+        }
+
+        /// Both on arbitrary bytes after a start of their format.
+        #[test]
+        fn arbitrary_bytes_read_in_one_loop_read_as_walked(
+            lead in prop_oneof![Just(&b""[..]), Just(&b"CEF:0|"[..]), Just(&b"CEF:0|v|p|1|s|n|5|"[..]), Just(&b"{\""[..])],
             bytes in proptest::collection::vec(any::<u8>(), 0..400),
         ) {
             let body = [lead, &bytes[..]].concat();
-            prop_assert_eq!(cef_scanned(&body), cef_walked(&body));
+            for kind in [Payload::Cef, Payload::Json] {
+                prop_assert_eq!(scanned(kind, &body), walked(kind, &body));
+            }
         }
     }
 
