@@ -14,6 +14,8 @@ cargo clippy --locked --all-targets -- -D warnings
 echo "== clippy (XDP program, bpfel-unknown-none)"
 (cd xdp-ebpf && cargo +nightly clippy --locked --release --target bpfel-unknown-none \
     -Z build-std=core -- -D warnings)
+echo "== cargo doc (broken links and other doc warnings fail)"
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps
 echo "== tests"
 cargo test --locked
 echo "== parser tests again, SIMD off (the scalar scan is the oracle)"

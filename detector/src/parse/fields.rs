@@ -191,7 +191,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Whether the whole body reads as its format (a fresh iterator runs to the end). CEF and
-    /// JSON are checked in one loop each ([`cef_scan`], [`json_scan`]), the others by walking
+    /// JSON are checked in one loop each (`cef_scan`, `json_scan`), the others by walking
     /// their fields.
     pub fn valid(&self) -> bool {
         match (self.kind, self.state) {
