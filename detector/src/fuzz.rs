@@ -142,7 +142,7 @@ pub fn scan_input(data: &[u8]) {
 }
 
 /// [`scan::Marks`] of the set's first four bytes against a byte at a time search, from every
-/// start, walking forward as the payload readers do.
+/// start, walking forward as the payload readers do; and its windows against the bytes.
 fn marks_input(set: &scan::ByteSet, hay: &[u8]) {
     let bytes: [u8; 4] =
         std::array::from_fn(|k| (0u8..=255).filter(|&b| set.contains(b)).nth(k).unwrap_or(0));
@@ -156,6 +156,22 @@ fn marks_input(set: &scan::ByteSet, hay: &[u8]) {
     let mut marks = scan::Marks::new(hay, bytes);
     for (from, &want) in next.iter().enumerate() {
         assert_eq!(marks.find(from, kinds), want, "from {from}");
+    }
+    // Windows of 64 bytes, forward by a stride the input picks (1 to 64), as the CEF reader
+    // takes them: each holds the bits of exactly its bytes.
+    let stride = hay.len() % 64 + 1;
+    let mut marks = scan::Marks::new(hay, bytes);
+    for at in (0..hay.len()).step_by(stride) {
+        let got = marks.window(at);
+        for (k, &b) in bytes.iter().enumerate() {
+            let want = hay[at..]
+                .iter()
+                .take(64)
+                .enumerate()
+                .filter(|&(_, &h)| h == b)
+                .fold(0u64, |m, (i, _)| m | 1 << i);
+            assert_eq!(got[k], want, "window at {at}, kind {k}");
+        }
     }
 }
 
