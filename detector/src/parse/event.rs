@@ -6,7 +6,7 @@
 //! malformed input yields what could be read plus one [`ParseError`].
 
 use super::{
-    fields::{Field, FieldIndex, Fields, IndexedFields, Payload, detect_payload},
+    fields::{self, Field, FieldIndex, Fields, IndexedFields, Payload, detect_payload},
     pri::{Pri, PriError, parse_pri},
     scan::{self, ByteSet},
     time,
@@ -635,7 +635,7 @@ fn looks_like_5424(rest: &[u8]) -> bool {
 /// walks them again when asked.
 pub fn parse<'a>(input: &'a [u8], opts: &ParseOptions) -> Event<'a> {
     let mut ev = parse_header(input, opts);
-    if ev.error.is_none() && !Fields::new(ev.payload, ev.body).valid() {
+    if ev.error.is_none() && !fields::valid(ev.payload, ev.body) {
         ev.error = Some(ParseError::BadPayload);
     }
     ev

@@ -103,6 +103,17 @@ fn trim_start(s: &[u8]) -> &[u8] {
     &s[skip_space(s, 0)..]
 }
 
+/// Whether `body` reads as `kind` ([`Fields::valid`] of a fresh iterator), without making one
+/// for the formats read in a loop of their own, or for a plain body.
+pub fn valid(kind: Payload, body: &[u8]) -> bool {
+    match kind {
+        Payload::Plain => true,
+        Payload::Cef => cef_scan(body, |_| {}),
+        Payload::Json => json_scan(body, |_| {}),
+        _ => Fields::new(kind, body).walk_valid(),
+    }
+}
+
 /// One field. `value` is as written, without surrounding quotes; when `escaped`, it still holds
 /// backslash escapes (see [`super::unescape_into`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,10 +205,8 @@ impl<'a> Fields<'a> {
     /// JSON are checked in one loop each (`cef_scan`, `json_scan`), the others by walking
     /// their fields.
     pub fn valid(&self) -> bool {
-        match (self.kind, self.state) {
-            (Payload::Plain, _) => true,
-            (Payload::Cef, State::Start) => cef_scan(self.marks.hay(), |_| {}),
-            (Payload::Json, State::Start) => json_scan(self.marks.hay(), |_| {}),
+        match self.state {
+            State::Start => valid(self.kind, self.marks.hay()),
             _ => self.walk_valid(),
         }
     }
