@@ -10,9 +10,10 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     const CYCLES: i64 = 6_000_000;
     let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
     let y = (y + 400 * CYCLES) as u64;
-    let day_of_year = u64::from((153 * m + 2) / 5 + d - 1);
+    // The day of the year counted from 1: nothing here subtracts, so no value of `d` wraps.
+    let day_of_year = (153 * u64::from(m) + 2) / 5 + u64::from(d);
     let days = y * 365 + y / 4 - y / 100 + y / 400 + day_of_year;
-    days as i64 - 146_097 * CYCLES - 719_468
+    days as i64 - 1 - 146_097 * CYCLES - 719_468
 }
 
 /// The year and month (1-12) of a day counted from 1970-01-01 (the inverse of
@@ -351,6 +352,8 @@ mod tests {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
         assert_eq!(days_from_civil(1969, 12, 31), -1);
+        // Day 0 is the day before the 1st, and does not wrap.
+        assert_eq!(days_from_civil(1970, 3, 0), days_from_civil(1970, 2, 28));
         // Years far from ours, negative ones too: the inverse gives them back, and 400 years
         // are always 146 097 days.
         for y in [
