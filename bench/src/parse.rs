@@ -7,8 +7,9 @@
 //! corpus in five interleaved rounds, the best round is reported, and `std::hint::black_box`
 //! keeps its results alive.
 //!
-//! This parser is measured four ways: the header alone (`parse`, which validates the payload
-//! too); the same through `parse_indexed`, which keeps the fields it validates in a field index
+//! This parser is measured five ways: the header alone (`parse`, which validates the payload
+//! too); the syslog layer only (the body taken as plain text: what `syslog_loose` does, which
+//! reads no payload format); the same through `parse_indexed`, which keeps the fields it validates in a field index
 //! (what the index costs when nothing reads it); every field read as a worker reads them
 //! (`parse_indexed`, its index reused from message to message); and every field read from an
 //! event without an index, which walks the payload a second time.
@@ -17,7 +18,7 @@ use std::{hint::black_box, time::Instant};
 
 use std::cell::RefCell;
 
-use detector::parse::{FieldIndex, ParseOptions, parse, parse_indexed};
+use detector::parse::{FieldIndex, ParseOptions, Payload, parse, parse_indexed};
 use serde::Serialize;
 
 /// One parser's result.
@@ -151,6 +152,13 @@ pub fn run(seconds: f64, only: &str, kinds: bool) -> Vec<ParserResult> {
         ..ParseOptions::default()
     };
     let ours = |m: &[u8]| parse(m, &opts).error.is_none();
+    // The syslog layer alone, the work `syslog_loose` does: the body taken as plain text, its
+    // payload format neither detected nor checked.
+    let syslog_only_opts = ParseOptions {
+        payload: Some(Payload::Plain),
+        ..opts
+    };
+    let ours_syslog_only = |m: &[u8]| parse(m, &syslog_only_opts).error.is_none();
     // As a worker reads a message: the fields found while validating are kept in its index.
     let index = RefCell::new(FieldIndex::default());
     let ours_fields = |m: &[u8]| {
@@ -181,8 +189,9 @@ pub fn run(seconds: f64, only: &str, kinds: bool) -> Vec<ParserResult> {
     };
     let rfc5424 =
         |m: &[u8]| std::str::from_utf8(m).is_ok_and(|s| syslog_rfc5424::parse_message(s).is_ok());
-    let parsers: [(&'static str, ParserFn<'_>); 6] = [
+    let parsers: [(&'static str, ParserFn<'_>); 7] = [
         ("detector (header)", &ours),
+        ("detector (syslog layer only)", &ours_syslog_only),
         ("detector (header, indexed)", &ours_indexed_only),
         ("detector (header + every field)", &ours_fields),
         ("detector (every field, walked twice)", &ours_walked),
