@@ -253,46 +253,18 @@ impl<'a> Fields<'a> {
                 return None;
             }
         }
-        if b.get(i) != Some(&b'"') {
-            return self.fail();
-        }
-        let Some((kend, _)) = self.until_at(i + 1, QUOTE) else {
+        let Some(m) = json_member(&mut self.marks, b, i) else {
             return self.fail();
         };
-        let key = &b[i + 1..kend];
-        i = skip_space(b, kend + 1);
-        if b.get(i) != Some(&b':') {
-            return self.fail();
+        self.rest = &b[m.end..];
+        if m.last {
+            self.state = State::Done;
         }
-        i = skip_space(b, i + 1);
-        let (value, escaped) = if b.get(i) == Some(&b'"') {
-            let Some((end, escaped)) = self.until_at(i + 1, QUOTE) else {
-                return self.fail();
-            };
-            let value = &b[i + 1..end];
-            i = end + 1;
-            (value, escaped)
-        } else {
-            let Some(n) = json_value_len(&mut self.marks, b, i) else {
-                return self.fail();
-            };
-            let value = &b[i..i + n];
-            i += n;
-            (value, false)
-        };
-        i = skip_space(b, i);
-        match b.get(i) {
-            Some(b',') => self.rest = &b[i + 1..],
-            Some(b'}') => {
-                self.rest = &b[i + 1..];
-                self.state = State::Done;
-            }
-            _ => return self.fail(),
-        }
+        let span = |(at, n): (usize, usize)| &b[at..at + n];
         Some(Field {
-            key,
-            value,
-            escaped,
+            key: span(m.key),
+            value: span(m.value),
+            escaped: m.escaped,
         })
     }
 
@@ -719,10 +691,51 @@ fn json_value_len(marks: &mut Marks<'_>, body: &[u8], at: usize) -> Option<usize
     }
 }
 
-/// A JSON object's members in one loop, strings ended from the bit masks of quotes and
-/// backslashes ([`until_mark`]): `found` gets every member in order, as [`Fields`] reads them
-/// (and before a failure, the same ones); returns whether the body is an object by the same
-/// rules. The property tests compare the two.
+/// The member of a JSON object at `body[i]`: `"key"`, `:`, a value, then the `,` or `}` after
+/// it (white space allowed between), for the walker ([`Fields`]) and [`json_scan`] alike.
+/// `None` when it is not one.
+#[inline(always)]
+fn json_member(marks: &mut Marks<'_>, body: &[u8], mut i: usize) -> Option<Spans> {
+    if body.get(i) != Some(&b'"') {
+        return None;
+    }
+    let (kend, _) = until_mark(marks, i + 1, QUOTE)?;
+    let key = (i + 1, kend - i - 1);
+    i = skip_space(body, kend + 1);
+    if body.get(i) != Some(&b':') {
+        return None;
+    }
+    i = skip_space(body, i + 1);
+    let (value, escaped) = if body.get(i) == Some(&b'"') {
+        let (end, escaped) = until_mark(marks, i + 1, QUOTE)?;
+        let value = (i + 1, end - i - 1);
+        i = end + 1;
+        (value, escaped)
+    } else {
+        let n = json_value_len(marks, body, i)?;
+        i += n;
+        ((i - n, n), false)
+    };
+    i = skip_space(body, i);
+    let last = match body.get(i) {
+        Some(b',') => false,
+        Some(b'}') => true,
+        _ => return None,
+    };
+    Some(Spans {
+        header: None,
+        key,
+        value,
+        escaped,
+        end: i + 1,
+        last,
+    })
+}
+
+/// A JSON object's members in one loop ([`json_member`] each, as [`Fields`] reads them one
+/// call at a time): `found` gets every member in order (and before a failure, the same ones);
+/// returns whether the body is an object by the same rules. The property tests compare the
+/// two.
 fn json_scan(body: &[u8], mut found: impl FnMut(Spans)) -> bool {
     let mut marks = Marks::new(body, MARKED);
     let mut i = skip_space(body, 0);
@@ -734,50 +747,14 @@ fn json_scan(body: &[u8], mut found: impl FnMut(Spans)) -> bool {
         return true;
     }
     loop {
-        if body.get(i) != Some(&b'"') {
-            return false;
-        }
-        let Some((kend, _)) = until_mark(&mut marks, i + 1, QUOTE) else {
+        let Some(m) = json_member(&mut marks, body, i) else {
             return false;
         };
-        let key = (i + 1, kend - i - 1);
-        i = skip_space(body, kend + 1);
-        if body.get(i) != Some(&b':') {
-            return false;
-        }
-        i = skip_space(body, i + 1);
-        let (value, escaped) = if body.get(i) == Some(&b'"') {
-            let Some((end, escaped)) = until_mark(&mut marks, i + 1, QUOTE) else {
-                return false;
-            };
-            let value = (i + 1, end - i - 1);
-            i = end + 1;
-            (value, escaped)
-        } else {
-            let Some(n) = json_value_len(&mut marks, body, i) else {
-                return false;
-            };
-            i += n;
-            ((i - n, n), false)
-        };
-        i = skip_space(body, i);
-        let last = match body.get(i) {
-            Some(b',') => false,
-            Some(b'}') => true,
-            _ => return false,
-        };
-        found(Spans {
-            header: None,
-            key,
-            value,
-            escaped,
-            end: i + 1,
-            last,
-        });
-        if last {
+        found(m);
+        if m.last {
             return true;
         }
-        i = skip_space(body, i + 1);
+        i = skip_space(body, m.end);
     }
 }
 
@@ -1190,8 +1167,12 @@ mod tests {
             r#"{"a":"x}"#,
             "[1]",
             r#"{"a":1,}"#,
+            // No colon, with what follows still a value.
+            r#"{"a" "b"}"#,
+            r#"{"a"x1}"#,
         ] {
-            assert!(!Fields::new(Payload::Json, bad.as_bytes()).valid(), "{bad}");
+            let fields = Fields::new(Payload::Json, bad.as_bytes());
+            assert!(!fields.valid() && !fields.walk_valid(), "{bad}");
         }
     }
 
