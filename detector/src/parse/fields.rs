@@ -357,10 +357,10 @@ impl<'a> Fields<'a> {
         let Some(eq) = self.marks.find(start, EQUALS) else {
             return self.fail();
         };
-        let key = trim_end(&b[start..eq]);
-        if key.is_empty() || !key.iter().all(|&c| is_key_byte(c)) {
+        let Some((key_at, key_len)) = cef_key(b, start, eq) else {
             return self.fail();
-        }
+        };
+        let key = &b[key_at..key_at + key_len];
         let v = eq + 1;
         let mut at = v;
         let mut escaped = false;
@@ -1205,6 +1205,14 @@ mod tests {
             ])
         );
         assert!(!Fields::new(Payload::Cef, b"CEF:0|a|b").valid());
+        // Keys: not empty, of key bytes only (white space after one is trimmed).
+        for bad in ["=1", "a b=1", "k!=1", "x=1 =2", "b\\=1"] {
+            let body = format!("CEF:0|v|p|1|s|n|5|{bad}");
+            let fields = Fields::new(Payload::Cef, body.as_bytes());
+            assert!(!fields.valid() && !fields.walk_valid(), "{body}");
+        }
+        let fields = Fields::new(Payload::Cef, b"CEF:0|v|p|1|s|n|5|k\t=1");
+        assert!(fields.valid() && fields.walk_valid());
     }
 
     /// The readers find quotes, pipes, `=` and backslashes 64 bytes at a time: escapes and
