@@ -9,10 +9,10 @@
 //!
 //! This parser is measured five ways: the header alone (`parse`, which validates the payload
 //! too); the syslog layer only (the body taken as plain text: what `syslog_loose` does, which
-//! reads no payload format); the same through `parse_indexed`, which keeps the fields it validates in a field index
-//! (what the index costs when nothing reads it); every field read as a worker reads them
-//! (`parse_indexed`, its index reused from message to message); and every field read from an
-//! event without an index, which walks the payload a second time.
+//! reads no payload format); the header through `parse_indexed`, which keeps the fields it
+//! validates in a field index (what the index costs when nothing reads it); every field read
+//! as a worker reads them (`parse_indexed`, its index reused from message to message); and
+//! every field read from an event without an index, which walks the payload a second time.
 
 use std::{hint::black_box, time::Instant};
 
