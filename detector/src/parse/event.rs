@@ -367,49 +367,49 @@ impl<'a> Iterator for SdParams<'a> {
 }
 
 /// The space-delimited fields of an RFC 5424 header, cut with one vector pass: a mask of the
-/// spaces in the first 64 bytes (where a header nearly always ends), then a scan beyond it.
+/// spaces in the first 64 bytes (where a header nearly always ends), each field ending at its
+/// lowest bit, then a scan beyond them.
 struct HeaderFields<'a> {
-    rest: &'a [u8],
-    /// Bytes consumed since the mask's start.
-    consumed: usize,
+    s: &'a [u8],
+    /// Where the next field starts.
+    at: usize,
+    /// The spaces at or after `at` among the first 64 bytes: each field clears the one that
+    /// ends it.
     spaces: u64,
 }
 
 impl<'a> HeaderFields<'a> {
     fn new(s: &'a [u8]) -> Self {
         Self {
-            rest: s,
-            consumed: 0,
+            s,
+            at: 0,
             spaces: scan::mask64(s, b' '),
         }
+    }
+
+    /// What follows the fields read so far.
+    fn rest(&self) -> &'a [u8] {
+        self.s.get(self.at..).unwrap_or(&[])
     }
 
     /// The next field; `-` (NILVALUE) is `None`.
     #[inline(always)]
     fn next(&mut self) -> Result<Option<&'a [u8]>, ParseError> {
-        let s = self.rest;
-        if s.is_empty() {
-            return Err(ParseError::TruncatedHeader);
-        }
-        let n = if self.consumed < 64 {
-            let bits = self.spaces >> self.consumed;
-            let window = 64 - self.consumed;
-            if bits != 0 {
-                bits.trailing_zeros() as usize
-            } else if s.len() <= window {
-                s.len()
-            } else {
-                scan::find_byte(&s[window..], b' ').map_or(s.len(), |i| i + window)
-            }
+        let (s, at) = (self.s, self.at);
+        let end = if self.spaces != 0 {
+            self.spaces.trailing_zeros() as usize
         } else {
-            scan::find_byte(s, b' ').unwrap_or(s.len())
+            // No space left among the first 64 bytes: the field ends past them, or at the end.
+            let from = at.max(64).min(s.len());
+            scan::find_byte(&s[from..], b' ').map_or(s.len(), |i| from + i)
         };
-        if n == 0 {
+        self.spaces &= self.spaces.wrapping_sub(1);
+        if end <= at {
+            // Nothing left, or an empty field (two spaces).
             return Err(ParseError::TruncatedHeader);
         }
-        let f = &s[..n];
-        self.rest = s.get(n + 1..).unwrap_or(&[]);
-        self.consumed += n + 1;
+        let f = &s[at..end];
+        self.at = end + 1;
         Ok((f != b"-").then_some(f))
     }
 }
@@ -489,15 +489,21 @@ fn rfc5424<'a>(ev: &mut Event<'a>, s: &'a [u8]) -> Result<(), ParseError> {
         return Err(ParseError::TruncatedHeader);
     }
     ev.version = Some(v.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0')));
+    // The timestamp is read where it stands, not from its field cut out: the bytes after it
+    // let its fraction be read a word at a time. It must end where its field does.
+    let from_timestamp = header.rest();
     ev.timestamp = header.next()?;
     if let Some(ts) = ev.timestamp {
-        ev.timestamp_ns = Some(time::parse_rfc3339(ts).ok_or(ParseError::BadTimestamp)?);
+        ev.timestamp_ns = match time::parse_rfc3339_prefix(from_timestamp) {
+            Some((ns, used)) if used == ts.len() => Some(ns),
+            _ => return Err(ParseError::BadTimestamp),
+        };
     }
     ev.host = header.next()?;
     ev.app = header.next()?;
     ev.procid = header.next()?;
     ev.msgid = header.next()?;
-    let s = header.rest;
+    let s = header.rest();
     if s.is_empty() {
         return Err(ParseError::TruncatedHeader);
     }
@@ -768,6 +774,70 @@ fn parse_header<'a>(input: &'a [u8], opts: &ParseOptions) -> Event<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The header's fields are cut where its spaces are, however long (past the 64 bytes
+        /// one mask covers, too), and an empty one is a truncated header.
+        #[test]
+        fn the_5424_header_is_cut_at_its_spaces(
+            fields in proptest::collection::vec("-|[a-z0-9.]{0,40}", 4),
+            body in "[ a-z]{0,80}",
+        ) {
+            let msg = format!("<13>1 - {} - {body}", fields.join(" "));
+            let ev = parse(msg.as_bytes(), &ParseOptions::default());
+            let read = [ev.host, ev.app, ev.procid, ev.msgid];
+            match fields.iter().position(String::is_empty) {
+                Some(empty) => {
+                    prop_assert_eq!(ev.error, Some(ParseError::TruncatedHeader));
+                    // What came before the empty field was read.
+                    for (f, r) in fields.iter().zip(read).take(empty) {
+                        prop_assert_eq!(r, (f != "-").then_some(f.as_bytes()));
+                    }
+                }
+                None => {
+                    prop_assert_eq!(ev.error, None);
+                    for (f, r) in fields.iter().zip(read) {
+                        prop_assert_eq!(r, (f != "-").then_some(f.as_bytes()));
+                    }
+                    prop_assert_eq!(ev.body, body.as_bytes());
+                }
+            }
+        }
+
+        /// An RFC 5424 timestamp is read where it stands in the message, bytes after it in
+        /// reach; it reads as its field cut out on its own does.
+        #[test]
+        fn a_5424_timestamp_reads_as_its_field_alone(
+            valid in (1970u32..=9999, 1u32..=12, 1u32..=28, 0u32..=23, 0u32..=59, 0u32..=59),
+            t in "[Tt ]",
+            rest in "([.,][0-9]{0,12})?([Zz]|[+-][01][0-9](:?[0-5][0-9])?)?",
+            changes in proptest::collection::vec((0usize..40, proptest::sample::select(b"0123456789.:+-Zz,T".to_vec())), 0..3),
+            after in proptest::sample::select(vec![" host app - - - msg", " h", ""]),
+        ) {
+            let (y, mo, d, h, mi, sec) = valid;
+            let mut ts = format!("{y:04}-{mo:02}-{d:02}{t}{h:02}:{mi:02}:{sec:02}{rest}").into_bytes();
+            for (i, b) in changes {
+                if let Some(x) = ts.get_mut(i) {
+                    *x = b;
+                }
+            }
+            let mut msg = b"<13>1 ".to_vec();
+            msg.extend_from_slice(&ts);
+            msg.extend_from_slice(after.as_bytes());
+            // A space ends the field: the timestamp is what comes before it.
+            let ts = ts.split(|&b| b == b' ').next().unwrap_or_default().to_vec();
+            let ev = parse(&msg, &ParseOptions::default());
+            let alone = time::parse_rfc3339(&ts);
+            if ts.is_empty() {
+                prop_assert_eq!(ev.error, Some(ParseError::TruncatedHeader));
+            } else {
+                // Read before the fields after it: its verdict comes first.
+                prop_assert_eq!(ev.error == Some(ParseError::BadTimestamp), alone.is_none());
+                prop_assert_eq!(ev.timestamp_ns, alone);
+            }
+        }
+    }
 
     #[test]
     fn a_bsd_message_of_december_read_in_january_is_dated_the_year_before() {

@@ -93,6 +93,31 @@ fn fraction(s: &[u8]) -> (u32, usize) {
     if s.first() != Some(&b'.') && s.first() != Some(&b',') {
         return (0, 0);
     }
+    // Up to seven digits (nearly every fraction written), with eight bytes to read after the
+    // point, are read as one word: digit values found at once, the bytes from the first
+    // non-digit on cleared, the eight decimal places summed in three multiplications.
+    if let Some(&after) = s[1..].first_chunk::<8>() {
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        let x = u64::from_le_bytes(after) ^ 0x3030_3030_3030_3030;
+        let not_digit = (x | x.wrapping_add(0x7676_7676_7676_7676)) & HIGH;
+        let n = not_digit.trailing_zeros() / 8;
+        if n < 8 {
+            if n == 0 {
+                return (0, 0);
+            }
+            let places = x & (u64::MAX >> (64 - 8 * n));
+            return (eight_digits(places) * 10, 1 + n as usize);
+        }
+    }
+    fraction_by_bytes(s)
+}
+
+/// [`fraction`] a byte at a time: for fractions of eight digits or more, and at the input's
+/// end.
+fn fraction_by_bytes(s: &[u8]) -> (u32, usize) {
+    if s.first() != Some(&b'.') && s.first() != Some(&b',') {
+        return (0, 0);
+    }
     // One pass: the first nine digits make the nanoseconds, the rest are skipped.
     const SCALE: [u32; 10] = [
         1_000_000_000,
@@ -123,6 +148,16 @@ fn fraction(s: &[u8]) -> (u32, usize) {
     (ns * SCALE[n.min(9)], 1 + n)
 }
 
+/// The number written by eight digit values, one per byte, the first byte the most
+/// significant digit.
+#[inline(always)]
+fn eight_digits(x: u64) -> u32 {
+    // Pairs (0-99) in bytes 0, 2, 4, 6; then fours (0-9999) in 16-bit lanes 0 and 2; then all.
+    let two = pairs(x) & 0x00FF_00FF_00FF_00FF;
+    let four = (two.wrapping_mul(100).wrapping_add(two >> 16)) & 0x0000_FFFF_0000_FFFF;
+    (four.wrapping_mul(10_000).wrapping_add(four >> 32)) as u32
+}
+
 /// The year of a BSD timestamp of month `mo` (1-12) that names none, read in `year`: with the
 /// reading's month (1-12) known, the year before or after when that puts the timestamp nearer
 /// (more than six months away otherwise). December's messages read on the 1st of January
@@ -139,6 +174,57 @@ pub fn nearest_year(year: i32, month: Option<u8>, mo: u32) -> i32 {
     }
 }
 
+/// Eight bytes checked against a pattern at once (SWAR): where `pattern` has `0` a decimal
+/// digit must be, anywhere else that very byte (so a pattern cannot ask for a literal `0`). Returns the word with each digit's value
+/// (0-9) in its byte and zeros in the others, or `None` when a byte does not fit.
+#[inline(always)]
+fn fixed(word: u64, pattern: [u8; 8]) -> Option<u64> {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Digits become 0-9 and matching literal bytes 0: every byte of `x` then has its high bit
+    // clear, and adding 0x76 (a digit's place) or 0x7F (a literal's) keeps it clear exactly
+    // when the byte is at most 9 or exactly 0. A byte of 0x80 or more fails through `x`
+    // itself; only such a byte can carry into its neighbour, which does not matter then.
+    let x = word ^ u64::from_le_bytes(pattern);
+    let digit_places = u64::from_le_bytes(pattern.map(|b| if b == b'0' { 0xFF } else { 0 }));
+    let add = 0x7F7F_7F7F_7F7F_7F7F - (digit_places & 0x0909_0909_0909_0909);
+    ((x | x.wrapping_add(add)) & HIGH == 0).then_some(x)
+}
+
+/// Two-digit numbers from a word of digit values: byte `i` of the result is
+/// `10 * byte i + byte i+1` (no byte carries: at most 99).
+#[inline(always)]
+fn pairs(x: u64) -> u64 {
+    x.wrapping_mul(10).wrapping_add(x >> 8)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` (`T`, `t` or a space between date and time): year, month, day, hour,
+/// minute, second, as written (not range-checked). Read as three overlapping words, bytes 0-7,
+/// 8-15 and 11-18, each checked against its pattern at once.
+#[inline(always)]
+fn date_time(head: &[u8; 19]) -> Option<[u32; 6]> {
+    if !matches!(head[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let word = |at: usize| u64::from_le_bytes(*head[at..].first_chunk().expect("within 19"));
+    let date = fixed(word(0), *b"0000-00-")?;
+    // The second word is read with a `T` in byte 10, whichever of the three is written.
+    let day_t = fixed(
+        (word(8) & !(0xFF << 16)) | u64::from(b'T') << 16,
+        *b"00T00:00",
+    )?;
+    let time = fixed(word(11), *b"00:00:00")?;
+    let (date, day_t, time) = (pairs(date), pairs(day_t), pairs(time));
+    let byte = |w: u64, i: u32| u32::from((w >> (8 * i)) as u8);
+    Some([
+        byte(date, 0) * 100 + byte(date, 2),
+        byte(date, 5),
+        byte(day_t, 0),
+        byte(time, 0),
+        byte(time, 3),
+        byte(time, 6),
+    ])
+}
+
 /// RFC 3339 / ISO 8601 as RFC 5424 section 6.2.3 allows it: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
 /// A lowercase `t`/`z` or a space instead of `T` is accepted (ISO 8601 as devices send it);
 /// without a zone, UTC is assumed. The whole input must be the timestamp.
@@ -149,24 +235,7 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
 
 /// As [`parse_rfc3339`], on a prefix of `s`; returns the time and the bytes it took.
 pub fn parse_rfc3339_prefix(s: &[u8]) -> Option<(i64, usize)> {
-    // `YYYY-MM-DDTHH:MM:SS`: its 14 digits are checked together.
-    let head: &[u8; 19] = s.get(..19)?.try_into().ok()?;
-    if head[4] != b'-'
-        || head[7] != b'-'
-        || !matches!(head[10], b'T' | b't' | b' ')
-        || head[13] != b':'
-        || head[16] != b':'
-    {
-        return None;
-    }
-    let d = |i: usize| u32::from(head[i].wrapping_sub(b'0'));
-    const DIGITS: [usize; 14] = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
-    if DIGITS.iter().fold(false, |bad, &i| bad | (d(i) > 9)) {
-        return None;
-    }
-    let y = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
-    let (mo, day, h) = (d(5) * 10 + d(6), d(8) * 10 + d(9), d(11) * 10 + d(12));
-    let (mi, sec) = (d(14) * 10 + d(15), d(17) * 10 + d(18));
+    let [y, mo, day, h, mi, sec] = date_time(s.first_chunk()?)?;
     let mut at = 19;
     let (frac, n) = fraction(&s[at..]);
     at += n;
@@ -344,6 +413,80 @@ mod tests {
             let bsd = format!("{} {d:>2} {h:02}:{mi:02}:{sec:02}{frac} host", MONTHS[mo as usize - 1]);
             let read = parse_bsd_prefix(bsd.as_bytes(), Some(y as i32), None);
             prop_assert_eq!(read, want.map(|w| (bsd.len() - 5, Some(w))), "{}", bsd);
+        }
+    }
+
+    /// A byte of a timestamp as tests draw it: mostly what belongs there, often a digit or a
+    /// separator, sometimes anything.
+    fn stamp_byte() -> impl Strategy<Value = u8> {
+        prop_oneof![
+            4 => proptest::sample::select(b"0123456789".to_vec()),
+            2 => proptest::sample::select(b"-:.,TtZz+ /".to_vec()),
+            1 => any::<u8>(),
+        ]
+    }
+
+    /// [`date_time`] a byte at a time: the reading it replaced.
+    fn date_time_by_bytes(head: &[u8; 19]) -> Option<[u32; 6]> {
+        let seps = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
+        if seps.iter().any(|&(i, b)| head[i] != b) || !matches!(head[10], b'T' | b't' | b' ') {
+            return None;
+        }
+        let n = |from: usize, len: usize| digits(&head[from..], len);
+        Some([
+            n(0, 4)?,
+            n(5, 2)?,
+            n(8, 2)?,
+            n(11, 2)?,
+            n(14, 2)?,
+            n(17, 2)?,
+        ])
+    }
+
+    proptest! {
+        /// The word-at-a-time pattern check says what a check of each byte says.
+        #[test]
+        fn fixed_patterns_agree_with_a_byte_at_a_time_check(
+            bytes in proptest::array::uniform8(stamp_byte()),
+            pattern in proptest::sample::select(vec![*b"0000-00-", *b"00T00:00", *b"00:00:00"]),
+        ) {
+            let fits = |(&b, &p): (&u8, &u8)| if p == b'0' { b.is_ascii_digit() } else { b == p };
+            let want = bytes.iter().zip(&pattern).all(fits).then(|| {
+                u64::from_le_bytes(bytes.map(|b| if b.is_ascii_digit() { b - b'0' } else { 0 }))
+            });
+            prop_assert_eq!(fixed(u64::from_le_bytes(bytes), pattern), want);
+        }
+
+        /// Date and time read three words at a time, as byte at a time, from stamps with any
+        /// byte anywhere.
+        #[test]
+        fn date_time_agrees_with_a_byte_at_a_time_reading(
+            valid in (1970u32..=9999, 1u32..=12, 1u32..=31, 0u32..=23, 0u32..=59, 0u32..=59),
+            changes in proptest::collection::vec((0usize..19, stamp_byte()), 0..3),
+        ) {
+            let (y, mo, d, h, mi, s) = valid;
+            let text = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
+            let mut head: [u8; 19] = text.as_bytes().try_into().unwrap();
+            for (i, b) in changes {
+                head[i] = b;
+            }
+            prop_assert_eq!(date_time(&head), date_time_by_bytes(&head), "{:?}", head);
+        }
+
+        /// Fractions read a word at a time, as byte at a time: any number of digits, then any
+        /// byte, at any distance from the input's end.
+        #[test]
+        fn fractions_agree_with_a_byte_at_a_time_reading(
+            point in proptest::sample::select(b".,x".to_vec()),
+            digits in "[0-9]{0,12}",
+            tail in proptest::collection::vec(stamp_byte(), 0..10),
+        ) {
+            let mut s = vec![point];
+            s.extend_from_slice(digits.as_bytes());
+            s.extend_from_slice(&tail);
+            for end in 0..=s.len() {
+                prop_assert_eq!(fraction(&s[..end]), fraction_by_bytes(&s[..end]), "{:?}", &s[..end]);
+            }
         }
     }
 
