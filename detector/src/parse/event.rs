@@ -654,7 +654,8 @@ fn looks_like_5424(rest: &[u8]) -> bool {
 /// walks them again when asked.
 pub fn parse<'a>(input: &'a [u8], opts: &ParseOptions) -> Event<'a> {
     let mut ev = parse_header(input, opts);
-    if ev.error.is_none() && !fields::valid(ev.payload, ev.body) {
+    // A plain body is valid as it is: no call.
+    if ev.error.is_none() && ev.payload != Payload::Plain && !fields::valid(ev.payload, ev.body) {
         ev.error = Some(ParseError::BadPayload);
     }
     ev

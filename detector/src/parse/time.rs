@@ -212,16 +212,16 @@ fn date_time(head: &[u8; 19]) -> Option<[u32; 6]> {
         (word(8) & !(0xFF << 16)) | u64::from(b'T') << 16,
         *b"00T00:00",
     )?;
-    let time = fixed(word(11), *b"00:00:00")?;
-    let (date, day_t, time) = (pairs(date), pairs(day_t), pairs(time));
+    let [h, mi, sec] = hh_mm_ss(head[11..].first_chunk().expect("8 of 19"))?;
+    let (date, day_t) = (pairs(date), pairs(day_t));
     let byte = |w: u64, i: u32| u32::from((w >> (8 * i)) as u8);
     Some([
         byte(date, 0) * 100 + byte(date, 2),
         byte(date, 5),
         byte(day_t, 0),
-        byte(time, 0),
-        byte(time, 3),
-        byte(time, 6),
+        h,
+        mi,
+        sec,
     ])
 }
 
@@ -310,6 +310,19 @@ pub fn parse_bsd_prefix(
     reading_month: Option<u8>,
 ) -> Option<(usize, Option<i64>)> {
     let mo = month(s)?;
+    let y = year.map(|y| i64::from(nearest_year(y, reading_month, mo)));
+    // The common form, `Mmm dd hh:mm:ss` with the day space- or zero-padded, at fixed places.
+    if let Some(head) = s.first_chunk::<15>()
+        && let Some((d, h, mi, sec)) = bsd_day_time(head)
+    {
+        return bsd_after_time(s, 15, y, [mo, d, h, mi, sec]);
+    }
+    bsd_any_form(s, mo, y)
+}
+
+/// [`parse_bsd_prefix`] after the month `mo`, whatever the form: a day of one digit unpadded,
+/// a year before the time. `y` is the year known so far.
+fn bsd_any_form(s: &[u8], mo: u32, y: Option<i64>) -> Option<(usize, Option<i64>)> {
     if s.get(3) != Some(&b' ') {
         return None;
     }
@@ -327,7 +340,7 @@ pub fn parse_bsd_prefix(
         return None;
     }
     at += 1;
-    let mut y = year.map(|y| i64::from(nearest_year(y, reading_month, mo)));
+    let mut y = y;
     // `Mmm dd yyyy hh:mm:ss`
     if let Some(yy) = digits(&s[at..], 4)
         && s.get(at + 4) == Some(&b' ')
@@ -335,23 +348,45 @@ pub fn parse_bsd_prefix(
         y = Some(i64::from(yy));
         at += 5;
     }
-    // `hh:mm:ss`, its six digits checked together.
-    let t: &[u8; 8] = s.get(at..at + 8)?.try_into().ok()?;
-    let digit = |i: usize| u32::from(t[i].wrapping_sub(b'0'));
-    if t[2] != b':'
-        || t[5] != b':'
-        || [0, 1, 3, 4, 6, 7]
-            .iter()
-            .fold(false, |bad, &i| bad | (digit(i) > 9))
-    {
+    let [h, mi, sec] = hh_mm_ss(s.get(at..)?.first_chunk()?)?;
+    bsd_after_time(s, at + 8, y, [mo, d, h, mi, sec])
+}
+
+/// `hh:mm:ss`, checked as one word: hour, minute, second, as written.
+#[inline(always)]
+fn hh_mm_ss(t: &[u8; 8]) -> Option<[u32; 3]> {
+    let t = pairs(fixed(u64::from_le_bytes(*t), *b"00:00:00")?);
+    let byte = |i: u32| u32::from((t >> (8 * i)) as u8);
+    Some([byte(0), byte(3), byte(6)])
+}
+
+/// `Mmm dd hh:mm:ss` at fixed places, the month already read: the day (space- or zero-padded)
+/// and the time, as written.
+#[inline(always)]
+fn bsd_day_time(head: &[u8; 15]) -> Option<(u32, u32, u32, u32)> {
+    let digit = |b: u8| Some(u32::from(b.wrapping_sub(b'0'))).filter(|&d| d <= 9);
+    if head[3] != b' ' || head[6] != b' ' {
         return None;
     }
-    let (h, mi, sec) = (
-        digit(0) * 10 + digit(1),
-        digit(3) * 10 + digit(4),
-        digit(6) * 10 + digit(7),
-    );
-    at += 8;
+    let ones = digit(head[5])?;
+    let d = match head[4] {
+        b' ' => ones,
+        tens => digit(tens)? * 10 + ones,
+    };
+    let [h, mi, sec] = hh_mm_ss(head[7..].first_chunk().expect("8 of 15"))?;
+    Some((d, h, mi, sec))
+}
+
+/// The rest of a BSD timestamp from `at`, just after its time of day: a fraction, a year after
+/// it. `civil` is month, day, hour, minute, second; `y` the year known so far.
+#[inline(always)]
+fn bsd_after_time(
+    s: &[u8],
+    mut at: usize,
+    mut y: Option<i64>,
+    civil: [u32; 5],
+) -> Option<(usize, Option<i64>)> {
+    let [mo, d, h, mi, sec] = civil;
     let (frac, n) = fraction(&s[at..]);
     at += n;
     // `Mmm dd hh:mm:ss yyyy`
@@ -471,6 +506,29 @@ mod tests {
                 head[i] = b;
             }
             prop_assert_eq!(date_time(&head), date_time_by_bytes(&head), "{:?}", head);
+        }
+
+        /// BSD timestamps in their common form, read at fixed places, as the reading of any
+        /// form reads them: the day padded either way or not at all, a year before or after
+        /// the time, a fraction, any byte anywhere.
+        #[test]
+        fn bsd_timestamps_at_fixed_places_agree_with_the_reading_of_any_form(
+            text in "(Jan|Feb|Dec) ( [1-9]|0[1-9]|[12][0-9]|3[01]|[1-9]) ([0-9]{4} )?[0-2][0-9]:[0-5][0-9]:[0-6][0-9](\\.[0-9]{1,10})?( [0-9]{4})?( host)?",
+            changes in proptest::collection::vec((0usize..30, stamp_byte()), 0..3),
+            year in proptest::option::of(1990i32..2100),
+            reading_month in proptest::option::of(1u8..=12),
+        ) {
+            let mut s = text.into_bytes();
+            for (i, b) in changes {
+                if let Some(x) = s.get_mut(i) {
+                    *x = b;
+                }
+            }
+            let any_form = month(&s).and_then(|mo| {
+                let y = year.map(|y| i64::from(nearest_year(y, reading_month, mo)));
+                bsd_any_form(&s, mo, y)
+            });
+            prop_assert_eq!(parse_bsd_prefix(&s, year, reading_month), any_form, "{:?}", s);
         }
 
         /// Fractions read a word at a time, as byte at a time: any number of digits, then any
