@@ -433,11 +433,19 @@ fn sd_name_len(s: &[u8]) -> usize {
         .unwrap_or(s.len())
 }
 
-/// Validates STRUCTURED-DATA at the start of `s` and returns its length.
+/// Validates STRUCTURED-DATA at the start of `s` and returns its length. The NILVALUE is
+/// checked inline; elements in [`sd_elements_len`].
+#[inline(always)]
 fn structured_data_len(s: &[u8]) -> Result<usize, ParseError> {
     if s.first() == Some(&b'-') {
         return Ok(1);
     }
+    sd_elements_len(s)
+}
+
+/// [`structured_data_len`] of one or more elements (`[id k="v"...]`).
+#[inline(never)]
+fn sd_elements_len(s: &[u8]) -> Result<usize, ParseError> {
     let mut at = 0;
     while s.get(at) == Some(&b'[') {
         at += 1;
@@ -544,9 +552,14 @@ fn rfc3164<'a>(ev: &mut Event<'a>, mut s: &'a [u8], opts: &ParseOptions) {
     }
     // HOST, unless the next token is already the tag (`tag:` or `tag[pid]:`) or a Cisco tag.
     if ev.timestamp.is_some() && !s.starts_with(b"%") {
-        let n = s.iter().position(|&b| b == b' ').unwrap_or(s.len());
+        // The first token, up to a space; a `[` in it makes it a tag.
+        let (mut n, mut bracket) = (0, false);
+        while let Some(&b) = s.get(n).filter(|&&b| b != b' ') {
+            bracket |= b == b'[';
+            n += 1;
+        }
         let token = &s[..n];
-        let is_tag = token.ends_with(b":") || token.contains(&b'[');
+        let is_tag = bracket || token.ends_with(b":");
         if !is_tag && n < s.len() && n > 0 {
             ev.host = Some(token);
             // Some senders pad with more than one space.
