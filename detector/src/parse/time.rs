@@ -5,8 +5,8 @@
 /// the year. The year is moved by whole 400-year cycles (146 097 days each) to be positive, so
 /// every division is of an unsigned number by a constant (a multiplication).
 ///
-/// Years of [`YEAR_DAYS`] (1970 to 2225) are read from it, with the days before each month
-/// from [`MONTH_DAYS`]: two loads instead of a chain of multiplications.
+/// The years 1970 to 2225 are read from a table of their first days, with the days before each
+/// month from another: two loads instead of a chain of multiplications.
 #[inline(always)]
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     if let Some(&year) = usize::try_from(y - 1970)
