@@ -184,6 +184,10 @@ fn bsd_variants_as_devices_send_them() {
     let e = p("<38>Dec 10 06:55:46 sshd[24200]: msg\0");
     assert_eq!((e.host, text(e.app)), (None, Some("sshd")));
     assert_eq!(e.body, b"msg", "NUL removed");
+    // A first token holding `[` is a tag, never the host, even when no colon follows it.
+    let e = p("<38>Dec 10 06:55:46 sshd[24200] restarted");
+    assert_eq!(e.host, None);
+    assert_eq!(e.body, b"sshd[24200] restarted");
     // ISO 8601 timestamp, `tag:` without pid.
     let e = p("<14>2024-05-01T10:00:00.5+02:00 fw01 kernel: dropped");
     assert_eq!(e.timestamp_ns, Some(1_714_550_400_500_000_000));
