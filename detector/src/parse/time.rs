@@ -1,15 +1,12 @@
 //! Timestamps as syslog senders write them, to nanoseconds since the Unix epoch (UTC).
 
 /// Days from 1970-01-01 to `y-m-d` (proleptic Gregorian; `m` 1-12, `d` 1-31, years of an
-/// `i32`), after Howard Hinnant's `days_from_civil`: years start in March, so a leap day ends
-/// the year. The year is moved by whole 400-year cycles (146 097 days each) to be positive, so
-/// every division is of an unsigned number by a constant (a multiplication).
-///
-/// The years 1970 to 2225 are read from a table of their first days, with the days before each
-/// month from another: two loads instead of a chain of multiplications.
+/// `i32`). The years 1970 to 2225 are read from a table of their first days, with the days
+/// before each month from another: two loads instead of a chain of multiplications. Other
+/// years are computed.
 #[inline(always)]
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    if let Some(&year) = usize::try_from(y - 1970)
+    if let Some(&year) = usize::try_from(y.wrapping_sub(1970))
         .ok()
         .and_then(|i| YEAR_DAYS.get(i))
         && let Some(&month) = MONTH_DAYS[usize::from(year & 1 == 1)].get(m.wrapping_sub(1) as usize)
@@ -41,7 +38,10 @@ static MONTH_DAYS: [[u16; 12]; 2] = [
     [0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335],
 ];
 
-/// [`days_from_civil`] for any year, by arithmetic.
+/// [`days_from_civil`] for any year, by arithmetic, after Howard Hinnant's `days_from_civil`:
+/// years start in March, so a leap day ends the year. The year is moved by whole 400-year
+/// cycles (146 097 days each) to be positive, so every division is of an unsigned number by a
+/// constant (a multiplication).
 #[inline]
 fn days_from_civil_any(y: i64, m: u32, d: u32) -> i64 {
     // Cycles enough to make any `i32` year positive.
