@@ -23,8 +23,7 @@ static YEAR_DAYS: [u32; 256] = {
     let mut days = 0u32;
     let mut i = 0;
     while i < 256 {
-        let y = 1970 + i as u32;
-        let leap = (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
+        let leap = is_leap(1970 + i as i64);
         t[i] = days << 1 | leap as u32;
         days += if leap { 366 } else { 365 };
         i += 1;
@@ -68,11 +67,16 @@ pub fn year_month_from_days(days: i64) -> (i32, u8) {
     (y as i32, m as u8)
 }
 
+/// Whether `y` is a leap year of the proleptic Gregorian calendar.
+const fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
 fn days_in_month(y: i64, m: u32) -> u32 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ if is_leap(y) => 29,
         _ => 28,
     }
 }
@@ -135,10 +139,8 @@ fn fraction(s: &[u8]) -> (u32, usize) {
     // point, are read as one word: digit values found at once, the bytes from the first
     // non-digit on cleared, the eight decimal places summed in three multiplications.
     if let Some(&after) = s[1..].first_chunk::<8>() {
-        const HIGH: u64 = 0x8080_8080_8080_8080;
         let x = u64::from_le_bytes(after) ^ 0x3030_3030_3030_3030;
-        let not_digit = (x | x.wrapping_add(0x7676_7676_7676_7676)) & HIGH;
-        let n = not_digit.trailing_zeros() / 8;
+        let n = misfits(x, 0x7676_7676_7676_7676).trailing_zeros() / 8;
         if n < 8 {
             if n == 0 {
                 return (0, 0);
@@ -147,15 +149,15 @@ fn fraction(s: &[u8]) -> (u32, usize) {
             return (eight_digits(places) * 10, 1 + n as usize);
         }
     }
-    fraction_by_bytes(s)
+    match fraction_digits_by_bytes(&s[1..]) {
+        (_, 0) => (0, 0),
+        (ns, n) => (ns, 1 + n),
+    }
 }
 
-/// [`fraction`] a byte at a time: for fractions of eight digits or more, and at the input's
-/// end.
-fn fraction_by_bytes(s: &[u8]) -> (u32, usize) {
-    if s.first() != Some(&b'.') && s.first() != Some(&b',') {
-        return (0, 0);
-    }
+/// The digits after a fraction's point, a byte at a time: the nanoseconds and how many digits
+/// there are. For fractions of eight digits or more, and at the input's end.
+fn fraction_digits_by_bytes(digits: &[u8]) -> (u32, usize) {
     // One pass: the first nine digits make the nanoseconds, the rest are skipped.
     const SCALE: [u32; 10] = [
         1_000_000_000,
@@ -170,7 +172,7 @@ fn fraction_by_bytes(s: &[u8]) -> (u32, usize) {
         1,
     ];
     let (mut ns, mut n) = (0u32, 0usize);
-    for &b in &s[1..] {
+    for &b in digits {
         let d = b.wrapping_sub(b'0');
         if d > 9 {
             break;
@@ -180,10 +182,7 @@ fn fraction_by_bytes(s: &[u8]) -> (u32, usize) {
         }
         n += 1;
     }
-    if n == 0 {
-        return (0, 0);
-    }
-    (ns * SCALE[n.min(9)], 1 + n)
+    (ns * SCALE[n.min(9)], n)
 }
 
 /// The number written by eight digit values, one per byte, the first byte the most
@@ -217,15 +216,21 @@ pub fn nearest_year(year: i32, month: Option<u8>, mo: u32) -> i32 {
 /// (0-9) in its byte and zeros in the others, or `None` when a byte does not fit.
 #[inline(always)]
 fn fixed(word: u64, pattern: [u8; 8]) -> Option<u64> {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Digits become 0-9 and matching literal bytes 0: every byte of `x` then has its high bit
-    // clear, and adding 0x76 (a digit's place) or 0x7F (a literal's) keeps it clear exactly
-    // when the byte is at most 9 or exactly 0. A byte of 0x80 or more fails through `x`
-    // itself; only such a byte can carry into its neighbour, which does not matter then.
+    // Digits become 0-9 and matching literal bytes 0; a digit's place may hold up to 9, a
+    // literal's only 0.
     let x = word ^ u64::from_le_bytes(pattern);
     let digit_places = u64::from_le_bytes(pattern.map(|b| if b == b'0' { 0xFF } else { 0 }));
     let add = 0x7F7F_7F7F_7F7F_7F7F - (digit_places & 0x0909_0909_0909_0909);
-    ((x | x.wrapping_add(add)) & HIGH == 0).then_some(x)
+    (misfits(x, add) == 0).then_some(x)
+}
+
+/// The high bit of each byte of `x` that is above its limit, `add` holding `0x7F - limit` in
+/// each byte (limits below 0x80): a byte at most its limit stays below 0x80 with `add` added,
+/// one above it reaches 0x80, and a byte of 0x80 or more is marked by its own high bit. Only
+/// such a byte can carry into the byte above it, so the lowest mark is always exact.
+#[inline(always)]
+fn misfits(x: u64, add: u64) -> u64 {
+    (x | x.wrapping_add(add)) & 0x8080_8080_8080_8080
 }
 
 /// Two-digit numbers from a word of digit values: byte `i` of the result is
@@ -252,7 +257,6 @@ fn date_time(head: &[u8; 19]) -> Option<[u32; 6]> {
     )?;
     let [h, mi, sec] = hh_mm_ss(head[11..].first_chunk().expect("8 of 19"))?;
     let (date, day_t) = (pairs(date), pairs(day_t));
-    let byte = |w: u64, i: u32| u32::from((w >> (8 * i)) as u8);
     Some([
         byte(date, 0) * 100 + byte(date, 2),
         byte(date, 5),
@@ -394,22 +398,25 @@ fn bsd_any_form(s: &[u8], mo: u32, y: Option<i64>) -> Option<(usize, Option<i64>
 #[inline(always)]
 fn hh_mm_ss(t: &[u8; 8]) -> Option<[u32; 3]> {
     let t = pairs(fixed(u64::from_le_bytes(*t), *b"00:00:00")?);
-    let byte = |i: u32| u32::from((t >> (8 * i)) as u8);
-    Some([byte(0), byte(3), byte(6)])
+    Some([byte(t, 0), byte(t, 3), byte(t, 6)])
+}
+
+/// Byte `i` of a word.
+#[inline(always)]
+fn byte(w: u64, i: u32) -> u32 {
+    u32::from((w >> (8 * i)) as u8)
 }
 
 /// `Mmm dd hh:mm:ss` at fixed places, the month already read: the day (space- or zero-padded)
 /// and the time, as written.
 #[inline(always)]
 fn bsd_day_time(head: &[u8; 15]) -> Option<(u32, u32, u32, u32)> {
-    let digit = |b: u8| Some(u32::from(b.wrapping_sub(b'0'))).filter(|&d| d <= 9);
     if head[3] != b' ' || head[6] != b' ' {
         return None;
     }
-    let ones = digit(head[5])?;
     let d = match head[4] {
-        b' ' => ones,
-        tens => digit(tens)? * 10 + ones,
+        b' ' => digits(&head[5..6], 1)?,
+        _ => digits(&head[4..6], 2)?,
     };
     let [h, mi, sec] = hh_mm_ss(head[7..].first_chunk().expect("8 of 15"))?;
     Some((d, h, mi, sec))
@@ -581,7 +588,15 @@ mod tests {
             s.extend_from_slice(digits.as_bytes());
             s.extend_from_slice(&tail);
             for end in 0..=s.len() {
-                prop_assert_eq!(fraction(&s[..end]), fraction_by_bytes(&s[..end]), "{:?}", &s[..end]);
+                let s = &s[..end];
+                let want = match s.split_first() {
+                    Some((b'.' | b',', after)) => match fraction_digits_by_bytes(after) {
+                        (_, 0) => (0, 0),
+                        (ns, n) => (ns, 1 + n),
+                    },
+                    _ => (0, 0),
+                };
+                prop_assert_eq!(fraction(s), want, "{:?}", s);
             }
         }
     }
