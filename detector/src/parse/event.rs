@@ -308,8 +308,21 @@ const SD_STOP: ByteSet = ByteSet::new(b"\"\\");
 
 /// The end of a quoted PARAM-VALUE starting just after its opening quote: the index of the
 /// closing quote.
+#[inline(always)]
 fn quoted_end(s: &[u8]) -> Option<usize> {
-    // Most values are short: look at them a byte at a time before going wide.
+    // Most values are short and have no escape: found here, a byte at a time, with no call.
+    let short = &s[..s.len().min(32)];
+    match short.iter().position(|&b| b == b'"' || b == b'\\') {
+        Some(i) if s[i] == b'"' => Some(i),
+        None if short.len() < 32 => None,
+        _ => quoted_end_escaped_or_long(s),
+    }
+}
+
+/// [`quoted_end`] of a value with an escape or longer than 32 bytes.
+#[inline(never)]
+fn quoted_end_escaped_or_long(s: &[u8]) -> Option<usize> {
+    // Short stretches a byte at a time before going wide.
     let mut at = 0;
     loop {
         let short = &s[at..s.len().min(at + 32)];
