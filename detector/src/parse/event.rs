@@ -804,7 +804,11 @@ fn parse_header<'a>(ev: &mut Event<'a>, input: &'a [u8], opts: &ParseOptions) {
         }
         (FormatHint::Auto, Err(_)) => {
             let t = input.strip_prefix(b"*").unwrap_or(input);
-            if time::month(t).is_some() || time::parse_rfc3339_prefix(t).is_some() {
+            // An RFC 3339 timestamp starts with a digit: a JSON line is not read as one.
+            let rfc3339 = || {
+                t.first().is_some_and(u8::is_ascii_digit) && time::parse_rfc3339_prefix(t).is_some()
+            };
+            if time::month(t).is_some() || rfc3339() {
                 Format::Rfc3164
             } else {
                 Format::Raw
