@@ -195,6 +195,13 @@ fn bsd_variants_as_devices_send_them() {
         (text(e.host), text(e.app), e.procid),
         (Some("fw01"), Some("kernel"), None)
     );
+    // ISO 8601 timestamp and no PRI (as files hold them): still a BSD header, not a raw line.
+    let e = p("2024-05-01T10:00:00Z fw01 kernel: dropped");
+    assert_eq!(e.format, Format::Rfc3164);
+    assert_eq!(e.timestamp_ns, Some(1_714_557_600_000_000_000));
+    assert_eq!((text(e.host), text(e.app)), (Some("fw01"), Some("kernel")));
+    // Digits that are no timestamp, and no PRI: a raw line.
+    assert_eq!(p("2024 was a good year").format, Format::Raw);
     // Year after the day.
     let e = p("<14>Dec 10 2024 06:55:46 host app: x");
     assert!(e.timestamp_ns.is_some());
