@@ -356,20 +356,19 @@ impl<'a> Iterator for SdParams<'a> {
         loop {
             let s = self.rest;
             match s.first()? {
+                // SD-IDs and names end as when they were validated (at a space, `]`, `=` or
+                // `"`), found four bytes a step.
                 b'[' => {
-                    let n = s[1..]
-                        .iter()
-                        .position(|&b| b == b' ' || b == b']')
-                        .unwrap_or(s.len() - 1);
+                    let n = sd_name_len(&s[1..]);
                     self.id = &s[1..1 + n];
                     self.rest = &s[1 + n..];
                 }
                 b']' => self.rest = &s[1..],
                 b' ' => {
                     let s = &s[1..];
-                    let eq = s.iter().position(|&b| b == b'=')?;
+                    let eq = sd_name_len(s);
                     let name = &s[..eq];
-                    if s.get(eq + 1) != Some(&b'"') {
+                    if s.get(eq) != Some(&b'=') || s.get(eq + 1) != Some(&b'"') {
                         self.rest = &[];
                         return None;
                     }
@@ -910,6 +909,64 @@ mod tests {
                 .position(|&b| matches!(b, b':' | b'[' | b']' | b'\t'))
                 .map(|end| (end, s[..end].iter().filter(|&&b| b == b' ').count()));
             prop_assert_eq!(tag_name(&s), by_bytes);
+        }
+
+        /// Structured-data parameters are read back as they were written: each element's
+        /// SD-ID, each name, each value with its escapes as written, long values too.
+        #[test]
+        fn structured_data_params_read_back_as_written(
+            elements in proptest::collection::vec(
+                (
+                    "[a-zA-Z@.0-9]{1,32}",
+                    proptest::collection::vec(
+                        ("[a-zA-Z0-9_.-]{1,32}", r#"([a-z0-9 =\[]|\\"|\\\\|\\\]){0,50}"#),
+                        0..4,
+                    ),
+                ),
+                1..4,
+            ),
+        ) {
+            let mut sd = String::new();
+            let mut written = Vec::new();
+            for (id, params) in &elements {
+                sd.push('[');
+                sd.push_str(id);
+                for (name, value) in params {
+                    sd.push_str(&format!(" {name}=\"{value}\""));
+                    written.push((id.clone(), name.clone(), value.clone()));
+                }
+                sd.push(']');
+            }
+            let msg = format!("<13>1 - host app - - {sd} body");
+            let ev = parse(msg.as_bytes(), &ParseOptions::default());
+            prop_assert_eq!(ev.error, None);
+            let read: Vec<_> = ev
+                .sd_params()
+                .map(|(id, k, v)| {
+                    let text = |b: &[u8]| String::from_utf8(b.to_vec()).expect("ASCII");
+                    (text(id), text(k), text(v))
+                })
+                .collect();
+            prop_assert_eq!(read, written);
+        }
+
+        /// Structured data set by hand (the field is public) is read without a panic,
+        /// whatever it holds, and a parameter is only ever a name, `="`, and a closed value.
+        #[test]
+        fn structured_data_params_of_any_bytes_never_panic(
+            sd in proptest::collection::vec(
+                proptest::sample::select(b"[] =\"\\ab".to_vec()),
+                0..60,
+            ),
+        ) {
+            let mut ev = parse(b"<13>1 - - - - - -", &ParseOptions::default());
+            ev.structured_data = Some(&sd);
+            for (_, name, _) in ev.sd_params() {
+                prop_assert!(!name.iter().any(|b| b" ]=\"".contains(b)), "{:?}", name);
+                // Where the name stands in the bytes: `="` follows it.
+                let at = name.as_ptr() as usize - sd.as_ptr() as usize + name.len();
+                prop_assert!(sd[at..].starts_with(b"=\""), "{:?}", sd);
+            }
         }
 
         /// The header's fields are cut where its spaces are, however long (past the 64 bytes
