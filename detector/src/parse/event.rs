@@ -961,11 +961,13 @@ mod tests {
         ) {
             let mut ev = parse(b"<13>1 - - - - - -", &ParseOptions::default());
             ev.structured_data = Some(&sd);
-            for (_, name, _) in ev.sd_params() {
+            // Where a slice of `sd` ends in it.
+            let end = |part: &[u8]| part.as_ptr() as usize - sd.as_ptr() as usize + part.len();
+            for (_, name, value) in ev.sd_params() {
                 prop_assert!(!name.iter().any(|b| b" ]=\"".contains(b)), "{:?}", name);
-                // Where the name stands in the bytes: `="` follows it.
-                let at = name.as_ptr() as usize - sd.as_ptr() as usize + name.len();
-                prop_assert!(sd[at..].starts_with(b"=\""), "{:?}", sd);
+                prop_assert!(sd[end(name)..].starts_with(b"=\""), "{:?}", sd);
+                prop_assert_eq!(end(name) + 2, end(value) - value.len(), "{:?}", sd);
+                prop_assert_eq!(sd.get(end(value)), Some(&b'"'), "{:?}", sd);
             }
         }
 
