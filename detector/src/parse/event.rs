@@ -869,20 +869,24 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Up to `max` bytes drawn from `alphabet`, often starting with a long run of `a` (no
+    /// delimiter), so that scans reach their limits and the tails after their steps.
+    fn bytes_with_a_plain_run(alphabet: &[u8], max: usize) -> impl Strategy<Value = Vec<u8>> {
+        let bytes = proptest::collection::vec(proptest::sample::select(alphabet.to_vec()), 0..max);
+        (bytes, 0..max).prop_map(|(mut s, plain)| {
+            let plain = plain.min(s.len());
+            s[..plain].fill(b'a');
+            s
+        })
+    }
+
     proptest! {
         /// Four bytes a step find the first marked byte as one byte a step does, wherever it is
         /// (in a step of four or in the tail after the last) and when there is none.
         #[test]
         fn the_first_marked_byte_is_found_as_one_byte_a_step_finds_it(
-            s in proptest::collection::vec(
-                proptest::sample::select(b"ab1 ]=\"\\-".to_vec()),
-                0..40,
-            ),
-            plain in 0usize..40,
+            s in bytes_with_a_plain_run(b"ab1 ]=\"\\-", 40),
         ) {
-            let mut s = s;
-            let plain = plain.min(s.len());
-            s[..plain].fill(b'a');
             for table in [&SD_NAME_END, &VALUE_END] {
                 let by_bytes = s.iter().position(|&b| table[usize::from(b)]).unwrap_or(s.len());
                 prop_assert_eq!(first_marked(&s, table), by_bytes);
@@ -893,16 +897,8 @@ mod tests {
         /// at every length up to its limit and past it.
         #[test]
         fn a_bsd_tag_name_is_found_as_by_comparing_each_byte(
-            s in proptest::collection::vec(
-                proptest::sample::select(b"ab1( ):[]\t-".to_vec()),
-                0..80,
-            ),
-            plain in 0usize..80,
+            s in bytes_with_a_plain_run(b"ab1( ):[]\t-", 80),
         ) {
-            // Often a long run without a delimiter, to reach the limit.
-            let mut s = s;
-            let plain = plain.min(s.len());
-            s[..plain].fill(b'a');
             let by_bytes = s
                 .iter()
                 .take(65)
@@ -1047,6 +1043,16 @@ mod tests {
         assert_eq!(read(2027, Some(1)), read(2026, None));
         assert_eq!(read(2026, Some(12)), read(2026, None));
         assert_ne!(read(2027, None), read(2026, None));
+    }
+
+    #[test]
+    fn a_bsd_tag_name_ends_within_its_first_65_bytes() {
+        for len in 60..70 {
+            let mut s = vec![b'a'; len];
+            s.extend_from_slice(b": msg");
+            let want = (len < 65).then_some((len, 0));
+            assert_eq!(tag_name(&s), want, "a name of {len} bytes");
+        }
     }
 
     #[test]
