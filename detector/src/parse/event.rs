@@ -315,7 +315,8 @@ fn quoted_end(s: &[u8]) -> Option<usize> {
     match first_marked(short, &VALUE_END) {
         i if i < short.len() && s[i] == b'"' => Some(i),
         i if i == short.len() && short.len() < 32 => None,
-        _ => quoted_end_escaped_or_long(s),
+        // A backslash at `i`, or 32 plain bytes: the rest is read from there on.
+        i => quoted_end_escaped_or_long(s, i),
     }
 }
 
@@ -327,17 +328,17 @@ static VALUE_END: [bool; 256] = {
     t
 };
 
-/// [`quoted_end`] of a value with an escape or longer than 32 bytes.
+/// [`quoted_end`] of a value with an escape or longer than 32 bytes, from `at`, before which
+/// there is neither a quote nor a backslash.
 #[inline(never)]
-fn quoted_end_escaped_or_long(s: &[u8]) -> Option<usize> {
+fn quoted_end_escaped_or_long(s: &[u8], mut at: usize) -> Option<usize> {
     // Short stretches a byte at a time before going wide.
-    let mut at = 0;
     loop {
         let short = &s[at..s.len().min(at + 32)];
-        let i = match short.iter().position(|&b| b == b'"' || b == b'\\') {
-            Some(i) => at + i,
-            None if short.len() < 32 => return None,
-            None => at + 32 + scan::find(&s[at + 32..], &SD_STOP)?,
+        let i = match first_marked(short, &VALUE_END) {
+            i if i < short.len() => at + i,
+            _ if short.len() < 32 => return None,
+            _ => at + 32 + scan::find(&s[at + 32..], &SD_STOP)?,
         };
         if s[i] == b'"' {
             return Some(i);
