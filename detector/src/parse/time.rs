@@ -212,8 +212,9 @@ pub fn nearest_year(year: i32, month: Option<u8>, mo: u32) -> i32 {
 }
 
 /// Eight bytes checked against a pattern at once (SWAR): where `pattern` has `0` a decimal
-/// digit must be, anywhere else that very byte (so a pattern cannot ask for a literal `0`). Returns the word with each digit's value
-/// (0-9) in its byte and zeros in the others, or `None` when a byte does not fit.
+/// digit must be, anywhere else that very byte (so a pattern cannot ask for a literal `0`).
+/// Returns the word with each digit's value (0-9) in its byte and zeros in the others, or
+/// `None` when a byte does not fit.
 #[inline(always)]
 fn fixed(word: u64, pattern: [u8; 8]) -> Option<u64> {
     // Digits become 0-9 and matching literal bytes 0; a digit's place may hold up to 9, a
@@ -364,7 +365,7 @@ pub fn parse_bsd_prefix(
 
 /// [`parse_bsd_prefix`] after the month `mo`, whatever the form: a day of one digit unpadded,
 /// a year before the time. `y` is the year known so far.
-fn bsd_any_form(s: &[u8], mo: u32, y: Option<i64>) -> Option<(usize, Option<i64>)> {
+fn bsd_any_form(s: &[u8], mo: u32, mut y: Option<i64>) -> Option<(usize, Option<i64>)> {
     if s.get(3) != Some(&b' ') {
         return None;
     }
@@ -382,7 +383,6 @@ fn bsd_any_form(s: &[u8], mo: u32, y: Option<i64>) -> Option<(usize, Option<i64>
         return None;
     }
     at += 1;
-    let mut y = y;
     // `Mmm dd yyyy hh:mm:ss`
     if let Some(yy) = digits(&s[at..], 4)
         && s.get(at + 4) == Some(&b' ')
