@@ -32,9 +32,9 @@ pub struct Config {
     pub ports: Vec<u16>,
     /// XDP attach mode: `auto`, `native` or `generic`.
     pub xdp_mode: AttachRequest,
-    /// Sources to steer (CIDRs); all others dropped in XDP.
+    /// Sources to accept (CIDRs); all others dropped and counted, on every path.
     pub allow_source: Vec<String>,
-    /// Sources to drop in XDP (CIDRs).
+    /// Sources to drop and count, on every path (CIDRs).
     pub deny_source: Vec<String>,
     /// Frames per batch.
     pub batch_size: usize,
@@ -282,10 +282,17 @@ impl Config {
             ("deny_source", &self.deny_source, xdp_common::Verdict::Deny),
         ] {
             for cidr in list {
-                if let Err(e) = crate::xdp::SourcePrefix::parse(cidr, verdict) {
+                if let Err(e) = crate::filter::SourcePrefix::parse(cidr, verdict) {
                     p.push((key, format!("bad prefix {e}")));
                 }
             }
+        }
+        if let Err(
+            e @ crate::filter::FilterError::Conflict(_)
+            | e @ crate::filter::FilterError::TooMany { .. },
+        ) = crate::filter::SourceFilter::from_lists(&self.allow_source, &self.deny_source)
+        {
+            p.push(("deny_source", e.to_string()));
         }
         let xsk = XskOptions {
             frame_count: self.frame_count,
@@ -373,6 +380,20 @@ mod tests {
         assert_eq!(at, [(2, 1), (3, 3), (4, 1), (5, 1)], "{e:?}");
         assert!(e[3].message.starts_with("metrics_addr:"), "{e:?}");
         assert!(e[1].message.starts_with("deny_source: bad prefix"), "{e:?}");
+    }
+
+    #[test]
+    fn a_source_both_allowed_and_denied_is_a_problem() {
+        let e = Config::parse(
+            "allow_source = [\"198.18.0.0/24\"]\ndeny_source = [\"198.18.0.9/24\"]\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(
+            e[0].message,
+            "deny_source: 198.18.0.0/24 is both allowed and denied"
+        );
+        assert_eq!(e[0].line, 2);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use std::{
 use hdrhistogram::Histogram;
 
 use crate::{
+    filter::SourceFilter,
     frame::FrameError,
     live::{self, StatsPublisher, StatsReader, WorkerStats, XdpSourceReport},
     pipeline::{
@@ -35,7 +36,7 @@ use crate::{
         xsk::{BindMode, BusyPollStatus, XskOptions, XskQueue},
     },
     worker::{self, Mode, Source, Waiting, XdpSource},
-    xdp::{AttachMode, AttachRequest, SourceFilter, XdpCounters, XdpError, XdpSteering},
+    xdp::{AttachMode, AttachRequest, XdpCounters, XdpError, XdpSteering},
 };
 
 /// Which path takes the log ports' packets off the wire.
@@ -69,7 +70,7 @@ pub struct Options {
     pub ports: Vec<u16>,
     /// XDP attach mode.
     pub attach: AttachRequest,
-    /// Source filter, XDP backend.
+    /// Source filter, on every path (XDP program and kernel sockets).
     #[serde(skip)]
     pub sources: SourceFilter,
     /// UMEM and ring sizes.
@@ -258,6 +259,8 @@ struct WorkerEnd {
 }
 
 struct Worker {
+    /// Whether it reads an AF_XDP socket (else kernel sockets).
+    xdp: bool,
     join: Option<JoinHandle<WorkerEnd>>,
     outputs: rtrb::Consumer<Output>,
     stats: StatsReader,
@@ -268,11 +271,16 @@ struct Worker {
 pub struct Daemon {
     opts: Options,
     mode: Mode,
-    // Workers before steering: sockets close before the program is detached.
     workers: Vec<Worker>,
+    /// The XDP program, detached first at shutdown (see [`Daemon::shutdown`]).
     steering: Option<XdpSteering>,
+    /// The mode it was attached in (kept after the detach, for the report).
+    attach_mode: Option<AttachMode>,
     infos: Vec<WorkerInfo>,
-    stop_workers: Arc<AtomicBool>,
+    /// Tells the AF_XDP workers to drain their rings and end.
+    stop_xdp: Arc<AtomicBool>,
+    /// Tells the socket workers to drain their sockets and end (after the AF_XDP workers).
+    stop_socket: Arc<AtomicBool>,
     udp_before: UdpKernelDrops,
     /// The interface's `rx_otherhost_dropped` at start.
     otherhost_before: u64,
@@ -424,23 +432,24 @@ impl Daemon {
                 opts.housekeeping_cpus
             );
         }
+        // Loaded with its ports and source filter, not attached: until every socket is in place,
+        // log packets go to the kernel, whose socket path starts below with the same filter.
         let mut steering = match opts.backend {
-            Backend::Xdp => {
-                let mut s = XdpSteering::attach(&opts.iface, &opts.ports, opts.attach)?;
-                s.set_source_filter(&opts.sources)?;
-                Some(s)
-            }
+            Backend::Xdp => Some(XdpSteering::load(&opts.iface, &opts.ports, &opts.sources)?),
             Backend::Socket => None,
         };
         let udp_before = UdpKernelDrops::read().unwrap_or_default();
         let otherhost_before = crate::sys::iface_otherhost_dropped(&opts.iface);
-        let stop_workers = Arc::new(AtomicBool::new(false));
+        let stop_xdp = Arc::new(AtomicBool::new(false));
+        let stop_socket = Arc::new(AtomicBool::new(false));
         let mut daemon = Self {
             mode,
             workers: Vec::new(),
             steering: None,
+            attach_mode: None,
             infos: Vec::new(),
-            stop_workers: stop_workers.clone(),
+            stop_xdp: stop_xdp.clone(),
+            stop_socket: stop_socket.clone(),
             udp_before,
             otherhost_before,
             latency: LatencyTotals::new(),
@@ -479,13 +488,17 @@ impl Daemon {
                 .with_swap(swap);
             let spec = WorkerSpec {
                 worker,
-                plan,
                 cpus,
                 mode,
+                stop: match plan {
+                    Plan::Xdp(_) => stop_xdp.clone(),
+                    Plan::Socket { .. } => stop_socket.clone(),
+                },
+                plan,
                 opts: opts.clone(),
-                stop: stop_workers.clone(),
                 ready: ready_tx.clone(),
             };
+            let xdp = matches!(spec.plan, Plan::Xdp(_));
             // Named by what they do, for `top -H` and `perf`.
             let name = match spec.plan {
                 Plan::Xdp(queue) => format!("xdp-q{queue}"),
@@ -496,6 +509,7 @@ impl Daemon {
                 .spawn(move || spec.run(pipeline, publisher))
                 .expect("spawning a worker thread");
             daemon.workers.push(Worker {
+                xdp,
                 join: Some(join),
                 outputs: consumer,
                 stats: reader,
@@ -531,13 +545,23 @@ impl Daemon {
         }
         infos.sort_by_key(|i| i.worker);
         daemon.infos = infos;
+        // Every socket is in the XSKMAP and the socket path is receiving: now steer.
+        if let Some(s) = &mut steering {
+            match s.attach(opts.attach) {
+                Ok(mode) => daemon.attach_mode = Some(mode),
+                Err(e) => {
+                    daemon.shutdown();
+                    return Err(e.into());
+                }
+            }
+        }
         daemon.steering = steering;
         Ok(daemon)
     }
 
     /// The XDP attach mode, XDP backend.
     pub fn attach_mode(&self) -> Option<AttachMode> {
-        self.steering.as_ref().map(XdpSteering::mode)
+        self.attach_mode
     }
 
     /// Every worker as it started.
@@ -615,17 +639,32 @@ impl Daemon {
         self.report_from(&stats, errors)
     }
 
-    /// Stops and joins every worker.
+    /// Stops without a gap, and joins every worker (their ends in worker order): steering off
+    /// first, so every packet from then on goes to the kernel, whose socket path is still
+    /// receiving; then the AF_XDP workers read and count what is left in their RX rings and
+    /// end; then the socket workers do the same with their socket buffers.
     fn shutdown(&mut self) -> Vec<WorkerEnd> {
-        self.stop_workers.store(true, Ordering::Relaxed);
-        let mut ends = Vec::new();
-        for join in self.workers.iter_mut().filter_map(|w| w.join.take()) {
-            ends.push(join.join().unwrap_or_else(|_| WorkerEnd {
-                error: Some("worker thread panicked".into()),
-                ..WorkerEnd::empty()
-            }));
+        if let Some(s) = &mut self.steering
+            && let Err(e) = s.detach()
+        {
+            log::warn!("detaching the XDP program failed ({e}); stopping the workers anyway");
         }
-        ends
+        let mut ends: Vec<Option<WorkerEnd>> = self.workers.iter().map(|_| None).collect();
+        for (stop, xdp) in [(&self.stop_xdp, true), (&self.stop_socket, false)] {
+            stop.store(true, Ordering::Relaxed);
+            for (i, w) in self.workers.iter_mut().enumerate() {
+                if w.xdp != xdp {
+                    continue;
+                }
+                if let Some(join) = w.join.take() {
+                    ends[i] = Some(join.join().unwrap_or_else(|_| WorkerEnd {
+                        error: Some("worker thread panicked".into()),
+                        ..WorkerEnd::empty()
+                    }));
+                }
+            }
+        }
+        ends.into_iter().flatten().collect()
     }
 
     /// Merges the workers' counters (in worker order) into one report.
@@ -663,8 +702,7 @@ impl Daemon {
                 tcp.add(t);
             }
             if let Some(u) = &w.udp {
-                udp.datagrams += u.datagrams;
-                udp.batches += u.batches;
+                udp.add(u);
             }
             if let Some(x) = &w.xdp {
                 for (total, n) in frame_drops.iter_mut().zip(x.frame_drops) {
@@ -709,6 +747,8 @@ impl Daemon {
                 drops.insert(e.counter_name(), frame_drops[e.index()]);
             }
         }
+        // The socket path's own filter: datagrams of denied senders that reached a socket.
+        drops.insert("udp_dropped_denied", udp.dropped_denied);
         drops.insert(
             "udp_rcvbuf_errors",
             udp_kernel.rcvbuf_errors_v4 + udp_kernel.rcvbuf_errors_v6,
@@ -741,7 +781,7 @@ impl Daemon {
             backend: self.opts.backend,
             mode: self.mode,
             iface: self.opts.iface.clone(),
-            xdp_mode: self.steering.as_ref().map(XdpSteering::mode),
+            xdp_mode: self.attach_mode,
             messages_received_total: pipeline.received(),
             messages_received_xdp_total: pipeline.received_xdp,
             messages_received_socket_total: pipeline.received_udp + pipeline.received_tcp,
@@ -856,6 +896,7 @@ impl WorkerSpec {
                 self.opts.udp_rcvbuf,
                 self.opts.xsk.batch_size,
                 tcp.then(|| self.opts.tcp_options.clone()),
+                Arc::new(self.opts.sources.clone()),
             )
             .map(|s| {
                 info.udp_rcvbuf = Some(s.udp_rcvbuf());

@@ -82,7 +82,7 @@ pub fn decode_udp(frame: &[u8]) -> Result<UdpDatagram<'_>, FrameError> {
         Ok(Walk::Udp(udp)) => udp,
         Ok(Walk::NotIp) => return Err(FrameError::NotIp),
         Ok(Walk::NotUdp) => return Err(FrameError::NotUdp),
-        Ok(Walk::Fragment) => return Err(FrameError::Fragment),
+        Ok(Walk::Fragment(_)) => return Err(FrameError::Fragment),
         Err(Malformed) => return Err(FrameError::Malformed),
     };
     let len = usize::from(udp.udp_len);
@@ -257,6 +257,44 @@ mod tests {
             decode_udp(&b.build(514, b"frag")),
             Err(FrameError::Fragment)
         );
+    }
+
+    #[test]
+    fn fragments_name_their_sender_for_the_source_filter() {
+        use xdp_common::walk::FragmentSource;
+        let sender = |frame: &[u8]| match walk(frame) {
+            Ok(Walk::Fragment(f)) => Some(f.addr()),
+            _ => None,
+        };
+        // A first fragment (MF) and a later one (offset 16): both name 198.18.0.1.
+        for flags in [0x2000, 0x0010] {
+            let b = Builder {
+                ipv4_flags_frag: flags,
+                ..Default::default()
+            };
+            assert_eq!(
+                sender(&b.build(514, b"x")),
+                Some(SourceAddr::V4([198, 18, 0, 1]))
+            );
+        }
+        let b = Builder {
+            ipv6: true,
+            ipv6_ext: vec![(44, vec![0, 0, 0, 0, 0, 1])],
+            ..Default::default()
+        };
+        let mut frame = b.build(514, b"x");
+        let mut v6 = [0u8; 16];
+        v6[..4].copy_from_slice(&[0x20, 0x01, 0, 2]);
+        v6[15] = 1;
+        assert_eq!(sender(&frame), Some(SourceAddr::V6(v6)));
+        assert_eq!(
+            walk(&frame[..]),
+            Ok(Walk::Fragment(FragmentSource { v6: true, addr: v6 }))
+        );
+        // A fragment of TCP is not a UDP fragment; a fragment header cut short is malformed.
+        frame[14 + 40] = 6;
+        assert_eq!(walk(&frame[..]), Ok(Walk::NotUdp));
+        assert_eq!(walk(&frame[..14 + 40]), Err(Malformed));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod config;
 pub mod craft;
 pub mod daemon;
 pub mod event_json;
+pub mod filter;
 pub mod frame;
 pub mod host;
 pub mod housekeeping;

@@ -192,6 +192,7 @@ mod tests {
             stats.udp = Some(UdpCounters {
                 datagrams: stats.pipeline.received(),
                 batches: 1,
+                ..UdpCounters::default()
             });
         }
     }

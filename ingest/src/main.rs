@@ -13,6 +13,7 @@ use detector::parse::{FormatHint, ParseOptions, Payload};
 use ingest::{
     config::Config,
     daemon::{self, Backend, Daemon, Limits, Options},
+    filter::SourceFilter,
     housekeeping::{self, Housekeeper, Reconfigure},
     metrics::{self, MetricsServer},
     pipeline::{DEFAULT_BUDGET_BYTES, Message, Output, Parsing, Pipeline},
@@ -21,9 +22,8 @@ use ingest::{
     socket::TcpOptions,
     sys::{self, xsk::XskOptions},
     worker::Mode,
-    xdp::{AttachRequest, SourceFilter, SourcePrefix},
+    xdp::AttachRequest,
 };
-use xdp_common::Verdict;
 
 #[derive(Debug, Parser)]
 #[command(version, about = "Kernel-bypass syslog ingestion and detection")]
@@ -369,11 +369,13 @@ struct RunArgs {
     /// XDP attach mode: auto tries native, then generic with a warning.
     #[arg(long, value_enum, default_value_t = AttachRequest::Auto)]
     xdp_mode: AttachRequest,
-    /// Steer log packets only from these sources (CIDR, comma separated or repeated); all
-    /// others are dropped in XDP and counted. The longest matching prefix wins.
+    /// Accept log messages only from these sources (CIDR, comma separated or repeated); all
+    /// others are dropped and counted, on every path. The longest matching prefix wins.
     #[arg(long, value_delimiter = ',')]
     allow_source: Vec<String>,
-    /// Drop log packets from these sources in XDP, counted (CIDR, comma separated or repeated).
+    /// Drop log messages from these sources, counted, on every path: in XDP (fragments too) and
+    /// on the kernel socket path (UDP datagrams, TCP connections). CIDR, comma separated or
+    /// repeated.
     #[arg(long, value_delimiter = ',')]
     deny_source: Vec<String>,
     /// Frames (or datagrams) handled per batch.
@@ -594,17 +596,8 @@ fn options(args: &Config) -> anyhow::Result<Options> {
         if rest.is_empty() { online } else { rest },
     )
     .context("--housekeeping-cpus")?;
-    let mut sources = SourceFilter::default();
-    for (list, verdict) in [
-        (&args.allow_source, Verdict::Allow),
-        (&args.deny_source, Verdict::Deny),
-    ] {
-        for cidr in list {
-            let prefix = SourcePrefix::parse(cidr, verdict)
-                .map_err(|e| anyhow::anyhow!("bad source prefix {e}"))?;
-            sources.prefixes.push(prefix);
-        }
-    }
+    let sources = SourceFilter::from_lists(&args.allow_source, &args.deny_source)
+        .context("the source filter")?;
     opts.queues = args.queues.clone();
     opts.mode = args.mode;
     opts.backend = args.backend;

@@ -116,10 +116,15 @@ impl VethPair {
         Ok(pair)
     }
 
-    /// Adds an address (`ADDR/LEN`) to a namespace's veth end.
+    /// Adds an address (`ADDR/LEN`) to a namespace's veth end; an IPv6 one without duplicate
+    /// address detection, so it is usable at once.
     pub fn add_address(&self, ns: &str, cidr: &str) -> io::Result<()> {
         let iface = if ns == self.ns_a { IFACE_A } else { IFACE_B };
-        ip(&["-n", ns, "addr", "add", cidr, "dev", iface]).map(drop)
+        let mut args = vec!["-n", ns, "addr", "add", cidr, "dev", iface];
+        if cidr.contains(':') {
+            args.push("nodad");
+        }
+        ip(&args).map(drop)
     }
 
     /// The MAC address of a namespace's veth end.

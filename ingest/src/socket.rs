@@ -1,17 +1,20 @@
 //! The kernel socket path: UDP datagrams the XDP program passed on (fragments, queues without a
 //! socket), every datagram under `--backend socket`, and TCP syslog (RFC 6587). It feeds the
-//! same [`Pipeline`] as AF_XDP.
+//! same [`Pipeline`] as AF_XDP, and judges every datagram and connection by the same
+//! [`SourceFilter`] as the XDP program.
 
 use std::{
     io::{self, Read},
     net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream},
     os::fd::AsRawFd,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use detector::parse::framing::{Frame, StreamDecoder};
 
 use crate::{
+    filter::SourceFilter,
     pipeline::{Message, Path, Pipeline},
     sys::{self, udp::UdpReceiver},
 };
@@ -44,6 +47,8 @@ pub struct TcpCounters {
     pub connections_accepted: u64,
     /// Connections refused because `max_connections` were open.
     pub connections_refused: u64,
+    /// Connections from a sender the source filter denies, closed at once without reading.
+    pub connections_denied: u64,
     /// Connections closed by the peer or after an error.
     pub connections_closed: u64,
     /// Connections closed by the idle timeout.
@@ -61,6 +66,7 @@ impl TcpCounters {
     pub fn add(&mut self, o: &Self) {
         self.connections_accepted += o.connections_accepted;
         self.connections_refused += o.connections_refused;
+        self.connections_denied += o.connections_denied;
         self.connections_closed += o.connections_closed;
         self.connections_idle_closed += o.connections_idle_closed;
         self.dropped_too_long += o.dropped_too_long;
@@ -84,6 +90,7 @@ pub struct TcpServer {
     listeners: Vec<(TcpListener, u16)>,
     conns: Vec<Conn>,
     opts: TcpOptions,
+    filter: Arc<SourceFilter>,
     buf: Box<[u8]>,
     counters: TcpCounters,
 }
@@ -100,8 +107,9 @@ fn unmap(addr: SocketAddr) -> SocketAddr {
 }
 
 impl TcpServer {
-    /// Listens on `[::]:port` (IPv4 and IPv6) for every port.
-    pub fn bind(ports: &[u16], opts: TcpOptions) -> io::Result<Self> {
+    /// Listens on `[::]:port` (IPv4 and IPv6) for every port; connections from senders `filter`
+    /// denies are closed at once.
+    pub fn bind(ports: &[u16], opts: TcpOptions, filter: Arc<SourceFilter>) -> io::Result<Self> {
         let mut listeners = Vec::new();
         for &port in ports {
             let l = TcpListener::bind((Ipv6Addr::UNSPECIFIED, port))
@@ -115,6 +123,7 @@ impl TcpServer {
             conns: Vec::with_capacity(opts.max_connections),
             buf: vec![0; 64 * 1024].into_boxed_slice(),
             opts,
+            filter,
             counters: TcpCounters::default(),
         })
     }
@@ -134,6 +143,13 @@ impl TcpServer {
             loop {
                 match listener.accept() {
                     Ok((stream, peer)) => {
+                        let peer = unmap(peer);
+                        if self.filter.denies(peer.ip()) {
+                            // Dropping the stream closes it: nothing is read from a denied
+                            // sender, and it sees the connection end.
+                            self.counters.connections_denied += 1;
+                            continue;
+                        }
                         if self.conns.len() >= self.opts.max_connections {
                             self.counters.connections_refused += 1;
                             continue;
@@ -145,7 +161,7 @@ impl TcpServer {
                         self.counters.connections_accepted += 1;
                         self.conns.push(Conn {
                             stream,
-                            peer: unmap(peer),
+                            peer,
                             port: *port,
                             decoder: StreamDecoder::new(self.opts.max_message),
                             last_active: Instant::now(),
@@ -238,10 +254,21 @@ impl TcpServer {
 /// What the UDP side of the socket path counted.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 pub struct UdpCounters {
-    /// Datagrams received.
+    /// Datagrams taken from the sockets (received, or dropped as denied).
     pub datagrams: u64,
     /// `recvmmsg` calls that returned at least one.
     pub batches: u64,
+    /// Datagrams from senders the source filter denies: dropped unread, a named drop.
+    pub dropped_denied: u64,
+}
+
+impl UdpCounters {
+    /// Adds `other` into `self`.
+    pub fn add(&mut self, o: &Self) {
+        self.datagrams += o.datagrams;
+        self.batches += o.batches;
+        self.dropped_denied += o.dropped_denied;
+    }
 }
 
 /// One socket worker's sources: a UDP socket per log port, and the TCP listeners if this worker
@@ -250,27 +277,32 @@ pub struct UdpCounters {
 pub struct SocketSource {
     udp: Vec<UdpReceiver>,
     tcp: Option<TcpServer>,
+    filter: Arc<SourceFilter>,
     pollfds: Vec<libc::pollfd>,
     udp_counters: UdpCounters,
 }
 
 impl SocketSource {
     /// Binds a UDP socket (SO_REUSEPORT, `rcvbuf` bytes) for each port, and the TCP listeners
-    /// when `tcp` is given.
+    /// when `tcp` is given. Whatever a sender `filter` denies is dropped and counted.
     pub fn bind(
         ports: &[u16],
         rcvbuf: usize,
         batch: usize,
         tcp: Option<TcpOptions>,
+        filter: Arc<SourceFilter>,
     ) -> io::Result<Self> {
         let udp = ports
             .iter()
             .map(|&p| UdpReceiver::bind(p, rcvbuf, batch))
             .collect::<io::Result<Vec<_>>>()?;
-        let tcp = tcp.map(|o| TcpServer::bind(ports, o)).transpose()?;
+        let tcp = tcp
+            .map(|o| TcpServer::bind(ports, o, filter.clone()))
+            .transpose()?;
         Ok(Self {
             udp,
             tcp,
+            filter,
             pollfds: Vec::with_capacity(64),
             udp_counters: UdpCounters::default(),
         })
@@ -289,9 +321,14 @@ impl SocketSource {
     /// Takes one batch from every UDP socket and the TCP connections. Returns the messages.
     pub fn poll_batch(&mut self, pipeline: &mut Pipeline) -> io::Result<usize> {
         let mut total = 0;
+        let (filter, counters) = (&self.filter, &mut self.udp_counters);
         for sock in &mut self.udp {
             let port = sock.port();
             let n = sock.recv_batch(|src, payload| {
+                if filter.denies(src.ip()) {
+                    counters.dropped_denied += 1;
+                    return;
+                }
                 pipeline.handle(&Message {
                     path: Path::Udp,
                     src,
@@ -302,8 +339,8 @@ impl SocketSource {
                 });
             })?;
             if n > 0 {
-                self.udp_counters.datagrams += n as u64;
-                self.udp_counters.batches += 1;
+                counters.datagrams += n as u64;
+                counters.batches += 1;
             }
             total += n;
         }

@@ -116,8 +116,18 @@ pub struct Waiting {
     pub batch_size: usize,
 }
 
+/// A stopping worker reads on until its ring or sockets are found empty this many times in a
+/// row, [`DRAIN_PAUSE`] apart: frames the driver or the kernel still had in flight when the
+/// steering went off arrive within that.
+const DRAIN_EMPTY_ROUNDS: u32 = 3;
+/// The pause between two empty looks while draining.
+const DRAIN_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
+/// The longest a stopping worker drains: a sender that never stops cannot hold the daemon up.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Runs `source` into `pipeline` until `stop` is set, publishing the counters into `stats`
-/// after every batch.
+/// after every batch; then drains what is left in the ring or the socket buffers, so that it
+/// is received and counted rather than dropped unseen when the socket closes.
 pub fn run(
     source: &mut Source,
     pipeline: &mut Pipeline,
@@ -148,6 +158,36 @@ pub fn run(
             (_, Source::Xdp(s)) => s.queue.wait(waiting.poll_timeout_ms)?,
             (_, Source::Socket(s)) => s.wait(waiting.poll_timeout_ms)?,
         }
+    }
+    drain(source, pipeline, stats)
+}
+
+/// Reads `source` until it is empty [`DRAIN_EMPTY_ROUNDS`] times in a row, or for at most
+/// [`DRAIN_LIMIT`].
+fn drain(
+    source: &mut Source,
+    pipeline: &mut Pipeline,
+    stats: &mut StatsPublisher,
+) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + DRAIN_LIMIT;
+    let mut empty = 0;
+    while empty < DRAIN_EMPTY_ROUNDS && std::time::Instant::now() < deadline {
+        let n = match source {
+            Source::Xdp(s) => s.poll_batch(pipeline),
+            Source::Socket(s) => s.poll_batch(pipeline)?,
+        };
+        pipeline.between_batches();
+        if n > 0 {
+            empty = 0;
+            stats.publish(source, pipeline, monotonic_ns());
+            continue;
+        }
+        empty += 1;
+        if let Source::Xdp(s) = source {
+            // Frames may wait for a fill-ring wakeup in copy mode.
+            s.queue.kick();
+        }
+        std::thread::sleep(DRAIN_PAUSE);
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! aya attaches through a `bpf_link`: when this process exits, crashed or not, the kernel
 //! detaches the program, so no stale program is left steering packets to a dead socket.
 
-use std::{net::IpAddr, os::fd::AsRawFd, str::FromStr};
+use std::{net::IpAddr, os::fd::AsRawFd};
 
 use aya::{
     Ebpf,
@@ -11,12 +11,14 @@ use aya::{
         Array, HashMap, MapData, PerCpuArray, XskMap,
         lpm_trie::{Key, LpmTrie},
     },
-    programs::{Xdp, XdpMode},
+    programs::{Xdp, XdpMode, xdp::XdpLinkId},
 };
 use xdp_common::{
-    COUNTERS_MAP, LOG_PORTS_MAP, SOURCE_DEFAULT_MAP, SOURCES_V4_MAP, SOURCES_V6_MAP, Verdict,
+    COUNTERS_MAP, LOG_PORTS_MAP, SOURCE_DEFAULT_MAP, SOURCES_V4_MAP, SOURCES_V6_MAP,
     XDP_COUNTER_COUNT, XDP_PROGRAM, XSK_MAP, XdpCounter,
 };
+
+use crate::filter::{SourceFilter, SourcePrefix};
 
 /// The XDP object built by `build.rs`.
 fn object() -> &'static [u8] {
@@ -88,17 +90,24 @@ pub enum XdpError {
     QueueOutOfRange(u32),
 }
 
-/// The loaded and attached XDP program. Dropping it detaches the program.
+/// The loaded XDP program and its maps; once [`XdpSteering::attach`]ed, it steers. Dropping it
+/// detaches the program.
+///
+/// Loading and attaching are two steps so that nothing reaches the wire half-configured: the
+/// log ports, the source filter and every AF_XDP socket are in the maps before the program sees
+/// its first packet.
 #[derive(Debug)]
 pub struct XdpSteering {
     ebpf: Ebpf,
     iface: String,
-    mode: AttachMode,
+    link: Option<XdpLinkId>,
+    mode: Option<AttachMode>,
 }
 
 impl XdpSteering {
-    /// Loads the program, fills the log-port map, and attaches to `iface`.
-    pub fn attach(iface: &str, ports: &[u16], request: AttachRequest) -> Result<Self, XdpError> {
+    /// Loads and verifies the program for `iface`, and fills its log-port map and source filter.
+    /// Nothing is attached yet.
+    pub fn load(iface: &str, ports: &[u16], filter: &SourceFilter) -> Result<Self, XdpError> {
         let mut ebpf = Ebpf::load(object())?;
         {
             let map = ebpf
@@ -112,44 +121,80 @@ impl XdpSteering {
                     .map_err(|source| map_err(LOG_PORTS_MAP, source))?;
             }
         }
-        let program_err = |source| XdpError::Program {
+        let mut steering = Self {
+            ebpf,
             iface: iface.to_string(),
-            source,
+            link: None,
+            mode: None,
         };
-        let program: &mut Xdp = ebpf
+        steering.set_source_filter(filter)?;
+        steering
+            .program()?
+            .load()
+            .map_err(|e| steering.program_err(e))?;
+        Ok(steering)
+    }
+
+    fn program_err(&self, source: aya::programs::ProgramError) -> XdpError {
+        XdpError::Program {
+            iface: self.iface.clone(),
+            source,
+        }
+    }
+
+    fn program(&mut self) -> Result<&mut Xdp, XdpError> {
+        let iface = self.iface.clone();
+        self.ebpf
             .program_mut(XDP_PROGRAM)
             .ok_or(XdpError::Missing(XDP_PROGRAM))?
             .try_into()
-            .map_err(program_err)?;
-        program.load().map_err(program_err)?;
-        let mode = match request {
-            AttachRequest::Native => {
-                program
-                    .attach(iface, XdpMode::Driver)
-                    .map_err(program_err)?;
-                AttachMode::Native
-            }
-            AttachRequest::Generic => {
-                program.attach(iface, XdpMode::Skb).map_err(program_err)?;
-                AttachMode::Generic
-            }
-            AttachRequest::Auto => match program.attach(iface, XdpMode::Driver) {
-                Ok(_) => AttachMode::Native,
+            .map_err(|source| XdpError::Program { iface, source })
+    }
+
+    /// Attaches the loaded program to the interface; from now on it steers. Returns the mode it
+    /// runs in. Attaching twice is a no-op.
+    pub fn attach(&mut self, request: AttachRequest) -> Result<AttachMode, XdpError> {
+        if let Some(mode) = self.mode {
+            return Ok(mode);
+        }
+        let iface = self.iface.clone();
+        let program = self.program()?;
+        let attached = match request {
+            AttachRequest::Native => program
+                .attach(&iface, XdpMode::Driver)
+                .map(|l| (l, AttachMode::Native)),
+            AttachRequest::Generic => program
+                .attach(&iface, XdpMode::Skb)
+                .map(|l| (l, AttachMode::Generic)),
+            AttachRequest::Auto => match program.attach(&iface, XdpMode::Driver) {
+                Ok(l) => Ok((l, AttachMode::Native)),
                 Err(native) => {
                     log::warn!(
                         "native XDP attach on {iface} failed ({native}); falling back to generic \
                          mode, which runs after skb allocation and is much slower"
                     );
-                    program.attach(iface, XdpMode::Skb).map_err(program_err)?;
-                    AttachMode::Generic
+                    program
+                        .attach(&iface, XdpMode::Skb)
+                        .map(|l| (l, AttachMode::Generic))
                 }
             },
         };
-        Ok(Self {
-            ebpf,
-            iface: iface.to_string(),
-            mode,
-        })
+        let (link, mode) = attached.map_err(|e| self.program_err(e))?;
+        self.link = Some(link);
+        self.mode = Some(mode);
+        Ok(mode)
+    }
+
+    /// Detaches the program: from now on every packet goes to the kernel (whose socket path
+    /// takes the log ports). The maps stay readable, for the final counters.
+    pub fn detach(&mut self) -> Result<(), XdpError> {
+        self.mode = None;
+        let Some(link) = self.link.take() else {
+            return Ok(());
+        };
+        self.program()?
+            .detach(link)
+            .map_err(|e| self.program_err(e))
     }
 
     /// The interface the program is attached to.
@@ -157,8 +202,9 @@ impl XdpSteering {
         &self.iface
     }
 
-    /// The attach mode in effect.
-    pub fn mode(&self) -> AttachMode {
+    /// The attach mode in effect; none before [`XdpSteering::attach`] and after
+    /// [`XdpSteering::detach`].
+    pub fn mode(&self) -> Option<AttachMode> {
         self.mode
     }
 
@@ -178,9 +224,9 @@ impl XdpSteering {
     }
 
     /// Loads the source filter: the longest matching prefix's verdict applies to a log packet's
-    /// sender; `default` applies when none matches.
-    pub fn set_source_filter(&mut self, filter: &SourceFilter) -> Result<(), XdpError> {
-        for prefix in &filter.prefixes {
+    /// sender; the filter's default applies when none matches.
+    fn set_source_filter(&mut self, filter: &SourceFilter) -> Result<(), XdpError> {
+        for prefix in filter.prefixes() {
             match prefix.addr {
                 IpAddr::V4(addr) => self.insert_prefix(SOURCES_V4_MAP, prefix, addr.octets())?,
                 IpAddr::V6(addr) => self.insert_prefix(SOURCES_V6_MAP, prefix, addr.octets())?,
@@ -231,68 +277,6 @@ impl XdpSteering {
     }
 }
 
-/// One CIDR prefix of the source filter and what happens to log packets from it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SourcePrefix {
-    /// Network address, host bits cleared.
-    pub addr: IpAddr,
-    /// Prefix length.
-    pub len: u8,
-    /// Allow or deny.
-    pub verdict: Verdict,
-}
-
-impl SourcePrefix {
-    /// Parses `ADDR/LEN` (or a bare address, meaning one host).
-    pub fn parse(cidr: &str, verdict: Verdict) -> Result<Self, String> {
-        let (addr, len) = match cidr.split_once('/') {
-            Some((addr, len)) => (addr, Some(len)),
-            None => (cidr, None),
-        };
-        let addr = IpAddr::from_str(addr).map_err(|e| format!("{cidr:?}: {e}"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let len = match len {
-            Some(len) => u8::from_str(len)
-                .ok()
-                .filter(|&l| l <= max)
-                .ok_or_else(|| format!("{cidr:?}: prefix length must be 0..={max}"))?,
-            None => max,
-        };
-        let addr = match addr {
-            IpAddr::V4(a) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-                IpAddr::from((u32::from(a) & mask).to_be_bytes())
-            }
-            IpAddr::V6(a) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-                IpAddr::from((u128::from(a) & mask).to_be_bytes())
-            }
-        };
-        Ok(Self { addr, len, verdict })
-    }
-}
-
-/// The source filter: prefixes with verdicts; the longest match wins.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SourceFilter {
-    /// The prefixes.
-    pub prefixes: Vec<SourcePrefix>,
-}
-
-impl SourceFilter {
-    /// The verdict for sources no prefix matches: with any allow prefix the filter is an
-    /// allow-list (deny the rest); with only deny prefixes, allow the rest; empty, no filter.
-    pub fn default_verdict(&self) -> Verdict {
-        if self.prefixes.iter().any(|p| p.verdict == Verdict::Allow) {
-            Verdict::Deny
-        } else if self.prefixes.is_empty() {
-            Verdict::Unfiltered
-        } else {
-            Verdict::Allow
-        }
-    }
-}
-
 fn map_err(map: &'static str, source: aya::maps::MapError) -> XdpError {
     XdpError::Map { map, source }
 }
@@ -328,43 +312,5 @@ impl serde::Serialize for XdpCounters {
             map.serialize_entry(counter.name(), &value)?;
         }
         map.end()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefixes_parse_and_lose_their_host_bits() {
-        let p = SourcePrefix::parse("198.18.7.9/16", Verdict::Deny).unwrap();
-        assert_eq!((p.addr, p.len), ("198.18.0.0".parse().unwrap(), 16));
-        let p = SourcePrefix::parse("2001:2::1/48", Verdict::Allow).unwrap();
-        assert_eq!((p.addr, p.len), ("2001:2::".parse().unwrap(), 48));
-        let p = SourcePrefix::parse("198.18.0.1", Verdict::Deny).unwrap();
-        assert_eq!(p.len, 32);
-        let p = SourcePrefix::parse("0.0.0.0/0", Verdict::Deny).unwrap();
-        assert_eq!((p.addr, p.len), ("0.0.0.0".parse().unwrap(), 0));
-        assert!(SourcePrefix::parse("198.18.0.0/33", Verdict::Deny).is_err());
-        assert!(SourcePrefix::parse("::/129", Verdict::Deny).is_err());
-        assert!(SourcePrefix::parse("host/8", Verdict::Deny).is_err());
-    }
-
-    #[test]
-    fn default_verdict_follows_the_prefixes() {
-        let deny = SourcePrefix::parse("198.18.0.0/24", Verdict::Deny).unwrap();
-        let allow = SourcePrefix::parse("198.18.1.0/24", Verdict::Allow).unwrap();
-        assert_eq!(
-            SourceFilter::default().default_verdict(),
-            Verdict::Unfiltered
-        );
-        let f = SourceFilter {
-            prefixes: vec![deny],
-        };
-        assert_eq!(f.default_verdict(), Verdict::Allow);
-        let f = SourceFilter {
-            prefixes: vec![deny, allow],
-        };
-        assert_eq!(f.default_verdict(), Verdict::Deny);
     }
 }

@@ -6,7 +6,10 @@
 //!   bound to the frame's receive queue (`XSKS[rx_queue_index]`). When no socket is bound there,
 //!   the redirect helper falls back to `XDP_PASS`, so the kernel socket path gets the packet.
 //! - UDP to a log port from a source the filter denies: `XDP_DROP`.
-//! - anything else (ARP, ICMP, other ports, fragments): `XDP_PASS` to the kernel.
+//! - a fragment of a UDP datagram from a source the filter denies: `XDP_DROP` (the source address
+//!   is in every fragment; the port only in the first).
+//! - anything else (ARP, ICMP, other ports, other fragments): `XDP_PASS` to the kernel, whose
+//!   socket path applies the same source filter to whatever reaches a log port.
 //! - headers that claim more bytes than the frame has: `XDP_DROP`, counted as malformed.
 //!
 //! Steered packets carry their arrival time in the XDP metadata area ([`XdpMeta`]).
@@ -25,7 +28,7 @@ use aya_ebpf::{
 use xdp_common::{
     MAX_LOG_PORTS, MAX_QUEUES, MAX_SOURCE_PREFIXES, Verdict, XDP_COUNTER_COUNT, XDP_META_LEN,
     XDP_META_MAGIC, XdpCounter, XdpMeta,
-    walk::{Malformed, Packet, SourceAddr, Walk, walk},
+    walk::{FragmentSource, Malformed, Packet, SourceAddr, Walk, walk},
 };
 
 #[map(name = "XSKS")]
@@ -60,14 +63,17 @@ fn try_ingest_xdp(ctx: &XdpContext) -> Result<(XdpCounter, u32), Malformed> {
     let udp = match walk(&Frame(ctx))? {
         Walk::NotIp => return Ok((XdpCounter::PassedNotIp, xdp_action::XDP_PASS)),
         Walk::NotUdp => return Ok((XdpCounter::PassedNotUdp, xdp_action::XDP_PASS)),
-        Walk::Fragment => return Ok((XdpCounter::PassedFragment, xdp_action::XDP_PASS)),
+        Walk::Fragment(f) if fragment_denied(f) => {
+            return Ok((XdpCounter::DroppedDeniedFragment, xdp_action::XDP_DROP));
+        }
+        Walk::Fragment(_) => return Ok((XdpCounter::PassedFragment, xdp_action::XDP_PASS)),
         Walk::Udp(udp) => udp,
     };
     // SAFETY: a read-only lookup of a plain u16 key; the value is not dereferenced.
     if unsafe { LOG_PORTS.get(udp.dst_port) }.is_none() {
         return Ok((XdpCounter::PassedNotLogPort, xdp_action::XDP_PASS));
     }
-    if source_verdict(udp.src) == Verdict::Deny as u32 {
+    if denied(udp.src) {
         return Ok((XdpCounter::DroppedDenied, xdp_action::XDP_DROP));
     }
     stamp_arrival(ctx);
@@ -79,20 +85,38 @@ fn try_ingest_xdp(ctx: &XdpContext) -> Result<(XdpCounter, u32), Malformed> {
     }
 }
 
-/// The longest matching prefix's verdict, else the configured default.
+/// Whether the source filter denies `src`: the longest matching prefix's verdict, else the
+/// configured default (`Verdict::denies`, the rule user space applies too).
 #[inline(always)]
-fn source_verdict(src: SourceAddr) -> u32 {
-    let matched = match src {
+fn denied(src: SourceAddr) -> bool {
+    verdict_denies(match src {
         SourceAddr::V4(addr) => SOURCES_V4.get(Key::new(32, addr)).copied(),
         SourceAddr::V6(addr) => SOURCES_V6.get(Key::new(128, addr)).copied(),
-    };
-    match matched {
-        Some(verdict) => u32::from(verdict),
-        None => SOURCE_DEFAULT
+    })
+}
+
+/// [`denied`] for a fragment's sender.
+#[inline(always)]
+fn fragment_denied(f: FragmentSource) -> bool {
+    verdict_denies(if f.v6 {
+        SOURCES_V6.get(Key::new(128, f.addr)).copied()
+    } else {
+        let a = f.addr;
+        SOURCES_V4
+            .get(Key::new(32, [a[0], a[1], a[2], a[3]]))
+            .copied()
+    })
+}
+
+/// The verdict of the longest matching prefix, if any, else the default.
+#[inline(always)]
+fn verdict_denies(matched: Option<u8>) -> bool {
+    Verdict::denies(matched, || {
+        SOURCE_DEFAULT
             .get(0)
             .copied()
-            .unwrap_or(Verdict::Unfiltered as u32),
-    }
+            .unwrap_or(Verdict::Unfiltered as u32)
+    })
 }
 
 /// Writes [`XdpMeta`] into the metadata area in front of the packet. A driver without metadata

@@ -40,6 +40,21 @@ pub enum Verdict {
     Deny = 2,
 }
 
+impl Verdict {
+    /// Whether a log packet is dropped, from the verdict of the longest prefix that matched its
+    /// sender (none: no prefix matched) and the filter's default (a [`Verdict`] as `u32`, the
+    /// value of [`SOURCE_DEFAULT_MAP`], read only when no prefix matched). The one rule both
+    /// sides apply: the XDP program to what it steers and to fragments, user space to what the
+    /// kernel socket path receives.
+    #[inline(always)]
+    pub fn denies(matched: Option<u8>, default: impl FnOnce() -> u32) -> bool {
+        match matched {
+            Some(v) => v == Verdict::Deny as u8,
+            None => default() == Verdict::Deny as u32,
+        }
+    }
+}
+
 /// Capacity of the XSKMAP: the highest RX queue index that can be served is one less.
 pub const MAX_QUEUES: u32 = 64;
 /// Capacity of the log-port map.
@@ -62,7 +77,8 @@ pub enum XdpCounter {
     PassedNotUdp = 2,
     /// Passed to the kernel: UDP to a port that is not a log port.
     PassedNotLogPort = 3,
-    /// Passed to the kernel: an IP fragment, which only the kernel can reassemble.
+    /// Passed to the kernel: a fragment of a UDP datagram from a source the filter does not
+    /// deny, which only the kernel can reassemble.
     PassedFragment = 4,
     /// Passed to the kernel: a log packet whose receive queue has no AF_XDP socket bound.
     PassedNoSocket = 5,
@@ -70,10 +86,14 @@ pub enum XdpCounter {
     DroppedMalformed = 6,
     /// Dropped: a log packet from a source the source filter denies.
     DroppedDenied = 7,
+    /// Dropped: a fragment of a UDP datagram from a source the source filter denies (a
+    /// non-first fragment has no port to tell whether it is log traffic; the sender is denied
+    /// either way, and passing it would let it reach the kernel socket path reassembled).
+    DroppedDeniedFragment = 8,
 }
 
 /// Number of [`XdpCounter`] values, the size of the [`COUNTERS_MAP`] array.
-pub const XDP_COUNTER_COUNT: u32 = 8;
+pub const XDP_COUNTER_COUNT: u32 = 9;
 
 impl XdpCounter {
     /// Every counter, in index order.
@@ -86,6 +106,7 @@ impl XdpCounter {
         XdpCounter::PassedNoSocket,
         XdpCounter::DroppedMalformed,
         XdpCounter::DroppedDenied,
+        XdpCounter::DroppedDeniedFragment,
     ];
 
     /// Stable metric name of the counter (`<noun>_<verb>` with the reason last).
@@ -99,6 +120,7 @@ impl XdpCounter {
             XdpCounter::PassedNoSocket => "xdp_passed_no_socket",
             XdpCounter::DroppedMalformed => "xdp_dropped_malformed",
             XdpCounter::DroppedDenied => "xdp_dropped_denied",
+            XdpCounter::DroppedDeniedFragment => "xdp_dropped_denied_fragment",
         }
     }
 
@@ -106,7 +128,9 @@ impl XdpCounter {
     pub const fn is_drop(self) -> bool {
         matches!(
             self,
-            XdpCounter::DroppedMalformed | XdpCounter::DroppedDenied
+            XdpCounter::DroppedMalformed
+                | XdpCounter::DroppedDenied
+                | XdpCounter::DroppedDeniedFragment
         )
     }
 }
@@ -164,6 +188,18 @@ mod tests {
             assert_eq!(*c as u32, i as u32, "{c:?} is out of place");
         }
         assert_eq!(XdpCounter::ALL.len() as u32, XDP_COUNTER_COUNT);
+    }
+
+    #[test]
+    fn the_longest_match_decides_else_the_default() {
+        let deny = Verdict::Deny as u8;
+        let allow = Verdict::Allow as u8;
+        let default = |v: Verdict| move || v as u32;
+        assert!(Verdict::denies(Some(deny), default(Verdict::Allow)));
+        assert!(!Verdict::denies(Some(allow), default(Verdict::Deny)));
+        assert!(Verdict::denies(None, default(Verdict::Deny)));
+        assert!(!Verdict::denies(None, default(Verdict::Allow)));
+        assert!(!Verdict::denies(None, default(Verdict::Unfiltered)));
     }
 
     #[test]

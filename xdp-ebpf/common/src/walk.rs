@@ -3,8 +3,9 @@
 //!
 //! Ethernet II, up to [`MAX_VLAN_TAGS`] VLAN tags (802.1Q and 802.1ad), IPv4 with any header
 //! length, IPv6 skipping up to [`MAX_IPV6_EXT_HEADERS`] hop-by-hop, routing and
-//! destination-options headers, then UDP. Fragments (IPv4 MF or offset, an IPv6 fragment header)
-//! are reported as such: only the kernel can reassemble them.
+//! destination-options headers, then UDP. Fragments of UDP datagrams (IPv4 MF or offset, an IPv6
+//! fragment header) are reported as such, with their source: only the kernel can reassemble them,
+//! but every fragment carries its sender's address, so the source filter can judge each one.
 
 use crate::wire;
 
@@ -51,6 +52,28 @@ pub enum SourceAddr {
     V6([u8; 16]),
 }
 
+/// A fragment's sender, as plain bytes: an IPv4 address in the first four (the rest zero), or
+/// an IPv6 address. Not a [`SourceAddr`], so that every byte is set whichever the family: the
+/// eBPF verifier refuses a program that copies the unset tail of an enum's smaller variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FragmentSource {
+    /// Whether `addr` is IPv6.
+    pub v6: bool,
+    /// The address, network order.
+    pub addr: [u8; 16],
+}
+
+impl FragmentSource {
+    /// The address as a [`SourceAddr`].
+    pub fn addr(&self) -> SourceAddr {
+        if self.v6 {
+            SourceAddr::V6(self.addr)
+        } else {
+            SourceAddr::V4([self.addr[0], self.addr[1], self.addr[2], self.addr[3]])
+        }
+    }
+}
+
 /// Where the UDP header is, and what the program decides on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UdpFrame {
@@ -77,8 +100,10 @@ pub enum Walk {
     NotIp,
     /// IP, but not UDP (ICMP, TCP, too many IPv6 extension headers, ...).
     NotUdp,
-    /// An IP fragment.
-    Fragment,
+    /// A fragment of a UDP datagram (IPv6: one whose fragment header announces UDP or another
+    /// extension header, behind which UDP may follow), with its sender. Non-first fragments
+    /// carry no port, so whether it is log traffic cannot be told.
+    Fragment(FragmentSource),
     /// A UDP datagram.
     Udp(UdpFrame),
 }
@@ -123,7 +148,9 @@ fn ipv4<P: Packet + ?Sized>(p: &P, l3: usize, vlan: Option<u16>) -> Result<Walk,
         return Ok(Walk::NotUdp);
     }
     if u16::from_be_bytes([h[6], h[7]]) & (wire::IP_MF | wire::IP_OFFSET_MASK) != 0 {
-        return Ok(Walk::Fragment);
+        let mut addr = [0u8; 16];
+        addr[..4].copy_from_slice(&h[12..16]);
+        return Ok(Walk::Fragment(FragmentSource { v6: false, addr }));
     }
     let src = SourceAddr::V4([h[12], h[13], h[14], h[15]]);
     let dst = SourceAddr::V4([h[16], h[17], h[18], h[19]]);
@@ -154,7 +181,19 @@ fn ipv6<P: Packet + ?Sized>(p: &P, l3: usize, vlan: Option<u16>) -> Result<Walk,
         }
     }
     match next {
-        NEXTHDR_FRAGMENT => Ok(Walk::Fragment),
+        NEXTHDR_FRAGMENT => {
+            // The fragment header's first byte names what the fragmentable part starts with.
+            let inner = p.bytes::<2>(offset).ok_or(Malformed)?[0];
+            match inner {
+                wire::IPPROTO_UDP | NEXTHDR_ROUTING | NEXTHDR_DEST => {
+                    Ok(Walk::Fragment(FragmentSource {
+                        v6: true,
+                        addr: src,
+                    }))
+                }
+                _ => Ok(Walk::NotUdp),
+            }
+        }
         wire::IPPROTO_UDP => udp(p, offset, SourceAddr::V6(src), SourceAddr::V6(dst), vlan),
         _ => Ok(Walk::NotUdp),
     }
