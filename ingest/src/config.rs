@@ -5,11 +5,11 @@
 
 use std::path::PathBuf;
 
+use detector::engine::Clock;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    daemon::Backend, pipeline::Clock, sinks::SinkConfig, sys::xsk::XskOptions, worker::Mode,
-    xdp::AttachRequest,
+    daemon::Backend, sinks::SinkConfig, sys::xsk::XskOptions, worker::Mode, xdp::AttachRequest,
 };
 
 /// Everything `ingest run` can be told.
@@ -116,7 +116,7 @@ impl Default for Config {
             learn_warmup: 10_000,
             learn_interval: 60,
             clock: Clock::Arrival,
-            detector_budget_mb: crate::pipeline::DEFAULT_BUDGET_BYTES >> 20,
+            detector_budget_mb: detector::engine::DEFAULT_BUDGET_BYTES >> 20,
             stats_json: None,
             user: None,
             metrics_addr: crate::metrics::DEFAULT_ADDR.to_string(),

@@ -18,16 +18,18 @@ use std::{
     time::{Duration, Instant},
 };
 
+use detector::engine::{
+    Blueprint, Engine, EngineOptions, EngineStats, Rules, TOP_SOURCES_SAMPLE, source_of_key,
+};
 use hdrhistogram::Histogram;
 
 use crate::{
     filter::SourceFilter,
     frame::FrameError,
-    live::{self, StatsPublisher, StatsReader, WorkerStats, XdpSourceReport},
+    live::{self, SlowStats, StatsPublisher, StatsReader, WorkerStats, XdpSourceReport},
     pipeline::{
-        Detect, DetectorStats, DetectorSwapHandle, NewDetector, NoDetector, Output, Parsing,
-        Pipeline, PipelineCounters, Stage, StageLatency, TOP_SOURCES_SAMPLE, detector_swap,
-        latency_histogram, source_of_key,
+        EngineSwapHandle, Inbox, NewEngine, Parsing, Pipeline, PipelineCounters, Sample, Stage,
+        StageLatency, WorkerAlert, engine_swap, latency_histogram, outbox,
     },
     socket::{SocketSource, TcpCounters, TcpOptions, UdpCounters},
     sys::{
@@ -94,8 +96,10 @@ pub struct Options {
     pub parsing: Parsing,
     /// Copy every message to the output ring, for printing.
     pub print: bool,
-    /// Slots in each worker's output ring.
+    /// Slots in each worker's ring of printed messages.
     pub output_ring: usize,
+    /// Slots in each worker's ring of alerts.
+    pub alert_ring: usize,
 }
 
 impl Options {
@@ -122,6 +126,7 @@ impl Options {
             parsing: Parsing::default(),
             print: false,
             output_ring: 1024,
+            alert_ring: 4096,
         }
     }
 
@@ -149,8 +154,8 @@ impl Options {
         if self.ports.is_empty() || self.ports.contains(&0) {
             return bad("at least one port between 1 and 65535 is needed".into());
         }
-        if self.output_ring == 0 {
-            return bad("the output ring needs at least one slot".into());
+        if self.output_ring == 0 || self.alert_ring == 0 {
+            return bad("the output rings need at least one slot".into());
         }
         self.xsk
             .validate()
@@ -253,6 +258,7 @@ pub struct WorkerInfo {
 #[derive(Debug)]
 struct WorkerEnd {
     stats: WorkerStats,
+    slow: SlowStats,
     /// What it recorded since it last handed its histograms over.
     latency: StageLatency,
     error: Option<String>,
@@ -262,9 +268,9 @@ struct Worker {
     /// Whether it reads an AF_XDP socket (else kernel sockets).
     xdp: bool,
     join: Option<JoinHandle<WorkerEnd>>,
-    outputs: rtrb::Consumer<Output>,
+    inbox: Inbox,
     stats: StatsReader,
-    swap: DetectorSwapHandle,
+    swap: EngineSwapHandle,
 }
 
 /// A started appliance.
@@ -317,7 +323,7 @@ impl LatencyTotals {
         }
         self.all.add(h);
         // Same bounds everywhere: adding cannot fail.
-        let _ = self.recent[0].add(h.get(Stage::Detected));
+        let _ = self.recent[0].add(h.histogram(Stage::Detected));
     }
 
     fn recent(&self) -> Histogram<u64> {
@@ -338,13 +344,29 @@ impl std::fmt::Debug for Daemon {
 
 /// Where the housekeeping loop puts what workers send out.
 pub trait OutputSink {
-    /// One item from a worker's output ring.
-    fn on_output(&mut self, item: Output);
+    /// One alert from a worker's alert ring.
+    fn on_alert(&mut self, alert: WorkerAlert);
+    /// One copy of a message from a worker's sample ring (when printing).
+    fn on_sample(&mut self, sample: Sample);
     /// The end of a round of draining: the place to flush.
     fn flush(&mut self) {}
     /// Every round of the housekeeping loop (about every millisecond when idle): the place to
     /// answer requests for the live counters.
     fn on_round(&mut self, _live: &mut Live<'_>) {}
+}
+
+/// Hands everything in `inbox` to `sink`; returns how many items there were.
+fn drain(inbox: &mut Inbox, sink: &mut impl OutputSink) -> usize {
+    let mut moved = 0;
+    while let Ok(alert) = inbox.alerts.pop() {
+        sink.on_alert(alert);
+        moved += 1;
+    }
+    while let Ok(sample) = inbox.samples.pop() {
+        sink.on_sample(sample);
+        moved += 1;
+    }
+    moved
 }
 
 /// The running appliance's counters, as the housekeeping loop can read them between rounds.
@@ -356,23 +378,23 @@ pub struct Live<'a> {
 impl Live<'_> {
     /// Every counter now, as in the final report.
     pub fn report(&mut self) -> Result<Report, DaemonError> {
-        let stats: Vec<WorkerStats> = self
+        let stats: Vec<(WorkerStats, SlowStats)> = self
             .daemon
             .workers
             .iter_mut()
-            .map(|w| *w.stats.read())
+            .map(|w| (*w.stats.read(), *w.stats.read_slow()))
             .collect();
         self.daemon.report_from(&stats, Vec::new())
     }
 
-    /// Hands every worker a new detector, `make(worker)`, for rule set `generation`. Each worker
+    /// Hands every worker a new engine, `make(worker)`, for rule set `generation`. Each worker
     /// puts it in place between two batches, so no message is skipped or seen by neither; until
     /// then it keeps detecting with the old one. Refused (nothing handed over) while an earlier
     /// replacement has not been taken up by every worker.
-    pub fn replace_detectors(
+    pub fn replace_engines(
         &mut self,
         generation: u32,
-        make: impl Fn(usize) -> Box<dyn Detect>,
+        make: impl Fn(usize) -> Box<Engine>,
     ) -> Result<(), String> {
         if self
             .daemon
@@ -383,9 +405,9 @@ impl Live<'_> {
             return Err("the previous reload has not been taken up by every worker yet".into());
         }
         for (i, w) in self.daemon.workers.iter_mut().enumerate() {
-            let new = NewDetector {
+            let new = NewEngine {
                 generation,
-                detector: make(i),
+                engine: make(i),
             };
             if w.swap.incoming.push(new).is_err() {
                 return Err(format!("worker {i}: its swap slot is taken"));
@@ -414,15 +436,24 @@ pub struct Limits {
 }
 
 impl Daemon {
-    /// Attaches XDP (XDP backend), starts every worker, and returns once all are receiving.
+    /// Attaches XDP (XDP backend), starts every worker, and returns once all are receiving. The
+    /// workers detect nothing: no rules, no learning.
     pub fn start(opts: Options) -> Result<Self, DaemonError> {
-        Self::start_with(opts, |_| Box::new(NoDetector))
+        let none = Blueprint::new(
+            &Rules::default(),
+            EngineOptions {
+                budget_bytes: 1 << 20,
+                ..EngineOptions::default()
+            },
+        );
+        Self::start_with(opts, |_| Box::new(none.engine()))
     }
 
-    /// As [`Daemon::start`], with `detector(worker)` making each worker's detector shard.
+    /// As [`Daemon::start`], with `engine(worker)` making each worker's engine (with its
+    /// share of the per-source state).
     pub fn start_with(
         opts: Options,
-        detector: impl Fn(usize) -> Box<dyn Detect>,
+        engine: impl Fn(usize) -> Box<Engine>,
     ) -> Result<Self, DaemonError> {
         opts.validate()?;
         let mode = opts.resolved_mode();
@@ -480,10 +511,10 @@ impl Daemon {
             ));
         }
         for (worker, (plan, cpus, mode)) in plans.into_iter().enumerate() {
-            let (producer, consumer) = rtrb::RingBuffer::new(opts.output_ring);
+            let (out, inbox) = outbox(opts.alert_ring, opts.output_ring);
             let (publisher, reader) = live::channel();
-            let (swap, swap_handle) = detector_swap();
-            let pipeline = Pipeline::new(worker, opts.print, detector(worker), producer)
+            let (swap, swap_handle) = engine_swap();
+            let pipeline = Pipeline::new(worker, opts.print, engine(worker), out)
                 .with_parsing(opts.parsing.clone())
                 .with_swap(swap);
             let spec = WorkerSpec {
@@ -511,7 +542,7 @@ impl Daemon {
             daemon.workers.push(Worker {
                 xdp,
                 join: Some(join),
-                outputs: consumer,
+                inbox,
                 stats: reader,
                 swap: swap_handle,
             });
@@ -586,10 +617,7 @@ impl Daemon {
         loop {
             let mut moved = 0;
             for w in &mut self.workers {
-                while let Ok(item) = w.outputs.pop() {
-                    sink.on_output(item);
-                    moved += 1;
-                }
+                moved += drain(&mut w.inbox, sink);
             }
             if moved > 0 {
                 sink.flush();
@@ -598,7 +626,7 @@ impl Daemon {
             for w in &mut self.workers {
                 w.stats.collect_latency(|h| self.latency.add(h));
                 received += w.stats.read().pipeline.received();
-                // Replaced detectors are dropped here, off the workers' threads.
+                // Replaced engines are dropped here, off the workers' threads.
                 while let Ok(old) = w.swap.retired.pop() {
                     drop(old);
                 }
@@ -621,9 +649,7 @@ impl Daemon {
         }
         let ends = self.shutdown();
         for w in &mut self.workers {
-            while let Ok(item) = w.outputs.pop() {
-                sink.on_output(item);
-            }
+            drain(&mut w.inbox, sink);
             w.stats.collect_latency(|h| self.latency.add(h));
         }
         sink.flush();
@@ -631,7 +657,7 @@ impl Daemon {
         let mut errors = Vec::new();
         for (info, end) in self.infos.iter().zip(&ends) {
             self.latency.add(&end.latency);
-            stats.push(end.stats);
+            stats.push((end.stats, end.slow));
             if let Some(e) = &end.error {
                 errors.push(format!("worker {}: {e}", info.worker));
             }
@@ -670,7 +696,7 @@ impl Daemon {
     /// Merges the workers' counters (in worker order) into one report.
     fn report_from(
         &self,
-        stats: &[WorkerStats],
+        stats: &[(WorkerStats, SlowStats)],
         errors: Vec<String>,
     ) -> Result<Report, DaemonError> {
         let xdp = self
@@ -684,16 +710,16 @@ impl Daemon {
         let mut pipeline = PipelineCounters::default();
         let mut tcp = TcpCounters::default();
         let mut udp = UdpCounters::default();
-        let mut detector = DetectorStats::default();
+        let mut engine = EngineStats::default();
         let mut sources: BTreeMap<u128, (u64, u64)> = BTreeMap::new();
-        let mut distinct = crate::pipeline::SourceCount::default();
+        let mut distinct = detector::engine::SourceCount::default();
         let mut frame_drops = [0u64; FrameError::ALL.len()];
         let mut queues = Vec::new();
-        for (info, w) in self.infos.iter().zip(stats) {
+        for (info, (w, slow)) in self.infos.iter().zip(stats) {
             pipeline.add(&w.pipeline);
-            detector.add(&w.detector);
-            distinct.merge(&w.distinct_sources);
-            for h in w.top_sources.iter() {
+            engine.add(&slow.engine);
+            distinct.merge(&slow.distinct_sources);
+            for h in slow.top_sources.iter() {
                 let e = sources.entry(h.key).or_default();
                 e.0 += h.count;
                 e.1 += h.error;
@@ -791,7 +817,9 @@ impl Daemon {
             messages_parsed_total: pipeline.parsed,
             parse_errors,
             drops,
-            output_dropped_ring_full: pipeline.output_dropped_ring_full,
+            alerts_dropped_buffer_full: pipeline.alerts_dropped_buffer_full,
+            alerts_dropped_ring_full: pipeline.alerts_dropped_ring_full,
+            samples_dropped_ring_full: pipeline.samples_dropped_ring_full,
             xdp,
             queues,
             workers: self.infos.clone(),
@@ -800,22 +828,23 @@ impl Daemon {
             tcp,
             gelf,
             latency_ns: LatencyReport {
-                xdp_to_detected: Percentiles::of(self.latency.all.get(Stage::Detected)),
+                xdp_to_detected: Percentiles::of_stage(&self.latency.all, Stage::Detected),
                 recent_xdp_to_detected: Percentiles::of(&self.latency.recent()),
                 unmeasured: pipeline.latency_unmeasured,
+                sample_every: crate::pipeline::LATENCY_SAMPLE,
                 stages: Stage::ALL
                     .iter()
-                    .map(|s| (s.name(), Percentiles::of(self.latency.all.get(*s))))
+                    .map(|s| (s.name(), Percentiles::of_stage(&self.latency.all, *s)))
                     .collect(),
                 histograms: Stage::ALL
                     .iter()
-                    .map(|s| (s.name(), encode_histogram(self.latency.all.get(*s))))
+                    .map(|s| (s.name(), encode_histogram(self.latency.all.histogram(*s))))
                     .collect(),
             },
-            detector,
+            detector: engine,
             top_sources,
             distinct_sources: distinct.estimate(),
-            rules_generation: stats.iter().map(|w| w.generation).min().unwrap_or(0),
+            rules_generation: stats.iter().map(|(w, _)| w.generation).min().unwrap_or(0),
             sinks: Vec::new(),
             errors,
         })
@@ -826,6 +855,7 @@ impl WorkerEnd {
     fn empty() -> Self {
         Self {
             stats: WorkerStats::default(),
+            slow: SlowStats::default(),
             latency: StageLatency::default(),
             error: None,
         }
@@ -944,7 +974,7 @@ impl WorkerSpec {
             Source::Socket(s) => s.close_tcp(),
         }
         pipeline.expire_all();
-        end.stats = stats.finish(&source, &mut pipeline);
+        (end.stats, end.slow) = stats.finish(&source, &mut pipeline);
         end.latency = pipeline.finish().latency;
         end.error = error.or(end.error);
         end
@@ -987,6 +1017,8 @@ pub struct LatencyReport {
     pub recent_xdp_to_detected: Percentiles,
     /// AF_XDP messages without an arrival time.
     pub unmeasured: u64,
+    /// One message in this many went into the histograms (counts and sums are exact).
+    pub sample_every: u64,
     /// Every [`Stage`] since start (parse and detect also for socket-path messages).
     pub stages: BTreeMap<&'static str, Percentiles>,
     /// Every stage's histogram in HdrHistogram's interchange encoding (V2, deflated, base64, as
@@ -1013,11 +1045,13 @@ pub fn decode_histogram(text: &str) -> anyhow::Result<Histogram<u64>> {
         .map_err(|e| anyhow::anyhow!("not an encoded histogram: {e:?}"))
 }
 
-/// Percentiles of one histogram.
+/// Percentiles of one stage.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Percentiles {
-    /// Samples.
+    /// Messages (exact).
     pub count: u64,
+    /// Messages the percentiles were read from (one in `sample_every` of the report).
+    pub sampled: u64,
     /// Median.
     pub p50: u64,
     /// 90th percentile.
@@ -1028,17 +1062,18 @@ pub struct Percentiles {
     pub p999: u64,
     /// 99.99th percentile.
     pub p9999: u64,
-    /// Largest.
+    /// Largest sampled.
     pub max: u64,
-    /// Sum of all samples (from the histogram: within its 1 % precision).
+    /// Sum of all messages' times (exact).
     pub sum: u64,
 }
 
 impl Percentiles {
-    /// Reads the percentiles of `h`.
+    /// Reads the percentiles of `h`, whose every value counts (count and sum from it).
     pub fn of(h: &Histogram<u64>) -> Self {
         Self {
             count: h.len(),
+            sampled: h.len(),
             p50: h.value_at_quantile(0.5),
             p90: h.value_at_quantile(0.9),
             p99: h.value_at_quantile(0.99),
@@ -1047,6 +1082,21 @@ impl Percentiles {
             max: h.max(),
             sum: (h.mean() * h.len() as f64).round() as u64,
         }
+    }
+
+    /// The percentiles of `stage` in `l`: read from its sampled histogram, with the exact
+    /// count and sum.
+    pub fn of_stage(l: &StageLatency, stage: Stage) -> Self {
+        Self {
+            count: l.count_of(stage),
+            sum: l.sum_of(stage),
+            ..Self::of(l.histogram(stage))
+        }
+    }
+
+    /// The mean of every message (exact), ns.
+    pub fn mean(&self) -> f64 {
+        self.sum as f64 / self.count.max(1) as f64
     }
 }
 
@@ -1080,9 +1130,14 @@ pub struct Report {
     pub parse_errors: BTreeMap<&'static str, u64>,
     /// Every named drop of every stage, reason -> count.
     pub drops: BTreeMap<&'static str, u64>,
-    /// Outputs (printed samples, alerts) dropped because a worker's output ring was full.
-    /// Messages themselves were processed; this is not part of packet accounting.
-    pub output_dropped_ring_full: u64,
+    /// Alerts the engines raised but could not keep: their per-batch alert buffer was full.
+    /// Not part of packet accounting (the messages were processed), but every alert lost is
+    /// here or in `alerts_dropped_ring_full`.
+    pub alerts_dropped_buffer_full: u64,
+    /// Alerts dropped because a worker's alert ring to the sinks was full.
+    pub alerts_dropped_ring_full: u64,
+    /// Printed copies of messages dropped because a worker's sample ring was full.
+    pub samples_dropped_ring_full: u64,
     /// The XDP program's decision counters.
     pub xdp: Option<XdpCounters>,
     /// Per AF_XDP queue.
@@ -1100,8 +1155,8 @@ pub struct Report {
     pub gelf: BTreeMap<&'static str, u64>,
     /// Latency percentiles.
     pub latency_ns: LatencyReport,
-    /// The detectors' state tables: sizes and evictions.
-    pub detector: DetectorStats,
+    /// The engines' state tables: sizes and evictions.
+    pub detector: EngineStats,
     /// The loudest senders, estimated from a sample (heaviest first).
     pub top_sources: Vec<TopSource>,
     /// Different senders seen, estimated (HyperLogLog, about 3 %).

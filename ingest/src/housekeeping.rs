@@ -22,12 +22,14 @@ use std::{
     time::Duration,
 };
 
+use detector::engine::{Blueprint, EngineOptions, LearningOptions};
+
 use crate::{
     config::Config,
     daemon::{Live, OutputSink},
     metrics::{self, AlertCounts, Reply, Request},
-    pipeline::{LearningOptions, Output, Parsing, Sample},
-    rules::{AlertFacts, DetectorFactory, Rules, alert_json, load_rules, rule_meta, severity},
+    pipeline::{Parsing, Sample, WorkerAlert},
+    rules::{AlertFacts, Rules, alert_json, load_rules, rule_meta, severity},
     sinks::{AlertOut, Sinks},
 };
 
@@ -49,11 +51,24 @@ pub fn learning(config: &Config) -> Option<LearningOptions> {
 /// How long sinks may take to deliver what they hold when they are replaced.
 const SINK_CLOSE: Duration = Duration::from_secs(2);
 
-/// A reload that loaded: the configuration, its rules, and their detectors.
+/// The engines a configuration asks for, for `rules` (compiled now: the slow part; do it off
+/// the workers' threads).
+pub fn blueprint(rules: &Rules, config: &Config) -> Blueprint {
+    Blueprint::new(
+        rules,
+        EngineOptions {
+            learning: learning(config),
+            clock: config.clock,
+            budget_bytes: config.detector_budget_bytes(),
+        },
+    )
+}
+
+/// A reload that loaded: the configuration, its rules, and the blueprint of their engines.
 struct Loaded {
     config: Config,
     rules: Arc<Rules>,
-    factory: DetectorFactory,
+    blueprint: Blueprint,
 }
 
 /// The housekeeping side of `ingest run`.
@@ -180,16 +195,11 @@ impl<W: Write> Housekeeper<W> {
             .spawn(move || {
                 let config = reconfigure()?;
                 let rules = Arc::new(load_rules(&config.rules)?);
-                let factory = DetectorFactory::new(
-                    &rules,
-                    learning(&config),
-                    config.clock,
-                    config.detector_budget_bytes(),
-                );
+                let blueprint = blueprint(&rules, &config);
                 Ok(Loaded {
                     config,
                     rules,
-                    factory,
+                    blueprint,
                 })
             });
         match job {
@@ -211,8 +221,8 @@ impl<W: Write> Housekeeper<W> {
     /// Puts a loaded reload into effect.
     fn apply(&mut self, live: &mut Live<'_>, loaded: Loaded) -> Result<String, String> {
         let generation = self.generation() + 1;
-        let factory = &loaded.factory;
-        live.replace_detectors(generation, |_| factory.make())
+        let blueprint = &loaded.blueprint;
+        live.replace_engines(generation, |_| Box::new(blueprint.engine()))
             .map_err(|e| format!("reload not applied: {e}"))?;
         self.rule_sets.push((generation, loaded.rules.clone()));
         let new = loaded.config;
@@ -290,59 +300,56 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<String> {
 }
 
 impl<W: Write> OutputSink for Housekeeper<W> {
-    fn on_output(&mut self, item: Output) {
-        match item {
-            Output::Message(sample) => {
-                self.parsing
-                    .refresh_calendar(crate::pipeline::monotonic_ns());
-                let opts = *self.parsing.for_port(sample.dst_port);
-                let event = detector::parse::parse(sample.bytes(), &opts);
-                if self.print {
-                    self.write_line(message_json(&sample, &event));
-                }
-                if self.sinks.want_events() {
-                    self.events_out += 1;
-                    let mut json = crate::event_json::event_json(&event);
-                    json["src"] = sample.src.ip().to_string().into();
-                    json["dst_port"] = sample.dst_port.into();
-                    json["message"] = String::from_utf8_lossy(event.body).into();
-                    let host = event
-                        .host
-                        .map(|h| String::from_utf8_lossy(h).into_owned())
-                        .unwrap_or_else(|| sample.src.ip().to_string());
-                    self.sinks.send(&Arc::new(AlertOut {
-                        id: format!("{}-e{}", self.run_id, self.events_out),
-                        json: json.to_string(),
-                        level: String::new(),
-                        severity: event.pri.map_or(6, |p| p.severity.code()),
-                        time: std::time::SystemTime::now(),
-                        event_host: Some(subject_token(&host)),
-                    }));
-                }
-            }
-            Output::Alert(alert) => {
-                let rules = self.rules_of(alert.generation);
-                let meta = rule_meta(&rules, alert.rule);
-                let id = meta.id.as_deref().unwrap_or(meta.title);
-                self.alerts
-                    .add(id, meta.title, meta.kind, meta.level.name());
-                let level = meta.level;
-                let facts = AlertFacts::of(&alert);
-                let line = alert_json(&rules, alert.rule, &facts);
-                if !self.sinks.is_empty() {
-                    self.alerts_out += 1;
-                    self.sinks.send(&Arc::new(AlertOut {
-                        id: format!("{}-{}", self.run_id, self.alerts_out),
-                        json: line.to_string(),
-                        level: level.name().to_string(),
-                        severity: severity(level),
-                        time: std::time::SystemTime::now(),
-                        event_host: None,
-                    }));
-                }
-                self.write_line(line);
-            }
+    fn on_sample(&mut self, sample: Sample) {
+        self.parsing
+            .refresh_calendar(crate::pipeline::monotonic_ns());
+        let opts = *self.parsing.for_port(sample.dst_port);
+        let event = detector::parse::parse(sample.bytes(), &opts);
+        if self.print {
+            self.write_line(message_json(&sample, &event));
         }
+        if self.sinks.want_events() {
+            self.events_out += 1;
+            let mut json = crate::event_json::event_json(&event);
+            json["src"] = sample.src.ip().to_string().into();
+            json["dst_port"] = sample.dst_port.into();
+            json["message"] = String::from_utf8_lossy(event.body).into();
+            let host = event
+                .host
+                .map(|h| String::from_utf8_lossy(h).into_owned())
+                .unwrap_or_else(|| sample.src.ip().to_string());
+            self.sinks.send(&Arc::new(AlertOut {
+                id: format!("{}-e{}", self.run_id, self.events_out),
+                json: json.to_string(),
+                level: String::new(),
+                severity: event.pri.map_or(6, |p| p.severity.code()),
+                time: std::time::SystemTime::now(),
+                event_host: Some(subject_token(&host)),
+            }));
+        }
+    }
+
+    fn on_alert(&mut self, alert: WorkerAlert) {
+        let rules = self.rules_of(alert.generation);
+        let meta = rule_meta(&rules, alert.alert.rule);
+        let id = meta.id.as_deref().unwrap_or(meta.title);
+        self.alerts
+            .add(id, meta.title, meta.kind, meta.level.name());
+        let level = meta.level;
+        let facts = AlertFacts::of(&alert);
+        let line = alert_json(&rules, alert.alert.rule, &facts);
+        if !self.sinks.is_empty() {
+            self.alerts_out += 1;
+            self.sinks.send(&Arc::new(AlertOut {
+                id: format!("{}-{}", self.run_id, self.alerts_out),
+                json: line.to_string(),
+                level: level.name().to_string(),
+                severity: severity(level),
+                time: std::time::SystemTime::now(),
+                event_host: None,
+            }));
+        }
+        self.write_line(line);
     }
 
     fn flush(&mut self) {

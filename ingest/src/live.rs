@@ -1,18 +1,21 @@
 //! Live counters: what each worker publishes while it runs, and how the housekeeping thread
 //! reads it (for the metrics endpoint, limits, and the final report).
 //!
-//! A worker publishes after every batch, never per message, through a triple buffer: wait-free
-//! on both sides, the reader always sees one whole, consistent copy of the worker's counters.
-//! What changes slowly or costs a system call (the kernel's socket statistics, the detector's
-//! table sizes, the top-sources sketch) is refreshed at most every [`SLOW_INTERVAL_NS`].
+//! A worker publishes its counters after every batch, never per message, through a triple
+//! buffer: wait-free on both sides, the reader always sees one whole, consistent copy. What
+//! changes slowly or costs a system call (the kernel's socket statistics, the engine's table
+//! sizes, the senders' sketches) is refreshed at most every [`SLOW_INTERVAL_NS`], through a
+//! triple buffer of its own, so a batch copies only the fast counters.
 //!
 //! Latency histograms are handed over rather than copied: at the slow interval the worker swaps
 //! its histograms for empty ones that the housekeeping thread sent back, through two bounded
 //! rings, so nothing is allocated after start and no sample is counted twice or lost.
 
+use detector::engine::{EngineStats, SourceCount, SourceTop};
+
 use crate::{
     frame::FrameError,
-    pipeline::{DetectorStats, Pipeline, PipelineCounters, SourceCount, SourceTop, StageLatency},
+    pipeline::{Pipeline, PipelineCounters, StageLatency},
     socket::{TcpCounters, UdpCounters},
     sys::xsk::{KernelXskStats, XskCounters},
 };
@@ -35,7 +38,7 @@ pub struct XdpSourceReport {
     pub frame_drops: [u64; FrameError::ALL.len()],
 }
 
-/// Everything one worker has counted so far.
+/// The counters one worker publishes after every batch.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WorkerStats {
     /// The pipeline's counters (messages, parse results, outputs, GELF).
@@ -46,19 +49,25 @@ pub struct WorkerStats {
     pub udp: Option<UdpCounters>,
     /// TCP counters (the socket worker that serves TCP).
     pub tcp: Option<TcpCounters>,
-    /// The detector's state.
-    pub detector: DetectorStats,
+    /// The rule set generation the worker detects with.
+    pub generation: u32,
+}
+
+/// What one worker publishes at the slow interval only.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SlowStats {
+    /// The engine's state tables.
+    pub engine: EngineStats,
     /// The loudest senders (sampled).
     pub top_sources: SourceTop,
     /// How many senders.
     pub distinct_sources: SourceCount,
-    /// The rule set generation the worker detects with.
-    pub generation: u32,
 }
 
 /// The worker's side.
 pub struct StatsPublisher {
     input: triple_buffer::Input<WorkerStats>,
+    slow_input: triple_buffer::Input<SlowStats>,
     stats: WorkerStats,
     filled: rtrb::Producer<StageLatency>,
     spare: rtrb::Consumer<StageLatency>,
@@ -68,6 +77,7 @@ pub struct StatsPublisher {
 /// The housekeeping thread's side.
 pub struct StatsReader {
     output: triple_buffer::Output<WorkerStats>,
+    slow_output: triple_buffer::Output<SlowStats>,
     filled: rtrb::Consumer<StageLatency>,
     spare: rtrb::Producer<StageLatency>,
 }
@@ -89,6 +99,7 @@ impl std::fmt::Debug for StatsReader {
 /// A connected publisher and reader for one worker, with its spare histograms allocated now.
 pub fn channel() -> (StatsPublisher, StatsReader) {
     let (input, output) = triple_buffer::triple_buffer(&WorkerStats::default());
+    let (slow_input, slow_output) = triple_buffer::triple_buffer(&SlowStats::default());
     let (filled_tx, filled_rx) = rtrb::RingBuffer::new(SPARE_HISTOGRAMS);
     let (mut spare_tx, spare_rx) = rtrb::RingBuffer::new(SPARE_HISTOGRAMS);
     for _ in 0..SPARE_HISTOGRAMS {
@@ -97,6 +108,7 @@ pub fn channel() -> (StatsPublisher, StatsReader) {
     (
         StatsPublisher {
             input,
+            slow_input,
             stats: WorkerStats::default(),
             filled: filled_tx,
             spare: spare_rx,
@@ -104,6 +116,7 @@ pub fn channel() -> (StatsPublisher, StatsReader) {
         },
         StatsReader {
             output,
+            slow_output,
             filled: filled_rx,
             spare: spare_tx,
         },
@@ -142,9 +155,11 @@ impl StatsPublisher {
     }
 
     fn refresh_slow(&mut self, pipeline: &mut Pipeline) {
-        self.stats.detector = pipeline.detector_stats();
-        self.stats.top_sources = *pipeline.top_sources();
-        self.stats.distinct_sources = *pipeline.distinct_sources();
+        let slow = self.slow_input.input_buffer_mut();
+        slow.engine = pipeline.engine_stats();
+        slow.top_sources = *pipeline.top_sources();
+        slow.distinct_sources = *pipeline.distinct_sources();
+        self.slow_input.publish();
         // Hand the histogram over only when the reader has room for it and an empty one is
         // back; otherwise keep recording into the same one until next time.
         if pipeline.latency_mut().is_empty() || self.filled.slots() == 0 {
@@ -158,10 +173,14 @@ impl StatsPublisher {
     }
 
     /// The final counters, published once more for the reader.
-    pub fn finish(&mut self, source: &impl SourceStats, pipeline: &mut Pipeline) -> WorkerStats {
+    pub fn finish(
+        &mut self,
+        source: &impl SourceStats,
+        pipeline: &mut Pipeline,
+    ) -> (WorkerStats, SlowStats) {
         self.next_slow_ns = 0;
         self.publish(source, pipeline, 0);
-        self.stats
+        (self.stats, *self.slow_input.input_buffer_mut())
     }
 }
 
@@ -169,6 +188,11 @@ impl StatsReader {
     /// The worker's latest counters.
     pub fn read(&mut self) -> &WorkerStats {
         self.output.read()
+    }
+
+    /// The worker's latest slow-changing state.
+    pub fn read_slow(&mut self) -> &SlowStats {
+        self.slow_output.read()
     }
 
     /// Hands every histogram the worker handed over to `add`, and sends them back empty.
@@ -184,7 +208,15 @@ impl StatsReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::{Message, NoDetector, Path, Stage, monotonic_ns};
+    use crate::pipeline::{Message, Path, Stage, monotonic_ns, outbox};
+
+    fn pipeline() -> Pipeline {
+        let blueprint = detector::engine::Blueprint::new(
+            &detector::engine::Rules::default(),
+            detector::engine::EngineOptions::default(),
+        );
+        Pipeline::new(0, false, Box::new(blueprint.engine()), outbox(1, 1).0)
+    }
 
     struct NoSource;
     impl SourceStats for NoSource {
@@ -210,8 +242,7 @@ mod tests {
 
     #[test]
     fn counters_arrive_per_batch_and_latency_samples_once_each() {
-        let (tx, _rx) = rtrb::RingBuffer::new(1);
-        let mut pipeline = Pipeline::new(0, false, Box::new(NoDetector), tx);
+        let mut pipeline = pipeline();
         let (mut publisher, mut reader) = channel();
         let mut merged = StageLatency::default();
         let mut now = 1;
@@ -233,25 +264,26 @@ mod tests {
         publisher.publish(&NoSource, &mut pipeline, now - 1);
         assert_eq!(reader.read().pipeline.received(), sent + 1);
         reader.collect_latency(|h| merged.add(h));
-        let last = publisher.finish(&NoSource, &mut pipeline);
+        let (last, slow) = publisher.finish(&NoSource, &mut pipeline);
         assert_eq!(last.pipeline.received(), sent + 1);
+        assert_eq!(slow.distinct_sources.estimate(), 1);
+        assert_eq!(reader.read_slow().distinct_sources.estimate(), 1);
         reader.collect_latency(|h| merged.add(h));
         let left = pipeline.finish().latency;
-        let detected = |l: &StageLatency| l.get(Stage::Detected).len();
+        let detected = |l: &StageLatency| l.count_of(Stage::Detected);
         assert_eq!(
             detected(&merged) + detected(&left),
             sent + 1,
             "every sample counted exactly once"
         );
         assert!(detected(&merged) >= 1000, "handed over while running");
-        let parsed = |l: &StageLatency| l.get(Stage::Parse).len();
+        let parsed = |l: &StageLatency| l.count_of(Stage::Parse);
         assert_eq!(parsed(&merged) + parsed(&left), sent + 1, "every stage too");
     }
 
     #[test]
     fn an_idle_worker_publishes_only_when_the_slow_state_is_due() {
-        let (tx, _rx) = rtrb::RingBuffer::new(1);
-        let mut pipeline = Pipeline::new(0, false, Box::new(NoDetector), tx);
+        let mut pipeline = pipeline();
         let (mut publisher, mut reader) = channel();
         publisher.publish(&NoSource, &mut pipeline, 5);
         pipeline.handle(&message(monotonic_ns()));

@@ -9,15 +9,21 @@ use std::{
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use detector::parse::{FormatHint, ParseOptions, Payload};
+use detector::{
+    engine::{
+        Alerts, Blueprint, Clock, DEFAULT_BUDGET_BYTES, EngineOptions, Input, LearningOptions,
+        MAX_BATCH,
+    },
+    parse::{FieldIndex, FormatHint, ParseOptions, Payload},
+};
 use ingest::{
     config::Config,
     daemon::{self, Backend, Daemon, Limits, Options},
     filter::SourceFilter,
     housekeeping::{self, Housekeeper, Reconfigure},
     metrics::{self, MetricsServer},
-    pipeline::{DEFAULT_BUDGET_BYTES, Message, Output, Parsing, Pipeline},
-    rules::{AlertFacts, DetectorFactory, alert_json, load_rules},
+    pipeline::{ALERTS_PER_BATCH, Parsing},
+    rules::{AlertFacts, Rules, alert_json, load_rules},
     sinks::Sinks,
     socket::TcpOptions,
     sys::{self, xsk::XskOptions},
@@ -137,30 +143,70 @@ struct TemplatesArgs {
 }
 
 fn templates(args: TemplatesArgs) -> anyhow::Result<()> {
+    // The engine of a worker that only learns, on the messages' own time.
+    let blueprint = Blueprint::new(
+        &Rules::default(),
+        EngineOptions {
+            learning: Some(LearningOptions {
+                warmup_messages: u64::MAX,
+                ..LearningOptions::default()
+            }),
+            clock: Clock::Event,
+            budget_bytes: DEFAULT_BUDGET_BYTES,
+        },
+    );
+    let mut engine = blueprint.engine();
+    let mut alerts = Alerts::new(ALERTS_PER_BATCH);
+    let opts = ParseOptions::default();
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for_each_batch(args.input.as_deref(), |lines| {
+        // What the message says: syslog headers (time, host, pid), and a JSON or CEF body's
+        // framing, are not part of a template.
+        let batch: Vec<Input<'_>> = lines
+            .iter()
+            .map(|l| Input {
+                event: detector::parse::parse(l, &opts),
+                source: None,
+                arrival_ns: 0,
+            })
+            .collect();
+        engine.run(&batch, &mut alerts);
+        alerts.clear();
+        for mined in engine.templates() {
+            let id = mined.map_or(0, |m| m.id);
+            let text = engine.template_text(id).unwrap_or_default();
+            writeln!(out, "{id}\t{text}")?;
+        }
+        Ok(())
+    })?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Reads `input` (a file, else stdin) line by line and hands `f` batches of at most
+/// [`MAX_BATCH`] lines, in order.
+fn for_each_batch(
+    input: Option<&std::path::Path>,
+    mut f: impl FnMut(&[Vec<u8>]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     use std::io::BufRead;
-    let input: Box<dyn BufRead> = match &args.input {
+    let input: Box<dyn BufRead> = match input {
         Some(path) => Box::new(std::io::BufReader::new(
             std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
         )),
         None => Box::new(std::io::stdin().lock()),
     };
-    let mut miner = detector::mining::Miner::new(detector::mining::MinerOptions::default());
-    let opts = ParseOptions::default();
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    let mut unescaped = Vec::new();
+    let mut lines = Vec::with_capacity(MAX_BATCH);
     for line in input.split(b'\n') {
-        let line = line.context("reading input")?;
-        // What the message says: syslog headers (time, host, pid), and a JSON or CEF body's
-        // framing, are not part of a template.
-        let event = detector::parse::parse(&line, &opts);
-        let mined = miner.add(event.plain_text(&mut unescaped));
-        let text = miner
-            .template(mined.id)
-            .map(|t| t.text())
-            .unwrap_or_default();
-        writeln!(out, "{}\t{text}", mined.id)?;
+        lines.push(line.context("reading input")?);
+        if lines.len() == MAX_BATCH {
+            f(&lines)?;
+            lines.clear();
+        }
     }
-    out.flush()?;
+    if !lines.is_empty() {
+        f(&lines)?;
+    }
     Ok(())
 }
 
@@ -216,15 +262,8 @@ impl LearnArgs {
 const MAIN_STACK_MIB: usize = 4;
 
 fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
-    use std::io::BufRead;
-    let rules = Arc::new(load_rules(&args.rules)?);
-    let input: Box<dyn BufRead> = match &args.input {
-        Some(path) => Box::new(std::io::BufReader::new(
-            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
-        )),
-        None => Box::new(std::io::stdin().lock()),
-    };
-    let parsing = Parsing::new(
+    let rules = load_rules(&args.rules)?;
+    let mut parsing = Parsing::new(
         ParseOptions {
             format: args.format.hint(),
             ..ParseOptions::default()
@@ -232,47 +271,48 @@ fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
         Vec::new(),
     )
     .with_wall_clock_year();
-    // The detector of one worker of `ingest run`, on the messages' own time: offline, arrival
+    // The engine of one worker of `ingest run`, on the messages' own time: offline, arrival
     // is meaningless.
     let mut config = Config::default();
     args.learning.apply(&mut config, |_| true);
-    let factory = DetectorFactory::new(
+    let blueprint = Blueprint::new(
         &rules,
-        housekeeping::learning(&config),
-        ingest::pipeline::Clock::Event,
-        DEFAULT_BUDGET_BYTES,
+        EngineOptions {
+            learning: housekeeping::learning(&config),
+            clock: Clock::Event,
+            budget_bytes: DEFAULT_BUDGET_BYTES,
+        },
     );
-    // Every alert of a line is taken out before the next line: the ring only needs to hold one
-    // line's alerts.
-    let (tx, mut rx) = rtrb::RingBuffer::new(4096);
-    let mut pipeline = Pipeline::new(0, false, factory.make(), tx).with_parsing(parsing);
+    let mut engine = blueprint.engine();
+    let mut alerts = Alerts::new(ALERTS_PER_BATCH);
+    let mut index: Vec<FieldIndex> = (0..MAX_BATCH).map(|_| FieldIndex::default()).collect();
     let mut out = BufWriter::new(std::io::stdout().lock());
-    let drain = |rx: &mut rtrb::Consumer<Output>, out: &mut BufWriter<_>| {
-        while let Ok(item) = rx.pop() {
-            if let Output::Alert(alert) = item {
-                let facts = AlertFacts {
-                    src: None, // offline: no sender
-                    ..AlertFacts::of(&alert)
-                };
-                writeln!(out, "{}", alert_json(&rules, alert.rule, &facts))?;
-            }
-        }
-        std::io::Result::Ok(())
-    };
-    for line in input.split(b'\n') {
-        let line = line.context("reading input")?;
-        pipeline.handle(&Message {
-            path: ingest::pipeline::Path::Udp,
-            src: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-            dst_port: 514,
-            vlan: None,
-            payload: &line,
-            arrival_ns: None,
-        });
+    for_each_batch(args.input.as_deref(), |lines| {
+        parsing.refresh_calendar(ingest::pipeline::monotonic_ns());
+        let opts = *parsing.for_port(514);
+        let batch: Vec<Input<'_>> = lines
+            .iter()
+            .zip(index.iter_mut())
+            .map(|(l, index)| Input {
+                event: detector::parse::parse_indexed(l, &opts, index),
+                source: None,
+                arrival_ns: 0,
+            })
+            .collect();
+        engine.run(&batch, &mut alerts);
         // Silence rules look at the time between lines (the event clock ignores the argument).
-        pipeline.tick(0);
-        drain(&mut rx, &mut out)?;
-    }
+        engine.tick(0, &mut alerts);
+        for a in alerts.as_slice() {
+            let message = a
+                .input
+                .map_or(&[][..], |i| lines[usize::from(i)].as_slice());
+            // Offline: no sender.
+            let facts = AlertFacts::of_alert(a, message, None);
+            writeln!(out, "{}", alert_json(&rules, a.rule, &facts))?;
+        }
+        alerts.clear();
+        Ok(())
+    })?;
     out.flush()?;
     Ok(())
 }
@@ -435,8 +475,8 @@ struct RunArgs {
     learning: LearnArgs,
     /// The time rate baselines, silence rules and correlation windows run on: arrival, or the
     /// messages' own timestamps (for replayed captures).
-    #[arg(long, value_enum, default_value_t = Config::default().clock)]
-    clock: ingest::pipeline::Clock,
+    #[arg(long, default_value_t = Config::default().clock)]
+    clock: Clock,
     /// Memory for each worker's detector state (threshold, correlation and silence windows,
     /// templates, baselines), MiB; full tables evict their least recently seen keys, counted.
     #[arg(long, default_value_t = Config::default().detector_budget_mb)]
@@ -780,13 +820,8 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
         rules.sigma.len(),
         rules.thresholds.len()
     );
-    let factory = DetectorFactory::new(
-        &rules,
-        housekeeping::learning(&config),
-        config.clock,
-        config.detector_budget_bytes(),
-    );
-    let daemon = Daemon::start_with(opts.clone(), |_| factory.make())
+    let blueprint = housekeeping::blueprint(&rules, &config);
+    let daemon = Daemon::start_with(opts.clone(), |_| Box::new(blueprint.engine()))
         .with_context(|| format!("starting the appliance on {}", opts.iface))?;
     // After start: the UMEMs and rings exist, and every later page is locked as it is mapped.
     // The main thread (housekeeping, the final report) gets its stack's depth first.

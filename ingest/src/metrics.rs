@@ -16,7 +16,9 @@ use std::{
     time::Duration,
 };
 
-use crate::{daemon::Report, pipeline::DetectorTable, xdp::AttachMode};
+use detector::engine::StateTable as DetectorTable;
+
+use crate::{daemon::Report, xdp::AttachMode};
 
 /// Where the endpoint listens unless told otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9514";
@@ -269,11 +271,21 @@ pub fn render(report: &Report, alerts: &AlertCounts) -> String {
     }
 
     e.family(
-        "ingest_outputs_dropped_total",
+        "ingest_alerts_dropped_total",
         "counter",
-        "Alerts and printed samples dropped because a worker's output ring was full.",
+        "Alerts raised but lost: the engine's per-batch buffer or the worker's alert ring was full.",
     );
-    e.value(&[], report.output_dropped_ring_full);
+    e.value(
+        &[("reason", "buffer_full")],
+        report.alerts_dropped_buffer_full,
+    );
+    e.value(&[("reason", "ring_full")], report.alerts_dropped_ring_full);
+    e.family(
+        "ingest_samples_dropped_total",
+        "counter",
+        "Printed copies of messages dropped because a worker's sample ring was full.",
+    );
+    e.value(&[], report.samples_dropped_ring_full);
 
     e.family(
         "ingest_alerts_raised_total",

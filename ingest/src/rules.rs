@@ -1,31 +1,20 @@
 //! The rule folders as the appliance loads them: Sigma rules (`*.yml`, with correlations) and
-//! native rules (`*.toml`: thresholds and silences); how each worker's detector is made from
-//! them; and how an alert names its rule, as a JSON line and a syslog severity.
+//! native rules (`*.toml`: thresholds and silences); and how an alert names its rule, as a
+//! JSON line and a syslog severity.
 
-use std::{path::PathBuf, sync::Arc};
+use std::path::PathBuf;
 
-use detector::rules::{
-    correlation::CorrelationRule,
-    load,
-    sigma::{self, Level, SigmaRule, SigmaSet},
-    silence::{self, SilenceRule},
-    threshold::{self, ThresholdRule},
+pub use detector::engine::Rules;
+use detector::{
+    engine::{Alert, RuleRef},
+    rules::{
+        load,
+        sigma::{self, Level},
+        silence, threshold,
+    },
 };
 
-use crate::pipeline::{Alert, Clock, Detect, LearningOptions, RuleDetector, RuleRef};
-
-/// Every rule of the folders: Sigma rules (`*.yml`) and native threshold rules (`*.toml`).
-#[derive(Debug, Default)]
-pub struct Rules {
-    /// Sigma detection rules.
-    pub sigma: Vec<SigmaRule>,
-    /// Sigma correlation rules (their rule indices point into `sigma`).
-    pub correlations: Vec<CorrelationRule>,
-    /// Native threshold rules.
-    pub thresholds: Vec<ThresholdRule>,
-    /// Native silence rules.
-    pub silences: Vec<SilenceRule>,
-}
+use crate::pipeline::WorkerAlert;
 
 /// Loads every rule folder; any rule that fails stops with all the errors listed.
 pub fn load_rules(dirs: &[PathBuf]) -> anyhow::Result<Rules> {
@@ -160,7 +149,7 @@ pub struct AlertFacts<'a> {
     pub message: &'a [u8],
     /// What a counting rule counted: its key, the count, and crossings folded in.
     pub counted: Option<(&'a [u8], u32, u64)>,
-    /// First and last event counted (see [`crate::pipeline::AlertInfo::first_ns`]); 0: unknown.
+    /// First and last event counted (see [`detector::engine::Alert::first_ns`]); 0: unknown.
     pub first_ns: u64,
     /// See `first_ns`.
     pub last_ns: u64,
@@ -170,16 +159,21 @@ pub struct AlertFacts<'a> {
 
 impl<'a> AlertFacts<'a> {
     /// What a worker's alert says.
-    pub fn of(alert: &'a Alert) -> Self {
+    pub fn of(w: &'a WorkerAlert) -> Self {
+        // A silence is about no message: no sender to show.
+        let src = w.alert.input.is_some().then_some(w.sample.src);
+        Self::of_alert(&w.alert, w.sample.bytes(), src)
+    }
+
+    /// What an engine's alert says, on `message` from `src`.
+    pub fn of_alert(a: &'a Alert, message: &'a [u8], src: Option<std::net::SocketAddr>) -> Self {
         Self {
-            // A silence is about no message: no sender to show.
-            src: (alert.sample.len > 0).then_some(alert.sample.src),
-            message: alert.sample.bytes(),
-            counted: (!matches!(alert.rule, RuleRef::Sigma(_)))
-                .then(|| (alert.key(), alert.count, alert.folded)),
-            first_ns: alert.first_ns,
-            last_ns: alert.last_ns,
-            template: alert.template,
+            src,
+            message,
+            counted: (!matches!(a.rule, RuleRef::Sigma(_))).then(|| (a.key(), a.count, a.folded)),
+            first_ns: a.first_ns,
+            last_ns: a.last_ns,
+            template: a.template,
         }
     }
 }
@@ -222,51 +216,4 @@ pub fn alert_json(rules: &Rules, rule: RuleRef, facts: &AlertFacts<'_>) -> serde
         v["folded"] = folded.into();
     }
     v
-}
-
-/// Everything needed to make a worker's detector for one rule set: the Sigma rules compiled
-/// once (shared read-only by every worker), and each worker's own state tables.
-#[derive(Clone, Debug)]
-pub struct DetectorFactory {
-    sigma: Arc<SigmaSet>,
-    correlations: Vec<CorrelationRule>,
-    thresholds: Vec<ThresholdRule>,
-    silences: Vec<SilenceRule>,
-    learning: Option<LearningOptions>,
-    clock: Clock,
-    budget_bytes: usize,
-}
-
-impl DetectorFactory {
-    /// Compiles `rules` (the slow part: do it off the workers' threads); each detector keeps
-    /// its per-key state within `budget_bytes`.
-    pub fn new(
-        rules: &Rules,
-        learning: Option<LearningOptions>,
-        clock: Clock,
-        budget_bytes: usize,
-    ) -> Self {
-        Self {
-            clock,
-            budget_bytes,
-            sigma: Arc::new(SigmaSet::new(rules.sigma.clone())),
-            correlations: rules.correlations.clone(),
-            thresholds: rules.thresholds.clone(),
-            silences: rules.silences.clone(),
-            learning,
-        }
-    }
-
-    /// A detector with empty state.
-    pub fn make(&self) -> Box<dyn Detect> {
-        Box::new(RuleDetector::new(
-            self.sigma.clone(),
-            self.correlations.clone(),
-            self.thresholds.clone(),
-            self.silences.clone(),
-            self.learning,
-            self.clock,
-            self.budget_bytes,
-        ))
-    }
 }

@@ -13,9 +13,12 @@ use std::{
 
 use detector::parse::framing::{Frame, StreamDecoder};
 
+use arrayvec::ArrayVec;
+use detector::engine::MAX_BATCH;
+
 use crate::{
     filter::SourceFilter,
-    pipeline::{Message, Path, Pipeline},
+    pipeline::{Message, Path, Pipeline, monotonic_ns},
     sys::{self, udp::UdpReceiver},
 };
 
@@ -324,19 +327,28 @@ impl SocketSource {
         let (filter, counters) = (&self.filter, &mut self.udp_counters);
         for sock in &mut self.udp {
             let port = sock.port();
-            let n = sock.recv_batch(|src, payload| {
-                if filter.denies(src.ip()) {
-                    counters.dropped_denied += 1;
-                    return;
+            let n = sock.recv_batch(|datagrams| {
+                let pickup_ns = monotonic_ns();
+                let mut batch: ArrayVec<Message<'_>, MAX_BATCH> = ArrayVec::new();
+                for (src, payload) in datagrams {
+                    if filter.denies(src.ip()) {
+                        counters.dropped_denied += 1;
+                        continue;
+                    }
+                    batch.push(Message {
+                        path: Path::Udp,
+                        src,
+                        dst_port: port,
+                        vlan: None,
+                        payload,
+                        arrival_ns: None,
+                    });
+                    if batch.is_full() {
+                        pipeline.handle_batch(&batch, pickup_ns);
+                        batch.clear();
+                    }
                 }
-                pipeline.handle(&Message {
-                    path: Path::Udp,
-                    src,
-                    dst_port: port,
-                    vlan: None,
-                    payload,
-                    arrival_ns: None,
-                });
+                pipeline.handle_batch(&batch, pickup_ns);
             })?;
             if n > 0 {
                 counters.datagrams += n as u64;

@@ -150,10 +150,10 @@ pub fn render(before: &Scrape, after: &Scrape, seconds: f64) -> String {
 
     let _ = writeln!(
         o,
-        "\nalerts     {:>14}       {:>10}/s   (outputs dropped: {})",
+        "\nalerts     {:>14}       {:>10}/s   (dropped: {})",
         count(after.sum("ingest_alerts_raised_total", &[])),
         rate(per_s("ingest_alerts_raised_total", &[])),
-        count(after.sum("ingest_outputs_dropped_total", &[])),
+        count(after.sum("ingest_alerts_dropped_total", &[])),
     );
     let mut rules: Vec<_> = after.all("ingest_rule_alerts_raised_total").collect();
     rules.sort_by(|a, b| b.value.total_cmp(&a.value));

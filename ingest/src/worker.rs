@@ -6,6 +6,9 @@ use std::{
     sync::atomic::{AtomicBool, Ordering},
 };
 
+use arrayvec::ArrayVec;
+use detector::engine::MAX_BATCH;
+
 use crate::{
     frame::{FrameError, decode_udp},
     live::{SourceStats, StatsPublisher, WorkerStats, XdpSourceReport},
@@ -59,20 +62,31 @@ impl XdpSource {
         &self.queue
     }
 
+    /// Takes one batch off the RX ring into `pipeline`: the clock read once, at its pickup.
     fn poll_batch(&mut self, pipeline: &mut Pipeline) -> usize {
         let drops = &mut self.frame_drops;
-        self.queue
-            .recv_batch(|frame| match decode_udp(frame.bytes) {
-                Ok(d) => pipeline.handle(&Message {
-                    path: Path::Xdp,
-                    src: d.src,
-                    dst_port: d.dst.port(),
-                    vlan: d.vlan,
-                    payload: d.payload,
-                    arrival_ns: frame.arrival_ns,
-                }),
-                Err(e) => drops[e.index()] += 1,
-            })
+        self.queue.recv_batch(|frames| {
+            let pickup_ns = monotonic_ns();
+            let mut batch: ArrayVec<Message<'_>, MAX_BATCH> = ArrayVec::new();
+            for frame in frames {
+                match decode_udp(frame.bytes) {
+                    Ok(d) => batch.push(Message {
+                        path: Path::Xdp,
+                        src: d.src,
+                        dst_port: d.dst.port(),
+                        vlan: d.vlan,
+                        payload: d.payload,
+                        arrival_ns: frame.arrival_ns,
+                    }),
+                    Err(e) => drops[e.index()] += 1,
+                }
+                if batch.is_full() {
+                    pipeline.handle_batch(&batch, pickup_ns);
+                    batch.clear();
+                }
+            }
+            pipeline.handle_batch(&batch, pickup_ns);
+        })
     }
 }
 
@@ -109,11 +123,65 @@ pub struct Waiting {
     pub mode: Mode,
     /// Longest sleep in `poll()`, milliseconds.
     pub poll_timeout_ms: i32,
-    /// Poll mode: after a batch that was not full, sleep this long before looking again, so the
-    /// next batch is bigger and wakeups are fewer (like a NIC's rx-usecs). Zero: look at once.
+    /// Poll mode: after a batch that was not full, sleep at most this long before looking
+    /// again, so the next batch is bigger and wakeups are fewer (like a NIC's rx-usecs): as
+    /// long as the measured arrival rate says it takes to fill the batch (see [`Pacer`]). Zero:
+    /// look at once.
     pub coalesce: std::time::Duration,
     /// The batch size: a batch this big means more is waiting.
     pub batch_size: usize,
+}
+
+/// How long a poll-mode worker pauses after a batch that was not full: the time the measured
+/// arrival rate says the rest of a batch takes to arrive, at most the configured coalescing
+/// pause. A full batch, or a rate that fills one sooner than [`Pacer::MIN_PAUSE`], means no
+/// pause; a trickle gets the whole pause, so a lone message waits at most that long. The rate
+/// is an exponentially weighted mean of messages per nanosecond between batches.
+#[derive(Clone, Copy, Debug)]
+pub struct Pacer {
+    batch: usize,
+    max: std::time::Duration,
+    /// Messages per nanosecond.
+    rate: f64,
+    last_ns: u64,
+}
+
+impl Pacer {
+    /// Below this a sleep costs more (a wakeup is tens of microseconds of CPU) than it saves.
+    pub const MIN_PAUSE: std::time::Duration = std::time::Duration::from_micros(5);
+
+    /// A pacer for batches of `batch` with pauses of at most `max`.
+    pub fn new(batch: usize, max: std::time::Duration) -> Self {
+        Self {
+            batch: batch.max(1),
+            max,
+            rate: 0.0,
+            last_ns: 0,
+        }
+    }
+
+    /// A batch of `n` messages was taken at `now_ns`: the pause before looking again.
+    pub fn after_batch(&mut self, n: usize, now_ns: u64) -> std::time::Duration {
+        let gap = now_ns.saturating_sub(self.last_ns).max(1) as f64;
+        if self.last_ns != 0 {
+            self.rate = 0.8 * self.rate + 0.2 * (n as f64 / gap);
+        }
+        self.last_ns = now_ns;
+        if n >= self.batch {
+            return std::time::Duration::ZERO;
+        }
+        let wait_ns = if self.rate > 0.0 {
+            (self.batch - n) as f64 / self.rate
+        } else {
+            f64::INFINITY
+        };
+        let pause = std::time::Duration::from_nanos(wait_ns.min(self.max.as_nanos() as f64) as u64);
+        if pause < Self::MIN_PAUSE {
+            std::time::Duration::ZERO
+        } else {
+            pause
+        }
+    }
 }
 
 /// A stopping worker reads on until its ring or sockets are found empty this many times in a
@@ -136,6 +204,7 @@ pub fn run(
     waiting: Waiting,
 ) -> io::Result<()> {
     let coalesce = waiting.mode == Mode::Poll && !waiting.coalesce.is_zero();
+    let mut pacer = Pacer::new(waiting.batch_size, waiting.coalesce);
     while !stop.load(Ordering::Relaxed) {
         let n = match source {
             Source::Xdp(s) => s.poll_batch(pipeline),
@@ -145,8 +214,9 @@ pub fn run(
         pipeline.between_batches();
         if n > 0 {
             stats.publish(source, pipeline, now);
-            if coalesce && n < waiting.batch_size {
-                std::thread::sleep(waiting.coalesce);
+            let pause = pacer.after_batch(n, now);
+            if coalesce && !pause.is_zero() {
+                std::thread::sleep(pause);
             }
             continue;
         }
@@ -190,4 +260,39 @@ fn drain(
         std::thread::sleep(DRAIN_PAUSE);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_pause_fills_a_batch_at_the_measured_rate_and_no_longer() {
+        let max = Duration::from_micros(50);
+        let mut p = Pacer::new(64, max);
+        // A trickle: one message every millisecond gets the whole pause.
+        for i in 1..20u64 {
+            assert_eq!(p.after_batch(1, i * 1_000_000), max);
+        }
+        // Full batches: no pause.
+        assert_eq!(p.after_batch(64, 20_000_000), Duration::ZERO);
+        // 32 messages every 10 µs (3.2 per µs): the other 32 arrive in about 10 µs.
+        let mut t = 30_000_000;
+        let mut pause = Duration::ZERO;
+        for _ in 0..50 {
+            t += 10_000;
+            pause = p.after_batch(32, t);
+        }
+        assert!(
+            (Duration::from_micros(8)..Duration::from_micros(12)).contains(&pause),
+            "{pause:?}"
+        );
+        // Half a batch at 100 messages per µs: filled in well under the floor, so none.
+        for _ in 0..50 {
+            t += 320;
+            pause = p.after_batch(32, t);
+        }
+        assert_eq!(pause, Duration::ZERO);
+    }
 }

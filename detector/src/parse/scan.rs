@@ -58,6 +58,7 @@ type FindFn = fn(&[u8], &ByteSet) -> Option<usize>;
 type MaskFn = fn(&[u8; 64], u8) -> u64;
 type MarksFn = fn(&[u8], usize, &[u8; 4], &mut [[u64; 4]; MARK_BLOCKS]);
 type ScreenFn = fn(&[u8; SCREEN_READ], &Fingerprints) -> u64;
+type ClassesFn = fn(&[u8; 64], &ClassTable) -> [u64; 4];
 
 /// The chosen implementation's functions.
 struct Chosen {
@@ -66,6 +67,7 @@ struct Chosen {
     mask64: MaskFn,
     marks: MarksFn,
     screen64: ScreenFn,
+    classes64: ClassesFn,
 }
 
 fn select() -> Chosen {
@@ -75,6 +77,7 @@ fn select() -> Chosen {
         mask64: mask64_scalar,
         marks: marks_scalar,
         screen64: screen64_scalar,
+        classes64: classes64_scalar,
     };
     if std::env::var_os("DETECTOR_SIMD").is_some_and(|v| v == "off") {
         return scalar;
@@ -89,6 +92,7 @@ fn select() -> Chosen {
                 mask64: x86::mask64_avx2,
                 marks: x86::marks_avx2,
                 screen64: x86::screen64_avx2,
+                classes64: x86::classes64_avx2,
             };
         }
         return Chosen {
@@ -101,6 +105,11 @@ fn select() -> Chosen {
                 x86::screen64_ssse3
             } else {
                 screen64_scalar
+            },
+            classes64: if std::arch::is_x86_feature_detected!("ssse3") {
+                x86::classes64_ssse3
+            } else {
+                classes64_scalar
             },
         };
     }
@@ -136,6 +145,47 @@ pub fn mask64_scalar(block: &[u8; 64], byte: u8) -> u64 {
         .iter()
         .enumerate()
         .fold(0, |m, (i, &b)| m | (u64::from(b == byte) << i))
+}
+
+/// Byte classes by nibbles, as simdjson classifies characters: a byte's class is
+/// `lo[byte & 15] & hi[byte >> 4]`, eight class bits, and [`classes64`] gives, for each of four
+/// selections of class bits, the mask of the positions whose class has any of them. A set of
+/// bytes fits when it is a union of a few "rectangles" (low nibbles x high nibbles), one class
+/// bit each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClassTable {
+    /// Class bits by low nibble.
+    pub lo: [u8; 16],
+    /// Class bits by high nibble.
+    pub hi: [u8; 16],
+    /// The class bits of each of the four masks.
+    pub select: [u8; 4],
+}
+
+impl ClassTable {
+    /// The class of `b`.
+    #[inline(always)]
+    pub fn class(&self, b: u8) -> u8 {
+        self.lo[usize::from(b & 15)] & self.hi[usize::from(b >> 4)]
+    }
+}
+
+/// Four class masks of a 64-byte block (see [`ClassTable`]), 32 or 16 bytes a step.
+#[inline]
+pub fn classes64(block: &[u8; 64], table: &ClassTable) -> [u64; 4] {
+    (CHOSEN.get_or_init(select).classes64)(block, table)
+}
+
+/// The oracle of [`classes64`], a byte at a time.
+pub fn classes64_scalar(block: &[u8; 64], table: &ClassTable) -> [u64; 4] {
+    let mut out = [0u64; 4];
+    for (i, &b) in block.iter().enumerate() {
+        let c = table.class(b);
+        for (m, sel) in out.iter_mut().zip(table.select) {
+            *m |= u64::from(c & sel != 0) << i;
+        }
+    }
+    out
 }
 
 /// Four masks of a 64-byte block, a byte at a time: bit `p` of mask `k` is set where `block[p]`
@@ -734,6 +784,69 @@ mod x86 {
         unsafe { screen64_ssse3_inner(block, fp) }
     }
 
+    /// The class masks of a 64-byte block: two shuffles give every byte's class, then one
+    /// test per selection.
+    ///
+    /// # Safety
+    /// The CPU supports `V`'s instruction set (and SSSE3 for 16 bytes).
+    #[inline(always)]
+    unsafe fn classes64<V: Lanes>(block: &[u8; 64], t: &super::ClassTable) -> [u64; 4] {
+        // SAFETY: the caller guarantees the instruction sets; the loads stay inside the block.
+        // No closures: they would not inherit the caller's target features, and the intrinsics
+        // in them would not inline.
+        unsafe {
+            let lo = V::table(&t.lo);
+            let hi = V::table(&t.hi);
+            let nibble = V::splat(0x0f);
+            let zero = V::splat(0);
+            let select = [
+                V::splat(t.select[0]),
+                V::splat(t.select[1]),
+                V::splat(t.select[2]),
+                V::splat(t.select[3]),
+            ];
+            let width_bits = u32::MAX >> (32 - V::WIDTH);
+            let mut out = [0u64; 4];
+            let mut i = 0;
+            while i < 64 / V::WIDTH {
+                let v = V::load(block.as_ptr().add(i * V::WIDTH));
+                let class = v.and(nibble).lookup(lo).and(v.high_nibbles().lookup(hi));
+                let mut k = 0;
+                while k < 4 {
+                    let none = class.and(select[k]).eq_mask(zero).movemask();
+                    out[k] |= u64::from(!none & width_bits) << (i * V::WIDTH);
+                    k += 1;
+                }
+                i += 1;
+            }
+            out
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn classes64_avx2_inner(block: &[u8; 64], t: &super::ClassTable) -> [u64; 4] {
+        // SAFETY: AVX2 is enabled for this function.
+        unsafe { classes64::<__m256i>(block, t) }
+    }
+
+    pub(super) fn classes64_avx2(block: &[u8; 64], t: &super::ClassTable) -> [u64; 4] {
+        // SAFETY: only selected after `is_x86_feature_detected!("avx2")`; the tests check the
+        // same before calling it.
+        unsafe { classes64_avx2_inner(block, t) }
+    }
+
+    #[target_feature(enable = "ssse3")]
+    fn classes64_ssse3_inner(block: &[u8; 64], t: &super::ClassTable) -> [u64; 4] {
+        // SAFETY: SSSE3 (and so SSE2) is enabled for this function.
+        unsafe { classes64::<__m128i>(block, t) }
+    }
+
+    pub(super) fn classes64_ssse3(block: &[u8; 64], t: &super::ClassTable) -> [u64; 4] {
+        // SAFETY: only selected after `is_x86_feature_detected!("ssse3")`; the tests check the
+        // same before calling it.
+        unsafe { classes64_ssse3_inner(block, t) }
+    }
+
     pub(super) fn find_sse2(hay: &[u8], set: &ByteSet) -> Option<usize> {
         if hay.len() < 16 {
             return super::find_scalar(hay, set);
@@ -776,6 +889,30 @@ mod tests {
             }
         }
         v
+    }
+
+    proptest! {
+        #[test]
+        fn class_masks_match_the_scalar_oracle(
+            bytes in proptest::collection::vec(any::<u8>(), 64),
+            lo in any::<[u8; 16]>(),
+            hi in any::<[u8; 16]>(),
+            select in any::<[u8; 4]>(),
+        ) {
+            let block: [u8; 64] = bytes.try_into().unwrap();
+            let t = ClassTable { lo, hi, select };
+            let want = classes64_scalar(&block, &t);
+            prop_assert_eq!(classes64(&block, &t), want);
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("ssse3") {
+                    prop_assert_eq!(x86::classes64_ssse3(&block, &t), want);
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    prop_assert_eq!(x86::classes64_avx2(&block, &t), want);
+                }
+            }
+        }
     }
 
     #[test]

@@ -14,19 +14,21 @@
 //!
 //! Conditions `gte` and `gt` are supported (an alert the moment the count gets there); `lt`,
 //! `lte`, `eq` and ranges need the end of a window and are rejected. Time is the event's own
-//! timestamp, or the arrival time passed in when it has none. State per group is bounded (LRU,
-//! evictions counted).
+//! timestamp, or the arrival time passed in when it has none. State per group lives in a fixed
+//! [`Table`] per rule, allocated at construction; evictions are counted.
 
-use std::{hash::Hasher, num::NonZeroUsize};
+use std::hash::Hasher;
 
-use lru::LruCache;
 use serde_yaml::Value;
 
 use super::{
     duration_ns,
     sigma::{Field, Level, RuleError, SigmaRule, parse_level, parse_tags},
 };
-use crate::parse::Event;
+use crate::{
+    parse::Event,
+    table::{self, Table},
+};
 
 /// The kinds of correlation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,56 +209,61 @@ impl CorrelationRule {
     }
 }
 
-#[derive(Debug)]
-enum State {
-    /// Times of the last `threshold` matches (a ring).
-    Count {
-        times: Vec<u64>,
-        next: usize,
-        seen: u64,
-    },
-    /// Distinct values (hashes) with their last time.
-    Values(Vec<(u64, u64)>),
-    /// Last match time per referenced rule.
-    Temporal(Vec<Option<u64>>),
-}
-
-/// A correlation that fired.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CorrelationAlert {
+/// A correlation that fired. The group borrows the engine's scratch space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CorrelationAlert<'g> {
     /// Index of the correlation rule.
     pub rule: usize,
     /// The count or number of distinct values reached (the number of rules for temporal).
     pub count: u64,
-    /// The group-by values of the event that completed it.
-    pub group: Vec<String>,
+    /// The group-by values of the event that completed it, comma-separated (cut at
+    /// [`CorrelationEngine::GROUP_MAX`] bytes).
+    pub group: &'g [u8],
     /// Time of the earliest match counted (the rule's clock: event time, else `now_ns`).
     pub first_ns: u64,
     /// Time of the match that completed it.
     pub last_ns: u64,
 }
 
-/// The correlation rules and their state.
-#[derive(Debug)]
+/// A time slot of a temporal group that no match has filled.
+const NONE: u64 = u64::MAX;
+
+/// One rule's groups: the table and a fixed stretch of `u64`s per slot, laid out by kind:
+/// - event count: where the ring continues, matches seen, then the times of the last
+///   `threshold` matches;
+/// - value count: how many values are held, then (value hash, last time) pairs, `threshold`
+///   of them;
+/// - temporal: the last match time of each referenced rule ([`NONE`] when none).
+#[derive(Clone, Debug)]
+struct RuleState {
+    table: Table,
+    stride: usize,
+    words: Box<[u64]>,
+}
+
+/// The correlation rules and their state, all allocated at construction.
+#[derive(Clone, Debug)]
 pub struct CorrelationEngine {
     rules: Vec<CorrelationRule>,
-    tables: Vec<LruCache<u64, State>>,
+    state: Vec<RuleState>,
     /// Detection rule index -> the correlations that use it.
     by_base: Vec<Vec<usize>>,
-    evicted: u64,
+    /// Where an alert's group text is written (its capacity is reserved once).
+    group: Vec<u8>,
 }
 
 impl CorrelationEngine {
-    /// An engine for `rules` over `base_rules` detection rules, each keeping at most
-    /// `max_groups` groups.
-    /// What one group of `rule` costs, from above.
-    fn group_bytes(rule: &CorrelationRule) -> usize {
-        let state = match rule.kind {
-            Kind::EventCount => rule.threshold as usize * 8,
-            Kind::ValueCount => rule.threshold as usize * 16,
-            Kind::Temporal | Kind::TemporalOrdered => rule.rules.len() * 16,
-        };
-        crate::bounded::entry_bytes(std::mem::size_of::<State>() + state)
+    /// Longest group text an alert carries, bytes.
+    pub const GROUP_MAX: usize = 256;
+
+    /// The `u64`s one group of `rule` holds.
+    fn stride(rule: &CorrelationRule) -> usize {
+        let n = rule.threshold as usize;
+        match rule.kind {
+            Kind::EventCount => 2 + n,
+            Kind::ValueCount => 1 + 2 * n,
+            Kind::Temporal | Kind::TemporalOrdered => rule.rules.len(),
+        }
     }
 
     /// An engine whose groups stay within `budget_bytes` in all (split evenly over the rules).
@@ -268,13 +275,14 @@ impl CorrelationEngine {
         let per_rule = budget_bytes / rules.len().max(1);
         let groups = rules
             .iter()
-            .map(|r| crate::bounded::keys_within(per_rule, Self::group_bytes(r)))
+            .map(|r| Table::slots_within(per_rule, Self::stride(r) * 8))
             .min()
             .unwrap_or(1);
         Self::new(rules, base_rules, groups)
     }
 
-    /// An engine keeping at most `max_groups` groups per rule.
+    /// An engine keeping at most `max_groups` groups per rule (fewer: whole buckets of a power
+    /// of two). Everything is allocated here.
     pub fn new(rules: Vec<CorrelationRule>, base_rules: usize, max_groups: usize) -> Self {
         let mut by_base = vec![Vec::new(); base_rules];
         for (i, r) in rules.iter().enumerate() {
@@ -284,12 +292,23 @@ impl CorrelationEngine {
                 }
             }
         }
-        let cap = NonZeroUsize::new(max_groups.max(1)).expect("at least one");
+        let state = rules
+            .iter()
+            .map(|r| {
+                let table = Table::new(max_groups);
+                let stride = Self::stride(r);
+                RuleState {
+                    words: table::committed(table.capacity() * stride, 0),
+                    stride,
+                    table,
+                }
+            })
+            .collect();
         Self {
-            tables: rules.iter().map(|_| LruCache::sparse(cap)).collect(),
             rules,
+            state,
             by_base,
-            evicted: 0,
+            group: Vec::with_capacity(Self::GROUP_MAX),
         }
     }
 
@@ -300,12 +319,20 @@ impl CorrelationEngine {
 
     /// Groups evicted from full tables.
     pub fn evicted(&self) -> u64 {
-        self.evicted
+        self.state.iter().map(|s| s.table.evicted()).sum()
     }
 
     /// Groups held now, all rules.
     pub fn keys(&self) -> usize {
-        self.tables.iter().map(LruCache::len).sum()
+        self.state.iter().map(|s| s.table.len()).sum()
+    }
+
+    /// Bytes the engine's state takes (allocated at construction).
+    pub fn state_bytes(&self) -> usize {
+        self.state
+            .iter()
+            .map(|s| s.table.capacity() * table::SLOT_BYTES + std::mem::size_of_val(&*s.words))
+            .sum()
     }
 
     /// Feeds one match of detection rule `base` on `e`; `now_ns` is used when the event has no
@@ -315,7 +342,7 @@ impl CorrelationEngine {
         base: usize,
         e: &Event<'_>,
         now_ns: u64,
-        mut alert: impl FnMut(CorrelationAlert),
+        mut alert: impl FnMut(CorrelationAlert<'_>),
     ) {
         let Some(correlations) = self.by_base.get(base) else {
             return;
@@ -326,33 +353,32 @@ impl CorrelationEngine {
             .unwrap_or(now_ns);
         for &ci in correlations {
             let rule = &self.rules[ci];
-            let table = &mut self.tables[ci];
-            let g = rule.group(e);
+            let st = &mut self.state[ci];
             let n = rule.threshold as usize;
-            let st = crate::bounded::entry(table, g, &mut self.evicted, || match rule.kind {
-                Kind::EventCount => State::Count {
-                    times: vec![0; n],
-                    next: 0,
-                    seen: 0,
-                },
-                Kind::ValueCount => State::Values(Vec::with_capacity(n)),
-                Kind::Temporal | Kind::TemporalOrdered => {
-                    State::Temporal(vec![None; rule.rules.len()])
-                }
-            });
-            let fired = match st {
-                State::Count { times, next, seen } => {
-                    times[*next] = t;
-                    *next = (*next + 1) % n;
-                    *seen += 1;
-                    let first = times[*next];
-                    let hit = *seen >= n as u64 && t.saturating_sub(first) <= rule.timespan_ns;
+            let entry = st.table.entry(rule.group(e));
+            let w = &mut st.words[entry.slot * st.stride..(entry.slot + 1) * st.stride];
+            if entry.fresh {
+                let empty = match rule.kind {
+                    Kind::Temporal | Kind::TemporalOrdered => NONE,
+                    Kind::EventCount | Kind::ValueCount => 0,
+                };
+                w.fill(empty);
+            }
+            let fired = match rule.kind {
+                Kind::EventCount => {
+                    let (head, times) = w.split_at_mut(2);
+                    let next = head[0] as usize;
+                    times[next] = t;
+                    head[0] = ((next + 1) % n) as u64;
+                    head[1] += 1;
+                    let first = times[head[0] as usize];
+                    let hit = head[1] >= n as u64 && t.saturating_sub(first) <= rule.timespan_ns;
                     if hit {
-                        *seen = 0;
+                        head[1] = 0;
                     }
                     hit.then_some((n as u64, first))
                 }
-                State::Values(values) => {
+                Kind::ValueCount => {
                     let mut v = crate::bounded::key_hasher();
                     let mut found = false;
                     if let Some(f) = &rule.value_field {
@@ -366,52 +392,66 @@ impl CorrelationEngine {
                         continue;
                     }
                     let v = v.finish();
-                    values.retain(|(_, seen)| t.saturating_sub(*seen) <= rule.timespan_ns);
-                    match values.iter_mut().find(|(h, _)| *h == v) {
-                        Some(entry) => entry.1 = t,
-                        None => values.push((v, t)),
+                    let (len, pairs) = w.split_at_mut(1);
+                    let mut held = len[0] as usize;
+                    // Values last seen outside the timespan no longer count.
+                    let mut i = 0;
+                    while i < held {
+                        if t.saturating_sub(pairs[2 * i + 1]) > rule.timespan_ns {
+                            held -= 1;
+                            pairs.copy_within(2 * held..2 * held + 2, 2 * i);
+                        } else {
+                            i += 1;
+                        }
                     }
-                    let hit = values.len() >= n;
-                    let first = values.iter().map(|(_, seen)| *seen).min().unwrap_or(t);
-                    if hit {
-                        values.clear();
+                    match (0..held).find(|&i| pairs[2 * i] == v) {
+                        Some(i) => pairs[2 * i + 1] = t,
+                        None => {
+                            // `held < n`: reaching `n` fires and empties the set.
+                            pairs[2 * held] = v;
+                            pairs[2 * held + 1] = t;
+                            held += 1;
+                        }
                     }
+                    let hit = held >= n;
+                    let first = (0..held).map(|i| pairs[2 * i + 1]).min().unwrap_or(t);
+                    len[0] = if hit { 0 } else { held as u64 };
                     hit.then_some((n as u64, first))
                 }
-                State::Temporal(last) => {
+                Kind::Temporal | Kind::TemporalOrdered => {
                     for (slot, &b) in rule.rules.iter().enumerate() {
                         if b == base {
                             // In order: only when every earlier rule has matched since.
                             let ready = rule.kind == Kind::Temporal
-                                || last[..slot].iter().all(|x| x.is_some_and(|x| x <= t));
+                                || w[..slot].iter().all(|&x| x != NONE && x <= t);
                             if ready {
-                                last[slot] = Some(t);
+                                w[slot] = t;
                             }
                         }
                     }
-                    let complete = last
+                    let complete = w
                         .iter()
-                        .all(|x| x.is_some_and(|x| t.saturating_sub(x) <= rule.timespan_ns));
-                    let first = last.iter().flatten().copied().min().unwrap_or(t);
+                        .all(|&x| x != NONE && t.saturating_sub(x) <= rule.timespan_ns);
+                    let first = w.iter().copied().filter(|&x| x != NONE).min().unwrap_or(t);
                     if complete {
-                        last.iter_mut().for_each(|x| *x = None);
+                        w.fill(NONE);
                     }
                     complete.then_some((rule.rules.len() as u64, first))
                 }
             };
             if let Some((count, first_ns)) = fired {
-                let group = rule
-                    .group_by
-                    .iter()
-                    .map(|f| {
-                        let mut text = String::new();
-                        f.any_value(e, |v| {
-                            text = String::from_utf8_lossy(v).into_owned();
-                            true
-                        });
-                        text
-                    })
-                    .collect();
+                let group = &mut self.group;
+                group.clear();
+                for (i, f) in rule.group_by.iter().enumerate() {
+                    if i > 0 && group.len() < Self::GROUP_MAX {
+                        group.push(b',');
+                    }
+                    f.any_value(e, |v| {
+                        let room = Self::GROUP_MAX - group.len();
+                        group.extend_from_slice(&v[..v.len().min(room)]);
+                        true
+                    });
+                }
                 alert(CorrelationAlert {
                     rule: ci,
                     count,

@@ -1109,6 +1109,38 @@ impl SigmaSet {
         self.always.len()
     }
 
+    /// Scratch space for matching with this set, with everything it needs allocated now: even
+    /// the first match allocates nothing.
+    pub fn scratch(&self) -> SigmaScratch {
+        let mut s = SigmaScratch::default();
+        self.prepare(&mut s);
+        s
+    }
+
+    /// Sizes `scratch` for this set, once.
+    fn prepare(&self, scratch: &mut SigmaScratch) {
+        if scratch.set_id == self.id && scratch.seen.len() >= self.rules.len() {
+            return;
+        }
+        scratch.seen.resize(self.rules.len(), 0);
+        scratch
+            .candidates
+            .reserve(2 * self.rules.len() + self.always.len());
+        // One memo per regex group.
+        scratch.set_id = self.id;
+        scratch.regexes = self
+            .regexes
+            .iter()
+            .map(|g| {
+                g.set.as_ref().map(|set| GroupMemo {
+                    generation: 0,
+                    matched: regex_automata::PatternSet::new(set.pattern_len()),
+                    cache: set.create_cache(),
+                })
+            })
+            .collect();
+    }
+
     /// Calls `f` with the index of every rule that matches `e`, in rule order.
     pub fn for_each_match(
         &self,
@@ -1116,10 +1148,8 @@ impl SigmaSet {
         scratch: &mut SigmaScratch,
         mut f: impl FnMut(usize),
     ) {
+        self.prepare(scratch);
         scratch.generation += 1;
-        if scratch.seen.len() < self.rules.len() {
-            scratch.seen.resize(self.rules.len(), 0);
-        }
         scratch.candidates.clear();
         scratch.candidates.extend_from_slice(&self.always);
         self.prefilter.find_each(e.body, |literal| {
@@ -1133,21 +1163,6 @@ impl SigmaSet {
         });
         scratch.candidates.sort_unstable();
         scratch.candidates.dedup();
-        if scratch.set_id != self.id {
-            // First use with this set: one memo per regex group (allocated once).
-            scratch.set_id = self.id;
-            scratch.regexes = self
-                .regexes
-                .iter()
-                .map(|g| {
-                    g.set.as_ref().map(|set| GroupMemo {
-                        generation: 0,
-                        matched: regex_automata::PatternSet::new(set.pattern_len()),
-                        cache: set.create_cache(),
-                    })
-                })
-                .collect();
-        }
         let mut res = RegexMemo {
             groups: &self.regexes,
             memos: &mut scratch.regexes,

@@ -14,18 +14,21 @@
 //!
 //! Per key: the time of its last message and an exponentially weighted mean of the intervals.
 //! [`SilenceEngine::check`] (called periodically with the clock) alerts once per silence; the
-//! key alerts again only after it has sent and gone quiet again. State is bounded (LRU).
+//! key alerts again only after it has sent and gone quiet again. State lives in a fixed
+//! [`Table`] per rule, allocated at construction; evictions are counted.
 
-use std::{hash::Hasher, num::NonZeroUsize};
+use std::hash::Hasher;
 
-use lru::LruCache;
 use serde::Deserialize;
 
 use super::{
     duration_ns,
     sigma::{Level, RuleError, parse_level},
 };
-use crate::parse::Event;
+use crate::{
+    parse::Event,
+    table::{self, Table},
+};
 
 #[derive(Debug, Deserialize)]
 struct File {
@@ -125,72 +128,95 @@ pub fn from_toml(file: &str, text: &str) -> Result<Vec<SilenceRule>, RuleError> 
         .collect()
 }
 
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct KeyState {
-    key: Vec<u8>,
     last_ns: u64,
     mean_interval_ns: f64,
     events: u64,
     alerted: bool,
+    /// Bytes of the key's name held in the rule's name space.
+    name_len: u8,
 }
 
-/// A key that went quiet.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SilenceAlert {
+/// A key that went quiet. The key borrows the engine.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SilenceAlert<'k> {
     /// Index of the rule.
     pub rule: usize,
-    /// The host, app or `host app`.
-    pub key: Vec<u8>,
+    /// The host, app or `host app` (cut at [`SilenceEngine::KEY_MAX`] bytes).
+    pub key: &'k [u8],
     /// How long it has been quiet.
     pub quiet_ns: u64,
     /// Its usual interval.
     pub usual_ns: u64,
 }
 
-/// The rules and their state.
-#[derive(Debug)]
+/// One rule's keys: the table, each slot's state, and each slot's name (for the alert).
+#[derive(Clone, Debug)]
+struct RuleState {
+    table: Table,
+    keys: Box<[KeyState]>,
+    names: Box<[u8]>,
+}
+
+/// The rules and their state, all allocated at construction.
+#[derive(Clone, Debug)]
 pub struct SilenceEngine {
     rules: Vec<SilenceRule>,
-    tables: Vec<LruCache<u64, KeyState>>,
-    evicted: u64,
+    state: Vec<RuleState>,
 }
 
 impl SilenceEngine {
-    /// An engine keeping at most `max_keys` keys per rule.
     /// Longest key kept (a host and app name), bytes.
     pub const KEY_MAX: usize = 128;
 
-    /// What one key costs, from above.
-    pub const KEY_BYTES: usize =
-        crate::bounded::entry_bytes(std::mem::size_of::<KeyState>() + Self::KEY_MAX);
+    /// What one key costs besides the table's own slot, bytes.
+    pub const KEY_BYTES: usize = std::mem::size_of::<KeyState>() + Self::KEY_MAX;
 
     /// An engine whose keys stay within `budget_bytes` in all (shared by the rules).
     pub fn with_budget(rules: Vec<SilenceRule>, budget_bytes: usize) -> Self {
         let per_rule = budget_bytes / rules.len().max(1);
-        Self::new(
-            rules,
-            crate::bounded::keys_within(per_rule, Self::KEY_BYTES),
-        )
+        Self::new(rules, Table::slots_within(per_rule, Self::KEY_BYTES))
     }
 
-    /// An engine keeping at most `max_keys` keys per rule.
+    /// An engine keeping at most `max_keys` keys per rule (fewer: whole buckets of a power of
+    /// two). Everything is allocated here.
     pub fn new(rules: Vec<SilenceRule>, max_keys: usize) -> Self {
-        let cap = NonZeroUsize::new(max_keys.max(1)).expect("at least one");
-        Self {
-            tables: rules.iter().map(|_| LruCache::sparse(cap)).collect(),
-            rules,
-            evicted: 0,
-        }
+        let state = rules
+            .iter()
+            .map(|_| {
+                let table = Table::new(max_keys);
+                let n = table.capacity();
+                RuleState {
+                    keys: table::committed(n, KeyState::default()),
+                    names: table::committed(n * Self::KEY_MAX, 0),
+                    table,
+                }
+            })
+            .collect();
+        Self { rules, state }
     }
 
     /// Keys evicted from full tables (they can no longer be found silent).
     pub fn evicted(&self) -> u64 {
-        self.evicted
+        self.state.iter().map(|s| s.table.evicted()).sum()
     }
 
     /// Keys watched now, all rules.
     pub fn keys(&self) -> usize {
-        self.tables.iter().map(LruCache::len).sum()
+        self.state.iter().map(|s| s.table.len()).sum()
+    }
+
+    /// Bytes the engine's state takes (allocated at construction).
+    pub fn state_bytes(&self) -> usize {
+        self.state
+            .iter()
+            .map(|s| {
+                s.table.capacity() * table::SLOT_BYTES
+                    + std::mem::size_of_val(&*s.keys)
+                    + s.names.len()
+            })
+            .sum()
     }
 
     /// The rules.
@@ -200,7 +226,7 @@ impl SilenceEngine {
 
     /// Notes a message at `now_ns`.
     pub fn on_event(&mut self, e: &Event<'_>, now_ns: u64) {
-        for (rule, table) in self.rules.iter().zip(&mut self.tables) {
+        for (rule, st) in self.rules.iter().zip(&mut self.state) {
             let (a, b) = match rule.group_by {
                 GroupBy::Host => (e.host, None),
                 GroupBy::App => (e.app, None),
@@ -212,52 +238,53 @@ impl SilenceEngine {
             if let Some(b) = b {
                 h.write(b);
             }
-            let st = crate::bounded::entry(table, h.finish(), &mut self.evicted, || {
-                let mut key = a.to_vec();
-                if let Some(b) = b {
-                    key.push(b' ');
-                    key.extend_from_slice(b);
+            let entry = st.table.entry(h.finish());
+            let k = &mut st.keys[entry.slot];
+            if entry.fresh {
+                let name = &mut st.names[entry.slot * Self::KEY_MAX..][..Self::KEY_MAX];
+                let mut len = 0;
+                for part in [Some(a), b.map(|_| &b" "[..]), b].into_iter().flatten() {
+                    let n = part.len().min(Self::KEY_MAX - len);
+                    name[len..len + n].copy_from_slice(&part[..n]);
+                    len += n;
                 }
-                // Bounded, so the budget holds whatever names devices send.
-                key.truncate(Self::KEY_MAX);
-                key.shrink_to_fit();
-                KeyState {
-                    key,
+                *k = KeyState {
                     last_ns: now_ns,
-                    mean_interval_ns: 0.0,
-                    events: 0,
-                    alerted: false,
-                }
-            });
-            if st.events > 0 {
-                let gap = now_ns.saturating_sub(st.last_ns) as f64;
-                st.mean_interval_ns = if st.events == 1 {
-                    gap
-                } else {
-                    0.9 * st.mean_interval_ns + 0.1 * gap
+                    name_len: len as u8,
+                    ..KeyState::default()
                 };
             }
-            st.events += 1;
-            st.last_ns = now_ns;
-            st.alerted = false;
+            if k.events > 0 {
+                let gap = now_ns.saturating_sub(k.last_ns) as f64;
+                k.mean_interval_ns = if k.events == 1 {
+                    gap
+                } else {
+                    0.9 * k.mean_interval_ns + 0.1 * gap
+                };
+            }
+            k.events += 1;
+            k.last_ns = now_ns;
+            k.alerted = false;
         }
     }
 
     /// Alerts for every key quiet for `factor` times its usual interval (and at least
     /// `min_quiet`), once per silence.
-    pub fn check(&mut self, now_ns: u64, mut alert: impl FnMut(SilenceAlert)) {
-        for (i, (rule, table)) in self.rules.iter().zip(&mut self.tables).enumerate() {
-            for (_, st) in table.iter_mut() {
-                if st.alerted || st.events < rule.min_events {
+    pub fn check(&mut self, now_ns: u64, mut alert: impl FnMut(SilenceAlert<'_>)) {
+        for (i, (rule, st)) in self.rules.iter().zip(&mut self.state).enumerate() {
+            for slot in st.table.occupied() {
+                let k = &mut st.keys[slot];
+                if k.alerted || k.events < rule.min_events {
                     continue;
                 }
-                let quiet = now_ns.saturating_sub(st.last_ns);
-                let usual = st.mean_interval_ns.max(1.0);
+                let quiet = now_ns.saturating_sub(k.last_ns);
+                let usual = k.mean_interval_ns.max(1.0);
                 if quiet >= rule.min_quiet_ns && quiet as f64 >= rule.factor * usual {
-                    st.alerted = true;
+                    k.alerted = true;
+                    let name = &st.names[slot * Self::KEY_MAX..][..usize::from(k.name_len)];
                     alert(SilenceAlert {
                         rule: i,
-                        key: st.key.clone(),
+                        key: name,
                         quiet_ns: quiet,
                         usual_ns: usual as u64,
                     });
@@ -294,21 +321,28 @@ mod tests {
         for i in 0..10 {
             send(&mut e, "web1", i * 5 * S); // every 5 s
         }
-        let mut alerts = Vec::new();
-        e.check(45 * S + 20 * S, |a| alerts.push(a)); // quiet 20 s: < 10 x 5 s
-        assert!(alerts.is_empty());
-        e.check(45 * S + 60 * S, |a| alerts.push(a)); // quiet 60 s
-        assert_eq!(alerts.len(), 1);
-        assert_eq!(alerts[0].key, b"web1");
-        assert_eq!(alerts[0].usual_ns, 5 * S);
-        e.check(45 * S + 120 * S, |a| alerts.push(a));
-        assert_eq!(alerts.len(), 1, "once per silence");
+        let check = |e: &mut SilenceEngine, t: u64| {
+            let mut alerts = Vec::new();
+            e.check(t, |a| alerts.push((a.key.to_vec(), a.usual_ns)));
+            alerts
+        };
+        let web1 = || vec![(b"web1".to_vec(), 5 * S)];
+        assert!(
+            check(&mut e, 45 * S + 20 * S).is_empty(),
+            "20 s: < 10 x 5 s"
+        );
+        assert_eq!(check(&mut e, 45 * S + 60 * S), web1(), "quiet 60 s");
+        assert!(
+            check(&mut e, 45 * S + 120 * S).is_empty(),
+            "once per silence"
+        );
         // It sends again, then goes quiet again: a new alert.
         for i in 0..3 {
             send(&mut e, "web1", 200 * S + i * 5 * S);
         }
-        e.check(400 * S, |a| alerts.push(a));
-        assert_eq!(alerts.len(), 2);
+        let again = check(&mut e, 400 * S);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].0, b"web1");
     }
 
     #[test]
@@ -317,19 +351,20 @@ mod tests {
         for i in 0..3 {
             send(&mut e, "new", i * S);
         }
-        let mut alerts = Vec::new();
-        e.check(1000 * S, |a| alerts.push(a));
-        assert!(alerts.is_empty(), "fewer than min_events");
+        let mut alerts = 0;
+        e.check(1000 * S, |_| alerts += 1);
+        assert_eq!(alerts, 0, "fewer than min_events");
     }
 
     #[test]
     fn keys_are_bounded_and_evictions_counted() {
         let rules = engine().rules().to_vec();
+        // One bucket of eight is the least a table has.
         let mut e = SilenceEngine::new(rules, 2);
-        for host in ["a", "b", "c"] {
+        for host in ["a", "b", "c", "d", "e", "f", "g", "h", "i"] {
             send(&mut e, host, 0);
         }
-        assert_eq!(e.evicted(), 1);
+        assert_eq!((e.keys(), e.evicted()), (8, 1));
     }
 
     #[test]

@@ -17,12 +17,11 @@
 //!
 //! Time is injected: [`ThresholdEngine::on_event`] takes `now_ns`, and each rule uses either the
 //! event's own timestamp or that arrival time (`time = "event"` or `"arrival"`, the default).
-//! Per-key state lives in one LRU table per rule with a fixed number of keys (the memory
-//! budget); evictions are counted.
+//! Per-key state lives in one fixed [`Table`] per rule, allocated at construction from the
+//! memory budget; evictions are counted, and counting an event never allocates.
 
-use std::{hash::Hasher, num::NonZeroUsize};
+use std::hash::Hasher;
 
-use lru::LruCache;
 use serde::Deserialize;
 
 use super::{
@@ -30,7 +29,10 @@ use super::{
     pattern::{StrKind, StrPattern},
     sigma::{Level, LogsourceMap, RuleError, parse_level},
 };
-use crate::parse::Event;
+use crate::{
+    parse::Event,
+    table::{self, Table},
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,7 +83,7 @@ enum GroupBy {
     App,
     Field(String),
     /// The first capture group of a regex over the body.
-    Regex(regex::bytes::Regex),
+    Regex(regex_automata::meta::Regex),
 }
 
 /// One compiled threshold rule.
@@ -139,7 +141,12 @@ pub fn from_toml(
                 other => GroupBy::Field(other.to_string()),
             },
             RawGroupBy::Regex { regex } => {
-                let re = regex::bytes::Regex::new(&regex)
+                // As `regex::bytes::Regex` builds it (bytes that are not UTF-8 allowed), but
+                // searched with a cache and captures the engine owns, so no search allocates.
+                let re = regex_automata::meta::Builder::new()
+                    .configure(regex_automata::meta::Config::new().utf8_empty(false))
+                    .syntax(regex_automata::util::syntax::Config::new().utf8(false))
+                    .build(&regex)
                     .map_err(|e| err(at("group_by.regex"), e.to_string()))?;
                 if re.captures_len() < 2 {
                     return Err(err(at("group_by.regex"), "needs a capture group".into()));
@@ -203,8 +210,9 @@ impl ThresholdRule {
             && self.contains.iter().any(|p| p.matches(e.body))
     }
 
-    /// The group key of `e`, borrowed from it.
-    fn key<'e>(&self, e: &Event<'e>) -> Option<&'e [u8]> {
+    /// The group key of `e`, borrowed from it; `search` is the rule's own regex cache and
+    /// capture space when it groups by a regex.
+    fn key<'e>(&self, e: &Event<'e>, search: &mut Option<RegexSearch>) -> Option<&'e [u8]> {
         match &self.group_by {
             GroupBy::Host => e.host,
             GroupBy::App => e.app,
@@ -212,32 +220,34 @@ impl ThresholdRule {
                 .fields()
                 .find(|f| f.key.eq_ignore_ascii_case(name.as_bytes()))
                 .map(|f| f.value),
-            GroupBy::Regex(re) => re
-                .captures(e.body)
-                .and_then(|c| c.get(1))
-                .map(|m| m.as_bytes()),
+            GroupBy::Regex(re) => {
+                let RegexSearch { cache, captures } = search.as_mut()?;
+                re.search_captures_with(cache, &regex_automata::Input::new(e.body), captures);
+                let span = captures.get_group(1)?;
+                e.body.get(span.start..span.end)
+            }
         }
     }
 }
 
-/// The window of one key: the times of the last `count` events (a ring), and the end of the
-/// suppression after an alert.
-#[derive(Debug)]
+/// What one key of a rule holds besides its window: where the window's ring continues, how many
+/// events it has counted, the end of a suppression after an alert, and the crossings folded
+/// into the next alert meanwhile.
+#[derive(Clone, Copy, Debug, Default)]
 struct KeyState {
-    times: Vec<u64>,
-    next: usize,
+    next: u32,
     seen: u64,
     quiet_until: u64,
     folded: u64,
 }
 
-/// A threshold crossed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ThresholdAlert {
+/// A threshold crossed. The key borrows the event that crossed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThresholdAlert<'e> {
     /// Index of the rule.
     pub rule: usize,
     /// The group key.
-    pub key: Vec<u8>,
+    pub key: &'e [u8],
     /// Events in the window when it fired.
     pub count: u32,
     /// Time of the first event of the window, ns.
@@ -257,12 +267,30 @@ pub struct ThresholdCounters {
     pub suppressed: u64,
 }
 
-/// The rules and their per-key state.
-#[derive(Debug)]
+/// One rule's keys: the table, each slot's state, and each slot's window (the times of its
+/// last `count` events, a ring of `count` per slot).
+#[derive(Clone, Debug)]
+struct RuleState {
+    table: Table,
+    keys: Box<[KeyState]>,
+    times: Box<[u64]>,
+}
+
+/// A regex key's search space: its cache and captures, made once.
+#[derive(Clone, Debug)]
+struct RegexSearch {
+    cache: regex_automata::meta::Cache,
+    captures: regex_automata::util::captures::Captures,
+}
+
+/// The rules and their per-key state, all allocated at construction.
+#[derive(Clone, Debug)]
 pub struct ThresholdEngine {
     rules: Vec<ThresholdRule>,
-    tables: Vec<LruCache<u64, KeyState>>,
-    counters: ThresholdCounters,
+    state: Vec<RuleState>,
+    /// Per rule that groups by a regex, its search space.
+    searches: Vec<Option<RegexSearch>>,
+    suppressed: u64,
 }
 
 fn hash_key(key: &[u8]) -> u64 {
@@ -272,13 +300,36 @@ fn hash_key(key: &[u8]) -> u64 {
 }
 
 impl ThresholdEngine {
-    /// `rules`, each keeping at most `max_keys` keys (least recently seen evicted first).
+    /// `rules`, each keeping at most `max_keys` keys (fewer: whole buckets of a power of two;
+    /// see [`Table::new`]). Everything is allocated here.
     pub fn new(rules: Vec<ThresholdRule>, max_keys: usize) -> Self {
-        let cap = NonZeroUsize::new(max_keys.max(1)).expect("at least one");
+        let state = rules
+            .iter()
+            .map(|r| {
+                let table = Table::new(max_keys);
+                let n = table.capacity();
+                RuleState {
+                    keys: table::committed(n, KeyState::default()),
+                    times: table::committed(n * r.count as usize, 0),
+                    table,
+                }
+            })
+            .collect();
+        let searches = rules
+            .iter()
+            .map(|r| match &r.group_by {
+                GroupBy::Regex(re) => Some(RegexSearch {
+                    cache: re.create_cache(),
+                    captures: re.create_captures(),
+                }),
+                _ => None,
+            })
+            .collect();
         Self {
-            tables: rules.iter().map(|_| LruCache::sparse(cap)).collect(),
             rules,
-            counters: ThresholdCounters::default(),
+            state,
+            searches,
+            suppressed: 0,
         }
     }
 
@@ -289,41 +340,60 @@ impl ThresholdEngine {
 
     /// Counters so far.
     pub fn counters(&self) -> ThresholdCounters {
-        self.counters
+        ThresholdCounters {
+            evicted: self.state.iter().map(|s| s.table.evicted()).sum(),
+            suppressed: self.suppressed,
+        }
     }
 
     /// Keys held now, all rules.
     pub fn keys(&self) -> usize {
-        self.tables.iter().map(LruCache::len).sum()
+        self.state.iter().map(|s| s.table.len()).sum()
+    }
+
+    /// Bytes the engine's state takes (allocated at construction).
+    pub fn state_bytes(&self) -> usize {
+        self.state
+            .iter()
+            .map(|s| {
+                s.table.capacity() * table::SLOT_BYTES
+                    + std::mem::size_of_val(&*s.keys)
+                    + std::mem::size_of_val(&*s.times)
+            })
+            .sum()
     }
 
     /// An engine whose per-key state stays within `budget_bytes` in all (split evenly over the
-    /// rules; a key costs its state and its LRU entry, see `bounded::entry_bytes`).
+    /// rules; a key of a rule costs its state and its window of `count` times).
     pub fn with_budget(rules: Vec<ThresholdRule>, budget_bytes: usize) -> Self {
         let per_rule = budget_bytes / rules.len().max(1);
         let keys = rules
             .iter()
-            .map(|r| crate::bounded::keys_within(per_rule, Self::key_bytes(r)))
+            .map(|r| Table::slots_within(per_rule, Self::key_bytes(r)))
             .min()
             .unwrap_or(1);
         Self::new(rules, keys)
     }
 
-    /// Bytes one key of `rule` costs: its state, its window ring, and the LRU table's entry
-    /// (hash slot, list links, key) with the hash table's spare capacity.
+    /// Bytes one key of `rule` costs besides the table's own: its state and its window.
     fn key_bytes(rule: &ThresholdRule) -> usize {
-        crate::bounded::entry_bytes(std::mem::size_of::<KeyState>() + rule.count as usize * 8)
+        std::mem::size_of::<KeyState>() + rule.count as usize * 8
     }
 
     /// Counts `e` for every rule that selects it, calling `alert` when one crosses its
     /// threshold outside a suppression. `now_ns` is the arrival time.
-    pub fn on_event(&mut self, e: &Event<'_>, now_ns: u64, mut alert: impl FnMut(ThresholdAlert)) {
+    pub fn on_event<'e>(
+        &mut self,
+        e: &Event<'e>,
+        now_ns: u64,
+        mut alert: impl FnMut(ThresholdAlert<'e>),
+    ) {
         for i in 0..self.rules.len() {
             let rule = &self.rules[i];
             if !rule.selects(e) {
                 continue;
             }
-            let Some(key) = rule.key(e) else {
+            let Some(key) = rule.key(e, &mut self.searches[i]) else {
                 continue;
             };
             let t = if rule.event_time {
@@ -341,54 +411,52 @@ impl ThresholdEngine {
     /// rule has selected the event and found its key.
     ///
     /// [`on_event`]: ThresholdEngine::on_event
-    pub fn count_key(
+    pub fn count_key<'k>(
         &mut self,
         i: usize,
-        key: &[u8],
+        key: &'k [u8],
         t: u64,
-        mut alert: impl FnMut(ThresholdAlert),
+        mut alert: impl FnMut(ThresholdAlert<'k>),
     ) {
         let rule = &self.rules[i];
-        let table = &mut self.tables[i];
-        let h = hash_key(key);
+        let st = &mut self.state[i];
         let n = rule.count as usize;
-        let st = crate::bounded::entry(table, h, &mut self.counters.evicted, || KeyState {
-            times: vec![0; n],
-            next: 0,
-            seen: 0,
-            quiet_until: 0,
-            folded: 0,
-        });
-        st.times[st.next] = t;
-        st.next = (st.next + 1) % n;
-        st.seen += 1;
-        if st.seen < rule.count as u64 {
+        let entry = st.table.entry(hash_key(key));
+        let k = &mut st.keys[entry.slot];
+        if entry.fresh {
+            *k = KeyState::default();
+        }
+        let times = &mut st.times[entry.slot * n..(entry.slot + 1) * n];
+        times[k.next as usize] = t;
+        k.next = ((k.next as usize + 1) % n) as u32;
+        k.seen += 1;
+        if k.seen < rule.count as u64 {
             return;
         }
         // The oldest of the last `count` events is where the ring continues.
-        let first = st.times[st.next];
+        let first = times[k.next as usize];
         if t.saturating_sub(first) > rule.window_ns {
             return;
         }
-        if t < st.quiet_until {
+        if t < k.quiet_until {
             // A repeat within the suppression: folded into the next alert, and counting
             // starts over.
-            st.folded += 1;
-            st.seen = 0;
-            self.counters.suppressed += 1;
+            k.folded += 1;
+            k.seen = 0;
+            self.suppressed += 1;
             return;
         }
-        st.quiet_until = t.saturating_add(rule.suppress_ns);
+        k.quiet_until = t.saturating_add(rule.suppress_ns);
         alert(ThresholdAlert {
             rule: i,
-            key: key.to_vec(),
+            key,
             count: rule.count,
             first_ns: first,
             last_ns: t,
-            folded: std::mem::take(&mut st.folded),
+            folded: std::mem::take(&mut k.folded),
         });
         // Start a fresh window after an alert.
-        st.seen = 0;
+        k.seen = 0;
     }
 }
 
@@ -415,13 +483,31 @@ suppress = "5s"
         ThresholdEngine::new(rules, max_keys)
     }
 
-    fn feed(e: &mut ThresholdEngine, ip: &str, t_s: u64) -> Vec<ThresholdAlert> {
+    /// An alert, with its key copied out of the event.
+    #[derive(Debug)]
+    struct Fired {
+        key: Vec<u8>,
+        count: u32,
+        first_ns: u64,
+        last_ns: u64,
+        folded: u64,
+    }
+
+    fn feed(e: &mut ThresholdEngine, ip: &str, t_s: u64) -> Vec<Fired> {
         let line = format!(
             "<38>Dec 10 06:55:46 h sshd[1]: Failed password for root from {ip} port 22 ssh2"
         );
         let ev = parse(line.as_bytes(), &ParseOptions::default());
         let mut out = Vec::new();
-        e.on_event(&ev, t_s * 1_000_000_000, |a| out.push(a));
+        e.on_event(&ev, t_s * 1_000_000_000, |a| {
+            out.push(Fired {
+                key: a.key.to_vec(),
+                count: a.count,
+                first_ns: a.first_ns,
+                last_ns: a.last_ns,
+                folded: a.folded,
+            })
+        });
         out
     }
 
@@ -463,12 +549,13 @@ suppress = "5s"
 
     #[test]
     fn the_key_table_is_bounded_and_evictions_counted() {
+        // Two keys asked for: one bucket of eight is the least a table has.
         let mut e = engine(2);
         for i in 0..10 {
             feed(&mut e, &format!("198.51.100.{i}"), 0);
         }
-        assert_eq!(e.keys(), 2);
-        assert_eq!(e.counters().evicted, 8);
+        assert_eq!(e.keys(), crate::table::WAYS);
+        assert_eq!(e.counters().evicted, 10 - crate::table::WAYS as u64);
     }
 
     #[test]

@@ -177,9 +177,13 @@ impl UdpReceiver {
         self.fd.as_raw_fd()
     }
 
-    /// Takes up to one batch of waiting datagrams without blocking and calls `handle` with each
-    /// sender and payload. Returns how many there were (0: none waiting).
-    pub fn recv_batch(&mut self, mut handle: impl FnMut(SocketAddr, &[u8])) -> io::Result<usize> {
+    /// Takes up to one batch of waiting datagrams without blocking and lends them to `handle`,
+    /// each as its sender and payload. Returns how many there were (0: none waiting, and
+    /// `handle` was not called).
+    pub fn recv_batch(
+        &mut self,
+        handle: impl FnOnce(&mut dyn Iterator<Item = (SocketAddr, &[u8])>),
+    ) -> io::Result<usize> {
         let base = self.buffers.as_mut_ptr();
         for i in 0..self.batch {
             self.iovecs[i] = libc::iovec {
@@ -218,13 +222,16 @@ impl UdpReceiver {
             };
         }
         let n = n as usize;
-        for i in 0..n {
-            let len = (self.headers[i].msg_len as usize).min(MAX_DATAGRAM);
-            let payload = &self.buffers[i * MAX_DATAGRAM..i * MAX_DATAGRAM + len];
-            if let Some(src) = sockaddr_to_std(&self.addrs[i]) {
-                handle(src, payload);
-            }
+        if n == 0 {
+            return Ok(0);
         }
+        let (headers, addrs, buffers) = (&self.headers, &self.addrs, &self.buffers);
+        let mut datagrams = (0..n).filter_map(|i| {
+            let len = (headers[i].msg_len as usize).min(MAX_DATAGRAM);
+            let payload = &buffers[i * MAX_DATAGRAM..i * MAX_DATAGRAM + len];
+            sockaddr_to_std(&addrs[i]).map(|src| (src, payload))
+        });
+        handle(&mut datagrams);
         Ok(n)
     }
 }
@@ -354,7 +361,8 @@ mod tests {
         }
         let mut got = Vec::new();
         for _ in 0..100 {
-            rx.recv_batch(|src, p| got.push((src, p.to_vec()))).unwrap();
+            rx.recv_batch(|d| got.extend(d.map(|(src, p)| (src, p.to_vec()))))
+                .unwrap();
             if got.len() == 3 {
                 break;
             }

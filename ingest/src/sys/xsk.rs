@@ -164,6 +164,45 @@ pub struct RxFrame<'a> {
     pub arrival_ns: Option<u64>,
 }
 
+/// The frames of one batch, lent by [`XskQueue::recv_batch`] while they lie in UMEM.
+pub struct Frames<'a> {
+    descs: std::slice::Iter<'a, FrameDesc>,
+    umem: &'a Umem,
+    frame_size: usize,
+    no_arrival_time: &'a mut u64,
+}
+
+impl std::fmt::Debug for Frames<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frames")
+            .field("left", &self.descs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = RxFrame<'a>;
+
+    fn next(&mut self) -> Option<RxFrame<'a>> {
+        let desc = self.descs.next()?;
+        // SAFETY: `desc` was consumed from this socket's RX ring by `recv_batch`, so it names a
+        // frame of this UMEM that the kernel has finished writing and will not touch again until
+        // `recv_batch` hands the batch back to the fill ring, after this iterator (and every
+        // slice it lent, bound to its lifetime) is gone.
+        let data = unsafe { self.umem.data(desc) };
+        let bytes = data.contents();
+        let arrival_ns = take_arrival(bytes, desc.addr() % self.frame_size);
+        if arrival_ns.is_none() {
+            *self.no_arrival_time += 1;
+        }
+        Some(RxFrame { bytes, arrival_ns })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.descs.size_hint()
+    }
+}
+
 /// The kernel's own counters for the socket (`getsockopt(SOL_XDP, XDP_STATISTICS)`).
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 pub struct KernelXskStats {
@@ -283,12 +322,13 @@ impl XskQueue {
         self.counters
     }
 
-    /// Takes up to one batch from the RX ring, calls `handle` with each frame (the whole
-    /// Ethernet frame, in place in UMEM, and the arrival time the XDP program stamped in front of
-    /// it), then returns the frames to the fill ring.
+    /// Takes up to one batch from the RX ring and lends it to `handle` as an iterator of frames
+    /// (each the whole Ethernet frame, in place in UMEM, with the arrival time the XDP program
+    /// stamped in front of it); then returns the frames to the fill ring.
     ///
-    /// Returns the number of frames handled; 0 means the ring was empty.
-    pub fn recv_batch(&mut self, mut handle: impl FnMut(RxFrame<'_>)) -> usize {
+    /// Returns the number of frames taken; 0 means the ring was empty (and `handle` was not
+    /// called).
+    pub fn recv_batch(&mut self, handle: impl FnOnce(Frames<'_>)) -> usize {
         self.refill_stash();
         // SAFETY: the descriptors in `batch` are only overwritten by the ring with frames of this
         // socket's own UMEM.
@@ -297,18 +337,12 @@ impl XskQueue {
             self.counters.empty_polls += 1;
             return 0;
         }
-        for desc in &self.batch[..n] {
-            // SAFETY: `desc` was just consumed from this socket's RX ring, so it names a frame of
-            // this UMEM that the kernel has finished writing and will not touch again until the
-            // frame is handed back to the fill ring below, after the last use of this slice.
-            let data = unsafe { self.umem.data(desc) };
-            let bytes = data.contents();
-            let arrival_ns = take_arrival(bytes, desc.addr() % self.frame_size);
-            if arrival_ns.is_none() {
-                self.counters.no_arrival_time += 1;
-            }
-            handle(RxFrame { bytes, arrival_ns });
-        }
+        handle(Frames {
+            descs: self.batch[..n].iter(),
+            umem: &self.umem,
+            frame_size: self.frame_size,
+            no_arrival_time: &mut self.counters.no_arrival_time,
+        });
         self.counters.frames_received += n as u64;
         self.counters.batches += 1;
         self.give_back(n);

@@ -1,0 +1,734 @@
+//! A message as the miner sees it: split at ASCII white space, each token masked (digits and
+//! the like become `<*>`), and each masked token reduced to a 64-bit hash. One pass over the
+//! bytes, into a buffer reused from message to message: reading a message allocates nothing.
+//!
+//! Masking is generic, nothing per data set: a token that is a number, an address, hex or a
+//! range becomes `<*>`; in other tokens each run of digits (with the dots and colons inside it,
+//! and a minus sign before it) does, so `uid=0` becomes `uid=<*>` and `sshd[24200]:` becomes
+//! `sshd[<*>]:`. Month and weekday names are date parts, so they are masked too. A run of
+//! masked tokens of one shape (`blk_<*> blk_<*> blk_<*>`) counts as one: a list.
+
+use crate::parse::scan;
+
+/// Tokens a template keeps; a longer message's tokens from here on count as one (their hashes
+/// folded into the last position).
+pub const MAX_TOKENS: usize = 64;
+
+/// Bytes of masked text kept for showing a template (tokens beyond it show as `…`).
+pub const TEXT_MAX: usize = 448;
+
+/// Bytes of a message the miner reads; what follows is not mined.
+pub const SCAN_MAX: usize = 8 << 10;
+
+/// The wildcard a masked variable becomes.
+pub const WILD: &[u8] = b"<*>";
+
+const DATE_WORDS: [&[u8]; 19] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+    b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun",
+];
+
+/// The hash of a masked token, over its bytes: eight at a time, each word folded in with a
+/// 64x64->128-bit multiply (as foldhash does). A streaming form, so that a token masked on the
+/// way hashes exactly as the same masked bytes given whole.
+#[derive(Clone, Copy, Debug)]
+struct StreamHash {
+    h: u64,
+    word: u64,
+    fill: u32,
+    len: u64,
+}
+
+const K0: u64 = 0x243f_6a88_85a3_08d3;
+const K1: u64 = 0x1319_8a2e_0370_7344;
+
+#[inline(always)]
+fn fold(a: u64, b: u64) -> u64 {
+    let m = u128::from(a) * u128::from(b);
+    (m as u64) ^ ((m >> 64) as u64)
+}
+
+impl StreamHash {
+    #[inline(always)]
+    fn new() -> Self {
+        Self {
+            h: K0,
+            word: 0,
+            fill: 0,
+            len: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn byte(&mut self, b: u8) {
+        self.word |= u64::from(b) << (8 * self.fill);
+        self.fill += 1;
+        self.len += 1;
+        if self.fill == 8 {
+            self.h = fold(self.h ^ self.word, K1);
+            self.word = 0;
+            self.fill = 0;
+        }
+    }
+
+    #[inline(always)]
+    fn bytes(&mut self, mut s: &[u8]) {
+        while self.fill != 0 && !s.is_empty() {
+            self.byte(s[0]);
+            s = &s[1..];
+        }
+        let mut chunks = s.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("eight bytes"));
+            self.h = fold(self.h ^ w, K1);
+        }
+        self.len += (s.len() - chunks.remainder().len()) as u64;
+        for &b in chunks.remainder() {
+            self.byte(b);
+        }
+    }
+
+    #[inline(always)]
+    fn finish(self) -> u64 {
+        fold(self.h ^ self.word ^ (self.len << 56), K0 ^ self.len)
+    }
+}
+
+/// The class masks [`Tokens::read`] takes of a message: ASCII white space (the token
+/// separators), digits, bytes that can be in a number (hex digits and `.:xX-/,`), and `<` (a
+/// token that holds `<*>` as written).
+const CLASSES: scan::ClassTable = {
+    // Class bits, each a set of low nibbles by a set of high nibbles.
+    const WS_CTRL: u8 = 1; // \t \n \v \f \r: 0x09-0x0d
+    const WS_SPACE: u8 = 2; // 0x20
+    const DIG: u8 = 4; // 0x30-0x39
+    const NUM_DIGIT_COLON: u8 = 8; // 0x30-0x3a
+    const NUM_HEX: u8 = 16; // A-F, a-f: 0x41-0x46, 0x61-0x66
+    const NUM_X: u8 = 32; // X, x: 0x58, 0x78
+    const NUM_PUNCT: u8 = 64; // , - . /: 0x2c-0x2f
+    const LT: u8 = 128; // 0x3c
+    let mut lo = [0u8; 16];
+    let mut hi = [0u8; 16];
+    let mut n = 0;
+    while n < 16 {
+        if n >= 9 && n <= 13 {
+            lo[n] |= WS_CTRL;
+        }
+        if n == 0 {
+            lo[n] |= WS_SPACE;
+        }
+        if n <= 9 {
+            lo[n] |= DIG;
+        }
+        if n <= 10 {
+            lo[n] |= NUM_DIGIT_COLON;
+        }
+        if n >= 1 && n <= 6 {
+            lo[n] |= NUM_HEX;
+        }
+        if n == 8 {
+            lo[n] |= NUM_X;
+        }
+        if n >= 12 {
+            lo[n] |= NUM_PUNCT;
+        }
+        if n == 12 {
+            lo[n] |= LT;
+        }
+        n += 1;
+    }
+    hi[0] = WS_CTRL;
+    hi[2] = WS_SPACE | NUM_PUNCT;
+    hi[3] = DIG | NUM_DIGIT_COLON | LT;
+    hi[4] = NUM_HEX;
+    hi[5] = NUM_X;
+    hi[6] = NUM_HEX;
+    hi[7] = NUM_X;
+    scan::ClassTable {
+        lo,
+        hi,
+        select: [
+            WS_CTRL | WS_SPACE,
+            DIG,
+            NUM_DIGIT_COLON | NUM_HEX | NUM_X | NUM_PUNCT,
+            LT,
+        ],
+    }
+};
+
+/// Indexes of [`CLASSES`]'s masks.
+const WHITE: usize = 0;
+const DIGIT: usize = 1;
+const NUMERIC: usize = 2;
+const LESS: usize = 3;
+
+/// The first position in `from..end` that is (`token`) or is not white space, by the masks.
+#[inline(always)]
+fn next(masks: &[[u64; 4]], from: usize, end: usize, token: bool) -> Option<usize> {
+    let mut at = from;
+    while at < end {
+        let (b, bit) = (at / 64, at % 64);
+        let white = masks[b][WHITE];
+        let m = if token { !white } else { white } >> bit;
+        if m != 0 {
+            let p = at + m.trailing_zeros() as usize;
+            return (p < end).then_some(p);
+        }
+        at = (b + 1) * 64;
+    }
+    None
+}
+
+/// Whether mask `k` has a bit in `start..stop`.
+#[inline(always)]
+fn any_in(masks: &[[u64; 4]], k: usize, start: usize, stop: usize) -> bool {
+    if let Some((b, range)) = one_block(start, stop) {
+        return masks[b][k] & range != 0;
+    }
+    ranges(start, stop).any(|(b, range)| masks[b][k] & range != 0)
+}
+
+/// Whether mask `k` has every bit of `start..stop`.
+#[inline(always)]
+fn all_in(masks: &[[u64; 4]], k: usize, start: usize, stop: usize) -> bool {
+    if let Some((b, range)) = one_block(start, stop) {
+        return masks[b][k] & range == range;
+    }
+    ranges(start, stop).all(|(b, range)| masks[b][k] & range == range)
+}
+
+/// The block and bits of `start..stop` (not empty) when it lies in one block.
+#[inline(always)]
+fn one_block(start: usize, stop: usize) -> Option<(usize, u64)> {
+    let b = start / 64;
+    let n = stop - start;
+    (b == (stop - 1) / 64 && n < 64).then(|| (b, ((1u64 << n) - 1) << (start % 64)))
+}
+
+/// The blocks and bits that `start..stop` covers.
+#[inline(always)]
+fn ranges(start: usize, stop: usize) -> impl Iterator<Item = (usize, u64)> {
+    let mut at = start;
+    std::iter::from_fn(move || {
+        if at >= stop {
+            return None;
+        }
+        let (b, bit) = (at / 64, at % 64);
+        let n = (stop - at).min(64 - bit);
+        at += n;
+        let range = if n == 64 {
+            u64::MAX
+        } else {
+            ((1u64 << n) - 1) << bit
+        };
+        Some((b, range))
+    })
+}
+
+/// One message, tokenized and masked. Filled by [`Tokens::read`], reused.
+#[derive(Clone, Debug)]
+pub struct Tokens {
+    /// Hash of each masked token (at most [`MAX_TOKENS`]).
+    pub hashes: [u64; MAX_TOKENS],
+    /// Bit `i`: token `i` holds a wildcard (a masked variable).
+    pub wild: u64,
+    /// Tokens (after folding lists), at most [`MAX_TOKENS`].
+    pub n: usize,
+    /// Where each token is in the message (start, end).
+    spans: [(u16, u16); MAX_TOKENS],
+    /// Hash of the whole masked sequence: equal for two messages exactly when their masked
+    /// tokens are (but for a 2^-64 chance).
+    pub sequence: u64,
+    /// The class masks of the message being read, per 64-byte block.
+    masks: Box<[[u64; 4]]>,
+}
+
+impl Default for Tokens {
+    fn default() -> Self {
+        Self {
+            hashes: [0; MAX_TOKENS],
+            wild: 0,
+            n: 0,
+            spans: [(0, 0); MAX_TOKENS],
+            sequence: 0,
+            masks: vec![[0; 4]; SCAN_MAX.div_ceil(64)].into_boxed_slice(),
+        }
+    }
+}
+
+/// A key of `message` for the miner's first cache: the hash of its first [`SCAN_MAX`] bytes
+/// with every digit read as `0`. Two messages with the same key have the same digits in the
+/// same places and the same bytes elsewhere, so masking makes the same tokens of them: the key
+/// is finer than the masked tokens (`port 22` and `port 4455` differ), never coarser. It costs
+/// a few operations per eight bytes, the digits found by a SWAR range test (for bytes below
+/// 128; others are never digits).
+#[inline]
+pub fn quick_key(message: &[u8]) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    /// Each byte's high bit set where the byte is an ASCII digit (Bit Twiddling Hacks'
+    /// `hasbetween(x, '0' - 1, '9' + 1)`, exact per byte).
+    #[inline(always)]
+    fn digits(x: u64) -> u64 {
+        let low = x & (ONES * 127);
+        (ONES * (127 + b'9' as u64 + 1) - low)
+            & !x
+            & (low + ONES * (127 - (b'0' as u64 - 1)))
+            & HIGH
+    }
+    #[inline(always)]
+    fn zeroed(w: u64) -> u64 {
+        // Whole bytes where the high bits are, then each digit becomes '0'.
+        let m = (digits(w) >> 7) * 0xff;
+        (w & !m) | (m & (ONES * u64::from(b'0')))
+    }
+    let m = &message[..message.len().min(SCAN_MAX)];
+    let mut h = K0;
+    let mut chunks = m.chunks_exact(8);
+    for c in &mut chunks {
+        h = fold(
+            h ^ zeroed(u64::from_le_bytes(c.try_into().expect("eight bytes"))),
+            K1,
+        );
+    }
+    let mut word = 0u64;
+    for (i, &b) in chunks.remainder().iter().enumerate() {
+        word |= u64::from(b) << (8 * i);
+    }
+    let len = m.len() as u64;
+    fold(h ^ zeroed(word) ^ (len << 56), K0 ^ len)
+}
+
+/// The hash of the masked token `<*>`.
+pub fn wild_hash() -> u64 {
+    hash_bytes(WILD)
+}
+
+/// The hash of a masked token's bytes: [`StreamHash`] over them, in one go.
+#[inline(always)]
+fn hash_bytes(t: &[u8]) -> u64 {
+    hash_in(t, 0, t.len())
+}
+
+/// [`hash_bytes`] of `m[start..stop]`, reading the last partial word as one load when `m` has
+/// eight bytes from there (and masking what lies past `stop`).
+#[inline(always)]
+fn hash_in(m: &[u8], start: usize, stop: usize) -> u64 {
+    let mut h = K0;
+    let mut at = start;
+    while at + 8 <= stop {
+        let w = u64::from_le_bytes(m[at..at + 8].try_into().expect("eight bytes"));
+        h = fold(h ^ w, K1);
+        at += 8;
+    }
+    let rest = stop - at;
+    let word = if rest == 0 {
+        0
+    } else if let Some(w) = m.get(at..at + 8) {
+        u64::from_le_bytes(w.try_into().expect("eight bytes")) & (u64::MAX >> (64 - 8 * rest))
+    } else {
+        let mut word = 0u64;
+        for (i, &b) in m[at..stop].iter().enumerate() {
+            word |= u64::from(b) << (8 * i);
+        }
+        word
+    };
+    let len = (stop - start) as u64;
+    fold(h ^ word ^ (len << 56), K0 ^ len)
+}
+
+impl Tokens {
+    /// Reads `message`: its tokens split at ASCII white space (bytes need not be UTF-8), masked
+    /// and hashed. Only the first [`SCAN_MAX`] bytes are read.
+    ///
+    /// The bytes are classified 64 at a time ([`scan::classes64`]: white space, digits, bytes
+    /// of numbers, `<`), so a token's bounds and whether it holds a digit are bit operations;
+    /// a token without digits is hashed eight bytes at a time, and only tokens with digits are
+    /// masked a byte at a time. Nothing is written out: [`Tokens::render`] does that for the
+    /// rare message that starts a template.
+    pub fn read(&mut self, message: &[u8]) {
+        let message = &message[..message.len().min(SCAN_MAX)];
+        let end = message.len();
+        let blocks = end.div_ceil(64);
+        for b in 0..blocks {
+            let start = b * 64;
+            self.masks[b] = match message[start..].first_chunk::<64>() {
+                Some(block) => scan::classes64(block, &CLASSES),
+                None if end >= 64 => {
+                    // The last 64 bytes, overlapping the block before: no copy, whose stores
+                    // the vector loads would wait for.
+                    let last = message.last_chunk::<64>().expect("64 bytes or more");
+                    let shift = start - (end - 64);
+                    scan::classes64(last, &CLASSES).map(|m| m >> shift)
+                }
+                None => {
+                    let mut block = [b' '; 64];
+                    block[..end - start].copy_from_slice(&message[start..]);
+                    scan::classes64(&block, &CLASSES)
+                }
+            };
+            // Past the end is white space: the last token ends there.
+            if start + 64 > end {
+                let tail = !0u64 << (end - start);
+                self.masks[b][WHITE] |= tail;
+            }
+        }
+        let masks = &self.masks[..blocks];
+        self.n = 0;
+        self.wild = 0;
+        let wild_hash = wild_hash();
+        let mut prev: Option<u64> = None;
+        let mut folded: Option<StreamHash> = None;
+        let mut seq = StreamHash::new();
+        let mut at = 0;
+        while let Some(start) = next(masks, at, end, true) {
+            let stop = next(masks, start, end, false).unwrap_or(end);
+            at = stop;
+            let t = &message[start..stop];
+            let (hash, wild) = if !any_in(masks, DIGIT, start, stop) {
+                if t.len() == 3 && DATE_WORDS.contains(&t) {
+                    (wild_hash, true)
+                } else {
+                    // A token that holds `<*>` as written reads as a variable too.
+                    let wild = any_in(masks, LESS, start, stop) && t.windows(3).any(|w| w == WILD);
+                    (hash_in(message, start, stop), wild)
+                }
+            } else if all_in(masks, NUMERIC, start, stop) {
+                (wild_hash, true)
+            } else {
+                let mut h = StreamHash::new();
+                mask_runs(t, |bytes| h.bytes(bytes));
+                (h.finish(), true)
+            };
+            // A run of variables of one shape is one list, whatever its length.
+            if wild && prev == Some(hash) {
+                continue;
+            }
+            prev = wild.then_some(hash);
+            if self.n < MAX_TOKENS {
+                self.hashes[self.n] = hash;
+                self.wild |= u64::from(wild) << self.n;
+                self.spans[self.n] = (start as u16, stop as u16);
+                self.n += 1;
+                if self.n < MAX_TOKENS {
+                    seq.bytes(&hash.to_le_bytes());
+                }
+            } else {
+                // Past the last position: the rest folds into it.
+                let f = folded.get_or_insert_with(|| {
+                    let mut f = StreamHash::new();
+                    f.bytes(&self.hashes[MAX_TOKENS - 1].to_le_bytes());
+                    f
+                });
+                f.bytes(&hash.to_le_bytes());
+                self.hashes[MAX_TOKENS - 1] = f.finish();
+                self.wild |= u64::from(wild) << (MAX_TOKENS - 1);
+            }
+        }
+        if self.n == MAX_TOKENS {
+            seq.bytes(&self.hashes[MAX_TOKENS - 1].to_le_bytes());
+        }
+        self.sequence = seq.finish();
+    }
+
+    /// Writes the masked tokens of `message` (the one just read) into `text`, one space
+    /// between, cut at [`TEXT_MAX`], and where each token ends into `ends` (0 for a token past
+    /// the cut).
+    pub fn render(&self, message: &[u8], text: &mut [u8; TEXT_MAX], ends: &mut [u16; MAX_TOKENS]) {
+        let mut len = 0usize;
+        let mut full = false;
+        for (i, (end, &(start, stop))) in ends.iter_mut().zip(&self.spans[..self.n]).enumerate() {
+            *end = 0;
+            if full {
+                continue;
+            }
+            let t = &message[usize::from(start)..usize::from(stop)];
+            let before = len;
+            let sep = usize::from(i > 0);
+            let mut fits = len + sep <= TEXT_MAX;
+            if fits && sep == 1 {
+                text[len] = b' ';
+                len += 1;
+            }
+            let mut put = |bytes: &[u8]| {
+                if fits && len + bytes.len() <= TEXT_MAX {
+                    text[len..len + bytes.len()].copy_from_slice(bytes);
+                    len += bytes.len();
+                } else {
+                    fits = false;
+                }
+            };
+            let digit = t.iter().any(u8::is_ascii_digit);
+            if !digit {
+                put(if t.len() == 3 && DATE_WORDS.contains(&t) {
+                    WILD
+                } else {
+                    t
+                });
+            } else if t.iter().all(|&b| is_numeric(b)) {
+                put(WILD);
+            } else {
+                mask_runs(t, &mut put);
+            }
+            if fits {
+                *end = len as u16;
+            } else {
+                len = before;
+                full = true;
+            }
+        }
+    }
+
+    /// The masked token `i` of `message` (the one just read), rendered.
+    pub fn token_text(&self, message: &[u8], i: usize) -> Vec<u8> {
+        let mut text = [0u8; TEXT_MAX];
+        let mut ends = [0u16; MAX_TOKENS];
+        self.render(message, &mut text, &mut ends);
+        token_text(&text, &ends, i).to_vec()
+    }
+}
+
+/// Whether `b` can be part of a number: a hex digit, or `.:xX-/,`.
+fn is_numeric(b: u8) -> bool {
+    b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b'x' | b'X' | b'-' | b'/' | b',')
+}
+
+/// Masks the runs of digits of `t` (with the dots and colons inside them, and a minus sign
+/// before one), handing `out` the masked bytes: `<*>` for each run, the rest as it is.
+#[inline]
+fn mask_runs(t: &[u8], mut out: impl FnMut(&[u8])) {
+    let mut in_run = false;
+    let mut from = 0;
+    for (i, &b) in t.iter().enumerate() {
+        let next_digit = t.get(i + 1).is_some_and(u8::is_ascii_digit);
+        let inner = next_digit && ((matches!(b, b'.' | b':') && in_run) || (b == b'-' && !in_run));
+        if b.is_ascii_digit() || inner {
+            if !in_run {
+                out(&t[from..i]);
+                out(WILD);
+                in_run = true;
+            }
+        } else if in_run {
+            in_run = false;
+            from = i;
+        }
+    }
+    if !in_run {
+        out(&t[from..]);
+    }
+}
+
+/// Token `i` of a text with its ends (as [`Tokens`] keeps them).
+pub fn token_text<'t>(text: &'t [u8], ends: &[u16], i: usize) -> &'t [u8] {
+    let end = ends[i] as usize;
+    if end == 0 {
+        return &[];
+    }
+    let start = if i == 0 { 0 } else { ends[i - 1] as usize + 1 };
+    text.get(start..end).unwrap_or(&[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The masking rules a byte at a time, token by token, as the miner first wrote them: the
+    /// oracle of [`Tokens::read`].
+    fn oracle(message: &[u8]) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        for t in message
+            .split(|&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+            .filter(|t| !t.is_empty())
+        {
+            let digit = t.iter().any(u8::is_ascii_digit);
+            let numeric = t.iter().all(|&b| {
+                b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b'x' | b'X' | b'-' | b'/' | b',')
+            });
+            let mut m = Vec::new();
+            if (digit && numeric) || (t.len() == 3 && DATE_WORDS.contains(&t)) {
+                m.extend_from_slice(WILD);
+            } else if !digit {
+                m.extend_from_slice(t);
+            } else {
+                let mut in_run = false;
+                for (i, &b) in t.iter().enumerate() {
+                    let next_digit = t.get(i + 1).is_some_and(u8::is_ascii_digit);
+                    let inner = next_digit
+                        && ((matches!(b, b'.' | b':') && in_run) || (b == b'-' && !in_run));
+                    if b.is_ascii_digit() || inner {
+                        if !in_run {
+                            m.extend_from_slice(WILD);
+                            in_run = true;
+                        }
+                    } else {
+                        in_run = false;
+                        m.push(b);
+                    }
+                }
+            }
+            let wild = m.windows(3).any(|w| w == WILD);
+            if wild && out.last() == Some(&m) {
+                continue;
+            }
+            out.push(m);
+        }
+        out
+    }
+
+    /// Messages of tokens that exercise every rule: words, numbers, addresses, hex, dates,
+    /// brackets, `<*>`, lists, all kinds of white space, bytes that are not ASCII.
+    fn message() -> impl Strategy<Value = Vec<u8>> {
+        let token = prop_oneof![
+            "[a-zA-Z_]{1,12}",
+            "[0-9]{1,6}",
+            "[0-9a-fx.:/,-]{1,10}",
+            "[a-z=\\[\\]:-]{0,4}[0-9.:-]{1,5}[a-z\\]:]{0,3}",
+            Just("Jan".to_string()),
+            Just("<*>".to_string()),
+            Just("blk_1".to_string()),
+            "\\PC{1,4}",
+        ];
+        let gap = prop_oneof![
+            Just(" ".to_string()),
+            Just("  ".to_string()),
+            Just("\t".to_string()),
+            Just("\r\n".to_string()),
+            Just("\x0b\x0c".to_string()),
+        ];
+        proptest::collection::vec((token, gap), 0..40).prop_map(|parts| {
+            parts
+                .into_iter()
+                .flat_map(|(t, g)| [t, g])
+                .collect::<String>()
+                .into_bytes()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn the_quick_key_sees_digits_as_zeros_and_nothing_else(m in message(), i in any::<usize>()) {
+            let zeroed: Vec<u8> = m.iter().map(|&b| if b.is_ascii_digit() { b'0' } else { b }).collect();
+            prop_assert_eq!(quick_key(&m), quick_key(&zeroed));
+            // Equal keys: equal masked tokens.
+            let (mut a, mut b) = (Tokens::default(), Tokens::default());
+            a.read(&m);
+            b.read(&zeroed);
+            prop_assert_eq!(a.sequence, b.sequence);
+            // Any other byte changed changes the key.
+            if !m.is_empty() {
+                let at = i % m.len();
+                let mut other = m.clone();
+                other[at] = if m[at].is_ascii_digit() { b'x' } else { m[at] ^ 0x40 };
+                if other[at].is_ascii_digit() != m[at].is_ascii_digit() || !m[at].is_ascii_digit() {
+                    prop_assert_ne!(quick_key(&m), quick_key(&other));
+                }
+            }
+        }
+
+        #[test]
+        fn reading_agrees_with_the_byte_at_a_time_oracle(m in message()) {
+            let want = oracle(&m);
+            let mut t = Tokens::default();
+            t.read(&m);
+            prop_assert_eq!(t.n, want.len().min(MAX_TOKENS));
+            for (i, w) in want.iter().enumerate().take(MAX_TOKENS - 1) {
+                let shown = t.token_text(&m, i);
+                if !shown.is_empty() {
+                    prop_assert_eq!(&shown[..], &w[..], "token {}", i);
+                }
+                // The same masked bytes hash the same, whichever way they were masked.
+                let mut alone = Tokens::default();
+                alone.read(w);
+                prop_assert_eq!(t.hashes[i], alone.hashes[0], "token {}", i);
+                prop_assert_eq!(t.wild & (1 << i) != 0, w.windows(3).any(|x| x == WILD));
+            }
+        }
+    }
+
+    fn read(m: &str) -> Tokens {
+        let mut t = Tokens::default();
+        t.read(m.as_bytes());
+        t
+    }
+
+    /// The masked tokens of `m`, rendered.
+    fn texts(m: &str) -> Vec<String> {
+        let t = read(m);
+        (0..t.n)
+            .map(|i| String::from_utf8_lossy(&t.token_text(m.as_bytes(), i)).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn tokens_are_masked_generically() {
+        let m = "sshd[24200]: Invalid user admin from 198.51.100.7 port 22 uid=0 Jun ab-1z";
+        let t = read(m);
+        assert_eq!(
+            texts(m),
+            [
+                "sshd[<*>]:",
+                "Invalid",
+                "user",
+                "admin",
+                "from",
+                "<*>",
+                "port",
+                "<*>",
+                "uid=<*>",
+                "<*>",
+                "ab<*>z"
+            ]
+        );
+        assert_eq!(t.wild, 0b111_1010_0001);
+        // A token that is the wildcard as written hashes as a masked variable.
+        assert_eq!(read("<*>").hashes[0], wild_hash());
+        assert_eq!(read("42").hashes[0], wild_hash());
+    }
+
+    #[test]
+    fn a_list_of_one_shape_is_one_token() {
+        let one = read("delete blk_-1608999687919862906");
+        let three = read("delete blk_1 blk_-2 blk_3");
+        assert_eq!((one.n, three.n), (2, 2));
+        assert_eq!(one.sequence, three.sequence);
+        assert_eq!(texts("delete blk_1 blk_-2 blk_3"), ["delete", "blk_<*>"]);
+        // Repeated words stay: only variables fold.
+        assert_eq!(read("very very slow").n, 3);
+    }
+
+    #[test]
+    fn equal_masked_tokens_hash_equal_and_others_do_not() {
+        let a = read("Invalid user admin from 198.51.100.7");
+        let b = read("Invalid  user\tadmin from 203.0.113.9");
+        assert_eq!(a.sequence, b.sequence);
+        assert_eq!(a.hashes[..a.n], b.hashes[..b.n]);
+        let c = read("Invalid user oracle from 203.0.113.9");
+        assert_ne!(a.sequence, c.sequence);
+        assert_ne!(a.hashes[2], c.hashes[2]);
+        // Tokens that differ only past eight bytes, or in length.
+        assert_ne!(read("abcdefgh1x").hashes[0], read("abcdefgh1y").hashes[0]);
+        assert_ne!(read("abcdefgh").hashes[0], read("abcdefgh\0").hashes[0]);
+    }
+
+    #[test]
+    fn long_messages_fold_into_the_last_position_and_text_is_cut() {
+        let words: Vec<String> = (0..100)
+            .map(|i| format!("w{}", char::from(b'a' + i % 26)))
+            .collect();
+        let long = words.join(" ");
+        let t = read(&long);
+        assert_eq!(t.n, MAX_TOKENS);
+        let mut other = words.clone();
+        other[90] = "changed".into();
+        let u = read(&other.join(" "));
+        assert_eq!(t.hashes[..MAX_TOKENS - 1], u.hashes[..MAX_TOKENS - 1]);
+        assert_ne!(t.hashes[MAX_TOKENS - 1], u.hashes[MAX_TOKENS - 1]);
+        let big = "x".repeat(TEXT_MAX + 10);
+        let m = format!("start {big} end");
+        let t = read(&m);
+        assert_eq!(t.n, 3);
+        assert_eq!(texts(&m), ["start", "", ""], "past the cut: no text");
+        assert_ne!(t.hashes[1], t.hashes[2]);
+    }
+}
