@@ -199,12 +199,47 @@ pub struct RunResult {
     pub process_cpu_ns: u64,
     /// (busy - baseline busy per frame x frames sent) / received.
     pub cpu_ns_per_msg: Option<f64>,
+    /// Where `cpu_ns_per_msg` went (ingest only).
+    pub cpu_split: Option<CpuSplit>,
     /// Alerts raised (ingest with rules).
     pub alerts: u64,
     /// Detection scores (ingest with rules).
     pub detection: Option<BTreeMap<String, KindScore>>,
     /// ingest's latency percentiles per stage.
     pub latency_ns: Option<Value>,
+}
+
+/// Where a message's CPU went, nanoseconds per message received: the whole machine's
+/// (net of the sender, as `cpu_ns_per_msg`) split by ingest's own account of its stages.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct CpuSplit {
+    /// Outside ingest's threads: the driver, XDP, the copy into UMEM or the socket, softirqs
+    /// (the machine's CPU per message minus the process's).
+    pub kernel: f64,
+    /// Decoding, counting and parsing (the pipeline's exact parse-stage sum).
+    pub parse: f64,
+    /// The detection engine (the exact detect-stage sum).
+    pub detect: f64,
+    /// The rest of ingest's threads: taking batches off the rings (system calls, wakeups),
+    /// recycling frames, publishing counters, housekeeping, sinks.
+    pub bookkeeping: f64,
+}
+
+impl CpuSplit {
+    /// The split of a run whose machine CPU per message was `total`, from the process's CPU
+    /// and ingest's stats.
+    fn of(total: f64, process_cpu_ns: u64, received: u64, stats: &Value) -> Self {
+        let n = received.max(1) as f64;
+        let stage = |s: &str| stats["stages"][s]["sum"].as_u64().unwrap_or(0) as f64 / n;
+        let process = process_cpu_ns as f64 / n;
+        let (parse, detect) = (stage("parse"), stage("detect"));
+        Self {
+            kernel: (total - process).max(0.0),
+            parse,
+            detect,
+            bookkeeping: (process - parse - detect).max(0.0),
+        }
+    }
 }
 
 /// `bench replay` and `tcpreplay` sending the same capture into the XDP backend.
@@ -389,7 +424,12 @@ pub fn run(opts: &E2eOptions) -> anyhow::Result<E2eReport> {
                 && r.received > 0
             {
                 let own = r.busy_ns as f64 - per_frame * r.replay.sent as f64;
-                r.cpu_ns_per_msg = Some(own.max(0.0) / r.received as f64);
+                let total = own.max(0.0) / r.received as f64;
+                r.cpu_ns_per_msg = Some(total);
+                r.cpu_split = r
+                    .latency_ns
+                    .as_ref()
+                    .map(|l| CpuSplit::of(total, r.process_cpu_ns, r.received, l));
             }
             runs.push(r);
         }
@@ -425,7 +465,17 @@ pub fn run(opts: &E2eOptions) -> anyhow::Result<E2eReport> {
         ),
         &stages,
     )?);
-    let latency_ns = report::percentiles(&stages).into_iter().collect();
+    // Percentiles from the sampled histograms; counts and sums exact, from the stats.
+    let latency_ns = report::percentiles(&stages)
+        .into_iter()
+        .map(|(name, mut p)| {
+            let exact = &latency_stats["latency_ns"]["stages"][&name];
+            if let (Some(count), Some(sum)) = (exact["count"].as_u64(), exact["sum"].as_u64()) {
+                (p.count, p.sum) = (count, sum);
+            }
+            (name, p)
+        })
+        .collect();
     runs.push(latency_run);
 
     // Summaries.
@@ -708,6 +758,7 @@ impl Harness<'_> {
             busy_ns,
             process_cpu_ns,
             cpu_ns_per_msg: None,
+            cpu_split: None,
             alerts: 0,
             detection: None,
             latency_ns: None,
@@ -1123,19 +1174,45 @@ pub fn print_summary(r: &E2eReport) {
         pps(r.latency_offered_pps)
     );
     println!(
-        "{:<16} {:>10} {:>9} {:>9} {:>9} {:>9}",
-        "stage", "samples", "p50", "p99", "p99.9", "max"
+        "{:<16} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "stage", "messages", "mean", "p50", "p99", "p99.9", "max"
     );
     let us = |ns: u64| format!("{:.1}", ns as f64 / 1000.0);
     for (stage, p) in &r.latency_ns {
         println!(
-            "{stage:<16} {:>10} {:>9} {:>9} {:>9} {:>9}",
+            "{stage:<16} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
             p.count,
+            format!("{:.2}", p.mean() / 1000.0),
             us(p.p50),
             us(p.p99),
             us(p.p999),
             us(p.max)
         );
+    }
+    println!(
+        "  (counts and means exact; percentiles of one message in {})",
+        ingest::pipeline::LATENCY_SAMPLE
+    );
+    if let Some(rate) = r.compare_at_pps {
+        println!("CPU per message at {} (ns):", pps(Some(rate)));
+        println!(
+            "{:<16} {:>8} {:>8} {:>8} {:>8} {:>12}",
+            "target", "total", "kernel", "parse", "detect", "bookkeeping"
+        );
+        for run in r
+            .runs
+            .iter()
+            .filter(|x| x.offered_pps == Some(rate) && x.cpu_split.is_some())
+        {
+            let (t, c) = (
+                run.cpu_ns_per_msg.unwrap_or(0.0),
+                run.cpu_split.unwrap_or_default(),
+            );
+            println!(
+                "{:<16} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>12.0}",
+                run.target, t, c.kernel, c.parse, c.detect, c.bookkeeping
+            );
+        }
     }
     if let Some(t) = &r.tcpreplay {
         println!(

@@ -267,15 +267,14 @@ mod tests {
             _ => None,
         };
         // A first fragment (MF) and a later one (offset 16): both name 198.18.0.1.
-        for flags in [0x2000, 0x0010] {
+        for (flags, first) in [(0x2000, true), (0x0010, false)] {
             let b = Builder {
                 ipv4_flags_frag: flags,
                 ..Default::default()
             };
-            assert_eq!(
-                sender(&b.build(514, b"x")),
-                Some(SourceAddr::V4([198, 18, 0, 1]))
-            );
+            let frame = b.build(514, b"x");
+            assert_eq!(sender(&frame), Some(SourceAddr::V4([198, 18, 0, 1])));
+            assert!(matches!(walk(&frame[..]), Ok(Walk::Fragment(f)) if f.first == first));
         }
         let b = Builder {
             ipv6: true,
@@ -289,7 +288,11 @@ mod tests {
         assert_eq!(sender(&frame), Some(SourceAddr::V6(v6)));
         assert_eq!(
             walk(&frame[..]),
-            Ok(Walk::Fragment(FragmentSource { v6: true, addr: v6 }))
+            Ok(Walk::Fragment(FragmentSource {
+                v6: true,
+                first: true,
+                addr: v6
+            }))
         );
         // A fragment of TCP is not a UDP fragment; a fragment header cut short is malformed.
         frame[14 + 40] = 6;

@@ -247,7 +247,7 @@ pub fn render(report: &Report, alerts: &AlertCounts) -> String {
         e.family(
             "ingest_xdp_packets_decided_total",
             "counter",
-            "The XDP program's decisions: steered into AF_XDP, or passed to the kernel and why.",
+            "The XDP program's decisions not in ingest_packets_dropped_total: steered into AF_XDP, passed to the kernel and why, and the later fragments of denied datagrams (frames; their datagrams are dropped by their first fragment).",
         );
         for (counter, n) in xdp.iter().filter(|(c, _)| !c.is_drop()) {
             let decision = counter.name().trim_start_matches("xdp_");

@@ -64,7 +64,12 @@ fn try_ingest_xdp(ctx: &XdpContext) -> Result<(XdpCounter, u32), Malformed> {
         Walk::NotIp => return Ok((XdpCounter::PassedNotIp, xdp_action::XDP_PASS)),
         Walk::NotUdp => return Ok((XdpCounter::PassedNotUdp, xdp_action::XDP_PASS)),
         Walk::Fragment(f) if fragment_denied(f) => {
-            return Ok((XdpCounter::DroppedDeniedFragment, xdp_action::XDP_DROP));
+            let counter = if f.first {
+                XdpCounter::DroppedDeniedFragment
+            } else {
+                XdpCounter::DroppedDeniedFragmentTail
+            };
+            return Ok((counter, xdp_action::XDP_DROP));
         }
         Walk::Fragment(_) => return Ok((XdpCounter::PassedFragment, xdp_action::XDP_PASS)),
         Walk::Udp(udp) => udp,

@@ -86,14 +86,18 @@ pub enum XdpCounter {
     DroppedMalformed = 6,
     /// Dropped: a log packet from a source the source filter denies.
     DroppedDenied = 7,
-    /// Dropped: a fragment of a UDP datagram from a source the source filter denies (a
-    /// non-first fragment has no port to tell whether it is log traffic; the sender is denied
-    /// either way, and passing it would let it reach the kernel socket path reassembled).
+    /// Dropped: the first fragment of a UDP datagram from a source the source filter denies:
+    /// one per datagram (a later fragment has no port to tell whether it is log traffic; the
+    /// sender is denied either way, and passing it would let it reach the kernel socket path
+    /// reassembled).
     DroppedDeniedFragment = 8,
+    /// Dropped: a later fragment of such a datagram. Frames, not datagrams: the datagram is
+    /// counted once, by its first fragment.
+    DroppedDeniedFragmentTail = 9,
 }
 
 /// Number of [`XdpCounter`] values, the size of the [`COUNTERS_MAP`] array.
-pub const XDP_COUNTER_COUNT: u32 = 9;
+pub const XDP_COUNTER_COUNT: u32 = 10;
 
 impl XdpCounter {
     /// Every counter, in index order.
@@ -107,6 +111,7 @@ impl XdpCounter {
         XdpCounter::DroppedMalformed,
         XdpCounter::DroppedDenied,
         XdpCounter::DroppedDeniedFragment,
+        XdpCounter::DroppedDeniedFragmentTail,
     ];
 
     /// Stable metric name of the counter (`<noun>_<verb>` with the reason last).
@@ -121,10 +126,13 @@ impl XdpCounter {
             XdpCounter::DroppedMalformed => "xdp_dropped_malformed",
             XdpCounter::DroppedDenied => "xdp_dropped_denied",
             XdpCounter::DroppedDeniedFragment => "xdp_dropped_denied_fragment",
+            XdpCounter::DroppedDeniedFragmentTail => "xdp_dropped_denied_fragment_tail",
         }
     }
 
-    /// Whether the packet left the appliance's hands by being dropped in XDP.
+    /// Whether the packet left the appliance's hands by being dropped in XDP, counted once per
+    /// datagram (a fragment's tail is a drop too, but of frames of a datagram its first
+    /// fragment counts).
     pub const fn is_drop(self) -> bool {
         matches!(
             self,

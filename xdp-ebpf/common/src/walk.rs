@@ -59,6 +59,8 @@ pub enum SourceAddr {
 pub struct FragmentSource {
     /// Whether `addr` is IPv6.
     pub v6: bool,
+    /// Whether this is the datagram's first fragment (offset 0): one per datagram.
+    pub first: bool,
     /// The address, network order.
     pub addr: [u8; 16],
 }
@@ -147,10 +149,15 @@ fn ipv4<P: Packet + ?Sized>(p: &P, l3: usize, vlan: Option<u16>) -> Result<Walk,
     if h[9] != wire::IPPROTO_UDP {
         return Ok(Walk::NotUdp);
     }
-    if u16::from_be_bytes([h[6], h[7]]) & (wire::IP_MF | wire::IP_OFFSET_MASK) != 0 {
+    let frag = u16::from_be_bytes([h[6], h[7]]);
+    if frag & (wire::IP_MF | wire::IP_OFFSET_MASK) != 0 {
         let mut addr = [0u8; 16];
         addr[..4].copy_from_slice(&h[12..16]);
-        return Ok(Walk::Fragment(FragmentSource { v6: false, addr }));
+        return Ok(Walk::Fragment(FragmentSource {
+            v6: false,
+            first: frag & wire::IP_OFFSET_MASK == 0,
+            addr,
+        }));
     }
     let src = SourceAddr::V4([h[12], h[13], h[14], h[15]]);
     let dst = SourceAddr::V4([h[16], h[17], h[18], h[19]]);
@@ -182,12 +189,14 @@ fn ipv6<P: Packet + ?Sized>(p: &P, l3: usize, vlan: Option<u16>) -> Result<Walk,
     }
     match next {
         NEXTHDR_FRAGMENT => {
-            // The fragment header's first byte names what the fragmentable part starts with.
-            let inner = p.bytes::<2>(offset).ok_or(Malformed)?[0];
-            match inner {
+            // The fragment header: what the fragmentable part starts with, a reserved byte, then
+            // the offset in 8-byte units above three flag bits.
+            let fh = p.bytes::<4>(offset).ok_or(Malformed)?;
+            match fh[0] {
                 wire::IPPROTO_UDP | NEXTHDR_ROUTING | NEXTHDR_DEST => {
                     Ok(Walk::Fragment(FragmentSource {
                         v6: true,
+                        first: u16::from_be_bytes([fh[2], fh[3]]) >> 3 == 0,
                         addr: src,
                     }))
                 }
