@@ -31,15 +31,20 @@ impl std::fmt::Display for Clock {
     }
 }
 
-impl std::str::FromStr for Clock {
-    type Err = String;
+/// A name that is not a [`Clock`]'s.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not arrival or event")]
+pub struct UnknownClock(pub String);
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl std::str::FromStr for Clock {
+    type Err = UnknownClock;
+
+    fn from_str(s: &str) -> Result<Self, UnknownClock> {
         Self::ALL
             .iter()
             .find(|(name, _)| *name == s)
             .map(|(_, c)| *c)
-            .ok_or_else(|| format!("{s:?} is not arrival or event"))
+            .ok_or_else(|| UnknownClock(s.to_string()))
     }
 }
 

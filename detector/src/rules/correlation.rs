@@ -81,7 +81,7 @@ impl CorrelationRule {
             .as_str()
             .ok_or_else(|| err("title", "missing".into()))?
             .to_string();
-        let level = parse_level(doc["level"].as_str()).map_err(|m| err("level", m))?;
+        let level = parse_level(doc["level"].as_str()).map_err(|m| err("level", m.0))?;
         let kind = match c["type"].as_str() {
             Some("event_count") => Kind::EventCount,
             Some("value_count") => Kind::ValueCount,
@@ -182,7 +182,7 @@ impl CorrelationRule {
             title,
             id: doc["id"].as_str().map(str::to_string),
             level,
-            tags: parse_tags(&doc["tags"]).map_err(|m| err("tags", m))?,
+            tags: parse_tags(&doc["tags"]).map_err(|m| err("tags", m.0))?,
             file: file.to_string(),
             kind,
             rules: indexes,

@@ -95,7 +95,7 @@ pub fn from_toml(file: &str, text: &str) -> Result<Vec<SilenceRule>, RuleError> 
         .into_iter()
         .map(|r| {
             let at = |f: &str| format!("silence {:?}.{f}", r.id);
-            let level = parse_level(r.level.as_deref()).map_err(|m| err(at("level"), m))?;
+            let level = parse_level(r.level.as_deref()).map_err(|m| err(at("level"), m.0))?;
             let group_by = match r.group_by.as_str() {
                 "host" => GroupBy::Host,
                 "app" => GroupBy::App,

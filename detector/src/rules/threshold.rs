@@ -121,7 +121,7 @@ pub fn from_toml(
     let mut rules = Vec::new();
     for r in parsed.threshold {
         let at = |field: &str| format!("threshold {:?}.{field}", r.id);
-        let level = parse_level(Some(&r.level)).map_err(|m| err(at("level"), m))?;
+        let level = parse_level(Some(&r.level)).map_err(|m| err(at("level"), m.0))?;
         let apps = match &r.service {
             None => Vec::new(),
             Some(service) => logsources.service_apps(service).ok_or_else(|| {

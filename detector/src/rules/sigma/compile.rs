@@ -1,0 +1,211 @@
+//! Compiling a detection's searches: keyword lists and maps of `field|modifiers: values`.
+
+use std::net::IpAddr;
+
+use serde_yaml::Value;
+
+use super::super::pattern::{StrKind, StrPattern};
+use super::matcher::*;
+
+pub(super) type CompileError = (String, String);
+
+pub(super) fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+pub(super) fn compile_search(v: &Value) -> Result<Search, CompileError> {
+    match v {
+        Value::Sequence(items) if items.iter().all(|i| !i.is_mapping()) => {
+            let mut ks = Vec::new();
+            for item in items {
+                let text = scalar_text(item)
+                    .ok_or_else(|| (String::new(), "a keyword that is not a string".into()))?;
+                ks.push(Matcher::Str(StrPattern::new(
+                    &text,
+                    StrKind::Contains,
+                    false,
+                )));
+            }
+            Ok(Search::Keywords(Keywords::new(ks)))
+        }
+        Value::Sequence(items) => {
+            let mut maps = Vec::new();
+            for item in items {
+                let map = item
+                    .as_mapping()
+                    .ok_or_else(|| (String::new(), "a list mixing maps and values".into()))?;
+                maps.push(compile_map(map)?);
+            }
+            Ok(Search::Maps(maps))
+        }
+        Value::Mapping(map) => Ok(Search::Maps(vec![compile_map(map)?])),
+        Value::String(_) | Value::Number(_) => {
+            Ok(Search::Keywords(Keywords::new(vec![Matcher::Str(
+                StrPattern::new(&scalar_text(v).expect("scalar"), StrKind::Contains, false),
+            )])))
+        }
+        _ => Err((String::new(), "not a list or a map".into())),
+    }
+}
+
+pub(super) fn compile_map(map: &serde_yaml::Mapping) -> Result<Vec<FieldMatch>, CompileError> {
+    let mut out = Vec::new();
+    for (k, v) in map {
+        let key = k
+            .as_str()
+            .ok_or_else(|| (String::new(), "a non-string field name".into()))?;
+        let mut parts = key.split('|');
+        let field = parts.next().unwrap_or_default();
+        let ctx = |m: String| (format!(".{key}"), m);
+        let mut kind = StrKind::Exact;
+        let (mut all, mut re, mut cidr, mut cased, mut exists) =
+            (false, false, false, false, false);
+        let (mut b64, mut b64off, mut windash) = (false, false, false);
+        let mut re_flags = String::new();
+        for modifier in parts {
+            match modifier {
+                "contains" => kind = StrKind::Contains,
+                "startswith" => kind = StrKind::StartsWith,
+                "endswith" => kind = StrKind::EndsWith,
+                "all" => all = true,
+                "re" => re = true,
+                "cidr" => cidr = true,
+                "cased" => cased = true,
+                "exists" => exists = true,
+                "base64" => b64 = true,
+                "base64offset" => b64off = true,
+                "windash" => windash = true,
+                // The regex flags of the Sigma specification: `re|i` (ignore case), `re|m`
+                // (multi-line: `^` and `$` at lines), `re|s` (`.` takes newlines).
+                "i" | "m" | "s" if re => re_flags.push_str(&format!("(?{modifier})")),
+                other => return Err(ctx(format!("modifier {other:?} is not supported"))),
+            }
+        }
+        let values: Vec<&Value> = match v {
+            Value::Sequence(list) => list.iter().collect(),
+            other => vec![other],
+        };
+        if exists {
+            let want = values
+                .first()
+                .and_then(|v| v.as_bool())
+                .ok_or_else(|| ctx("`exists` takes true or false".into()))?;
+            out.push(FieldMatch {
+                field: Field::from_name(field),
+                values: Vec::new(),
+                all: false,
+                exists: Some(want),
+            });
+            continue;
+        }
+        let mut compiled = Vec::new();
+        for value in values {
+            if value.is_null() {
+                compiled.push(vec![Matcher::Null]);
+                continue;
+            }
+            let text =
+                scalar_text(value).ok_or_else(|| ctx("a value that is not a scalar".into()))?;
+            let alts = if re {
+                // As written: Sigma regexes are case-sensitive unless they say `(?i)`.
+                let regex = regex::bytes::Regex::new(&format!("{re_flags}{text}"))
+                    .map_err(|e| ctx(format!("bad regular expression: {e}")))?;
+                vec![Matcher::Re(Re { regex, slot: None })]
+            } else if cidr {
+                let (net, len) = text
+                    .split_once('/')
+                    .ok_or_else(|| ctx(format!("{text:?} is not a CIDR")))?;
+                let net: IpAddr = net
+                    .parse()
+                    .map_err(|_| ctx(format!("{text:?} is not a CIDR")))?;
+                let len: u8 = len
+                    .parse()
+                    .map_err(|_| ctx(format!("{text:?} is not a CIDR")))?;
+                if len > if net.is_ipv4() { 32 } else { 128 } {
+                    return Err(ctx(format!("{text:?}: prefix too long")));
+                }
+                vec![Matcher::Cidr(net, len)]
+            } else {
+                let mut variants = vec![text];
+                if windash {
+                    variants = variants.iter().flat_map(|t| windash_variants(t)).collect();
+                }
+                if b64 {
+                    variants = variants.iter().map(|t| base64(t.as_bytes(), 0)).collect();
+                    // Encoded text is matched as written.
+                    cased = true;
+                } else if b64off {
+                    variants = variants
+                        .iter()
+                        .flat_map(|t| (0..3).map(move |o| base64(t.as_bytes(), o)))
+                        .collect();
+                    cased = true;
+                    kind = StrKind::Contains;
+                }
+                variants
+                    .iter()
+                    .map(|t| Matcher::Str(StrPattern::new(t, kind.clone(), cased)))
+                    .collect()
+            };
+            compiled.push(alts);
+        }
+        out.push(FieldMatch {
+            field: Field::from_name(field),
+            values: compiled,
+            all,
+            exists: None,
+        });
+    }
+    Ok(out)
+}
+
+/// `windash`: a command-line flag written with `-` may also be written with `/`, `–`, `—` or
+/// `―` on Windows; each leading dash of a word is varied.
+pub(super) fn windash_variants(t: &str) -> Vec<String> {
+    ["-", "/", "\u{2013}", "\u{2014}", "\u{2015}"]
+        .iter()
+        .map(|d| {
+            t.split(' ')
+                .map(|w| match w.strip_prefix('-') {
+                    Some(rest) => format!("{d}{rest}"),
+                    None => w.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// Base64 of `data` as it appears when preceded by `offset` (0-2) other bytes, trimmed to the
+/// characters that do not depend on its neighbours (Sigma's base64offset).
+pub(super) fn base64(data: &[u8], offset: usize) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut padded = vec![0u8; offset];
+    padded.extend_from_slice(data);
+    let mut out = String::new();
+    for chunk in padded.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    if offset == 0 && data.len().is_multiple_of(3) {
+        return out;
+    }
+    // Drop the characters mixed with the unknown bytes before and after.
+    let start = [0, 2, 3][offset];
+    let total = offset + data.len();
+    let end_trim = [0, 3, 2][total % 3];
+    let end = out.len().saturating_sub(end_trim).max(start);
+    out[start..end].to_string()
+}

@@ -1,0 +1,306 @@
+//! What a compiled rule is made of, and how it matches an event: fields, matchers, field
+//! matches, keywords, searches and the condition's expression.
+
+use std::net::IpAddr;
+
+use super::super::{literals::LiteralSet, pattern::StrPattern};
+use crate::parse::Event;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Field {
+    Message,
+    Host,
+    App,
+    ProcId,
+    MsgId,
+    Facility,
+    Severity,
+    Other(String),
+}
+
+impl Field {
+    pub(crate) fn from_name(name: &str) -> Self {
+        match name.to_ascii_lowercase().as_str() {
+            "message" | "msg" => Field::Message,
+            "host" | "hostname" => Field::Host,
+            "app" | "appname" | "program" => Field::App,
+            "procid" | "pid" => Field::ProcId,
+            "msgid" => Field::MsgId,
+            "facility" => Field::Facility,
+            "severity" => Field::Severity,
+            _ => Field::Other(name.to_string()),
+        }
+    }
+
+    /// Calls `f` with every value of this field in `e`, until it returns true.
+    pub(crate) fn any_value(&self, e: &Event<'_>, mut f: impl FnMut(&[u8]) -> bool) -> bool {
+        match self {
+            Field::Message => f(e.body),
+            Field::Host => e.host.is_some_and(f),
+            Field::App => e.app.is_some_and(f),
+            Field::ProcId => e.procid.is_some_and(f),
+            Field::MsgId => e.msgid.is_some_and(f),
+            Field::Facility => e.pri.is_some_and(|p| f(p.facility.name().as_bytes())),
+            Field::Severity => e.pri.is_some_and(|p| f(p.severity.name().as_bytes())),
+            Field::Other(name) => {
+                e.fields()
+                    .any(|x| x.key.eq_ignore_ascii_case(name.as_bytes()) && f(x.value))
+                    || e.sd_params().any(|(_, k, v)| k == name.as_bytes() && f(v))
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum Matcher {
+    Str(StrPattern),
+    Re(Re),
+    Cidr(IpAddr, u8),
+    /// `null`: the field is absent or empty.
+    Null,
+}
+
+/// A `re` value: its regex, and once a [`SigmaSet`] holds the rule, its place in the set's
+/// RegexSet for its field.
+#[derive(Clone, Debug)]
+pub(super) struct Re {
+    pub(super) regex: regex::bytes::Regex,
+    /// (group, pattern) in [`SigmaSet`]'s regex groups.
+    pub(super) slot: Option<(u32, u32)>,
+}
+
+/// How `re` values are evaluated: each regex on its own ([`Alone`]), or through the
+/// RegexSet of its field, run once per event ([`RegexMemo`]).
+pub(super) trait ReEval {
+    /// Whether some value of `field` in `e` matches `re`.
+    fn any_value(&mut self, field: &Field, re: &Re, e: &Event<'_>) -> bool;
+}
+
+/// Every regex on its own.
+pub(super) struct Alone;
+
+impl ReEval for Alone {
+    fn any_value(&mut self, field: &Field, re: &Re, e: &Event<'_>) -> bool {
+        field.any_value(e, |v| re.regex.is_match(v))
+    }
+}
+
+impl Matcher {
+    pub(super) fn matches(&self, v: &[u8]) -> bool {
+        match self {
+            Matcher::Str(p) => p.matches(v),
+            Matcher::Re(r) => r.regex.is_match(v),
+            Matcher::Cidr(net, len) => std::str::from_utf8(v)
+                .ok()
+                .and_then(|s| s.trim().parse::<IpAddr>().ok())
+                .is_some_and(|ip| in_cidr(ip, *net, *len)),
+            Matcher::Null => v.is_empty(),
+        }
+    }
+}
+
+pub(super) fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len))
+            };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(len))
+            };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// One `field|modifiers: values` item: every value is a set of alternatives (from base64offset
+/// or windash); the values are OR-ed, or AND-ed with `all`.
+#[derive(Clone, Debug)]
+pub(super) struct FieldMatch {
+    pub(super) field: Field,
+    pub(super) values: Vec<Vec<Matcher>>,
+    pub(super) all: bool,
+    /// `exists`: only whether the field is there.
+    pub(super) exists: Option<bool>,
+}
+
+impl FieldMatch {
+    pub(super) fn matches(&self, e: &Event<'_>, res: &mut impl ReEval) -> bool {
+        if let Some(want) = self.exists {
+            return self.field.any_value(e, |_| true) == want;
+        }
+        let mut value_matches = |alts: &Vec<Matcher>| {
+            if alts.iter().any(|m| matches!(m, Matcher::Null)) && !self.field.any_value(e, |_| true)
+            {
+                return true;
+            }
+            alts.iter().any(|m| match m {
+                Matcher::Re(re) => res.any_value(&self.field, re, e),
+                m => self.field.any_value(e, |v| m.matches(v)),
+            })
+        };
+        if self.all {
+            self.values.iter().all(&mut value_matches)
+        } else {
+            self.values.iter().any(value_matches)
+        }
+    }
+}
+
+/// Keyword alternatives, matched anywhere in the body: the plain case-insensitive literals in
+/// one [`LiteralSet`] (one pass over the body for all of them), the rest one by one.
+#[derive(Clone, Debug)]
+pub(super) struct Keywords {
+    pub(super) literals: LiteralSet,
+    pub(super) literal_patterns: Vec<Vec<u8>>,
+    pub(super) others: Vec<Matcher>,
+}
+
+impl Keywords {
+    pub(super) fn new(all: Vec<Matcher>) -> Self {
+        let mut literals = Vec::new();
+        let mut others = Vec::new();
+        for m in all {
+            match &m {
+                Matcher::Str(p) => match p.contains_literal() {
+                    Some((lit, false)) if !lit.is_empty() => literals.push(lit.to_vec()),
+                    _ => others.push(m),
+                },
+                _ => others.push(m),
+            }
+        }
+        Self {
+            literals: LiteralSet::new(&literals),
+            literal_patterns: literals,
+            others,
+        }
+    }
+
+    pub(super) fn matches(&self, e: &Event<'_>, res: &mut impl ReEval) -> bool {
+        self.literals.is_match(e.body)
+            || self.others.iter().any(|k| match k {
+                Matcher::Re(re) => res.any_value(&Field::Message, re, e),
+                k => k.matches(e.body),
+            })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum Search {
+    /// Keyword alternatives, matched anywhere in the body.
+    Keywords(Keywords),
+    /// OR of maps, each an AND of field matches.
+    Maps(Vec<Vec<FieldMatch>>),
+}
+
+impl Search {
+    pub(super) fn matches(&self, e: &Event<'_>, res: &mut impl ReEval) -> bool {
+        match self {
+            Search::Keywords(ks) => ks.matches(e, res),
+            Search::Maps(maps) => maps.iter().any(|m| m.iter().all(|f| f.matches(e, res))),
+        }
+    }
+
+    /// Every `re` value of the search, with the field it looks at.
+    pub(super) fn regexes_mut(&mut self) -> Vec<(Field, &mut Re)> {
+        match self {
+            Search::Keywords(ks) => ks
+                .others
+                .iter_mut()
+                .filter_map(|m| match m {
+                    Matcher::Re(re) => Some((Field::Message, re)),
+                    _ => None,
+                })
+                .collect(),
+            Search::Maps(maps) => maps
+                .iter_mut()
+                .flatten()
+                .flat_map(|f| {
+                    let field = &f.field;
+                    f.values.iter_mut().flatten().filter_map(move |m| match m {
+                        Matcher::Re(re) => Some((field.clone(), re)),
+                        _ => None,
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum Expr {
+    Search(usize),
+    Not(Box<Expr>),
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+}
+
+impl Expr {
+    pub(super) fn eval(
+        &self,
+        searches: &[(String, Search)],
+        e: &Event<'_>,
+        res: &mut impl ReEval,
+    ) -> bool {
+        match self {
+            Expr::Search(i) => searches[*i].1.matches(e, res),
+            Expr::Not(x) => !x.eval(searches, e, res),
+            Expr::And(xs) => xs.iter().all(|x| x.eval(searches, e, res)),
+            Expr::Or(xs) => xs.iter().any(|x| x.eval(searches, e, res)),
+        }
+    }
+}
+
+impl Expr {
+    /// Literals of which the body must contain at least one for the expression to be true, or
+    /// `None` when it can be true without any (negations, field matches, regexes).
+    pub(super) fn required_literals(&self, searches: &[(String, Search)]) -> Option<Vec<Vec<u8>>> {
+        match self {
+            Expr::Search(i) => match &searches[*i].1 {
+                Search::Keywords(k) => k.required_literals(),
+                Search::Maps(_) => None,
+            },
+            Expr::Not(_) => None,
+            // Every branch must be able to fire, so all their literals are candidates.
+            Expr::Or(xs) => {
+                let mut all = Vec::new();
+                for x in xs {
+                    all.extend(x.required_literals(searches)?);
+                }
+                Some(all)
+            }
+            // One branch that needs a literal is enough. The best filter is the set that is
+            // rarest in text: a one-byte literal such as `:` is in nearly every message, so the
+            // set whose shortest literal is longest wins (lengths from four on count alike),
+            // then the set with fewer literals.
+            Expr::And(xs) => xs
+                .iter()
+                .filter_map(|x| x.required_literals(searches))
+                .max_by_key(|lits| {
+                    let shortest = lits.iter().map(Vec::len).min().unwrap_or(0).min(4);
+                    (shortest, std::cmp::Reverse(lits.len()))
+                }),
+        }
+    }
+}
+
+impl Keywords {
+    pub(super) fn required_literals(&self) -> Option<Vec<Vec<u8>>> {
+        let mut out: Vec<Vec<u8>> = self.literal_patterns.clone();
+        for m in &self.others {
+            match m {
+                Matcher::Str(p) => out.push(p.required_literal()?.to_vec()),
+                _ => return None,
+            }
+        }
+        Some(out)
+    }
+}

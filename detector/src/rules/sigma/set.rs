@@ -1,0 +1,264 @@
+//! A set of rules evaluated together, through one literal prefilter and one RegexSet per field.
+
+use super::super::literals::LiteralSet;
+use super::SigmaRule;
+use super::matcher::*;
+use crate::parse::Event;
+
+/// Gathers every `re` value of `rules` into one RegexSet per field (the same pattern once), and
+/// tells each value its place. A group whose set does not build (each pattern compiled on its
+/// own, but together they may pass the size limit) is kept without a set: its values run on
+/// their own.
+pub(super) fn regex_groups(rules: &mut [SigmaRule]) -> Vec<RegexGroup> {
+    let mut groups: Vec<(Field, Vec<String>)> = Vec::new();
+    for rule in rules.iter_mut() {
+        for (_, search) in &mut rule.searches {
+            for (field, re) in search.regexes_mut() {
+                let g = groups
+                    .iter()
+                    .position(|(f, _)| *f == field)
+                    .unwrap_or_else(|| {
+                        groups.push((field, Vec::new()));
+                        groups.len() - 1
+                    });
+                let patterns = &mut groups[g].1;
+                let pattern = re.regex.as_str();
+                let p = patterns
+                    .iter()
+                    .position(|p| p == pattern)
+                    .unwrap_or_else(|| {
+                        patterns.push(pattern.to_string());
+                        patterns.len() - 1
+                    });
+                re.slot = Some((g as u32, p as u32));
+            }
+        }
+    }
+    // As `regex::bytes::RegexSet` builds its sets: every pattern reported, and bytes that are
+    // not UTF-8 allowed.
+    groups
+        .into_iter()
+        .map(|(field, patterns)| RegexGroup {
+            field,
+            set: regex_automata::meta::Builder::new()
+                .configure(
+                    regex_automata::meta::Config::new()
+                        .match_kind(regex_automata::MatchKind::All)
+                        .utf8_empty(false),
+                )
+                .syntax(regex_automata::util::syntax::Config::new().utf8(false))
+                .build_many(&patterns)
+                .ok(),
+        })
+        .collect()
+}
+
+/// A set of Sigma rules evaluated together: every literal any rule needs goes into one
+/// [`LiteralSet`], one pass over the body finds the candidate rules, and only those (and the
+/// rules that need no literal) are evaluated in full. Their `re` values go through one RegexSet
+/// per field, run at most once per event and only when a candidate asks.
+#[derive(Debug)]
+pub struct SigmaSet {
+    pub(super) rules: Vec<SigmaRule>,
+    /// Every `re` value of the rules, one RegexSet per field: run once per event that a
+    /// candidate rule asks about it, over each value of the field.
+    pub(super) regexes: Vec<RegexGroup>,
+    /// Tells this set's scratch state from another's.
+    pub(super) id: u64,
+    pub(super) prefilter: LiteralSet,
+    /// Literal index -> the rules it makes candidates.
+    pub(super) pattern_rules: Vec<Vec<u32>>,
+    /// Rules evaluated on every event.
+    pub(super) always: Vec<u32>,
+    /// The prefilter's literals, in its order.
+    pub(super) literals: Vec<Vec<u8>>,
+}
+
+/// The `re` values that look at one field, as one RegexSet (none when it did not build).
+#[derive(Debug)]
+pub(super) struct RegexGroup {
+    pub(super) field: Field,
+    pub(super) set: Option<regex_automata::meta::Regex>,
+}
+
+/// Per-worker scratch of [`SigmaSet::for_each_match`], so matching does not allocate.
+#[derive(Debug, Default)]
+pub struct SigmaScratch {
+    pub(super) seen: Vec<u64>,
+    pub(super) generation: u64,
+    pub(super) candidates: Vec<u32>,
+    /// The set the regex state below was made for.
+    pub(super) set_id: u64,
+    /// Per regex group of that set (none for a group without a RegexSet).
+    pub(super) regexes: Vec<Option<GroupMemo>>,
+}
+
+/// One regex group's result for the current event.
+#[derive(Debug)]
+pub(super) struct GroupMemo {
+    /// The event (`SigmaScratch::generation`) `matched` is for.
+    pub(super) generation: u64,
+    pub(super) matched: regex_automata::PatternSet,
+    pub(super) cache: regex_automata::meta::Cache,
+}
+
+/// `re` values through their field's RegexSet: each group runs at most once per event.
+pub(super) struct RegexMemo<'a> {
+    pub(super) groups: &'a [RegexGroup],
+    pub(super) memos: &'a mut [Option<GroupMemo>],
+    pub(super) generation: u64,
+}
+
+impl ReEval for RegexMemo<'_> {
+    fn any_value(&mut self, field: &Field, re: &Re, e: &Event<'_>) -> bool {
+        let Some((group, pattern)) = re.slot else {
+            return Alone.any_value(field, re, e);
+        };
+        let g = &self.groups[group as usize];
+        let (Some(set), Some(memo)) = (&g.set, &mut self.memos[group as usize]) else {
+            return Alone.any_value(field, re, e);
+        };
+        if memo.generation != self.generation {
+            memo.generation = self.generation;
+            memo.matched.clear();
+            g.field.any_value(e, |v| {
+                let input = regex_automata::Input::new(v);
+                set.which_overlapping_matches_with(&mut memo.cache, &input, &mut memo.matched);
+                memo.matched.is_full()
+            });
+        }
+        memo.matched
+            .contains(regex_automata::PatternID::must(pattern as usize))
+    }
+}
+
+/// Tells sets apart (for their scratch state).
+pub(super) static NEXT_SET_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl SigmaSet {
+    /// Compiles the prefilter of `rules`.
+    pub fn new(mut rules: Vec<SigmaRule>) -> Self {
+        let mut literals: Vec<Vec<u8>> = Vec::new();
+        let mut pattern_rules: Vec<Vec<u32>> = Vec::new();
+        let mut always = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            match r.condition.required_literals(&r.searches) {
+                Some(lits) if !lits.is_empty() => {
+                    for lit in lits {
+                        match literals.iter().position(|l| l.eq_ignore_ascii_case(&lit)) {
+                            Some(p) => pattern_rules[p].push(i as u32),
+                            None => {
+                                literals.push(lit);
+                                pattern_rules.push(vec![i as u32]);
+                            }
+                        }
+                    }
+                }
+                _ => always.push(i as u32),
+            }
+        }
+        let prefilter = LiteralSet::new(&literals);
+        let regexes = regex_groups(&mut rules);
+        Self {
+            literals,
+            rules,
+            regexes,
+            id: NEXT_SET_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            prefilter,
+            pattern_rules,
+            always,
+        }
+    }
+
+    /// The rules, by index.
+    pub fn rules(&self) -> &[SigmaRule] {
+        &self.rules
+    }
+
+    /// The literals of the prefilter: an event is a candidate for a rule only when its body
+    /// contains (ASCII case aside) one of that rule's literals.
+    pub fn literals(&self) -> &[Vec<u8>] {
+        &self.literals
+    }
+
+    /// The prefilter, compiled.
+    pub fn prefilter(&self) -> &LiteralSet {
+        &self.prefilter
+    }
+
+    /// RegexSets the `re` values were gathered into (one per field they look at).
+    pub fn regex_sets(&self) -> usize {
+        self.regexes.iter().filter(|g| g.set.is_some()).count()
+    }
+
+    /// Rules that skip the prefilter (evaluated on every event).
+    pub fn unfiltered(&self) -> usize {
+        self.always.len()
+    }
+
+    /// Scratch space for matching with this set, with everything it needs allocated now: even
+    /// the first match allocates nothing.
+    pub fn scratch(&self) -> SigmaScratch {
+        let mut s = SigmaScratch::default();
+        self.prepare(&mut s);
+        s
+    }
+
+    /// Sizes `scratch` for this set, once.
+    pub(super) fn prepare(&self, scratch: &mut SigmaScratch) {
+        if scratch.set_id == self.id && scratch.seen.len() >= self.rules.len() {
+            return;
+        }
+        scratch.seen.resize(self.rules.len(), 0);
+        scratch
+            .candidates
+            .reserve(2 * self.rules.len() + self.always.len());
+        // One memo per regex group.
+        scratch.set_id = self.id;
+        scratch.regexes = self
+            .regexes
+            .iter()
+            .map(|g| {
+                g.set.as_ref().map(|set| GroupMemo {
+                    generation: 0,
+                    matched: regex_automata::PatternSet::new(set.pattern_len()),
+                    cache: set.create_cache(),
+                })
+            })
+            .collect();
+    }
+
+    /// Calls `f` with the index of every rule that matches `e`, in rule order.
+    pub fn for_each_match(
+        &self,
+        e: &Event<'_>,
+        scratch: &mut SigmaScratch,
+        mut f: impl FnMut(usize),
+    ) {
+        self.prepare(scratch);
+        scratch.generation += 1;
+        scratch.candidates.clear();
+        scratch.candidates.extend_from_slice(&self.always);
+        self.prefilter.find_each(e.body, |literal| {
+            for &r in &self.pattern_rules[literal] {
+                if scratch.seen[r as usize] != scratch.generation {
+                    scratch.seen[r as usize] = scratch.generation;
+                    scratch.candidates.push(r);
+                }
+            }
+            false
+        });
+        scratch.candidates.sort_unstable();
+        scratch.candidates.dedup();
+        let mut res = RegexMemo {
+            groups: &self.regexes,
+            memos: &mut scratch.regexes,
+            generation: scratch.generation,
+        };
+        for &r in &scratch.candidates {
+            if self.rules[r as usize].matches_with(e, &mut res) {
+                f(r as usize);
+            }
+        }
+    }
+}
