@@ -239,7 +239,7 @@ pub struct WorkerInfo {
     pub cpus: Vec<usize>,
     /// Whether pinning worked (`"ok"`, else the error).
     #[serde(serialize_with = "crate::sys::serialize_outcome")]
-    pub pinned: Result<(), String>,
+    pub pinned: crate::sys::Outcome,
     /// How it waits.
     pub mode: Mode,
     /// AF_XDP bind mode.
@@ -395,14 +395,14 @@ impl Live<'_> {
         &mut self,
         generation: u32,
         make: impl Fn(usize) -> Box<Engine>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SwapError> {
         if self
             .daemon
             .workers
             .iter()
             .any(|w| w.swap.incoming.slots() == 0)
         {
-            return Err("the previous reload has not been taken up by every worker yet".into());
+            return Err(SwapError::Busy);
         }
         for (i, w) in self.daemon.workers.iter_mut().enumerate() {
             let new = NewEngine {
@@ -410,7 +410,7 @@ impl Live<'_> {
                 engine: make(i),
             };
             if w.swap.incoming.push(new).is_err() {
-                return Err(format!("worker {i}: its swap slot is taken"));
+                return Err(SwapError::Taken(i));
             }
         }
         Ok(())
@@ -424,6 +424,17 @@ impl Live<'_> {
             .map(|w| w.stats.read().generation)
             .collect()
     }
+}
+
+/// Why new engines were not handed over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SwapError {
+    /// Some worker has not taken up the previous ones yet.
+    #[error("the previous reload has not been taken up by every worker yet")]
+    Busy,
+    /// A worker's swap slot was taken after all (by another caller).
+    #[error("worker {0}: its swap slot is taken")]
+    Taken(usize),
 }
 
 /// When to stop, besides the stop flag.
@@ -891,7 +902,9 @@ struct WorkerSpec {
 impl WorkerSpec {
     /// The worker thread: pin, open the source, say ready, loop, report.
     fn run(self, mut pipeline: Pipeline, mut stats: StatsPublisher) -> WorkerEnd {
-        let pinned = cpu::pin_current_thread(&self.cpus).map_err(|e| e.to_string());
+        let pinned = cpu::pin_current_thread(&self.cpus)
+            .err()
+            .map(|e| e.to_string());
         let mut info = WorkerInfo {
             worker: self.worker,
             kind: "socket",
@@ -1036,13 +1049,24 @@ pub fn encode_histogram(h: &Histogram<u64>) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// Why a text is not an encoded histogram.
+#[derive(Debug, thiserror::Error)]
+pub enum HistogramError {
+    /// Not base64.
+    #[error("not base64")]
+    Base64(#[from] base64::DecodeError),
+    /// Not HdrHistogram's V2 encoding.
+    #[error("not an encoded histogram ({0:?})")]
+    Encoding(hdrhistogram::serialization::DeserializeError),
+}
+
 /// The inverse of [`encode_histogram`].
-pub fn decode_histogram(text: &str) -> anyhow::Result<Histogram<u64>> {
+pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, HistogramError> {
     use base64::Engine as _;
     let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim())?;
     hdrhistogram::serialization::Deserializer::new()
         .deserialize(&mut std::io::Cursor::new(bytes))
-        .map_err(|e| anyhow::anyhow!("not an encoded histogram: {e:?}"))
+        .map_err(HistogramError::Encoding)
 }
 
 /// Percentiles of one stage.

@@ -99,7 +99,7 @@ impl HostCheck {
                 Err(why) => check(
                     "af_xdp",
                     Status::Fail,
-                    why,
+                    crate::error_chain(&why),
                     Some("a kernel built with CONFIG_XDP_SOCKETS; or run with --backend socket"),
                 ),
             });

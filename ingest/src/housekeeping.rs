@@ -27,14 +27,26 @@ use detector::engine::{Blueprint, EngineOptions, LearningOptions};
 use crate::{
     config::Config,
     daemon::{Live, OutputSink},
-    metrics::{self, AlertCounts, Reply, Request},
+    metrics::{self, AlertCounts, Refusal, Reply, Request},
     pipeline::{Parsing, Sample, WorkerAlert},
     rules::{AlertFacts, Rules, alert_json, load_rules, rule_meta, severity},
     sinks::{AlertOut, Sinks},
 };
 
-/// Reads the configuration again, as at start (the file, with the command line over it).
-pub type Reconfigure = Arc<dyn Fn() -> anyhow::Result<Config> + Send + Sync>;
+/// Reads the configuration again, as at start (the file, with the command line over it), or
+/// says why it cannot.
+pub type Reconfigure = Arc<dyn Fn() -> Result<Config, Refusal> + Send + Sync>;
+
+/// Why a reload did not load.
+#[derive(Debug, thiserror::Error)]
+enum ReloadError {
+    /// The configuration.
+    #[error("the configuration")]
+    Config(#[source] Refusal),
+    /// The rules.
+    #[error("the rules")]
+    Rules(#[source] crate::rules::RulesError),
+}
 
 /// The learning options a configuration asks for.
 pub fn learning(config: &Config) -> Option<LearningOptions> {
@@ -89,7 +101,7 @@ pub struct Housekeeper<W: Write> {
     reconfigure: Reconfigure,
     /// The configuration in effect (fields that need a restart keep their start values).
     running: Config,
-    job: Option<JoinHandle<anyhow::Result<Loaded>>>,
+    job: Option<JoinHandle<Result<Loaded, ReloadError>>>,
     /// Who waits for the reload in progress.
     waiting: Vec<Reply>,
     /// A reload was asked for while one was running.
@@ -193,8 +205,8 @@ impl<W: Write> Housekeeper<W> {
         let job = std::thread::Builder::new()
             .name("reload".into())
             .spawn(move || {
-                let config = reconfigure()?;
-                let rules = Arc::new(load_rules(&config.rules)?);
+                let config = reconfigure().map_err(ReloadError::Config)?;
+                let rules = Arc::new(load_rules(&config.rules).map_err(ReloadError::Rules)?);
                 let blueprint = blueprint(&rules, &config);
                 Ok(Loaded {
                     config,
@@ -204,11 +216,11 @@ impl<W: Write> Housekeeper<W> {
             });
         match job {
             Ok(j) => self.job = Some(j),
-            Err(e) => self.answer(Err(format!("starting the reload: {e}"))),
+            Err(e) => self.answer(Err(Refusal(format!("starting the reload: {e}")))),
         }
     }
 
-    fn answer(&mut self, result: Result<String, String>) {
+    fn answer(&mut self, result: Result<String, Refusal>) {
         match &result {
             Ok(summary) => log::info!("{summary}"),
             Err(e) => log::error!("{e}"),
@@ -219,11 +231,11 @@ impl<W: Write> Housekeeper<W> {
     }
 
     /// Puts a loaded reload into effect.
-    fn apply(&mut self, live: &mut Live<'_>, loaded: Loaded) -> Result<String, String> {
+    fn apply(&mut self, live: &mut Live<'_>, loaded: Loaded) -> Result<String, Refusal> {
         let generation = self.generation() + 1;
         let blueprint = &loaded.blueprint;
         live.replace_engines(generation, |_| Box::new(blueprint.engine()))
-            .map_err(|e| format!("reload not applied: {e}"))?;
+            .map_err(|e| Refusal(format!("reload not applied: {e}")))?;
         self.rule_sets.push((generation, loaded.rules.clone()));
         let new = loaded.config;
         if new.sink != self.running.sink {
@@ -371,10 +383,11 @@ impl<W: Write> OutputSink for Housekeeper<W> {
             let job = self.job.take().expect("checked");
             let result = match job.join() {
                 Ok(Ok(loaded)) => self.apply(live, loaded),
-                Ok(Err(e)) => Err(format!(
-                    "reload rejected, the running configuration and rules stay: {e:#}"
-                )),
-                Err(_) => Err("reload failed: the loading thread panicked".into()),
+                Ok(Err(e)) => Err(Refusal(format!(
+                    "reload rejected, the running configuration and rules stay: {}",
+                    crate::error_chain(&e)
+                ))),
+                Err(_) => Err(Refusal("reload failed: the loading thread panicked".into())),
             };
             self.answer(result);
             if std::mem::take(&mut self.again) {
@@ -402,7 +415,12 @@ impl<W: Write> OutputSink for Housekeeper<W> {
                             report.sinks = self.sinks.reports();
                             metrics::render(&report, &self.alerts)
                         })
-                        .map_err(|e| format!("reading the counters failed: {e}"));
+                        .map_err(|e| {
+                            Refusal(format!(
+                                "reading the counters failed: {}",
+                                crate::error_chain(&e)
+                            ))
+                        });
                     let _ = reply.send(text);
                 }
                 Request::Reload(reply) => {

@@ -22,3 +22,16 @@ pub mod status;
 pub mod sys;
 pub mod worker;
 pub mod xdp;
+
+/// An error with its causes, `: `-separated, for a one-line report (what `{:#}` gives an
+/// `anyhow` error).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}

@@ -21,7 +21,7 @@ use ingest::{
     daemon::{self, Backend, Daemon, Limits, Options},
     filter::SourceFilter,
     housekeeping::{self, Housekeeper, Reconfigure},
-    metrics::{self, MetricsServer},
+    metrics::{self, MetricsServer, Refusal},
     pipeline::{ALERTS_PER_BATCH, Parsing},
     rules::{AlertFacts, Rules, alert_json, load_rules},
     sinks::Sinks,
@@ -839,7 +839,7 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
                 .iter()
                 .filter_map(|s| s.spool_dir.clone())
                 .collect();
-            sys::give_to(user, &spools).map_err(|e| anyhow::anyhow!("{e}"))?;
+            sys::give_to(user, &spools).context("giving the spool folders to the user")?;
             // Without CAP_IPC_LOCK every page locked counts against RLIMIT_MEMLOCK, and what is
             // locked already (the UMEMs) is far beyond a finite limit: with MCL_FUTURE still on,
             // any new page (a heap mapping, a deeper stack) would fail, and the daemon with it.
@@ -855,7 +855,7 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
                 }
             }
             let (uid, gid) = sys::drop_privileges(user)
-                .map_err(|e| anyhow::anyhow!("dropping privileges to {user}: {e}"))?;
+                .with_context(|| format!("dropping privileges to {user}"))?;
             log::info!("running as {user} (uid {uid}, gid {gid}) with no capabilities");
             Some(user.clone())
         }
@@ -869,7 +869,7 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
                 w.worker
             );
         }
-        if let Err(e) = &w.pinned {
+        if let Some(e) = &w.pinned {
             log::warn!(
                 "worker {}: pinning to CPUs {:?} failed: {e}",
                 w.worker,
@@ -893,7 +893,7 @@ fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
 
     let reconfigure: Reconfigure = {
         let (args, given) = (args.clone(), given.clone());
-        Arc::new(move || effective_config(&args, &given))
+        Arc::new(move || effective_config(&args, &given).map_err(|e| Refusal(format!("{e:#}"))))
     };
     let mut housekeeper = Housekeeper::new(
         out,

@@ -501,8 +501,24 @@ fn seconds(ns: u64) -> f64 {
     ns as f64 / 1e9
 }
 
+/// Why the housekeeping loop answers a request without what it asked for (a reload refused, the
+/// counters unreadable), in words for the operator.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refusal(pub String);
+
 /// Where the housekeeping loop answers a request: the text, or why there is none.
-pub type Reply = mpsc::SyncSender<Result<String, String>>;
+pub type Reply = mpsc::SyncSender<Result<String, Refusal>>;
+
+/// A line of a scrape that is not a sample.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line} is not a sample: {text:?}")]
+pub struct ScrapeError {
+    /// 1-based.
+    pub line: usize,
+    /// The line.
+    pub text: String,
+}
 
 /// What the server asks the housekeeping loop for.
 #[derive(Debug)]
@@ -588,9 +604,12 @@ fn serve_one(mut stream: TcpStream, requests: &mpsc::Sender<Request>) -> io::Res
                 .and_then(|()| rx.recv_timeout(RELOAD_TIMEOUT).ok());
             match answer {
                 Some(Ok(summary)) => respond(&mut stream, "200 OK", "text/plain", &summary),
-                Some(Err(why)) => {
-                    respond(&mut stream, "422 Unprocessable Content", "text/plain", &why)
-                }
+                Some(Err(why)) => respond(
+                    &mut stream,
+                    "422 Unprocessable Content",
+                    "text/plain",
+                    &why.0,
+                ),
                 None => respond(
                     &mut stream,
                     "503 Service Unavailable",
@@ -681,13 +700,16 @@ pub struct Scrape {
 
 impl Scrape {
     /// Parses the text format; a line that does not parse is an error naming it.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ScrapeError> {
         let mut samples = Vec::new();
         for (n, line) in text.lines().enumerate() {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            samples.push(parse_line(line).ok_or_else(|| format!("line {}: {line}", n + 1))?);
+            samples.push(parse_line(line).ok_or_else(|| ScrapeError {
+                line: n + 1,
+                text: line.to_string(),
+            })?);
         }
         Ok(Self { samples })
     }

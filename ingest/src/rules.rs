@@ -16,8 +16,13 @@ use detector::{
 
 use crate::pipeline::WorkerAlert;
 
+/// The rules of the folders that could not be loaded, every one of them.
+#[derive(Debug, thiserror::Error)]
+#[error("{} rule(s) rejected:\n  {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+pub struct RulesError(pub Vec<sigma::RuleError>);
+
 /// Loads every rule folder; any rule that fails stops with all the errors listed.
-pub fn load_rules(dirs: &[PathBuf]) -> anyhow::Result<Rules> {
+pub fn load_rules(dirs: &[PathBuf]) -> Result<Rules, RulesError> {
     let logsources = sigma::LogsourceMap::default();
     let mut rules = Rules::default();
     let mut errors = Vec::new();
@@ -63,8 +68,7 @@ pub fn load_rules(dirs: &[PathBuf]) -> anyhow::Result<Rules> {
         }
     }
     if !errors.is_empty() {
-        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        anyhow::bail!("{} rule(s) rejected:\n  {}", list.len(), list.join("\n  "));
+        return Err(RulesError(errors));
     }
     Ok(rules)
 }

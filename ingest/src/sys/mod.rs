@@ -7,15 +7,62 @@ pub mod signal;
 pub mod udp;
 pub mod xsk;
 
-/// Serializes the outcome of a setting as `"ok"` or its error message, for reports.
-pub fn serialize_outcome<S: serde::Serializer>(
-    outcome: &Result<(), String>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
+/// What a setting that the daemon tries but can live without said: taken, or refused with the
+/// kernel's words (kept as text: it goes into reports and logs, not back into code).
+pub type Outcome = Option<String>;
+
+/// Serializes an [`Outcome`] as `"ok"` or the refusal, for reports.
+pub fn serialize_outcome<S: serde::Serializer>(outcome: &Outcome, s: S) -> Result<S::Ok, S::Error> {
     match outcome {
-        Ok(()) => s.serialize_str("ok"),
-        Err(e) => s.serialize_str(e),
+        None => s.serialize_str("ok"),
+        Some(e) => s.serialize_str(e),
     }
+}
+
+/// Why a privileged step of the system layer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SysError {
+    /// No such user, or the user database could not be read.
+    #[error("user {user:?}: {why}")]
+    User {
+        /// The user asked for.
+        user: String,
+        /// What went wrong.
+        why: String,
+    },
+    /// A system call refused.
+    #[error("{call}")]
+    Call {
+        /// Which call, on what.
+        call: String,
+        /// The error.
+        #[source]
+        source: nix::Error,
+    },
+    /// The ids were set, but the process still has root's.
+    #[error("the user and group ids did not change")]
+    StillRoot,
+    /// The kernel lacks what the XDP path needs.
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// An AF_XDP socket cannot be made.
+    #[error("cannot create an AF_XDP socket")]
+    Socket(#[source] std::io::Error),
+}
+
+fn lookup_user(user: &str) -> Result<nix::unistd::User, SysError> {
+    let err = |why: String| SysError::User {
+        user: user.to_string(),
+        why,
+    };
+    nix::unistd::User::from_name(user)
+        .map_err(|e| err(e.to_string()))?
+        .ok_or_else(|| err("no such user".into()))
+}
+
+fn call(call: impl Into<String>) -> impl FnOnce(nix::Error) -> SysError {
+    let call = call.into();
+    move |source| SysError::Call { call, source }
 }
 
 /// `poll()` on `fds` for up to `timeout_ms` (negative: no limit). Returns how many descriptors
@@ -93,16 +140,14 @@ pub fn ethtool_driver(iface: &str) -> std::io::Result<String> {
 /// Drops every privilege for good: supplementary groups, then the group, then the user (all
 /// threads, real, effective and saved ids). Leaving root this way clears every capability, so
 /// nothing the daemon held while attaching and binding survives. Returns the uid and gid.
-pub fn drop_privileges(user: &str) -> Result<(u32, u32), String> {
-    use nix::unistd::{Gid, Uid, User, setgroups, setresgid, setresuid};
-    let u = User::from_name(user)
-        .map_err(|e| format!("looking up user {user:?}: {e}"))?
-        .ok_or_else(|| format!("no user {user:?}"))?;
-    setgroups(&[u.gid]).map_err(|e| format!("setgroups: {e}"))?;
-    setresgid(u.gid, u.gid, u.gid).map_err(|e| format!("setresgid: {e}"))?;
-    setresuid(u.uid, u.uid, u.uid).map_err(|e| format!("setresuid: {e}"))?;
+pub fn drop_privileges(user: &str) -> Result<(u32, u32), SysError> {
+    use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
+    let u = lookup_user(user)?;
+    setgroups(&[u.gid]).map_err(call("setgroups"))?;
+    setresgid(u.gid, u.gid, u.gid).map_err(call("setresgid"))?;
+    setresuid(u.uid, u.uid, u.uid).map_err(call("setresuid"))?;
     if Uid::effective().is_root() || Gid::effective() != u.gid {
-        return Err("the ids did not change".into());
+        return Err(SysError::StillRoot);
     }
     Ok((u.uid.as_raw(), u.gid.as_raw()))
 }
@@ -128,11 +173,9 @@ pub fn iface_otherhost_dropped(iface: &str) -> u64 {
 
 /// Makes `user` the owner of each path in `paths` and of the files directly inside it (before
 /// privileges are dropped: folders the daemon made as root that it must still write to).
-pub fn give_to(user: &str, paths: &[std::path::PathBuf]) -> Result<(), String> {
-    use nix::unistd::{User, chown};
-    let u = User::from_name(user)
-        .map_err(|e| format!("looking up user {user:?}: {e}"))?
-        .ok_or_else(|| format!("no user {user:?}"))?;
+pub fn give_to(user: &str, paths: &[std::path::PathBuf]) -> Result<(), SysError> {
+    use nix::unistd::chown;
+    let u = lookup_user(user)?;
     for path in paths {
         let inside = std::fs::read_dir(path)
             .into_iter()
@@ -141,7 +184,7 @@ pub fn give_to(user: &str, paths: &[std::path::PathBuf]) -> Result<(), String> {
             .map(|e| e.path());
         for p in std::iter::once(path.clone()).chain(inside) {
             chown(&p, Some(u.uid), Some(u.gid))
-                .map_err(|e| format!("giving {} to {user}: {e}", p.display()))?;
+                .map_err(call(format!("chown {} to {user}", p.display())))?;
         }
     }
     Ok(())
@@ -166,20 +209,22 @@ pub fn raise_memlock_limit() -> nix::Result<u64> {
 
 /// Checks that the kernel has what the XDP path needs: the `bpf()` system call and AF_XDP
 /// sockets. Returns the missing feature, for tests that must skip only on such kernels.
-pub fn kernel_support() -> Result<(), String> {
+pub fn kernel_support() -> Result<(), SysError> {
     // The sysctl exists exactly when the kernel is built with CONFIG_BPF_SYSCALL.
     if !std::path::Path::new("/proc/sys/kernel/unprivileged_bpf_disabled").exists() {
-        return Err("the kernel has no bpf() system call (CONFIG_BPF_SYSCALL)".into());
+        return Err(SysError::Unsupported(
+            "the kernel has no bpf() system call (CONFIG_BPF_SYSCALL)",
+        ));
     }
     // SAFETY: socket() has no memory arguments; the result is checked before use.
     let fd = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
         let err = std::io::Error::last_os_error();
         return match err.raw_os_error() {
-            Some(libc::EAFNOSUPPORT) => {
-                Err("the kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS)".into())
-            }
-            _ => Err(format!("cannot create an AF_XDP socket: {err}")),
+            Some(libc::EAFNOSUPPORT) => Err(SysError::Unsupported(
+                "the kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS)",
+            )),
+            _ => Err(SysError::Socket(err)),
         };
     }
     // SAFETY: `fd` is a descriptor this function just created and owns; wrapping it closes it.

@@ -137,21 +137,21 @@ pub struct XskCounters {
 pub struct BusyPollStatus {
     /// SO_PREFER_BUSY_POLL = 1.
     #[serde(serialize_with = "super::serialize_outcome")]
-    pub prefer_busy_poll: Result<(), String>,
+    pub prefer_busy_poll: super::Outcome,
     /// SO_BUSY_POLL (microseconds).
     #[serde(serialize_with = "super::serialize_outcome")]
-    pub busy_poll_usecs: Result<(), String>,
+    pub busy_poll_usecs: super::Outcome,
     /// SO_BUSY_POLL_BUDGET (packets per poll).
     #[serde(serialize_with = "super::serialize_outcome")]
-    pub busy_poll_budget: Result<(), String>,
+    pub busy_poll_budget: super::Outcome,
 }
 
 impl BusyPollStatus {
     /// Whether every option took.
     pub fn complete(&self) -> bool {
-        self.prefer_busy_poll.is_ok()
-            && self.busy_poll_usecs.is_ok()
-            && self.busy_poll_budget.is_ok()
+        self.prefer_busy_poll.is_none()
+            && self.busy_poll_usecs.is_none()
+            && self.busy_poll_budget.is_none()
     }
 }
 
@@ -377,11 +377,7 @@ impl XskQueue {
                     std::mem::size_of::<libc::c_int>() as libc::socklen_t,
                 )
             };
-            if rc == 0 {
-                Ok(())
-            } else {
-                Err(io::Error::last_os_error().to_string())
-            }
+            (rc != 0).then(|| io::Error::last_os_error().to_string())
         };
         BusyPollStatus {
             prefer_busy_poll: set(libc::SO_PREFER_BUSY_POLL, 1),
