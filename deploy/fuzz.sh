@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # A bounded fuzz run of every detector fuzz target (detector/fuzz), by default 60 s each.
 #   deploy/fuzz.sh [SECONDS] [TARGET...]
-# Installs cargo-fuzz if missing. New corpus entries land in detector/fuzz/corpus/<target>/
-# (commit the interesting ones: the test command replays them); a crash leaves its input in
-# detector/fuzz/artifacts/<target>/ and makes this script fail. Prints executions per target.
+# Installs cargo-fuzz if missing. Each target starts from its committed seeds
+# (detector/fuzz/seeds/<target>/, a small spread of inputs) and from what earlier runs grew in
+# detector/fuzz/corpus/<target>/, which is not committed (git ignores it); new inputs land
+# there. A crash leaves its input in detector/fuzz/artifacts/<target>/ (commit it: the test
+# command replays every artifact as a regression test) and makes this script fail. Prints
+# executions per target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -24,7 +27,9 @@ status=0
 for t in "${targets[@]}"; do
     log=$(mktemp)
     echo "fuzz: $t for ${seconds}s"
-    if cargo +nightly fuzz run "$t" -- -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
+    mkdir -p "corpus/$t"
+    if cargo +nightly fuzz run "$t" "corpus/$t" "seeds/$t" -- -max_total_time="$seconds" \
+        -print_final_stats=1 >"$log" 2>&1; then
         result=ok
     else
         result=CRASH

@@ -1,5 +1,6 @@
-//! Replays every input of the fuzz corpora (`fuzz/corpus/<target>/`) and every crash that was
-//! ever found (`fuzz/artifacts/<target>/`, kept as regression tests) through the same checks the
+//! Replays every seed of the fuzz targets (`fuzz/seeds/<target>/`, committed), every crash that
+//! was ever found (`fuzz/artifacts/<target>/`, kept as regression tests), and what local fuzz
+//! runs grew (`fuzz/corpus/<target>/`, not committed, when present) through the same checks the
 //! fuzz targets run, on stable Rust, as part of the test command.
 
 use std::path::Path;
@@ -7,7 +8,7 @@ use std::path::Path;
 fn replay(target: &str, check: fn(&[u8])) -> usize {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut n = 0;
-    for dir in ["corpus", "artifacts"] {
+    for dir in ["seeds", "artifacts", "corpus"] {
         let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
             continue;
         };
