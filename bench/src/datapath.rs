@@ -16,11 +16,9 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use ingest::{
-    netns::{self, Spawned, VethPair},
-    sys::cpu,
-};
+use ingest::sys::cpu;
 use serde::Serialize;
+use testbed::netns::{self, Spawned, VethPair};
 
 use crate::replay::{ReplayStats, Replayer, syslog_frames};
 

@@ -31,12 +31,10 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use ingest::{
-    netns::{self, Spawned, VethPair},
-    sys::cpu,
-};
+use ingest::sys::cpu;
 use serde::Serialize;
 use serde_json::Value;
+use testbed::netns::{self, Spawned, VethPair};
 
 use crate::{
     datapath::{cpu_idle_ns, process_cpu_ns},

@@ -4,7 +4,7 @@ use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use ingest::netns::{self, Spawned, VethPair};
+use testbed::netns::{self, Spawned, VethPair};
 
 mod datapath;
 mod detect;
@@ -263,7 +263,7 @@ fn iface_mac(iface: &str, netns: Option<&str>) -> anyhow::Result<[u8; 6]> {
     text.split_whitespace()
         .skip_while(|w| *w != "link/ether")
         .nth(1)
-        .and_then(ingest::craft::parse_mac)
+        .and_then(testbed::craft::parse_mac)
         .with_context(|| format!("{iface} has no Ethernet address"))
 }
 
@@ -294,7 +294,7 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("reading {}", pcap.display()))?;
             let to = traffic::Rewrite {
                 src_mac: iface_mac(&iface, netns.as_deref())?,
-                dst_mac: ingest::craft::parse_mac(&dst_mac)
+                dst_mac: testbed::craft::parse_mac(&dst_mac)
                     .with_context(|| format!("--dst-mac {dst_mac:?} is not a MAC address"))?,
                 dst_v4: dst_ip,
                 dst_v6: dst_ip6,

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ingest::{craft::UdpFrame, sys::packet::PacketSender};
+use testbed::{craft::UdpFrame, packet::PacketSender};
 
 /// Frames per `sendmmsg`.
 const BATCH: usize = 64;
@@ -56,7 +56,7 @@ pub enum SenderKind {
 #[derive(Debug)]
 enum Sender {
     Packet(PacketSender),
-    Xsk(Box<ingest::sys::xsk::XskSender>),
+    Xsk(Box<testbed::xsk_sender::XskSender>),
 }
 
 impl Sender {
@@ -107,7 +107,7 @@ impl Replayer {
                 Sender::Packet(tx)
             }
             SenderKind::AfXdp => Sender::Xsk(Box::new(
-                ingest::sys::xsk::XskSender::open(iface, 0).map_err(io::Error::other)?,
+                testbed::xsk_sender::XskSender::open(iface, 0).map_err(io::Error::other)?,
             )),
         };
         Ok(Self { tx, frames })

@@ -23,8 +23,9 @@ use std::{
 };
 
 use detector::parse::{ParseOptions, parse};
-use ingest::craft::UdpFrame;
 use serde::Serialize;
+use testbed::craft::UdpFrame;
+use xdp_common::walk::{IpFragment, SourceAddr, Walk, walk};
 
 /// The LogHub samples, with the kind of host that logs each.
 const CORPORA: [(&str, &str); 4] = [
@@ -657,14 +658,11 @@ pub struct Rewrite {
 /// VLAN-tagged fragments in `frames`, and the datagrams they carry: a receiver's kernel without a
 /// VLAN device for the tag drops them, one by one.
 pub fn tagged_fragments<F: AsRef<[u8]>>(frames: &[F]) -> (u64, u64) {
-    let tagged = |f: &[u8]| matches!(f.get(12..14), Some([0x81, 0x00] | [0x88, 0xa8]));
-    let fragment =
-        |f: &[u8]| ingest::frame::decode_udp(f).err() == Some(ingest::frame::FrameError::Fragment);
     let mut counts = (0, 0);
     for f in frames.iter().map(AsRef::as_ref) {
-        if tagged(f) && fragment(f) {
+        if let Some(frag) = fragment(f).filter(|frag| frag.tagged) {
             counts.0 += 1;
-            counts.1 += u64::from(fragment_offset(f) == Some(0));
+            counts.1 += u64::from(frag.first);
         }
     }
     counts
@@ -672,46 +670,25 @@ pub fn tagged_fragments<F: AsRef<[u8]>>(frames: &[F]) -> (u64, u64) {
 
 /// Whether `f` starts a datagram: a whole one, or the first fragment of one.
 pub fn first_of_datagram(f: &[u8]) -> bool {
-    match ingest::frame::decode_udp(f) {
-        Ok(_) => true,
-        Err(ingest::frame::FrameError::Fragment) => fragment_offset(f) == Some(0),
-        Err(_) => false,
+    match walk(f) {
+        Ok(Walk::Udp(_)) => true,
+        Ok(Walk::Fragment(frag)) => frag.first,
+        _ => false,
     }
 }
 
-/// The ethertype and the IP packet of an Ethernet frame, past any VLAN tags.
-fn ip_packet(f: &[u8]) -> Option<(u16, &[u8])> {
-    let mut off = 12;
-    let mut ethertype = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
-    while ethertype == 0x8100 || ethertype == 0x88a8 {
-        off += 4;
-        ethertype = u16::from_be_bytes([*f.get(off)?, *f.get(off + 1)?]);
-    }
-    Some((ethertype, f.get(off + 2..)?))
-}
-
-/// The fragment offset of an IP fragment.
-fn fragment_offset(f: &[u8]) -> Option<u16> {
-    match ip_packet(f)? {
-        (0x0800, ip) => Some(u16::from_be_bytes([*ip.get(6)?, *ip.get(7)?]) & 0x1fff),
-        // The fragment header right after the fixed header (as this generator writes it).
-        (0x86dd, ip) if *ip.get(6)? == 44 => {
-            Some(u16::from_be_bytes([*ip.get(42)?, *ip.get(43)?]) >> 3)
-        }
+/// The fragment in `f`, if it is one, read by the header walk the XDP program runs.
+fn fragment(f: &[u8]) -> Option<IpFragment> {
+    match walk(f) {
+        Ok(Walk::Fragment(frag)) => Some(frag),
         _ => None,
     }
 }
 
-/// The destination address of an IP frame.
-fn ip_dst(f: &[u8]) -> Option<IpAddr> {
-    match ip_packet(f)? {
-        (0x0800, ip) => Some(IpAddr::V4(Ipv4Addr::from(
-            <[u8; 4]>::try_from(ip.get(16..20)?).ok()?,
-        ))),
-        (0x86dd, ip) => Some(IpAddr::V6(Ipv6Addr::from(
-            <[u8; 16]>::try_from(ip.get(24..40)?).ok()?,
-        ))),
-        _ => None,
+fn ip(a: SourceAddr) -> IpAddr {
+    match a {
+        SourceAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(a)),
+        SourceAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(a)),
     }
 }
 
@@ -726,16 +703,18 @@ pub fn rewrite(frames: &[(u64, Vec<u8>)], to: &Rewrite) -> (Vec<(u64, Vec<u8>)>,
     for (t, f) in frames {
         let d = match ingest::frame::decode_udp(f) {
             Ok(d) => d,
-            Err(ingest::frame::FrameError::Fragment) if ip_dst(f).is_some_and(ours) => {
-                let mut f = match ip_packet(f) {
+            Err(ingest::frame::FrameError::Fragment)
+                if fragment(f).is_some_and(|frag| ours(ip(frag.dst_addr()))) =>
+            {
+                let frag = fragment(f).expect("a fragment");
+                let l3 = usize::from(frag.l3);
+                let mut f = if to.strip_vlan && frag.tagged {
                     // The IP packet after the MACs and its own ethertype, tags left out.
-                    Some((ethertype, ip)) if to.strip_vlan => {
-                        let mut bare = f[..12].to_vec();
-                        bare.extend_from_slice(&ethertype.to_be_bytes());
-                        bare.extend_from_slice(ip);
-                        bare
-                    }
-                    _ => f.clone(),
+                    let mut bare = f[..12].to_vec();
+                    bare.extend_from_slice(&f[l3 - 2..]);
+                    bare
+                } else {
+                    f.clone()
                 };
                 f[..6].copy_from_slice(&to.dst_mac);
                 f[6..12].copy_from_slice(&to.src_mac);

@@ -20,7 +20,7 @@ fn the_quick_end_to_end_run_accounts_detects_and_reports() {
         eprintln!("SKIPPED: {why}");
         return;
     }
-    ingest::netns::available().expect("this test needs root and iproute2");
+    testbed::netns::available().expect("this test needs root and iproute2");
     let bench = PathBuf::from(env!("CARGO_BIN_EXE_bench"));
     assert!(
         bench.with_file_name("ingest").exists(),

@@ -10,8 +10,8 @@
 
 use std::{path::PathBuf, process::Command, time::Duration};
 
-use ingest::netns::{self, Spawned, VethPair};
 use serde_json::Value;
+use testbed::netns::{self, Spawned, VethPair};
 
 #[path = "../../ingest/tests/common/tempdir.rs"]
 mod tempdir;

@@ -261,9 +261,8 @@ mod tests {
 
     #[test]
     fn fragments_name_their_sender_for_the_source_filter() {
-        use xdp_common::walk::FragmentSource;
         let sender = |frame: &[u8]| match walk(frame) {
-            Ok(Walk::Fragment(f)) => Some(f.addr()),
+            Ok(Walk::Fragment(f)) => Some(f.src_addr()),
             _ => None,
         };
         // A first fragment (MF) and a later one (offset 16): both name 198.18.0.1.
@@ -286,12 +285,17 @@ mod tests {
         v6[..4].copy_from_slice(&[0x20, 0x01, 0, 2]);
         v6[15] = 1;
         assert_eq!(sender(&frame), Some(SourceAddr::V6(v6)));
+        let mut dst = v6;
+        dst[15] = 2;
         assert_eq!(
             walk(&frame[..]),
-            Ok(Walk::Fragment(FragmentSource {
+            Ok(Walk::Fragment(xdp_common::walk::IpFragment {
                 v6: true,
                 first: true,
-                addr: v6
+                tagged: false,
+                l3: 14,
+                src: v6,
+                dst,
             }))
         );
         // A fragment of TCP is not a UDP fragment; a fragment header cut short is malformed.

@@ -1,10 +1,9 @@
 //! The appliance's daemon side: the XDP program's loader, AF_XDP sockets, pinned workers, the
-//! kernel socket path, the housekeeping loop, and the test-network helper shared with `bench`.
+//! kernel socket path, the housekeeping loop.
 //!
 //! Unsafe system calls live in [`sys`] only.
 
 pub mod config;
-pub mod craft;
 pub mod daemon;
 pub mod event_json;
 pub mod filter;
@@ -13,7 +12,6 @@ pub mod host;
 pub mod housekeeping;
 pub mod live;
 pub mod metrics;
-pub mod netns;
 pub mod pipeline;
 pub mod rules;
 pub mod sinks;

@@ -12,12 +12,12 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 
 use common::{Ingest, Outcome, drops_total, test_network};
-use ingest::{
+use serde_json::Value;
+use testbed::{
     craft::UdpFrame,
     netns::{self, VethPair},
-    sys::packet::PacketSender,
+    packet::PacketSender,
 };
-use serde_json::Value;
 
 mod common;
 

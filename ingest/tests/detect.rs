@@ -8,8 +8,8 @@ use std::{
 };
 
 use common::{Ingest, Outcome, drops_total, test_network};
-use ingest::netns::{self, VethPair};
 use serde_json::Value;
+use testbed::netns::{self, VethPair};
 
 mod common;
 

@@ -14,7 +14,7 @@ use std::{
 };
 
 use common::{Ingest, Outcome, drops_total, test_network};
-use ingest::netns::{self, VethPair};
+use testbed::netns::{self, VethPair};
 
 mod common;
 

@@ -427,13 +427,13 @@ fn check_host_on_this_machine_and_a_veth() {
         .unwrap();
     assert_eq!(kernel["status"], "pass", "kernel 6.x: {kernel}");
 
-    if ingest::netns::available().is_err() {
+    if testbed::netns::available().is_err() {
         eprintln!("SKIPPED the veth part: needs root and iproute2");
         return;
     }
-    let pair = ingest::netns::VethPair::create().unwrap();
-    let out = ingest::netns::VethPair::command(&pair.ns_b, env!("CARGO_BIN_EXE_ingest"))
-        .args(["check-host", "--json", "--iface", ingest::netns::IFACE_B])
+    let pair = testbed::netns::VethPair::create().unwrap();
+    let out = testbed::netns::VethPair::command(&pair.ns_b, env!("CARGO_BIN_EXE_ingest"))
+        .args(["check-host", "--json", "--iface", testbed::netns::IFACE_B])
         .output()
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -636,14 +636,14 @@ fn tuning_scripts_change_and_reset_a_fixture() {
 
 #[test]
 fn tuning_scripts_on_a_veth_say_what_it_lacks() {
-    if ingest::netns::available().is_err() {
+    if testbed::netns::available().is_err() {
         eprintln!("SKIPPED: needs root and iproute2");
         return;
     }
-    let pair = ingest::netns::VethPair::create().unwrap();
+    let pair = testbed::netns::VethPair::create().unwrap();
     let state = tempdir("veth-state");
     let run = |script: &str, args: &[&str]| {
-        let out = ingest::netns::VethPair::command(&pair.ns_b, "bash")
+        let out = testbed::netns::VethPair::command(&pair.ns_b, "bash")
             .arg(repo().join("deploy").join(script))
             .args(args)
             .env("STATE_DIR", &state)
@@ -656,17 +656,17 @@ fn tuning_scripts_on_a_veth_say_what_it_lacks() {
         );
         String::from_utf8(out.stdout).unwrap()
     };
-    let out = run("tune-nic.sh", &[ingest::netns::IFACE_B]);
+    let out = run("tune-nic.sh", &[testbed::netns::IFACE_B]);
     assert!(out.contains("skipped: ring sizes"), "{out}");
     assert!(out.contains("done: napi_defer_hard_irqs (0 -> 2)"), "{out}");
-    let out = run("irq-affinity.sh", &[ingest::netns::IFACE_B]);
+    let out = run("irq-affinity.sh", &[testbed::netns::IFACE_B]);
     assert!(out.contains("no IRQs found"), "{out}");
-    let out = run("tune-nic.sh", &[ingest::netns::IFACE_B, "--reset"]);
+    let out = run("tune-nic.sh", &[testbed::netns::IFACE_B, "--reset"]);
     assert!(out.contains("restored"), "{out}");
     // Huge pages are host-wide: only a dry run here, which must read this host's real tree.
     let out = run(
         "hugepages.sh",
-        &["--iface", ingest::netns::IFACE_B, "--dry-run"],
+        &["--iface", testbed::netns::IFACE_B, "--dry-run"],
     );
     assert!(
         out.contains("2 MiB pages on node 0") || out.contains("node0/hugepages"),

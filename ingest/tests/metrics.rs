@@ -8,10 +8,8 @@
 use std::{collections::BTreeSet, net::UdpSocket, time::Duration};
 
 use common::{Ingest, Outcome, drops_total, scrape_until, test_network};
-use ingest::{
-    metrics::{self, Scrape},
-    netns::{self, VethPair},
-};
+use ingest::metrics::{self, Scrape};
+use testbed::netns::{self, VethPair};
 
 mod common;
 

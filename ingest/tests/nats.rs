@@ -16,10 +16,8 @@ use std::{
 };
 
 use common::{Ingest, Outcome, TempDir, drops_total, scrape_until, test_network};
-use ingest::{
-    metrics::Scrape,
-    netns::{self, VethPair},
-};
+use ingest::metrics::Scrape;
+use testbed::netns::{self, VethPair};
 
 mod common;
 

@@ -12,11 +12,9 @@ use std::{
 };
 
 use common::{Ingest, Outcome, TempDir, drops_total, test_network};
-use ingest::{
-    metrics,
-    netns::{self, VethPair},
-};
+use ingest::metrics;
 use serde_json::Value;
+use testbed::netns::{self, VethPair};
 
 mod common;
 

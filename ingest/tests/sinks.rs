@@ -17,7 +17,7 @@ use std::{
 };
 
 use common::{Ingest, Outcome, TempDir, drops_total, scrape_until, test_network};
-use ingest::netns::{self, VethPair};
+use testbed::netns::{self, VethPair};
 
 mod common;
 

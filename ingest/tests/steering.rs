@@ -12,8 +12,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 
 use common::{Ingest, Outcome, drops_total, test_network};
-use ingest::netns::{self, VethPair};
 use serde_json::Value;
+use testbed::netns::{self, VethPair};
 
 mod common;
 

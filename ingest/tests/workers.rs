@@ -13,7 +13,7 @@ use std::{
 };
 
 use common::{Ingest, Outcome, TempDir, drops_total, test_network};
-use ingest::netns::{self, VethPair};
+use testbed::netns::{self, VethPair};
 
 mod common;
 

@@ -28,7 +28,7 @@ use aya_ebpf::{
 use xdp_common::{
     MAX_LOG_PORTS, MAX_QUEUES, MAX_SOURCE_PREFIXES, Verdict, XDP_COUNTER_COUNT, XDP_META_LEN,
     XDP_META_MAGIC, XdpCounter, XdpMeta,
-    walk::{FragmentSource, Malformed, Packet, SourceAddr, Walk, walk},
+    walk::{IpFragment, Malformed, Packet, SourceAddr, Walk, walk},
 };
 
 #[map(name = "XSKS")]
@@ -102,11 +102,11 @@ fn denied(src: SourceAddr) -> bool {
 
 /// [`denied`] for a fragment's sender.
 #[inline(always)]
-fn fragment_denied(f: FragmentSource) -> bool {
+fn fragment_denied(f: IpFragment) -> bool {
     verdict_denies(if f.v6 {
-        SOURCES_V6.get(Key::new(128, f.addr)).copied()
+        SOURCES_V6.get(Key::new(128, f.src)).copied()
     } else {
-        let a = f.addr;
+        let a = f.src;
         SOURCES_V4
             .get(Key::new(32, [a[0], a[1], a[2], a[3]]))
             .copied()

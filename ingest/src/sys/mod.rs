@@ -2,7 +2,6 @@
 //! `// SAFETY:` reason. The rest of `ingest` is safe code built on these wrappers.
 
 pub mod cpu;
-pub mod packet;
 pub mod signal;
 pub mod udp;
 pub mod xsk;

@@ -6,11 +6,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ingest::{
-    metrics::{self, Scrape},
-    netns::{self, Spawned, VethPair},
-};
+use ingest::metrics::{self, Scrape};
 use serde_json::Value;
+use testbed::netns::{self, Spawned, VethPair};
 
 mod tempdir;
 #[allow(unused_imports)] // not every test binary uses it

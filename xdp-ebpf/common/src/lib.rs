@@ -184,6 +184,22 @@ pub mod wire {
     pub const IP_MF: u16 = 0x2000;
     /// IPv4 fragment offset mask in the flags/fragment-offset field (host order).
     pub const IP_OFFSET_MASK: u16 = 0x1fff;
+    /// 802.1Q customer VLAN tag.
+    pub const ETH_P_8021Q: u16 = 0x8100;
+    /// 802.1ad service VLAN tag (QinQ outer tag).
+    pub const ETH_P_8021AD: u16 = 0x88a8;
+    /// Ethertype of IPv6.
+    pub const ETH_P_IPV6: u16 = 0x86dd;
+    /// IPv6 fixed header length.
+    pub const IPV6_HLEN: usize = 40;
+    /// IPv6 next header: hop-by-hop options.
+    pub const NEXTHDR_HOP: u8 = 0;
+    /// IPv6 next header: routing.
+    pub const NEXTHDR_ROUTING: u8 = 43;
+    /// IPv6 next header: fragment.
+    pub const NEXTHDR_FRAGMENT: u8 = 44;
+    /// IPv6 next header: destination options.
+    pub const NEXTHDR_DEST: u8 = 60;
 }
 
 #[cfg(test)]

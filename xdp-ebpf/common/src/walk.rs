@@ -30,18 +30,8 @@ pub const MAX_VLAN_TAGS: usize = 2;
 /// IPv6 extension headers skipped at most before giving up (reported as not UDP).
 pub const MAX_IPV6_EXT_HEADERS: usize = 4;
 
-/// 802.1Q customer VLAN tag.
-pub const ETH_P_8021Q: u16 = 0x8100;
-/// 802.1ad service VLAN tag (QinQ outer tag).
-pub const ETH_P_8021AD: u16 = 0x88a8;
-/// IPv6.
-pub const ETH_P_IPV6: u16 = 0x86dd;
-
-const IPV6_HLEN: usize = 40;
-const NEXTHDR_HOP: u8 = 0;
-const NEXTHDR_ROUTING: u8 = 43;
-const NEXTHDR_FRAGMENT: u8 = 44;
-const NEXTHDR_DEST: u8 = 60;
+pub use crate::wire::{ETH_P_8021AD, ETH_P_8021Q, ETH_P_IPV6};
+use crate::wire::{IPV6_HLEN, NEXTHDR_DEST, NEXTHDR_FRAGMENT, NEXTHDR_HOP, NEXTHDR_ROUTING};
 
 /// A frame's source address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,26 +42,43 @@ pub enum SourceAddr {
     V6([u8; 16]),
 }
 
-/// A fragment's sender, as plain bytes: an IPv4 address in the first four (the rest zero), or
-/// an IPv6 address. Not a [`SourceAddr`], so that every byte is set whichever the family: the
-/// eBPF verifier refuses a program that copies the unset tail of an enum's smaller variant.
+/// An IP fragment of a UDP datagram: its addresses as plain bytes (an IPv4 address in the first
+/// four, the rest zero), where its IP header starts, and whether it is the datagram's first.
+/// Plain bytes and flags rather than [`SourceAddr`]s and options, so that every byte is set
+/// whichever the family: the eBPF verifier refuses a program that copies the unset tail of an
+/// enum's smaller variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FragmentSource {
-    /// Whether `addr` is IPv6.
+pub struct IpFragment {
+    /// Whether the addresses are IPv6.
     pub v6: bool,
     /// Whether this is the datagram's first fragment (offset 0): one per datagram.
     pub first: bool,
-    /// The address, network order.
-    pub addr: [u8; 16],
+    /// Whether the frame carries a VLAN tag.
+    pub tagged: bool,
+    /// Offset of the IP header in the frame.
+    pub l3: u16,
+    /// The sender, network order.
+    pub src: [u8; 16],
+    /// The destination, network order.
+    pub dst: [u8; 16],
 }
 
-impl FragmentSource {
-    /// The address as a [`SourceAddr`].
-    pub fn addr(&self) -> SourceAddr {
+impl IpFragment {
+    /// The sender as a [`SourceAddr`].
+    pub fn src_addr(&self) -> SourceAddr {
+        self.addr(&self.src)
+    }
+
+    /// The destination as a [`SourceAddr`].
+    pub fn dst_addr(&self) -> SourceAddr {
+        self.addr(&self.dst)
+    }
+
+    fn addr(&self, a: &[u8; 16]) -> SourceAddr {
         if self.v6 {
-            SourceAddr::V6(self.addr)
+            SourceAddr::V6(*a)
         } else {
-            SourceAddr::V4([self.addr[0], self.addr[1], self.addr[2], self.addr[3]])
+            SourceAddr::V4([a[0], a[1], a[2], a[3]])
         }
     }
 }
@@ -105,7 +112,7 @@ pub enum Walk {
     /// A fragment of a UDP datagram (IPv6: one whose fragment header announces UDP or another
     /// extension header, behind which UDP may follow), with its sender. Non-first fragments
     /// carry no port, so whether it is log traffic cannot be told.
-    Fragment(FragmentSource),
+    Fragment(IpFragment),
     /// A UDP datagram.
     Udp(UdpFrame),
 }
@@ -151,12 +158,16 @@ fn ipv4<P: Packet + ?Sized>(p: &P, l3: usize, vlan: Option<u16>) -> Result<Walk,
     }
     let frag = u16::from_be_bytes([h[6], h[7]]);
     if frag & (wire::IP_MF | wire::IP_OFFSET_MASK) != 0 {
-        let mut addr = [0u8; 16];
-        addr[..4].copy_from_slice(&h[12..16]);
-        return Ok(Walk::Fragment(FragmentSource {
+        let (mut src, mut dst) = ([0u8; 16], [0u8; 16]);
+        src[..4].copy_from_slice(&h[12..16]);
+        dst[..4].copy_from_slice(&h[16..20]);
+        return Ok(Walk::Fragment(IpFragment {
             v6: false,
             first: frag & wire::IP_OFFSET_MASK == 0,
-            addr,
+            tagged: vlan.is_some(),
+            l3: l3 as u16,
+            src,
+            dst,
         }));
     }
     let src = SourceAddr::V4([h[12], h[13], h[14], h[15]]);
@@ -194,10 +205,13 @@ fn ipv6<P: Packet + ?Sized>(p: &P, l3: usize, vlan: Option<u16>) -> Result<Walk,
             let fh = p.bytes::<4>(offset).ok_or(Malformed)?;
             match fh[0] {
                 wire::IPPROTO_UDP | NEXTHDR_ROUTING | NEXTHDR_DEST => {
-                    Ok(Walk::Fragment(FragmentSource {
+                    Ok(Walk::Fragment(IpFragment {
                         v6: true,
                         first: u16::from_be_bytes([fh[2], fh[3]]) >> 3 == 0,
-                        addr: src,
+                        tagged: vlan.is_some(),
+                        l3: l3 as u16,
+                        src,
+                        dst,
                     }))
                 }
                 _ => Ok(Walk::NotUdp),

@@ -5,14 +5,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-/// 802.1Q (customer) tag ethertype.
-pub const ETH_P_8021Q: u16 = 0x8100;
-/// 802.1ad (service, outer QinQ) tag ethertype.
-pub const ETH_P_8021AD: u16 = 0x88a8;
-const ETH_P_IP: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86dd;
-const IPPROTO_UDP: u8 = 17;
-const IPPROTO_FRAGMENT: u8 = 44;
+pub use xdp_common::wire::{ETH_P_8021AD, ETH_P_8021Q};
+use xdp_common::wire::{ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP, NEXTHDR_FRAGMENT as IPPROTO_FRAGMENT};
 
 /// One UDP datagram in an Ethernet frame.
 #[derive(Clone, Debug)]
@@ -219,7 +213,7 @@ pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::decode_udp;
+    use ingest::frame::decode_udp;
 
     fn frame<'a>(vlans: &'a [u16], src: &str, dst: &str, payload: &'a [u8]) -> UdpFrame<'a> {
         UdpFrame {
@@ -278,7 +272,7 @@ mod tests {
                 assert!(fr.len() - 18 <= 1500, "fits the MTU");
                 assert_eq!(
                     decode_udp(fr).unwrap_err(),
-                    crate::frame::FrameError::Fragment,
+                    ingest::frame::FrameError::Fragment,
                     "fragment {i} is seen as one"
                 );
                 if ip_len == 20 {
