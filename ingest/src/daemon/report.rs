@@ -1,0 +1,223 @@
+//! What the daemon reports when it stops: per-queue and per-worker detail, latency percentiles,
+//! and every counter merged into one [`Report`].
+
+use std::collections::BTreeMap;
+
+use detector::engine::EngineStats;
+use hdrhistogram::Histogram;
+
+use super::{Backend, WorkerInfo};
+use crate::{
+    live::XdpSourceReport,
+    pipeline::{Stage, StageLatency},
+    socket::{TcpCounters, UdpCounters},
+    sys::udp::UdpKernelDrops,
+    worker::Mode,
+    xdp::{AttachMode, XdpCounters},
+};
+
+/// One AF_XDP queue in the report.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct QueueReport {
+    /// How its worker started.
+    #[serde(flatten)]
+    pub info: WorkerInfo,
+    /// Its counters.
+    #[serde(flatten)]
+    pub counters: XdpSourceReport,
+    /// Messages it received.
+    pub messages: u64,
+}
+
+/// How many of the loudest senders a report lists.
+pub const TOP_SOURCES_REPORTED: usize = 10;
+
+/// One of the loudest senders.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TopSource {
+    /// Its address.
+    pub source: std::net::IpAddr,
+    /// Messages from it, estimated: a sample of one in [`TOP_SOURCES_SAMPLE`](detector::engine::TOP_SOURCES_SAMPLE), scaled up.
+    pub messages: u64,
+    /// How much of `messages` may belong to senders it displaced in the sketch.
+    pub error: u64,
+}
+
+/// Latency percentiles, nanoseconds.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LatencyReport {
+    /// From the XDP hook to the message parsed and through the detector, since start.
+    pub xdp_to_detected: Percentiles,
+    /// The same over the last 30 to 60 seconds.
+    pub recent_xdp_to_detected: Percentiles,
+    /// AF_XDP messages without an arrival time.
+    pub unmeasured: u64,
+    /// One message in this many went into the histograms (counts and sums are exact).
+    pub sample_every: u64,
+    /// Every [`Stage`] since start (parse and detect also for socket-path messages).
+    pub stages: BTreeMap<&'static str, Percentiles>,
+    /// Every stage's histogram in HdrHistogram's interchange encoding (V2, deflated, base64, as
+    /// in its log files), for `bench report`.
+    pub histograms: BTreeMap<&'static str, String>,
+}
+
+/// `h` in HdrHistogram's compressed V2 encoding, base64: what its log files hold per interval.
+pub fn encode_histogram(h: &Histogram<u64>) -> String {
+    use base64::Engine as _;
+    let mut bytes = Vec::new();
+    // Writing into a Vec cannot fail for a histogram this size.
+    use hdrhistogram::serialization::Serializer as _;
+    let _ = hdrhistogram::serialization::V2DeflateSerializer::new().serialize(h, &mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Why a text is not an encoded histogram.
+#[derive(Debug, thiserror::Error)]
+pub enum HistogramError {
+    /// Not base64.
+    #[error("not base64")]
+    Base64(#[from] base64::DecodeError),
+    /// Not HdrHistogram's V2 encoding.
+    #[error("not an encoded histogram ({0:?})")]
+    Encoding(hdrhistogram::serialization::DeserializeError),
+}
+
+/// The inverse of [`encode_histogram`].
+pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, HistogramError> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text.trim())?;
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut std::io::Cursor::new(bytes))
+        .map_err(HistogramError::Encoding)
+}
+
+/// Percentiles of one stage.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Percentiles {
+    /// Messages (exact).
+    pub count: u64,
+    /// Messages the percentiles were read from (one in `sample_every` of the report).
+    pub sampled: u64,
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// 99.99th percentile.
+    pub p9999: u64,
+    /// Largest sampled.
+    pub max: u64,
+    /// Sum of all messages' times (exact).
+    pub sum: u64,
+}
+
+impl Percentiles {
+    /// Reads the percentiles of `h`, whose every value counts (count and sum from it).
+    pub fn of(h: &Histogram<u64>) -> Self {
+        Self {
+            count: h.len(),
+            sampled: h.len(),
+            p50: h.value_at_quantile(0.5),
+            p90: h.value_at_quantile(0.9),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            p9999: h.value_at_quantile(0.9999),
+            max: h.max(),
+            sum: (h.mean() * h.len() as f64).round() as u64,
+        }
+    }
+
+    /// The percentiles of `stage` in `l`: read from its sampled histogram, with the exact
+    /// count and sum.
+    pub fn of_stage(l: &StageLatency, stage: Stage) -> Self {
+        Self {
+            count: l.count_of(stage),
+            sum: l.sum_of(stage),
+            ..Self::of(l.histogram(stage))
+        }
+    }
+
+    /// The mean of every message (exact), ns.
+    pub fn mean(&self) -> f64 {
+        self.sum as f64 / self.count.max(1) as f64
+    }
+}
+
+/// Every counter of a run, as written by `ingest run --stats-json`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Report {
+    /// Backend.
+    pub backend: Backend,
+    /// Worker mode in effect.
+    pub mode: Mode,
+    /// Interface.
+    pub iface: String,
+    /// XDP attach mode in effect (XDP backend).
+    pub xdp_mode: Option<AttachMode>,
+    /// Messages received, all paths.
+    pub messages_received_total: u64,
+    /// Messages through AF_XDP.
+    pub messages_received_xdp_total: u64,
+    /// Messages through the kernel socket path (UDP and TCP).
+    pub messages_received_socket_total: u64,
+    /// Of which UDP.
+    pub messages_received_udp_total: u64,
+    /// Of which TCP.
+    pub messages_received_tcp_total: u64,
+    /// Alerts the rules raised (printed as `{"event":"alert"}` lines).
+    pub alerts_raised_total: u64,
+    /// Messages parsed without error; the rest are in `parse_errors` (and were still detected
+    /// on with what could be read).
+    pub messages_parsed_total: u64,
+    /// Messages the parser could not read fully, by reason. Not drops.
+    pub parse_errors: BTreeMap<&'static str, u64>,
+    /// Every named drop of every stage, reason -> count.
+    pub drops: BTreeMap<&'static str, u64>,
+    /// Alerts the engines raised but could not keep: their per-batch alert buffer was full.
+    /// Not part of packet accounting (the messages were processed), but every alert lost is
+    /// here or in `alerts_dropped_ring_full`.
+    pub alerts_dropped_buffer_full: u64,
+    /// Alerts dropped because a worker's alert ring to the sinks was full.
+    pub alerts_dropped_ring_full: u64,
+    /// Printed copies of messages dropped because a worker's sample ring was full.
+    pub samples_dropped_ring_full: u64,
+    /// The XDP program's decision counters.
+    pub xdp: Option<XdpCounters>,
+    /// Per AF_XDP queue.
+    pub queues: Vec<QueueReport>,
+    /// Every worker as it started.
+    pub workers: Vec<WorkerInfo>,
+    /// The socket path's UDP counters.
+    pub udp: UdpCounters,
+    /// The kernel's UDP buffer drops during the run (this namespace).
+    pub udp_kernel: UdpKernelDrops,
+    /// The TCP listener's counters.
+    pub tcp: TcpCounters,
+    /// GELF reassembly: messages completed, chunks held, and what was given up. The datagrams
+    /// themselves are counted as received; these say what became of their messages.
+    pub gelf: BTreeMap<&'static str, u64>,
+    /// Latency percentiles.
+    pub latency_ns: LatencyReport,
+    /// The engines' state tables: sizes and evictions.
+    pub detector: EngineStats,
+    /// The loudest senders, estimated from a sample (heaviest first).
+    pub top_sources: Vec<TopSource>,
+    /// Different senders seen, estimated (HyperLogLog, about 3 %).
+    pub distinct_sources: u64,
+    /// The rule set every worker detects with (the oldest, while a reload is taken up).
+    pub rules_generation: u32,
+    /// The alert sinks (filled in by whoever runs them).
+    pub sinks: Vec<crate::sinks::SinkReport>,
+    /// Workers that ended with an error.
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    /// Sum of all named drops.
+    pub fn drops_total(&self) -> u64 {
+        self.drops.values().sum()
+    }
+}
