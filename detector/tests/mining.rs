@@ -4,94 +4,84 @@
 //! Generic masking only, the same options for every data set. `MINING_DEBUG=<data set>` prints
 //! the groups that merge or split true events.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use common::csv_fields;
-use detector::mining::{Miner, MinerOptions};
+use detector::mining::{
+    MinerOptions,
+    score::{Accuracy, Labelled},
+};
 
-mod common;
-
-/// Grouping accuracy of the miner on `name`'s Content column.
-fn accuracy(name: &str) -> f64 {
+/// Grouping accuracy of the miner on `name`'s sample.
+fn accuracy(name: &str) -> Accuracy {
     let csv = std::fs::read_to_string(format!(
         "{}/tests/data/loghub/{name}_2k.log_structured.csv",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();
-    let mut lines = csv.lines();
-    let header = csv_fields(lines.next().unwrap());
-    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
-    let (content, event) = (col("Content"), col("EventId"));
-    let mut miner = Miner::new(MinerOptions::default());
-    let mut predicted = Vec::new();
-    let mut truth = Vec::new();
-    for line in lines {
-        let f = csv_fields(line);
-        predicted.push(miner.add(&f[content]).id);
-        truth.push(f[event].clone());
-    }
-    // Line indexes of every predicted group and every true event.
-    let mut by_pred: HashMap<u64, Vec<usize>> = HashMap::new();
-    let mut by_truth: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, (p, t)) in predicted.iter().zip(&truth).enumerate() {
-        by_pred.entry(*p).or_default().push(i);
-        by_truth.entry(t).or_default().push(i);
-    }
+    let labelled = Labelled::from_structured_csv(&csv).unwrap();
+    let scored = labelled.mine(MinerOptions::default());
+    let miner = &scored.miner;
     if std::env::var("MINING_DEBUG").ok().as_deref() == Some(name) {
-        let mut bad: HashMap<u64, HashMap<&str, usize>> = HashMap::new();
-        for (p, t) in predicted.iter().zip(&truth) {
-            *bad.entry(*p).or_default().entry(t).or_default() += 1;
+        let text = |p: &u64| miner.template(*p).map(|t| t.text()).unwrap_or_default();
+        let mut events_of: HashMap<u64, HashMap<&str, usize>> = HashMap::new();
+        let mut groups_of: HashMap<&str, HashSet<u64>> = HashMap::new();
+        for (&p, t) in scored.groups.iter().zip(&labelled.events) {
+            *events_of.entry(p).or_default().entry(t).or_default() += 1;
+            groups_of.entry(t).or_default().insert(p);
         }
-        for (p, ts) in &bad {
-            if ts.len() > 1 {
-                eprintln!(
-                    "MERGED {}: {:?}",
-                    miner.template(*p).map(|t| t.text()).unwrap_or_default(),
-                    ts
-                );
-            }
+        for (p, ts) in events_of.iter().filter(|(_, ts)| ts.len() > 1) {
+            eprintln!("MERGED {}: {ts:?}", text(p));
         }
-        let mut split: HashMap<&str, std::collections::HashSet<u64>> = HashMap::new();
-        for (p, t) in predicted.iter().zip(&truth) {
-            split.entry(t).or_default().insert(*p);
-        }
-        for (t, ps) in &split {
-            if ps.len() > 1 {
-                let texts: Vec<String> = ps
-                    .iter()
-                    .take(4)
-                    .map(|p| miner.template(*p).map(|t| t.text()).unwrap_or_default())
-                    .collect();
-                eprintln!("SPLIT {t} into {}: {:?}", ps.len(), texts);
-            }
+        for (t, ps) in groups_of.iter().filter(|(_, ps)| ps.len() > 1) {
+            let texts: Vec<String> = ps.iter().take(4).map(text).collect();
+            eprintln!("SPLIT {t} into {}: {texts:?}", ps.len());
         }
     }
-    let correct = (0..predicted.len())
-        .filter(|&i| by_pred[&predicted[i]] == by_truth[truth[i].as_str()])
-        .count();
-    correct as f64 / predicted.len() as f64
+    scored.accuracy
 }
 
+/// Published Drain accuracy (Zhu et al. 2019, table of grouping accuracy).
+const DRAIN: [(&str, f64); 4] = [
+    ("HDFS", 0.998),
+    ("Apache", 1.0),
+    ("Linux", 0.690),
+    ("OpenSSH", 0.788),
+];
+
+/// What the miner must reach on each sample: 0.98, as Brain does with its per-data-set
+/// settings, but on Linux, where LogHub's labels ask two opposite things of one token shape. A
+/// word with three values is a constant in `... rhost=<*> user=root|guest|test` (three events,
+/// 372 lines) and a variable in `session opened for user cyrus|news|test by (uid=<*>)` (one
+/// event, 122 lines); and `tty=:0 ruser= rhost=` is an event apart from `tty=NODEVssh ruser=
+/// rhost=<*>` (118 lines) though only the values' shapes differ. A fixed, untuned rule gets one
+/// side of each wrong; this one (three values are constants, a masked value is a variable)
+/// loses the second and the third, 240 lines.
+const FLOOR: [(&str, f64); 4] = [
+    ("HDFS", 0.98),
+    ("Apache", 0.98),
+    ("Linux", 0.88),
+    ("OpenSSH", 0.98),
+];
+
 #[test]
-fn grouping_accuracy_on_loghub_against_published_drain() {
-    // Published Drain accuracy (Zhu et al. 2019, table of grouping accuracy).
-    let published = [
-        ("HDFS", 0.998),
-        ("Apache", 1.0),
-        ("Linux", 0.690),
-        ("OpenSSH", 0.788),
-    ];
-    let mut report = Vec::new();
-    for (name, drain) in published {
-        let ours = accuracy(name);
-        report.push(format!("{name}: {ours:.4} (Drain {drain:.3})"));
-    }
-    eprintln!("{}", report.join("; "));
-    for (name, drain) in published {
-        assert!(
-            accuracy(name) >= drain,
-            "{name} below Drain: {}",
-            report.join("; ")
-        );
+fn grouping_accuracy_on_loghub_reaches_that_of_the_best_tuned_parser() {
+    let scores: Vec<_> = FLOOR
+        .iter()
+        .map(|&(name, floor)| (name, floor, accuracy(name)))
+        .collect();
+    let report = scores
+        .iter()
+        .zip(DRAIN)
+        .map(|((name, _, a), (_, drain))| {
+            format!(
+                "{name}: {:.4} (as lines arrived {:.4}; Drain {drain:.3})",
+                a.at_end, a.at_arrival
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    eprintln!("{report}");
+    for (name, floor, a) in &scores {
+        assert!(a.at_end >= *floor, "{name} below {floor}: {report}");
     }
 }

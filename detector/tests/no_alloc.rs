@@ -118,12 +118,15 @@ fn mining_known_messages_allocates_nothing() {
         "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=198.51.100.7",
         "Received disconnect from 203.0.113.9: 11: Bye Bye [preauth]",
     ];
-    // The first pass creates the templates and tree paths; the second settles the wildcards.
+    // The first pass creates the templates and tree paths; the second settles the wildcards
+    // (two more users prove the user a variable, and the groups merge).
     for _ in 0..2 {
         for l in lines {
             miner.add(l);
         }
     }
+    miner.add("Invalid user test from 198.51.100.7");
+    miner.add("Invalid user guest from 198.51.100.7");
     let mut ids = [0u64; 4];
     COUNTING.with(|c| c.set(true));
     for (id, l) in ids.iter_mut().zip(lines) {

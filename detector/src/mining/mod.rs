@@ -11,19 +11,32 @@
 //!   seen before goes to their template: one more lookup.
 //! - **Drain.** Otherwise a fixed-depth tree descends by token count, then by the first
 //!   `depth - 2` tokens (masked ones, and any beyond `max_children` at a node, go to `<*>`). In
-//!   the leaf the most similar group wins if its similarity (equal tokens / tokens) reaches the
-//!   threshold; its template then turns the differing positions into `<*>`. Otherwise a new
-//!   group starts. Two masked variables in the same position count as equal: they have the same
-//!   shape.
+//!   the leaf the most similar group (equal tokens / tokens, a variable position matching
+//!   anything) is the candidate if its similarity reaches the threshold; otherwise a new group,
+//!   a family of its own, starts. Two masked variables in the same position count as equal:
+//!   they have the same shape.
+//! - **Families: constants with few values, and variables.** Where the message differs from
+//!   the candidate, each differing position is judged (Brain's insight, Yu et al. 2023, applied
+//!   online): a position where either token held a masked variable is a variable (two shapes
+//!   of one, `rhost=<*>` and `rhost=<*>.example.net`); a position whose words take at most
+//!   `max_constant_values` values among the groups of the candidate's family is part of the
+//!   template, so the message starts another group of that family (`user=root` and
+//!   `user=guest` are two kinds); one value more, and the position is a variable in the whole
+//!   family. The family's groups that then have one template merge into the oldest of them:
+//!   its id is kept, the others become aliases of it ([`Miner::canonical`]), and no message
+//!   of theirs is new again. A message whose only differences are variables joins.
 //!
 //! A template's id never changes while it is kept, however far its template widens, and is
-//! never reused. Memory is fixed at construction and nothing is allocated afterwards: the cache,
+//! never reused; a merged id goes on naming the group it merged into. So a variable whose first
+//! values are words costs at most `max_constant_values - 1` "new" kinds before it is known for
+//! one. Memory is fixed at construction and nothing is allocated afterwards: the cache,
 //! the tree's levels and the templates are [`Table`]s whose full buckets evict by CLOCK (counted),
 //! and each template is a fixed record of at most [`MAX_TOKENS`] tokens (a longer message's
 //! tail counts as one token) with [`TEXT_MAX`] bytes of text to show. A flood of never-seen
 //! kinds is bounded too: a leaf compares a message with at most `max_leaf_groups` groups.
 
 pub mod mask;
+pub mod score;
 
 pub use mask::{MAX_TOKENS, TEXT_MAX};
 use mask::{Tokens, WILD, token_text, wild_hash};
@@ -55,6 +68,11 @@ pub struct MinerOptions {
     /// message whatever arrives (a flood of never-seen kinds lands in few leaves). When a leaf
     /// is full, its least recently seen group is evicted.
     pub max_leaf_groups: usize,
+    /// Most distinct values a position may take among the groups of one family and still be
+    /// part of the template: `user=root`, `user=guest` and `user=test` are three kinds of
+    /// message, but with a fourth value the position is a variable and the family's groups that
+    /// then differ only in variables merge into its oldest.
+    pub max_constant_values: usize,
 }
 
 impl Default for MinerOptions {
@@ -67,6 +85,7 @@ impl Default for MinerOptions {
             max_template_bytes: 64 << 20,
             max_nodes: 100_000,
             max_leaf_groups: 64,
+            max_constant_values: 3,
         }
     }
 }
@@ -126,9 +145,14 @@ struct Record {
     last_seen: u64,
     /// The key of its leaf in the tree.
     leaf: u64,
+    /// The id of the group it split from, or its own: the groups of a family differ only in
+    /// positions with few values.
+    family: u64,
     n: u8,
     /// Bit `i`: position `i` has become a variable.
     wild: u64,
+    /// Bit `i`: the first message's token `i` held a masked variable.
+    masked: u64,
     hashes: [u32; MAX_TOKENS],
     /// The first message's masked tokens, for showing the template.
     text: [u8; TEXT_MAX],
@@ -142,8 +166,10 @@ impl Default for Record {
             count: 0,
             last_seen: 0,
             leaf: 0,
+            family: 0,
             n: 0,
             wild: 0,
+            masked: 0,
             hashes: [0; MAX_TOKENS],
             text: [0; TEXT_MAX],
             ends: [0; MAX_TOKENS],
@@ -239,6 +265,9 @@ pub struct Miner {
     /// Template id -> slot in `records`.
     ids: Table,
     records: Box<[Record]>,
+    /// Id of a template merged into an older one -> that one's id.
+    aliases: Table,
+    alias_of: Box<[u64]>,
     next_id: u64,
     clock: u64,
     /// Templates evicted from a full leaf (the id table counts its own).
@@ -262,8 +291,10 @@ fn short(h: u64) -> u32 {
 const END_OF_MESSAGE: u64 = 0x454e_445f_4f46_5f4d;
 
 impl Miner {
-    /// What one template costs, bytes: its fixed record and its id's table slot.
-    pub const TEMPLATE_BYTES: usize = std::mem::size_of::<Record>() + table::SLOT_BYTES;
+    /// What one template costs, bytes: its fixed record, its id's table slot and a slot for the
+    /// id of a template merged into it.
+    pub const TEMPLATE_BYTES: usize =
+        std::mem::size_of::<Record>() + 2 * table::SLOT_BYTES + std::mem::size_of::<u64>();
 
     /// A miner with `opts`, all of its memory allocated now.
     pub fn new(opts: MinerOptions) -> Self {
@@ -302,6 +333,8 @@ impl Miner {
             leaf_stride,
             leaves,
             records: table::committed(ids.capacity(), Record::default()),
+            aliases: Table::new(ids.capacity()),
+            alias_of: table::committed(ids.capacity(), 0),
             ids,
             next_id: 1,
             clock: 0,
@@ -315,8 +348,23 @@ impl Miner {
         self.ids.evicted() + self.leaf_evicted
     }
 
-    /// The template with `id`, if still kept.
+    /// The id that template `id` goes by now: its own, or, when it merged into an older one
+    /// (its varying position proved a variable), that one's. Ids of merged templates are
+    /// remembered as long as templates are; an id forgotten reads as itself.
+    pub fn canonical(&self, mut id: u64) -> u64 {
+        // Every merge goes to a smaller id, so the chain is short; the bound is for safety.
+        for _ in 0..64 {
+            match self.aliases.peek(id) {
+                Some(s) if self.alias_of[s] < id => id = self.alias_of[s],
+                _ => break,
+            }
+        }
+        id
+    }
+
+    /// The template with `id` (or the one it merged into), if still kept.
     pub fn template(&self, id: u64) -> Option<Template<'_>> {
+        let id = self.canonical(id);
         let slot = self.ids.peek(id)?;
         let record = &self.records[slot];
         (record.id == id).then_some(Template {
@@ -334,7 +382,8 @@ impl Miner {
             .map(|l| l.table.capacity() * (table::SLOT_BYTES + 4))
             .sum();
         let cached = table::SLOT_BYTES + std::mem::size_of::<(u32, u64)>();
-        self.ids.capacity() * Self::TEMPLATE_BYTES
+        self.ids.capacity() * (std::mem::size_of::<Record>() + table::SLOT_BYTES)
+            + self.aliases.capacity() * (table::SLOT_BYTES + std::mem::size_of::<u64>())
             + (self.cache.capacity() + self.quick.capacity()) * cached
             + levels
             + self.leaves.capacity() * (table::SLOT_BYTES + 1 + 4 * self.leaf_stride)
@@ -512,26 +561,64 @@ impl Miner {
         e.slot
     }
 
-    /// The slow path: Drain's tree and leaf comparison. Returns the template's slot.
+    /// The slow path: Drain's tree and leaf comparison, then the family's value counts. Returns
+    /// the template's slot.
     fn add_slow(&mut self, message: &[u8]) -> (usize, Mined) {
         let leaf = self.leaf();
         let leaf_key = self.leaves.key_at(leaf).unwrap_or(0);
+        // Each round that does not settle the message makes at least one more position a
+        // variable, so the rounds are few; the bound is for safety.
+        for _ in 0..MAX_TOKENS {
+            let Some((slot, sim)) = self.most_similar(leaf, leaf_key) else {
+                break;
+            };
+            if sim < self.opts.similarity {
+                break;
+            }
+            let r = &self.records[slot];
+            let differ = self.differing(r);
+            if differ == 0 {
+                let r = &mut self.records[slot];
+                r.count += 1;
+                r.last_seen = self.clock;
+                let id = r.id;
+                self.ids.touch(slot);
+                return (slot, Mined { id, new: false });
+            }
+            let variable = self.variables(leaf, r.family, differ, r.masked);
+            if variable == 0 {
+                // Positions with few values: another kind of message of the same family.
+                let (family, wild) = (r.family, r.wild);
+                let slot = self.new_template(message, leaf, leaf_key, Some((family, wild)));
+                return (slot, self.fresh(slot));
+            }
+            self.generalise(leaf, r.family, variable);
+        }
+        let slot = self.new_template(message, leaf, leaf_key, None);
+        (slot, self.fresh(slot))
+    }
+
+    /// What [`Miner::add`] says of a message that started the template in `slot`.
+    fn fresh(&self, slot: usize) -> Mined {
+        Mined {
+            id: self.records[slot].id,
+            new: true,
+        }
+    }
+
+    /// The most similar group of the message's length in `leaf` and its similarity (ties: more
+    /// variable positions). Groups whose template was evicted are dropped from the leaf when
+    /// met.
+    fn most_similar(&mut self, leaf: usize, leaf_key: u64) -> Option<(usize, f64)> {
         let n = self.tokens.n;
         let stride = self.leaf_stride;
-        // The most similar group of the same length in the leaf (ties: more wildcards). Groups
-        // whose template was evicted are dropped from the leaf when met.
         let mut best: Option<(usize, f64, u32)> = None;
         let mut i = 0;
         while i < usize::from(self.leaf_len[leaf]) {
             let slot = self.leaf_groups[leaf * stride + i] as usize;
             let r = &self.records[slot];
             if self.ids.key_at(slot) != Some(r.id.max(1)) || r.leaf != leaf_key {
-                let len = usize::from(self.leaf_len[leaf]);
-                self.leaf_groups.copy_within(
-                    leaf * stride + i + 1..leaf * stride + len,
-                    leaf * stride + i,
-                );
-                self.leaf_len[leaf] -= 1;
+                self.leave(leaf, i);
                 continue;
             }
             i += 1;
@@ -543,30 +630,129 @@ impl Miner {
                 best = Some((slot, sim, wild));
             }
         }
-        if let Some((slot, sim, _)) = best
-            && sim >= self.opts.similarity
-        {
-            let t = &self.tokens;
-            let r = &mut self.records[slot];
-            for p in 0..n {
-                if r.hashes[p] != short(t.hashes[p]) {
-                    r.wild |= 1 << p;
+        best.map(|(slot, sim, _)| (slot, sim))
+    }
+
+    /// Takes the `i`th group out of `leaf`'s list.
+    fn leave(&mut self, leaf: usize, i: usize) {
+        let stride = self.leaf_stride;
+        let len = usize::from(self.leaf_len[leaf]);
+        self.leaf_groups.copy_within(
+            leaf * stride + i + 1..leaf * stride + len,
+            leaf * stride + i,
+        );
+        self.leaf_len[leaf] -= 1;
+    }
+
+    /// Positions where the message in `tokens` differs from `r`'s template (not counting the
+    /// positions that are variables there).
+    fn differing(&self, r: &Record) -> u64 {
+        let t = &self.tokens;
+        (0..t.n)
+            .filter(|&p| r.wild & (1 << p) == 0 && r.hashes[p] != short(t.hashes[p]))
+            .fold(0, |m, p| m | 1 << p)
+    }
+
+    /// Which of the positions in `differ` are variables: those where a token held a masked
+    /// variable (two shapes of one variable, `rhost=<*>` and `rhost=<*>.example.net`), and those
+    /// that take more than `max_constant_values` values, the message's included, among the
+    /// groups of `family` in `leaf`.
+    fn variables(&self, leaf: usize, family: u64, differ: u64, masked: u64) -> u64 {
+        let t = &self.tokens;
+        let shapes = differ & (masked | t.wild);
+        let stride = self.leaf_stride;
+        let groups =
+            &self.leaf_groups[leaf * stride..leaf * stride + usize::from(self.leaf_len[leaf])];
+        let most = self.opts.max_constant_values.min(MAX_TOKENS);
+        let mut variable = shapes;
+        for p in (0..t.n).filter(|&p| (differ & !shapes) & (1 << p) != 0) {
+            let mut values = [0u32; MAX_TOKENS + 1];
+            values[0] = short(t.hashes[p]);
+            let mut distinct = 1;
+            for &g in groups {
+                let r = &self.records[g as usize];
+                if r.family != family || usize::from(r.n) != t.n || r.wild & (1 << p) != 0 {
+                    continue;
+                }
+                if !values[..distinct].contains(&r.hashes[p]) {
+                    values[distinct] = r.hashes[p];
+                    distinct += 1;
+                    if distinct > most {
+                        variable |= 1 << p;
+                        break;
+                    }
                 }
             }
-            r.count += 1;
-            r.last_seen = self.clock;
-            let id = r.id;
-            self.ids.touch(slot);
-            return (slot, Mined { id, new: false });
         }
-        let slot = self.new_template(message, leaf, leaf_key);
-        (
-            slot,
-            Mined {
-                id: self.records[slot].id,
-                new: true,
-            },
-        )
+        variable
+    }
+
+    /// Makes `positions` variables in every group of `family` in `leaf` (of the message's
+    /// length), and merges the groups that then have one template into the oldest of them.
+    fn generalise(&mut self, leaf: usize, family: u64, positions: u64) {
+        let n = self.tokens.n;
+        let stride = self.leaf_stride;
+        let members = |m: &Self| {
+            let len = usize::from(m.leaf_len[leaf]);
+            let mut out = [0u32; 256];
+            let mut k = 0;
+            for &g in &m.leaf_groups[leaf * stride..leaf * stride + len] {
+                let r = &m.records[g as usize];
+                if r.family == family && usize::from(r.n) == n && r.id != 0 {
+                    out[k] = g;
+                    k += 1;
+                }
+            }
+            (out, k)
+        };
+        let (list, k) = members(self);
+        for &g in &list[..k] {
+            self.records[g as usize].wild |= positions;
+        }
+        // Merge each group into the oldest one before it that it now equals.
+        for j in 1..k {
+            let b = list[j] as usize;
+            let Some(&a) = list[..j].iter().find(|&&a| {
+                let (a, b) = (&self.records[a as usize], &self.records[b]);
+                a.id != 0 && Self::same_template(a, b)
+            }) else {
+                continue;
+            };
+            self.merge(leaf, a as usize, b);
+        }
+    }
+
+    /// Whether two groups' templates are one: equal wherever neither has a variable.
+    fn same_template(a: &Record, b: &Record) -> bool {
+        a.n == b.n
+            && (0..usize::from(a.n))
+                .all(|p| (a.wild | b.wild) & (1 << p) != 0 || a.hashes[p] == b.hashes[p])
+    }
+
+    /// Merges the group in slot `from` into the one in slot `into`; the older id is kept and
+    /// the other becomes its alias.
+    fn merge(&mut self, leaf: usize, mut into: usize, mut from: usize) {
+        if self.records[from].id < self.records[into].id {
+            std::mem::swap(&mut into, &mut from);
+        }
+        let gone = self.records[from];
+        let keep = &mut self.records[into];
+        keep.wild |= gone.wild;
+        keep.count += gone.count;
+        keep.last_seen = keep.last_seen.max(gone.last_seen);
+        let kept = keep.id;
+        let a = self.aliases.entry(gone.id);
+        self.alias_of[a.slot] = kept;
+        self.ids.remove(gone.id);
+        self.records[from].id = 0;
+        let stride = self.leaf_stride;
+        let len = usize::from(self.leaf_len[leaf]);
+        if let Some(i) = self.leaf_groups[leaf * stride..leaf * stride + len]
+            .iter()
+            .position(|&s| s as usize == from)
+        {
+            self.leave(leaf, i);
+        }
     }
 
     /// Similarity of the message in `tokens` to `r` (same length): equal tokens over tokens,
@@ -590,8 +776,16 @@ impl Miner {
         (f64::from(equal) / t.n.max(1) as f64, wild)
     }
 
-    /// Starts a template for `message` (the one in `tokens`) in `leaf`. Returns its slot.
-    fn new_template(&mut self, message: &[u8], leaf: usize, leaf_key: u64) -> usize {
+    /// Starts a template for `message` (the one in `tokens`) in `leaf`: a family of its own, or
+    /// a member of `family` (its id, and the positions that are variables in it). Returns its
+    /// slot.
+    fn new_template(
+        &mut self,
+        message: &[u8],
+        leaf: usize,
+        leaf_key: u64,
+        family: Option<(u64, u64)>,
+    ) -> usize {
         let stride = self.leaf_stride;
         if usize::from(self.leaf_len[leaf]) >= stride {
             // Make room in the leaf: its least recently seen group goes.
@@ -605,12 +799,7 @@ impl Miner {
             self.ids.remove(gone);
             self.records[oldest as usize].id = 0;
             self.leaf_evicted += 1;
-            let len = usize::from(self.leaf_len[leaf]);
-            self.leaf_groups.copy_within(
-                leaf * stride + i + 1..leaf * stride + len,
-                leaf * stride + i,
-            );
-            self.leaf_len[leaf] -= 1;
+            self.leave(leaf, i);
         }
         let id = self.next_id;
         self.next_id += 1;
@@ -633,8 +822,9 @@ impl Miner {
         r.count = 1;
         r.last_seen = self.clock;
         r.leaf = leaf_key;
+        (r.family, r.wild) = family.unwrap_or((id, 0));
+        r.masked = t.wild;
         r.n = t.n as u8;
-        r.wild = 0;
         for p in 0..t.n {
             r.hashes[p] = short(t.hashes[p]);
         }
@@ -690,24 +880,57 @@ mod tests {
     }
 
     #[test]
-    fn variable_parts_become_wildcards() {
+    fn a_word_with_few_values_keeps_kinds_apart_until_it_proves_a_variable() {
         let mut m = Miner::new(MinerOptions::default());
-        let a = m.add("Invalid user admin from 198.51.100.7");
-        let b = m.add("Invalid user oracle from 203.0.113.9");
+        let users = ["admin", "oracle", "test"];
+        let kinds: Vec<Mined> = users
+            .iter()
+            .map(|u| m.add(format!("Invalid user {u} from 198.51.100.7")))
+            .collect();
+        // Three values: three kinds, each new, each a template of its own.
+        assert!(kinds.iter().all(|k| k.new));
+        assert_eq!(m.len(), 3);
+        assert_eq!(
+            m.template(kinds[1].id).unwrap().text(),
+            "Invalid user oracle from <*>"
+        );
+        // Seen again, each goes to its own.
+        let again = m.add("Invalid user test from 203.0.113.9");
+        assert_eq!((again.id, again.new), (kinds[2].id, false));
+        // A fourth value: the position is a variable, and the three merge into the oldest.
+        let fourth = m.add("Invalid user guest from 203.0.113.9");
+        assert_eq!((fourth.id, fourth.new), (kinds[0].id, false));
+        assert_eq!(m.len(), 1);
+        for k in &kinds {
+            assert_eq!(m.canonical(k.id), kinds[0].id);
+        }
+        let t = m.template(kinds[2].id).unwrap();
+        assert_eq!((t.id, t.count), (kinds[0].id, 5));
+        assert_eq!(t.text(), "Invalid user <*> from <*>");
+        // The merged kinds' messages, even by the fast paths, go to the one left.
+        for u in users {
+            let again = m.add(format!("Invalid user {u} from 192.0.2.1"));
+            assert_eq!((again.id, again.new), (kinds[0].id, false));
+        }
+        let c = m.add("Connection closed by 198.51.100.7 [preauth]");
+        assert!(c.new);
+        assert_ne!(c.id, kinds[0].id);
+        assert_eq!(m.template(kinds[0].id).unwrap().count, 8);
+        // An id that never merged is its own.
+        assert_eq!(m.canonical(c.id), c.id);
+    }
+
+    #[test]
+    fn two_shapes_of_a_masked_variable_are_one_template_at_once() {
+        let mut m = Miner::new(MinerOptions::default());
+        let a = m.add("Accepted password for alice from host7.example.net");
+        let b = m.add("Accepted password for alice from 203.0.113.9");
         assert!(a.new && !b.new);
         assert_eq!(a.id, b.id);
         assert_eq!(
             m.template(a.id).unwrap().text(),
-            "Invalid user <*> from <*>"
+            "Accepted password for alice from <*>"
         );
-        let c = m.add("Connection closed by 198.51.100.7 [preauth]");
-        assert!(c.new);
-        assert_ne!(c.id, a.id);
-        assert_eq!(m.template(a.id).unwrap().count, 2);
-        // The fast path: the same masked tokens again.
-        let d = m.add("Invalid user admin from 192.0.2.1");
-        assert_eq!((d.id, d.new), (a.id, false));
-        assert_eq!(m.template(a.id).unwrap().count, 3);
     }
 
     #[test]
