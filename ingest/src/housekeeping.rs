@@ -124,7 +124,10 @@ impl<W: Write> std::fmt::Debug for Housekeeper<W> {
 
 impl<W: Write> Housekeeper<W> {
     /// Starts with the rule set of `running` (generation 0), writing lines to `out`.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each is a separate input of the loop, named at the one call site"
+    )]
     pub fn new(
         out: W,
         print: bool,

@@ -113,7 +113,13 @@ fn select() -> Chosen {
             },
         };
     }
-    #[allow(unreachable_code)]
+    #[cfg_attr(
+        target_arch = "x86_64",
+        expect(
+            unreachable_code,
+            reason = "x86_64 has SSE2 always, so it returns above"
+        )
+    )]
     scalar
 }
 
@@ -877,10 +883,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    #[allow(clippy::type_complexity)]
-    fn implementations() -> Vec<(&'static str, fn(&[u8], &ByteSet) -> Option<usize>)> {
-        let mut v: Vec<(&'static str, fn(&[u8], &ByteSet) -> Option<usize>)> =
-            vec![("dispatched", find)];
+    /// The scans the property tests compare, each implementation with its name.
+    type Find = fn(&[u8], &ByteSet) -> Option<usize>;
+    type Mask = fn(&[u8; 64], u8) -> u64;
+    type Screen = fn(&[u8; SCREEN_READ], &Fingerprints) -> u64;
+
+    fn implementations() -> Vec<(&'static str, Find)> {
+        let mut v: Vec<(&'static str, Find)> = vec![("dispatched", find)];
         #[cfg(target_arch = "x86_64")]
         {
             v.push(("sse2", x86::find_sse2));
@@ -932,9 +941,8 @@ mod tests {
         }
     }
 
-    #[allow(clippy::type_complexity)]
-    fn mask_implementations() -> Vec<(&'static str, fn(&[u8; 64], u8) -> u64)> {
-        let mut v: Vec<(&'static str, fn(&[u8; 64], u8) -> u64)> = vec![("scalar", mask64_scalar)];
+    fn mask_implementations() -> Vec<(&'static str, Mask)> {
+        let mut v: Vec<(&'static str, Mask)> = vec![("scalar", mask64_scalar)];
         #[cfg(target_arch = "x86_64")]
         {
             v.push(("sse2", x86::mask64_sse2));
@@ -1013,10 +1021,8 @@ mod tests {
         assert_eq!(mask64(&[0xff; 3], 0xff), 0b111, "padding never matches");
     }
 
-    #[allow(clippy::type_complexity)]
-    fn screen_implementations() -> Vec<(&'static str, fn(&[u8; SCREEN_READ], &Fingerprints) -> u64)>
-    {
-        let mut v: Vec<(&'static str, fn(&[u8; SCREEN_READ], &Fingerprints) -> u64)> =
+    fn screen_implementations() -> Vec<(&'static str, Screen)> {
+        let mut v: Vec<(&'static str, Screen)> =
             vec![("scalar", screen64_scalar), ("dispatched", screen64)];
         #[cfg(target_arch = "x86_64")]
         {

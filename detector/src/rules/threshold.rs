@@ -41,7 +41,10 @@ struct File {
     threshold: Vec<RawRule>,
     /// Read by `rules::silence`; listed so that an unknown table is still an error.
     #[serde(default)]
-    #[allow(dead_code)]
+    #[expect(
+        dead_code,
+        reason = "only there for deny_unknown_fields; rules::silence reads it"
+    )]
     silence: Option<toml::Value>,
 }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 use testbed::netns::{self, Spawned, VethPair};
 
 mod tempdir;
-#[allow(unused_imports)] // not every test binary uses it
+#[allow(unused_imports, reason = "not every test binary uses it")]
 pub use tempdir::TempDir;
 
 /// `ingest run --print --stats-json` on the receiving end of `pair`, ready to receive.
@@ -34,7 +34,7 @@ pub struct Outcome {
 
 impl Ingest {
     /// Starts ingest on `pair`'s receiving interface with `extra` arguments and waits for ready.
-    #[allow(dead_code)] // not every test binary starts it printing
+    #[allow(dead_code, reason = "not every test binary starts it printing")]
     pub fn start(pair: &VethPair, name: &str, extra: &[&str]) -> Self {
         Self::start_with(pair, name, extra, true)
     }
@@ -62,7 +62,7 @@ impl Ingest {
     }
 
     /// The daemon's process id.
-    #[allow(dead_code)]
+    #[allow(dead_code, reason = "not every test binary uses it")]
     pub fn pid(&self) -> u32 {
         self.daemon.pid()
     }
@@ -114,7 +114,7 @@ pub fn drops_total(report: &Value) -> u64 {
 
 /// Scrapes the metrics endpoint at `addr` inside the receiving namespace every 100 ms until
 /// `done` holds; fails after `timeout` naming `what` and showing the last scrape.
-#[allow(dead_code)] // not every test binary uses it
+#[allow(dead_code, reason = "not every test binary uses it")]
 pub fn scrape_until(
     pair: &VethPair,
     addr: &str,

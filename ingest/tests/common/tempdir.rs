@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 /// A folder for one test's files (`ingest-NAME-PID` in the temporary folder), made now and
 /// removed when dropped, also when an assertion fails.
-#[allow(dead_code)] // not every test binary uses it
+#[allow(dead_code, reason = "not every test binary uses it")]
 pub struct TempDir(pub PathBuf);
 
-#[allow(dead_code)]
+#[allow(dead_code, reason = "not every test binary uses every method")]
 impl TempDir {
     /// Makes the folder.
     pub fn new(name: &str) -> Self {
