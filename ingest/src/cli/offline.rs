@@ -1,0 +1,241 @@
+//! The offline tools: `ingest parse`, `ingest detect` and `ingest templates` over lines of a
+//! file or stdin.
+
+use std::{
+    io::{BufWriter, Write},
+    path::PathBuf,
+};
+
+use anyhow::Context as _;
+
+use crate::cli::LearnArgs;
+use detector::{
+    engine::{
+        Alerts, Blueprint, Clock, DEFAULT_BUDGET_BYTES, EngineOptions, Input, LearningOptions,
+        MAX_BATCH,
+    },
+    parse::{FieldIndex, FormatHint, ParseOptions, Payload},
+};
+use ingest::{
+    config::Config,
+    housekeeping::{self},
+    pipeline::{ALERTS_PER_BATCH, Parsing},
+    rules::{AlertFacts, Rules, alert_json, load_rules},
+};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct TemplatesArgs {
+    /// Read messages from this file (default: stdin).
+    #[arg(long)]
+    input: Option<PathBuf>,
+}
+
+pub(crate) fn templates(args: TemplatesArgs) -> anyhow::Result<()> {
+    // The engine of a worker that only learns, on the messages' own time.
+    let blueprint = Blueprint::new(
+        &Rules::default(),
+        EngineOptions {
+            learning: Some(LearningOptions {
+                warmup_messages: u64::MAX,
+                ..LearningOptions::default()
+            }),
+            clock: Clock::Event,
+            budget_bytes: DEFAULT_BUDGET_BYTES,
+        },
+    );
+    let mut engine = blueprint.engine();
+    let mut alerts = Alerts::new(ALERTS_PER_BATCH);
+    let opts = ParseOptions::default();
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for_each_batch(args.input.as_deref(), |lines| {
+        // What the message says: syslog headers (time, host, pid), and a JSON or CEF body's
+        // framing, are not part of a template.
+        let batch: Vec<Input<'_>> = lines
+            .iter()
+            .map(|l| Input {
+                event: detector::parse::parse(l, &opts),
+                source: None,
+                arrival_ns: 0,
+            })
+            .collect();
+        engine.run(&batch, &mut alerts);
+        alerts.clear();
+        for mined in engine.templates() {
+            let id = mined.map_or(0, |m| m.id);
+            let text = engine.template_text(id).unwrap_or_default();
+            writeln!(out, "{id}\t{text}")?;
+        }
+        Ok(())
+    })?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Reads `input` (a file, else stdin) line by line and hands `f` batches of at most
+/// [`MAX_BATCH`] lines, in order.
+fn for_each_batch(
+    input: Option<&std::path::Path>,
+    mut f: impl FnMut(&[Vec<u8>]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let input: Box<dyn BufRead> = match input {
+        Some(path) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let mut lines = Vec::with_capacity(MAX_BATCH);
+    for line in input.split(b'\n') {
+        lines.push(line.context("reading input")?);
+        if lines.len() == MAX_BATCH {
+            f(&lines)?;
+            lines.clear();
+        }
+    }
+    if !lines.is_empty() {
+        f(&lines)?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct DetectArgs {
+    /// Folders of rules (Sigma `*.yml`, native `*.toml`), repeatable.
+    #[arg(long, required = true)]
+    rules: Vec<PathBuf>,
+    /// Read messages from this file (default: stdin).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Header format: auto detects per message; `raw` (or `line`) takes each line as the message.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    format: FormatArg,
+    /// Learning, as `ingest run` has it (offline, on the messages' own time).
+    #[command(flatten)]
+    learning: LearnArgs,
+}
+
+pub(crate) fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
+    let rules = load_rules(&args.rules)?;
+    let mut parsing = Parsing::new(
+        ParseOptions {
+            format: args.format.hint(),
+            ..ParseOptions::default()
+        },
+        Vec::new(),
+    )
+    .with_wall_clock_year();
+    // The engine of one worker of `ingest run`, on the messages' own time: offline, arrival
+    // is meaningless.
+    let mut config = Config::default();
+    args.learning.apply(&mut config, |_| true);
+    let blueprint = Blueprint::new(
+        &rules,
+        EngineOptions {
+            learning: housekeeping::learning(&config),
+            clock: Clock::Event,
+            budget_bytes: DEFAULT_BUDGET_BYTES,
+        },
+    );
+    let mut engine = blueprint.engine();
+    let mut alerts = Alerts::new(ALERTS_PER_BATCH);
+    let mut index: Vec<FieldIndex> = (0..MAX_BATCH).map(|_| FieldIndex::default()).collect();
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for_each_batch(args.input.as_deref(), |lines| {
+        parsing.refresh_calendar(ingest::pipeline::monotonic_ns());
+        let opts = *parsing.for_port(514);
+        let batch: Vec<Input<'_>> = lines
+            .iter()
+            .zip(index.iter_mut())
+            .map(|(l, index)| Input {
+                event: detector::parse::parse_indexed(l, &opts, index),
+                source: None,
+                arrival_ns: 0,
+            })
+            .collect();
+        engine.run(&batch, &mut alerts);
+        // Silence rules look at the time between lines (the event clock ignores the argument).
+        engine.tick(0, &mut alerts);
+        for a in alerts.as_slice() {
+            let message = a
+                .input
+                .map_or(&[][..], |i| lines[usize::from(i)].as_slice());
+            // Offline: no sender.
+            let facts = AlertFacts::of_alert(a, message, None);
+            writeln!(out, "{}", alert_json(&rules, a.rule, &facts))?;
+        }
+        alerts.clear();
+        Ok(())
+    })?;
+    out.flush()?;
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ParseArgs {
+    /// Read messages from this file (default: stdin).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Header format: auto detects per message.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    format: FormatArg,
+    /// Payload format of the body: auto, plain, json, cef, leef, kv, audit.
+    #[arg(long, default_value = "auto")]
+    payload: String,
+    /// Year for BSD timestamps without one (default: none, so they get no timestamp_ns).
+    #[arg(long)]
+    year: Option<i32>,
+    /// Longest message read, bytes.
+    #[arg(long, default_value_t = 64 * 1024)]
+    max_len: usize,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Auto,
+    Rfc5424,
+    Rfc3164,
+    #[value(alias = "line")]
+    Raw,
+}
+
+impl FormatArg {
+    fn hint(self) -> FormatHint {
+        match self {
+            FormatArg::Auto => FormatHint::Auto,
+            FormatArg::Rfc5424 => FormatHint::Rfc5424,
+            FormatArg::Rfc3164 => FormatHint::Rfc3164,
+            FormatArg::Raw => FormatHint::Raw,
+        }
+    }
+}
+
+pub(crate) fn parse_lines(args: ParseArgs) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let payload = match args.payload.as_str() {
+        "auto" => None,
+        name => Some(Payload::from_name(name).with_context(|| {
+            format!("--payload {name}: expected auto, plain, json, cef, leef, kv or audit")
+        })?),
+    };
+    let opts = ParseOptions {
+        format: args.format.hint(),
+        payload,
+        max_len: args.max_len,
+        year: args.year,
+        month: None,
+    };
+    let input: Box<dyn BufRead> = match &args.input {
+        Some(path) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for line in input.split(b'\n') {
+        let line = line.context("reading input")?;
+        let event = detector::parse::parse(&line, &opts);
+        writeln!(out, "{}", ingest::event_json::event_json(&event))?;
+    }
+    out.flush()?;
+    Ok(())
+}
