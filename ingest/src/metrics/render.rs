@@ -1,4 +1,4 @@
-//! The exposition of a [`Report`](crate::daemon::Report): every counter, gauge and summary.
+//! The exposition of a [`Report`]: every counter, gauge and summary.
 
 use detector::engine::StateTable as DetectorTable;
 
