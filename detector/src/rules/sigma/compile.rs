@@ -62,7 +62,14 @@ pub(super) fn compile_map(map: &serde_yaml::Mapping) -> Result<Vec<FieldMatch>, 
         let mut parts = key.split('|');
         let field = parts.next().unwrap_or_default();
         let ctx = |m: String| (format!(".{key}"), m);
-        let mut kind = StrKind::Exact;
+        // A key of modifiers only (`'|all'`, `'|re|i'`) is a keyword search: its values are
+        // looked for anywhere in the message, as a keyword list's are.
+        let keyword = field.is_empty();
+        let mut kind = if keyword {
+            StrKind::Contains
+        } else {
+            StrKind::Exact
+        };
         let (mut all, mut re, mut cidr, mut cased, mut exists) =
             (false, false, false, false, false);
         let (mut b64, mut b64off, mut windash) = (false, false, false);
@@ -95,6 +102,9 @@ pub(super) fn compile_map(map: &serde_yaml::Mapping) -> Result<Vec<FieldMatch>, 
                 .first()
                 .and_then(|v| v.as_bool())
                 .ok_or_else(|| ctx("`exists` takes true or false".into()))?;
+            if keyword {
+                return Err(ctx("`exists` needs a field name".into()));
+            }
             out.push(FieldMatch {
                 field: Field::from_name(field),
                 values: Vec::new(),
@@ -155,7 +165,11 @@ pub(super) fn compile_map(map: &serde_yaml::Mapping) -> Result<Vec<FieldMatch>, 
             compiled.push(alts);
         }
         out.push(FieldMatch {
-            field: Field::from_name(field),
+            field: if keyword {
+                Field::Message
+            } else {
+                Field::from_name(field)
+            },
             values: compiled,
             all,
             exists: None,
