@@ -584,3 +584,51 @@ fn base64_of(s: &str) -> String {
     }
     out
 }
+
+/// `lt`, `lte`, `gt`, `gte`: the field read as a number; a value that is not one never matches,
+/// and a rule whose bound is not a number is refused.
+#[test]
+fn numeric_modifiers_compare_field_values_as_numbers() {
+    let r = rule(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    many: {attempts|gte: 5}
+    fast: {duration|lt: 0.5}
+    condition: many and fast
+"#,
+    );
+    let line = |kv: &str| format!("<13>Nov 22 10:00:00 h app[1]: action=login {kv}");
+    assert!(fires_both(&r, &line("attempts=5 duration=0.25")));
+    assert!(fires_both(&r, &line("attempts=12 duration=-1")));
+    assert!(!fires_both(&r, &line("attempts=4 duration=0.25")), "gte");
+    assert!(!fires_both(&r, &line("attempts=9 duration=0.5")), "lt");
+    assert!(
+        !fires_both(&r, &line("attempts=many duration=0.1")),
+        "not a number"
+    );
+    assert!(!fires_both(&r, &line("duration=0.1")), "no such field");
+    let bounds = rule(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    sel: {code|gt: 399, code|lte: 404}
+    condition: sel
+"#,
+    );
+    assert!(fires_both(&bounds, &line("code=404")));
+    assert!(!fires_both(&bounds, &line("code=399")));
+    assert!(!fires_both(&bounds, &line("code=405")));
+    let e = rejected(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    sel: {attempts|gt: lots}
+    condition: sel
+"#,
+    );
+    assert!(e.contains("bad.yml") && e.contains("not a number"), "{e}");
+}

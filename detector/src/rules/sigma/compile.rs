@@ -74,7 +74,15 @@ pub(super) fn compile_map(map: &serde_yaml::Mapping) -> Result<Vec<FieldMatch>, 
             (false, false, false, false, false);
         let (mut b64, mut b64off, mut windash) = (false, false, false);
         let mut re_flags = String::new();
+        let mut compare = None;
         for modifier in parts {
+            if let Some(c) = Compare::from_modifier(modifier) {
+                if keyword {
+                    return Err(ctx(format!("`{modifier}` needs a field name")));
+                }
+                compare = Some(c);
+                continue;
+            }
             match modifier {
                 "contains" => kind = StrKind::Contains,
                 "startswith" => kind = StrKind::StartsWith,
@@ -121,7 +129,15 @@ pub(super) fn compile_map(map: &serde_yaml::Mapping) -> Result<Vec<FieldMatch>, 
             }
             let text =
                 scalar_text(value).ok_or_else(|| ctx("a value that is not a scalar".into()))?;
-            let alts = if re {
+            let alts = if let Some(cmp) = compare {
+                let bound: f64 = text
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n: &f64| n.is_finite())
+                    .ok_or_else(|| ctx(format!("{text:?} is not a number")))?;
+                vec![Matcher::Num(cmp, bound)]
+            } else if re {
                 // As written: Sigma regexes are case-sensitive unless they say `(?i)`.
                 let regex = regex::bytes::Regex::new(&format!("{re_flags}{text}"))
                     .map_err(|e| ctx(format!("bad regular expression: {e}")))?;

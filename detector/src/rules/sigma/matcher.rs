@@ -56,8 +56,48 @@ pub(super) enum Matcher {
     Str(StrPattern),
     Re(Re),
     Cidr(IpAddr, u8),
+    /// `lt`, `lte`, `gt`, `gte`: the field's value read as a number, compared with this one.
+    Num(Compare, f64),
     /// `null`: the field is absent or empty.
     Null,
+}
+
+/// A numeric modifier's comparison: the field's value on the left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Compare {
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+}
+
+impl Compare {
+    /// The comparison a modifier names.
+    pub(super) fn from_modifier(m: &str) -> Option<Self> {
+        Some(match m {
+            "lt" => Self::Lt,
+            "lte" => Self::Lte,
+            "gt" => Self::Gt,
+            "gte" => Self::Gte,
+            _ => return None,
+        })
+    }
+
+    fn holds(self, value: f64, bound: f64) -> bool {
+        match self {
+            Self::Lt => value < bound,
+            Self::Lte => value <= bound,
+            Self::Gt => value > bound,
+            Self::Gte => value >= bound,
+        }
+    }
+}
+
+/// A field's value as a number (decimal, with a sign, a fraction or an exponent; white space
+/// around it ignored), or `None` when it is not one.
+fn number(v: &[u8]) -> Option<f64> {
+    let n: f64 = std::str::from_utf8(v).ok()?.trim().parse().ok()?;
+    n.is_finite().then_some(n)
 }
 
 /// A `re` value: its regex, and once a [`SigmaSet`] holds the rule, its place in the set's
@@ -94,6 +134,7 @@ impl Matcher {
                 .ok()
                 .and_then(|s| s.trim().parse::<IpAddr>().ok())
                 .is_some_and(|ip| in_cidr(ip, *net, *len)),
+            Matcher::Num(cmp, bound) => number(v).is_some_and(|n| cmp.holds(n, *bound)),
             Matcher::Null => v.is_empty(),
         }
     }
