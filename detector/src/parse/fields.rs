@@ -80,7 +80,7 @@ pub fn detect_payload(body: &[u8]) -> Payload {
     if b.starts_with(b"LEEF:") {
         return Payload::Leef;
     }
-    if b.starts_with(b"type=") && b.windows(10).any(|w| w == b"msg=audit(") {
+    if is_audit_record(b) {
         return Payload::Audit;
     }
     let key = b.iter().take_while(|&&c| is_key_byte(c)).count();
@@ -88,6 +88,40 @@ pub fn detect_payload(body: &[u8]) -> Payload {
         return Payload::Kv;
     }
     Payload::Plain
+}
+
+/// Whether `b` (white space trimmed at the start) is a Linux audit record in one of the forms
+/// it reaches syslog in: `type=X msg=audit(TIME:SERIAL): ...` (auditd's own log, audit 3's
+/// `audisp-syslog`), with a `node=NAME ` before it (audit 2's `audispd`), or the kernel's
+/// `audit: type=1400 audit(TIME:SERIAL): ...`, also after a `[seconds]` kernel timestamp.
+fn is_audit_record(b: &[u8]) -> bool {
+    let mut b = b;
+    if b.starts_with(b"[")
+        && let Some(close) = b.iter().take(32).position(|&c| c == b']')
+    {
+        b = trim_start(&b[close + 1..]);
+    }
+    let kernel = b.starts_with(b"audit:");
+    if kernel {
+        b = trim_start(&b[6..]);
+    }
+    if let Some(node) = b.strip_prefix(b"node=") {
+        let n = node
+            .iter()
+            .position(u8::is_ascii_whitespace)
+            .unwrap_or(node.len());
+        b = trim_start(&node[n..]);
+    }
+    let Some(rest) = b.strip_prefix(b"type=") else {
+        return false;
+    };
+    // The record's stamp follows its type.
+    let t = rest
+        .iter()
+        .position(u8::is_ascii_whitespace)
+        .unwrap_or(rest.len());
+    let after = trim_start(&rest[t..]);
+    after.starts_with(b"msg=audit(") || (kernel && after.starts_with(b"audit("))
 }
 
 /// The first position from `i` that is not ASCII white space.
@@ -175,6 +209,8 @@ pub struct Fields<'a> {
     delimiter: u8,
     /// LEEF version, once read.
     leef_version: &'a [u8],
+    /// Inside an audit record's quoted `msg='...'`, whose pairs are read one by one.
+    in_msg: bool,
 }
 
 impl<'a> Fields<'a> {
@@ -198,6 +234,7 @@ impl<'a> Fields<'a> {
             },
             delimiter: b'\t',
             leef_version: &[],
+            in_msg: false,
         }
     }
 
@@ -455,11 +492,15 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// An audit record: `type=...`, then `msg=audit(TIME:SERIAL):` given as the field `audit`,
-    /// then ordinary pairs.
+    /// An audit record: `type=...`, then `msg=audit(TIME:SERIAL):` (the kernel writes
+    /// `audit(TIME:SERIAL):`) given as the field `audit`, then ordinary pairs. A user-space
+    /// record's quoted message of pairs (`msg='op=login acct="root" res=failed'`) is given
+    /// whole as `msg`, then each of its pairs as a field of its own.
     fn audit_pair(&mut self) -> Option<Field<'a>> {
         let s = trim_start(self.rest);
-        if let Some(r) = s.strip_prefix(b"msg=audit(")
+        if let Some(r) = s
+            .strip_prefix(b"msg=audit(")
+            .or_else(|| s.strip_prefix(b"audit("))
             && let Some(close) = r.iter().position(|&b| b == b')')
         {
             self.rest = r[close + 1..].strip_prefix(b":").unwrap_or(&r[close + 1..]);
@@ -469,7 +510,31 @@ impl<'a> Fields<'a> {
                 escaped: false,
             });
         }
-        self.kv_pair()
+        if !self.in_msg
+            && let Some(inner) = s.strip_prefix(b"msg='")
+            && let Some((end, escaped)) = self.until(inner, SINGLE_QUOTE)
+            && inner[..end].contains(&b'=')
+        {
+            // Read on inside the quotes; the pair that ends at the closing quote leaves them.
+            self.rest = inner;
+            self.in_msg = true;
+            return Some(Field {
+                key: &s[..3],
+                value: &inner[..end],
+                escaped,
+            });
+        }
+        let mut f = self.kv_pair()?;
+        if self.in_msg {
+            if let Some(v) = f.value.strip_suffix(b"'") {
+                f.value = v;
+                self.in_msg = false;
+            } else if let Some(r) = self.rest.strip_prefix(b"'") {
+                self.rest = r;
+                self.in_msg = false;
+            }
+        }
+        Some(f)
     }
 }
 
@@ -810,6 +875,7 @@ struct Resume {
     at: usize,
     state: State,
     delimiter: u8,
+    in_msg: bool,
 }
 
 /// The first [`INDEXED_FIELDS`] fields of one body, found by the one walk that also validates
@@ -889,6 +955,7 @@ impl FieldIndex {
             at: body.len() - it.rest.len(),
             state: it.state,
             delimiter: it.delimiter,
+            in_msg: it.in_msg,
         });
         while it.next().is_some() {}
         it.state != State::Failed
@@ -928,6 +995,7 @@ impl FieldIndex {
                 at: f.end,
                 state: if f.last { State::Done } else { State::Pairs },
                 delimiter: b'\t',
+                in_msg: false,
             });
         }
     }
@@ -971,6 +1039,7 @@ impl<'a> Iterator for IndexedFields<'a> {
             walk.rest = self.body.get(r.at..).unwrap_or(&[]);
             walk.state = r.state;
             walk.delimiter = r.delimiter;
+            walk.in_msg = r.in_msg;
             self.walk = Some(walk);
         }
         self.walk.as_mut()?.next()
@@ -1139,6 +1208,21 @@ mod tests {
             detect_payload(b"type=SYSCALL msg=audit(1.2:3): a=b"),
             Payload::Audit
         );
+        // The other forms of an audit record: audispd's node, the kernel's own lines.
+        for audit in [
+            &b"node=web1 type=EXECVE msg=audit(1.2:3): argc=1 a0=\"ls\""[..],
+            b"audit: type=1400 audit(1.2:3): apparmor=\"DENIED\"",
+            b"[ 1234.567890] audit: type=1327 audit(1.2:3): proctitle=6C73",
+        ] {
+            assert_eq!(detect_payload(audit), Payload::Audit, "{audit:?}");
+        }
+        // Near misses: key=value text, and a stamp without `msg=` outside the kernel's form.
+        assert_eq!(detect_payload(b"type=info note=x"), Payload::Kv);
+        assert_eq!(detect_payload(b"type=1400 audit(1.2:3): x=y"), Payload::Kv);
+        assert_eq!(
+            detect_payload(b"audit: backlog limit exceeded"),
+            Payload::Plain
+        );
         assert_eq!(detect_payload(b"level=info msg=\"x y\""), Payload::Kv);
         assert_eq!(
             detect_payload(b"authentication failure; uid=0"),
@@ -1306,7 +1390,29 @@ mod tests {
                 ("pid", "2222"),
                 ("uid", "0"),
                 ("msg", "op=login acct=\"root\" res=failed"),
+                // The message's own pairs, one by one.
+                ("op", "login"),
+                ("acct", "root"),
+                ("res", "failed"),
             ])
+        );
+        // A quoted value last in the message, then a pair after it: out of the quotes again.
+        let audit = "type=USER_CMD msg=audit(1.2:3): msg='cwd=\"/root\" cmd=\"ls\"' extra=1";
+        assert_eq!(
+            pairs(Payload::Audit, audit),
+            kv(&[
+                ("type", "USER_CMD"),
+                ("audit", "1.2:3"),
+                ("msg", "cwd=\"/root\" cmd=\"ls\""),
+                ("cwd", "/root"),
+                ("cmd", "ls"),
+                ("extra", "1"),
+            ])
+        );
+        // A quoted message without pairs stays one field.
+        assert_eq!(
+            pairs(Payload::Audit, "type=X msg=audit(1.2:3): msg='just text'"),
+            kv(&[("type", "X"), ("audit", "1.2:3"), ("msg", "just text")])
         );
     }
 }

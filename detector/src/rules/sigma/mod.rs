@@ -28,7 +28,7 @@ use serde_yaml::Value;
 use crate::parse::Event;
 use compile::compile_search;
 use condition::parse_condition;
-pub use logsource::LogsourceMap;
+pub use logsource::{LogsourceMap, ServiceSource};
 pub(crate) use matcher::Field;
 use matcher::{Alone, Expr, ReEval, Search};
 pub use set::{SigmaScratch, SigmaSet};
@@ -136,8 +136,8 @@ pub struct SigmaRule {
     pub tags: Vec<String>,
     /// The file it came from.
     pub file: String,
-    /// App names the rule is limited to (from `logsource.service`); empty: every message.
-    apps: Vec<String>,
+    /// The messages the rule is limited to (from `logsource.service`); `None`: every message.
+    source: Option<ServiceSource>,
     searches: Vec<(String, Search)>,
     condition: Expr,
 }
@@ -149,12 +149,8 @@ impl SigmaRule {
     }
 
     fn matches_with(&self, e: &Event<'_>, res: &mut impl ReEval) -> bool {
-        if !self.apps.is_empty()
-            && !e.app.is_some_and(|a| {
-                self.apps
-                    .iter()
-                    .any(|want| a.eq_ignore_ascii_case(want.as_bytes()))
-            })
+        if let Some(source) = &self.source
+            && !source.takes(e.app, e.payload)
         {
             return false;
         }
@@ -209,14 +205,14 @@ impl SigmaRule {
                 format!("{category:?} is not mapped onto syslog"),
             ));
         }
-        let apps = match ls["service"].as_str() {
-            None => Vec::new(),
-            Some(service) => logsources.service_apps(service).ok_or_else(|| {
+        let source = match ls["service"].as_str() {
+            None => None,
+            Some(service) => Some(logsources.service(service).ok_or_else(|| {
                 err(
                     "logsource.service",
                     format!("{service:?} is not in the log source table"),
                 )
-            })?,
+            })?),
         };
         let detection = doc["detection"]
             .as_mapping()
@@ -259,7 +255,7 @@ impl SigmaRule {
             level,
             tags: parse_tags(&doc["tags"]).map_err(|m| err("tags", m.0))?,
             file: file.to_string(),
-            apps,
+            source,
             searches,
             condition,
         })
