@@ -20,6 +20,21 @@ fn fires(rule: &SigmaRule, line: &str) -> bool {
     rule.matches(&parse(line.as_bytes(), &ParseOptions::default()))
 }
 
+/// The loaded rule of `file`.
+fn by_file<'r>(rules: &'r [SigmaRule], file: &str) -> &'r SigmaRule {
+    rules
+        .iter()
+        .find(|r| r.file.ends_with(file))
+        .unwrap_or_else(|| panic!("{file} not loaded"))
+}
+
+/// The rule of `file` fires on `hit` and not on `miss`, alone and in a set.
+fn each_fires_on_its_own(rules: &[SigmaRule], file: &str, hit: &str, miss: &str) {
+    let r = by_file(rules, file);
+    assert!(fires_both(r, hit), "{file} misses {hit:?}");
+    assert!(!fires_both(r, miss), "{file} fires on {miss:?}");
+}
+
 fn rule(yaml: &str) -> SigmaRule {
     SigmaRule::from_yaml("test.yml", yaml, &LogsourceMap::default())
         .unwrap_or_else(|e| panic!("{e}"))
@@ -121,18 +136,10 @@ fn every_sigmahq_linux_rule_loads_and_fires_on_its_message() {
         ),
     ];
     for (file, hit, miss) in cases {
-        let r = rules
-            .iter()
-            .find(|r| r.file.ends_with(file))
-            .unwrap_or_else(|| panic!("{file} not loaded"));
-        assert!(fires(r, hit), "{file} misses {hit:?}");
-        assert!(!fires(r, miss), "{file} fires on {miss:?}");
+        each_fires_on_its_own(&rules, file, hit, miss);
     }
     // Loaded rules keep their metadata.
-    let r = rules
-        .iter()
-        .find(|r| r.file.ends_with("lnx_shellshock.yml"))
-        .unwrap();
+    let r = by_file(&rules, "lnx_shellshock.yml");
     assert_eq!(r.level, Level::High);
     assert!(r.id.is_some());
 }
@@ -778,18 +785,10 @@ fn every_sigmahq_auditd_rule_loads_and_fires_on_its_record() {
         ),
     ];
     for (file, hit, miss) in &cases {
-        let r = rules
-            .iter()
-            .find(|r| r.file.ends_with(file))
-            .unwrap_or_else(|| panic!("{file} not loaded"));
-        assert!(fires_both(r, hit), "{file} misses {hit:?}");
-        assert!(!fires_both(r, miss), "{file} fires on {miss:?}");
+        each_fires_on_its_own(&rules, file, hit, miss);
     }
     // The same commands as plain shell history, not audit records: not the service's.
-    let r = rules
-        .iter()
-        .find(|r| r.file.ends_with("lnx_auditd_chattr_immutable_removal.yml"))
-        .unwrap();
+    let r = by_file(&rules, "lnx_auditd_chattr_immutable_removal.yml");
     assert!(!fires_both(
         r,
         "<13>Nov 22 10:00:00 web1 bash[1]: type=EXECVE a0=chattr a1=-i"
