@@ -811,3 +811,80 @@ fn every_sigmahq_auditd_rule_loads_and_fires_on_its_record() {
         }
     }
 }
+
+/// Every SigmaHQ Cisco rule shipped in `rules/sigma-cisco/` loads unchanged and fires on a
+/// record of its service in the shapes IOS, IOS-XE, NX-OS and ASA send (with or without a
+/// sequence number, a `*` clock, a relay's host), not on a near miss nor on another service's
+/// or another product's message, and none fires on the LogHub samples.
+#[test]
+fn every_sigmahq_cisco_rule_loads_and_fires_on_its_record() {
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/rules/sigma-cisco"));
+    let loaded = load_dir(dir, &LogsourceMap::default());
+    assert!(loaded.errors.is_empty(), "{:#?}", loaded.errors);
+    let rules = loaded.rules;
+    assert_eq!(rules.len(), 3);
+    let ios = |n: u32, text: &str| format!("<189>{n}: *Mar  1 00:12:33.456: {text}");
+    let relayed = |text: &str| format!("<189>Nov 22 10:00:00 rtr1 45: Nov 22 10:00:00 UTC: {text}");
+    let logged =
+        |cmd: &str| format!("%PARSER-5-CFGLOG_LOGGEDCMD: User:admin  logged command:{cmd}");
+    let cases = [
+        (
+            "cisco_bgp_md5_auth_failed.yml",
+            "<187>Nov 22 10:00:00 rtr1 %IP-TCP-3-BADAUTH: Invalid MD5 digest from \
+             198.18.0.2:179 to 198.18.0.1:11003"
+                .to_string(),
+            // LDP's port, not BGP's.
+            "<187>Nov 22 10:00:00 rtr1 %IP-TCP-3-BADAUTH: Invalid MD5 digest from \
+             198.18.0.2:646 to 198.18.0.1:11003"
+                .to_string(),
+        ),
+        (
+            "cisco_cli_clear_logs.yml",
+            ios(1234, &logged("clear logging")),
+            ios(1234, &logged("show logging")),
+        ),
+        (
+            "cisco_cli_discovery.yml",
+            relayed(&logged("show version")),
+            relayed(&logged("configure terminal")),
+        ),
+    ];
+    for (file, hit, miss) in &cases {
+        each_fires_on_its_own(&rules, file, hit, miss);
+    }
+    let clear = by_file(&rules, "cisco_cli_clear_logs.yml");
+    // An ASA's command accounting.
+    assert!(fires_both(
+        clear,
+        "<165>%ASA-5-111008: User 'admin' executed the 'clear logging' command."
+    ));
+    // The words in a message of another service, or from a Linux host.
+    assert!(!fires_both(
+        clear,
+        &ios(
+            7,
+            "%SYS-5-CONFIG_I: Configured from console by admin (clear logging)"
+        )
+    ));
+    assert!(!fires_both(
+        clear,
+        "<13>Nov 22 10:00:00 h bash[1]: clear logging"
+    ));
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/loghub/");
+    for f in [
+        "Linux_2k.log",
+        "OpenSSH_2k.log",
+        "HDFS_2k.log",
+        "Apache_2k.log",
+    ] {
+        for line in std::fs::read_to_string(format!("{data}{f}"))
+            .unwrap()
+            .lines()
+        {
+            let e = parse(line.as_bytes(), &ParseOptions::default());
+            for r in &rules {
+                assert!(!r.matches(&e), "{} fires on {f}: {line}", r.file);
+            }
+        }
+    }
+}

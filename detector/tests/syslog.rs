@@ -217,6 +217,38 @@ fn bsd_variants_as_devices_send_them() {
         (&b"SYS"[..], 5, &b"CONFIG_I"[..])
     );
     assert!(e.body.starts_with(b"%SYS-5-CONFIG_I: Configured"));
+    // The tag after what the header did not take, and a facility with a dash.
+    let tag_of = |line: &str| {
+        p(line)
+            .cisco
+            .map(|t| (t.facility.to_vec(), t.severity, t.mnemonic.to_vec()))
+    };
+    let want = |f: &str, s: u8, m: &str| Some((f.as_bytes().to_vec(), s, m.as_bytes().to_vec()));
+    assert_eq!(
+        tag_of("<187>Nov 22 10:00:00 rtr1 45: Nov 22 10:00:00 UTC: %TCP-6-BADAUTH: Invalid MD5"),
+        want("TCP", 6, "BADAUTH")
+    );
+    assert_eq!(
+        tag_of("<187>2026 Nov 22 10:00:00 nx1 %AUTHPRIV-6-SYSTEM_MSG: session opened"),
+        want("AUTHPRIV", 6, "SYSTEM_MSG")
+    );
+    assert_eq!(
+        tag_of("<187>Nov 22 10:00:00 rtr1 %IP-TCP-3-BADAUTH: Invalid MD5 digest"),
+        want("IP-TCP", 3, "BADAUTH")
+    );
+    assert_eq!(
+        tag_of("<166>%ASA-6-302013: Built inbound TCP connection"),
+        want("ASA", 6, "302013")
+    );
+    // Not tags: a percentage, a severity out of range, lower case, no colon.
+    for line in [
+        "<14>Nov 22 10:00:00 h app: disk at 95% - cleaning",
+        "<14>Nov 22 10:00:00 h app: %SYS-9-X: nine",
+        "<14>Nov 22 10:00:00 h app: %sys-5-x: lower",
+        "<14>Nov 22 10:00:00 h app: %SYS-5-CONFIG_I without a colon",
+    ] {
+        assert_eq!(tag_of(line), None, "{line}");
+    }
 }
 
 #[test]

@@ -705,22 +705,51 @@ fn tag(s: &[u8]) -> Option<Tag<'_>> {
     }
 }
 
-/// `%FAC-SEV-MNEMONIC:` at the start of a body.
+/// A Cisco `%FAC-SEV-MNEMONIC:` tag in a body: at its start, or after a clock, a sequence number
+/// or a host name that the header did not take (a relay's `45: Nov 22 10:00:00 UTC: %TCP-...`,
+/// NX-OS's `2026 Nov 22 10:00:00 nx1 %AUTHPRIV-...`), within the first [`CISCO_TAG_WITHIN`]
+/// bytes. The facility may hold dashes (`IP-TCP-3-BADAUTH`): the severity is the first
+/// `-0-` to `-7-` of the tag.
 fn cisco_tag(s: &[u8]) -> Option<CiscoTag<'_>> {
-    let s = s.strip_prefix(b"%")?;
+    let within = &s[..s.len().min(CISCO_TAG_WITHIN)];
+    let mut from = 0;
+    while let Some(p) = within[from..].iter().position(|&b| b == b'%') {
+        let at = from + p;
+        if (at == 0 || s[at - 1] == b' ')
+            && let Some(tag) = cisco_tag_at(&s[at + 1..])
+        {
+            return Some(tag);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// How far into a body [`cisco_tag`] looks.
+const CISCO_TAG_WITHIN: usize = 96;
+
+/// `FAC-SEV-MNEMONIC:` at the start of `s`.
+fn cisco_tag_at(s: &[u8]) -> Option<CiscoTag<'_>> {
     let end = s.iter().position(|&b| b == b':' || b == b' ')?;
+    if s.get(end) != Some(&b':') {
+        return None;
+    }
     let tag = &s[..end];
-    let d1 = tag.iter().position(|&b| b == b'-')?;
-    let rest = &tag[d1 + 1..];
-    let d2 = rest.iter().position(|&b| b == b'-')?;
-    let sev = &rest[..d2];
-    if sev.len() != 1 || !(b'0'..=b'7').contains(&sev[0]) || d1 == 0 || d2 + 1 >= rest.len() {
+    let valid = |b: &u8| b.is_ascii_uppercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-');
+    if !tag.iter().all(valid) {
+        return None;
+    }
+    let d = tag
+        .windows(3)
+        .position(|w| w[0] == b'-' && (b'0'..=b'7').contains(&w[1]) && w[2] == b'-')?;
+    let (facility, mnemonic) = (&tag[..d], &tag[d + 3..]);
+    if facility.is_empty() || mnemonic.is_empty() {
         return None;
     }
     Some(CiscoTag {
-        facility: &tag[..d1],
-        severity: sev[0] - b'0',
-        mnemonic: &rest[d2 + 1..],
+        facility,
+        severity: tag[d + 1] - b'0',
+        mnemonic,
     })
 }
 

@@ -1,12 +1,14 @@
 //! How Sigma log sources map onto syslog.
 
-use crate::parse::Payload;
+use crate::parse::{CiscoTag, Payload};
 
 /// How Sigma log sources map onto syslog: `product: linux` is every message; a `service` is a
 /// set of app names (tags), and may also be every message of a payload format whatever its app
 /// (`auditd`: every audit record, as `audisp-syslog`, `audispd` with `node=`, rsyslog's imfile
 /// under any tag, or the kernel's `audit: type=1400 audit(...)` lines). Configurable;
-/// [`LogsourceMap::default`] covers the SigmaHQ Linux rules.
+/// Products such as `cisco` take only messages with a `%FAC-SEV-MNEMONIC:` tag, and their
+/// services are sets of tags. [`LogsourceMap::default`] covers the SigmaHQ Linux, auditd and
+/// Cisco rules.
 #[derive(Clone, Debug)]
 pub struct LogsourceMap {
     /// Products whose rules apply to every message.
@@ -15,6 +17,12 @@ pub struct LogsourceMap {
     pub services: Vec<(String, Vec<String>)>,
     /// Service -> a payload format whose every message belongs to it, whatever its app.
     pub payloads: Vec<(String, Payload)>,
+    /// Products whose messages carry a Cisco-style `%FAC-SEV-MNEMONIC:` tag (IOS, IOS-XE,
+    /// NX-OS, ASA): their rules apply only to those messages.
+    pub tagged_products: Vec<String>,
+    /// (Tagged product, service) -> the tags its messages carry: a facility (`BGP`), or a
+    /// facility and mnemonic (`ASA-111008`).
+    pub tagged_services: Vec<(String, String, Vec<String>)>,
 }
 
 /// Which messages a rule's `logsource.service` takes: those of its apps, and those of its
@@ -25,12 +33,16 @@ pub struct ServiceSource {
     pub apps: Vec<String>,
     /// A payload format all of whose messages are the service's.
     pub payload: Option<Payload>,
+    /// Tags (`FAC` or `FAC-MNEMONIC`, compared without case) whose messages are the service's.
+    pub tags: Vec<String>,
 }
 
 impl ServiceSource {
-    /// Whether a message of `app` with a payload of `payload` is the service's.
-    pub fn takes(&self, app: Option<&[u8]>, payload: Payload) -> bool {
+    /// Whether a message of `app` with a payload of `payload` and a Cisco tag `cisco` is the
+    /// service's.
+    pub fn takes(&self, app: Option<&[u8]>, payload: Payload, cisco: Option<CiscoTag<'_>>) -> bool {
         self.payload == Some(payload)
+            || cisco.is_some_and(|c| self.tags.iter().any(|t| tag_is(t.as_bytes(), c)))
             || app.is_some_and(|a| {
                 self.apps
                     .iter()
@@ -39,7 +51,29 @@ impl ServiceSource {
     }
 }
 
+/// Whether `want` (`FAC` or `FAC-MNEMONIC`) names the tag `c`.
+fn tag_is(want: &[u8], c: CiscoTag<'_>) -> bool {
+    if want.eq_ignore_ascii_case(c.facility) {
+        return true;
+    }
+    want.len() == c.facility.len() + 1 + c.mnemonic.len()
+        && want[..c.facility.len()].eq_ignore_ascii_case(c.facility)
+        && want[c.facility.len()] == b'-'
+        && want[c.facility.len() + 1..].eq_ignore_ascii_case(c.mnemonic)
+}
+
 impl LogsourceMap {
+    /// The messages `service` of the tagged `product` takes, if the table has it.
+    pub fn tagged_service(&self, product: &str, service: &str) -> Option<ServiceSource> {
+        self.tagged_services
+            .iter()
+            .find(|(p, s, _)| p == product && s == service)
+            .map(|(_, _, tags)| ServiceSource {
+                tags: tags.clone(),
+                ..ServiceSource::default()
+            })
+    }
+
     /// The app names of `service`.
     pub fn service_apps(&self, service: &str) -> Option<Vec<String>> {
         self.services
@@ -59,6 +93,7 @@ impl LogsourceMap {
         (apps.is_some() || payload.is_some()).then(|| ServiceSource {
             apps: apps.unwrap_or_default(),
             payload,
+            tags: Vec::new(),
         })
     }
 }
@@ -69,6 +104,13 @@ impl Default for LogsourceMap {
             (
                 name.to_string(),
                 apps.iter().map(|a| a.to_string()).collect(),
+            )
+        };
+        let t = |service: &str, tags: &[&str]| {
+            (
+                "cisco".to_string(),
+                service.to_string(),
+                tags.iter().map(|a| a.to_string()).collect(),
             )
         };
         Self {
@@ -88,6 +130,39 @@ impl Default for LogsourceMap {
                 s("vsftpd", &["vsftpd"]),
             ],
             payloads: vec![("auditd".to_string(), Payload::Audit)],
+            tagged_products: vec!["cisco".into()],
+            tagged_services: vec![
+                t(
+                    "aaa",
+                    &[
+                        // IOS configuration logger and AAA: command accounting, logins.
+                        "PARSER",
+                        "AAA",
+                        "AAAA",
+                        "SEC_LOGIN",
+                        "TAC",
+                        "TACACS",
+                        "RADIUS",
+                        // NX-OS.
+                        "AUTHPRIV",
+                        "AAA_SM",
+                        // ASA: commands executed, privilege changes, logins.
+                        "ASA-111008",
+                        "ASA-111009",
+                        "ASA-111010",
+                        "ASA-502103",
+                        "ASA-605004",
+                        "ASA-605005",
+                        "ASA-611101",
+                        "ASA-611102",
+                        "ASA-113004",
+                        "ASA-113005",
+                    ],
+                ),
+                // A BGP or LDP session's TCP MD5 failures are logged by TCP.
+                t("bgp", &["BGP", "BGP_SESSION", "TCP", "IP-TCP"]),
+                t("ldp", &["LDP", "TAGCON", "TCP", "IP-TCP"]),
+            ],
         }
     }
 }

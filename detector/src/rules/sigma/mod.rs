@@ -138,6 +138,8 @@ pub struct SigmaRule {
     pub file: String,
     /// The messages the rule is limited to (from `logsource.service`); `None`: every message.
     source: Option<ServiceSource>,
+    /// Whether its product takes only messages with a Cisco-style tag.
+    tagged: bool,
     searches: Vec<(String, Search)>,
     condition: Expr,
 }
@@ -149,8 +151,11 @@ impl SigmaRule {
     }
 
     fn matches_with(&self, e: &Event<'_>, res: &mut impl ReEval) -> bool {
+        if self.tagged && e.cisco.is_none() {
+            return false;
+        }
         if let Some(source) = &self.source
-            && !source.takes(e.app, e.payload)
+            && !source.takes(e.app, e.payload, e.cisco)
         {
             return false;
         }
@@ -191,7 +196,10 @@ impl SigmaRule {
         }
         let level = parse_level(doc["level"].as_str()).map_err(|m| err("level", m.0))?;
         let ls = &doc["logsource"];
-        if let Some(product) = ls["product"].as_str()
+        let product = ls["product"].as_str();
+        let tagged = product.is_some_and(|p| logsources.tagged_products.iter().any(|t| t == p));
+        if let Some(product) = product
+            && !tagged
             && !logsources.products.iter().any(|p| p == product)
         {
             return Err(err(
@@ -207,12 +215,18 @@ impl SigmaRule {
         }
         let source = match ls["service"].as_str() {
             None => None,
-            Some(service) => Some(logsources.service(service).ok_or_else(|| {
-                err(
-                    "logsource.service",
-                    format!("{service:?} is not in the log source table"),
-                )
-            })?),
+            Some(service) => Some(
+                match (tagged, product) {
+                    (true, Some(product)) => logsources.tagged_service(product, service),
+                    _ => logsources.service(service),
+                }
+                .ok_or_else(|| {
+                    err(
+                        "logsource.service",
+                        format!("{service:?} is not in the log source table"),
+                    )
+                })?,
+            ),
         };
         let detection = doc["detection"]
             .as_mapping()
@@ -256,6 +270,7 @@ impl SigmaRule {
             tags: parse_tags(&doc["tags"]).map_err(|m| err("tags", m.0))?,
             file: file.to_string(),
             source,
+            tagged,
             searches,
             condition,
         })
