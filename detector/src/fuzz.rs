@@ -24,7 +24,7 @@ pub fn parse_input(data: &[u8]) {
         _ => FormatHint::Raw,
     };
     let payload = match (first >> 2) & 7 {
-        0 | 7 => None,
+        0 => None,
         n => Some(Payload::ALL[usize::from(n - 1)]),
     };
     let opts = ParseOptions {

