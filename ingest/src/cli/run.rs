@@ -3,7 +3,7 @@
 
 use std::{
     io::{BufWriter, Write},
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{Arc, mpsc},
     time::Duration,
 };
@@ -44,7 +44,8 @@ pub(crate) struct CheckConfigArgs {
 
 #[derive(Clone, Debug, clap::Args)]
 pub(crate) struct RunArgs {
-    /// Configuration file (TOML, see deploy/ingest.toml); flags given here override it.
+    /// Configuration file (TOML, see deploy/ingest.toml; default: /etc/ingest/ingest.toml when
+    /// it exists); flags given here override it.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Interface to attach to (with --backend socket: only for reports).
@@ -266,10 +267,26 @@ fn options(args: &Config) -> anyhow::Result<Options> {
     Ok(opts)
 }
 
-/// The configuration: the file named by `--config` (or the defaults), with every flag given on
-/// the command line put over it.
+/// Where `ingest run` reads its configuration when `--config` is not given, if it exists.
+const DEFAULT_CONFIG: &str = "/etc/ingest/ingest.toml";
+
+/// The configuration file to read: the one given, else `default` if it is a file.
+fn config_file(given: Option<&Path>, default: &Path) -> Option<PathBuf> {
+    given
+        .map(Path::to_path_buf)
+        .or_else(|| default.is_file().then(|| default.to_path_buf()))
+}
+
+/// The configuration: the file named by `--config` (or [`DEFAULT_CONFIG`], or the defaults),
+/// with every flag given on the command line put over it.
 fn effective_config(args: &RunArgs, given: &clap::ArgMatches) -> anyhow::Result<Config> {
-    let mut c = match &args.config {
+    let file = config_file(args.config.as_deref(), Path::new(DEFAULT_CONFIG));
+    if args.config.is_none()
+        && let Some(path) = &file
+    {
+        log::info!("configuration from {}", path.display());
+    }
+    let mut c = match &file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
@@ -551,6 +568,30 @@ mod tests {
         ] {
             assert!(port_format(bad, base).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_default_configuration_file_is_read_only_when_there() {
+        let dir = std::env::temp_dir().join(format!("ingest-config-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let default = dir.join("ingest.toml");
+        let given = dir.join("given.toml");
+        assert_eq!(
+            config_file(None, &default),
+            None,
+            "absent: the built-in defaults"
+        );
+        assert_eq!(config_file(Some(&given), &default), Some(given.clone()));
+        std::fs::write(&default, "").unwrap();
+        assert_eq!(config_file(None, &default), Some(default.clone()));
+        assert_eq!(
+            config_file(Some(&given), &default),
+            Some(given),
+            "--config wins"
+        );
+        // A folder where the file should be is not a file.
+        assert_eq!(config_file(None, &dir), None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
