@@ -100,17 +100,17 @@ fn number(v: &[u8]) -> Option<f64> {
     n.is_finite().then_some(n)
 }
 
-/// A `re` value: its regex, and once a [`SigmaSet`] holds the rule, its place in the set's
+/// A `re` value: its regex, and once a [`SigmaSet`](super::SigmaSet) holds the rule, its place in the set's
 /// RegexSet for its field.
 #[derive(Clone, Debug)]
 pub(super) struct Re {
     pub(super) regex: regex::bytes::Regex,
-    /// (group, pattern) in [`SigmaSet`]'s regex groups.
+    /// (group, pattern) in [`SigmaSet`](super::SigmaSet)'s regex groups.
     pub(super) slot: Option<(u32, u32)>,
 }
 
 /// How `re` values are evaluated: each regex on its own ([`Alone`]), or through the
-/// RegexSet of its field, run once per event ([`RegexMemo`]).
+/// RegexSet of its field, run once per event ([`RegexMemo`](super::set::RegexMemo)).
 pub(super) trait ReEval {
     /// Whether some value of `field` in `e` matches `re`.
     fn any_value(&mut self, field: &Field, re: &Re, e: &Event<'_>) -> bool;
