@@ -263,6 +263,11 @@ pub struct UdpCounters {
     pub batches: u64,
     /// Datagrams from senders the source filter denies: dropped unread, a named drop.
     pub dropped_denied: u64,
+    /// Datagrams the kernel cut to the receive buffer (`MSG_TRUNC`: longer than any IPv6
+    /// datagram without a jumbo payload can be): dropped, a named drop.
+    pub dropped_truncated: u64,
+    /// Datagrams whose sender address is neither IPv4 nor IPv6: dropped, a named drop.
+    pub dropped_no_source: u64,
 }
 
 impl UdpCounters {
@@ -271,6 +276,8 @@ impl UdpCounters {
         self.datagrams += o.datagrams;
         self.batches += o.batches;
         self.dropped_denied += o.dropped_denied;
+        self.dropped_truncated += o.dropped_truncated;
+        self.dropped_no_source += o.dropped_no_source;
     }
 }
 
@@ -330,11 +337,20 @@ impl SocketSource {
             let n = sock.recv_batch(|datagrams| {
                 let pickup_ns = monotonic_ns();
                 let mut batch: ArrayVec<Message<'_>, MAX_BATCH> = ArrayVec::new();
-                for (src, payload) in datagrams {
+                for d in datagrams {
+                    let Some(src) = d.src else {
+                        counters.dropped_no_source += 1;
+                        continue;
+                    };
                     if filter.denies(src.ip()) {
                         counters.dropped_denied += 1;
                         continue;
                     }
+                    if d.truncated {
+                        counters.dropped_truncated += 1;
+                        continue;
+                    }
+                    let payload = d.payload;
                     batch.push(Message {
                         path: Path::Udp,
                         src,

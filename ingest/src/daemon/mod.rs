@@ -620,6 +620,8 @@ impl Daemon {
         }
         // The socket path's own filter: datagrams of denied senders that reached a socket.
         drops.insert("udp_dropped_denied", udp.dropped_denied);
+        drops.insert("udp_dropped_truncated", udp.dropped_truncated);
+        drops.insert("udp_dropped_no_source", udp.dropped_no_source);
         drops.insert(
             "udp_rcvbuf_errors",
             udp_kernel.rcvbuf_errors_v4 + udp_kernel.rcvbuf_errors_v6,

@@ -9,8 +9,21 @@ use std::{
     os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
 };
 
-/// Largest UDP payload (65535 minus the IPv4 and UDP headers).
-pub const MAX_DATAGRAM: usize = 65_507;
+/// Largest UDP payload a receive buffer holds: IPv6's (its 65535-byte payload length less the
+/// 8-byte UDP header), which is 20 bytes more than IPv4's 65507. A datagram longer still (an IPv6
+/// jumbogram) is cut by the kernel: it is reported as truncated, never handed on cut.
+pub const MAX_DATAGRAM: usize = 65_527;
+
+/// One datagram as [`UdpReceiver::recv_batch`] took it.
+#[derive(Clone, Copy, Debug)]
+pub struct Datagram<'a> {
+    /// Its sender, when the address is IPv4 or IPv6 (nothing else can reach this socket).
+    pub src: Option<SocketAddr>,
+    /// Its payload: whole, unless `truncated`.
+    pub payload: &'a [u8],
+    /// Whether the kernel cut it to the buffer (`MSG_TRUNC`).
+    pub truncated: bool,
+}
 
 /// A bound UDP socket with preallocated buffers for batches of `batch` datagrams.
 pub struct UdpReceiver {
@@ -177,12 +190,11 @@ impl UdpReceiver {
         self.fd.as_raw_fd()
     }
 
-    /// Takes up to one batch of waiting datagrams without blocking and lends them to `handle`,
-    /// each as its sender and payload. Returns how many there were (0: none waiting, and
-    /// `handle` was not called).
+    /// Takes up to one batch of waiting datagrams without blocking and lends them to `handle`.
+    /// Returns how many there were (0: none waiting, and `handle` was not called).
     pub fn recv_batch(
         &mut self,
-        handle: impl FnOnce(&mut dyn Iterator<Item = (SocketAddr, &[u8])>),
+        handle: impl FnOnce(&mut dyn Iterator<Item = Datagram<'_>>),
     ) -> io::Result<usize> {
         let base = self.buffers.as_mut_ptr();
         for i in 0..self.batch {
@@ -226,10 +238,13 @@ impl UdpReceiver {
             return Ok(0);
         }
         let (headers, addrs, buffers) = (&self.headers, &self.addrs, &self.buffers);
-        let mut datagrams = (0..n).filter_map(|i| {
+        let mut datagrams = (0..n).map(|i| {
             let len = (headers[i].msg_len as usize).min(MAX_DATAGRAM);
-            let payload = &buffers[i * MAX_DATAGRAM..i * MAX_DATAGRAM + len];
-            sockaddr_to_std(&addrs[i]).map(|src| (src, payload))
+            Datagram {
+                src: sockaddr_to_std(&addrs[i]),
+                payload: &buffers[i * MAX_DATAGRAM..i * MAX_DATAGRAM + len],
+                truncated: headers[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+            }
         });
         handle(&mut datagrams);
         Ok(n)
@@ -361,8 +376,13 @@ mod tests {
         }
         let mut got = Vec::new();
         for _ in 0..100 {
-            rx.recv_batch(|d| got.extend(d.map(|(src, p)| (src, p.to_vec()))))
-                .unwrap();
+            rx.recv_batch(|d| {
+                got.extend(d.map(|d| {
+                    assert!(!d.truncated);
+                    (d.src.unwrap(), d.payload.to_vec())
+                }))
+            })
+            .unwrap();
             if got.len() == 3 {
                 break;
             }
@@ -376,5 +396,29 @@ mod tests {
             "mapped address comes back as IPv4"
         );
         assert!(rx.rcvbuf() > 0);
+    }
+
+    #[test]
+    fn an_ipv6_datagram_of_the_largest_size_arrives_whole() {
+        let mut rx = UdpReceiver::bind(0, 4 << 20, 2).expect("bind");
+        let port = rx.port();
+        let tx = std::net::UdpSocket::bind("[::1]:0").expect("IPv6 loopback");
+        // Larger than any IPv4 datagram can be: the old 65507-byte buffers cut it silently.
+        let big: Vec<u8> = (0..MAX_DATAGRAM).map(|i| b'a' + (i % 26) as u8).collect();
+        assert_eq!(tx.send_to(&big, ("::1", port)).unwrap(), MAX_DATAGRAM);
+        let mut got = None;
+        for _ in 0..100 {
+            rx.recv_batch(|d| {
+                for d in d {
+                    got = Some((d.payload.len(), d.payload == big.as_slice(), d.truncated));
+                }
+            })
+            .unwrap();
+            if got.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(got, Some((MAX_DATAGRAM, true, false)));
     }
 }
