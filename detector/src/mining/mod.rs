@@ -644,6 +644,18 @@ impl Miner {
         self.leaf_len[leaf] -= 1;
     }
 
+    /// Takes the template in `slot` out of `leaf`'s list, if it is there.
+    fn leave_slot(&mut self, leaf: usize, slot: usize) {
+        let stride = self.leaf_stride;
+        let len = usize::from(self.leaf_len[leaf]);
+        if let Some(i) = self.leaf_groups[leaf * stride..leaf * stride + len]
+            .iter()
+            .position(|&s| s as usize == slot)
+        {
+            self.leave(leaf, i);
+        }
+    }
+
     /// Positions where the message in `tokens` differs from `r`'s template (not counting the
     /// positions that are variables there).
     fn differing(&self, r: &Record) -> u64 {
@@ -745,14 +757,7 @@ impl Miner {
         self.alias_of[a.slot] = kept;
         self.ids.remove(gone.id);
         self.records[from].id = 0;
-        let stride = self.leaf_stride;
-        let len = usize::from(self.leaf_len[leaf]);
-        if let Some(i) = self.leaf_groups[leaf * stride..leaf * stride + len]
-            .iter()
-            .position(|&s| s as usize == from)
-        {
-            self.leave(leaf, i);
-        }
+        self.leave_slot(leaf, from);
     }
 
     /// Similarity of the message in `tokens` to `r` (same length): equal tokens over tokens,
@@ -806,14 +811,8 @@ impl Miner {
         let e = self.ids.entry(id);
         if e.evicted {
             // The template that had this slot leaves its leaf.
-            let old = self.records[e.slot];
-            if let Some(l) = self.leaves.peek(old.leaf) {
-                let len = usize::from(self.leaf_len[l]);
-                let groups = &mut self.leaf_groups[l * stride..l * stride + len];
-                if let Some(i) = groups.iter().position(|&s| s as usize == e.slot) {
-                    groups.copy_within(i + 1.., i);
-                    self.leaf_len[l] -= 1;
-                }
+            if let Some(l) = self.leaves.peek(self.records[e.slot].leaf) {
+                self.leave_slot(l, e.slot);
             }
         }
         let t = &self.tokens;
