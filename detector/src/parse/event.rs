@@ -716,7 +716,7 @@ fn tag(s: &[u8]) -> Option<Tag<'_>> {
 fn cisco_tag(s: &[u8]) -> Option<CiscoTag<'_>> {
     let within = &s[..s.len().min(CISCO_TAG_WITHIN)];
     let mut from = 0;
-    while let Some(p) = within[from..].iter().position(|&b| b == b'%') {
+    while let Some(p) = scan::find_byte(&within[from..], b'%') {
         let at = from + p;
         if (at == 0 || s[at - 1] == b' ')
             && let Some(tag) = cisco_tag_at(&s[at + 1..])

@@ -100,8 +100,8 @@ fn number(v: &[u8]) -> Option<f64> {
     n.is_finite().then_some(n)
 }
 
-/// A `re` value: its regex, and once a [`SigmaSet`](super::SigmaSet) holds the rule, its place in the set's
-/// RegexSet for its field.
+/// A `re` value: its regex, and once a [`SigmaSet`](super::SigmaSet) holds the rule, its place
+/// in the set's RegexSet for its field.
 #[derive(Clone, Debug)]
 pub(super) struct Re {
     pub(super) regex: regex::bytes::Regex,

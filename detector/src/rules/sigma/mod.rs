@@ -5,15 +5,15 @@
 //! `contains`, `startswith`, `endswith`, `all`, `re` (with its flags `i`, `m`, `s`), `cidr`,
 //! `base64`, `base64offset`, `windash`, `exists`, `cased`, the numeric `lt`, `lte`, `gt`,
 //! `gte`, and their combinations; a key of modifiers only (`'|all'`, `'|re'`) as a keyword
-//! search; wildcards `*` and `?` with escapes; conditions with `and`, `or`, `not`, parentheses, `1 of`, `all of`,
-//! `them` and name patterns such as `selection_*`. A rule using anything else (an unknown modifier, an aggregation like
-//! `| count()`, an unmapped log source) is rejected at load with an error naming the file and the
-//! construct; it is never half-applied.
+//! search; wildcards `*` and `?` with escapes; conditions with `and`, `or`, `not`, parentheses,
+//! `1 of`, `all of`, `them` and name patterns such as `selection_*`. A rule using anything else
+//! (an unknown modifier, an aggregation like `| count()`, an unmapped log source) is rejected
+//! at load with an error naming the file and the construct; it is never half-applied.
 //!
 //! Fields: `message` (also `msg`, `Message`) is the body, `host`/`hostname`, `app`/`appname`/
 //! `program`, `procid`/`pid`, `msgid`, `facility`, `severity`; any other name is looked up among
-//! the body's payload fields (JSON, CEF, LEEF, key=value, audit, event XML) and structured-data parameters.
-//! Keywords match anywhere in the message body.
+//! the body's payload fields (JSON, CEF, LEEF, key=value, audit, event XML) and structured-data
+//! parameters. Keywords match anywhere in the message body.
 
 mod compile;
 mod condition;
