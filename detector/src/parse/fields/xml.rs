@@ -1,6 +1,7 @@
 //! Events in the Windows event XML schema, as Sysmon for Linux writes them.
 
 use super::*;
+use crate::parse::scan::find_byte;
 
 impl<'a> Fields<'a> {
     /// An event in the Windows event XML schema: its `<EventID>` as the field `EventID`, then
@@ -9,7 +10,7 @@ impl<'a> Fields<'a> {
     pub(super) fn xml_field(&mut self) -> Option<Field<'a>> {
         loop {
             let s = self.rest;
-            let Some(lt) = s.iter().position(|&b| b == b'<') else {
+            let Some(lt) = find_byte(s, b'<') else {
                 self.rest = &s[s.len()..];
                 self.state = State::Done;
                 return None;
@@ -19,10 +20,10 @@ impl<'a> Fields<'a> {
                 .strip_prefix(b"<EventID")
                 .filter(|r| matches!(r.first(), Some(b'>' | b' ')));
             if let Some(r) = id
-                && let Some(gt) = r.iter().position(|&b| b == b'>')
+                && let Some(gt) = find_byte(r, b'>')
             {
                 let v = &r[gt + 1..];
-                let end = v.iter().position(|&b| b == b'<').unwrap_or(v.len());
+                let end = find_byte(v, b'<').unwrap_or(v.len());
                 self.rest = &v[end..];
                 return Some(Field {
                     key: &t[1..8],
@@ -31,7 +32,7 @@ impl<'a> Fields<'a> {
                 });
             }
             if let Some(r) = t.strip_prefix(b"<Data Name=\"")
-                && let Some(q) = r.iter().position(|&b| b == b'"')
+                && let Some(q) = find_byte(r, b'"')
             {
                 let (key, after) = (&r[..q], &r[q + 1..]);
                 if let Some(rest) = after.strip_prefix(b"/>") {
@@ -43,7 +44,7 @@ impl<'a> Fields<'a> {
                     });
                 }
                 if let Some(v) = after.strip_prefix(b">") {
-                    let end = v.iter().position(|&b| b == b'<').unwrap_or(v.len());
+                    let end = find_byte(v, b'<').unwrap_or(v.len());
                     self.rest = &v[end..];
                     return Some(Field {
                         key,
