@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use xdp_common::checksum::{Sum, udp_pseudo_header};
 pub use xdp_common::wire::{ETH_P_8021AD, ETH_P_8021Q};
 use xdp_common::wire::{ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP, NEXTHDR_FRAGMENT as IPPROTO_FRAGMENT};
 
@@ -23,25 +24,6 @@ pub struct UdpFrame<'a> {
     pub dst: SocketAddr,
     /// UDP payload.
     pub payload: &'a [u8],
-}
-
-/// The Internet checksum (RFC 1071) of `data`, continuing from `sum`.
-fn sum16(mut sum: u32, data: &[u8]) -> u32 {
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        sum += u32::from(u16::from_be_bytes([*last, 0]));
-    }
-    sum
-}
-
-fn fold(mut sum: u32) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 impl UdpFrame<'_> {
@@ -111,10 +93,10 @@ impl UdpFrame<'_> {
             (IpAddr::V6(s), IpAddr::V6(d)) => (s.octets().to_vec(), d.octets().to_vec()),
             _ => panic!("source and destination must be of the same address family"),
         };
-        let mut pseudo = sum16(0, &s);
-        pseudo = sum16(pseudo, &d);
-        pseudo += u32::from(IPPROTO_UDP) + udp_len as u32;
-        let csum = match fold(sum16(pseudo, &udp)) {
+        let csum = match udp_pseudo_header(&s, &d, udp_len as u16)
+            .bytes(&udp)
+            .checksum()
+        {
             0 => 0xffff,
             c => c,
         };
@@ -160,7 +142,7 @@ impl UdpFrame<'_> {
         ip[9] = IPPROTO_UDP;
         ip[12..16].copy_from_slice(&s.octets());
         ip[16..20].copy_from_slice(&d.octets());
-        let csum = fold(sum16(0, &ip));
+        let csum = Sum::new().bytes(&ip).checksum();
         ip[10..12].copy_from_slice(&csum.to_be_bytes());
         f.extend_from_slice(&ip);
         f.extend_from_slice(data);
@@ -246,11 +228,10 @@ mod tests {
     fn checksums_verify() {
         let bytes = frame(&[], "198.18.0.1:4000", "198.18.0.2:514", b"<14>odd").build();
         let ip = &bytes[14..34];
-        assert_eq!(fold(sum16(0, ip)), 0, "IPv4 header checksum");
+        assert!(Sum::new().bytes(ip).verifies(), "IPv4 header checksum");
         let udp = &bytes[34..];
-        let mut pseudo = sum16(0, &ip[12..20]);
-        pseudo += 17 + udp.len() as u32;
-        assert_eq!(fold(sum16(pseudo, udp)), 0, "UDP checksum");
+        let pseudo = udp_pseudo_header(&ip[12..16], &ip[16..20], udp.len() as u16);
+        assert!(pseudo.bytes(udp).verifies(), "UDP checksum");
     }
 
     #[test]
@@ -276,7 +257,7 @@ mod tests {
                     "fragment {i} is seen as one"
                 );
                 if ip_len == 20 {
-                    assert_eq!(fold(sum16(0, &fr[18..38])), 0, "header checksum");
+                    assert!(Sum::new().bytes(&fr[18..38]).verifies(), "header checksum");
                 }
                 udp.extend_from_slice(&fr[18 + ip_len + frag_hdr..]);
             }

@@ -5,6 +5,7 @@
 //! two sides disagree silently.
 #![no_std]
 
+pub mod checksum;
 pub mod walk;
 
 /// Name of the `BPF_MAP_TYPE_XSKMAP` that maps an RX queue index to its AF_XDP socket.
