@@ -145,6 +145,26 @@ pub fn run(seconds: f64, only: &str) -> anyhow::Result<Vec<DetectResult>> {
             budget_bytes: DEFAULT_BUDGET_BYTES,
         },
     );
+    // What the AF_XDP path adds before parsing: the header walk, and the checksum checks the
+    // kernel stack would have made (`--checksums verify`, the default) or not (`accept`).
+    let frames = e2e_frames();
+    for (what, checksums) in [
+        (
+            "frame decode, checksums accepted",
+            ingest::frame::Checksums::Accept,
+        ),
+        (
+            "frame decode, checksums verified",
+            ingest::frame::Checksums::Verify,
+        ),
+    ] {
+        measure(what, frames.len(), &mut || {
+            frames
+                .iter()
+                .filter(|f| ingest::frame::decode(f, checksums).is_ok())
+                .count() as u64
+        });
+    }
     let mix = e2e_mix();
     let (out, mut inbox) = ingest::pipeline::outbox(1 << 16, 1);
     let mut pipeline = ingest::pipeline::Pipeline::new(0, false, Box::new(blueprint.engine()), out);
@@ -286,6 +306,18 @@ pub fn run(seconds: f64, only: &str) -> anyhow::Result<Vec<DetectResult>> {
 /// Twenty thousand datagrams, 3 MB: a worker's frames are in cache when it reads them (the
 /// kernel or the NIC has just written them), and so is this mix.
 fn e2e_mix() -> Vec<(std::net::SocketAddr, Vec<u8>)> {
+    e2e_frames()
+        .iter()
+        .filter_map(|f| {
+            ingest::frame::decode_udp(f)
+                .ok()
+                .map(|d| (d.src, d.payload.to_vec()))
+        })
+        .collect()
+}
+
+/// The frames of [`e2e_mix`], as they arrive on an AF_XDP ring.
+fn e2e_frames() -> Vec<Vec<u8>> {
     let capture = crate::traffic::generate(crate::traffic::GenOptions {
         seed: 1,
         messages: 20_000,
@@ -294,12 +326,9 @@ fn e2e_mix() -> Vec<(std::net::SocketAddr, Vec<u8>)> {
     });
     capture
         .frames
-        .iter()
-        .filter_map(|(_, f)| {
-            ingest::frame::decode_udp(f)
-                .ok()
-                .map(|d| (d.src, d.payload.to_vec()))
-        })
+        .into_iter()
+        .map(|(_, f)| f)
+        .filter(|f| ingest::frame::decode_udp(f).is_ok())
         .collect()
 }
 

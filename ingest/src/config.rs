@@ -9,7 +9,8 @@ use detector::engine::Clock;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    daemon::Backend, sinks::SinkConfig, sys::xsk::XskOptions, worker::Mode, xdp::AttachRequest,
+    daemon::Backend, frame::Checksums, sinks::SinkConfig, sys::xsk::XskOptions, worker::Mode,
+    xdp::AttachRequest,
 };
 
 /// Everything `ingest run` can be told.
@@ -44,6 +45,8 @@ pub struct Config {
     pub rx_ring_size: u32,
     /// Try huge pages for the UMEM.
     pub hugepages: bool,
+    /// AF_XDP path: `verify` checksums as the kernel would, or `accept` every datagram.
+    pub checksums: Checksums,
     /// Poll mode: longest sleep in poll(), ms.
     pub poll_timeout_ms: u64,
     /// Poll mode: pause after a partial batch, µs.
@@ -102,6 +105,7 @@ impl Default for Config {
             frame_count: xsk.frame_count,
             rx_ring_size: xsk.rx_ring_size,
             hugepages: true,
+            checksums: Checksums::default(),
             poll_timeout_ms: 100,
             poll_coalesce_us: 50,
             busy_poll_usecs: 20,

@@ -7,7 +7,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use xdp_common::walk::{Malformed, SourceAddr, Walk, walk};
+use xdp_common::{
+    checksum::{Sum, udp_pseudo_header},
+    walk::{Malformed, SourceAddr, Walk, walk},
+};
 
 /// A UDP datagram inside a received frame; the payload borrows the frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,16 +43,25 @@ pub enum FrameError {
     /// The UDP length field is below 8 or beyond the frame.
     #[error("bad UDP length")]
     BadUdpLength = 4,
+    /// The IPv4 header checksum is wrong: the kernel drops such a packet.
+    #[error("bad IPv4 header checksum")]
+    BadIpChecksum = 5,
+    /// The UDP checksum is wrong, or missing over IPv6 (where it is mandatory): the kernel drops
+    /// such a datagram.
+    #[error("bad UDP checksum")]
+    BadUdpChecksum = 6,
 }
 
 impl FrameError {
     /// Every kind, in index order.
-    pub const ALL: [FrameError; 5] = [
+    pub const ALL: [FrameError; 7] = [
         FrameError::Malformed,
         FrameError::NotIp,
         FrameError::NotUdp,
         FrameError::Fragment,
         FrameError::BadUdpLength,
+        FrameError::BadIpChecksum,
+        FrameError::BadUdpChecksum,
     ];
 
     /// Dense index, for counter arrays.
@@ -65,8 +77,34 @@ impl FrameError {
             FrameError::NotUdp => "frame_dropped_not_udp",
             FrameError::Fragment => "frame_dropped_fragment",
             FrameError::BadUdpLength => "frame_dropped_bad_udp_length",
+            FrameError::BadIpChecksum => "frame_dropped_bad_ip_checksum",
+            FrameError::BadUdpChecksum => "frame_dropped_bad_udp_checksum",
         }
     }
+}
+
+/// What the AF_XDP path does with checksums, which the kernel stack would have checked had the
+/// frame not been steered past it.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Checksums {
+    /// Verify the IPv4 header and UDP checksums and drop, counted, what the kernel would drop:
+    /// a wrong checksum, or none over IPv6. The two paths then take the same datagrams.
+    #[default]
+    Verify,
+    /// Take every datagram whatever its checksums say, as Suricata's `checksum-validation: no`
+    /// does: for captures and senders whose checksums are left to an offload that never ran.
+    Accept,
 }
 
 fn ip(addr: SourceAddr) -> IpAddr {
@@ -76,8 +114,15 @@ fn ip(addr: SourceAddr) -> IpAddr {
     }
 }
 
-/// Walks the frame's headers and returns its UDP datagram.
+/// Walks the frame's headers and returns its UDP datagram, checksums not looked at (for
+/// captures, whose checksums a sender's offload may never have filled in).
 pub fn decode_udp(frame: &[u8]) -> Result<UdpDatagram<'_>, FrameError> {
+    decode(frame, Checksums::Accept)
+}
+
+/// Walks the frame's headers and returns its UDP datagram, its checksums handled as `checksums`
+/// says.
+pub fn decode(frame: &[u8], checksums: Checksums) -> Result<UdpDatagram<'_>, FrameError> {
     let udp = match walk(frame) {
         Ok(Walk::Udp(udp)) => udp,
         Ok(Walk::NotIp) => return Err(FrameError::NotIp),
@@ -86,10 +131,14 @@ pub fn decode_udp(frame: &[u8]) -> Result<UdpDatagram<'_>, FrameError> {
         Err(Malformed) => return Err(FrameError::Malformed),
     };
     let len = usize::from(udp.udp_len);
-    let payload = frame
+    let datagram = frame
         .get(udp.udp_offset..udp.udp_offset + len)
-        .and_then(|datagram| datagram.get(xdp_common::wire::UDP_HLEN..))
+        .filter(|datagram| datagram.len() >= xdp_common::wire::UDP_HLEN)
         .ok_or(FrameError::BadUdpLength)?;
+    if checksums == Checksums::Verify {
+        verify(frame, &udp, datagram)?;
+    }
+    let payload = &datagram[xdp_common::wire::UDP_HLEN..];
     Ok(UdpDatagram {
         src: SocketAddr::new(ip(udp.src), udp.src_port),
         dst: SocketAddr::new(ip(udp.dst), udp.dst_port),
@@ -98,14 +147,53 @@ pub fn decode_udp(frame: &[u8]) -> Result<UdpDatagram<'_>, FrameError> {
     })
 }
 
+/// Checks what the kernel checks of a UDP datagram it receives: the IPv4 header checksum, then
+/// the UDP checksum over the pseudo-header and the datagram (`datagram`, cut at the UDP length).
+/// Over IPv4 a zero UDP checksum means none was sent; over IPv6 it is refused (RFC 8200,
+/// section 8.1).
+fn verify(
+    frame: &[u8],
+    udp: &xdp_common::walk::UdpFrame,
+    datagram: &[u8],
+) -> Result<(), FrameError> {
+    let pseudo = match (udp.src, udp.dst) {
+        (SourceAddr::V4(s), SourceAddr::V4(d)) => {
+            // The walk read the header whole, options included, before the UDP header.
+            let header = frame
+                .get(udp.ip_offset..udp.udp_offset)
+                .ok_or(FrameError::Malformed)?;
+            if !Sum::new().bytes(header).verifies() {
+                return Err(FrameError::BadIpChecksum);
+            }
+            if datagram[6..8] == [0, 0] {
+                return Ok(());
+            }
+            udp_pseudo_header(&s, &d, udp.udp_len)
+        }
+        (SourceAddr::V6(s), SourceAddr::V6(d)) => {
+            if datagram[6..8] == [0, 0] {
+                return Err(FrameError::BadUdpChecksum);
+            }
+            udp_pseudo_header(&s, &d, udp.udp_len)
+        }
+        _ => return Err(FrameError::Malformed),
+    };
+    if pseudo.bytes(datagram).verifies() {
+        Ok(())
+    } else {
+        Err(FrameError::BadUdpChecksum)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// Builds test frames: Ethernet, optional VLAN tags, IPv4 or IPv6 (with extension headers),
-    /// UDP; checksums zero.
+    /// UDP; checksums zero unless `checksums`.
     #[derive(Default)]
     struct Builder {
+        checksums: bool,
         vlans: Vec<(u16, u16)>,
         ipv6: bool,
         ipv4_options: Vec<u8>,
@@ -156,6 +244,23 @@ mod tests {
                 f.extend_from_slice(&self.ipv4_options);
             }
             f.extend_from_slice(&udp);
+            if self.checksums {
+                let l3 = 14 + 4 * self.vlans.len();
+                let u = f.len() - udp.len();
+                let (src, dst) = if self.ipv6 {
+                    (l3 + 8..l3 + 24, l3 + 24..l3 + 40)
+                } else {
+                    let c = Sum::new().bytes(&f[l3..u]).checksum();
+                    f[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+                    (l3 + 12..l3 + 16, l3 + 16..l3 + 20)
+                };
+                let pseudo = udp_pseudo_header(&f[src], &f[dst], udp.len() as u16);
+                let c = match pseudo.bytes(&f[u..]).checksum() {
+                    0 => 0xffff,
+                    c => c,
+                };
+                f[u + 6..u + 8].copy_from_slice(&c.to_be_bytes());
+            }
             if f.len() < self.pad_to {
                 f.resize(self.pad_to, 0);
             }
@@ -165,6 +270,88 @@ mod tests {
 
     fn ipv4(payload: &[u8]) -> Vec<u8> {
         Builder::default().build(514, payload)
+    }
+
+    fn checked(ipv6: bool) -> Builder {
+        Builder {
+            checksums: true,
+            ipv6,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn correct_checksums_verify_on_both_families() {
+        for ipv6 in [false, true] {
+            let frame = checked(ipv6).build(514, b"<13>checked");
+            assert_eq!(
+                decode(&frame, Checksums::Verify).unwrap().payload,
+                b"<13>checked",
+                "ipv6 {ipv6}"
+            );
+        }
+        // Padding, options and extension headers are not summed as data.
+        let b = Builder {
+            pad_to: 60,
+            ipv4_options: vec![1, 1, 1, 0],
+            ..checked(false)
+        };
+        assert!(decode(&b.build(514, b"<1>x"), Checksums::Verify).is_ok());
+        let b = Builder {
+            ipv6_ext: vec![(0, vec![1, 4, 0, 0, 0, 0])],
+            vlans: vec![(0x8100, 7)],
+            ..checked(true)
+        };
+        assert!(decode(&b.build(514, b"<1>x"), Checksums::Verify).is_ok());
+    }
+
+    #[test]
+    fn a_wrong_udp_checksum_is_refused_unless_accepted() {
+        for ipv6 in [false, true] {
+            let mut frame = checked(ipv6).build(514, b"<13>checked");
+            *frame.last_mut().unwrap() ^= 0x01;
+            assert_eq!(
+                decode(&frame, Checksums::Verify),
+                Err(FrameError::BadUdpChecksum),
+                "ipv6 {ipv6}"
+            );
+            assert_eq!(
+                decode(&frame, Checksums::Accept).unwrap().payload,
+                b"<13>checkee",
+                "ipv6 {ipv6}"
+            );
+            assert_eq!(decode_udp(&frame), decode(&frame, Checksums::Accept));
+        }
+    }
+
+    #[test]
+    fn a_wrong_ipv4_header_checksum_is_refused() {
+        let mut frame = checked(false).build(514, b"<13>checked");
+        frame[14 + 8] = 63; // the TTL, after the checksum was written
+        assert_eq!(
+            decode(&frame, Checksums::Verify),
+            Err(FrameError::BadIpChecksum)
+        );
+        assert!(decode(&frame, Checksums::Accept).is_ok());
+    }
+
+    #[test]
+    fn a_zero_udp_checksum_means_none_over_ipv4_and_is_refused_over_ipv6() {
+        // The IPv4 header checksum is still checked, so fill that in and leave UDP at zero.
+        let mut v4 = ipv4(b"<13>no checksum");
+        let c = Sum::new().bytes(&v4[14..34]).checksum();
+        v4[24..26].copy_from_slice(&c.to_be_bytes());
+        assert!(decode(&v4, Checksums::Verify).is_ok());
+        let v6 = Builder {
+            ipv6: true,
+            ..Default::default()
+        }
+        .build(514, b"<13>no checksum");
+        assert_eq!(
+            decode(&v6, Checksums::Verify),
+            Err(FrameError::BadUdpChecksum)
+        );
+        assert!(decode(&v6, Checksums::Accept).is_ok());
     }
 
     #[test]

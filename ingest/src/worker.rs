@@ -10,7 +10,7 @@ use arrayvec::ArrayVec;
 use detector::engine::MAX_BATCH;
 
 use crate::{
-    frame::{FrameError, decode_udp},
+    frame::{Checksums, FrameError, decode},
     live::{SourceStats, StatsPublisher, WorkerStats, XdpSourceReport},
     pipeline::{Message, Path, Pipeline, monotonic_ns},
     socket::SocketSource,
@@ -45,14 +45,16 @@ pub enum Source {
 #[derive(Debug)]
 pub struct XdpSource {
     queue: XskQueue,
+    checksums: Checksums,
     frame_drops: [u64; FrameError::ALL.len()],
 }
 
 impl XdpSource {
-    /// Wraps an open socket.
-    pub fn new(queue: XskQueue) -> Self {
+    /// Wraps an open socket; its frames' checksums are handled as `checksums` says.
+    pub fn new(queue: XskQueue, checksums: Checksums) -> Self {
         Self {
             queue,
+            checksums,
             frame_drops: [0; FrameError::ALL.len()],
         }
     }
@@ -65,11 +67,12 @@ impl XdpSource {
     /// Takes one batch off the RX ring into `pipeline`: the clock read once, at its pickup.
     fn poll_batch(&mut self, pipeline: &mut Pipeline) -> usize {
         let drops = &mut self.frame_drops;
+        let checksums = self.checksums;
         self.queue.recv_batch(|frames| {
             let pickup_ns = monotonic_ns();
             let mut batch: ArrayVec<Message<'_>, MAX_BATCH> = ArrayVec::new();
             for frame in frames {
-                match decode_udp(frame.bytes) {
+                match decode(frame.bytes, checksums) {
                     Ok(d) => batch.push(Message {
                         path: Path::Xdp,
                         src: d.src,

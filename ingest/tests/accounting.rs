@@ -96,7 +96,26 @@ fn sent_equals_received_plus_named_drops() {
     let udp_len_at = 14 + 20 + 4;
     lying[udp_len_at..udp_len_at + 2].copy_from_slice(&2000u16.to_be_bytes());
     frames.push(lying);
-    sent += denied as u64 + 2;
+    // Steered by XDP, refused by user space as the kernel would refuse them: a payload byte
+    // changed after the UDP checksum was written, a TTL changed after the IPv4 header checksum
+    // was, and a UDP/IPv6 datagram with no checksum at all.
+    let mut bad_udp_sum = frame(&[], v4(netns::ADDR_A, 45002), to_log, b"<13>bad udp sum");
+    *bad_udp_sum.last_mut().unwrap() ^= 0x20;
+    frames.push(bad_udp_sum);
+    let mut bad_ip_sum = frame(&[], v4(netns::ADDR_A, 45003), to_log, b"<13>bad ip sum");
+    bad_ip_sum[14 + 8] -= 1;
+    frames.push(bad_ip_sum);
+    let mut no_v6_sum = frame(
+        &[],
+        v6(netns::ADDR6_A, 45004),
+        v6(netns::ADDR6_B, LOG_PORT),
+        b"<13>no v6 sum",
+    );
+    let v6_sum_at = 14 + 40 + 6;
+    no_v6_sum[v6_sum_at..v6_sum_at + 2].copy_from_slice(&[0, 0]);
+    frames.push(no_v6_sum);
+    let user_space_refused = 4;
+    sent += denied as u64 + 1 + user_space_refused;
 
     // Not log traffic: passed to the kernel by XDP, not part of `sent`.
     for i in 0..2 {
@@ -151,7 +170,7 @@ fn sent_equals_received_plus_named_drops() {
     let xdp = &report["xdp"];
     assert_eq!(
         xdp["xdp_steered"],
-        expect_xdp.len() as u64 + 1,
+        expect_xdp.len() as u64 + user_space_refused,
         "{report:#}"
     );
     assert_eq!(xdp["xdp_dropped_denied"], denied as u64, "{report:#}");
@@ -161,6 +180,8 @@ fn sent_equals_received_plus_named_drops() {
     assert_eq!(xdp["xdp_passed_no_socket"], 0, "{report:#}");
     let drops = &report["drops"];
     assert_eq!(drops["frame_dropped_bad_udp_length"], 1, "{report:#}");
+    assert_eq!(drops["frame_dropped_bad_udp_checksum"], 2, "{report:#}");
+    assert_eq!(drops["frame_dropped_bad_ip_checksum"], 1, "{report:#}");
 
     // The promise: sent = received + the sum of named drops, exactly.
     let received_total = report["messages_received_total"].as_u64().unwrap();

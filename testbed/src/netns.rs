@@ -112,6 +112,18 @@ impl VethPair {
             ])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
             ip(&["-n", ns, "link", "set", iface, "up"])?;
+            // A veth leaves the checksums of what its stack sends to be filled in by an offload
+            // that never runs (CHECKSUM_PARTIAL), and AF_XDP would see them half made. Summed in
+            // software they are whole, as they are on a wire.
+            let out = Self::command(ns, "ethtool")
+                .args(["-K", iface, "tx", "off"])
+                .output()?;
+            if !out.status.success() {
+                return Err(io::Error::other(format!(
+                    "ethtool -K {iface} tx off: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
         }
         Ok(pair)
     }

@@ -19,6 +19,7 @@ use ingest::{
     config::Config,
     daemon::{self, Backend, Daemon, Limits, Options},
     filter::SourceFilter,
+    frame::Checksums,
     housekeeping::{self, Housekeeper, Reconfigure},
     metrics::{MetricsServer, Refusal},
     pipeline::Parsing,
@@ -95,6 +96,10 @@ pub(crate) struct RunArgs {
     /// Do not try huge pages for the UMEM.
     #[arg(long)]
     no_hugepages: bool,
+    /// AF_XDP path: verify IPv4 header and UDP checksums and drop, counted, what the kernel
+    /// would drop; or accept every datagram (for senders whose checksum offload never ran).
+    #[arg(long, value_enum, default_value_t = Config::default().checksums)]
+    checksums: Checksums,
     /// Milliseconds one poll() sleeps when no packet is waiting (poll mode).
     #[arg(long, default_value_t = Config::default().poll_timeout_ms)]
     poll_timeout_ms: u64,
@@ -241,6 +246,7 @@ fn options(args: &Config) -> anyhow::Result<Options> {
         hugepages: args.hugepages,
         ..XskOptions::default()
     };
+    opts.checksums = args.checksums;
     opts.poll_timeout = Duration::from_millis(args.poll_timeout_ms);
     opts.poll_coalesce = Duration::from_micros(args.poll_coalesce_us);
     opts.busy_poll_usecs = args.busy_poll_usecs;
@@ -320,6 +326,7 @@ fn effective_config(args: &RunArgs, given: &clap::ArgMatches) -> anyhow::Result<
         batch_size,
         frame_count,
         rx_ring_size,
+        checksums,
         poll_timeout_ms,
         poll_coalesce_us,
         busy_poll_usecs,

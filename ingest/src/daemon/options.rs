@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::DaemonError;
 use crate::{
     filter::SourceFilter,
+    frame::Checksums,
     pipeline::Parsing,
     socket::TcpOptions,
     sys::{cpu, xsk::XskOptions},
@@ -50,6 +51,8 @@ pub struct Options {
     /// UMEM and ring sizes.
     #[serde(skip)]
     pub xsk: XskOptions,
+    /// What the AF_XDP path does with checksums.
+    pub checksums: Checksums,
     /// How long a `poll()` sleeps in poll mode.
     pub poll_timeout: Duration,
     /// Poll mode: pause after a partial batch so the next one is bigger (0: none).
@@ -89,6 +92,7 @@ impl Options {
             attach: AttachRequest::Auto,
             sources: SourceFilter::default(),
             xsk: XskOptions::default(),
+            checksums: Checksums::default(),
             poll_timeout: Duration::from_millis(100),
             poll_coalesce: Duration::from_micros(50),
             busy_poll_usecs: 20,

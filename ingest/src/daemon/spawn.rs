@@ -91,7 +91,7 @@ impl WorkerSpec {
                             self.opts.xsk.batch_size as u32,
                         ));
                     }
-                    Source::Xdp(XdpSource::new(q))
+                    Source::Xdp(XdpSource::new(q, self.opts.checksums))
                 })
                 .map_err(|e| e.to_string()),
             Plan::Socket { tcp } => SocketSource::bind(

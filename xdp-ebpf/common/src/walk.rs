@@ -92,6 +92,9 @@ pub struct UdpFrame {
     pub dst: SourceAddr,
     /// VLAN id of the innermost tag (the one closest to the IP header), if tagged.
     pub vlan: Option<u16>,
+    /// Offset of the IP header in the frame (IPv4: the header ends where UDP begins; IPv6: the
+    /// extension headers lie between).
+    pub ip_offset: usize,
     /// Offset of the UDP header in the frame.
     pub udp_offset: usize,
     /// UDP source port.
@@ -173,7 +176,7 @@ fn ipv4<P: Packet + ?Sized>(p: &P, l3: usize, vlan: Option<u16>) -> Result<Walk,
     let src = SourceAddr::V4([h[12], h[13], h[14], h[15]]);
     let dst = SourceAddr::V4([h[16], h[17], h[18], h[19]]);
     // Reading the UDP header whole also proves the options before it are in the frame.
-    udp(p, l3 + ihl, src, dst, vlan)
+    udp(p, l3, l3 + ihl, src, dst, vlan)
 }
 
 #[inline(always)]
@@ -217,7 +220,14 @@ fn ipv6<P: Packet + ?Sized>(p: &P, l3: usize, vlan: Option<u16>) -> Result<Walk,
                 _ => Ok(Walk::NotUdp),
             }
         }
-        wire::IPPROTO_UDP => udp(p, offset, SourceAddr::V6(src), SourceAddr::V6(dst), vlan),
+        wire::IPPROTO_UDP => udp(
+            p,
+            l3,
+            offset,
+            SourceAddr::V6(src),
+            SourceAddr::V6(dst),
+            vlan,
+        ),
         _ => Ok(Walk::NotUdp),
     }
 }
@@ -225,6 +235,7 @@ fn ipv6<P: Packet + ?Sized>(p: &P, l3: usize, vlan: Option<u16>) -> Result<Walk,
 #[inline(always)]
 fn udp<P: Packet + ?Sized>(
     p: &P,
+    ip_offset: usize,
     offset: usize,
     src: SourceAddr,
     dst: SourceAddr,
@@ -235,6 +246,7 @@ fn udp<P: Packet + ?Sized>(
         src,
         dst,
         vlan,
+        ip_offset,
         udp_offset: offset,
         src_port: u16::from_be_bytes([u[0], u[1]]),
         dst_port: u16::from_be_bytes([u[2], u[3]]),
