@@ -120,6 +120,16 @@ pub fn render(report: &Report, alerts: &AlertCounts) -> String {
         );
     }
 
+    e.family(
+        "ingest_queue_kick_errors_total",
+        "counter",
+        "Busy-poll kicks and fill-ring wakeups of a queue's AF_XDP socket that the kernel refused with an error other than a transient one.",
+    );
+    for q in &report.queues {
+        let queue = q.info.queue.map(|n| n.to_string()).unwrap_or_default();
+        e.value(&[("queue", &queue)], q.counters.xsk.kick_errors);
+    }
+
     if let Some(xdp) = &report.xdp {
         e.family(
             "ingest_xdp_packets_decided_total",

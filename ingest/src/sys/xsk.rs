@@ -128,6 +128,10 @@ pub struct XskCounters {
     pub fill_deferred: u64,
     /// Frames without the XDP program's arrival time (the driver refused the metadata).
     pub no_arrival_time: u64,
+    /// Busy-poll kicks and fill-ring wakeups the kernel answered with an error other than a
+    /// transient one (`EAGAIN`, `EBUSY`, `ENOBUFS`, `ENETDOWN`, as libxdp's xdpsock allows, and
+    /// `EINTR`): the driver was not driven, and frames may wait until the next one.
+    pub kick_errors: u64,
 }
 
 /// What the kernel said to each busy-poll option: `Ok` or the error (older kernels lack
@@ -352,7 +356,7 @@ impl XskQueue {
     /// Sleeps in `poll()` for up to `timeout_ms` until the RX ring has frames, waking the kernel
     /// first if the fill ring asks for it. A signal ends the wait early without an error.
     pub fn wait(&mut self, timeout_ms: i32) -> io::Result<()> {
-        self.wake_fill_if_needed()?;
+        self.wake_fill_if_needed();
         match self.rx.poll(timeout_ms) {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
@@ -392,7 +396,7 @@ impl XskQueue {
     pub fn kick(&mut self) {
         // SAFETY: a zero-length receive with null buffers and addresses is valid for an AF_XDP
         // socket; it only triggers the busy poll and returns at once (MSG_DONTWAIT).
-        unsafe {
+        let rc = unsafe {
             libc::recvfrom(
                 self.fd(),
                 std::ptr::null_mut(),
@@ -402,7 +406,10 @@ impl XskQueue {
                 std::ptr::null_mut(),
             )
         };
-        let _ = self.wake_fill_if_needed();
+        if rc < 0 && !transient(&io::Error::last_os_error()) {
+            self.counters.kick_errors += 1;
+        }
+        self.wake_fill_if_needed();
     }
 
     /// Reads the kernel's counters for this socket.
@@ -428,7 +435,7 @@ impl XskQueue {
             // SAFETY: these frames of this UMEM were consumed from RX and are no longer read.
             let produced = unsafe { self.fill.produce(&self.batch[..n]) };
             if produced == n {
-                let _ = self.wake_fill_if_needed();
+                self.wake_fill_if_needed();
                 return;
             }
         }
@@ -450,16 +457,30 @@ impl XskQueue {
         // room for all `k` of them, so it takes them whole.
         let produced = unsafe { self.fill.produce(&self.stash[..k]) };
         self.stash.drain(..produced);
-        let _ = self.wake_fill_if_needed();
+        self.wake_fill_if_needed();
     }
 
-    fn wake_fill_if_needed(&mut self) -> io::Result<()> {
+    /// Wakes the kernel when the fill ring asks for it; an error is counted in
+    /// [`XskCounters::kick_errors`].
+    fn wake_fill_if_needed(&mut self) {
         if self.fill.needs_wakeup() {
             self.counters.fill_wakeups += 1;
-            self.fill.wakeup(self.rx.fd_mut(), 0)?;
+            if let Err(e) = self.fill.wakeup(self.rx.fd_mut(), 0)
+                && !transient(&e)
+            {
+                self.counters.kick_errors += 1;
+            }
         }
-        Ok(())
     }
+}
+
+/// Whether a kick's error only means "not now": the kernel is busy, out of buffers for the
+/// moment, or the link is down, and the next kick will try again.
+fn transient(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::ENETDOWN | libc::EINTR)
+    )
 }
 
 /// Reads the [`XdpMeta`] the XDP program wrote just in front of `data` and clears its magic, so a
@@ -544,4 +565,26 @@ pub fn bind_mode(rx: &RxQueue) -> Result<BindMode, XskError> {
     } else {
         BindMode::Copy
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_errors_that_mean_not_now_go_uncounted() {
+        for errno in [
+            libc::EAGAIN,
+            libc::EBUSY,
+            libc::ENOBUFS,
+            libc::ENETDOWN,
+            libc::EINTR,
+        ] {
+            assert!(transient(&io::Error::from_raw_os_error(errno)), "{errno}");
+        }
+        for errno in [libc::EBADF, libc::ENXIO, libc::EINVAL, libc::EFAULT] {
+            assert!(!transient(&io::Error::from_raw_os_error(errno)), "{errno}");
+        }
+        assert!(!transient(&io::Error::other("no errno")));
+    }
 }
