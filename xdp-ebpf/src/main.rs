@@ -12,7 +12,15 @@
 //!   socket path applies the same source filter to whatever reaches a log port.
 //! - headers that claim more bytes than the frame has: `XDP_DROP`, counted as malformed.
 //!
-//! Steered packets carry their arrival time in the XDP metadata area ([`XdpMeta`]).
+//! Steered packets carry their arrival time in a stamp ([`XdpMeta`]) put in front of the frame
+//! with `bpf_xdp_adjust_head`, so every frame on an AF_XDP ring starts with it. A log packet
+//! that cannot take the stamp (no headroom) goes to the kernel socket path, counted.
+//!
+//! Why not the metadata area (`bpf_xdp_adjust_meta`), made for this: some kernels refuse that
+//! helper to XDP programs at verification (seen on 6.18.44 in a Firecracker guest: "program of
+//! this type cannot use helper bpf_xdp_adjust_meta#54"), and some drivers refuse it at run
+//! time. Moving the head is accepted by every kernel and driver with XDP, and the AF_XDP
+//! descriptor then points at the stamp, in copy and in zero-copy mode alike.
 //!
 //! The header walk itself is `xdp_common::walk`, shared with user space.
 #![no_std]
@@ -20,7 +28,7 @@
 
 use aya_ebpf::{
     bindings::xdp_action,
-    helpers::{bpf_ktime_get_ns, bpf_xdp_adjust_meta},
+    helpers::{bpf_ktime_get_ns, bpf_xdp_adjust_head},
     macros::{map, xdp},
     maps::{Array, HashMap, LpmTrie, PerCpuArray, XskMap, lpm_trie::Key},
     programs::XdpContext,
@@ -81,12 +89,18 @@ fn try_ingest_xdp(ctx: &XdpContext) -> Result<(XdpCounter, u32), Malformed> {
     if denied(udp.src) {
         return Ok((XdpCounter::DroppedDenied, xdp_action::XDP_DROP));
     }
-    stamp_arrival(ctx);
+    if !stamp_arrival(ctx) {
+        return Ok((XdpCounter::PassedNoHeadroom, xdp_action::XDP_PASS));
+    }
     // The low bits of the flags are the action returned when XSKS has no socket at this index.
     let queue = ctx.rx_queue_index();
     match XSKS.redirect(queue, u64::from(xdp_action::XDP_PASS)) {
         Ok(action) => Ok((XdpCounter::Steered, action)),
-        Err(action) => Ok((XdpCounter::PassedNoSocket, action)),
+        Err(action) => {
+            // The kernel stack gets the frame: take the stamp off again.
+            unstamp(ctx);
+            Ok((XdpCounter::PassedNoSocket, action))
+        }
     }
 }
 
@@ -124,19 +138,20 @@ fn verdict_denies(matched: Option<u8>) -> bool {
     })
 }
 
-/// Writes [`XdpMeta`] into the metadata area in front of the packet. A driver without metadata
-/// support refuses the adjustment; user space then finds no magic and counts the frame as
-/// having no arrival time.
+/// Puts [`XdpMeta`] in front of the frame. False, with the frame as it was, when the driver
+/// leaves no headroom for it.
 #[inline(always)]
-fn stamp_arrival(ctx: &XdpContext) {
-    // SAFETY: `ctx.ctx` is the program's own context pointer; growing the metadata area by
-    // XDP_META_LEN bytes is checked by the kernel, which returns an error when it does not fit.
-    if unsafe { bpf_xdp_adjust_meta(ctx.ctx, -(XDP_META_LEN as i32)) } != 0 {
-        return;
+fn stamp_arrival(ctx: &XdpContext) -> bool {
+    // SAFETY: `ctx.ctx` is the program's own context pointer; the kernel checks that the
+    // headroom holds XDP_META_LEN more bytes and returns an error, changing nothing, when not.
+    if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(XDP_META_LEN as i32)) } != 0 {
+        return false;
     }
-    let meta = ctx.metadata();
-    if meta + XDP_META_LEN > ctx.metadata_end() {
-        return;
+    let start = ctx.data();
+    if start + XDP_META_LEN > ctx.data_end() {
+        // Cannot happen (the frame grew by XDP_META_LEN), but the verifier needs the check.
+        unstamp(ctx);
+        return false;
     }
     let value = XdpMeta {
         // SAFETY: a helper without arguments or side effects.
@@ -144,9 +159,19 @@ fn stamp_arrival(ctx: &XdpContext) {
         magic: XDP_META_MAGIC,
         reserved: 0,
     };
-    // SAFETY: [meta, meta + XDP_META_LEN) lies inside [data_meta, data), checked just above (and
-    // by the verifier); the metadata area has no alignment guarantee, hence unaligned.
-    unsafe { core::ptr::write_unaligned(meta as *mut XdpMeta, value) };
+    // SAFETY: [start, start + XDP_META_LEN) lies inside [data, data_end), checked just above (and
+    // by the verifier); packet data has no alignment guarantee, hence unaligned.
+    unsafe { core::ptr::write_unaligned(start as *mut XdpMeta, value) };
+    true
+}
+
+/// Takes the stamp of [`stamp_arrival`] off again.
+#[inline(always)]
+fn unstamp(ctx: &XdpContext) {
+    // SAFETY: `ctx.ctx` is the program's own context pointer; shrinking the head by the bytes
+    // `stamp_arrival` added gives back the frame as it arrived. It cannot fail: the frame is
+    // longer than the stamp.
+    unsafe { bpf_xdp_adjust_head(ctx.ctx, XDP_META_LEN as i32) };
 }
 
 /// The frame, read through bounds checks the verifier can follow.

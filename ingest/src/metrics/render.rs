@@ -293,7 +293,7 @@ pub fn render(report: &Report, alerts: &AlertCounts) -> String {
     e.family(
         "ingest_latency_unmeasured_total",
         "counter",
-        "AF_XDP messages without an arrival time (the driver refused the metadata).",
+        "AF_XDP frames without the XDP program's arrival stamp.",
     );
     e.value(&[], report.latency_ns.unmeasured);
 

@@ -126,7 +126,7 @@ pub struct XskCounters {
     pub fill_wakeups: u64,
     /// Times a batch could not go back to the fill ring at once and waited in the stash.
     pub fill_deferred: u64,
-    /// Frames without the XDP program's arrival time (the driver refused the metadata).
+    /// Frames without the XDP program's arrival stamp in front (never, with this program).
     pub no_arrival_time: u64,
     /// Busy-poll kicks and fill-ring wakeups the kernel answered with an error other than a
     /// transient one (`EAGAIN`, `EBUSY`, `ENOBUFS`, `ENETDOWN`, as libxdp's xdpsock allows, and
@@ -172,7 +172,6 @@ pub struct RxFrame<'a> {
 pub struct Frames<'a> {
     descs: std::slice::Iter<'a, FrameDesc>,
     umem: &'a Umem,
-    frame_size: usize,
     no_arrival_time: &'a mut u64,
 }
 
@@ -194,8 +193,7 @@ impl<'a> Iterator for Frames<'a> {
         // `recv_batch` hands the batch back to the fill ring, after this iterator (and every
         // slice it lent, bound to its lifetime) is gone.
         let data = unsafe { self.umem.data(desc) };
-        let bytes = data.contents();
-        let arrival_ns = take_arrival(bytes, desc.addr() % self.frame_size);
+        let (arrival_ns, bytes) = take_arrival(data.contents());
         if arrival_ns.is_none() {
             *self.no_arrival_time += 1;
         }
@@ -232,7 +230,6 @@ pub struct XskQueue {
     stash: Vec<FrameDesc>,
     mode: BindMode,
     hugepages: bool,
-    frame_size: usize,
     counters: XskCounters,
 }
 
@@ -301,7 +298,6 @@ impl XskQueue {
             stash: Vec::with_capacity(frames.len()),
             mode,
             hugepages,
-            frame_size: opts.frame_size as usize,
             counters: XskCounters::default(),
         })
     }
@@ -344,7 +340,6 @@ impl XskQueue {
         handle(Frames {
             descs: self.batch[..n].iter(),
             umem: &self.umem,
-            frame_size: self.frame_size,
             no_arrival_time: &mut self.counters.no_arrival_time,
         });
         self.counters.frames_received += n as u64;
@@ -483,31 +478,23 @@ fn transient(e: &io::Error) -> bool {
     )
 }
 
-/// Reads the [`XdpMeta`] the XDP program wrote just in front of `data` and clears its magic, so a
-/// later packet in the same frame cannot show this one's time. `offset_in_frame` is where `data`
-/// starts within its UMEM frame.
-fn take_arrival(data: &[u8], offset_in_frame: usize) -> Option<u64> {
-    // The kernel puts packet data at least XDP_PACKET_HEADROOM (256) bytes into the frame, so this
-    // only guards against a frame layout that would break that.
-    if offset_in_frame < XDP_META_LEN {
-        return None;
+/// Splits the [`XdpMeta`] stamp the XDP program put in front of a frame from the frame: the
+/// arrival time and the Ethernet frame after it. A frame that does not start with the stamp is
+/// returned whole, without a time.
+fn take_arrival(data: &[u8]) -> (Option<u64>, &[u8]) {
+    let Some((stamp, frame)) = data.split_first_chunk::<XDP_META_LEN>() else {
+        return (None, data);
+    };
+    // The program wrote the stamp in the host's byte order (eBPF runs in it), field by field
+    // as `#[repr(C)]` lays it out.
+    let field = |at: usize, len: usize| &stamp[at..at + len];
+    let magic = field(std::mem::offset_of!(XdpMeta, magic), 4);
+    if magic != XDP_META_MAGIC.to_ne_bytes() {
+        return (None, data);
     }
-    let meta: *mut XdpMeta =
-        std::ptr::with_exposed_provenance_mut(data.as_ptr().addr() - XDP_META_LEN);
-    // SAFETY: the XDP_META_LEN bytes before `data` lie in the same UMEM frame (checked above),
-    // in its XDP headroom, which the kernel wrote before it put the frame on the RX ring and will
-    // not touch again until the frame goes back to the fill ring, after this returns. No Rust
-    // reference covers that range (xsk-rs only lends out the data after it). The UMEM is one
-    // mmap whose pointer xsk-rs passed to libxdp (an FFI call), which exposes its provenance, so
-    // an address inside it may be turned back into a pointer. Unaligned: metadata has no
-    // alignment guarantee.
-    let value = unsafe { meta.read_unaligned() };
-    if value.magic != XDP_META_MAGIC {
-        return None;
-    }
-    // SAFETY: as above; this frame is owned by user space until it is recycled.
-    unsafe { (&raw mut (*meta).magic).write_unaligned(0) };
-    Some(value.arrival_ns)
+    let arrival = field(std::mem::offset_of!(XdpMeta, arrival_ns), 8);
+    let arrival = u64::from_ne_bytes(arrival.try_into().expect("8 bytes"));
+    (Some(arrival), frame)
 }
 
 /// Binds a new socket on a UMEM made for it alone to `iface` queue `queue`, with RX and TX rings
@@ -586,5 +573,31 @@ mod tests {
             assert!(!transient(&io::Error::from_raw_os_error(errno)), "{errno}");
         }
         assert!(!transient(&io::Error::other("no errno")));
+    }
+
+    fn stamped(arrival_ns: u64, magic: u32, frame: &[u8]) -> Vec<u8> {
+        let mut bytes = arrival_ns.to_ne_bytes().to_vec();
+        bytes.extend_from_slice(&magic.to_ne_bytes());
+        bytes.extend_from_slice(&0u32.to_ne_bytes());
+        bytes.extend_from_slice(frame);
+        bytes
+    }
+
+    #[test]
+    fn a_stamped_frame_gives_its_arrival_time_and_the_frame_behind_it() {
+        let frame = [0xaa; 60];
+        let bytes = stamped(0x0102_0304_0506_0708, XDP_META_MAGIC, &frame);
+        assert_eq!(
+            take_arrival(&bytes),
+            (Some(0x0102_0304_0506_0708), &frame[..])
+        );
+    }
+
+    #[test]
+    fn a_frame_without_the_stamp_is_read_whole_without_a_time() {
+        let bytes = stamped(7, XDP_META_MAGIC ^ 1, &[0xbb; 60]);
+        assert_eq!(take_arrival(&bytes), (None, &bytes[..]));
+        let short = [0u8; XDP_META_LEN - 1];
+        assert_eq!(take_arrival(&short), (None, &short[..]));
     }
 }

@@ -95,10 +95,13 @@ pub enum XdpCounter {
     /// Dropped: a later fragment of such a datagram. Frames, not datagrams: the datagram is
     /// counted once, by its first fragment.
     DroppedDeniedFragmentTail = 9,
+    /// Passed to the kernel: a log packet the driver left no headroom to stamp with its arrival
+    /// time ([`XdpMeta`]), which every frame on an AF_XDP ring carries.
+    PassedNoHeadroom = 10,
 }
 
 /// Number of [`XdpCounter`] values, the size of the [`COUNTERS_MAP`] array.
-pub const XDP_COUNTER_COUNT: u32 = 10;
+pub const XDP_COUNTER_COUNT: u32 = 11;
 
 impl XdpCounter {
     /// Every counter, in index order.
@@ -113,6 +116,7 @@ impl XdpCounter {
         XdpCounter::DroppedDenied,
         XdpCounter::DroppedDeniedFragment,
         XdpCounter::DroppedDeniedFragmentTail,
+        XdpCounter::PassedNoHeadroom,
     ];
 
     /// Stable metric name of the counter (`<noun>_<verb>` with the reason last).
@@ -128,6 +132,7 @@ impl XdpCounter {
             XdpCounter::DroppedDenied => "xdp_dropped_denied",
             XdpCounter::DroppedDeniedFragment => "xdp_dropped_denied_fragment",
             XdpCounter::DroppedDeniedFragmentTail => "xdp_dropped_denied_fragment_tail",
+            XdpCounter::PassedNoHeadroom => "xdp_passed_no_headroom",
         }
     }
 
@@ -144,13 +149,14 @@ impl XdpCounter {
     }
 }
 
-/// What the XDP program writes into the metadata area in front of each packet it steers
-/// (`bpf_xdp_adjust_meta`), so user space can measure latency from the XDP hook onwards.
+/// The stamp the XDP program puts in front of each frame it steers (`bpf_xdp_adjust_head`), so
+/// user space can measure latency from the XDP hook onwards.
 ///
-/// The metadata ends where the packet begins; in copy mode the kernel copies it into the UMEM
-/// frame along with the packet. User space checks [`XdpMeta::magic`] and clears it after reading,
-/// so a frame that comes back without fresh metadata (a driver that refused `adjust_meta`) is
-/// recognised instead of showing a stale time.
+/// Every frame on an AF_XDP ring starts with it: the program steers only frames it could stamp
+/// ([`XdpCounter::PassedNoHeadroom`] otherwise). User space checks [`XdpMeta::magic`] and reads
+/// the Ethernet frame after [`XDP_META_LEN`] bytes; a frame without the magic (which only
+/// another program in the XSKMAP's place could send) is read whole and counted as having no
+/// arrival time.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct XdpMeta {
@@ -164,7 +170,8 @@ pub struct XdpMeta {
 
 /// Marks metadata written by this program.
 pub const XDP_META_MAGIC: u32 = 0x1a6e_57a1;
-/// Length of [`XdpMeta`] in bytes (the kernel wants a multiple of 4, at most 32).
+/// Length of [`XdpMeta`] in bytes: a multiple of 8, so the IP header behind a 14-byte
+/// Ethernet header keeps the alignment it would have had.
 pub const XDP_META_LEN: usize = core::mem::size_of::<XdpMeta>();
 const _: () = assert!(XDP_META_LEN == 16);
 
