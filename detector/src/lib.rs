@@ -14,5 +14,6 @@ pub mod fuzz;
 pub mod mining;
 pub mod parse;
 pub mod rules;
+pub mod simd;
 pub mod sketch;
 pub mod table;

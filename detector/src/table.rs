@@ -131,7 +131,7 @@ impl Table {
     #[inline(always)]
     pub fn prefetch(&self, key: u64) {
         let bucket = &self.buckets[self.bucket(Self::stored(key))];
-        prefetch(bucket as *const Bucket as *const u8);
+        crate::simd::prefetch(bucket);
     }
 
     /// The slot of `key`, if held; marks it used.
@@ -240,18 +240,6 @@ pub fn committed<T: Clone>(n: usize, value: T) -> Box<[T]> {
     let mut v = Vec::with_capacity(n);
     v.resize(n, value);
     v.into_boxed_slice()
-}
-
-#[inline(always)]
-fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never faults and reads nothing into the program; `p`
-    // points into a live allocation in any case.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(p.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 #[cfg(test)]

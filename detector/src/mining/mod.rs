@@ -112,22 +112,6 @@ pub struct Found {
     id: u64,
 }
 
-/// Asks the CPU to bring the start of `r` (its id and counts) into cache.
-#[inline(always)]
-fn prefetch_record(r: &Record) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never faults and reads nothing into the program; the
-    // pointer is to a live record in any case.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(
-            (r as *const Record).cast::<i8>(),
-            std::arch::x86_64::_MM_HINT_T0,
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = r;
-}
-
 /// What [`Miner::add`] says about a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mined {
@@ -438,7 +422,7 @@ impl Miner {
     pub fn lookup(&mut self, key: u64) -> Option<Found> {
         let c = self.quick.get(key)?;
         let (slot, id) = self.quicked[c];
-        prefetch_record(&self.records[slot as usize]);
+        crate::simd::prefetch(&self.records[slot as usize]);
         Some(Found { slot, id })
     }
 

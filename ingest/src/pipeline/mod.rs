@@ -154,6 +154,11 @@ impl Pipeline {
             }
         }
         for chunk in msgs.chunks(MAX_BATCH) {
+            // Every message's first cache lines asked for at once: the parser's first reads
+            // then find them in cache instead of waiting for each in turn.
+            for m in chunk {
+                detector::simd::prefetch_bytes(m.payload);
+            }
             let mut gelf: ArrayVec<usize, MAX_BATCH> = ArrayVec::new();
             self.run(chunk, pickup_ns, |i, m| {
                 if m.path != Path::Tcp && is_gelf_transport(m.payload) {

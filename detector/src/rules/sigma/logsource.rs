@@ -75,6 +75,35 @@ impl ServiceSource {
     }
 }
 
+/// Which messages a rule's whole `logsource` takes: its product's, its category's and its
+/// service's at once. Rules share gates (a set evaluates each distinct gate once per event).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Gate {
+    /// Its product takes only messages with a Cisco-style tag.
+    pub(super) tagged: bool,
+    /// The events it is limited to (from `logsource.category`).
+    pub(super) category: Option<CategorySource>,
+    /// The messages it is limited to (from `logsource.service`).
+    pub(super) service: Option<ServiceSource>,
+}
+
+impl Gate {
+    /// Whether it lets every message through.
+    pub(super) fn is_open(&self) -> bool {
+        *self == Gate::default()
+    }
+
+    /// Whether it lets `e` through.
+    pub(super) fn takes(&self, e: &Event<'_>) -> bool {
+        (!self.tagged || e.cisco.is_some())
+            && self.category.as_ref().is_none_or(|c| c.takes(e))
+            && self
+                .service
+                .as_ref()
+                .is_none_or(|s| s.takes(e.app, e.payload, e.cisco))
+    }
+}
+
 /// Whether `want` (`FAC` or `FAC-MNEMONIC`) names the tag `c`.
 fn tag_is(want: &[u8], c: CiscoTag<'_>) -> bool {
     if want.eq_ignore_ascii_case(c.facility) {

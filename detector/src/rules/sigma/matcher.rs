@@ -32,6 +32,14 @@ impl Field {
         }
     }
 
+    /// Whether every value of this field is a run of the message's own bytes (`Event::input`):
+    /// all but the facility and severity, which are names for the PRI's numbers. The prefilter
+    /// of [`SigmaSet`](super::SigmaSet) relies on it: a value that holds a literal puts that
+    /// literal in the message.
+    pub(crate) fn verbatim(&self) -> bool {
+        !matches!(self, Field::Facility | Field::Severity)
+    }
+
     /// Calls `f` with every value of this field in `e`, until it returns true.
     pub(crate) fn any_value(&self, e: &Event<'_>, mut f: impl FnMut(&[u8]) -> bool) -> bool {
         match self {
@@ -109,6 +117,47 @@ pub(super) struct Re {
     pub(super) slot: Option<(u32, u32)>,
 }
 
+impl Re {
+    /// Literals of which every match holds one (ASCII case aside): the regex's prefixes, else
+    /// its suffixes, whichever set is finite and has the longer shortest literal; `None` when
+    /// neither is of use to a prefilter.
+    fn required_literals(&self) -> Option<Vec<Vec<u8>>> {
+        use regex_syntax::hir::literal::{ExtractKind, Extractor};
+        let hir = regex_syntax::ParserBuilder::new()
+            .utf8(false)
+            .build()
+            .parse(self.regex.as_str())
+            .ok()?;
+        let set = |kind| -> Option<Vec<Vec<u8>>> {
+            let seq = Extractor::new().kind(kind).extract(&hir);
+            let mut lits: Vec<Vec<u8>> = seq
+                .literals()?
+                .iter()
+                .map(|l| l.as_bytes().to_ascii_lowercase())
+                .collect();
+            lits.sort();
+            lits.dedup();
+            (!lits.is_empty() && lits.iter().all(|l| !l.is_empty())).then_some(lits)
+        };
+        // On a tie the later set wins: the prefixes.
+        rarest(
+            [set(ExtractKind::Suffix), set(ExtractKind::Prefix)]
+                .into_iter()
+                .flatten(),
+        )
+    }
+}
+
+/// Of several literal sets each of which a match needs, the best filter: the set whose
+/// shortest literal is longest (a one-byte literal such as `:` is in nearly every message;
+/// lengths from four on count alike), then the set with fewer literals.
+fn rarest(sets: impl Iterator<Item = Vec<Vec<u8>>>) -> Option<Vec<Vec<u8>>> {
+    sets.max_by_key(|lits| {
+        let shortest = lits.iter().map(Vec::len).min().unwrap_or(0).min(4);
+        (shortest, std::cmp::Reverse(lits.len()))
+    })
+}
+
 /// How `re` values are evaluated: each regex on its own ([`Alone`]), or through the
 /// RegexSet of its field, run once per event ([`RegexMemo`](super::set::RegexMemo)).
 pub(super) trait ReEval {
@@ -126,6 +175,15 @@ impl ReEval for Alone {
 }
 
 impl Matcher {
+    /// Literals of which a value it matches contains one (ASCII case aside), or `None`.
+    fn required_literals(&self) -> Option<Vec<Vec<u8>>> {
+        match self {
+            Matcher::Str(p) => Some(vec![p.required_literal()?.to_vec()]),
+            Matcher::Re(re) => re.required_literals(),
+            Matcher::Cidr(..) | Matcher::Num(..) | Matcher::Null => None,
+        }
+    }
+
     pub(super) fn matches(&self, v: &[u8]) -> bool {
         match self {
             Matcher::Str(p) => p.matches(v),
@@ -174,6 +232,31 @@ pub(super) struct FieldMatch {
 }
 
 impl FieldMatch {
+    /// Literals of which the message must contain one for this item to match, or `None` when
+    /// it can match without any (see [`Expr::required_literals`]).
+    fn required_literals(&self) -> Option<Vec<Vec<u8>>> {
+        if self.exists.is_some() || !self.field.verbatim() {
+            return None;
+        }
+        // A value matches when one of its alternatives does: each alternative needs a literal.
+        let value = |alts: &Vec<Matcher>| -> Option<Vec<Vec<u8>>> {
+            let mut out = Vec::new();
+            for m in alts {
+                out.extend(m.required_literals()?);
+            }
+            Some(out)
+        };
+        if self.all {
+            rarest(self.values.iter().filter_map(value))
+        } else {
+            let mut out = Vec::new();
+            for v in &self.values {
+                out.extend(value(v)?);
+            }
+            Some(out)
+        }
+    }
+
     pub(super) fn matches(&self, e: &Event<'_>, res: &mut impl ReEval) -> bool {
         if let Some(want) = self.exists {
             return self.field.any_value(e, |_| true) == want;
@@ -301,13 +384,25 @@ impl Expr {
 }
 
 impl Expr {
-    /// Literals of which the body must contain at least one for the expression to be true, or
-    /// `None` when it can be true without any (negations, field matches, regexes).
+    /// Literals of which the message (`Event::input`, header and body) must contain at least
+    /// one, ASCII case aside, for the expression to be true; `None` when it can be true without
+    /// any (a negation, a numeric or CIDR match, `exists`, a regex without a literal prefix or
+    /// suffix). Sound because every value a rule reads is a run of the message's bytes
+    /// ([`Field::verbatim`]), and keywords look at the body.
     pub(super) fn required_literals(&self, searches: &[(String, Search)]) -> Option<Vec<Vec<u8>>> {
         match self {
             Expr::Search(i) => match &searches[*i].1 {
                 Search::Keywords(k) => k.required_literals(),
-                Search::Maps(_) => None,
+                // One map of several must match, and every item of it.
+                Search::Maps(maps) => {
+                    let mut out = Vec::new();
+                    for map in maps {
+                        out.extend(rarest(
+                            map.iter().filter_map(FieldMatch::required_literals),
+                        )?);
+                    }
+                    Some(out)
+                }
             },
             Expr::Not(_) => None,
             // Every branch must be able to fire, so all their literals are candidates.
@@ -318,17 +413,8 @@ impl Expr {
                 }
                 Some(all)
             }
-            // One branch that needs a literal is enough. The best filter is the set that is
-            // rarest in text: a one-byte literal such as `:` is in nearly every message, so the
-            // set whose shortest literal is longest wins (lengths from four on count alike),
-            // then the set with fewer literals.
-            Expr::And(xs) => xs
-                .iter()
-                .filter_map(|x| x.required_literals(searches))
-                .max_by_key(|lits| {
-                    let shortest = lits.iter().map(Vec::len).min().unwrap_or(0).min(4);
-                    (shortest, std::cmp::Reverse(lits.len()))
-                }),
+            // One branch that needs a literal is enough: the rarest set.
+            Expr::And(xs) => rarest(xs.iter().filter_map(|x| x.required_literals(searches))),
         }
     }
 }
@@ -337,10 +423,7 @@ impl Keywords {
     pub(super) fn required_literals(&self) -> Option<Vec<Vec<u8>>> {
         let mut out: Vec<Vec<u8>> = self.literal_patterns.clone();
         for m in &self.others {
-            match m {
-                Matcher::Str(p) => out.push(p.required_literal()?.to_vec()),
-                _ => return None,
-            }
+            out.extend(m.required_literals()?);
         }
         Some(out)
     }

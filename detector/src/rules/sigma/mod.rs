@@ -28,6 +28,7 @@ use serde_yaml::Value;
 use crate::parse::Event;
 use compile::compile_search;
 use condition::parse_condition;
+use logsource::Gate;
 pub use logsource::{CategorySource, LogsourceMap, ServiceSource};
 pub(crate) use matcher::Field;
 use matcher::{Alone, Expr, ReEval, Search};
@@ -136,12 +137,8 @@ pub struct SigmaRule {
     pub tags: Vec<String>,
     /// The file it came from.
     pub file: String,
-    /// The messages the rule is limited to (from `logsource.service`); `None`: every message.
-    source: Option<ServiceSource>,
-    /// Whether its product takes only messages with a Cisco-style tag.
-    tagged: bool,
-    /// The events it is limited to (from `logsource.category`).
-    category: Option<CategorySource>,
+    /// The messages its log source takes.
+    logsource: Gate,
     searches: Vec<(String, Search)>,
     condition: Expr,
 }
@@ -153,20 +150,7 @@ impl SigmaRule {
     }
 
     fn matches_with(&self, e: &Event<'_>, res: &mut impl ReEval) -> bool {
-        if self.tagged && e.cisco.is_none() {
-            return false;
-        }
-        if let Some(category) = &self.category
-            && !category.takes(e)
-        {
-            return false;
-        }
-        if let Some(source) = &self.source
-            && !source.takes(e.app, e.payload, e.cisco)
-        {
-            return false;
-        }
-        self.condition.eval(&self.searches, e, res)
+        self.logsource.takes(e) && self.condition.eval(&self.searches, e, res)
     }
 
     /// Compiles a rule from its YAML text; `file` names it in errors.
@@ -279,9 +263,11 @@ impl SigmaRule {
             level,
             tags: parse_tags(&doc["tags"]).map_err(|m| err("tags", m.0))?,
             file: file.to_string(),
-            source,
-            tagged,
-            category,
+            logsource: Gate {
+                tagged,
+                category,
+                service: source,
+            },
             searches,
             condition,
         })

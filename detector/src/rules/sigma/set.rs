@@ -1,7 +1,8 @@
 //! A set of rules evaluated together, through one literal prefilter and one RegexSet per field.
 
-use super::super::literals::LiteralSet;
+use super::super::literals::{LiteralSet, SCREEN_MIN_LEN};
 use super::SigmaRule;
+use super::logsource::Gate;
 use super::matcher::*;
 use crate::parse::Event;
 
@@ -54,8 +55,11 @@ pub(super) fn regex_groups(rules: &mut [SigmaRule]) -> Vec<RegexGroup> {
 }
 
 /// A set of Sigma rules evaluated together: every literal any rule needs goes into one
-/// [`LiteralSet`], one pass over the body finds the candidate rules, and only those (and the
-/// rules that need no literal) are evaluated in full. Their `re` values go through one RegexSet
+/// [`LiteralSet`], one pass over the message finds the candidate rules, and only those (and the
+/// rules that need no literal) are evaluated in full. A rule needs a literal when every way its
+/// condition can match looks for a string in the message: a keyword, or a field's value (each
+/// value a rule reads is a run of the message's bytes). Each distinct log source is checked at
+/// most once per event, when a candidate of it asks. The `re` values go through one RegexSet
 /// per field, run at most once per event and only when a candidate asks.
 #[derive(Debug)]
 pub struct SigmaSet {
@@ -72,7 +76,14 @@ pub struct SigmaSet {
     pub(super) always: Vec<u32>,
     /// The prefilter's literals, in its order.
     pub(super) literals: Vec<Vec<u8>>,
+    /// The distinct log sources of the rules that are not open to every message.
+    pub(super) gates: Vec<Gate>,
+    /// Rule index -> its gate in `gates`, or [`OPEN`].
+    pub(super) rule_gate: Vec<u32>,
 }
+
+/// The gate of a rule whose log source takes every message.
+const OPEN: u32 = u32::MAX;
 
 /// The `re` values that look at one field, as one RegexSet (none when it did not build).
 #[derive(Debug)]
@@ -91,6 +102,9 @@ pub struct SigmaScratch {
     pub(super) set_id: u64,
     /// Per regex group of that set (none for a group without a RegexSet).
     pub(super) regexes: Vec<Option<GroupMemo>>,
+    /// Per gate of that set: the event (`generation`) it was last checked for, shifted left
+    /// once, with whether it took that event in the low bit.
+    pub(super) gates: Vec<u64>,
 }
 
 /// One regex group's result for the current event.
@@ -142,8 +156,12 @@ impl SigmaSet {
         let mut pattern_rules: Vec<Vec<u32>> = Vec::new();
         let mut always = Vec::new();
         for (i, r) in rules.iter().enumerate() {
+            // A literal too short for the screen would turn the whole prefilter into an
+            // automaton: such a rule is evaluated on every event instead.
             match r.condition.required_literals(&r.searches) {
-                Some(lits) if !lits.is_empty() => {
+                Some(lits)
+                    if !lits.is_empty() && lits.iter().all(|l| l.len() >= SCREEN_MIN_LEN) =>
+                {
                     for lit in lits {
                         match literals.iter().position(|l| l.eq_ignore_ascii_case(&lit)) {
                             Some(p) => pattern_rules[p].push(i as u32),
@@ -159,7 +177,26 @@ impl SigmaSet {
         }
         let prefilter = LiteralSet::new(&literals);
         let regexes = regex_groups(&mut rules);
+        let mut gates: Vec<Gate> = Vec::new();
+        let rule_gate = rules
+            .iter()
+            .map(|r| {
+                if r.logsource.is_open() {
+                    return OPEN;
+                }
+                let g = gates
+                    .iter()
+                    .position(|g| *g == r.logsource)
+                    .unwrap_or_else(|| {
+                        gates.push(r.logsource.clone());
+                        gates.len() - 1
+                    });
+                g as u32
+            })
+            .collect();
         Self {
+            gates,
+            rule_gate,
             literals,
             rules,
             regexes,
@@ -210,6 +247,7 @@ impl SigmaSet {
             return;
         }
         scratch.seen.resize(self.rules.len(), 0);
+        scratch.gates = vec![0; self.gates.len()];
         scratch
             .candidates
             .reserve(2 * self.rules.len() + self.always.len());
@@ -239,7 +277,7 @@ impl SigmaSet {
         scratch.generation += 1;
         scratch.candidates.clear();
         scratch.candidates.extend_from_slice(&self.always);
-        self.prefilter.find_each(e.body, |literal| {
+        self.prefilter.find_each(e.input, |literal| {
             for &r in &self.pattern_rules[literal] {
                 if scratch.seen[r as usize] != scratch.generation {
                     scratch.seen[r as usize] = scratch.generation;
@@ -250,13 +288,25 @@ impl SigmaSet {
         });
         scratch.candidates.sort_unstable();
         scratch.candidates.dedup();
+        let generation = scratch.generation;
         let mut res = RegexMemo {
             groups: &self.regexes,
             memos: &mut scratch.regexes,
-            generation: scratch.generation,
+            generation,
         };
         for &r in &scratch.candidates {
-            if self.rules[r as usize].matches_with(e, &mut res) {
+            let rule = &self.rules[r as usize];
+            let g = self.rule_gate[r as usize];
+            if g != OPEN {
+                let memo = &mut scratch.gates[g as usize];
+                if *memo >> 1 != generation {
+                    *memo = generation << 1 | u64::from(self.gates[g as usize].takes(e));
+                }
+                if *memo & 1 == 0 {
+                    continue;
+                }
+            }
+            if rule.condition.eval(&rule.searches, e, &mut res) {
                 f(r as usize);
             }
         }
