@@ -36,7 +36,28 @@ pub struct DetectResult {
 
 const ROUNDS: usize = 5;
 
-fn best_rate(seconds: f64, n_per_pass: usize, pass: &mut dyn FnMut() -> u64) -> (f64, u64) {
+/// How long each measurement runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Measure {
+    /// For about this many seconds, in [`ROUNDS`] rounds; the best round counts.
+    Seconds(f64),
+    /// Exactly this many passes, once: the same work every run.
+    Passes(u64),
+}
+
+fn best_rate(how: Measure, n_per_pass: usize, pass: &mut dyn FnMut() -> u64) -> (f64, u64) {
+    let seconds = match how {
+        Measure::Seconds(s) => s,
+        Measure::Passes(n) => {
+            let start = Instant::now();
+            let mut output = 0;
+            for _ in 0..n {
+                output = black_box(pass());
+            }
+            let rate = n as f64 * n_per_pass as f64 / start.elapsed().as_secs_f64();
+            return (rate, output);
+        }
+    };
     let mut best = 0.0f64;
     let mut output = 0;
     for _ in 0..ROUNDS {
@@ -68,8 +89,8 @@ fn match_events(
     n
 }
 
-/// Runs the measurements whose name contains `only` (all when empty), `seconds` each.
-pub fn run(seconds: f64, only: &str) -> anyhow::Result<Vec<DetectResult>> {
+/// Runs the measurements whose name contains `only` (all when empty), each as `how` says.
+pub fn run(how: Measure, only: &str) -> anyhow::Result<Vec<DetectResult>> {
     let rules_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../detector/rules");
     let logsources = LogsourceMap::default();
     let loaded = load_dir(&rules_dir.join("sigma-linux"), &logsources);
@@ -84,7 +105,7 @@ pub fn run(seconds: f64, only: &str) -> anyhow::Result<Vec<DetectResult>> {
     let mut results = Vec::new();
     let mut measure = |what: &'static str, n_per_pass: usize, pass: &mut dyn FnMut() -> u64| {
         if what.contains(only) {
-            let (events_per_s, output) = best_rate(seconds, n_per_pass, pass);
+            let (events_per_s, output) = best_rate(how, n_per_pass, pass);
             results.push(DetectResult {
                 what,
                 events_per_s,

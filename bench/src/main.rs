@@ -91,6 +91,11 @@ enum Command {
         /// Keep only measurements whose name contains this.
         #[arg(long, default_value = "")]
         only: String,
+        /// Run each measurement exactly this many passes over its corpus, once, instead of
+        /// for a time: the same work every run, for instruction counts (`valgrind --tool=
+        /// cachegrind`) and profiles to compare.
+        #[arg(long)]
+        passes: Option<u64>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -492,9 +497,14 @@ fn main() -> anyhow::Result<()> {
         Command::Detect {
             seconds,
             only,
+            passes,
             json,
         } => {
-            let results = detect::run(seconds, &only)?;
+            let how = match passes {
+                Some(n) => detect::Measure::Passes(n),
+                None => detect::Measure::Seconds(seconds),
+            };
+            let results = detect::run(how, &only)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&results)?);
             } else {

@@ -283,20 +283,28 @@ pub fn quick_key(message: &[u8]) -> u64 {
         (w & !m) | (m & (ONES * u64::from(b'0')))
     }
     let m = &message[..message.len().min(SCAN_MAX)];
-    let mut h = K0;
-    let mut chunks = m.chunks_exact(8);
-    for c in &mut chunks {
-        h = fold(
-            h ^ zeroed(u64::from_le_bytes(c.try_into().expect("eight bytes"))),
-            K1,
-        );
+    // Four lanes of 8 bytes each fold 32 bytes a round: their multiplies are independent, so
+    // they overlap instead of waiting for one another (a 200-byte message took ~70 ns one
+    // chain long).
+    let word = |c: &[u8]| zeroed(u64::from_le_bytes(c.try_into().expect("eight bytes")));
+    let mut lanes = [K0, K1, K0 ^ K1, K0.rotate_left(32)];
+    let mut rounds = m.chunks_exact(32);
+    for r in &mut rounds {
+        for (l, lane) in lanes.iter_mut().enumerate() {
+            *lane = fold(*lane ^ word(&r[8 * l..8 * l + 8]), K1);
+        }
     }
-    let mut word = 0u64;
+    let mut h = fold(lanes[0] ^ lanes[2], K0) ^ fold(lanes[1] ^ lanes[3], K1);
+    let mut chunks = rounds.remainder().chunks_exact(8);
+    for c in &mut chunks {
+        h = fold(h ^ word(c), K1);
+    }
+    let mut tail = 0u64;
     for (i, &b) in chunks.remainder().iter().enumerate() {
-        word |= u64::from(b) << (8 * i);
+        tail |= u64::from(b) << (8 * i);
     }
     let len = m.len() as u64;
-    fold(h ^ zeroed(word) ^ (len << 56), K0 ^ len)
+    fold(h ^ zeroed(tail) ^ (len << 56), K0 ^ len)
 }
 
 /// The hash of the masked token `<*>`.

@@ -344,9 +344,13 @@ pub const SCREEN_READ: usize = 64 + WINDOW_MAX - 1;
 /// Fingerprints of up to 16 buckets of byte windows (Teddy's nibble tables, as in Hyperscan and
 /// the aho-corasick crate): window byte `j` at position `p` passes bucket `k` when bit `k` is set
 /// both in the low-nibble table at `b & 15` and in the high-nibble table at `b >> 4`, for
-/// `b = hay[p + j]`. A position is a candidate when one bucket passes every byte of the window.
-/// A bucket holding several windows passes some that none of them is (the price of the nibble
-/// split), never fewer.
+/// `b = fold(hay[p + j])`. A position is a candidate when one bucket passes every byte of the
+/// window. A bucket holding several windows passes some that none of them is (the price of the
+/// nibble split), never fewer.
+///
+/// Bytes are [`fold`]ed first, one OR a vector: a letter's two cases become one byte, so a
+/// bucket lets one case of its letters through instead of both (the high nibbles of `a` and `A`
+/// differ), at the price of also taking a few punctuation pairs for one another.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fingerprints {
     /// Per window byte, four tables of a byte per nibble value, as the vector shuffles take
@@ -376,8 +380,10 @@ impl Fingerprints {
         self.window
     }
 
-    /// Lets byte `b` pass at window position `j` for `bucket` (0 to 15).
+    /// Lets byte `b` (and what folds to the same byte) pass at window position `j` for
+    /// `bucket` (0 to 15).
     pub fn allow(&mut self, bucket: usize, j: usize, b: u8) {
+        let b = fold(b);
         let (half, bit) = (2 * (bucket / 8), 1 << (bucket % 8));
         self.tables[j][half][usize::from(b & 15)] |= bit;
         self.tables[j][half + 1][usize::from(b >> 4)] |= bit;
@@ -387,6 +393,14 @@ impl Fingerprints {
             *buckets = u16::from(t[0][lo] & t[1][hi]) | u16::from(t[2][lo] & t[3][hi]) << 8;
         }
     }
+}
+
+/// A byte as the screen compares it: bit 5 set, which makes an ASCII letter lowercase (and maps
+/// `@[\\]^_` onto `` `{|}~ `` and DEL, control bytes onto the punctuation and digits 32 above
+/// them). Two bytes equal ASCII case aside fold to the same byte.
+#[inline(always)]
+pub const fn fold(b: u8) -> u8 {
+    b | 0x20
 }
 
 /// A bit per position `p` of the first 64 of `block`: set where the window starting at `p` passes
@@ -402,7 +416,7 @@ pub fn screen64_scalar(block: &[u8; SCREEN_READ], fp: &Fingerprints) -> u64 {
     for p in 0..64 {
         let mut m = u16::MAX;
         for (j, buckets) in fp.bytes[..fp.window].iter().enumerate() {
-            m &= buckets[usize::from(block[p + j])];
+            m &= buckets[usize::from(fold(block[p + j]))];
         }
         mask |= u64::from(m != 0) << p;
     }
@@ -729,10 +743,11 @@ mod x86 {
         // SAFETY: the caller guarantees the instruction sets and the bytes read.
         unsafe {
             let nibble = V::splat(0x0f);
+            let case = V::splat(0x20);
             let mut low = V::splat(0xff);
             let mut high = low;
             for (j, t) in tables.iter().enumerate().take(window) {
-                let v = V::load(block.as_ptr().add(at + j));
+                let v = V::load(block.as_ptr().add(at + j)).or(case);
                 let (lo, hi) = (v.and(nibble), v.high_nibbles());
                 low = low.and(lo.lookup(t[0]).and(hi.lookup(t[1])));
                 high = high.and(lo.lookup(t[2]).and(hi.lookup(t[3])));
@@ -1051,7 +1066,12 @@ mod tests {
             for (name, f) in screen_implementations() {
                 assert_eq!(f(&block, &fp), 1 << p, "{name} at {p}");
             }
-            block[p..p + 4].copy_from_slice(b"Root");
+            // Either case passes, whichever case was allowed.
+            block[p..p + 4].copy_from_slice(b"SShD");
+            for (name, f) in screen_implementations() {
+                assert_eq!(f(&block, &fp), 1 << p, "{name}: case folded at {p}");
+            }
+            block[p..p + 4].copy_from_slice(b"rOOT");
             for (name, f) in screen_implementations() {
                 assert_eq!(f(&block, &fp), 1 << p, "{name}: a high bucket at {p}");
             }

@@ -19,7 +19,7 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
-use crate::parse::scan::{Fingerprints, SCREEN_READ, WINDOW_MAX, screen64};
+use crate::parse::scan::{Fingerprints, SCREEN_READ, WINDOW_MAX, fold, screen64};
 
 /// Most literals searched with the screen. The more windows share 16 buckets, the more positions
 /// each bucket lets through; where the screen stops paying is not measured yet, so this bound is
@@ -73,14 +73,27 @@ fn frequency(b: u8) -> f64 {
         / 65536.0
 }
 
-/// A lowercased window of up to four bytes as one key.
+/// A window of up to four bytes as one key, each byte [`fold`]ed as the screen sees it. A
+/// folded byte is never 0, so a shorter window's key (zero above its bytes) is never a longer
+/// one's.
 #[inline(always)]
 fn window_key(window: &[u8]) -> u32 {
     let mut key = [0u8; WINDOW_MAX];
-    for (k, b) in key.iter_mut().zip(window) {
-        *k = b.to_ascii_lowercase();
+    for (k, &b) in key.iter_mut().zip(window) {
+        *k = fold(b);
     }
     u32::from_le_bytes(key)
+}
+
+/// The key of the `len`-byte window at the start of `four` (four bytes of the haystack).
+#[inline(always)]
+fn window_key_of(four: u32, len: usize) -> u32 {
+    let keep = if len >= WINDOW_MAX {
+        u32::MAX
+    } else {
+        (1u32 << (8 * len)) - 1
+    };
+    (four | 0x2020_2020) & keep
 }
 
 /// A set of literals, compiled for search. See the module documentation.
@@ -117,7 +130,9 @@ struct Entry {
 #[derive(Clone, Debug)]
 struct Screen {
     fingerprints: Fingerprints,
-    window: usize,
+    /// The window lengths the literals have, longest first (a literal shorter than
+    /// `window` is its own window, its bucket open to any byte past it).
+    lens: Vec<usize>,
     /// Open addressing, linear probing; a power of two long, at most half full.
     slots: Vec<Slot>,
     shift: u32,
@@ -141,9 +156,9 @@ impl LiteralSet {
             .min();
         let search = match shortest {
             None => Search::Nothing,
-            Some(len) if len >= SCREEN_MIN_LEN && nonempty.len() <= SCREEN_MAX => Search::Screen(
-                Box::new(Screen::new(literals, &nonempty, len.min(WINDOW_MAX))),
-            ),
+            Some(len) if len >= SCREEN_MIN_LEN && nonempty.len() <= SCREEN_MAX => {
+                Search::Screen(Box::new(Screen::new(literals, &nonempty)))
+            }
             Some(_) => {
                 let patterns: Vec<&[u8]> = nonempty
                     .iter()
@@ -193,52 +208,63 @@ impl LiteralSet {
 }
 
 impl Screen {
-    fn new<L: AsRef<[u8]>>(all: &[L], nonempty: &[u32], window: usize) -> Self {
+    fn new<L: AsRef<[u8]>>(all: &[L], nonempty: &[u32]) -> Self {
         let literals: Vec<Vec<u8>> = all
             .iter()
             .map(|l| l.as_ref().to_ascii_lowercase())
             .collect();
+        let longest = nonempty
+            .iter()
+            .map(|&i| literals[i as usize].len())
+            .max()
+            .unwrap_or(1);
+        let window = longest.min(WINDOW_MAX);
         let rarity = |w: &[u8]| w.iter().map(|&b| frequency(b)).product::<f64>();
-        // Each literal's rarest window.
+        // Each literal's rarest window, as long as the screen's or the whole literal.
         let mut entries: Vec<(u32, Entry)> = nonempty
             .iter()
             .map(|&i| {
                 let lit = &literals[i as usize];
-                let offset = (0..=lit.len() - window)
-                    .min_by(|&a, &b| {
-                        rarity(&lit[a..a + window]).total_cmp(&rarity(&lit[b..b + window]))
-                    })
-                    .expect("a literal at least a window long");
+                let len = lit.len().min(window);
+                let offset = (0..=lit.len() - len)
+                    .min_by(|&a, &b| rarity(&lit[a..a + len]).total_cmp(&rarity(&lit[b..b + len])))
+                    .expect("a literal at least its window long");
                 let entry = Entry {
                     literal: i,
                     offset: offset as u32,
                 };
-                (window_key(&lit[offset..offset + window]), entry)
+                (window_key(&lit[offset..offset + len]), entry)
             })
             .collect();
         entries.sort_by_key(|&(key, e)| (key, e.literal));
         let mut windows: Vec<u32> = entries.iter().map(|&(key, _)| key).collect();
         windows.dedup();
+        let len_of = |key: u32| key.to_le_bytes().iter().take_while(|&&b| b != 0).count();
+        let mut lens: Vec<usize> = windows.iter().map(|&k| len_of(k)).collect();
+        lens.sort_unstable_by(|a, b| b.cmp(a));
+        lens.dedup();
 
         // Greedy bucket choice: the commonest windows first, each into the bucket whose chance
         // of passing a random position (bytes independent, at log text's frequencies) grows
-        // least.
-        windows.sort_by(|a, b| {
-            let (a, b) = (a.to_le_bytes(), b.to_le_bytes());
-            rarity(&b[..window]).total_cmp(&rarity(&a[..window]))
-        });
+        // least. A window shorter than the screen's lets any byte through past its end.
+        let common = |k: u32| rarity(&k.to_le_bytes()[..len_of(k)]);
+        windows.sort_by(|&a, &b| common(b).total_cmp(&common(a)));
         let mut fingerprints = Fingerprints::new(window);
+        // Per bucket and window byte: the folded bytes it lets through, as low and high nibble
+        // masks.
         let mut nibbles = [[[0u16; 2]; WINDOW_MAX]; BUCKETS];
         // The chance that a bucket passes a position: per window byte, the frequencies of the
-        // bytes whose low and high nibbles it lets through, multiplied.
-        let bits = |m: u16| (0..16usize).filter(move |i| m & 1 << i != 0);
+        // bytes that fold to one whose nibbles it lets through, multiplied.
         let pass_chance = |n: &[[u16; 2]; WINDOW_MAX]| -> f64 {
             n[..window]
                 .iter()
                 .map(|&[lo, hi]| {
-                    bits(hi)
-                        .flat_map(|h| bits(lo).map(move |l| BYTE_FREQUENCY[h << 4 | l]))
-                        .map(|f| f64::from(f) / 65536.0)
+                    (0..=255u8)
+                        .filter(|&v| {
+                            let f = fold(v);
+                            lo & 1 << (f & 15) != 0 && hi & 1 << (f >> 4) != 0
+                        })
+                        .map(|v| f64::from(BYTE_FREQUENCY[usize::from(v)]) / 65536.0)
                         .sum::<f64>()
                 })
                 .product()
@@ -246,12 +272,15 @@ impl Screen {
         let mut chance = [0.0f64; BUCKETS];
         for key in windows {
             let bytes = key.to_le_bytes();
+            let len = len_of(key);
             let with = |n: &[[u16; 2]; WINDOW_MAX]| {
                 let mut n = *n;
-                for (j, &b) in bytes[..window].iter().enumerate() {
-                    for v in case_variants(b) {
-                        n[j][0] |= 1 << (v & 15);
-                        n[j][1] |= 1 << (v >> 4);
+                for (j, slot) in n.iter_mut().enumerate().take(window) {
+                    if j < len {
+                        slot[0] |= 1 << (bytes[j] & 15);
+                        slot[1] |= 1 << (bytes[j] >> 4);
+                    } else {
+                        *slot = [u16::MAX; 2];
                     }
                 }
                 n
@@ -262,9 +291,13 @@ impl Screen {
                 .expect("16 buckets");
             nibbles[bucket] = with(&nibbles[bucket]);
             chance[bucket] = after[bucket];
-            for (j, &b) in bytes[..window].iter().enumerate() {
-                for v in case_variants(b) {
-                    fingerprints.allow(bucket, j, v);
+            for j in 0..window {
+                if j < len {
+                    fingerprints.allow(bucket, j, bytes[j]);
+                } else {
+                    for v in 0..=255u8 {
+                        fingerprints.allow(bucket, j, v);
+                    }
                 }
             }
         }
@@ -274,7 +307,7 @@ impl Screen {
         let size = (distinct * 2).next_power_of_two().max(16);
         let mut screen = Self {
             fingerprints,
-            window,
+            lens,
             slots: vec![Slot::default(); size],
             shift: 32 - size.trailing_zeros(),
             entries: entries.iter().map(|&(_, e)| e).collect(),
@@ -322,12 +355,13 @@ impl Screen {
 
     #[inline]
     fn find_each(&self, hay: &[u8], mut f: impl FnMut(usize) -> bool) -> bool {
-        let w = self.window;
-        if hay.len() < w {
+        let shortest = *self.lens.last().expect("a screen has literals");
+        if hay.len() < shortest {
             return false;
         }
-        // Positions where a window fits.
-        let positions = hay.len() - w + 1;
+        // Positions where the shortest window fits; past the end the block reads zeros, which
+        // the full comparison below never accepts.
+        let positions = hay.len() - shortest + 1;
         let mut tail = [0u8; SCREEN_READ];
         let mut base = 0;
         while base < positions {
@@ -336,6 +370,7 @@ impl Screen {
                 None => {
                     let rest = &hay[base..];
                     tail[..rest.len()].copy_from_slice(rest);
+                    tail[rest.len()..].fill(0);
                     &tail
                 }
             };
@@ -344,19 +379,27 @@ impl Screen {
                 mask &= (1u64 << (positions - base)) - 1;
             }
             while mask != 0 {
-                let p = base + mask.trailing_zeros() as usize;
+                let at = mask.trailing_zeros() as usize;
+                let p = base + at;
                 mask &= mask - 1;
-                for e in self.with_window(window_key(&hay[p..p + w])) {
-                    let lit = &self.literals[e.literal as usize];
-                    let Some(start) = p.checked_sub(e.offset as usize) else {
-                        continue;
-                    };
-                    if hay
-                        .get(start..start + lit.len())
-                        .is_some_and(|h| h.eq_ignore_ascii_case(lit))
-                        && f(e.literal as usize)
-                    {
-                        return true;
+                let four = u32::from_le_bytes(
+                    block[at..at + WINDOW_MAX]
+                        .try_into()
+                        .expect("a block holds a window past each position"),
+                );
+                for &len in &self.lens {
+                    for e in self.with_window(window_key_of(four, len)) {
+                        let lit = &self.literals[e.literal as usize];
+                        let Some(start) = p.checked_sub(e.offset as usize) else {
+                            continue;
+                        };
+                        if hay
+                            .get(start..start + lit.len())
+                            .is_some_and(|h| h.eq_ignore_ascii_case(lit))
+                            && f(e.literal as usize)
+                        {
+                            return true;
+                        }
                     }
                 }
             }
@@ -428,6 +471,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The screen folds bit 5 of every byte, so it takes `@` for a backquote, `[` for `{`, a
+    /// control byte for the punctuation above it: the full comparison must tell them apart.
+    #[test]
+    fn bytes_that_only_fold_alike_are_not_reported() {
+        let literals: Vec<&[u8]> = vec![b"a@b[c", b"x_y", b"\x01\x02\x03", b"\xc3\xa9t\xc3\xa9"];
+        let set = LiteralSet::new(&literals);
+        assert!(set.uses_screen());
+        for hay in [
+            &b"..a`b{c..x\x7fy.."[..],
+            b"!\"#",
+            b"\xe3\xa9T\xe3\xa9",
+            b"A@B[C x_Y \x01\x02\x03 \xc3\xa9T\xc3\xa9",
+        ] {
+            assert_eq!(
+                found(&set, hay),
+                oracle(
+                    &literals.iter().map(|l| l.to_vec()).collect::<Vec<_>>(),
+                    hay
+                ),
+                "{hay:?}"
+            );
+        }
+        assert_eq!(found(&set, b"A@B[C x_Y"), [0, 1]);
     }
 
     #[test]
