@@ -1,11 +1,11 @@
 //! The one shape per-key state takes here: a fixed-capacity table, allocated once, that maps a
 //! key's 64-bit hash to a slot, set-associative with CLOCK eviction in each set.
 //!
-//! A key's hash picks one bucket of [`WAYS`] slots, whose keys fill one 64-byte cache line, and
-//! the key is only ever looked for there: one probe, one cache line, whatever the load. A new
-//! key takes a free way of its bucket; in a full bucket the bucket's CLOCK hand passes over ways
-//! used since it last passed (clearing their mark) and the first unmarked one makes room, its
-//! eviction counted. Nothing grows, nothing is rehashed, and nothing is allocated after
+//! A key's hash picks one bucket of [`WAYS`] slots, whose keys fill one 64-byte cache line with
+//! the bucket's CLOCK state, and the key is only ever looked for there: one probe, one cache
+//! line, whatever the load, lookups and updates alike. A new key takes a free way of its bucket;
+//! in a full bucket the bucket's CLOCK hand passes over ways used since it last passed (clearing
+//! their mark) and the first unmarked one makes room, its eviction counted. Nothing grows, nothing is rehashed, and nothing is allocated after
 //! [`Table::new`]; the caller keeps its values in its own arrays, indexed by slot, and
 //! initialises a slot's values when [`Entry::fresh`] says the key is new to it.
 //!
@@ -19,15 +19,21 @@
 //! to pick the bucket, so that small or patterned keys spread as well. The hash 0 marks an empty
 //! way, so a key whose hash is 0 is stored as 1 (two keys meet there one time in 2^63).
 
-/// Slots per bucket: eight 8-byte keys, one cache line.
-pub const WAYS: usize = 8;
+/// Slots per bucket: seven 8-byte keys and the bucket's CLOCK state, one cache line.
+pub const WAYS: usize = 7;
 
-/// One bucket's keys, aligned to a cache line so a lookup touches exactly one.
+/// One bucket: its keys, and per way whether it was used since the hand last passed (bit `w`
+/// of `marks`) and the way the hand points at. Aligned to a cache line, so a lookup, its mark
+/// and an eviction touch exactly one.
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C, align(64))]
 struct Bucket {
     keys: [u64; WAYS],
+    marks: u8,
+    hand: u8,
 }
+
+const _: () = assert!(std::mem::size_of::<Bucket>() == 64);
 
 /// A key's slot, from [`Table::entry`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,19 +52,14 @@ pub struct Entry {
 #[derive(Clone, Debug)]
 pub struct Table {
     buckets: Box<[Bucket]>,
-    /// Per bucket: bit `w` set when way `w` was used since the hand last passed it.
-    marks: Box<[u8]>,
-    /// Per bucket: the way the CLOCK hand points at.
-    hands: Box<[u8]>,
     /// Bits of the hash that pick a bucket: `buckets.len() == 1 << bits`.
     bits: u32,
     len: usize,
     evicted: u64,
 }
 
-/// What one slot costs the table itself, bytes: its key, and its share of a bucket's mark and
-/// hand.
-pub const SLOT_BYTES: usize = 8 + 1;
+/// What one slot costs the table itself, bytes: its share of a bucket (64 / 7, rounded up).
+pub const SLOT_BYTES: usize = 64usize.div_ceil(WAYS);
 
 impl Table {
     /// A table of at least one bucket and at most `slots` slots (rounded down to a power of two
@@ -69,8 +70,6 @@ impl Table {
         let buckets = 1usize << (usize::BITS - 1 - buckets.leading_zeros());
         Self {
             buckets: committed(buckets, Bucket::default()),
-            marks: committed(buckets, 0),
-            hands: committed(buckets, 0),
             bits: buckets.trailing_zeros(),
             len: 0,
             evicted: 0,
@@ -139,8 +138,9 @@ impl Table {
     pub fn get(&mut self, key: u64) -> Option<usize> {
         let key = Self::stored(key);
         let b = self.bucket(key);
-        let way = self.buckets[b].keys.iter().position(|&k| k == key)?;
-        self.marks[b] |= 1 << way;
+        let bucket = &mut self.buckets[b];
+        let way = bucket.keys.iter().position(|&k| k == key)?;
+        bucket.marks |= 1 << way;
         Some(b * WAYS + way)
     }
 
@@ -148,8 +148,8 @@ impl Table {
     /// another way).
     #[inline]
     pub fn touch(&mut self, slot: usize) {
-        if let Some(m) = self.marks.get_mut(slot / WAYS) {
-            *m |= 1 << (slot % WAYS);
+        if let Some(b) = self.buckets.get_mut(slot / WAYS) {
+            b.marks |= 1 << (slot % WAYS);
         }
     }
 
@@ -167,34 +167,34 @@ impl Table {
     pub fn entry(&mut self, key: u64) -> Entry {
         let key = Self::stored(key);
         let b = self.bucket(key);
-        let keys = &mut self.buckets[b].keys;
-        if let Some(way) = keys.iter().position(|&k| k == key) {
-            self.marks[b] |= 1 << way;
+        let bucket = &mut self.buckets[b];
+        if let Some(way) = bucket.keys.iter().position(|&k| k == key) {
+            bucket.marks |= 1 << way;
             return Entry {
                 slot: b * WAYS + way,
                 fresh: false,
                 evicted: false,
             };
         }
-        let (way, evicted) = match keys.iter().position(|&k| k == 0) {
+        let (way, evicted) = match bucket.keys.iter().position(|&k| k == 0) {
             Some(way) => {
                 self.len += 1;
                 (way, false)
             }
             None => {
                 // CLOCK: a way used since the hand last passed gets another round.
-                let mut hand = usize::from(self.hands[b]);
-                while self.marks[b] & (1 << hand) != 0 {
-                    self.marks[b] &= !(1 << hand);
+                let mut hand = usize::from(bucket.hand);
+                while bucket.marks & (1 << hand) != 0 {
+                    bucket.marks &= !(1 << hand);
                     hand = (hand + 1) % WAYS;
                 }
-                self.hands[b] = ((hand + 1) % WAYS) as u8;
+                bucket.hand = ((hand + 1) % WAYS) as u8;
                 self.evicted += 1;
                 (hand, true)
             }
         };
-        keys[way] = key;
-        self.marks[b] |= 1 << way;
+        bucket.keys[way] = key;
+        bucket.marks |= 1 << way;
         Entry {
             slot: b * WAYS + way,
             fresh: true,
@@ -206,9 +206,10 @@ impl Table {
     pub fn remove(&mut self, key: u64) -> Option<usize> {
         let key = Self::stored(key);
         let b = self.bucket(key);
-        let way = self.buckets[b].keys.iter().position(|&k| k == key)?;
-        self.buckets[b].keys[way] = 0;
-        self.marks[b] &= !(1 << way);
+        let bucket = &mut self.buckets[b];
+        let way = bucket.keys.iter().position(|&k| k == key)?;
+        bucket.keys[way] = 0;
+        bucket.marks &= !(1 << way);
         self.len -= 1;
         Some(b * WAYS + way)
     }
@@ -228,7 +229,6 @@ impl Table {
     /// Forgets every key (evictions stay counted).
     pub fn clear(&mut self) {
         self.buckets.fill(Bucket::default());
-        self.marks.fill(0);
         self.len = 0;
     }
 }
@@ -255,7 +255,7 @@ mod tests {
     #[test]
     fn a_key_keeps_its_slot_until_it_is_evicted() {
         let mut t = Table::new(64);
-        assert_eq!((t.capacity(), t.len()), (64, 0));
+        assert_eq!((t.capacity(), t.len()), (8 * WAYS, 0));
         let a = t.entry(42);
         assert!(a.fresh && !a.evicted);
         assert_eq!(t.entry(42), Entry { fresh: false, ..a });
@@ -269,10 +269,15 @@ mod tests {
     #[test]
     fn capacity_rounds_down_to_whole_buckets_of_a_power_of_two() {
         assert_eq!(Table::new(0).capacity(), WAYS);
-        assert_eq!(Table::new(100).capacity(), 64, "12 buckets round down to 8");
-        assert_eq!(Table::new(1 << 20).capacity(), 1 << 20);
+        assert_eq!(
+            Table::new(100).capacity(),
+            8 * WAYS,
+            "14 buckets round down to 8"
+        );
+        assert_eq!(Table::new(7 << 20).capacity(), 7 << 20);
         assert_eq!(Table::slots_within(0, 100), WAYS);
-        assert_eq!(Table::slots_within(9 * 1000, 0), 1000);
+        assert_eq!(Table::slots_within(SLOT_BYTES * 1000, 0), 1000);
+        assert_eq!(SLOT_BYTES, 10);
     }
 
     #[test]
@@ -334,9 +339,10 @@ mod tests {
         }
         assert_eq!(fresh, t.len() as u64 + t.evicted());
         assert!(
-            t.len() > 1000,
-            "random keys fill nearly every way: {}",
-            t.len()
+            t.len() > t.capacity() * 95 / 100,
+            "random keys fill nearly every way: {} of {}",
+            t.len(),
+            t.capacity()
         );
         t.clear();
         assert_eq!((t.len(), t.occupied().count()), (0, 0));

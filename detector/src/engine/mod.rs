@@ -29,7 +29,7 @@ use clock::TimeKeeper;
 pub use stats::{EngineStats, StateTable};
 
 use crate::{
-    baseline::Baselines,
+    baseline::{Baselines, Located},
     mining::{Found, Mined, Miner, MinerOptions},
     parse::{Event, unescape_into},
     rules::{
@@ -150,8 +150,9 @@ struct Slot {
     t: u64,
     /// Its template.
     mined: Option<Mined>,
-    /// Its rate baseline key.
+    /// Its rate baseline key, and where that was found.
     baseline: u64,
+    located: Option<Located>,
 }
 
 /// One worker's detection engine. See the module docs.
@@ -321,7 +322,8 @@ impl Engine {
                     out.push(alert);
                 }
             }
-            // Rate baselines: every key hashed and its bucket prefetched, then each observed.
+            // Rate baselines: every key hashed and its bucket prefetched; every key located and
+            // its state prefetched; then each observed.
             for (s, inp) in self.slots.iter_mut().zip(batch) {
                 let mut h = crate::bounded::key_hasher();
                 h.write(inp.event.host.unwrap_or_default());
@@ -330,8 +332,12 @@ impl Engine {
                 s.baseline = h.finish();
                 l.baselines.prefetch(s.baseline);
             }
+            for s in self.slots[..batch.len()].iter_mut() {
+                s.located = Some(l.baselines.locate(s.baseline));
+            }
             for (i, s) in self.slots[..batch.len()].iter().enumerate() {
-                if let Some(a) = l.baselines.observe(s.baseline, s.now) {
+                let Some(at) = s.located else { continue };
+                if let Some(a) = l.baselines.observe_at(at, s.now) {
                     let id = s.mined.map_or(0, |m| m.id);
                     let mut alert = Alert::new(RuleRef::RateSpike(id), index(i), s.now, Some(id));
                     alert.count = a.count;
