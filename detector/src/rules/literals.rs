@@ -66,7 +66,7 @@ fn case_variants(b: u8) -> impl Iterator<Item = u8> {
 }
 
 /// How often a lowercased byte occurs in either case, as a fraction.
-fn frequency(b: u8) -> f64 {
+pub(crate) fn frequency(b: u8) -> f64 {
     case_variants(b)
         .map(|v| f64::from(BYTE_FREQUENCY[usize::from(v)]))
         .sum::<f64>()
