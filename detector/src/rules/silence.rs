@@ -151,12 +151,17 @@ pub struct SilenceAlert<'k> {
     pub usual_ns: u64,
 }
 
-/// One rule's keys: the table, each slot's state, and each slot's name (for the alert).
+/// One rule's keys: the table, each slot's state, each slot's name (for the alert), and the
+/// slots that have ever held a key, so that a check visits the keys there are rather than every
+/// slot of a table sized for the worst case (a table only reuses a slot for another key, never
+/// empties one).
 #[derive(Clone, Debug)]
 struct RuleState {
     table: Table,
     keys: Box<[KeyState]>,
     names: Box<[u8]>,
+    used: Box<[u32]>,
+    used_len: usize,
 }
 
 /// The rules and their state, all allocated at construction.
@@ -171,7 +176,8 @@ impl SilenceEngine {
     pub const KEY_MAX: usize = 128;
 
     /// What one key costs besides the table's own slot, bytes.
-    pub const KEY_BYTES: usize = std::mem::size_of::<KeyState>() + Self::KEY_MAX;
+    pub const KEY_BYTES: usize =
+        std::mem::size_of::<KeyState>() + Self::KEY_MAX + std::mem::size_of::<u32>();
 
     /// An engine whose keys stay within `budget_bytes` in all (shared by the rules).
     pub fn with_budget(rules: Vec<SilenceRule>, budget_bytes: usize) -> Self {
@@ -190,6 +196,8 @@ impl SilenceEngine {
                 RuleState {
                     keys: table::committed(n, KeyState::default()),
                     names: table::committed(n * Self::KEY_MAX, 0),
+                    used: table::committed(n, 0),
+                    used_len: 0,
                     table,
                 }
             })
@@ -215,6 +223,7 @@ impl SilenceEngine {
                 s.table.capacity() * table::SLOT_BYTES
                     + std::mem::size_of_val(&*s.keys)
                     + s.names.len()
+                    + std::mem::size_of_val(&*s.used)
             })
             .sum()
     }
@@ -239,6 +248,10 @@ impl SilenceEngine {
                 h.write(b);
             }
             let entry = st.table.entry(h.finish());
+            if entry.fresh && !entry.evicted {
+                st.used[st.used_len] = entry.slot as u32;
+                st.used_len += 1;
+            }
             let k = &mut st.keys[entry.slot];
             if entry.fresh {
                 let name = &mut st.names[entry.slot * Self::KEY_MAX..][..Self::KEY_MAX];
@@ -269,10 +282,11 @@ impl SilenceEngine {
     }
 
     /// Alerts for every key quiet for `factor` times its usual interval (and at least
-    /// `min_quiet`), once per silence.
+    /// `min_quiet`), once per silence. Visits the keys there are, not the table's capacity.
     pub fn check(&mut self, now_ns: u64, mut alert: impl FnMut(SilenceAlert<'_>)) {
         for (i, (rule, st)) in self.rules.iter().zip(&mut self.state).enumerate() {
-            for slot in st.table.occupied() {
+            for &slot in &st.used[..st.used_len] {
+                let slot = slot as usize;
                 let k = &mut st.keys[slot];
                 if k.alerted || k.events < rule.min_events {
                     continue;
