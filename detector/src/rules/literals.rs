@@ -291,9 +291,9 @@ impl Screen {
                 .expect("16 buckets");
             nibbles[bucket] = with(&nibbles[bucket]);
             chance[bucket] = after[bucket];
-            for j in 0..window {
+            for (j, &b) in bytes.iter().enumerate().take(window) {
                 if j < len {
-                    fingerprints.allow(bucket, j, bytes[j]);
+                    fingerprints.allow(bucket, j, b);
                 } else {
                     for v in 0..=255u8 {
                         fingerprints.allow(bucket, j, v);
