@@ -7,9 +7,10 @@ use crate::{
         FieldIndex, Fields, FormatHint, ParseOptions, Payload,
         framing::{Frame, StreamDecoder},
         gelf::{GelfAssembler, GelfOutcome},
-        parse, parse_indexed, scan,
+        parse, parse_indexed,
     },
     rules::literals::LiteralSet,
+    simd,
 };
 
 /// Parses `data` with options taken from its first byte, reads every field, and checks that
@@ -136,14 +137,14 @@ pub fn scan_input(data: &[u8]) {
     if set.is_empty() {
         return;
     }
-    let set = scan::ByteSet::new(set);
-    assert_eq!(scan::find(hay, &set), scan::find_scalar(hay, &set));
+    let set = simd::ByteSet::new(set);
+    assert_eq!(simd::find(hay, &set), simd::find_scalar(hay, &set));
     marks_input(&set, hay);
 }
 
-/// [`scan::Marks`] of the set's first four bytes against a byte at a time search, from every
+/// [`simd::Marks`] of the set's first four bytes against a byte at a time search, from every
 /// start, walking forward as the payload readers do; and its windows against the bytes.
-fn marks_input(set: &scan::ByteSet, hay: &[u8]) {
+fn marks_input(set: &simd::ByteSet, hay: &[u8]) {
     let bytes: [u8; 4] =
         std::array::from_fn(|k| (0u8..=255).filter(|&b| set.contains(b)).nth(k).unwrap_or(0));
     let kinds = (hay.len() % 15 + 1) as u8;
@@ -153,14 +154,14 @@ fn marks_input(set: &scan::ByteSet, hay: &[u8]) {
     for i in (0..hay.len()).rev() {
         next[i] = if hit(hay[i]) { Some(i) } else { next[i + 1] };
     }
-    let mut marks = scan::Marks::new(hay, bytes);
+    let mut marks = simd::Marks::new(hay, bytes);
     for (from, &want) in next.iter().enumerate() {
         assert_eq!(marks.find(from, kinds), want, "from {from}");
     }
     // Windows of 64 bytes, forward by a stride the input picks (1 to 64), as the CEF reader
     // takes them: each holds the bits of exactly its bytes.
     let stride = hay.len() % 64 + 1;
-    let mut marks = scan::Marks::new(hay, bytes);
+    let mut marks = simd::Marks::new(hay, bytes);
     for at in (0..hay.len()).step_by(stride) {
         let got = marks.window(at);
         for (k, &b) in bytes.iter().enumerate() {
@@ -184,14 +185,14 @@ fn screen_input(data: &[u8]) {
     let window = usize::from(first % 4) + 1;
     let triples = usize::from(first >> 2).min(rest.len() / 3);
     let (allowed, block) = rest.split_at(triples * 3);
-    let mut fp = scan::Fingerprints::new(window);
+    let mut fp = simd::Fingerprints::new(window);
     for t in allowed.chunks_exact(3) {
         fp.allow(usize::from(t[0] % 16), usize::from(t[1]) % window, t[2]);
     }
-    let mut b = [0u8; scan::SCREEN_READ];
+    let mut b = [0u8; simd::SCREEN_READ];
     let n = block.len().min(b.len());
     b[..n].copy_from_slice(&block[..n]);
-    assert_eq!(scan::screen64(&b, &fp), scan::screen64_scalar(&b, &fp));
+    assert_eq!(simd::screen64(&b, &fp), simd::screen64_scalar(&b, &fp));
 }
 
 /// Searches the rest of `data` for literals cut from its start (as many as the first byte says,

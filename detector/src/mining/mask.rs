@@ -8,7 +8,7 @@
 //! `sshd[<*>]:`. Month and weekday names are date parts, so they are masked too. A run of
 //! masked tokens of one shape (`blk_<*> blk_<*> blk_<*>`) counts as one: a list.
 
-use crate::parse::scan;
+use crate::simd;
 
 /// Tokens a template keeps; a longer message's tokens from here on count as one (their hashes
 /// folded into the last position).
@@ -97,7 +97,7 @@ impl StreamHash {
 /// The class masks [`Tokens::read`] takes of a message: ASCII white space (the token
 /// separators), digits, bytes that can be in a number (hex digits and `.:xX-/,`), and `<` (a
 /// token that holds `<*>` as written).
-const CLASSES: scan::ClassTable = {
+const CLASSES: simd::ClassTable = {
     // Class bits, each a set of low nibbles by a set of high nibbles.
     const WS_CTRL: u8 = 1; // \t \n \v \f \r: 0x09-0x0d
     const WS_SPACE: u8 = 2; // 0x20
@@ -144,7 +144,7 @@ const CLASSES: scan::ClassTable = {
     hi[5] = NUM_X;
     hi[6] = NUM_HEX;
     hi[7] = NUM_X;
-    scan::ClassTable {
+    simd::ClassTable {
         lo,
         hi,
         select: [
@@ -349,7 +349,7 @@ impl Tokens {
     /// Reads `message`: its tokens split at ASCII white space (bytes need not be UTF-8), masked
     /// and hashed. Only the first [`SCAN_MAX`] bytes are read.
     ///
-    /// The bytes are classified 64 at a time ([`scan::classes64`]: white space, digits, bytes
+    /// The bytes are classified 64 at a time ([`simd::classes64`]: white space, digits, bytes
     /// of numbers, `<`), so a token's bounds and whether it holds a digit are bit operations;
     /// a token without digits is hashed eight bytes at a time, and only tokens with digits are
     /// masked a byte at a time. Nothing is written out: [`Tokens::render`] does that for the
@@ -361,18 +361,18 @@ impl Tokens {
         for b in 0..blocks {
             let start = b * 64;
             self.masks[b] = match message[start..].first_chunk::<64>() {
-                Some(block) => scan::classes64(block, &CLASSES),
+                Some(block) => simd::classes64(block, &CLASSES),
                 None if end >= 64 => {
                     // The last 64 bytes, overlapping the block before: no copy, whose stores
                     // the vector loads would wait for.
                     let last = message.last_chunk::<64>().expect("64 bytes or more");
                     let shift = start - (end - 64);
-                    scan::classes64(last, &CLASSES).map(|m| m >> shift)
+                    simd::classes64(last, &CLASSES).map(|m| m >> shift)
                 }
                 None => {
                     let mut block = [b' '; 64];
                     block[..end - start].copy_from_slice(&message[start..]);
-                    scan::classes64(&block, &CLASSES)
+                    simd::classes64(&block, &CLASSES)
                 }
             };
             // Past the end is white space: the last token ends there.

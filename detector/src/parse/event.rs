@@ -8,9 +8,9 @@
 use super::{
     fields::{self, Field, FieldIndex, Fields, IndexedFields, Payload, detect_payload},
     pri::{Pri, PriError, parse_pri},
-    scan::{self, ByteSet},
     time,
 };
+use crate::simd::{self, ByteSet};
 
 /// Which header format to read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -341,7 +341,7 @@ fn quoted_end_escaped_or_long(s: &[u8], mut at: usize) -> Option<usize> {
         let i = match first_marked(short, &VALUE_END) {
             i if i < short.len() => at + i,
             _ if short.len() < 32 => return None,
-            _ => at + 32 + scan::find(&s[at + 32..], &SD_STOP)?,
+            _ => at + 32 + simd::find(&s[at + 32..], &SD_STOP)?,
         };
         if s[i] == b'"' {
             return Some(i);
@@ -407,7 +407,7 @@ impl<'a> HeaderFields<'a> {
         Self {
             s,
             at: 0,
-            spaces: scan::mask64(s, b' '),
+            spaces: simd::mask64(s, b' '),
         }
     }
 
@@ -425,7 +425,7 @@ impl<'a> HeaderFields<'a> {
         } else {
             // No space left among the first 64 bytes: the field ends past them, or at the end.
             let from = at.max(64).min(s.len());
-            scan::find_byte(&s[from..], b' ').map_or(s.len(), |i| from + i)
+            simd::find_byte(&s[from..], b' ').map_or(s.len(), |i| from + i)
         };
         self.spaces &= self.spaces.wrapping_sub(1);
         if end <= at {
@@ -716,7 +716,7 @@ fn tag(s: &[u8]) -> Option<Tag<'_>> {
 fn cisco_tag(s: &[u8]) -> Option<CiscoTag<'_>> {
     let within = &s[..s.len().min(CISCO_TAG_WITHIN)];
     let mut from = 0;
-    while let Some(p) = scan::find_byte(&within[from..], b'%') {
+    while let Some(p) = simd::find_byte(&within[from..], b'%') {
         let at = from + p;
         if (at == 0 || s[at - 1] == b' ')
             && let Some(tag) = cisco_tag_at(&s[at + 1..])

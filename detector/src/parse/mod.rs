@@ -6,7 +6,6 @@ mod fields;
 pub mod framing;
 pub mod gelf;
 mod pri;
-pub mod scan;
 pub mod time;
 
 pub use event::{

@@ -19,7 +19,7 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
-use crate::parse::scan::{Fingerprints, SCREEN_READ, WINDOW_MAX, fold, screen64};
+use crate::simd::{Fingerprints, SCREEN_READ, WINDOW_MAX, fold, screen64};
 
 /// Most literals searched with the screen. The more windows share 16 buckets, the more positions
 /// each bucket lets through; where the screen stops paying is not measured yet, so this bound is

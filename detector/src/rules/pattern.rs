@@ -1,7 +1,7 @@
 //! Sigma value patterns: exact, contains, startswith, endswith, and wildcards (`*`, `?`, with
 //! `\*`, `\?`, `\\` escapes), ASCII-case-insensitive unless `cased`. Matching never allocates.
 
-use crate::parse::scan::ByteSet;
+use crate::simd::ByteSet;
 
 /// How a string value is compared.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,7 +167,7 @@ impl StrPattern {
         let last = hay.len() - needle.len();
         let mut at = 0;
         while at <= last {
-            let Some(i) = crate::parse::scan::find(&hay[at + rare..=last + rare], &set) else {
+            let Some(i) = crate::simd::find(&hay[at + rare..=last + rare], &set) else {
                 return false;
             };
             let i = at + i;

@@ -2,7 +2,7 @@
 //! allocating: JSON objects (GELF included), CEF, LEEF 1.0 and 2.0, key=value / logfmt, Linux
 //! audit records, and events in the Windows event XML schema (Sysmon for Linux).
 
-use super::scan::Marks;
+use crate::simd::Marks;
 
 mod cef;
 mod index;

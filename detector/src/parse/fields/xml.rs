@@ -1,7 +1,7 @@
 //! Events in the Windows event XML schema, as Sysmon for Linux writes them.
 
 use super::*;
-use crate::parse::scan::find_byte;
+use crate::simd::find_byte;
 
 impl<'a> Fields<'a> {
     /// An event in the Windows event XML schema: its `<EventID>` as the field `EventID`, then
