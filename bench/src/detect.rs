@@ -18,7 +18,7 @@ use detector::{
     },
     sketch::{DistinctCount, HeavyHitters, mix64},
 };
-use ingest::pipeline::{Message, Path as Via};
+use ingest::datapath::pipeline::{Message, Path as Via};
 use serde::Serialize;
 
 use crate::parse::mixed_corpus;
@@ -172,29 +172,30 @@ pub fn run(how: Measure, only: &str) -> anyhow::Result<Vec<DetectResult>> {
     for (what, checksums) in [
         (
             "frame decode, checksums accepted",
-            ingest::frame::Checksums::Accept,
+            ingest::datapath::frame::Checksums::Accept,
         ),
         (
             "frame decode, checksums verified",
-            ingest::frame::Checksums::Verify,
+            ingest::datapath::frame::Checksums::Verify,
         ),
     ] {
         measure(what, frames.len(), &mut || {
             frames
                 .iter()
-                .filter(|f| ingest::frame::decode(f, checksums).is_ok())
+                .filter(|f| ingest::datapath::frame::decode(f, checksums).is_ok())
                 .count() as u64
         });
     }
     let mix = e2e_mix();
-    let (out, mut inbox) = ingest::pipeline::outbox(1 << 16, 1);
-    let mut pipeline = ingest::pipeline::Pipeline::new(0, false, Box::new(blueprint.engine()), out);
+    let (out, mut inbox) = ingest::datapath::pipeline::outbox(1 << 16, 1);
+    let mut pipeline =
+        ingest::datapath::pipeline::Pipeline::new(0, false, Box::new(blueprint.engine()), out);
     measure(
         "worker: parse + every rule + learning",
         mix.len(),
         &mut || {
             for batch in mix.chunks(64) {
-                let pickup_ns = ingest::pipeline::monotonic_ns();
+                let pickup_ns = ingest::datapath::pipeline::monotonic_ns();
                 let msgs: ArrayVec<Message<'_>, 64> = batch
                     .iter()
                     .map(|(src, payload)| Message {
@@ -330,7 +331,7 @@ fn e2e_mix() -> Vec<(std::net::SocketAddr, Vec<u8>)> {
     e2e_frames()
         .iter()
         .filter_map(|f| {
-            ingest::frame::decode_udp(f)
+            ingest::datapath::frame::decode_udp(f)
                 .ok()
                 .map(|d| (d.src, d.payload.to_vec()))
         })
@@ -349,7 +350,7 @@ fn e2e_frames() -> Vec<Vec<u8>> {
         .frames
         .into_iter()
         .map(|(_, f)| f)
-        .filter(|f| ingest::frame::decode_udp(f).is_ok())
+        .filter(|f| ingest::datapath::frame::decode_udp(f).is_ok())
         .collect()
 }
 

@@ -1189,7 +1189,7 @@ pub fn print_summary(r: &E2eReport) {
     }
     println!(
         "  (counts and means exact; percentiles of one message in {})",
-        ingest::pipeline::LATENCY_SAMPLE
+        ingest::datapath::pipeline::LATENCY_SAMPLE
     );
     if let Some(rate) = r.compare_at_pps {
         println!("CPU per message at {} (ns):", pps(Some(rate)));

@@ -27,7 +27,7 @@ pub fn stages_of(stats: &serde_json::Value) -> anyhow::Result<Vec<StageHistogram
         .as_object()
         .context("no latency_ns.histograms in the stats (written by an older ingest?)")?;
     let mut stages = Vec::new();
-    for stage in ingest::pipeline::Stage::ALL {
+    for stage in ingest::datapath::pipeline::Stage::ALL {
         let name = stage.name();
         let Some(text) = encoded.get(name).and_then(|v| v.as_str()) else {
             continue;
@@ -279,7 +279,7 @@ mod tests {
     use super::*;
 
     fn stage(name: &str, values: impl Iterator<Item = u64>) -> StageHistogram {
-        let mut h = ingest::pipeline::latency_histogram();
+        let mut h = ingest::datapath::pipeline::latency_histogram();
         for v in values {
             h.record(v).unwrap();
         }

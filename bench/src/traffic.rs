@@ -701,9 +701,9 @@ pub fn rewrite(frames: &[(u64, Vec<u8>)], to: &Rewrite) -> (Vec<(u64, Vec<u8>)>,
     let mut out = Vec::with_capacity(frames.len());
     let ours = |a: IpAddr| a == IpAddr::V4(to.dst_v4) || a == IpAddr::V6(to.dst_v6);
     for (t, f) in frames {
-        let d = match ingest::frame::decode_udp(f) {
+        let d = match ingest::datapath::frame::decode_udp(f) {
             Ok(d) => d,
-            Err(ingest::frame::FrameError::Fragment)
+            Err(ingest::datapath::frame::FrameError::Fragment)
                 if fragment(f).is_some_and(|frag| ours(ip(frag.dst_addr()))) =>
             {
                 let frag = fragment(f).expect("a fragment");
@@ -748,7 +748,7 @@ pub fn rewrite(frames: &[(u64, Vec<u8>)], to: &Rewrite) -> (Vec<(u64, Vec<u8>)>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ingest::frame::decode_udp;
+    use ingest::datapath::frame::decode_udp;
 
     fn small(seed: u64) -> Capture {
         generate(GenOptions {

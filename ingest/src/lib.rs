@@ -5,21 +5,13 @@
 
 pub mod config;
 pub mod daemon;
-pub mod event_json;
-pub mod filter;
-pub mod frame;
+pub mod datapath;
 pub mod host;
-pub mod housekeeping;
-pub mod live;
 pub mod metrics;
-pub mod pipeline;
+pub mod output;
 pub mod rules;
-pub mod sinks;
-pub mod socket;
 pub mod status;
 pub mod sys;
-pub mod worker;
-pub mod xdp;
 
 /// An error with its causes, `: `-separated, for a one-line report (what `{:#}` gives an
 /// `anyhow` error).

@@ -14,7 +14,7 @@ use detector::{
     },
 };
 
-use crate::pipeline::WorkerAlert;
+use crate::datapath::pipeline::WorkerAlert;
 
 /// The rules of the folders that could not be loaded, every one of them.
 #[derive(Debug, thiserror::Error)]
@@ -187,7 +187,7 @@ fn seen(t_ns: u64) -> serde_json::Value {
     if t_ns == 0 {
         return serde_json::Value::Null;
     }
-    let wall = crate::pipeline::wall_clock_ns(t_ns);
+    let wall = crate::datapath::pipeline::wall_clock_ns(t_ns);
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(wall);
     humantime::format_rfc3339_micros(t).to_string().into()
 }

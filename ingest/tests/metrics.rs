@@ -139,7 +139,7 @@ fn the_endpoint_accounts_for_every_packet_and_status_reads_it() {
     assert!(p50 > 0.0 && p50 < 1.0, "p50 {p50} s");
     assert_eq!(
         scrape.sum("ingest_latency_recent_samples", &[detected]) as u64,
-        allowed.div_ceil(ingest::pipeline::LATENCY_SAMPLE),
+        allowed.div_ceil(ingest::datapath::pipeline::LATENCY_SAMPLE),
         "all of the sampled ones recent (one in LATENCY_SAMPLE; counts are exact)"
     );
     let recent = scrape.sum(

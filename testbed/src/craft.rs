@@ -195,7 +195,7 @@ pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ingest::frame::decode_udp;
+    use ingest::datapath::frame::decode_udp;
 
     fn frame<'a>(vlans: &'a [u16], src: &str, dst: &str, payload: &'a [u8]) -> UdpFrame<'a> {
         UdpFrame {
@@ -253,7 +253,7 @@ mod tests {
                 assert!(fr.len() - 18 <= 1500, "fits the MTU");
                 assert_eq!(
                     decode_udp(fr).unwrap_err(),
-                    ingest::frame::FrameError::Fragment,
+                    ingest::datapath::frame::FrameError::Fragment,
                     "fragment {i} is seen as one"
                 );
                 if ip_len == 20 {

@@ -18,8 +18,8 @@ use detector::{
 };
 use ingest::{
     config::Config,
-    housekeeping::{self},
-    pipeline::{ALERTS_PER_BATCH, Parsing},
+    daemon::housekeeping::{self},
+    datapath::pipeline::{ALERTS_PER_BATCH, Parsing},
     rules::{AlertFacts, Rules, alert_json, load_rules},
 };
 
@@ -141,7 +141,7 @@ pub(crate) fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
     let mut index: Vec<FieldIndex> = (0..MAX_BATCH).map(|_| FieldIndex::default()).collect();
     let mut out = BufWriter::new(std::io::stdout().lock());
     for_each_batch(args.input.as_deref(), |lines| {
-        parsing.refresh_calendar(ingest::pipeline::monotonic_ns());
+        parsing.refresh_calendar(ingest::datapath::pipeline::monotonic_ns());
         let opts = *parsing.for_port(514);
         let batch: Vec<Input<'_>> = lines
             .iter()
@@ -234,7 +234,7 @@ pub(crate) fn parse_lines(args: ParseArgs) -> anyhow::Result<()> {
     for line in input.split(b'\n') {
         let line = line.context("reading input")?;
         let event = detector::parse::parse(&line, &opts);
-        writeln!(out, "{}", ingest::event_json::event_json(&event))?;
+        writeln!(out, "{}", ingest::output::json::event_json(&event))?;
     }
     out.flush()?;
     Ok(())

@@ -17,18 +17,18 @@ use detector::{
 };
 use ingest::{
     config::Config,
+    daemon::housekeeping::{self, Housekeeper, Reconfigure},
     daemon::{self, Backend, Daemon, Limits, Options},
-    filter::SourceFilter,
-    frame::Checksums,
-    housekeeping::{self, Housekeeper, Reconfigure},
+    datapath::filter::SourceFilter,
+    datapath::frame::Checksums,
+    datapath::pipeline::Parsing,
+    datapath::socket::TcpOptions,
+    datapath::worker::Mode,
+    datapath::xdp::AttachRequest,
     metrics::{MetricsServer, Refusal},
-    pipeline::Parsing,
+    output::sinks::Sinks,
     rules::load_rules,
-    sinks::Sinks,
-    socket::TcpOptions,
     sys::{self, xsk::XskOptions},
-    worker::Mode,
-    xdp::AttachRequest,
 };
 
 /// Stack the main thread has when memory is locked (it cannot grow later without CAP_IPC_LOCK).

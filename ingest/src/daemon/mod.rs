@@ -24,22 +24,23 @@ use detector::engine::{
 use hdrhistogram::Histogram;
 
 use crate::{
-    frame::FrameError,
-    live::{self, SlowStats, StatsReader, WorkerStats},
-    pipeline::{
+    datapath::frame::FrameError,
+    datapath::live::{self, SlowStats, StatsReader, WorkerStats},
+    datapath::pipeline::{
         EngineSwapHandle, Inbox, NewEngine, Pipeline, PipelineCounters, Sample, Stage,
         StageLatency, WorkerAlert, engine_swap, latency_histogram, outbox,
     },
-    socket::{TcpCounters, UdpCounters},
+    datapath::socket::{TcpCounters, UdpCounters},
+    datapath::worker::Mode,
+    datapath::xdp::{AttachMode, XdpError, XdpSteering},
     sys::{
         cpu,
         udp::UdpKernelDrops,
         xsk::{BindMode, BusyPollStatus},
     },
-    worker::Mode,
-    xdp::{AttachMode, XdpError, XdpSteering},
 };
 
+pub mod housekeeping;
 mod options;
 mod report;
 mod spawn;
@@ -678,7 +679,7 @@ impl Daemon {
                 xdp_to_detected: Percentiles::of_stage(&self.latency.all, Stage::Detected),
                 recent_xdp_to_detected: Percentiles::of(&self.latency.recent()),
                 unmeasured: pipeline.latency_unmeasured,
-                sample_every: crate::pipeline::LATENCY_SAMPLE,
+                sample_every: crate::datapath::pipeline::LATENCY_SAMPLE,
                 stages: Stage::ALL
                     .iter()
                     .map(|s| (s.name(), Percentiles::of_stage(&self.latency.all, *s)))

@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use super::DaemonError;
 use crate::{
-    filter::SourceFilter,
-    frame::Checksums,
-    pipeline::Parsing,
-    socket::TcpOptions,
+    datapath::filter::SourceFilter,
+    datapath::frame::Checksums,
+    datapath::pipeline::Parsing,
+    datapath::socket::TcpOptions,
+    datapath::worker::Mode,
+    datapath::xdp::AttachRequest,
     sys::{cpu, xsk::XskOptions},
-    worker::Mode,
-    xdp::AttachRequest,
 };
 
 /// Which path takes the log ports' packets off the wire.

@@ -8,12 +8,12 @@ use hdrhistogram::Histogram;
 
 use super::{Backend, WorkerInfo};
 use crate::{
-    live::XdpSourceReport,
-    pipeline::{Stage, StageLatency},
-    socket::{TcpCounters, UdpCounters},
+    datapath::live::XdpSourceReport,
+    datapath::pipeline::{Stage, StageLatency},
+    datapath::socket::{TcpCounters, UdpCounters},
+    datapath::worker::Mode,
+    datapath::xdp::{AttachMode, XdpCounters},
     sys::udp::UdpKernelDrops,
-    worker::Mode,
-    xdp::{AttachMode, XdpCounters},
 };
 
 /// One AF_XDP queue in the report.
@@ -210,7 +210,7 @@ pub struct Report {
     /// The rule set every worker detects with (the oldest, while a reload is taken up).
     pub rules_generation: u32,
     /// The alert sinks (filled in by whoever runs them).
-    pub sinks: Vec<crate::sinks::SinkReport>,
+    pub sinks: Vec<crate::output::sinks::SinkReport>,
     /// Workers that ended with an error.
     pub errors: Vec<String>,
 }

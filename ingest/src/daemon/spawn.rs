@@ -5,11 +5,11 @@ use std::sync::{Arc, atomic::AtomicBool, mpsc};
 
 use super::{Options, WorkerInfo};
 use crate::{
-    live::{SlowStats, StatsPublisher, WorkerStats},
-    pipeline::{Pipeline, StageLatency},
-    socket::SocketSource,
+    datapath::live::{SlowStats, StatsPublisher, WorkerStats},
+    datapath::pipeline::{Pipeline, StageLatency},
+    datapath::socket::SocketSource,
+    datapath::worker::{self, Mode, Source, Waiting, XdpSource},
     sys::{cpu, xsk::XskQueue},
-    worker::{self, Mode, Source, Waiting, XdpSource},
 };
 
 /// What a worker hands back when it ends.

@@ -6,7 +6,7 @@ use super::{
     AlertCounts,
     exposition::{Exposition, name_of},
 };
-use crate::{daemon::Report, xdp::AttachMode};
+use crate::{daemon::Report, datapath::xdp::AttachMode};
 
 /// The whole exposition for `report` and `alerts`.
 pub fn render(report: &Report, alerts: &AlertCounts) -> String {
@@ -101,7 +101,7 @@ pub fn render(report: &Report, alerts: &AlertCounts) -> String {
         ] {
             e.value(&[("queue", &queue), ("reason", reason)], n);
         }
-        for err in crate::frame::FrameError::ALL {
+        for err in crate::datapath::frame::FrameError::ALL {
             let n = q.counters.frame_drops[err.index()];
             e.value(&[("queue", &queue), ("reason", err.counter_name())], n);
         }
@@ -306,7 +306,7 @@ pub fn render(report: &Report, alerts: &AlertCounts) -> String {
         e.value(&[("source", &t.source.to_string())], t.messages);
     }
 
-    type SinkField = fn(&crate::sinks::SinkReport) -> u64;
+    type SinkField = fn(&crate::output::sinks::SinkReport) -> u64;
     let per_sink: [(&'static str, &str, &str, SinkField); 5] = [
         (
             "ingest_sink_records_delivered_total",

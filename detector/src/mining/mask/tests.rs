@@ -22,8 +22,8 @@ fn oracle(message: &[u8]) -> Vec<Vec<u8>> {
             let mut in_run = false;
             for (i, &b) in t.iter().enumerate() {
                 let next_digit = t.get(i + 1).is_some_and(u8::is_ascii_digit);
-                let inner = next_digit
-                    && ((matches!(b, b'.' | b':') && in_run) || (b == b'-' && !in_run));
+                let inner =
+                    next_digit && ((matches!(b, b'.' | b':') && in_run) || (b == b'-' && !in_run));
                 if b.is_ascii_digit() || inner {
                     if !in_run {
                         m.extend_from_slice(WILD);

@@ -3,7 +3,7 @@
 //! ([`Verdict::denies`], the rule the XDP program applies too).
 //!
 //! It is the appliance's one trust boundary, applied on every path:
-//! - the XDP backend loads it into the program's LPM tries ([`crate::xdp::XdpSteering`]), which
+//! - the XDP backend loads it into the program's LPM tries ([`crate::datapath::xdp::XdpSteering`]), which
 //!   drop a denied sender's log datagrams and every fragment of its UDP datagrams;
 //! - the kernel socket path asks [`SourceFilter::denies`] for every UDP datagram and every TCP
 //!   connection it takes, whatever brought it there: `--backend socket`, datagrams the kernel

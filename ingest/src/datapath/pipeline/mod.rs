@@ -7,7 +7,7 @@
 //! alert's message (still in its frame) into the alert ring. Nothing here allocates or locks per
 //! message: the field indexes, the alert buffer and the rings are allocated once, samples are
 //! fixed-size copies, and the clock is read three times per batch. The worker loop publishes
-//! the counters once per batch ([`crate::live`]).
+//! the counters once per batch ([`crate::datapath::live`]).
 
 pub mod counters;
 pub mod latency;

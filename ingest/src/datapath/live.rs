@@ -14,9 +14,9 @@
 use detector::engine::{EngineStats, SourceCount, SourceTop};
 
 use crate::{
-    frame::FrameError,
-    pipeline::{Pipeline, PipelineCounters, StageLatency},
-    socket::{TcpCounters, UdpCounters},
+    datapath::frame::FrameError,
+    datapath::pipeline::{Pipeline, PipelineCounters, StageLatency},
+    datapath::socket::{TcpCounters, UdpCounters},
     sys::xsk::{KernelXskStats, XskCounters},
 };
 
@@ -208,7 +208,7 @@ impl StatsReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::{Message, Path, Stage, monotonic_ns, outbox};
+    use crate::datapath::pipeline::{Message, Path, Stage, monotonic_ns, outbox};
 
     fn pipeline() -> Pipeline {
         let blueprint = detector::engine::Blueprint::new(

@@ -9,8 +9,8 @@ use detector::engine::Clock;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    daemon::Backend, frame::Checksums, sinks::SinkConfig, sys::xsk::XskOptions, worker::Mode,
-    xdp::AttachRequest,
+    daemon::Backend, datapath::frame::Checksums, datapath::worker::Mode,
+    datapath::xdp::AttachRequest, output::sinks::SinkConfig, sys::xsk::XskOptions,
 };
 
 /// Everything `ingest run` can be told.
@@ -286,15 +286,16 @@ impl Config {
             ("deny_source", &self.deny_source, xdp_common::Verdict::Deny),
         ] {
             for cidr in list {
-                if let Err(e) = crate::filter::SourcePrefix::parse(cidr, verdict) {
+                if let Err(e) = crate::datapath::filter::SourcePrefix::parse(cidr, verdict) {
                     p.push((key, format!("bad prefix {e}")));
                 }
             }
         }
         if let Err(
-            e @ crate::filter::FilterError::Conflict(_)
-            | e @ crate::filter::FilterError::TooMany { .. },
-        ) = crate::filter::SourceFilter::from_lists(&self.allow_source, &self.deny_source)
+            e @ crate::datapath::filter::FilterError::Conflict(_)
+            | e @ crate::datapath::filter::FilterError::TooMany { .. },
+        ) =
+            crate::datapath::filter::SourceFilter::from_lists(&self.allow_source, &self.deny_source)
         {
             p.push(("deny_source", e.to_string()));
         }
@@ -353,7 +354,7 @@ mod tests {
 
     #[test]
     fn the_example_file_is_the_defaults() {
-        let text = include_str!("../../deploy/ingest.toml");
+        let text = include_str!("../../../deploy/ingest.toml");
         let example = Config::parse(text).unwrap_or_else(|e| panic!("{e:?}"));
         let defaults = Config {
             iface: example.iface.clone(),

@@ -17,8 +17,8 @@ use arrayvec::ArrayVec;
 use detector::engine::MAX_BATCH;
 
 use crate::{
-    filter::SourceFilter,
-    pipeline::{Message, Path, Pipeline, monotonic_ns},
+    datapath::filter::SourceFilter,
+    datapath::pipeline::{Message, Path, Pipeline, monotonic_ns},
     sys::{self, udp::UdpReceiver},
 };
 

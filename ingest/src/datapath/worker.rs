@@ -10,10 +10,10 @@ use arrayvec::ArrayVec;
 use detector::engine::MAX_BATCH;
 
 use crate::{
-    frame::{Checksums, FrameError, decode},
-    live::{SourceStats, StatsPublisher, WorkerStats, XdpSourceReport},
-    pipeline::{Message, Path, Pipeline, monotonic_ns},
-    socket::SocketSource,
+    datapath::frame::{Checksums, FrameError, decode},
+    datapath::live::{SourceStats, StatsPublisher, WorkerStats, XdpSourceReport},
+    datapath::pipeline::{Message, Path, Pipeline, monotonic_ns},
+    datapath::socket::SocketSource,
     sys::xsk::XskQueue,
 };
 

@@ -27,10 +27,10 @@ use detector::engine::{Blueprint, EngineOptions, LearningOptions};
 use crate::{
     config::Config,
     daemon::{Live, OutputSink},
+    datapath::pipeline::{Parsing, Sample, WorkerAlert},
     metrics::{self, AlertCounts, Refusal, Reply, Request},
-    pipeline::{Parsing, Sample, WorkerAlert},
+    output::sinks::{AlertOut, Sinks},
     rules::{AlertFacts, Rules, alert_json, load_rules, rule_meta, severity},
-    sinks::{AlertOut, Sinks},
 };
 
 /// Reads the configuration again, as at start (the file, with the command line over it), or
@@ -173,7 +173,7 @@ impl<W: Write> Housekeeper<W> {
     }
 
     /// Delivers what the sinks hold and stops them; their final counters.
-    pub fn close_sinks(&mut self, timeout: Duration) -> Vec<crate::sinks::SinkReport> {
+    pub fn close_sinks(&mut self, timeout: Duration) -> Vec<crate::output::sinks::SinkReport> {
         std::mem::take(&mut self.sinks).close(timeout)
     }
 
@@ -317,7 +317,7 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<String> {
 impl<W: Write> OutputSink for Housekeeper<W> {
     fn on_sample(&mut self, sample: Sample) {
         self.parsing
-            .refresh_calendar(crate::pipeline::monotonic_ns());
+            .refresh_calendar(crate::datapath::pipeline::monotonic_ns());
         let opts = *self.parsing.for_port(sample.dst_port);
         let event = detector::parse::parse(sample.bytes(), &opts);
         if self.print {
@@ -325,7 +325,7 @@ impl<W: Write> OutputSink for Housekeeper<W> {
         }
         if self.sinks.want_events() {
             self.events_out += 1;
-            let mut json = crate::event_json::event_json(&event);
+            let mut json = crate::output::json::event_json(&event);
             json["src"] = sample.src.ip().to_string().into();
             json["dst_port"] = sample.dst_port.into();
             json["message"] = String::from_utf8_lossy(event.body).into();
@@ -467,7 +467,7 @@ fn message_json(s: &Sample, event: &detector::parse::Event<'_>) -> serde_json::V
         "message": String::from_utf8_lossy(s.bytes()),
         "len": s.len,
         "truncated": s.truncated(),
-        "parsed": crate::event_json::event_json(event),
+        "parsed": crate::output::json::event_json(event),
     })
 }
 

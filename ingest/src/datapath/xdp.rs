@@ -18,7 +18,7 @@ use xdp_common::{
     XDP_COUNTER_COUNT, XDP_PROGRAM, XSK_MAP, XdpCounter,
 };
 
-use crate::filter::{SourceFilter, SourcePrefix};
+use crate::datapath::filter::{SourceFilter, SourcePrefix};
 
 /// The XDP object built by `build.rs`.
 fn object() -> &'static [u8] {
