@@ -10,25 +10,14 @@ use std::{
 
 use anyhow::Context as _;
 
-use crate::cli::LearnArgs;
-use detector::{
-    engine::Clock,
-    parse::{FormatHint, ParseOptions, Payload},
-};
 use ingest::{
-    config::Config,
+    config::{Config, Overrides},
     daemon::housekeeping::{self, Housekeeper, Reconfigure},
-    daemon::{self, Backend, Daemon, Limits, Options},
-    datapath::filter::SourceFilter,
-    datapath::frame::Checksums,
-    datapath::pipeline::Parsing,
-    datapath::socket::TcpOptions,
-    datapath::worker::Mode,
-    datapath::xdp::AttachRequest,
+    daemon::{Daemon, Limits, Options},
     metrics::{MetricsServer, Refusal},
     output::sinks::Sinks,
     rules::load_rules,
-    sys::{self, xsk::XskOptions},
+    sys,
 };
 
 /// Stack the main thread has when memory is locked (it cannot grow later without CAP_IPC_LOCK).
@@ -46,231 +35,26 @@ pub(crate) struct CheckConfigArgs {
 #[derive(Clone, Debug, clap::Args)]
 pub(crate) struct RunArgs {
     /// Configuration file (TOML, see deploy/ingest.toml; default: /etc/ingest/ingest.toml when
-    /// it exists); flags given here override it.
-    #[arg(long)]
+    /// it exists). The options given below, or in their environment variables, override it.
+    #[arg(long, env = "INGEST_CONFIG")]
     config: Option<PathBuf>,
-    /// Interface to attach to (with --backend socket: only for reports).
-    #[arg(long)]
-    iface: Option<String>,
-    /// Receive queues, one pinned worker each (comma separated). With --backend socket, one
-    /// SO_REUSEPORT worker per entry.
-    #[arg(long, value_delimiter = ',', default_value = "0")]
-    queues: Vec<u32>,
-    /// Worker CPUs, in queue order (e.g. 2-5,8). Default: the isolated CPUs, else all but CPU 0.
-    #[arg(long)]
-    cpus: Option<String>,
-    /// Housekeeping CPUs. Default: the CPUs workers do not use.
-    #[arg(long)]
-    housekeeping_cpus: Option<String>,
-    /// How workers wait for packets: auto is busy-poll when every worker CPU is isolated.
-    #[arg(long, value_enum, default_value_t = Mode::Auto)]
-    mode: Mode,
-    /// Which path takes the log ports: xdp (AF_XDP, with the socket path for what XDP passes)
-    /// or socket (kernel sockets only).
-    #[arg(long, value_enum, default_value_t = Backend::Xdp)]
-    backend: Backend,
-    /// Log ports, UDP and TCP, comma separated.
-    #[arg(long, value_delimiter = ',', default_value = "514")]
-    ports: Vec<u16>,
-    /// XDP attach mode: auto tries native, then generic with a warning.
-    #[arg(long, value_enum, default_value_t = AttachRequest::Auto)]
-    xdp_mode: AttachRequest,
-    /// Accept log messages only from these sources (CIDR, comma separated or repeated); all
-    /// others are dropped and counted, on every path. The longest matching prefix wins.
-    #[arg(long, value_delimiter = ',')]
-    allow_source: Vec<String>,
-    /// Drop log messages from these sources, counted, on every path: in XDP (fragments too) and
-    /// on the kernel socket path (UDP datagrams, TCP connections). CIDR, comma separated or
-    /// repeated.
-    #[arg(long, value_delimiter = ',')]
-    deny_source: Vec<String>,
-    /// Frames (or datagrams) handled per batch.
-    #[arg(long, default_value_t = XskOptions::default().batch_size)]
-    batch_size: usize,
-    /// Frames in each UMEM, also the fill ring size (power of two).
-    #[arg(long, default_value_t = XskOptions::default().frame_count)]
-    frame_count: u32,
-    /// RX ring size (power of two, at most frame-count).
-    #[arg(long, default_value_t = XskOptions::default().rx_ring_size)]
-    rx_ring_size: u32,
-    /// Do not try huge pages for the UMEM.
+    #[command(flatten)]
+    options: Overrides,
+    /// Do not try huge pages for the UMEM (the same as --hugepages=false).
     #[arg(long)]
     no_hugepages: bool,
-    /// AF_XDP path: verify IPv4 header and UDP checksums and drop, counted, what the kernel
-    /// would drop; or accept every datagram (for senders whose checksum offload never ran).
-    #[arg(long, value_enum, default_value_t = Config::default().checksums)]
-    checksums: Checksums,
-    /// Milliseconds one poll() sleeps when no packet is waiting (poll mode).
-    #[arg(long, default_value_t = Config::default().poll_timeout_ms)]
-    poll_timeout_ms: u64,
-    /// Poll mode: microseconds to pause after a batch that was not full, so the next batch is
-    /// bigger and wakeups fewer (interrupt coalescing for the worker, like a NIC's rx-usecs).
-    /// 0: none, lowest latency, most CPU.
-    #[arg(long, default_value_t = Config::default().poll_coalesce_us)]
-    poll_coalesce_us: u64,
-    /// SO_BUSY_POLL microseconds (busy-poll mode).
-    #[arg(long, default_value_t = Config::default().busy_poll_usecs)]
-    busy_poll_usecs: u32,
-    /// Receive buffer for each UDP socket, bytes.
-    #[arg(long, default_value_t = Config::default().udp_rcvbuf)]
-    udp_rcvbuf: usize,
-    /// Do not listen for TCP syslog on the log ports.
+    /// Do not listen for TCP syslog on the log ports (the same as --tcp=false).
     #[arg(long)]
     no_tcp: bool,
-    /// Longest TCP syslog message, bytes; longer ones are skipped and counted.
-    #[arg(long, default_value_t = Config::default().tcp_max_message)]
-    tcp_max_message: usize,
-    /// Seconds after which a silent TCP connection is closed.
-    #[arg(long, default_value_t = Config::default().tcp_idle_timeout)]
-    tcp_idle_timeout: u64,
     /// Stop after this many seconds (default: run until SIGINT or SIGTERM).
     #[arg(long)]
     duration: Option<f64>,
     /// Stop after this many messages.
     #[arg(long)]
     max_messages: Option<u64>,
-    /// Longest message parsed, bytes; longer ones are parsed up to it and counted as
-    /// `too_long`.
-    #[arg(long, default_value_t = Config::default().max_message_len)]
-    max_message_len: usize,
-    /// Parse messages to PORT as FORMAT (auto, rfc5424, rfc3164, raw), optionally with a fixed
-    /// payload format: `5514=rfc3164/cef`. Repeatable.
-    #[arg(long, value_name = "PORT=FORMAT[/PAYLOAD]")]
-    format_for: Vec<String>,
-    /// Sigma rules: a folder of `.yml` files (recursively), repeatable. Alerts are printed as
-    /// `{"event":"alert",...}` lines. A rule that cannot be loaded stops the start.
-    #[arg(long)]
-    rules: Vec<PathBuf>,
-    #[command(flatten)]
-    learning: LearnArgs,
-    /// The time rate baselines, silence rules and correlation windows run on: arrival, or the
-    /// messages' own timestamps (for replayed captures).
-    #[arg(long, default_value_t = Config::default().clock)]
-    clock: Clock,
-    /// Memory for each worker's detector state (threshold, correlation and silence windows,
-    /// templates, baselines), MiB; full tables evict their least recently seen keys, counted.
-    #[arg(long, default_value_t = Config::default().detector_budget_mb)]
-    detector_budget_mb: usize,
-    /// Once the program is attached and every socket bound, continue as this user, with no
-    /// capabilities left.
-    #[arg(long)]
-    user: Option<String>,
     /// Print every received message as a JSON line on stdout.
     #[arg(long)]
     print: bool,
-    /// At exit, write every counter of every stage as JSON to this file.
-    #[arg(long)]
-    stats_json: Option<PathBuf>,
-    /// Serve Prometheus metrics here (host:port); an empty value turns the endpoint off.
-    #[arg(long, default_value_t = Config::default().metrics_addr)]
-    metrics_addr: String,
-}
-
-/// `PORT=FORMAT[/PAYLOAD]` as `--format-for` takes it.
-fn port_format(spec: &str, base: ParseOptions) -> anyhow::Result<(u16, ParseOptions)> {
-    let (port, format) = spec
-        .split_once('=')
-        .with_context(|| format!("--format-for {spec:?}: expected PORT=FORMAT[/PAYLOAD]"))?;
-    let port: u16 = port
-        .parse()
-        .with_context(|| format!("--format-for {spec:?}: {port:?} is not a port"))?;
-    let (format, payload) = match format.split_once('/') {
-        Some((f, p)) => (f, Some(p)),
-        None => (format, None),
-    };
-    let format = match format {
-        "auto" => FormatHint::Auto,
-        "rfc5424" => FormatHint::Rfc5424,
-        "rfc3164" => FormatHint::Rfc3164,
-        "raw" => FormatHint::Raw,
-        other => anyhow::bail!(
-            "--format-for {spec:?}: format {other:?} is not auto, rfc5424, rfc3164 or raw"
-        ),
-    };
-    let payload = match payload {
-        None | Some("auto") => None,
-        Some(p) => Some(Payload::from_name(p).with_context(|| {
-            format!(
-                "--format-for {spec:?}: payload {p:?} is not plain, json, cef, leef, kv or audit"
-            )
-        })?),
-    };
-    Ok((
-        port,
-        ParseOptions {
-            format,
-            payload,
-            ..base
-        },
-    ))
-}
-
-fn cpu_list(arg: Option<&str>, default: Vec<usize>) -> anyhow::Result<Vec<usize>> {
-    match arg {
-        Some(list) => sys::cpu::parse_cpu_list(list).map_err(anyhow::Error::msg),
-        None => Ok(default),
-    }
-}
-
-fn options(args: &Config) -> anyhow::Result<Options> {
-    let iface = args
-        .iface
-        .as_deref()
-        .context("no interface: give --iface or `iface` in the config file")?;
-    let mut opts = Options::new(iface);
-    let (workers, _) = daemon::default_cpus();
-    opts.worker_cpus = cpu_list(args.cpus.as_deref(), workers).context("--cpus")?;
-    let online = sys::cpu::online_cpus().context("reading the online CPUs")?;
-    let rest: Vec<usize> = online
-        .iter()
-        .copied()
-        .filter(|c| !opts.worker_cpus.contains(c))
-        .collect();
-    opts.housekeeping_cpus = cpu_list(
-        args.housekeeping_cpus.as_deref(),
-        if rest.is_empty() { online } else { rest },
-    )
-    .context("--housekeeping-cpus")?;
-    let sources = SourceFilter::from_lists(&args.allow_source, &args.deny_source)
-        .context("the source filter")?;
-    opts.queues = args.queues.clone();
-    opts.mode = args.mode;
-    opts.backend = args.backend;
-    opts.ports = args.ports.clone();
-    opts.attach = args.xdp_mode;
-    opts.sources = sources;
-    opts.xsk = XskOptions {
-        frame_count: args.frame_count,
-        rx_ring_size: args.rx_ring_size,
-        batch_size: args.batch_size,
-        hugepages: args.hugepages,
-        ..XskOptions::default()
-    };
-    opts.checksums = args.checksums;
-    opts.poll_timeout = Duration::from_millis(args.poll_timeout_ms);
-    opts.poll_coalesce = Duration::from_micros(args.poll_coalesce_us);
-    opts.busy_poll_usecs = args.busy_poll_usecs;
-    opts.udp_rcvbuf = args.udp_rcvbuf;
-    opts.tcp = args.tcp;
-    opts.tcp_options = TcpOptions {
-        max_message: args.tcp_max_message,
-        idle_timeout: Duration::from_secs(args.tcp_idle_timeout),
-        ..TcpOptions::default()
-    };
-    let base = ParseOptions {
-        max_len: args.max_message_len,
-        ..ParseOptions::default()
-    };
-    opts.parsing = Parsing::new(
-        base,
-        args.format_for
-            .iter()
-            .map(|spec| port_format(spec, base))
-            .collect::<anyhow::Result<_>>()?,
-    )
-    .with_wall_clock_year();
-    opts.validate()?;
-    Ok(opts)
 }
 
 /// Where `ingest run` reads its configuration when `--config` is not given, if it exists.
@@ -306,60 +90,7 @@ fn effective_config(args: &RunArgs, given: &clap::ArgMatches) -> anyhow::Result<
         }
         None => Config::default(),
     };
-    let on_command_line =
-        |id: &str| given.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
-    macro_rules! over {
-        ($($field:ident),*) => {
-            $(if on_command_line(stringify!($field)) {
-                c.$field = args.$field.clone().into();
-            })*
-        };
-    }
-    over!(
-        queues,
-        mode,
-        backend,
-        ports,
-        xdp_mode,
-        allow_source,
-        deny_source,
-        batch_size,
-        frame_count,
-        rx_ring_size,
-        checksums,
-        poll_timeout_ms,
-        poll_coalesce_us,
-        busy_poll_usecs,
-        udp_rcvbuf,
-        tcp_max_message,
-        tcp_idle_timeout,
-        max_message_len,
-        format_for,
-        rules,
-        clock,
-        detector_budget_mb,
-        metrics_addr
-    );
-    args.learning.apply(&mut c, on_command_line);
-    for (id, field, value) in [
-        ("iface", &mut c.iface, &args.iface),
-        ("cpus", &mut c.cpus, &args.cpus),
-        (
-            "housekeeping_cpus",
-            &mut c.housekeeping_cpus,
-            &args.housekeeping_cpus,
-        ),
-    ] {
-        if on_command_line(id) {
-            field.clone_from(value);
-        }
-    }
-    if on_command_line("stats_json") {
-        c.stats_json.clone_from(&args.stats_json);
-    }
-    if on_command_line("user") {
-        c.user.clone_from(&args.user);
-    }
+    args.options.apply(&mut c, given);
     if args.no_hugepages {
         c.hugepages = false;
     }
@@ -400,7 +131,7 @@ pub(crate) fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()>
             .context("--duration must be a non-negative number of seconds")?,
         max_messages: args.max_messages,
     };
-    let mut opts = options(&config)?;
+    let mut opts = Options::from_config(&config)?;
     // Every message leaves the workers when printed, or when a sink publishes events.
     opts.print = args.print || config.sink.iter().any(|s| s.events);
 
@@ -553,31 +284,6 @@ mod tests {
     use crate::{Cli, Command};
 
     #[test]
-    fn port_formats_parse_and_keep_the_base_options() {
-        let base = ParseOptions {
-            max_len: 100,
-            year: Some(2026),
-            ..ParseOptions::default()
-        };
-        let (port, o) = port_format("5514=rfc3164/cef", base).unwrap();
-        assert_eq!(port, 5514);
-        assert_eq!(o.format, FormatHint::Rfc3164);
-        assert_eq!(o.payload, Some(Payload::Cef));
-        assert_eq!((o.max_len, o.year), (100, Some(2026)));
-        let (_, o) = port_format("514=auto", base).unwrap();
-        assert_eq!((o.format, o.payload), (FormatHint::Auto, None));
-        for bad in [
-            "514",
-            "x=rfc3164",
-            "514=xml",
-            "514=rfc3164/yaml",
-            "70000=raw",
-        ] {
-            assert!(port_format(bad, base).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn the_default_configuration_file_is_read_only_when_there() {
         let dir = std::env::temp_dir().join(format!("ingest-config-file-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -601,28 +307,97 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    #[test]
-    fn learning_flags_go_over_the_config_file_only_when_given() {
+    /// The configuration `argv` (after `ingest run`) gives over a file holding `file`.
+    fn config_with(file_text: &str, extra: &[&str], tag: &str) -> Config {
         use clap::{CommandFactory, FromArgMatches};
-        let dir = std::env::temp_dir().join(format!("ingest-learn-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("ingest-{tag}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("ingest.toml");
-        std::fs::write(&file, "learn = true\nlearn_warmup = 5\n").unwrap();
-        let config = |extra: &[&str]| {
-            let mut argv = vec!["ingest", "run", "--config", file.to_str().unwrap()];
-            argv.extend_from_slice(extra);
-            let matches = Cli::command().try_get_matches_from(argv).unwrap();
-            let Command::Run(args) = Cli::from_arg_matches(&matches).unwrap().command else {
-                panic!("run");
-            };
-            effective_config(&args, matches.subcommand_matches("run").unwrap()).unwrap()
+        std::fs::write(&file, file_text).unwrap();
+        let mut argv = vec!["ingest", "run", "--config", file.to_str().unwrap()];
+        argv.extend_from_slice(extra);
+        let matches = Cli::command().try_get_matches_from(argv).unwrap();
+        let Command::Run(args) = Cli::from_arg_matches(&matches).unwrap().command else {
+            panic!("run");
         };
-        let c = config(&[]);
+        let c = effective_config(&args, matches.subcommand_matches("run").unwrap()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        c
+    }
+
+    #[test]
+    fn learning_flags_go_over_the_config_file_only_when_given() {
+        let file = "learn = true\nlearn_warmup = 5\n";
+        let c = config_with(file, &[], "learn-a");
         assert!(c.learn, "from the file");
         assert_eq!((c.learn_warmup, c.learn_interval), (5, 60));
-        let c = config(&["--learn-interval", "7", "--learn-warmup", "9"]);
+        let c = config_with(
+            file,
+            &["--learn-interval", "7", "--learn-warmup", "9"],
+            "learn-b",
+        );
         assert!(c.learn);
         assert_eq!((c.learn_warmup, c.learn_interval), (9, 7));
-        std::fs::remove_dir_all(&dir).unwrap();
+        let c = config_with(file, &["--learn=false"], "learn-c");
+        assert!(!c.learn);
+    }
+
+    /// Every option of the file is a flag too, derived from the one table of options: given,
+    /// it wins over the file; not given, the file's value (or the default) stays.
+    #[test]
+    fn every_option_is_a_flag_that_overrides_the_file_only_when_given() {
+        let file = "iface = \"file0\"\nqueues = [3]\npoll_coalesce_us = 7\ntcp = false\n";
+        let c = config_with(file, &[], "over-a");
+        assert_eq!(c.iface.as_deref(), Some("file0"));
+        assert_eq!(
+            (c.queues.clone(), c.poll_coalesce_us, c.tcp),
+            (vec![3], 7, false)
+        );
+        assert_eq!(
+            c.batch_size,
+            Config::default().batch_size,
+            "neither: the default"
+        );
+        let c = config_with(
+            file,
+            &[
+                "--iface",
+                "flag0",
+                "--queues",
+                "0,1",
+                "--poll-coalesce-us",
+                "9",
+                "--tcp",
+                "--batch-size",
+                "32",
+                "--rules",
+                "/a",
+                "--rules",
+                "/b",
+                "--hugepages=false",
+            ],
+            "over-b",
+        );
+        assert_eq!(c.iface.as_deref(), Some("flag0"));
+        assert_eq!(
+            (c.queues.clone(), c.poll_coalesce_us, c.tcp),
+            (vec![0, 1], 9, true)
+        );
+        assert_eq!(c.batch_size, 32);
+        assert_eq!(c.rules, [PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert!(!c.hugepages);
+        let c = config_with(file, &["--no-tcp", "--no-hugepages"], "over-c");
+        assert!(!c.tcp && !c.hugepages);
+        // Every key the file has is a flag of `ingest run`.
+        use clap::CommandFactory;
+        let run = Cli::command();
+        let run = run.find_subcommand("run").unwrap();
+        let value = toml::Value::try_from(Config::default()).unwrap();
+        for key in value.as_table().unwrap().keys().filter(|k| *k != "sink") {
+            assert!(
+                run.get_arguments().any(|a| a.get_id() == key.as_str()),
+                "{key} has no flag"
+            );
+        }
     }
 }

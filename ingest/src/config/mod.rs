@@ -1,202 +1,282 @@
-//! The configuration file of `ingest run --config FILE` (TOML): every option of the command
-//! line, with the same names and defaults (`deploy/ingest.toml` documents each). Flags given on
-//! the command line override the file. `ingest check-config FILE` reports every problem with its
-//! line and column.
+//! The configuration of `ingest run`: every option once, in the table of the `options!` macro
+//! below, with its type, its default and its flag. From that one table come the file's type
+//! ([`Config`], TOML, `deploy/ingest.toml` documents each key), its defaults, and the command
+//! line's overrides ([`Overrides`], each flag showing the default and, for the common ones, an
+//! `INGEST_*` environment variable). A new option is one row: it cannot be forgotten in a
+//! layer. The daemon's options are made from a configuration ([`crate::daemon::Options`]).
+//!
+//! Layers, later over earlier: the defaults, the file (`--config`, `INGEST_CONFIG`, else
+//! `/etc/ingest/ingest.toml` when it exists), the environment, the flags. `ingest check-config
+//! FILE` reports every problem of a file with its line and column ([`mod@file`]).
+
+pub mod file;
 
 use std::path::PathBuf;
 
-use detector::engine::Clock;
+use detector::{
+    engine::Clock,
+    parse::{FormatHint, Payload},
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    daemon::Backend, datapath::frame::Checksums, datapath::worker::Mode,
-    datapath::xdp::AttachRequest, output::sinks::SinkConfig, sys::xsk::XskOptions,
+    datapath::{Backend, frame::Checksums, worker::Mode, xdp::AttachRequest},
+    output::sinks::SinkConfig,
+    sys::xsk::XskOptions,
 };
+pub use file::{ConfigError, Location};
 
-/// Everything `ingest run` can be told.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    /// Interface to attach to.
-    pub iface: Option<String>,
-    /// Receive queues, one pinned worker each.
-    pub queues: Vec<u32>,
-    /// Worker CPUs (a kernel CPU list); default: the isolated CPUs, else all but CPU 0.
-    pub cpus: Option<String>,
-    /// Housekeeping CPUs; default: the others.
-    pub housekeeping_cpus: Option<String>,
-    /// `auto`, `busy-poll` or `poll`.
-    pub mode: Mode,
-    /// `xdp` or `socket`.
-    pub backend: Backend,
-    /// Log ports.
-    pub ports: Vec<u16>,
-    /// XDP attach mode: `auto`, `native` or `generic`.
-    pub xdp_mode: AttachRequest,
-    /// Sources to accept (CIDRs); all others dropped and counted, on every path.
-    pub allow_source: Vec<String>,
-    /// Sources to drop and count, on every path (CIDRs).
-    pub deny_source: Vec<String>,
-    /// Frames per batch.
-    pub batch_size: usize,
-    /// UMEM frames per queue.
-    pub frame_count: u32,
-    /// RX ring slots.
-    pub rx_ring_size: u32,
-    /// Try huge pages for the UMEM.
-    pub hugepages: bool,
-    /// AF_XDP path: `verify` checksums as the kernel would, or `accept` every datagram.
-    pub checksums: Checksums,
-    /// Poll mode: longest sleep in poll(), ms.
-    pub poll_timeout_ms: u64,
-    /// Poll mode: pause after a partial batch, µs.
-    pub poll_coalesce_us: u64,
-    /// Busy-poll mode: SO_BUSY_POLL, µs.
-    pub busy_poll_usecs: u32,
-    /// Receive buffer of each UDP socket, bytes.
-    pub udp_rcvbuf: usize,
-    /// Listen for TCP syslog.
-    pub tcp: bool,
-    /// Longest TCP message, bytes.
-    pub tcp_max_message: usize,
-    /// Idle TCP connections are closed after this many seconds.
-    pub tcp_idle_timeout: u64,
-    /// Longest message parsed, bytes.
-    pub max_message_len: usize,
-    /// Per-port parse formats, `PORT=FORMAT[/PAYLOAD]`.
-    pub format_for: Vec<String>,
-    /// Rule folders.
-    pub rules: Vec<PathBuf>,
-    /// Mine templates and keep rate baselines.
-    pub learn: bool,
-    /// Messages per worker before new templates alert.
-    pub learn_warmup: u64,
-    /// Length of a rate baseline's counting interval, seconds.
-    pub learn_interval: u64,
-    /// The time baselines, silences and correlation windows run on: `arrival` or `event`.
-    pub clock: Clock,
-    /// Memory for each worker's detector state (every per-key table), MiB.
-    pub detector_budget_mb: usize,
-    /// Write every counter here at exit.
-    pub stats_json: Option<PathBuf>,
-    /// Once attached and bound, continue as this user, with no capabilities left.
-    pub user: Option<String>,
-    /// The Prometheus endpoint, `host:port`; empty: none.
-    pub metrics_addr: String,
-    /// Alert sinks (`[[sink]]` tables), besides stdout.
-    pub sink: Vec<SinkConfig>,
+/// Whether the flag `id` of `matches` was given on the command line or in the environment
+/// (rather than left at its default).
+fn given(matches: &clap::ArgMatches, id: &str) -> bool {
+    use clap::parser::ValueSource::{CommandLine, EnvVariable};
+    matches!(matches.value_source(id), Some(CommandLine | EnvVariable))
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        let xsk = XskOptions::default();
-        Self {
-            iface: None,
-            queues: vec![0],
-            cpus: None,
-            housekeeping_cpus: None,
-            mode: Mode::Auto,
-            backend: Backend::Xdp,
-            ports: vec![xdp_common::DEFAULT_LOG_PORT],
-            xdp_mode: AttachRequest::Auto,
-            allow_source: Vec::new(),
-            deny_source: Vec::new(),
-            batch_size: xsk.batch_size,
-            frame_count: xsk.frame_count,
-            rx_ring_size: xsk.rx_ring_size,
-            hugepages: true,
-            checksums: Checksums::default(),
-            poll_timeout_ms: 100,
-            poll_coalesce_us: 50,
-            busy_poll_usecs: 20,
-            udp_rcvbuf: 64 << 20,
-            tcp: true,
-            tcp_max_message: 64 * 1024,
-            tcp_idle_timeout: 300,
-            max_message_len: 64 * 1024,
-            format_for: Vec::new(),
-            rules: Vec::new(),
-            learn: false,
-            learn_warmup: 10_000,
-            learn_interval: 60,
-            clock: Clock::Arrival,
-            detector_budget_mb: detector::engine::DEFAULT_BUDGET_BYTES >> 20,
-            stats_json: None,
-            user: None,
-            metrics_addr: crate::metrics::DEFAULT_ADDR.to_string(),
-            sink: Vec::new(),
+/// The table of options: each row is its documentation, `name: Type = default`, and its flag's
+/// clap attributes. Generates [`Config`], its `Default`, and [`Overrides`].
+macro_rules! options {
+    ($(
+        $(#[doc = $doc:literal])+
+        $field:ident: $ty:ty = $default:expr, [$($arg:tt)*];
+    )*) => {
+        /// Everything `ingest run` can be told (see the module documentation).
+        #[derive(Clone, Debug, Deserialize, Serialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct Config {
+            $($(#[doc = $doc])+ pub $field: $ty,)*
+            /// Alert sinks (`[[sink]]` tables), besides stdout. Only in the file.
+            pub sink: Vec<SinkConfig>,
         }
-    }
-}
 
-/// One problem in a configuration file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub column: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}: {}", self.line, self.column, self.message)
-    }
-}
-
-/// Line and column (1-based) of byte `offset` in `text`.
-fn position(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, column)
-}
-
-/// Where a problem is: a top-level key, or a key inside the n-th (0-based) `[[table]]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Location {
-    /// `key = ...` at the top level.
-    Key(&'static str),
-    /// `key = ...` in the n-th `[[table]]`, or its header when the key is not written.
-    InTable(&'static str, usize, &'static str),
-}
-
-/// Where `key = ...` is written in `text` (its first occurrence at the start of a line), for
-/// errors about a value.
-fn key_position(text: &str, at: Location) -> (usize, usize) {
-    let (table, key) = match at {
-        Location::Key(key) => (None, key),
-        Location::InTable(table, n, key) => (Some((format!("[[{table}]]"), n)), key),
-    };
-    let mut offset = 0;
-    let mut tables_seen = 0;
-    let mut inside = table.is_none();
-    let mut header = None;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        let indent = line.len() - trimmed.len();
-        if trimmed.starts_with('[') {
-            inside = false;
-            if let Some((name, n)) = &table
-                && trimmed.starts_with(name.as_str())
-            {
-                inside = tables_seen == *n;
-                if inside {
-                    header = Some(position(text, offset + indent));
+        impl Default for Config {
+            fn default() -> Self {
+                Self {
+                    $($field: $default,)*
+                    sink: Vec::new(),
                 }
-                tables_seen += 1;
             }
-        } else if inside
-            && let Some(rest) = trimmed.strip_prefix(key)
-            && rest.trim_start().starts_with('=')
-        {
-            return position(text, offset + indent);
         }
-        offset += line.len();
+
+        /// The flags of `ingest run` that override the file, one per option of [`Config`]:
+        /// only those given (on the command line or in the environment) count.
+        #[derive(Clone, Debug, clap::Args)]
+        pub struct Overrides {
+            $($(#[doc = $doc])+ #[arg($($arg)*)] pub $field: $ty,)*
+        }
+
+        impl Overrides {
+            /// Puts the options given in `matches` (the matches these overrides were read
+            /// from) over `config`.
+            pub fn apply(&self, config: &mut Config, matches: &clap::ArgMatches) {
+                $(if given(matches, stringify!($field)) {
+                    config.$field = self.$field.clone();
+                })*
+            }
+        }
+    };
+}
+
+options! {
+    /// Interface to attach to (with the socket backend: only for reports). No default: name
+    /// the capture interface.
+    iface: Option<String> = None, [long, env = "INGEST_IFACE"];
+    /// Receive queues, one pinned worker each (the socket backend: one SO_REUSEPORT worker
+    /// each).
+    queues: Vec<u32> = vec![0],
+        [long, value_delimiter = ',', env = "INGEST_QUEUES",
+         default_values_t = Config::default().queues];
+    /// Worker CPUs as a kernel CPU list (e.g. `2-5,8`). Default: the isolated CPUs, else all
+    /// but CPU 0.
+    cpus: Option<String> = None, [long, env = "INGEST_CPUS"];
+    /// Housekeeping CPUs. Default: the CPUs workers do not use.
+    housekeeping_cpus: Option<String> = None, [long];
+    /// How workers wait for packets: `auto` (busy-poll when every worker CPU is isolated),
+    /// `busy-poll` or `poll`.
+    mode: Mode = Mode::Auto,
+        [long, value_enum, env = "INGEST_MODE", default_value_t = Config::default().mode];
+    /// Which path takes the log ports: `xdp` (AF_XDP, with the kernel socket path for what
+    /// XDP passes on) or `socket` (kernel sockets only).
+    backend: Backend = Backend::Xdp,
+        [long, value_enum, env = "INGEST_BACKEND", default_value_t = Config::default().backend];
+    /// Log ports, UDP and TCP.
+    ports: Vec<u16> = vec![xdp_common::DEFAULT_LOG_PORT],
+        [long, value_delimiter = ',', env = "INGEST_PORTS",
+         default_values_t = Config::default().ports];
+    /// XDP attach mode: `auto` (native, else generic with a warning), `native` or `generic`.
+    xdp_mode: AttachRequest = AttachRequest::Auto,
+        [long, value_enum, default_value_t = Config::default().xdp_mode];
+    /// Accept log messages only from these sources (CIDRs); all others are dropped and
+    /// counted, on every path. The longest matching prefix wins.
+    allow_source: Vec<String> = Vec::new(), [long, value_delimiter = ','];
+    /// Drop log messages from these sources (CIDRs), counted, on every path: in XDP
+    /// (fragments too) and on the kernel socket path (UDP datagrams, TCP connections).
+    deny_source: Vec<String> = Vec::new(), [long, value_delimiter = ','];
+    /// Frames (or datagrams) handled per batch.
+    batch_size: usize = XskOptions::default().batch_size,
+        [long, default_value_t = Config::default().batch_size];
+    /// UMEM frames per queue, also the fill ring size (a power of two).
+    frame_count: u32 = XskOptions::default().frame_count,
+        [long, default_value_t = Config::default().frame_count];
+    /// RX ring slots (a power of two, at most frame_count).
+    rx_ring_size: u32 = XskOptions::default().rx_ring_size,
+        [long, default_value_t = Config::default().rx_ring_size];
+    /// Back the UMEM with 2 MiB huge pages when reserved (`deploy/hugepages.sh`).
+    hugepages: bool = true,
+        [long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+         default_value_t = Config::default().hugepages];
+    /// AF_XDP path: `verify` the IPv4 header and UDP checksums and drop, counted, what the
+    /// kernel would drop; or `accept` every datagram (for senders whose checksum offload never
+    /// ran).
+    checksums: Checksums = Checksums::default(),
+        [long, value_enum, default_value_t = Config::default().checksums];
+    /// Poll mode: the longest sleep in poll(), milliseconds.
+    poll_timeout_ms: u64 = 100, [long, default_value_t = Config::default().poll_timeout_ms];
+    /// Poll mode: the longest pause after a batch that was not full, microseconds, so the next
+    /// batch is bigger and wakeups fewer (paced by the measured arrival rate, like a NIC's
+    /// rx-usecs). 0: none, lowest latency, most CPU.
+    poll_coalesce_us: u64 = 50, [long, default_value_t = Config::default().poll_coalesce_us];
+    /// Busy-poll mode: SO_BUSY_POLL, microseconds.
+    busy_poll_usecs: u32 = 20, [long, default_value_t = Config::default().busy_poll_usecs];
+    /// Receive buffer of each UDP socket, bytes.
+    udp_rcvbuf: usize = 64 << 20, [long, default_value_t = Config::default().udp_rcvbuf];
+    /// Listen for TCP syslog (RFC 6587) on the log ports.
+    tcp: bool = true,
+        [long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+         default_value_t = Config::default().tcp];
+    /// Longest TCP syslog message, bytes; longer ones are skipped and counted.
+    tcp_max_message: usize = 64 * 1024,
+        [long, default_value_t = Config::default().tcp_max_message];
+    /// Seconds after which a silent TCP connection is closed.
+    tcp_idle_timeout: u64 = 300, [long, default_value_t = Config::default().tcp_idle_timeout];
+    /// Longest message parsed, bytes; longer ones are parsed up to it and counted as
+    /// `too_long`.
+    max_message_len: usize = 64 * 1024,
+        [long, default_value_t = Config::default().max_message_len];
+    /// Parse messages to PORT as FORMAT (`auto`, `rfc5424`, `rfc3164`, `raw`), optionally with
+    /// a fixed payload format (`plain`, `json`, `cef`, `leef`, `kv`, `audit`, `event-xml`):
+    /// `5514=rfc3164/cef`.
+    format_for: Vec<String> = Vec::new(), [long, value_name = "PORT=FORMAT[/PAYLOAD]"];
+    /// Rule folders: Sigma rules and correlations (`*.yml`), native threshold and silence rules
+    /// (`*.toml`). A rule that cannot be loaded stops the start.
+    rules: Vec<PathBuf> = Vec::new(), [long, env = "INGEST_RULES", value_delimiter = ':'];
+    /// Learn what is normal: mine message templates and keep rate baselines per (host, app,
+    /// template), alerting on a new template (after the warm-up) and on rate spikes.
+    learn: bool = false,
+        [long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+         env = "INGEST_LEARN", default_value_t = Config::default().learn];
+    /// Messages each worker sees before new templates raise alerts.
+    learn_warmup: u64 = 10_000, [long, default_value_t = Config::default().learn_warmup];
+    /// Length of a rate baseline's counting interval, seconds; a key needs ten intervals
+    /// before it alerts.
+    learn_interval: u64 = 60, [long, default_value_t = Config::default().learn_interval];
+    /// The time rate baselines, silence rules and correlation windows run on: `arrival`, or
+    /// `event` (the messages' own timestamps, else the latest seen: for replayed captures).
+    clock: Clock = Clock::Arrival, [long, default_value_t = Config::default().clock];
+    /// Memory for each worker's detector state, MiB: threshold, correlation and silence
+    /// windows, templates and baselines share it evenly (the kinds in use). A full table
+    /// evicts its least recently seen key and counts it.
+    detector_budget_mb: usize = detector::engine::DEFAULT_BUDGET_BYTES >> 20,
+        [long, default_value_t = Config::default().detector_budget_mb];
+    /// At exit, write every counter of every stage as JSON to this file.
+    stats_json: Option<PathBuf> = None, [long];
+    /// Once the program is attached and every socket bound, continue as this user, with no
+    /// capabilities left.
+    user: Option<String> = None, [long];
+    /// The Prometheus endpoint (`host:port`, text format at /metrics); empty: none.
+    metrics_addr: String = crate::metrics::DEFAULT_ADDR.to_string(),
+        [long, env = "INGEST_METRICS_ADDR", default_value_t = Config::default().metrics_addr];
+}
+
+/// One `format_for` entry: messages to a port are read in a given header format, and
+/// optionally a given payload format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortFormat {
+    /// The port.
+    pub port: u16,
+    /// Its header format.
+    pub format: FormatHint,
+    /// Its payload format, if fixed (else detected per message).
+    pub payload: Option<Payload>,
+}
+
+/// Why a `format_for` entry does not read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PortFormatError {
+    /// Not `PORT=FORMAT[/PAYLOAD]`.
+    #[error("{0:?} is not PORT=FORMAT[/PAYLOAD]")]
+    Shape(String),
+    /// The port is not 1 to 65535.
+    #[error("{spec:?}: {port:?} is not a port")]
+    Port {
+        /// The entry.
+        spec: String,
+        /// The port as written.
+        port: String,
+    },
+    /// An unknown header format.
+    #[error("{spec:?}: format {format:?} is not auto, rfc5424, rfc3164 or raw")]
+    Format {
+        /// The entry.
+        spec: String,
+        /// The format as written.
+        format: String,
+    },
+    /// An unknown payload format.
+    #[error("{spec:?}: payload {payload:?} is not one of {}", Payload::ALL.map(Payload::name).join(", "))]
+    Payload {
+        /// The entry.
+        spec: String,
+        /// The payload as written.
+        payload: String,
+    },
+}
+
+impl PortFormat {
+    /// Reads `PORT=FORMAT[/PAYLOAD]` (`5514=rfc3164/cef`; payload `auto` is none).
+    pub fn parse(spec: &str) -> Result<Self, PortFormatError> {
+        let (port, format) = spec
+            .split_once('=')
+            .ok_or_else(|| PortFormatError::Shape(spec.to_string()))?;
+        let port =
+            port.parse::<u16>()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| PortFormatError::Port {
+                    spec: spec.to_string(),
+                    port: port.to_string(),
+                })?;
+        let (format, payload) = match format.split_once('/') {
+            Some((f, p)) => (f, Some(p)),
+            None => (format, None),
+        };
+        let format = match format {
+            "auto" => FormatHint::Auto,
+            "rfc5424" => FormatHint::Rfc5424,
+            "rfc3164" => FormatHint::Rfc3164,
+            "raw" => FormatHint::Raw,
+            other => {
+                return Err(PortFormatError::Format {
+                    spec: spec.to_string(),
+                    format: other.to_string(),
+                });
+            }
+        };
+        let payload = match payload {
+            None | Some("auto") => None,
+            Some(p) => Some(
+                Payload::from_name(p).ok_or_else(|| PortFormatError::Payload {
+                    spec: spec.to_string(),
+                    payload: p.to_string(),
+                })?,
+            ),
+        };
+        Ok(Self {
+            port,
+            format,
+            payload,
+        })
     }
-    header.unwrap_or((1, 1))
 }
 
 impl Config {
@@ -204,217 +284,7 @@ impl Config {
     pub fn detector_budget_bytes(&self) -> usize {
         self.detector_budget_mb.saturating_mul(1 << 20)
     }
-
-    /// Parses and checks a configuration file's text: the syntax and types first (one error),
-    /// then every value (all errors).
-    pub fn parse(text: &str) -> Result<Self, Vec<ConfigError>> {
-        let config: Config = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map_or((1, 1), |s| position(text, s.start));
-            vec![ConfigError {
-                line,
-                column,
-                message: e.message().to_string(),
-            }]
-        })?;
-        let problems = config.problems();
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            let mut errors: Vec<ConfigError> = problems
-                .into_iter()
-                .map(|(at, message)| {
-                    let (line, column) = key_position(text, at);
-                    let message = match at {
-                        Location::Key(key) => format!("{key}: {message}"),
-                        Location::InTable(table, n, key) => {
-                            format!("{table} {}: {key}: {message}", n + 1)
-                        }
-                    };
-                    ConfigError {
-                        line,
-                        column,
-                        message,
-                    }
-                })
-                .collect();
-            errors.sort_by_key(|e| (e.line, e.column));
-            Err(errors)
-        }
-    }
-
-    /// Every value that cannot work, as (where, why).
-    pub fn problems(&self) -> Vec<(Location, String)> {
-        let mut p = Vec::new();
-        for (i, sink) in self.sink.iter().enumerate() {
-            for (key, why) in sink.problems() {
-                p.push((Location::InTable("sink", i, key), why));
-            }
-        }
-        let mut p: Vec<(Location, String)> = p;
-        let mut top = Vec::new();
-        self.top_level_problems(&mut top);
-        p.extend(top.into_iter().map(|(k, why)| (Location::Key(k), why)));
-        p
-    }
-
-    fn top_level_problems(&self, p: &mut Vec<(&'static str, String)>) {
-        if self.queues.is_empty() {
-            p.push(("queues", "at least one queue is needed".to_string()));
-        }
-        if self.ports.is_empty() || self.ports.contains(&0) {
-            p.push((
-                "ports",
-                "ports must be between 1 and 65535, at least one".into(),
-            ));
-        }
-        for (key, list) in [
-            ("cpus", &self.cpus),
-            ("housekeeping_cpus", &self.housekeeping_cpus),
-        ] {
-            if let Some(l) = list
-                && let Err(e) = crate::sys::cpu::parse_cpu_list(l)
-            {
-                p.push((key, e));
-            }
-        }
-        for (key, list, verdict) in [
-            (
-                "allow_source",
-                &self.allow_source,
-                xdp_common::Verdict::Allow,
-            ),
-            ("deny_source", &self.deny_source, xdp_common::Verdict::Deny),
-        ] {
-            for cidr in list {
-                if let Err(e) = crate::datapath::filter::SourcePrefix::parse(cidr, verdict) {
-                    p.push((key, format!("bad prefix {e}")));
-                }
-            }
-        }
-        if let Err(
-            e @ crate::datapath::filter::FilterError::Conflict(_)
-            | e @ crate::datapath::filter::FilterError::TooMany { .. },
-        ) =
-            crate::datapath::filter::SourceFilter::from_lists(&self.allow_source, &self.deny_source)
-        {
-            p.push(("deny_source", e.to_string()));
-        }
-        let xsk = XskOptions {
-            frame_count: self.frame_count,
-            rx_ring_size: self.rx_ring_size,
-            batch_size: self.batch_size,
-            ..XskOptions::default()
-        };
-        if let Err(e) = xsk.validate() {
-            p.push(("frame_count", e.to_string()));
-        }
-        for spec in &self.format_for {
-            let ok = spec.split_once('=').is_some_and(|(port, fmt)| {
-                port.parse::<u16>().is_ok_and(|p| p > 0)
-                    && matches!(
-                        fmt.split('/').next(),
-                        Some("auto" | "rfc5424" | "rfc3164" | "raw")
-                    )
-            });
-            if !ok {
-                p.push((
-                    "format_for",
-                    format!("{spec:?} is not PORT=FORMAT[/PAYLOAD]"),
-                ));
-            }
-        }
-        if self.detector_budget_mb == 0 {
-            p.push((
-                "detector_budget_mb",
-                "at least 1 MiB for the detector's state".into(),
-            ));
-        }
-        if !self.metrics_addr.is_empty()
-            && self.metrics_addr.parse::<std::net::SocketAddr>().is_err()
-        {
-            p.push((
-                "metrics_addr",
-                format!(
-                    "{:?} is not an address and port like 127.0.0.1:9514 (empty: no endpoint)",
-                    self.metrics_addr
-                ),
-            ));
-        }
-        for dir in &self.rules {
-            if !dir.is_dir() {
-                p.push(("rules", format!("{} is not a folder", dir.display())));
-            }
-        }
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_example_file_is_the_defaults() {
-        let text = include_str!("../../../deploy/ingest.toml");
-        let example = Config::parse(text).unwrap_or_else(|e| panic!("{e:?}"));
-        let defaults = Config {
-            iface: example.iface.clone(),
-            ..Config::default()
-        };
-        assert_eq!(
-            toml::to_string(&example).unwrap(),
-            toml::to_string(&defaults).unwrap(),
-            "deploy/ingest.toml documents every default"
-        );
-    }
-
-    #[test]
-    fn syntax_and_type_errors_have_a_line_and_column() {
-        let e = Config::parse("iface = \"eth0\"\nqueues = [0, 1\n").unwrap_err();
-        assert_eq!((e.len(), e[0].line), (1, 2), "{e:?}");
-        let e = Config::parse("iface = \"eth0\"\nbatch_size = \"big\"\n").unwrap_err();
-        assert_eq!((e[0].line, e[0].column), (2, 14), "{e:?}");
-        let e = Config::parse("ifcae = \"eth0\"\n").unwrap_err();
-        assert!(e[0].message.contains("unknown field"), "{e:?}");
-    }
-
-    #[test]
-    fn every_bad_value_is_reported_at_its_key() {
-        let text = "iface = \"eth0\"\nports = [0]\n  deny_source = [\"10.0.0.0/33\"]\nframe_count = 1000\nmetrics_addr = \"localhost\"\n";
-        let e = Config::parse(text).unwrap_err();
-        let at: Vec<(usize, usize)> = e.iter().map(|e| (e.line, e.column)).collect();
-        assert_eq!(at, [(2, 1), (3, 3), (4, 1), (5, 1)], "{e:?}");
-        assert!(e[3].message.starts_with("metrics_addr:"), "{e:?}");
-        assert!(e[1].message.starts_with("deny_source: bad prefix"), "{e:?}");
-    }
-
-    #[test]
-    fn a_source_both_allowed_and_denied_is_a_problem() {
-        let e = Config::parse(
-            "allow_source = [\"198.18.0.0/24\"]\ndeny_source = [\"198.18.0.9/24\"]\n",
-        )
-        .unwrap_err();
-        assert_eq!(e.len(), 1, "{e:?}");
-        assert_eq!(
-            e[0].message,
-            "deny_source: 198.18.0.0/24 is both allowed and denied"
-        );
-        assert_eq!(e[0].line, 2);
-    }
-
-    #[test]
-    fn sink_problems_point_into_their_table() {
-        let text = "iface = \"eth0\"\n\n[[sink]]\nkind = \"file\"\npath = \"/tmp/a\"\n\n[[sink]]\nkind = \"syslog\"\n  facility = 99\n";
-        let e = Config::parse(text).unwrap_err();
-        let at: Vec<(usize, usize)> = e.iter().map(|e| (e.line, e.column)).collect();
-        // The second sink: its header for the missing address, the line of the bad facility.
-        assert_eq!(at, [(7, 1), (9, 3)], "{e:?}");
-        assert_eq!(
-            e[0].message,
-            "sink 2: address: a syslog sink needs an address"
-        );
-        assert!(e[1].message.starts_with("sink 2: facility:"), "{e:?}");
-        let e = Config::parse("[[sink]]\nkind = \"file\"\npth = \"x\"\n").unwrap_err();
-        assert!(e[0].message.contains("unknown field"), "{e:?}");
-        assert_eq!(e[0].line, 3, "{e:?}");
-    }
-}
+mod tests;

@@ -45,7 +45,8 @@ mod options;
 mod report;
 mod spawn;
 
-pub use options::{Backend, Options, default_cpus};
+pub use crate::datapath::Backend;
+pub use options::{Options, default_cpus};
 pub use report::{
     HistogramError, LatencyReport, Percentiles, QueueReport, Report, TOP_SOURCES_REPORTED,
     TopSource, decode_histogram, encode_histogram,

@@ -3,8 +3,12 @@
 
 use std::time::Duration;
 
+use detector::parse::ParseOptions;
+
 use super::DaemonError;
 use crate::{
+    config::{Config, PortFormat},
+    datapath::Backend,
     datapath::filter::SourceFilter,
     datapath::frame::Checksums,
     datapath::pipeline::Parsing,
@@ -13,18 +17,6 @@ use crate::{
     datapath::xdp::AttachRequest,
     sys::{cpu, xsk::XskOptions},
 };
-
-/// Which path takes the log ports' packets off the wire.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Backend {
-    /// XDP steers them into AF_XDP sockets; the socket path takes what XDP passes on.
-    Xdp,
-    /// Kernel sockets only (SO_REUSEPORT workers): hosts without XDP, and the baseline.
-    Socket,
-}
 
 /// Everything the daemon needs to start, checked by [`Options::validate`].
 #[derive(Clone, Debug, serde::Serialize)]
@@ -77,33 +69,103 @@ pub struct Options {
     pub alert_ring: usize,
 }
 
+/// Slots in each worker's ring of printed messages.
+const OUTPUT_RING: usize = 1024;
+/// Slots in each worker's ring of alerts.
+const ALERT_RING: usize = 4096;
+
 impl Options {
-    /// Defaults for `iface`: queue 0, CPUs from [`default_cpus`], the syslog port.
+    /// The default configuration's options for `iface`: queue 0, CPUs from [`default_cpus`],
+    /// the syslog port.
     pub fn new(iface: &str) -> Self {
-        let (worker_cpus, housekeeping_cpus) = default_cpus();
-        Self {
-            iface: iface.to_string(),
-            queues: vec![0],
+        Self::from_config(&Config {
+            iface: Some(iface.to_string()),
+            ..Config::default()
+        })
+        .expect("the default configuration is valid")
+    }
+
+    /// The options a configuration asks for, checked ([`Options::validate`]).
+    pub fn from_config(c: &Config) -> Result<Self, DaemonError> {
+        let bad = |m: String| DaemonError::Options(m);
+        let iface = c
+            .iface
+            .clone()
+            .ok_or_else(|| bad("no interface: give --iface or `iface` in the file".into()))?;
+        let (default_workers, _) = default_cpus();
+        let list = |what: &str, list: &Option<String>, default: Vec<usize>| match list {
+            Some(l) => cpu::parse_cpu_list(l).map_err(|e| bad(format!("{what}: {e}"))),
+            None => Ok(default),
+        };
+        let worker_cpus = list("cpus", &c.cpus, default_workers)?;
+        let online =
+            cpu::online_cpus().map_err(|e| bad(format!("reading the online CPUs: {e}")))?;
+        let rest: Vec<usize> = online
+            .iter()
+            .copied()
+            .filter(|c| !worker_cpus.contains(c))
+            .collect();
+        let housekeeping_cpus = list(
+            "housekeeping_cpus",
+            &c.housekeeping_cpus,
+            if rest.is_empty() { online } else { rest },
+        )?;
+        let sources = SourceFilter::from_lists(&c.allow_source, &c.deny_source)
+            .map_err(|e| bad(format!("the source filter: {e}")))?;
+        let base = ParseOptions {
+            max_len: c.max_message_len,
+            ..ParseOptions::default()
+        };
+        let per_port = c
+            .format_for
+            .iter()
+            .map(|spec| {
+                let f = PortFormat::parse(spec).map_err(|e| bad(format!("format_for {e}")))?;
+                Ok((
+                    f.port,
+                    ParseOptions {
+                        format: f.format,
+                        payload: f.payload,
+                        ..base
+                    },
+                ))
+            })
+            .collect::<Result<_, DaemonError>>()?;
+        let opts = Self {
+            iface,
+            queues: c.queues.clone(),
             worker_cpus,
             housekeeping_cpus,
-            mode: Mode::Auto,
-            backend: Backend::Xdp,
-            ports: vec![xdp_common::DEFAULT_LOG_PORT],
-            attach: AttachRequest::Auto,
-            sources: SourceFilter::default(),
-            xsk: XskOptions::default(),
-            checksums: Checksums::default(),
-            poll_timeout: Duration::from_millis(100),
-            poll_coalesce: Duration::from_micros(50),
-            busy_poll_usecs: 20,
-            udp_rcvbuf: 64 << 20,
-            tcp: true,
-            tcp_options: TcpOptions::default(),
-            parsing: Parsing::default(),
+            mode: c.mode,
+            backend: c.backend,
+            ports: c.ports.clone(),
+            attach: c.xdp_mode,
+            sources,
+            xsk: XskOptions {
+                frame_count: c.frame_count,
+                rx_ring_size: c.rx_ring_size,
+                batch_size: c.batch_size,
+                hugepages: c.hugepages,
+                ..XskOptions::default()
+            },
+            checksums: c.checksums,
+            poll_timeout: Duration::from_millis(c.poll_timeout_ms),
+            poll_coalesce: Duration::from_micros(c.poll_coalesce_us),
+            busy_poll_usecs: c.busy_poll_usecs,
+            udp_rcvbuf: c.udp_rcvbuf,
+            tcp: c.tcp,
+            tcp_options: TcpOptions {
+                max_message: c.tcp_max_message,
+                idle_timeout: Duration::from_secs(c.tcp_idle_timeout),
+                ..TcpOptions::default()
+            },
+            parsing: Parsing::new(base, per_port).with_wall_clock_year(),
             print: false,
-            output_ring: 1024,
-            alert_ring: 4096,
-        }
+            output_ring: OUTPUT_RING,
+            alert_ring: ALERT_RING,
+        };
+        opts.validate()?;
+        Ok(opts)
     }
 
     /// Checks the options once, before anything is started.

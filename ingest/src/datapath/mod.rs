@@ -13,3 +13,15 @@ pub mod pipeline;
 pub mod socket;
 pub mod worker;
 pub mod xdp;
+
+/// Which path takes the log ports' packets off the wire.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// XDP steers them into AF_XDP sockets; the socket path takes what XDP passes on.
+    Xdp,
+    /// Kernel sockets only (SO_REUSEPORT workers): hosts without XDP, and the baseline.
+    Socket,
+}

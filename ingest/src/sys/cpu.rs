@@ -2,23 +2,48 @@
 
 use std::{fs, io};
 
+/// Why a CPU list does not read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CpuListError {
+    /// A part is not a number.
+    #[error("{part:?} in CPU list {list:?} is not a CPU number")]
+    NotANumber {
+        /// The part.
+        part: String,
+        /// The whole list.
+        list: String,
+    },
+    /// A range whose end comes before its start.
+    #[error("range {part:?} in CPU list {list:?} runs backwards")]
+    Backwards {
+        /// The range.
+        part: String,
+        /// The whole list.
+        list: String,
+    },
+}
+
 /// A CPU list as the kernel writes it (`/sys/devices/system/cpu/isolated`, `isolcpus=`):
 /// comma-separated numbers and ranges, e.g. `1-3,6`. Empty means no CPU. Sorted, no duplicates.
-pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
+pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, CpuListError> {
     let mut cpus = Vec::new();
     for part in list.trim().split(',').filter(|p| !p.is_empty()) {
         let number = |s: &str| {
             s.trim()
                 .parse::<usize>()
-                .map_err(|_| format!("{s:?} in CPU list {list:?} is not a CPU number"))
+                .map_err(|_| CpuListError::NotANumber {
+                    part: s.to_string(),
+                    list: list.to_string(),
+                })
         };
         match part.split_once('-') {
             Some((a, b)) => {
                 let (a, b) = (number(a)?, number(b)?);
                 if a > b {
-                    return Err(format!(
-                        "range {part:?} in CPU list {list:?} runs backwards"
-                    ));
+                    return Err(CpuListError::Backwards {
+                        part: part.to_string(),
+                        list: list.to_string(),
+                    });
                 }
                 cpus.extend(a..=b);
             }
@@ -109,8 +134,16 @@ mod tests {
 
     #[test]
     fn bad_cpu_lists_say_what_is_wrong() {
-        assert!(parse_cpu_list("a").unwrap_err().contains("\"a\""));
-        assert!(parse_cpu_list("3-1").unwrap_err().contains("backwards"));
+        assert!(
+            parse_cpu_list("a")
+                .unwrap_err()
+                .to_string()
+                .contains("\"a\"")
+        );
+        assert!(matches!(
+            parse_cpu_list("3-1"),
+            Err(CpuListError::Backwards { .. })
+        ));
         assert!(parse_cpu_list("1-").is_err());
     }
 }

@@ -1,0 +1,97 @@
+use super::*;
+
+#[test]
+fn the_example_file_is_the_defaults() {
+    let text = include_str!("../../../deploy/ingest.toml");
+    let example = Config::parse(text).unwrap_or_else(|e| panic!("{e:?}"));
+    let defaults = Config {
+        iface: example.iface.clone(),
+        ..Config::default()
+    };
+    assert_eq!(
+        toml::to_string(&example).unwrap(),
+        toml::to_string(&defaults).unwrap(),
+        "deploy/ingest.toml documents every default"
+    );
+}
+
+#[test]
+fn syntax_and_type_errors_have_a_line_and_column() {
+    let e = Config::parse("iface = \"eth0\"\nqueues = [0, 1\n").unwrap_err();
+    assert_eq!((e.len(), e[0].line), (1, 2), "{e:?}");
+    let e = Config::parse("iface = \"eth0\"\nbatch_size = \"big\"\n").unwrap_err();
+    assert_eq!((e[0].line, e[0].column), (2, 14), "{e:?}");
+    let e = Config::parse("ifcae = \"eth0\"\n").unwrap_err();
+    assert!(e[0].message.contains("unknown field"), "{e:?}");
+}
+
+#[test]
+fn every_bad_value_is_reported_at_its_key() {
+    let text = "iface = \"eth0\"\nports = [0]\n  deny_source = [\"10.0.0.0/33\"]\nframe_count = 1000\nmetrics_addr = \"localhost\"\n";
+    let e = Config::parse(text).unwrap_err();
+    let at: Vec<(usize, usize)> = e.iter().map(|e| (e.line, e.column)).collect();
+    assert_eq!(at, [(2, 1), (3, 3), (4, 1), (5, 1)], "{e:?}");
+    assert!(e[3].message.starts_with("metrics_addr:"), "{e:?}");
+    assert!(e[1].message.starts_with("deny_source: bad prefix"), "{e:?}");
+}
+
+#[test]
+fn a_source_both_allowed_and_denied_is_a_problem() {
+    let e =
+        Config::parse("allow_source = [\"198.18.0.0/24\"]\ndeny_source = [\"198.18.0.9/24\"]\n")
+            .unwrap_err();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(
+        e[0].message,
+        "deny_source: 198.18.0.0/24 is both allowed and denied"
+    );
+    assert_eq!(e[0].line, 2);
+}
+
+#[test]
+fn sink_problems_point_into_their_table() {
+    let text = "iface = \"eth0\"\n\n[[sink]]\nkind = \"file\"\npath = \"/tmp/a\"\n\n[[sink]]\nkind = \"syslog\"\n  facility = 99\n";
+    let e = Config::parse(text).unwrap_err();
+    let at: Vec<(usize, usize)> = e.iter().map(|e| (e.line, e.column)).collect();
+    // The second sink: its header for the missing address, the line of the bad facility.
+    assert_eq!(at, [(7, 1), (9, 3)], "{e:?}");
+    assert_eq!(
+        e[0].message,
+        "sink 2: address: a syslog sink needs an address"
+    );
+    assert!(e[1].message.starts_with("sink 2: facility:"), "{e:?}");
+    let e = Config::parse("[[sink]]\nkind = \"file\"\npth = \"x\"\n").unwrap_err();
+    assert!(e[0].message.contains("unknown field"), "{e:?}");
+    assert_eq!(e[0].line, 3, "{e:?}");
+}
+
+#[test]
+fn port_formats_parse_or_say_what_is_wrong() {
+    use detector::parse::{FormatHint, Payload};
+    assert_eq!(
+        PortFormat::parse("5514=rfc3164/cef"),
+        Ok(PortFormat {
+            port: 5514,
+            format: FormatHint::Rfc3164,
+            payload: Some(Payload::Cef)
+        })
+    );
+    let auto = PortFormat::parse("514=auto/auto").unwrap();
+    assert_eq!((auto.format, auto.payload), (FormatHint::Auto, None));
+    for (bad, why) in [
+        ("514", "is not PORT=FORMAT"),
+        ("x=rfc3164", "is not a port"),
+        ("0=raw", "is not a port"),
+        ("70000=raw", "is not a port"),
+        ("514=xml", "format \"xml\""),
+        ("514=rfc3164/yaml", "payload \"yaml\""),
+    ] {
+        let e = PortFormat::parse(bad).unwrap_err().to_string();
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+    let e = Config::parse("format_for = [\"514=xml\"]\n").unwrap_err();
+    assert!(
+        e[0].message.starts_with("format_for: \"514=xml\": format"),
+        "{e:?}"
+    );
+}
