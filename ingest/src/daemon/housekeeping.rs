@@ -26,7 +26,7 @@ use detector::engine::{Blueprint, EngineOptions, LearningOptions};
 
 use crate::{
     config::Config,
-    daemon::{Live, OutputSink},
+    daemon::{OutputSink, Running},
     datapath::pipeline::{Parsing, Sample, WorkerAlert},
     metrics::{self, AlertCounts, Refusal, Reply, Request},
     output::sinks::{AlertOut, Sinks},
@@ -234,7 +234,7 @@ impl<W: Write> Housekeeper<W> {
     }
 
     /// Puts a loaded reload into effect.
-    fn apply(&mut self, live: &mut Live<'_>, loaded: Loaded) -> Result<String, Refusal> {
+    fn apply(&mut self, live: &mut Running<'_>, loaded: Loaded) -> Result<String, Refusal> {
         let generation = self.generation() + 1;
         let blueprint = &loaded.blueprint;
         live.replace_engines(generation, |_| Box::new(blueprint.engine()))
@@ -375,7 +375,7 @@ impl<W: Write> OutputSink for Housekeeper<W> {
         }
     }
 
-    fn on_round(&mut self, live: &mut Live<'_>) {
+    fn on_round(&mut self, live: &mut Running<'_>) {
         if self.hup.swap(false, Ordering::Relaxed) {
             // Reopened whatever the reload finds: logrotate's SIGHUP must always be obeyed.
             log::info!("SIGHUP: reopening the sinks, reloading the configuration and rules");

@@ -8,29 +8,16 @@
 //! to the kernel, where the socket path receives the ones addressed to a log port.
 
 use std::{
-    collections::BTreeMap,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-        mpsc,
-    },
+    sync::{Arc, atomic::AtomicBool, mpsc},
     thread::JoinHandle,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use detector::engine::{
-    Blueprint, Engine, EngineOptions, EngineStats, Rules, TOP_SOURCES_SAMPLE, source_of_key,
-};
-use hdrhistogram::Histogram;
+use detector::engine::{Blueprint, Engine, EngineOptions, Rules};
 
 use crate::{
-    datapath::frame::FrameError,
-    datapath::live::{self, SlowStats, StatsReader, WorkerStats},
-    datapath::pipeline::{
-        EngineSwapHandle, Inbox, NewEngine, Pipeline, PipelineCounters, Sample, Stage,
-        StageLatency, WorkerAlert, engine_swap, latency_histogram, outbox,
-    },
-    datapath::socket::{TcpCounters, UdpCounters},
+    datapath::live::{self, StatsReader},
+    datapath::pipeline::{EngineSwapHandle, Inbox, Pipeline, engine_swap, outbox},
     datapath::worker::Mode,
     datapath::xdp::{AttachMode, XdpError, XdpSteering},
     sys::{
@@ -41,16 +28,22 @@ use crate::{
 };
 
 pub mod housekeeping;
+mod latency;
+mod merge;
 mod options;
 mod report;
+mod run;
+mod running;
 mod spawn;
 
 pub use crate::datapath::Backend;
+use latency::LatencyTotals;
 pub use options::{Options, default_cpus};
 pub use report::{
     HistogramError, LatencyReport, Percentiles, QueueReport, Report, TOP_SOURCES_REPORTED,
     TopSource, decode_histogram, encode_histogram,
 };
+pub use running::{OutputSink, Running, SwapError};
 use spawn::{Plan, Ready, WorkerEnd, WorkerSpec};
 
 /// Why the daemon could not start or stopped with an error.
@@ -130,45 +123,6 @@ pub struct Daemon {
     latency: LatencyTotals,
 }
 
-/// The latency samples the workers handed over: all since start, and the recent ones.
-#[derive(Debug)]
-struct LatencyTotals {
-    all: StageLatency,
-    /// The current window and the one before (XDP hook to detected): together the last 30 to 60
-    /// seconds.
-    recent: [Histogram<u64>; 2],
-    rotated: Instant,
-}
-
-impl LatencyTotals {
-    const WINDOW: Duration = Duration::from_secs(30);
-
-    fn new() -> Self {
-        Self {
-            all: StageLatency::default(),
-            recent: [latency_histogram(), latency_histogram()],
-            rotated: Instant::now(),
-        }
-    }
-
-    fn add(&mut self, h: &StageLatency) {
-        if self.rotated.elapsed() >= Self::WINDOW {
-            self.recent.swap(0, 1);
-            self.recent[0].reset();
-            self.rotated = Instant::now();
-        }
-        self.all.add(h);
-        // Same bounds everywhere: adding cannot fail.
-        let _ = self.recent[0].add(h.histogram(Stage::Detected));
-    }
-
-    fn recent(&self) -> Histogram<u64> {
-        let mut h = self.recent[0].clone();
-        let _ = h.add(&self.recent[1]);
-        h
-    }
-}
-
 impl std::fmt::Debug for Daemon {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Daemon")
@@ -176,101 +130,6 @@ impl std::fmt::Debug for Daemon {
             .field("workers", &self.infos)
             .finish_non_exhaustive()
     }
-}
-
-/// Where the housekeeping loop puts what workers send out.
-pub trait OutputSink {
-    /// One alert from a worker's alert ring.
-    fn on_alert(&mut self, alert: WorkerAlert);
-    /// One copy of a message from a worker's sample ring (when printing).
-    fn on_sample(&mut self, sample: Sample);
-    /// The end of a round of draining: the place to flush.
-    fn flush(&mut self) {}
-    /// Every round of the housekeeping loop (about every millisecond when idle): the place to
-    /// answer requests for the live counters.
-    fn on_round(&mut self, _live: &mut Live<'_>) {}
-}
-
-/// Hands everything in `inbox` to `sink`; returns how many items there were.
-fn drain(inbox: &mut Inbox, sink: &mut impl OutputSink) -> usize {
-    let mut moved = 0;
-    while let Ok(alert) = inbox.alerts.pop() {
-        sink.on_alert(alert);
-        moved += 1;
-    }
-    while let Ok(sample) = inbox.samples.pop() {
-        sink.on_sample(sample);
-        moved += 1;
-    }
-    moved
-}
-
-/// The running appliance's counters, as the housekeeping loop can read them between rounds.
-#[derive(Debug)]
-pub struct Live<'a> {
-    daemon: &'a mut Daemon,
-}
-
-impl Live<'_> {
-    /// Every counter now, as in the final report.
-    pub fn report(&mut self) -> Result<Report, DaemonError> {
-        let stats: Vec<(WorkerStats, SlowStats)> = self
-            .daemon
-            .workers
-            .iter_mut()
-            .map(|w| (*w.stats.read(), *w.stats.read_slow()))
-            .collect();
-        self.daemon.report_from(&stats, Vec::new())
-    }
-
-    /// Hands every worker a new engine, `make(worker)`, for rule set `generation`. Each worker
-    /// puts it in place between two batches, so no message is skipped or seen by neither; until
-    /// then it keeps detecting with the old one. Refused (nothing handed over) while an earlier
-    /// replacement has not been taken up by every worker.
-    pub fn replace_engines(
-        &mut self,
-        generation: u32,
-        make: impl Fn(usize) -> Box<Engine>,
-    ) -> Result<(), SwapError> {
-        if self
-            .daemon
-            .workers
-            .iter()
-            .any(|w| w.swap.incoming.slots() == 0)
-        {
-            return Err(SwapError::Busy);
-        }
-        for (i, w) in self.daemon.workers.iter_mut().enumerate() {
-            let new = NewEngine {
-                generation,
-                engine: make(i),
-            };
-            if w.swap.incoming.push(new).is_err() {
-                return Err(SwapError::Taken(i));
-            }
-        }
-        Ok(())
-    }
-
-    /// The rule set generation each worker detects with now.
-    pub fn generations(&mut self) -> Vec<u32> {
-        self.daemon
-            .workers
-            .iter_mut()
-            .map(|w| w.stats.read().generation)
-            .collect()
-    }
-}
-
-/// Why new engines were not handed over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SwapError {
-    /// Some worker has not taken up the previous ones yet.
-    #[error("the previous reload has not been taken up by every worker yet")]
-    Busy,
-    /// A worker's swap slot was taken after all (by another caller).
-    #[error("worker {0}: its swap slot is taken")]
-    Taken(usize),
 }
 
 /// When to stop, besides the stop flag.
@@ -450,252 +309,5 @@ impl Daemon {
     /// The mode workers run in.
     pub fn mode(&self) -> Mode {
         self.mode
-    }
-
-    /// The housekeeping loop: hands every worker output to `sink` until `stop` is set or a
-    /// limit is reached, then stops the workers, drains what they left, and reports.
-    pub fn run(
-        mut self,
-        stop: &AtomicBool,
-        limits: Limits,
-        sink: &mut impl OutputSink,
-    ) -> Result<Report, DaemonError> {
-        let deadline = limits.duration.map(|d| Instant::now() + d);
-        loop {
-            let mut moved = 0;
-            for w in &mut self.workers {
-                moved += drain(&mut w.inbox, sink);
-            }
-            if moved > 0 {
-                sink.flush();
-            }
-            let mut received = 0;
-            for w in &mut self.workers {
-                w.stats.collect_latency(|h| self.latency.add(h));
-                received += w.stats.read().pipeline.received();
-                // Replaced engines are dropped here, off the workers' threads.
-                while let Ok(old) = w.swap.retired.pop() {
-                    drop(old);
-                }
-            }
-            sink.on_round(&mut Live { daemon: &mut self });
-            let finished = self
-                .workers
-                .iter()
-                .any(|w| w.join.as_ref().is_some_and(JoinHandle::is_finished));
-            if stop.load(Ordering::Relaxed)
-                || finished
-                || deadline.is_some_and(|d| Instant::now() >= d)
-                || limits.max_messages.is_some_and(|m| received >= m)
-            {
-                break;
-            }
-            if moved == 0 {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-        let ends = self.shutdown();
-        for w in &mut self.workers {
-            drain(&mut w.inbox, sink);
-            w.stats.collect_latency(|h| self.latency.add(h));
-        }
-        sink.flush();
-        let mut stats = Vec::new();
-        let mut errors = Vec::new();
-        for (info, end) in self.infos.iter().zip(&ends) {
-            self.latency.add(&end.latency);
-            stats.push((end.stats, end.slow));
-            if let Some(e) = &end.error {
-                errors.push(format!("worker {}: {e}", info.worker));
-            }
-        }
-        self.report_from(&stats, errors)
-    }
-
-    /// Stops without a gap, and joins every worker (their ends in worker order): steering off
-    /// first, so every packet from then on goes to the kernel, whose socket path is still
-    /// receiving; then the AF_XDP workers read and count what is left in their RX rings and
-    /// end; then the socket workers do the same with their socket buffers.
-    fn shutdown(&mut self) -> Vec<WorkerEnd> {
-        if let Some(s) = &mut self.steering
-            && let Err(e) = s.detach()
-        {
-            log::warn!("detaching the XDP program failed ({e}); stopping the workers anyway");
-        }
-        let mut ends: Vec<Option<WorkerEnd>> = self.workers.iter().map(|_| None).collect();
-        for (stop, xdp) in [(&self.stop_xdp, true), (&self.stop_socket, false)] {
-            stop.store(true, Ordering::Relaxed);
-            for (i, w) in self.workers.iter_mut().enumerate() {
-                if w.xdp != xdp {
-                    continue;
-                }
-                if let Some(join) = w.join.take() {
-                    ends[i] = Some(join.join().unwrap_or_else(|_| WorkerEnd {
-                        error: Some("worker thread panicked".into()),
-                        ..WorkerEnd::empty()
-                    }));
-                }
-            }
-        }
-        ends.into_iter().flatten().collect()
-    }
-
-    /// Merges the workers' counters (in worker order) into one report.
-    fn report_from(
-        &self,
-        stats: &[(WorkerStats, SlowStats)],
-        errors: Vec<String>,
-    ) -> Result<Report, DaemonError> {
-        let xdp = self
-            .steering
-            .as_ref()
-            .map(XdpSteering::counters)
-            .transpose()?;
-        let udp_kernel = UdpKernelDrops::read()
-            .unwrap_or_default()
-            .since(self.udp_before);
-        let mut pipeline = PipelineCounters::default();
-        let mut tcp = TcpCounters::default();
-        let mut udp = UdpCounters::default();
-        let mut engine = EngineStats::default();
-        let mut sources: BTreeMap<u128, (u64, u64)> = BTreeMap::new();
-        let mut distinct = detector::engine::SourceCount::default();
-        let mut frame_drops = [0u64; FrameError::ALL.len()];
-        let mut queues = Vec::new();
-        for (info, (w, slow)) in self.infos.iter().zip(stats) {
-            pipeline.add(&w.pipeline);
-            engine.add(&slow.engine);
-            distinct.merge(&slow.distinct_sources);
-            for h in slow.top_sources.iter() {
-                let e = sources.entry(h.key).or_default();
-                e.0 += h.count;
-                e.1 += h.error;
-            }
-            if let Some(t) = &w.tcp {
-                tcp.add(t);
-            }
-            if let Some(u) = &w.udp {
-                udp.add(u);
-            }
-            if let Some(x) = &w.xdp {
-                for (total, n) in frame_drops.iter_mut().zip(x.frame_drops) {
-                    *total += n;
-                }
-                queues.push(QueueReport {
-                    info: info.clone(),
-                    counters: *x,
-                    messages: w.pipeline.received_xdp,
-                });
-            }
-        }
-        let mut top_sources: Vec<TopSource> = sources
-            .into_iter()
-            .map(|(key, (count, error))| TopSource {
-                source: source_of_key(key),
-                messages: count * TOP_SOURCES_SAMPLE,
-                error: error * TOP_SOURCES_SAMPLE,
-            })
-            .collect();
-        top_sources.sort_by_key(|t| std::cmp::Reverse(t.messages));
-        top_sources.truncate(TOP_SOURCES_REPORTED);
-
-        let mut drops = BTreeMap::new();
-        if let Some(x) = &xdp {
-            for (counter, value) in x.iter().filter(|(c, _)| c.is_drop()) {
-                drops.insert(counter.name(), value);
-            }
-        }
-        if self.opts.backend == Backend::Xdp {
-            let sum = |f: fn(&QueueReport) -> u64| queues.iter().map(f).sum::<u64>();
-            drops.insert("xsk_rx_dropped", sum(|q| q.counters.kernel_xsk.rx_dropped));
-            drops.insert(
-                "xsk_rx_ring_full",
-                sum(|q| q.counters.kernel_xsk.rx_ring_full),
-            );
-            drops.insert(
-                "xsk_rx_invalid_descs",
-                sum(|q| q.counters.kernel_xsk.rx_invalid_descs),
-            );
-            for e in FrameError::ALL {
-                drops.insert(e.counter_name(), frame_drops[e.index()]);
-            }
-        }
-        // The socket path's own filter: datagrams of denied senders that reached a socket.
-        drops.insert("udp_dropped_denied", udp.dropped_denied);
-        drops.insert("udp_dropped_truncated", udp.dropped_truncated);
-        drops.insert("udp_dropped_no_source", udp.dropped_no_source);
-        drops.insert(
-            "udp_rcvbuf_errors",
-            udp_kernel.rcvbuf_errors_v4 + udp_kernel.rcvbuf_errors_v6,
-        );
-        // What XDP passed on that the kernel then dropped as not for this host (VLAN-tagged
-        // fragments without a VLAN device), counted in frames.
-        drops.insert(
-            "iface_rx_otherhost_dropped",
-            crate::sys::iface_otherhost_dropped(&self.opts.iface)
-                .saturating_sub(self.otherhost_before),
-        );
-        drops.insert("tcp_dropped_too_long", tcp.dropped_too_long);
-        drops.insert("tcp_dropped_bad_framing", tcp.dropped_bad_framing);
-        drops.insert("tcp_dropped_partial_at_close", tcp.dropped_partial_at_close);
-
-        let mut parse_errors = BTreeMap::new();
-        for e in detector::parse::ParseError::ALL {
-            parse_errors.insert(e.name(), pipeline.parse_errors[e.index()]);
-        }
-
-        let mut gelf = BTreeMap::new();
-        gelf.insert("gelf_messages", pipeline.gelf_messages);
-        gelf.insert("gelf_chunks_held", pipeline.gelf_chunks_held);
-        gelf.insert("gelf_expired", pipeline.gelf_expired);
-        for (i, why) in detector::parse::gelf::GelfDrop::ALL.iter().enumerate() {
-            gelf.insert(why.name(), pipeline.gelf_dropped[i]);
-        }
-
-        Ok(Report {
-            backend: self.opts.backend,
-            mode: self.mode,
-            iface: self.opts.iface.clone(),
-            xdp_mode: self.attach_mode,
-            messages_received_total: pipeline.received(),
-            messages_received_xdp_total: pipeline.received_xdp,
-            messages_received_socket_total: pipeline.received_udp + pipeline.received_tcp,
-            messages_received_udp_total: pipeline.received_udp,
-            messages_received_tcp_total: pipeline.received_tcp,
-            alerts_raised_total: pipeline.alerts_raised,
-            messages_parsed_total: pipeline.parsed,
-            parse_errors,
-            drops,
-            alerts_dropped_buffer_full: pipeline.alerts_dropped_buffer_full,
-            alerts_dropped_ring_full: pipeline.alerts_dropped_ring_full,
-            samples_dropped_ring_full: pipeline.samples_dropped_ring_full,
-            xdp,
-            queues,
-            workers: self.infos.clone(),
-            udp,
-            udp_kernel,
-            tcp,
-            gelf,
-            latency_ns: LatencyReport {
-                xdp_to_detected: Percentiles::of_stage(&self.latency.all, Stage::Detected),
-                recent_xdp_to_detected: Percentiles::of(&self.latency.recent()),
-                unmeasured: pipeline.latency_unmeasured,
-                sample_every: crate::datapath::pipeline::LATENCY_SAMPLE,
-                stages: Stage::ALL
-                    .iter()
-                    .map(|s| (s.name(), Percentiles::of_stage(&self.latency.all, *s)))
-                    .collect(),
-                histograms: Stage::ALL
-                    .iter()
-                    .map(|s| (s.name(), encode_histogram(self.latency.all.histogram(*s))))
-                    .collect(),
-            },
-            detector: engine,
-            top_sources,
-            distinct_sources: distinct.estimate(),
-            rules_generation: stats.iter().map(|(w, _)| w.generation).min().unwrap_or(0),
-            sinks: Vec::new(),
-            errors,
-        })
     }
 }
