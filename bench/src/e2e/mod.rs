@@ -1,0 +1,371 @@
+//! `bench e2e`: the whole appliance against its labelled traffic and against its peers, in one
+//! run.
+//!
+//! It generates a capture (`bench gen`), makes two namespaces joined by veth, and replays the
+//! capture once per run at each offered rate into, in turn: a baseline (`ingest` dropping every
+//! log packet in XDP), `ingest` with the XDP backend, `ingest` with the socket backend, rsyslog
+//! (imudp, writing a file) and syslog-ng (udp source, writing a file). Sender and receiver are
+//! pinned to different CPUs; CPU per message is measured as in `bench datapath` (busy time of
+//! both CPUs minus the baseline's per frame sent, over messages received).
+//!
+//! `ingest` runs every rule (the SigmaHQ Linux rules, the native SSH brute-force rule, a
+//! silence rule), mines templates and keeps rate baselines, on the capture's own time
+//! (`--clock event`), so what it detects does not depend on how fast the capture is replayed.
+//! Its alerts are scored against the capture's labels: per anomaly kind, recall over the
+//! injected anomalies and precision over every alert of the kind (an alert about a background
+//! anomaly the labels name, such as a real SSH attacker in the LogHub sample, is right).
+//!
+//! Last, a latency run: the XDP backend busy-polling at half the highest rate it took without
+//! loss, whose per-stage histograms become the reports (`bench report`).
+//!
+//! VLAN tags are removed from the replayed frames unless `--keep-vlan`: this kernel cannot make
+//! VLAN devices, so the kernel's path (the socket backend and both peers) would drop every
+//! tagged frame, which says nothing about them. `bench/tests/replay.rs` covers tagged traffic.
+
+use std::{collections::BTreeMap, path::PathBuf, time::Instant};
+
+use anyhow::Context as _;
+use serde::Serialize;
+use testbed::netns::{self, VethPair};
+
+use crate::{
+    report,
+    traffic::{self, GenOptions},
+};
+
+mod harness;
+mod peers;
+mod results;
+mod score;
+mod summary;
+
+use harness::Harness;
+use peers::peer_command;
+pub use results::{CpuSplit, E2eReport, RunResult, Summary, TcpreplayCheck};
+use score::combine;
+pub use score::{KindScore, score};
+pub use summary::print_summary;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct E2eOptions {
+    /// The `ingest` binary.
+    pub ingest: PathBuf,
+    /// Rule folders for `ingest --rules` (a silence rule for the capture is added).
+    pub rules: Vec<PathBuf>,
+    /// Where the capture, the labels, the alerts and the reports go.
+    pub out: PathBuf,
+    /// The capture.
+    pub capture: GenOptions,
+    /// Offered rates, frames per second; `None`: as fast as the generator goes.
+    pub rates: Vec<Option<f64>>,
+    /// Run the socket backend too.
+    pub socket: bool,
+    /// Peers to run (`rsyslog`, `syslog-ng`).
+    pub peers: Vec<Peer>,
+    /// CPU of the sender.
+    pub sender_cpu: usize,
+    /// CPU of the receiver.
+    pub receiver_cpu: usize,
+    /// Keep VLAN tags on the replayed frames.
+    pub keep_vlan: bool,
+    /// Measure CPU (needs the baseline runs).
+    pub cpu: bool,
+    /// Seconds of sending per run: each rate's capture has rate x seconds messages (at least
+    /// `capture.messages`).
+    pub seconds: f64,
+    /// Also send the first rate's capture with `tcpreplay` and compare.
+    pub tcpreplay: bool,
+    /// Extra arguments for every `ingest run`.
+    pub ingest_args: Vec<String>,
+    /// Print progress on stderr.
+    pub progress: bool,
+}
+
+/// A syslog daemon to compare with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Peer {
+    /// rsyslog with imudp and omfile.
+    Rsyslog,
+    /// syslog-ng with a udp network source and a file destination.
+    SyslogNg,
+}
+
+impl Peer {
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::Rsyslog => "rsyslog",
+            Peer::SyslogNg => "syslog-ng",
+        }
+    }
+
+    /// Parses a name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "rsyslog" => Some(Peer::Rsyslog),
+            "syslog-ng" => Some(Peer::SyslogNg),
+            _ => None,
+        }
+    }
+}
+
+/// What is run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Baseline,
+    Xdp {
+        busy_poll: bool,
+    },
+    /// The XDP backend, the capture sent by Debian's `tcpreplay` instead of `bench replay`.
+    XdpTcpreplay,
+    Socket,
+    Peer(Peer),
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Baseline => "baseline",
+            Target::Xdp { busy_poll: false } => "xdp",
+            Target::Xdp { busy_poll: true } => "xdp-busy-poll",
+            Target::XdpTcpreplay => "xdp-tcpreplay",
+            Target::Socket => "socket",
+            Target::Peer(p) => p.name(),
+        }
+    }
+}
+
+/// What unpaced sending reaches here, for sizing its capture.
+const UNPACED_PPS: f64 = 400_000.0;
+
+/// The silence rule the capture's silent host should trip: a host that sent at least 20
+/// messages, then nothing for 20 times its usual interval and at least 10 s (capture time).
+const SILENCE_RULE: &str = r#"# Written by bench e2e for its capture.
+[[silence]]
+id = "quiet-host"
+title = "A host stopped sending logs"
+level = "medium"
+group_by = "host"
+factor = 20
+min_events = 20
+min_quiet = "10s"
+"#;
+
+/// Runs everything.
+pub fn run(opts: &E2eOptions) -> anyhow::Result<E2eReport> {
+    netns::available().map_err(|why| anyhow::anyhow!("bench e2e needs namespaces: {why}"))?;
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("creating {}", opts.out.display()))?;
+    let mut files = Vec::new();
+
+    let rules_dir = opts.out.join("rules");
+    std::fs::create_dir_all(&rules_dir)?;
+    std::fs::write(rules_dir.join("silence.toml"), SILENCE_RULE)?;
+    let pair = VethPair::create().context("creating the veth pair")?;
+    let rewrite = traffic::Rewrite {
+        src_mac: pair.mac(&pair.ns_a)?,
+        dst_mac: pair.mac(&pair.ns_b)?,
+        dst_v4: netns::ADDR_B,
+        dst_v6: netns::ADDR6_B,
+        dst_port: 514,
+        strip_vlan: !opts.keep_vlan,
+    };
+
+    let mut targets = vec![Target::Xdp { busy_poll: false }];
+    if opts.socket {
+        targets.push(Target::Socket);
+    }
+    targets.extend(opts.peers.iter().map(|p| Target::Peer(*p)));
+    let mut peers_skipped = BTreeMap::new();
+    targets.retain(|t| match t {
+        Target::Peer(p) => match peer_command(*p) {
+            Ok(_) => true,
+            Err(why) => {
+                log::warn!("{} skipped: {why}", p.name());
+                peers_skipped.insert(p.name().to_string(), why.to_string());
+                false
+            }
+        },
+        _ => true,
+    });
+    let use_tcpreplay = opts.tcpreplay
+        && std::process::Command::new("tcpreplay")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if opts.tcpreplay && !use_tcpreplay {
+        log::warn!("tcpreplay not installed: no comparison (deploy/bootstrap.sh installs it)");
+    }
+    let per_rate = targets.len() + usize::from(opts.cpu);
+    let mut h = Harness {
+        opts,
+        pair,
+        rewrite,
+        rules_dir,
+        step: 0,
+        steps: (per_rate + 1) * opts.rates.len() + 2 + usize::from(use_tcpreplay),
+        started: Instant::now(),
+    };
+
+    let mut runs: Vec<RunResult> = Vec::new();
+    let mut tcpreplay = None;
+    let mut sent = 0;
+    for &rate in &opts.rates {
+        let w = h.workload(rate, &mut files)?;
+        sent += w.datagrams;
+        let baseline = if opts.cpu {
+            Some(h.run(&w, Target::Baseline, rate)?)
+        } else {
+            None
+        };
+        let per_frame = baseline
+            .as_ref()
+            .map(|b| b.busy_ns as f64 / b.replay.sent.max(1) as f64);
+        for &t in &targets {
+            let mut r = h.run(&w, t, rate)?;
+            if let Some(per_frame) = per_frame
+                && r.received > 0
+            {
+                let own = r.busy_ns as f64 - per_frame * r.replay.sent as f64;
+                let total = own.max(0.0) / r.received as f64;
+                r.cpu_ns_per_msg = Some(total);
+                r.cpu_split = r
+                    .latency_ns
+                    .as_ref()
+                    .map(|l| CpuSplit::of(total, r.process_cpu_ns, r.received, l));
+            }
+            runs.push(r);
+        }
+        runs.extend(baseline);
+        // The same capture through tcpreplay, once, at the first rate: the appliance must see
+        // the same thing.
+        if use_tcpreplay && tcpreplay.is_none() {
+            let r = h.run(&w, Target::XdpTcpreplay, rate)?;
+            let ours = runs
+                .iter()
+                .find(|x| x.target == "xdp" && x.offered_pps == rate)
+                .context("the xdp run")?;
+            tcpreplay = Some(TcpreplayCheck::of(ours, &r));
+            runs.push(r);
+        }
+    }
+
+    // Latency: busy-polling, at half the highest rate the XDP backend took without loss.
+    let half = lossless(&runs, "xdp")
+        .or_else(|| runs.first().map(|r| r.replay.pps()))
+        .map(|r| (r / 2.0).round());
+    let w = h.workload(half, &mut files)?;
+    let latency_run = h.run(&w, Target::Xdp { busy_poll: true }, half)?;
+    drop(w);
+    let latency_stats = serde_json::json!({ "latency_ns": latency_run.latency_ns });
+    let stages = report::stages_of(&latency_stats).context("the latency run's histograms")?;
+    files.extend(report::write(
+        &opts.out,
+        "latency",
+        &format!(
+            "ingest, XDP backend, busy-poll, {:.0} msg/s offered",
+            half.unwrap_or(0.0)
+        ),
+        &stages,
+    )?);
+    // Percentiles from the sampled histograms; counts and sums exact, from the stats.
+    let latency_ns = report::percentiles(&stages)
+        .into_iter()
+        .map(|(name, mut p)| {
+            let exact = &latency_stats["latency_ns"]["stages"][&name];
+            if let (Some(count), Some(sum)) = (exact["count"].as_u64(), exact["sum"].as_u64()) {
+                (p.count, p.sum) = (count, sum);
+            }
+            (name, p)
+        })
+        .collect();
+    runs.push(latency_run);
+
+    // Summaries.
+    let highest = |name: &str| {
+        runs.iter()
+            .filter(|r| r.target == name)
+            .max_by(|a, b| a.replay.pps().total_cmp(&b.replay.pps()))
+    };
+    let names: Vec<&str> = targets.iter().map(|t| t.name()).collect();
+    // The highest offered rate every target took without loss.
+    let compare_at = opts
+        .rates
+        .iter()
+        .filter(|rate| {
+            names.iter().all(|n| {
+                runs.iter()
+                    .any(|r| r.target == *n && r.offered_pps == **rate && r.loss_ratio == 0.0)
+            })
+        })
+        .max_by(|a, b| a.unwrap_or(f64::MAX).total_cmp(&b.unwrap_or(f64::MAX)))
+        .copied();
+    let summary = |name: &str| {
+        let top = highest(name);
+        Summary {
+            received: top.map_or(0, |r| r.received),
+            loss_ratio: top.map_or(1.0, |r| r.loss_ratio),
+            lossless_pps: lossless(&runs, name),
+            cpu_ns_per_msg: compare_at.and_then(|rate| {
+                runs.iter()
+                    .find(|r| r.target == name && r.offered_pps == rate)
+                    .and_then(|r| r.cpu_ns_per_msg)
+            }),
+        }
+    };
+    let mut backends = BTreeMap::new();
+    let mut peers = BTreeMap::new();
+    for t in &targets {
+        match t {
+            Target::Peer(_) => peers.insert(t.name().to_string(), summary(t.name())),
+            _ => backends.insert(t.name().to_string(), summary(t.name())),
+        };
+    }
+    // Every lossless run of the XDP backend together (a run that lost messages may miss what
+    // they carried); all of them if none was lossless.
+    let lossless_xdp: Vec<&RunResult> = runs
+        .iter()
+        .filter(|r| r.target == "xdp" && r.loss_ratio == 0.0)
+        .collect();
+    let detection = if lossless_xdp.is_empty() {
+        combine(runs.iter().filter(|r| r.target == "xdp"))
+    } else {
+        combine(lossless_xdp.into_iter())
+    };
+    let accounting_ok = runs.iter().all(|r| r.accounting_ok != Some(false));
+    let report = E2eReport {
+        sent,
+        accounting_ok,
+        backends,
+        peers,
+        peers_skipped,
+        compare_at_pps: compare_at.flatten(),
+        detection,
+        latency_ns,
+        latency_offered_pps: half,
+        runs,
+        tcpreplay,
+        report_files: Vec::new(),
+    };
+    let json_path = opts.out.join("e2e.json");
+    files.push(json_path.clone());
+    let report = E2eReport {
+        report_files: files,
+        ..report
+    };
+    std::fs::write(&json_path, serde_json::to_vec_pretty(&report)?)?;
+    if opts.progress {
+        eprintln!();
+    }
+    Ok(report)
+}
+
+/// The highest rate `target` achieved without loss.
+fn lossless(runs: &[RunResult], target: &str) -> Option<f64> {
+    runs.iter()
+        .filter(|r| r.target == target && r.loss_ratio == 0.0 && r.replay.sent > 0)
+        .map(|r| r.replay.pps())
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+}
