@@ -425,3 +425,91 @@ pub fn print_table(r: &DatapathReport) {
         );
     }
 }
+
+/// The arguments of `bench datapath`.
+#[derive(Debug, clap::Args)]
+pub struct DatapathArgs {
+    /// The `ingest` binary (default: next to this one).
+    #[arg(long)]
+    pub(crate) ingest: Option<PathBuf>,
+    /// Offered rates in frames per second, comma separated; `max` sends unpaced.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "50000,100000,200000,400000,max"
+    )]
+    pub(crate) rates: Vec<String>,
+    /// Seconds per run (three runs per rate).
+    #[arg(long, default_value_t = 3.0)]
+    pub(crate) duration: f64,
+    /// CPU for the sender (and the kernel's receive work on veth).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) sender_cpu: usize,
+    /// CPU for ingest.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) receiver_cpu: usize,
+    /// Rounds per rate (baseline, xdp, socket interleaved); the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) repeat: usize,
+    /// `ingest --poll-coalesce-us` for both backends.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) poll_coalesce_us: u64,
+    /// Print the result as JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `bench datapath`.
+pub fn command(args: DatapathArgs) -> anyhow::Result<()> {
+    let DatapathArgs {
+        ingest,
+        rates,
+        duration,
+        sender_cpu,
+        receiver_cpu,
+        poll_coalesce_us,
+        repeat,
+        json,
+    } = args;
+    let rates = parse_rates(&rates)?;
+    let opts = DatapathOptions {
+        ingest: ingest_path(ingest)?,
+        rates,
+        duration: Duration::try_from_secs_f64(duration).context("--duration")?,
+        sender_cpu,
+        receiver_cpu,
+        poll_coalesce_us,
+        repeat: repeat.max(1),
+    };
+    let report = run(&opts)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+/// Rates in frames per second; `max` is unpaced.
+pub(crate) fn parse_rates(rates: &[String]) -> anyhow::Result<Vec<Option<f64>>> {
+    rates
+        .iter()
+        .map(|r| match r.as_str() {
+            "max" => Ok(None),
+            n => n
+                .parse::<f64>()
+                .ok()
+                .filter(|v| *v > 0.0)
+                .map(Some)
+                .with_context(|| format!("bad rate {n:?}")),
+        })
+        .collect()
+}
+
+/// The `ingest` binary: the one given, else the one next to this `bench`.
+pub(crate) fn ingest_path(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    Ok(match given {
+        Some(path) => path,
+        None => std::env::current_exe()?.with_file_name("ingest"),
+    })
+}

@@ -361,3 +361,43 @@ pub fn print_table(results: &[DetectResult]) {
         println!("{:<36} {:>14.0} {:>8}", r.what, r.events_per_s, r.output);
     }
 }
+
+/// The arguments of `bench detect`.
+#[derive(Debug, clap::Args)]
+pub struct DetectArgs {
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 2.0)]
+    pub(crate) seconds: f64,
+    /// Keep only measurements whose name contains this.
+    #[arg(long, default_value = "")]
+    pub(crate) only: String,
+    /// Run each measurement exactly this many passes over its corpus, once, instead of
+    /// for a time: the same work every run, for instruction counts (`valgrind --tool=
+    /// cachegrind`) and profiles to compare.
+    #[arg(long)]
+    pub(crate) passes: Option<u64>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `bench detect`.
+pub fn command(args: DetectArgs) -> anyhow::Result<()> {
+    let DetectArgs {
+        seconds,
+        only,
+        passes,
+        json,
+    } = args;
+    let how = match passes {
+        Some(n) => Measure::Passes(n),
+        None => Measure::Seconds(seconds),
+    };
+    let results = run(how, &only)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        print_table(&results);
+    }
+    Ok(())
+}

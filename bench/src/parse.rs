@@ -261,3 +261,37 @@ pub fn print_table(results: &[ParserResult]) {
         );
     }
 }
+
+/// The arguments of `bench parse`.
+#[derive(Debug, clap::Args)]
+pub struct ParseArgs {
+    /// Seconds per parser and corpus.
+    #[arg(long, default_value_t = 2.0)]
+    pub(crate) seconds: f64,
+    /// Keep only results whose parser or corpus name contains this.
+    #[arg(long, default_value = "")]
+    pub(crate) only: String,
+    /// Also measure each kind of message of the mixed corpus on its own.
+    #[arg(long)]
+    pub(crate) kinds: bool,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `bench parse`.
+pub fn command(args: ParseArgs) -> anyhow::Result<()> {
+    let ParseArgs {
+        seconds,
+        only,
+        kinds,
+        json,
+    } = args;
+    let results = run(seconds, &only, kinds);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        print_table(&results);
+    }
+    Ok(())
+}

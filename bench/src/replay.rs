@@ -2,11 +2,14 @@
 //! PACKET_QDISC_BYPASS in `sendmmsg` batches (or an AF_XDP socket's TX ring), at a set rate (or
 //! as fast as the machine allows) for a bounded time and count.
 
+use anyhow::Context as _;
+use std::path::PathBuf;
 use std::{
     io,
     net::{IpAddr, Ipv4Addr, SocketAddr},
     time::{Duration, Instant},
 };
+use testbed::netns::VethPair;
 
 use testbed::{craft::UdpFrame, packet::PacketSender};
 
@@ -297,4 +300,143 @@ mod tests {
         assert_eq!(frames_due(&t, 2.0, 1.5), 5, "twice as fast: all by 1.5 s");
         assert_eq!(frames_due(&t, 10.0, 0.09), 3);
     }
+}
+
+/// The arguments of `bench replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The capture (`bench gen` writes one).
+    #[arg(long)]
+    pub(crate) pcap: PathBuf,
+    /// The interface to send on.
+    #[arg(long)]
+    pub(crate) iface: String,
+    /// Send from inside this network namespace.
+    #[arg(long)]
+    pub(crate) netns: Option<String>,
+    /// The receiving interface's MAC address.
+    #[arg(long)]
+    pub(crate) dst_mac: String,
+    /// Receiver for IPv4 senders.
+    #[arg(long, default_value = "198.18.0.2")]
+    pub(crate) dst_ip: std::net::Ipv4Addr,
+    /// Receiver for IPv6 senders.
+    #[arg(long, default_value = "2001:2::2")]
+    pub(crate) dst_ip6: std::net::Ipv6Addr,
+    /// Destination port.
+    #[arg(long, default_value_t = 514)]
+    pub(crate) dst_port: u16,
+    /// Frames per second, evenly; default: the capture's own timing at --speed.
+    #[arg(long)]
+    pub(crate) pps: Option<f64>,
+    /// How much faster than captured (when --pps is not given), keeping the capture's gaps
+    /// and bursts; 0: as fast as possible.
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) speed: f64,
+    /// Frames to send; default: the capture once (with --loop: until --duration).
+    #[arg(long)]
+    pub(crate) count: Option<u64>,
+    /// Longest run, seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub(crate) duration: f64,
+    /// Start over at the end of the capture.
+    #[arg(long = "loop")]
+    pub(crate) repeat: bool,
+    /// Remove VLAN tags (for a receiver without VLAN devices).
+    #[arg(long)]
+    pub(crate) strip_vlan: bool,
+    /// The socket to send with.
+    #[arg(long, value_enum, default_value_t = SenderKind::default())]
+    pub(crate) sender: SenderKind,
+}
+
+/// `bench replay`.
+pub fn command(args: ReplayArgs) -> anyhow::Result<()> {
+    let ReplayArgs {
+        pcap,
+        iface,
+        netns,
+        dst_mac,
+        dst_ip,
+        dst_ip6,
+        dst_port,
+        pps,
+        speed,
+        count,
+        duration,
+        repeat,
+        strip_vlan,
+        sender,
+    } = args;
+    let bytes = std::fs::read(&pcap).with_context(|| format!("reading {}", pcap.display()))?;
+    let frames =
+        crate::traffic::read_pcap(&bytes).with_context(|| format!("reading {}", pcap.display()))?;
+    let to = crate::traffic::Rewrite {
+        src_mac: iface_mac(&iface, netns.as_deref())?,
+        dst_mac: testbed::craft::parse_mac(&dst_mac)
+            .with_context(|| format!("--dst-mac {dst_mac:?} is not a MAC address"))?,
+        dst_v4: dst_ip,
+        dst_v6: dst_ip6,
+        dst_port,
+        strip_vlan,
+    };
+    let (frames, skipped) = crate::traffic::rewrite(&frames, &to);
+    anyhow::ensure!(!frames.is_empty(), "no UDP datagram in {}", pcap.display());
+    let max = count.unwrap_or(if repeat {
+        u64::MAX
+    } else {
+        frames.len() as u64
+    });
+    let duration = Duration::try_from_secs_f64(duration)
+        .context("--duration must be a non-negative number of seconds")?;
+    let times: Vec<u64> = frames.iter().map(|(t, _)| *t).collect();
+    let frames: Vec<Vec<u8>> = frames.into_iter().map(|(_, f)| f).collect();
+    // --pps: an even rate; else the capture's own timing at --speed (0: as fast as
+    // possible).
+    let timed = pps.is_none() && speed > 0.0;
+    let send = || {
+        let mut replayer = Replayer::with_sender(&iface, frames.clone(), sender)?;
+        if timed {
+            replayer.run_timed(&times, speed, duration, max, repeat)
+        } else {
+            replayer.run(pps, duration, max)
+        }
+    };
+    let stats = match &netns {
+        Some(ns) => VethPair::run_in(ns, send)??,
+        None => send()?,
+    };
+    println!(
+        "{}",
+        serde_json::json!({
+            "sent": stats.sent,
+            "elapsed_s": stats.elapsed_s,
+            "pps": stats.pps(),
+            "partial_batches": stats.partial_batches,
+            "skipped_not_udp": skipped,
+            "sender": sender,
+            "offered_pps": pps,
+            "speed": timed.then_some(speed),
+        })
+    );
+    Ok(())
+}
+
+/// The MAC address of `iface` (in namespace `netns`), from `ip -o link show`.
+fn iface_mac(iface: &str, netns: Option<&str>) -> anyhow::Result<[u8; 6]> {
+    let mut cmd = std::process::Command::new("ip");
+    if let Some(ns) = netns {
+        cmd.args(["-n", ns]);
+    }
+    let out = cmd
+        .args(["-o", "link", "show", "dev", iface])
+        .output()
+        .context("running ip")?;
+    anyhow::ensure!(out.status.success(), "no interface {iface}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .and_then(testbed::craft::parse_mac)
+        .with_context(|| format!("{iface} has no Ethernet address"))
 }

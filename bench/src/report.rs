@@ -339,3 +339,37 @@ mod tests {
         assert!(stages_of(&serde_json::json!({})).is_err());
     }
 }
+
+/// The arguments of `bench report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The stats file.
+    #[arg(long)]
+    pub(crate) stats: PathBuf,
+    /// Where to write the files.
+    #[arg(long, default_value = ".")]
+    pub(crate) out: PathBuf,
+    /// File name prefix.
+    #[arg(long, default_value = "latency")]
+    pub(crate) name: String,
+}
+
+/// `bench report`.
+pub fn command(args: ReportArgs) -> anyhow::Result<()> {
+    let ReportArgs { stats, out, name } = args;
+    let text = std::fs::read(&stats).with_context(|| format!("reading {}", stats.display()))?;
+    let value: serde_json::Value = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not JSON", stats.display()))?;
+    let stages = stages_of(&value)?;
+    print!("{}", table(&stages));
+    let files = write(
+        &out,
+        &name,
+        &format!("ingest: {}", stats.display()),
+        &stages,
+    )?;
+    for f in files {
+        println!("{}", f.display());
+    }
+    Ok(())
+}

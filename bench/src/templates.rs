@@ -106,3 +106,23 @@ pub fn print_table(results: &[TemplatesResult]) {
     let mean = results.iter().map(|r| r.accuracy).sum::<f64>() / results.len().max(1) as f64;
     println!("average accuracy {mean:.4}");
 }
+
+/// The arguments of `bench templates`.
+#[derive(Debug, clap::Args)]
+pub struct TemplatesArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `bench templates`.
+pub fn command(args: TemplatesArgs) -> anyhow::Result<()> {
+    let TemplatesArgs { json } = args;
+    let results = run()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        print_table(&results);
+    }
+    Ok(())
+}

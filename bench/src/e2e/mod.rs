@@ -22,6 +22,7 @@
 //! VLAN devices, so the kernel's path (the socket backend and both peers) would drop every
 //! tagged frame, which says nothing about them. `bench/tests/replay.rs` covers tagged traffic.
 
+use crate::datapath::{ingest_path, parse_rates};
 use std::{collections::BTreeMap, path::PathBuf, time::Instant};
 
 use anyhow::Context as _;
@@ -368,4 +369,138 @@ fn lossless(runs: &[RunResult], target: &str) -> Option<f64> {
         .filter(|r| r.target == target && r.loss_ratio == 0.0 && r.replay.sent > 0)
         .map(|r| r.replay.pps())
         .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))))
+}
+
+/// The arguments of `bench e2e`.
+#[derive(Debug, clap::Args)]
+pub struct E2eArgs {
+    /// The `ingest` binary (default: next to this one).
+    #[arg(long)]
+    pub(crate) ingest: Option<PathBuf>,
+    /// The short version (under a minute): one rate, XDP backend only, no peers.
+    #[arg(long)]
+    pub(crate) quick: bool,
+    /// Offered rates in frames per second, comma separated; `max` sends unpaced.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) rates: Vec<String>,
+    /// Peers to compare with (rsyslog, syslog-ng); `none` for none.
+    #[arg(long, value_delimiter = ',', default_value = "rsyslog,syslog-ng")]
+    pub(crate) peers: Vec<String>,
+    /// Rule folders for ingest.
+    #[arg(long, default_value = "detector/rules")]
+    pub(crate) rules: Vec<PathBuf>,
+    /// Where the capture, alerts and reports go.
+    #[arg(long, default_value = "target/e2e")]
+    pub(crate) out: PathBuf,
+    /// Fewest regular messages in a capture.
+    #[arg(long, default_value_t = 60_000)]
+    pub(crate) messages: usize,
+    /// Seconds of sending per run: each rate gets a capture of rate x seconds messages.
+    #[arg(long, default_value_t = 5.0)]
+    pub(crate) seconds: f64,
+    /// Messages per second of capture time.
+    #[arg(long, default_value_t = 2000.0)]
+    pub(crate) capture_rate: f64,
+    /// Sending hosts.
+    #[arg(long, default_value_t = 2000)]
+    pub(crate) hosts: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// CPU for the sender.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) sender_cpu: usize,
+    /// CPU for the receiver.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) receiver_cpu: usize,
+    /// Keep VLAN tags (the kernel path drops tagged frames on this test kernel).
+    #[arg(long)]
+    pub(crate) keep_vlan: bool,
+    /// Do not compare with tcpreplay sending the first rate's capture.
+    #[arg(long)]
+    pub(crate) no_tcpreplay: bool,
+    /// An extra argument for every `ingest run` (repeatable), e.g. `--ingest-arg=--frame-count=16384`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) ingest_arg: Vec<String>,
+    /// Print JSON instead of the summary.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `bench e2e`.
+pub fn command(args: E2eArgs) -> anyhow::Result<()> {
+    let E2eArgs {
+        ingest,
+        quick,
+        rates,
+        peers,
+        rules,
+        out,
+        messages,
+        seconds,
+        capture_rate,
+        hosts,
+        seed,
+        sender_cpu,
+        receiver_cpu,
+        keep_vlan,
+        no_tcpreplay,
+        ingest_arg,
+        json,
+    } = args;
+    anyhow::ensure!(capture_rate > 0.0, "--capture-rate must be positive");
+    let rates = if rates.is_empty() {
+        if quick {
+            vec![Some(20_000.0)]
+        } else {
+            [25_000.0, 50_000.0, 100_000.0, 200_000.0, 300_000.0]
+                .into_iter()
+                .map(Some)
+                .chain([None])
+                .collect()
+        }
+    } else {
+        parse_rates(&rates)?
+    };
+    let peers = if quick {
+        Vec::new()
+    } else {
+        peers
+            .iter()
+            .filter(|p| p.as_str() != "none")
+            .map(|p| Peer::from_name(p).with_context(|| format!("unknown peer {p:?}")))
+            .collect::<anyhow::Result<_>>()?
+    };
+    let opts = E2eOptions {
+        ingest: ingest_path(ingest)?,
+        rules,
+        // Absolute: the peers are given paths inside it, and rsyslog leaves the working
+        // directory.
+        out: std::path::absolute(&out)
+            .with_context(|| format!("the output folder {}", out.display()))?,
+        capture: traffic::GenOptions {
+            seed,
+            messages,
+            rate: capture_rate,
+            hosts,
+        },
+        rates,
+        socket: !quick,
+        peers,
+        sender_cpu,
+        receiver_cpu,
+        keep_vlan,
+        cpu: !quick,
+        seconds: if quick { 1.0 } else { seconds },
+        tcpreplay: !quick && !no_tcpreplay,
+        ingest_args: ingest_arg,
+        progress: !json,
+    };
+    let report = run(&opts)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_summary(&report);
+    }
+    Ok(())
 }

@@ -17,7 +17,9 @@
 //! its socket path. The labels (what, which rule should fire, the sender and key, when, how
 //! many messages) are written as JSON beside the pcap.
 
+use anyhow::Context as _;
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -416,3 +418,74 @@ fn background_brute_force(sent: &[Sent], hosts: &[Host]) -> Vec<(String, f64, f6
 
 #[cfg(test)]
 mod tests;
+
+/// The arguments of `bench gen`.
+#[derive(Debug, clap::Args)]
+pub struct GenArgs {
+    /// The pcap to write.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// The labels (default: the pcap's path with `.labels.json`).
+    #[arg(long)]
+    pub(crate) labels: Option<PathBuf>,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// Regular messages (anomalies come on top).
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) messages: usize,
+    /// Messages per second of capture time.
+    #[arg(long, default_value_t = 10_000.0)]
+    pub(crate) rate: f64,
+    /// Sending hosts.
+    #[arg(long, default_value_t = 2000)]
+    pub(crate) hosts: usize,
+}
+
+/// `bench gen`.
+pub fn command(args: GenArgs) -> anyhow::Result<()> {
+    let GenArgs {
+        out,
+        labels,
+        seed,
+        messages,
+        rate,
+        hosts,
+    } = args;
+    anyhow::ensure!(rate > 0.0, "--rate must be positive");
+    let capture = generate(GenOptions {
+        seed,
+        messages,
+        rate,
+        hosts,
+    });
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?,
+    );
+    write_pcap(&mut file, &capture.frames)?;
+    std::io::Write::flush(&mut file)?;
+    let labels = labels.unwrap_or_else(|| out.with_extension("labels.json"));
+    let file = LabelFile {
+        seed,
+        duration_s: capture.duration_s,
+        warmup_messages: capture.warmup_messages,
+        labels: capture.labels.clone(),
+    };
+    std::fs::write(&labels, serde_json::to_vec_pretty(&file)?)
+        .with_context(|| format!("writing {}", labels.display()))?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "pcap": out,
+            "labels": labels,
+            "frames": capture.frames.len(),
+            "datagrams": capture.datagrams,
+            "tagged_fragments": capture.tagged_fragments,
+            "tagged_fragmented_datagrams": capture.tagged_fragmented_datagrams,
+            "anomalies": capture.labels.iter().filter(|l| l.injected).count(),
+            "background_anomalies": capture.labels.iter().filter(|l| !l.injected).count(),
+            "warmup_messages": capture.warmup_messages,
+        })
+    );
+    Ok(())
+}
