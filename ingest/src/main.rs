@@ -1,5 +1,7 @@
 //! `ingest`: the appliance's daemon and command-line tool.
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 mod cli;
@@ -46,12 +48,15 @@ pub(crate) enum Command {
     Reload(ReloadArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches)?;
-    match cli.command {
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    cli::exit_status(match cli.command {
         Command::Run(args) => {
             let given = matches
                 .subcommand_matches("run")
@@ -65,5 +70,5 @@ fn main() -> anyhow::Result<()> {
         Command::Templates(args) => templates(args),
         Command::Status(args) => status(args),
         Command::Reload(args) => reload(args),
-    }
+    })
 }

@@ -1,6 +1,7 @@
 //! `ingest check-host`: what the appliance needs of this host.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct CheckHostArgs {
@@ -15,7 +16,7 @@ pub(crate) struct CheckHostArgs {
     root: PathBuf,
 }
 
-pub(crate) fn check_host(args: CheckHostArgs) -> anyhow::Result<()> {
+pub(crate) fn check_host(args: CheckHostArgs) -> anyhow::Result<ExitCode> {
     use ingest::host::{HostCheck, Status, table, worst};
     let checks = HostCheck {
         root: args.root,
@@ -31,8 +32,9 @@ pub(crate) fn check_host(args: CheckHostArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", table(&checks));
     }
-    if worst == Status::Fail {
-        std::process::exit(1);
-    }
-    Ok(())
+    Ok(if worst == Status::Fail {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

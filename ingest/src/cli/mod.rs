@@ -6,7 +6,35 @@ pub(crate) mod offline;
 pub(crate) mod remote;
 pub(crate) mod run;
 
+use std::process::ExitCode;
+
 use ingest::config::Config;
+
+/// Exit status of a configuration that cannot work (sysexits' `EX_CONFIG`): the systemd unit
+/// lists it in `RestartPreventExitStatus`, so a bad configuration is not restarted forever.
+pub(crate) const EX_CONFIG: u8 = 78;
+
+/// An error that means the configuration (the file, a flag, a rule) cannot work: the command
+/// exits with [`EX_CONFIG`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub(crate) struct ConfigProblem(pub(crate) anyhow::Error);
+
+/// A command's failure as its exit status, the error on stderr: [`EX_CONFIG`] when a
+/// [`ConfigProblem`] is among its causes, else 1.
+pub(crate) fn exit_status(result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            if e.chain().any(|c| c.is::<ConfigProblem>()) {
+                ExitCode::from(EX_CONFIG)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
 
 /// How the detector learns what is normal: the same flags for `ingest run` and `ingest detect`.
 #[derive(Clone, Debug, clap::Args)]

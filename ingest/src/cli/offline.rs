@@ -1,6 +1,7 @@
 //! The offline tools: `ingest parse`, `ingest detect` and `ingest templates` over lines of a
 //! file or stdin.
 
+use std::process::ExitCode;
 use std::{
     io::{BufWriter, Write},
     path::PathBuf,
@@ -30,7 +31,7 @@ pub(crate) struct TemplatesArgs {
     input: Option<PathBuf>,
 }
 
-pub(crate) fn templates(args: TemplatesArgs) -> anyhow::Result<()> {
+pub(crate) fn templates(args: TemplatesArgs) -> anyhow::Result<ExitCode> {
     // The engine of a worker that only learns, on the messages' own time.
     let blueprint = Blueprint::new(
         &Rules::default(),
@@ -68,7 +69,7 @@ pub(crate) fn templates(args: TemplatesArgs) -> anyhow::Result<()> {
         Ok(())
     })?;
     out.flush()?;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Reads `input` (a file, else stdin) line by line and hands `f` batches of at most
@@ -114,7 +115,7 @@ pub(crate) struct DetectArgs {
     learning: LearnArgs,
 }
 
-pub(crate) fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
+pub(crate) fn detect_lines(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let rules = load_rules(&args.rules)?;
     let mut parsing = Parsing::new(
         ParseOptions {
@@ -167,7 +168,7 @@ pub(crate) fn detect_lines(args: DetectArgs) -> anyhow::Result<()> {
         Ok(())
     })?;
     out.flush()?;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Debug, clap::Args)]
@@ -209,7 +210,7 @@ impl FormatArg {
     }
 }
 
-pub(crate) fn parse_lines(args: ParseArgs) -> anyhow::Result<()> {
+pub(crate) fn parse_lines(args: ParseArgs) -> anyhow::Result<ExitCode> {
     use std::io::BufRead;
     let payload = match args.payload.as_str() {
         "auto" => None,
@@ -237,5 +238,5 @@ pub(crate) fn parse_lines(args: ParseArgs) -> anyhow::Result<()> {
         writeln!(out, "{}", ingest::output::json::event_json(&event))?;
     }
     out.flush()?;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! `ingest status` and `ingest reload`: a running appliance, through its metrics endpoint.
 
+use std::process::ExitCode;
 use std::{io::Write, time::Duration};
 
 use anyhow::Context as _;
@@ -12,15 +13,15 @@ pub(crate) struct ReloadArgs {
     addr: String,
 }
 
-pub(crate) fn reload(args: ReloadArgs) -> anyhow::Result<()> {
+pub(crate) fn reload(args: ReloadArgs) -> anyhow::Result<ExitCode> {
     match metrics::reload(&args.addr) {
         Ok(summary) => {
             println!("{summary}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             eprintln!("{e}");
-            std::process::exit(1);
+            Ok(ExitCode::FAILURE)
         }
     }
 }
@@ -38,7 +39,7 @@ pub(crate) struct StatusArgs {
     watch: Option<f64>,
 }
 
-pub(crate) fn status(args: StatusArgs) -> anyhow::Result<()> {
+pub(crate) fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let interval = Duration::try_from_secs_f64(args.interval)
         .ok()
         .filter(|d| !d.is_zero())
@@ -56,7 +57,7 @@ pub(crate) fn status(args: StatusArgs) -> anyhow::Result<()> {
         match args.watch {
             None => {
                 print!("{screen}");
-                return Ok(());
+                return Ok(ExitCode::SUCCESS);
             }
             Some(every) => {
                 // Clear the screen and draw from the top.

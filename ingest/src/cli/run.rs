@@ -1,6 +1,7 @@
 //! `ingest run` and `ingest check-config`: the configuration layered from the file, the
 //! environment and the flags, and the daemon started from it.
 
+use std::process::ExitCode;
 use std::{
     io::{BufWriter, Write},
     path::{Path, PathBuf},
@@ -10,6 +11,7 @@ use std::{
 
 use anyhow::Context as _;
 
+use crate::cli::ConfigProblem;
 use ingest::{
     config::{Config, Overrides},
     daemon::housekeeping::{self, Housekeeper, Reconfigure},
@@ -100,7 +102,7 @@ fn effective_config(args: &RunArgs, given: &clap::ArgMatches) -> anyhow::Result<
     Ok(c)
 }
 
-pub(crate) fn check_config(args: CheckConfigArgs) -> anyhow::Result<()> {
+pub(crate) fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
     match Config::parse(&text) {
@@ -109,19 +111,19 @@ pub(crate) fn check_config(args: CheckConfigArgs) -> anyhow::Result<()> {
             if args.print {
                 print!("{}", toml::to_string(&c)?);
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
             for e in &errors {
                 println!("{}:{e}", args.file.display());
             }
-            std::process::exit(1);
+            Ok(ExitCode::FAILURE)
         }
     }
 }
 
-pub(crate) fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()> {
-    let config = effective_config(&args, given)?;
+pub(crate) fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
+    let config = effective_config(&args, given).map_err(ConfigProblem)?;
     log::info!("effective configuration:\n{}", toml::to_string(&config)?);
     let limits = Limits {
         duration: args
@@ -131,7 +133,7 @@ pub(crate) fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()>
             .context("--duration must be a non-negative number of seconds")?,
         max_messages: args.max_messages,
     };
-    let mut opts = Options::from_config(&config)?;
+    let mut opts = Options::from_config(&config).map_err(|e| ConfigProblem(e.into()))?;
     // Every message leaves the workers when printed, or when a sink publishes events.
     opts.print = args.print || config.sink.iter().any(|s| s.events);
 
@@ -156,7 +158,7 @@ pub(crate) fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()>
         server.spawn(tx).context("starting the metrics thread")?;
         Some(rx)
     };
-    let rules = Arc::new(load_rules(&config.rules)?);
+    let rules = Arc::new(load_rules(&config.rules).map_err(|e| ConfigProblem(e.into()))?);
     // Before privileges are dropped: spool folders may need creating.
     let sinks = Sinks::start(&config.sink).context("starting the alert sinks")?;
     log::info!(
@@ -275,7 +277,7 @@ pub(crate) fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<()>
     if !report.errors.is_empty() {
         anyhow::bail!("workers failed: {}", report.errors.join("; "));
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
