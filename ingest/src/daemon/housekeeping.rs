@@ -27,9 +27,9 @@ use detector::engine::{Blueprint, EngineOptions, LearningOptions};
 use crate::{
     config::Config,
     daemon::{OutputSink, Running},
-    datapath::pipeline::{Parsing, Sample, WorkerAlert},
+    datapath::pipeline::{MessageCopy, Parsing, WorkerAlert},
     metrics::{self, AlertCounts, Refusal, Reply, Request},
-    output::sinks::{AlertOut, Sinks},
+    output::sinks::{Outgoing, Sinks},
     rules::{AlertFacts, Rules, alert_json, load_rules, rule_meta, severity},
 };
 
@@ -315,7 +315,7 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<String> {
 }
 
 impl<W: Write> OutputSink for Housekeeper<W> {
-    fn on_sample(&mut self, sample: Sample) {
+    fn on_sample(&mut self, sample: MessageCopy) {
         self.parsing
             .refresh_calendar(crate::datapath::pipeline::monotonic_ns());
         let opts = *self.parsing.for_port(sample.dst_port);
@@ -333,7 +333,7 @@ impl<W: Write> OutputSink for Housekeeper<W> {
                 .host
                 .map(|h| String::from_utf8_lossy(h).into_owned())
                 .unwrap_or_else(|| sample.src.ip().to_string());
-            self.sinks.send(&Arc::new(AlertOut {
+            self.sinks.send(&Arc::new(Outgoing {
                 id: format!("{}-e{}", self.run_id, self.events_out),
                 json: json.to_string(),
                 level: String::new(),
@@ -355,7 +355,7 @@ impl<W: Write> OutputSink for Housekeeper<W> {
         let line = alert_json(&rules, alert.alert.rule, &facts);
         if !self.sinks.is_empty() {
             self.alerts_out += 1;
-            self.sinks.send(&Arc::new(AlertOut {
+            self.sinks.send(&Arc::new(Outgoing {
                 id: format!("{}-{}", self.run_id, self.alerts_out),
                 json: line.to_string(),
                 level: level.name().to_string(),
@@ -456,7 +456,7 @@ pub fn subject_token(text: &str) -> String {
 }
 
 /// The JSON line of a printed message.
-fn message_json(s: &Sample, event: &detector::parse::Event<'_>) -> serde_json::Value {
+fn message_json(s: &MessageCopy, event: &detector::parse::Event<'_>) -> serde_json::Value {
     serde_json::json!({
         "event": "message",
         "worker": s.worker,

@@ -5,7 +5,7 @@
 use super::{Daemon, DaemonError, Report};
 use crate::datapath::{
     live::{SlowStats, WorkerStats},
-    pipeline::{Inbox, NewEngine, Sample, WorkerAlert},
+    pipeline::{Inbox, MessageCopy, NewEngine, WorkerAlert},
 };
 use detector::engine::Engine;
 
@@ -14,7 +14,7 @@ pub trait OutputSink {
     /// One alert from a worker's alert ring.
     fn on_alert(&mut self, alert: WorkerAlert);
     /// One copy of a message from a worker's sample ring (when printing).
-    fn on_sample(&mut self, sample: Sample);
+    fn on_sample(&mut self, sample: MessageCopy);
     /// The end of a round of draining: the place to flush.
     fn flush(&mut self) {}
     /// Every round of the housekeeping loop (about every millisecond when idle): the place to

@@ -153,7 +153,7 @@ pub fn decode(frame: &[u8], checksums: Checksums) -> Result<UdpDatagram<'_>, Fra
 /// section 8.1).
 fn verify(
     frame: &[u8],
-    udp: &xdp_common::walk::UdpFrame,
+    udp: &xdp_common::walk::UdpHeaders,
     datagram: &[u8],
 ) -> Result<(), FrameError> {
     let pseudo = match (udp.src, udp.dst) {

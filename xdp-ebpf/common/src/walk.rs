@@ -85,7 +85,7 @@ impl IpFragment {
 
 /// Where the UDP header is, and what the program decides on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UdpFrame {
+pub struct UdpHeaders {
     /// Source address.
     pub src: SourceAddr,
     /// Destination address.
@@ -117,7 +117,7 @@ pub enum Walk {
     /// carry no port, so whether it is log traffic cannot be told.
     Fragment(IpFragment),
     /// A UDP datagram.
-    Udp(UdpFrame),
+    Udp(UdpHeaders),
 }
 
 /// The frame ends before a header it announces, or an IP header is inconsistent.
@@ -242,7 +242,7 @@ fn udp<P: Packet + ?Sized>(
     vlan: Option<u16>,
 ) -> Result<Walk, Malformed> {
     let u = p.bytes::<{ wire::UDP_HLEN }>(offset).ok_or(Malformed)?;
-    Ok(Walk::Udp(UdpFrame {
+    Ok(Walk::Udp(UdpHeaders {
         src,
         dst,
         vlan,

@@ -30,7 +30,7 @@ pub use latency::{
     LATENCY_SAMPLE, Stage, StageLatency, latency_histogram, monotonic_ns, wall_clock_ns,
 };
 pub use message::{Message, Path};
-pub use outbox::{Inbox, Outbox, SAMPLE_LEN, Sample, WorkerAlert, outbox};
+pub use outbox::{Inbox, MessageCopy, Outbox, SAMPLE_LEN, WorkerAlert, outbox};
 pub use parsing::{Parsing, wall_calendar};
 pub use swap::{EngineSwap, EngineSwapHandle, NewEngine, engine_swap};
 
@@ -84,7 +84,7 @@ pub struct PipelineReport {
 
 impl Pipeline {
     /// A pipeline for worker `worker` that detects with `engine` and sends what leaves the
-    /// worker into `outbox`. With `print`, every message is also copied out as a [`Sample`].
+    /// worker into `outbox`. With `print`, every message is also copied out as a [`MessageCopy`].
     pub fn new(worker: usize, print: bool, engine: Box<Engine>, outbox: Outbox) -> Self {
         Self {
             worker,
@@ -261,9 +261,9 @@ impl Pipeline {
             let sample = match a.input {
                 Some(k) => {
                     let (i, bytes) = of[usize::from(k)];
-                    Sample::copy(*worker, &msgs[i], bytes)
+                    MessageCopy::copy(*worker, &msgs[i], bytes)
                 }
-                None => Sample::empty(*worker),
+                None => MessageCopy::empty(*worker),
             };
             let out = WorkerAlert {
                 alert: *a,
@@ -288,7 +288,7 @@ impl Pipeline {
             for &(i, bytes) in &of {
                 if outbox
                     .samples
-                    .push(Sample::copy(*worker, &msgs[i], bytes))
+                    .push(MessageCopy::copy(*worker, &msgs[i], bytes))
                     .is_err()
                 {
                     c.samples_dropped_ring_full += 1;
@@ -331,7 +331,7 @@ impl Pipeline {
             let out = WorkerAlert {
                 alert: *a,
                 generation: self.generation,
-                sample: Sample::empty(self.worker),
+                sample: MessageCopy::empty(self.worker),
             };
             if self.outbox.alerts.push(out).is_err() {
                 self.counters.alerts_dropped_ring_full += 1;

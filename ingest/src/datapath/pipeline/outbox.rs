@@ -8,12 +8,12 @@ use detector::engine::Alert;
 
 use super::message::{Message, Path};
 
-/// Longest message copied into a [`Sample`]; longer ones are cut and flagged.
+/// Longest message copied into a [`MessageCopy`]; longer ones are cut and flagged.
 pub const SAMPLE_LEN: usize = 2048;
 
 /// A fixed-size copy of a message that leaves the worker (for `--print`, and with alerts).
 #[derive(Clone, Debug)]
-pub struct Sample {
+pub struct MessageCopy {
     /// Worker that handled it.
     pub worker: usize,
     /// Path it came by.
@@ -29,10 +29,10 @@ pub struct Sample {
     bytes: [u8; SAMPLE_LEN],
 }
 
-impl Sample {
+impl MessageCopy {
     /// A sample of no message (for alerts about silence).
     pub fn empty(worker: usize) -> Self {
-        Sample {
+        MessageCopy {
             worker,
             path: Path::Udp,
             src: SocketAddr::from(([0, 0, 0, 0], 0)),
@@ -45,7 +45,7 @@ impl Sample {
 
     /// Copies `bytes` (the message of `msg`, or its first [`SAMPLE_LEN`] bytes).
     pub fn copy(worker: usize, msg: &Message<'_>, bytes: &[u8]) -> Self {
-        let mut sample = Sample {
+        let mut sample = MessageCopy {
             worker,
             path: msg.path,
             src: msg.src,
@@ -79,7 +79,7 @@ pub struct WorkerAlert {
     /// The rule set it belongs to: 0 at start, then one more per reload.
     pub generation: u32,
     /// The message (for a threshold, the one that crossed it; empty for a silence).
-    pub sample: Sample,
+    pub sample: MessageCopy,
 }
 
 /// The worker's ends of its two output rings.
@@ -88,7 +88,7 @@ pub struct Outbox {
     /// Alerts.
     pub alerts: rtrb::Producer<WorkerAlert>,
     /// Copies of messages, when printing.
-    pub samples: rtrb::Producer<Sample>,
+    pub samples: rtrb::Producer<MessageCopy>,
 }
 
 /// The housekeeping thread's ends of a worker's two output rings.
@@ -97,7 +97,7 @@ pub struct Inbox {
     /// Alerts.
     pub alerts: rtrb::Consumer<WorkerAlert>,
     /// Copies of messages.
-    pub samples: rtrb::Consumer<Sample>,
+    pub samples: rtrb::Consumer<MessageCopy>,
 }
 
 /// A connected outbox and inbox: `alerts` slots for alerts, `samples` for copies of messages.

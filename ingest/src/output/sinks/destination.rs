@@ -2,7 +2,7 @@
 
 use std::{io, time::Duration};
 
-use super::AlertOut;
+use super::Outgoing;
 
 /// How long a destination waits for a connection.
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -13,12 +13,12 @@ pub(super) trait Destination: Send {
     fn open(&mut self) -> io::Result<()>;
     /// Hands one alert over; returns how many alerts (this one or earlier ones) are now
     /// confirmed delivered.
-    fn write(&mut self, alert: &AlertOut) -> io::Result<u64>;
+    fn write(&mut self, alert: &Outgoing) -> io::Result<u64>;
     /// Pushes buffered writes out and waits for what is unconfirmed; returns how many were
     /// confirmed.
     fn flush(&mut self) -> io::Result<u64>;
     /// After a failure: the alerts handed over but never confirmed, to be tried again.
-    fn unconfirmed(&mut self) -> Vec<AlertOut> {
+    fn unconfirmed(&mut self) -> Vec<Outgoing> {
         Vec::new()
     }
     /// Drops the connection or file so the next `open` starts afresh.

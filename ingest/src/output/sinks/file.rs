@@ -7,7 +7,7 @@ use std::{
 };
 
 use super::{
-    AlertOut,
+    Outgoing,
     destination::{Destination, closed},
 };
 
@@ -27,7 +27,7 @@ impl Destination for FileDestination {
         Ok(())
     }
 
-    fn write(&mut self, alert: &AlertOut) -> io::Result<u64> {
+    fn write(&mut self, alert: &Outgoing) -> io::Result<u64> {
         let f = self.file.as_mut().ok_or_else(closed)?;
         f.write_all(alert.json.as_bytes())?;
         f.write_all(b"\n")?;

@@ -45,9 +45,10 @@ use spool::Spool;
 use syslog::SyslogDestination;
 use thread::{RETRY_MIN, SinkThread, ToSink};
 
-/// One alert on its way to the sinks, shared by all of them.
+/// One alert, or one parsed event for a sink that publishes events, on its way to the sinks,
+/// shared by all of them.
 #[derive(Clone, Debug)]
-pub struct AlertOut {
+pub struct Outgoing {
     /// Unique across runs (the run's start and a sequence): how a receiver drops duplicates.
     pub id: String,
     /// The alert as one JSON object (no newline).
@@ -193,7 +194,7 @@ impl Sinks {
     }
 
     /// Hands `alert` to every sink without waiting; a full queue drops it for that sink.
-    pub fn send(&self, alert: &Arc<AlertOut>) {
+    pub fn send(&self, alert: &Arc<Outgoing>) {
         for s in &self.sinks {
             if s.events != alert.event_host.is_some() {
                 continue;
@@ -284,8 +285,8 @@ pub fn spool_path(dir: &Path, name: &str) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn alert(n: u32) -> AlertOut {
-        AlertOut {
+    fn alert(n: u32) -> Outgoing {
+        Outgoing {
             id: format!("test-{n}"),
             json: format!("{{\"n\":{n}}}"),
             level: "high".into(),

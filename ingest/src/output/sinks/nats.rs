@@ -3,7 +3,7 @@
 use std::{io, time::Duration};
 
 use super::{
-    AlertOut, SinkConfig,
+    Outgoing, SinkConfig,
     destination::{CONNECT_TIMEOUT, Destination, closed},
 };
 
@@ -18,9 +18,9 @@ pub(super) struct NatsDestination {
     runtime: tokio::runtime::Runtime,
     jetstream: Option<async_nats::jetstream::Context>,
     in_flight:
-        std::collections::VecDeque<(AlertOut, async_nats::jetstream::context::PublishAckFuture)>,
+        std::collections::VecDeque<(Outgoing, async_nats::jetstream::context::PublishAckFuture)>,
     /// An alert whose acknowledgement failed, until `unconfirmed` takes it.
-    failed: Vec<AlertOut>,
+    failed: Vec<Outgoing>,
 }
 
 impl NatsDestination {
@@ -90,7 +90,7 @@ impl Destination for NatsDestination {
         Ok(())
     }
 
-    fn write(&mut self, alert: &AlertOut) -> io::Result<u64> {
+    fn write(&mut self, alert: &Outgoing) -> io::Result<u64> {
         let mut confirmed = 0;
         while self.in_flight.len() >= self.max_in_flight {
             confirmed += self.confirm_oldest()?;
@@ -119,7 +119,7 @@ impl Destination for NatsDestination {
         Ok(confirmed)
     }
 
-    fn unconfirmed(&mut self) -> Vec<AlertOut> {
+    fn unconfirmed(&mut self) -> Vec<Outgoing> {
         let mut all = std::mem::take(&mut self.failed);
         all.extend(self.in_flight.drain(..).map(|(a, _)| a));
         all

@@ -9,7 +9,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use super::AlertOut;
+use super::Outgoing;
 
 /// Alerts that could not be delivered yet: one JSON line each (with its severity and time) in
 /// a file, replayed from the front.
@@ -57,7 +57,7 @@ impl Spool {
     }
 
     /// Appends `alert`; `false` when it does not fit.
-    pub(super) fn push(&mut self, alert: &AlertOut) -> io::Result<bool> {
+    pub(super) fn push(&mut self, alert: &Outgoing) -> io::Result<bool> {
         let time_us = alert
             .time
             .duration_since(std::time::UNIX_EPOCH)
@@ -89,7 +89,7 @@ impl Spool {
     /// returns how many went out. What was delivered leaves the file.
     pub(super) fn replay(
         &mut self,
-        mut deliver: impl FnMut(&AlertOut) -> io::Result<()>,
+        mut deliver: impl FnMut(&Outgoing) -> io::Result<()>,
     ) -> io::Result<u64> {
         let mut f = File::open(&self.path)?;
         let mut reader = BufReader::new(&mut f);
@@ -103,7 +103,7 @@ impl Spool {
                 break;
             }
             let alert = match serde_json::from_str::<SpooledAlert>(line.trim_end()) {
-                Ok(s) => AlertOut {
+                Ok(s) => Outgoing {
                     id: s.id,
                     json: s.json,
                     level: s.level,

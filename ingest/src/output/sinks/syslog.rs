@@ -7,7 +7,7 @@ use std::{
 };
 
 use super::{
-    AlertOut, Protocol,
+    Outgoing, Protocol,
     destination::{CONNECT_TIMEOUT, Destination, closed},
 };
 
@@ -31,7 +31,7 @@ impl SyslogDestination {
     }
 
     /// The RFC 5424 message: `<PRI>1 TIMESTAMP HOST ingest - alert - JSON`.
-    pub(super) fn format(&mut self, alert: &AlertOut) {
+    pub(super) fn format(&mut self, alert: &Outgoing) {
         let pri = u32::from(self.facility) * 8 + u32::from(alert.severity.min(7));
         let ts = humantime::format_rfc3339_micros(alert.time);
         self.line.clear();
@@ -67,7 +67,7 @@ impl Destination for SyslogDestination {
         Ok(())
     }
 
-    fn write(&mut self, alert: &AlertOut) -> io::Result<u64> {
+    fn write(&mut self, alert: &Outgoing) -> io::Result<u64> {
         self.format(alert);
         match self.protocol {
             Protocol::Udp => {

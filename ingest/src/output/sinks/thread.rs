@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{AlertOut, SinkCounters, destination::Destination, spool::Spool};
+use super::{Outgoing, SinkCounters, destination::Destination, spool::Spool};
 
 /// How long a failed sink waits before trying again, at first and at most.
 pub(super) const RETRY_MIN: Duration = Duration::from_millis(100);
@@ -27,7 +27,7 @@ pub(super) struct SinkThread {
 }
 
 pub(super) enum ToSink {
-    Alert(Arc<AlertOut>),
+    Alert(Arc<Outgoing>),
     Reopen,
 }
 
@@ -107,7 +107,7 @@ impl SinkThread {
         self.destination.close();
     }
 
-    fn handle(&mut self, alert: &AlertOut) {
+    fn handle(&mut self, alert: &Outgoing) {
         // Order is kept: while anything waits in the spool, new alerts queue behind it.
         let spooling = self.spool.as_ref().is_some_and(|s| !s.is_empty());
         if self.up && !spooling {
@@ -124,7 +124,7 @@ impl SinkThread {
         self.spool_or_drop(alert);
     }
 
-    fn spool_or_drop(&mut self, alert: &AlertOut) {
+    fn spool_or_drop(&mut self, alert: &Outgoing) {
         let spooled = match &mut self.spool {
             Some(s) => s.push(alert).unwrap_or_else(|e| {
                 log::warn!("alert sink {}: spooling failed: {e}", self.name);
