@@ -93,13 +93,9 @@ impl UdpFrame<'_> {
             (IpAddr::V6(s), IpAddr::V6(d)) => (s.octets().to_vec(), d.octets().to_vec()),
             _ => panic!("source and destination must be of the same address family"),
         };
-        let csum = match udp_pseudo_header(&s, &d, udp_len as u16)
+        let csum = udp_pseudo_header(&s, &d, udp_len as u16)
             .bytes(&udp)
-            .checksum()
-        {
-            0 => 0xffff,
-            c => c,
-        };
+            .udp_checksum();
         udp[6..8].copy_from_slice(&csum.to_be_bytes());
         udp
     }

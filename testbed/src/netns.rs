@@ -115,15 +115,7 @@ impl VethPair {
             // A veth leaves the checksums of what its stack sends to be filled in by an offload
             // that never runs (CHECKSUM_PARTIAL), and AF_XDP would see them half made. Summed in
             // software they are whole, as they are on a wire.
-            let out = Self::command(ns, "ethtool")
-                .args(["-K", iface, "tx", "off"])
-                .output()?;
-            if !out.status.success() {
-                return Err(io::Error::other(format!(
-                    "ethtool -K {iface} tx off: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
-            }
+            run(Self::command(ns, "ethtool").args(["-K", iface, "tx", "off"]))?;
         }
         Ok(pair)
     }
@@ -297,30 +289,53 @@ impl Drop for Spawned {
     }
 }
 
+/// Why this process cannot make namespaces and attach XDP programs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    /// Not root.
+    #[error("not running as root")]
+    NotRoot,
+    /// No iproute2.
+    #[error("the `ip` command (iproute2) is missing")]
+    NoIp,
+    /// A kernel without network namespaces.
+    #[error("the kernel has no network namespaces")]
+    NoNamespaces,
+}
+
 /// Whether this process may create namespaces and attach XDP programs: running as root,
 /// with `ip` present and network namespaces supported by the kernel.
-pub fn available() -> Result<(), String> {
+pub fn available() -> Result<(), Unavailable> {
     if !nix::unistd::geteuid().is_root() {
-        return Err("not running as root".into());
+        return Err(Unavailable::NotRoot);
     }
     match Command::new("ip").arg("-V").output() {
         Ok(out) if out.status.success() => {}
-        _ => return Err("the `ip` command (iproute2) is missing".into()),
+        _ => return Err(Unavailable::NoIp),
     }
     if !std::path::Path::new("/proc/self/ns/net").exists() {
-        return Err("the kernel has no network namespaces".into());
+        return Err(Unavailable::NoNamespaces);
     }
     Ok(())
 }
 
-fn ip(args: &[&str]) -> io::Result<Output> {
-    let out = Command::new("ip").args(args).output()?;
+/// Runs `cmd`; its status not success is an error carrying the command line and its stderr.
+fn run(cmd: &mut Command) -> io::Result<Output> {
+    let out = cmd.output()?;
     if !out.status.success() {
+        let line: Vec<String> = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         return Err(io::Error::other(format!(
-            "ip {}: {}",
-            args.join(" "),
+            "{}: {}",
+            line.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
     Ok(out)
+}
+
+fn ip(args: &[&str]) -> io::Result<Output> {
+    run(Command::new("ip").args(args))
 }

@@ -255,10 +255,7 @@ mod tests {
                     (l3 + 12..l3 + 16, l3 + 16..l3 + 20)
                 };
                 let pseudo = udp_pseudo_header(&f[src], &f[dst], udp.len() as u16);
-                let c = match pseudo.bytes(&f[u..]).checksum() {
-                    0 => 0xffff,
-                    c => c,
-                };
+                let c = pseudo.bytes(&f[u..]).udp_checksum();
                 f[u + 6..u + 8].copy_from_slice(&c.to_be_bytes());
             }
             if f.len() < self.pad_to {

@@ -69,6 +69,17 @@ impl Sum {
         !self.folded()
     }
 
+    /// The checksum to write into a UDP header (whose checksum field was zero when summed): as
+    /// [`Sum::checksum`], but a computed zero goes on the wire as `0xffff`, since zero there
+    /// means "no checksum" (RFC 768).
+    #[inline]
+    pub fn udp_checksum(self) -> u16 {
+        match self.checksum() {
+            0 => 0xffff,
+            c => c,
+        }
+    }
+
     /// Whether data that includes its checksum field verifies.
     #[inline]
     pub fn verifies(self) -> bool {
