@@ -16,10 +16,8 @@ use std::{
     time::Duration,
 };
 
-use common::{Ingest, Outcome, TempDir, drops_total, scrape_until, test_network};
+use crate::common::{Ingest, Outcome, TempDir, drops_total, scrape_until, test_network};
 use testbed::netns::{self, VethPair};
-
-mod common;
 
 const RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../detector/rules/sigma-linux");
 const SIEM_PORT: u16 = 6514;

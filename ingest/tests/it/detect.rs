@@ -7,11 +7,9 @@ use std::{
     process::{Command, Stdio},
 };
 
-use common::{Ingest, Outcome, drops_total, test_network};
+use crate::common::{Ingest, Outcome, drops_total, test_network};
 use serde_json::Value;
 use testbed::netns::{self, VethPair};
-
-mod common;
 
 const RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../detector/rules/sigma-linux");
 const ALL_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../detector/rules");

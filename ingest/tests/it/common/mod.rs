@@ -10,9 +10,7 @@ use ingest::metrics::{self, Scrape};
 use serde_json::Value;
 use testbed::netns::{self, Spawned, VethPair};
 
-mod tempdir;
-#[allow(unused_imports, reason = "not every test binary uses it")]
-pub use tempdir::TempDir;
+pub use testbed::TempDir;
 
 /// `ingest run --print --stats-json` on the receiving end of `pair`, ready to receive.
 pub struct Ingest {
@@ -91,15 +89,42 @@ impl Ingest {
     }
 }
 
+/// A test's namespace pair, held with the lock that keeps tests pushing traffic one at a time
+/// (on two CPUs, two of them side by side would measure each other). The pair goes first
+/// (its namespaces removed), then the lock.
+pub struct Network {
+    pair: VethPair,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+impl std::ops::Deref for Network {
+    type Target = VethPair;
+
+    fn deref(&self) -> &VethPair {
+        &self.pair
+    }
+}
+
 /// The namespace pair for a test, or `None` (after printing why) on a kernel without BPF or
 /// AF_XDP: the only reason to skip. Not being root fails the test instead.
-pub fn test_network() -> Option<VethPair> {
+pub fn test_network() -> Option<Network> {
+    test_network_with_queues(1)
+}
+
+/// [`test_network`] with `queues` receive queues on each end.
+pub fn test_network_with_queues(queues: u32) -> Option<Network> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     if let Err(why) = ingest::sys::kernel_support() {
         eprintln!("SKIPPED: {why}");
         return None;
     }
     netns::available().expect("this test needs root and iproute2");
-    Some(VethPair::create().expect("creating namespaces and veth"))
+    // A test that failed while holding the lock leaves it poisoned; the next one still runs.
+    let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    Some(Network {
+        pair: VethPair::create_with_queues(queues).expect("creating namespaces and veth"),
+        _serial: serial,
+    })
 }
 
 /// Sum of the report's named drops.

@@ -7,11 +7,9 @@
 
 use std::{collections::BTreeSet, net::UdpSocket, time::Duration};
 
-use common::{Ingest, Outcome, drops_total, scrape_until, test_network};
+use crate::common::{Ingest, Outcome, drops_total, scrape_until, test_network};
 use ingest::metrics::{self, Scrape};
 use testbed::netns::{self, VethPair};
-
-mod common;
 
 const RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../detector/rules");
 const FAILED: &str =

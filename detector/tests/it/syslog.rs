@@ -1,14 +1,12 @@
 //! The syslog parsers against the RFC examples, real device variants, and every line of the
 //! LogHub OpenSSH and Linux samples (compared with LogHub's ground truth).
 
-use common::csv_fields;
+use crate::common::csv_fields;
 use detector::parse::{
     Event, FieldIndex, Format, FormatHint, ParseError, ParseOptions, Payload, PriError, parse,
     parse_indexed, unescape_into,
 };
 use proptest::prelude::*;
-
-mod common;
 
 fn p(s: &str) -> Event<'_> {
     parse(s.as_bytes(), &ParseOptions::default())

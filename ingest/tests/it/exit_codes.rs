@@ -4,9 +4,7 @@
 
 use std::process::Command;
 
-#[path = "common/tempdir.rs"]
-mod tempdir;
-use tempdir::TempDir;
+use crate::common::TempDir;
 
 fn ingest() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ingest"))

@@ -5,11 +5,6 @@
 //! rules, the template miner and the rate baselines; every table must have filled and counted
 //! its evictions.
 
-use std::{
-    alloc::{GlobalAlloc, Layout, System},
-    cell::Cell,
-};
-
 use detector::{
     engine::{
         Alerts, Blueprint, Clock, EngineOptions, Input, LearningOptions, RuleRef, Rules, StateTable,
@@ -22,42 +17,7 @@ use detector::{
     },
 };
 
-struct Counting;
-
-thread_local! {
-    /// Bytes this thread holds (frees of what another thread allocated may make it negative):
-    /// per thread, so the test harness's own threads do not count.
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-}
-
-fn live() -> isize {
-    LIVE.with(Cell::get)
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counting only touches
-// a const-initialised thread-local, which never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.with(|l| l.set(l.get() + layout.size() as isize));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.with(|l| l.set(l.get() - layout.size() as isize));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.with(|l| l.set(l.get() + new_size as isize - layout.size() as isize));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+use crate::alloc::live;
 
 const THRESHOLD: &str = r#"
 [[threshold]]

@@ -11,12 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Ingest, Outcome, TempDir, drops_total, test_network};
+use crate::common::{Ingest, Outcome, TempDir, drops_total, test_network};
 use ingest::metrics;
 use serde_json::Value;
 use testbed::netns::{self, VethPair};
-
-mod common;
 
 const ADDR: &str = "127.0.0.1:9514";
 const TOTAL: usize = 30_000;

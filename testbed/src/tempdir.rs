@@ -1,14 +1,12 @@
-//! A test's folder, removed also when the test fails. Shared by the ingest and bench
-//! integration tests (bench includes this file by path).
+//! A test's folder, removed also when the test fails.
 
 use std::path::PathBuf;
 
 /// A folder for one test's files (`ingest-NAME-PID` in the temporary folder), made now and
 /// removed when dropped, also when an assertion fails.
-#[allow(dead_code, reason = "not every test binary uses it")]
+#[derive(Debug)]
 pub struct TempDir(pub PathBuf);
 
-#[allow(dead_code, reason = "not every test binary uses every method")]
 impl TempDir {
     /// Makes the folder.
     pub fn new(name: &str) -> Self {

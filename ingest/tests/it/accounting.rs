@@ -11,15 +11,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 
-use common::{Ingest, Outcome, drops_total, test_network};
+use crate::common::{Ingest, Outcome, drops_total, test_network};
 use serde_json::Value;
 use testbed::{
     craft::UdpFrame,
     netns::{self, VethPair},
     packet::PacketSender,
 };
-
-mod common;
 
 const DENIED_SRC: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 66);
 const LOG_PORT: u16 = 514;

@@ -2,47 +2,9 @@
 //! allocator watches this thread while every format is parsed and all of its fields and
 //! structured-data parameters are read, known messages are mined, and events are matched.
 
-use std::{
-    alloc::{GlobalAlloc, Layout, System},
-    cell::Cell,
-};
-
 use detector::parse::{Event, FieldIndex, ParseOptions, parse, parse_indexed};
 
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counting only touches
-// const-initialised thread-locals, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.with(|a| a.set(a.get() + 1));
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCATIONS.with(|a| a.set(a.get() + 1));
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+use crate::alloc::allocations_of;
 
 const MESSAGES: [&str; 9] = [
     r#"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"][examplePriority@32473 class="high"] An application event log entry with a somewhat longer text to cross SIMD blocks"#,
@@ -87,25 +49,14 @@ fn parse_everything(index: &mut FieldIndex) -> usize {
 }
 
 #[test]
-fn the_counter_counts() {
-    COUNTING.with(|c| c.set(true));
-    let v = std::hint::black_box(vec![1u8; 10]);
-    COUNTING.with(|c| c.set(false));
-    assert_eq!(v.len(), 10);
-    assert_eq!(ALLOCATIONS.with(Cell::get), 1);
-}
-
-#[test]
 fn parsing_every_format_allocates_nothing() {
     // The first call picks the SIMD implementation (reading the environment allocates once).
     let mut index = FieldIndex::default();
     let warm = parse_everything(&mut index);
-    COUNTING.with(|c| c.set(true));
-    let seen = parse_everything(&mut index);
-    COUNTING.with(|c| c.set(false));
+    let (seen, allocations) = allocations_of(|| parse_everything(&mut index));
     assert_eq!(seen, warm);
     assert!(seen > 1000, "the fields were really read: {seen} bytes");
-    assert_eq!(ALLOCATIONS.with(Cell::get), 0, "allocations while parsing");
+    assert_eq!(allocations, 0, "allocations while parsing");
 }
 
 #[test]
@@ -128,16 +79,12 @@ fn mining_known_messages_allocates_nothing() {
     miner.add("Invalid user test from 198.51.100.7");
     miner.add("Invalid user guest from 198.51.100.7");
     let mut ids = [0u64; 4];
-    COUNTING.with(|c| c.set(true));
-    for (id, l) in ids.iter_mut().zip(lines) {
-        *id = miner.add(l).id;
-    }
-    COUNTING.with(|c| c.set(false));
-    assert_eq!(
-        ALLOCATIONS.with(Cell::get),
-        0,
-        "allocations while mining known messages"
-    );
+    let ((), allocations) = allocations_of(|| {
+        for (id, l) in ids.iter_mut().zip(lines) {
+            *id = miner.add(l).id;
+        }
+    });
+    assert_eq!(allocations, 0, "allocations while mining known messages");
     assert_eq!(ids[0], ids[1]);
 }
 
@@ -182,15 +129,13 @@ fn sigma_matching_allocates_nothing() {
     };
     // The first pass sizes the scratch and lets the regexes' lazy DFAs build their states.
     let warm = pass(&mut scratch);
-    COUNTING.with(|c| c.set(true));
-    let hits = pass(&mut scratch);
-    COUNTING.with(|c| c.set(false));
+    let (hits, allocations) = allocations_of(|| pass(&mut scratch));
     assert_eq!(hits, warm);
     assert!(
         hits >= 4,
         "the shellshock, reverse shell and both regex lines: {hits}"
     );
-    assert_eq!(ALLOCATIONS.with(Cell::get), 0, "allocations while matching");
+    assert_eq!(allocations, 0, "allocations while matching");
 }
 
 #[test]
@@ -311,20 +256,16 @@ fn the_engine_allocates_nothing_per_batch_new_keys_and_alerts_included() {
     // The first batch lets the regexes' lazy DFAs build the states this text needs.
     run(&mut engine, 0, &mut alerts);
     alerts.clear();
-    COUNTING.with(|c| c.set(true));
-    for k in 1..6 {
-        run(&mut engine, k, &mut alerts);
-        for a in alerts.as_slice() {
-            kinds[kind(a.rule)] = true;
+    let ((), allocations) = allocations_of(|| {
+        for k in 1..6 {
+            run(&mut engine, k, &mut alerts);
+            for a in alerts.as_slice() {
+                kinds[kind(a.rule)] = true;
+            }
+            alerts.clear();
         }
-        alerts.clear();
-    }
-    COUNTING.with(|c| c.set(false));
-    assert_eq!(
-        ALLOCATIONS.with(Cell::get),
-        0,
-        "allocations while detecting"
-    );
+    });
+    assert_eq!(allocations, 0, "allocations while detecting");
     for rule in [
         RuleRef::Sigma(0),
         RuleRef::Threshold(0),

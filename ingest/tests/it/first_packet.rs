@@ -13,10 +13,8 @@ use std::{
     time::Duration,
 };
 
-use common::{Ingest, Outcome, drops_total, test_network};
+use crate::common::{Ingest, Outcome, drops_total, test_network};
 use testbed::netns::{self, VethPair};
-
-mod common;
 
 const LOG_PORT: u16 = 514;
 const OTHER_PORT: u16 = 9999;

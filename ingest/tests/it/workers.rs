@@ -12,17 +12,16 @@ use std::{
     time::Duration,
 };
 
-use common::{Ingest, Outcome, TempDir, drops_total, test_network};
+use crate::common::{
+    Ingest, Outcome, TempDir, drops_total, test_network, test_network_with_queues,
+};
 use testbed::netns::{self, VethPair};
-
-mod common;
 
 #[test]
 fn two_queues_two_busy_polling_workers() {
-    if test_network().is_none() {
+    let Some(pair) = test_network_with_queues(2) else {
         return;
-    }
-    let pair = VethPair::create_with_queues(2).expect("creating a two-queue veth pair");
+    };
     let ingest = Ingest::start(
         &pair,
         "two-queues",

@@ -10,9 +10,7 @@ use std::{path::PathBuf, process::Command};
 
 use serde_json::Value;
 
-#[path = "../../ingest/tests/common/tempdir.rs"]
-mod tempdir;
-use tempdir::TempDir;
+use testbed::TempDir;
 
 #[test]
 fn the_quick_end_to_end_run_accounts_detects_and_reports() {
@@ -21,6 +19,7 @@ fn the_quick_end_to_end_run_accounts_detects_and_reports() {
         return;
     }
     testbed::netns::available().expect("this test needs root and iproute2");
+    let _serial = crate::serial();
     let bench = PathBuf::from(env!("CARGO_BIN_EXE_bench"));
     assert!(
         bench.with_file_name("ingest").exists(),

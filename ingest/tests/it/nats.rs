@@ -15,11 +15,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Ingest, Outcome, TempDir, drops_total, scrape_until, test_network};
+use crate::common::{Ingest, Outcome, TempDir, drops_total, scrape_until, test_network};
 use ingest::metrics::Scrape;
 use testbed::netns::{self, VethPair};
-
-mod common;
 
 const RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../detector/rules/sigma-linux");
 const METRICS: &str = "127.0.0.1:9514";

@@ -13,9 +13,7 @@ use std::{path::PathBuf, process::Command, time::Duration};
 use serde_json::Value;
 use testbed::netns::{self, Spawned, VethPair};
 
-#[path = "../../ingest/tests/common/tempdir.rs"]
-mod tempdir;
-use tempdir::TempDir;
+use testbed::TempDir;
 
 fn bench(args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_bench"))
@@ -37,6 +35,7 @@ fn a_generated_capture_replayed_into_ingest_is_all_received() {
         return;
     }
     netns::available().expect("this test needs root and iproute2");
+    let _serial = crate::serial();
     let ingest_bin = PathBuf::from(env!("CARGO_BIN_EXE_bench")).with_file_name("ingest");
     assert!(
         ingest_bin.exists(),
