@@ -14,7 +14,7 @@ use crate::{
     datapath::live::{SourceStats, StatsPublisher, WorkerStats, XdpSourceReport},
     datapath::pipeline::{Message, Path, Pipeline, monotonic_ns},
     datapath::socket::SocketSource,
-    sys::xsk::XskQueue,
+    sys::xsk::{Rings, XskQueue},
 };
 
 /// How a worker waits when its rings are empty.
@@ -32,26 +32,30 @@ pub enum Mode {
     Poll,
 }
 
-/// A worker's source of messages.
+/// A worker's source of messages: the real AF_XDP socket by default, any [`Rings`] in tests.
 #[derive(Debug)]
-pub enum Source {
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per worker, made once and never moved on the packet path"
+)]
+pub enum Source<R: Rings = XskQueue> {
     /// One AF_XDP socket.
-    Xdp(XdpSource),
+    Xdp(XdpSource<R>),
     /// Kernel sockets.
     Socket(SocketSource),
 }
 
 /// An AF_XDP socket and the counters of frames it could not decode.
 #[derive(Debug)]
-pub struct XdpSource {
-    queue: XskQueue,
+pub struct XdpSource<R: Rings = XskQueue> {
+    queue: R,
     checksums: Checksums,
     frame_drops: [u64; FrameError::ALL.len()],
 }
 
-impl XdpSource {
+impl<R: Rings> XdpSource<R> {
     /// Wraps an open socket; its frames' checksums are handled as `checksums` says.
-    pub fn new(queue: XskQueue, checksums: Checksums) -> Self {
+    pub fn new(queue: R, checksums: Checksums) -> Self {
         Self {
             queue,
             checksums,
@@ -60,7 +64,7 @@ impl XdpSource {
     }
 
     /// The socket.
-    pub fn queue(&self) -> &XskQueue {
+    pub fn queue(&self) -> &R {
         &self.queue
     }
 
@@ -93,7 +97,7 @@ impl XdpSource {
     }
 }
 
-impl SourceStats for Source {
+impl<R: Rings> SourceStats for Source<R> {
     fn stats_into(&self, stats: &mut WorkerStats, slow: bool) {
         match self {
             Source::Xdp(s) => {
@@ -199,8 +203,8 @@ const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Runs `source` into `pipeline` until `stop` is set, publishing the counters into `stats`
 /// after every batch; then drains what is left in the ring or the socket buffers, so that it
 /// is received and counted rather than dropped unseen when the socket closes.
-pub fn run(
-    source: &mut Source,
+pub fn run<R: Rings>(
+    source: &mut Source<R>,
     pipeline: &mut Pipeline,
     stats: &mut StatsPublisher,
     stop: &AtomicBool,
@@ -237,8 +241,8 @@ pub fn run(
 
 /// Reads `source` until it is empty [`DRAIN_EMPTY_ROUNDS`] times in a row, or for at most
 /// [`DRAIN_LIMIT`].
-fn drain(
-    source: &mut Source,
+fn drain<R: Rings>(
+    source: &mut Source<R>,
     pipeline: &mut Pipeline,
     stats: &mut StatsPublisher,
 ) -> io::Result<()> {
@@ -269,6 +273,143 @@ fn drain(
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    use crate::{
+        datapath::{
+            live,
+            pipeline::{Inbox, outbox},
+        },
+        sys::fake::FakeRings,
+    };
+    use detector::{
+        engine::{Blueprint, EngineOptions, Rules},
+        rules::sigma::{LogsourceMap, SigmaRule},
+    };
+
+    /// A frame from `src` to the log port carrying `payload`, its checksums right.
+    fn frame(src: &str, payload: &str) -> Vec<u8> {
+        let src: std::net::SocketAddr = src.parse().unwrap();
+        let dst = if src.is_ipv4() {
+            "198.18.0.2:514"
+        } else {
+            "[2001:2::2]:514"
+        };
+        testbed::craft::UdpFrame {
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: [2, 0, 0, 0, 0, 2],
+            vlans: &[],
+            src,
+            dst: dst.parse().unwrap(),
+            payload: payload.as_bytes(),
+        }
+        .build()
+    }
+
+    /// A pipeline whose engine has one Sigma rule, firing on `Failed password`.
+    fn pipeline() -> (Pipeline, Inbox) {
+        let rule = SigmaRule::from_yaml(
+            "f.yml",
+            "title: f\nlogsource: {product: linux}\n\
+             detection: {keywords: ['Failed password'], condition: keywords}\n",
+            &LogsourceMap::default(),
+        )
+        .unwrap();
+        let rules = Rules {
+            sigma: vec![rule],
+            ..Rules::default()
+        };
+        let opts = EngineOptions {
+            budget_bytes: 1 << 20,
+            ..EngineOptions::default()
+        };
+        let engine = Box::new(Blueprint::new(&rules, opts).engine());
+        let (out, inbox) = outbox(64, 64);
+        (Pipeline::new(0, false, engine, out), inbox)
+    }
+
+    /// The worker loop, unprivileged: frames from a fake ring, a batch at a time, through the
+    /// loop, the frame decoder, the pipeline and the engine; the counters published as it
+    /// goes; frames still queued when the stop comes read by the drain, not lost.
+    #[test]
+    fn the_worker_loop_runs_on_a_fake_ring_and_drains_at_stop() {
+        let mut rings = FakeRings::default();
+        let t = monotonic_ns();
+        let good: Vec<Vec<u8>> = (0..64)
+            .map(|i| {
+                frame(
+                    "198.18.0.1:4000",
+                    &format!("<38>Nov 22 10:00:00 h sshd[1]: ok {i}"),
+                )
+            })
+            .collect();
+        rings.push_batch(&good, t);
+        let mut bad = frame("198.18.0.1:4000", "<38>Nov 22 10:00:00 h sshd[1]: x");
+        let at = bad.len() - 1;
+        bad[at] ^= 0xff; // the UDP checksum no longer holds
+        rings.push_batch(
+            &[
+                frame(
+                    "[2001:2::1]:4000",
+                    "<38>Nov 22 10:00:00 h sshd[1]: Failed password",
+                ),
+                bad,
+                vec![0u8; 10],
+            ],
+            t,
+        );
+        let mut source = Source::Xdp(XdpSource::new(rings, Checksums::Verify));
+        let (mut p, mut inbox) = pipeline();
+        let (mut publisher, mut reader) = live::channel();
+        let stop = AtomicBool::new(false);
+        let waiting = Waiting {
+            mode: Mode::Poll,
+            poll_timeout_ms: 1,
+            coalesce: Duration::ZERO,
+            batch_size: 64,
+        };
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(|| run(&mut source, &mut p, &mut publisher, &stop, waiting));
+            // The loop takes both batches and publishes as it goes.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while reader.read().xdp.is_none_or(|x| x.xsk.frames_received < 67) {
+                assert!(std::time::Instant::now() < deadline, "{:?}", reader.read());
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            stop.store(true, Ordering::Relaxed);
+            worker.join().unwrap().unwrap();
+        });
+        let Source::Xdp(x) = &mut source else {
+            unreachable!()
+        };
+        // Queued after the stop: the drain reads them.
+        x.queue.push_batch(&good[..3], t);
+        let stop = AtomicBool::new(true);
+        run(&mut source, &mut p, &mut publisher, &stop, waiting).unwrap();
+
+        let c = p.counters();
+        assert_eq!((c.received_xdp, c.parsed), (65 + 3, 65 + 3));
+        assert_eq!(
+            c.latency_unmeasured, 0,
+            "every frame carried its arrival time"
+        );
+        let Source::Xdp(x) = &source else {
+            unreachable!()
+        };
+        assert_eq!(x.frame_drops[FrameError::BadUdpChecksum.index()], 1);
+        assert_eq!(x.frame_drops[FrameError::Malformed.index()], 1);
+        let counters = x.queue.counters();
+        assert_eq!((counters.frames_received, counters.batches), (70, 3));
+        assert!(x.queue.waits > 0, "poll mode sleeps when the ring is empty");
+        assert_eq!(
+            x.queue.kicks,
+            2 * u64::from(DRAIN_EMPTY_ROUNDS),
+            "poll mode kicks only while draining, once each empty look"
+        );
+        // The Sigma rule fired once, on the IPv6 message, and its alert left the worker.
+        let alerts: Vec<_> = std::iter::from_fn(|| inbox.alerts.pop().ok()).collect();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].sample.src, "[2001:2::1]:4000".parse().unwrap());
+    }
 
     #[test]
     fn the_pause_fills_a_batch_at_the_measured_rate_and_no_longer() {

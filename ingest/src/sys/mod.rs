@@ -2,6 +2,8 @@
 //! `// SAFETY:` reason. The rest of `ingest` is safe code built on these wrappers.
 
 pub mod cpu;
+#[cfg(test)]
+pub mod fake;
 pub mod signal;
 pub mod udp;
 pub mod xsk;

@@ -218,6 +218,56 @@ pub struct KernelXskStats {
     pub rx_invalid_descs: u64,
 }
 
+/// What a worker needs of an AF_XDP socket: its RX ring a batch at a time, and the waits and
+/// kicks around it. [`XskQueue`] is the real socket; `sys::fake::FakeRings` (in tests)
+/// serves frames from memory, so the worker loop runs in an unprivileged test.
+pub trait Rings {
+    /// The frames of one batch, lent while they lie in the ring's memory.
+    type Frames<'a>: Iterator<Item = RxFrame<'a>>
+    where
+        Self: 'a;
+
+    /// Takes up to one batch and lends it to `handle`; returns the number of frames taken (0:
+    /// the ring was empty, and `handle` was not called).
+    fn recv_batch(&mut self, handle: impl FnOnce(Self::Frames<'_>)) -> usize;
+
+    /// Sleeps for up to `timeout_ms` until frames arrive.
+    fn wait(&mut self, timeout_ms: i32) -> io::Result<()>;
+
+    /// Busy-poll mode: drives the driver from this thread when the ring is empty.
+    fn kick(&mut self);
+
+    /// What the receive loop has counted so far.
+    fn counters(&self) -> XskCounters;
+
+    /// The kernel's counters for the socket.
+    fn kernel_stats(&self) -> Result<KernelXskStats, XskError>;
+}
+
+impl Rings for XskQueue {
+    type Frames<'a> = Frames<'a>;
+
+    fn recv_batch(&mut self, handle: impl FnOnce(Frames<'_>)) -> usize {
+        XskQueue::recv_batch(self, handle)
+    }
+
+    fn wait(&mut self, timeout_ms: i32) -> io::Result<()> {
+        XskQueue::wait(self, timeout_ms)
+    }
+
+    fn kick(&mut self) {
+        XskQueue::kick(self);
+    }
+
+    fn counters(&self) -> XskCounters {
+        XskQueue::counters(self)
+    }
+
+    fn kernel_stats(&self) -> Result<KernelXskStats, XskError> {
+        XskQueue::kernel_stats(self)
+    }
+}
+
 /// An open AF_XDP socket with its UMEM, fill ring and RX ring.
 pub struct XskQueue {
     // Field order is drop order: the rings go before the socket's UMEM.
@@ -481,7 +531,7 @@ fn transient(e: &io::Error) -> bool {
 /// Splits the [`XdpMeta`] stamp the XDP program put in front of a frame from the frame: the
 /// arrival time and the Ethernet frame after it. A frame that does not start with the stamp is
 /// returned whole, without a time.
-fn take_arrival(data: &[u8]) -> (Option<u64>, &[u8]) {
+pub(super) fn take_arrival(data: &[u8]) -> (Option<u64>, &[u8]) {
     let Some((stamp, frame)) = data.split_first_chunk::<XDP_META_LEN>() else {
         return (None, data);
     };
