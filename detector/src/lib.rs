@@ -6,6 +6,8 @@
 //! Knowing nothing of packets is what lets this crate be tested, fuzzed and benchmarked without
 //! root, and used offline.
 
+#![warn(missing_docs)]
+
 pub mod baseline;
 pub mod bounded;
 pub mod engine;

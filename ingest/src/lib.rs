@@ -3,6 +3,8 @@
 //!
 //! Unsafe system calls live in [`sys`] only.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod daemon;
 pub mod datapath;

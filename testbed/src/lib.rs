@@ -7,6 +7,8 @@
 //! appliance. The unsafe system calls of the senders carry their `// SAFETY:` reasons as the
 //! product's do.
 
+#![warn(missing_docs)]
+
 pub mod craft;
 pub mod netns;
 pub mod packet;

@@ -4,6 +4,7 @@
 //! on the layout of every map key and value. Map names are constants so a rename cannot make the
 //! two sides disagree silently.
 #![no_std]
+#![warn(missing_docs)]
 
 pub mod checksum;
 pub mod walk;
