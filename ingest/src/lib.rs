@@ -11,6 +11,7 @@ pub mod datapath;
 pub mod host;
 pub mod metrics;
 pub mod output;
+pub mod report;
 pub mod rules;
 pub mod status;
 pub mod sys;

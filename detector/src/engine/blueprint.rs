@@ -11,7 +11,7 @@ use crate::{
     },
 };
 
-use super::{Clock, Engine};
+use super::clock::Clock;
 
 /// Every rule of a rule set, as loaded: Sigma rules with their correlations, and the native
 /// threshold and silence rules.
@@ -134,11 +134,6 @@ impl Blueprint {
     /// The options engines are made with.
     pub fn options(&self) -> &EngineOptions {
         &self.opts
-    }
-
-    /// A new engine with empty state, all of it allocated now.
-    pub fn engine(&self) -> Engine {
-        Engine::new(self)
     }
 }
 

@@ -172,6 +172,13 @@ pub struct Engine {
     last_len: usize,
 }
 
+impl Blueprint {
+    /// A new engine with empty state, all of it allocated now.
+    pub fn engine(&self) -> Engine {
+        Engine::new(self)
+    }
+}
+
 impl Engine {
     fn new(b: &Blueprint) -> Self {
         let base = b.sigma.rules().len();

@@ -3,8 +3,9 @@
 //! its family).
 
 use super::{
-    MAX_ROOT_TOKENS, MAX_TOKENS, Mined,
+    mask::MAX_TOKENS,
     miner::{END_OF_MESSAGE, Miner, path, short},
+    options::{MAX_ROOT_TOKENS, Mined},
     record::Record,
 };
 

@@ -2,9 +2,10 @@
 //! public calls.
 
 use super::{
-    Found, MAX_ROOT_TOKENS, Mined, MinerOptions, Template,
     mask::{self, Tokens, wild_hash},
+    options::{Found, MAX_ROOT_TOKENS, Mined, MinerOptions},
     record::Record,
+    template::Template,
 };
 use crate::table::{self, Table};
 

@@ -1,7 +1,7 @@
 //! A kept template as the miner stores it: fixed in size, so the template table is allocated
 //! once.
 
-use super::{MAX_TOKENS, TEXT_MAX};
+use super::mask::{MAX_TOKENS, TEXT_MAX};
 
 /// One kept template, fixed in size.
 #[derive(Clone, Copy, Debug)]

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::{Miner, MinerOptions};
+use super::{miner::Miner, options::MinerOptions};
 
 /// Why a labelled file could not be read.
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,7 @@
 //! A kept template, as callers see it.
 
 use super::{
-    TEXT_MAX,
-    mask::{WILD, token_text},
+    mask::{TEXT_MAX, WILD, token_text},
     record::Record,
 };
 

@@ -2,7 +2,7 @@
 //! payload format of the body.
 
 use super::{
-    Event, Format, FormatHint, ParseError, ParseOptions,
+    event::{Event, Format, FormatHint, ParseError, ParseOptions, strip_bom},
     fields::{self, FieldIndex, Payload, detect_payload},
     pri::{PriError, parse_pri},
     rfc3164::rfc3164,
@@ -142,8 +142,4 @@ fn parse_header<'a>(ev: &mut Event<'a>, input: &'a [u8], opts: &ParseOptions) {
     }
     ev.payload = opts.payload.unwrap_or_else(|| detect_payload(ev.body));
     ev.error = error;
-}
-
-pub(super) fn strip_bom(s: &[u8]) -> &[u8] {
-    s.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(s)
 }

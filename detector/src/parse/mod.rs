@@ -2,6 +2,7 @@
 //! none allocates: see [`parse`] and [`Event`].
 
 mod dispatch;
+mod error;
 mod event;
 mod fields;
 pub mod framing;

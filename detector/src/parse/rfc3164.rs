@@ -1,7 +1,10 @@
 //! The BSD header (RFC 3164) as devices really send it: a timestamp in one of many shapes, a
 //! host, a tag with or without a pid, and Cisco's `%FAC-SEV-MNEMONIC:` tags.
 
-use super::{CiscoTag, Event, ParseOptions, dispatch::strip_bom, time};
+use super::{
+    event::{CiscoTag, Event, ParseOptions, strip_bom},
+    time,
+};
 use crate::simd;
 
 /// RFC 3164 as sent: `[seq: ][*]TIMESTAMP[:] [HOST ]TAG[[PID]]: MSG`, with every part but the

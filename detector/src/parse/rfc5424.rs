@@ -1,7 +1,11 @@
 //! The RFC 5424 header: `VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP
 //! STRUCTURED-DATA [SP MSG]`.
 
-use super::{Event, ParseError, dispatch::strip_bom, sd::structured_data_len, time};
+use super::{
+    event::{Event, ParseError, strip_bom},
+    sd::structured_data_len,
+    time,
+};
 use crate::simd;
 
 /// The space-delimited fields of an RFC 5424 header, cut with one vector pass: a mask of the

@@ -1,7 +1,7 @@
 //! RFC 5424 STRUCTURED-DATA: validating it as the header is read, and iterating its parameters
 //! when a rule asks.
 
-use super::ParseError;
+use super::error::ParseError;
 use crate::simd::{self, ByteSet};
 
 /// Iterator over structured-data parameters.

@@ -3,7 +3,7 @@
 //! ([`Config`], TOML, `deploy/ingest.toml` documents each key), its defaults, and the command
 //! line's overrides ([`Overrides`], each flag showing the default and, for the common ones, an
 //! `INGEST_*` environment variable). A new option is one row: it cannot be forgotten in a
-//! layer. The daemon's options are made from a configuration ([`crate::daemon::Options`]).
+//! layer. The daemon's options are made from a configuration (the daemon's `Options::from_config`).
 //!
 //! Layers, later over earlier: the defaults, the file (`--config`, `INGEST_CONFIG`, else
 //! `/etc/ingest/ingest.toml` when it exists), the environment, the flags. `ingest check-config

@@ -26,7 +26,7 @@ use detector::engine::{Blueprint, EngineOptions, LearningOptions};
 
 use crate::{
     config::Config,
-    daemon::{OutputSink, Running},
+    daemon::running::{OutputSink, Running},
     datapath::pipeline::{MessageCopy, Parsing, WorkerAlert},
     metrics::{self, AlertCounts, Refusal, Reply, Request},
     output::sinks::{Outgoing, Sinks},

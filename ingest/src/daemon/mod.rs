@@ -19,79 +19,28 @@ use crate::{
     datapath::live::{self, StatsReader},
     datapath::pipeline::{EngineSwapHandle, Inbox, Pipeline, engine_swap, outbox},
     datapath::worker::Mode,
-    datapath::xdp::{AttachMode, XdpError, XdpSteering},
-    sys::{
-        cpu,
-        udp::UdpKernelDrops,
-        xsk::{BindMode, BusyPollStatus},
-    },
+    datapath::xdp::{AttachMode, XdpSteering},
+    sys::{cpu, udp::UdpKernelDrops},
 };
 
+mod error;
 pub mod housekeeping;
 mod latency;
 mod merge;
 mod options;
-mod report;
 mod run;
-mod running;
+pub mod running;
 mod spawn;
 
 pub use crate::datapath::Backend;
+pub use crate::report::{
+    HistogramError, LatencyReport, Percentiles, QueueReport, Report, TOP_SOURCES_REPORTED,
+    TopSource, WorkerInfo, decode_histogram, encode_histogram,
+};
+pub use error::DaemonError;
 use latency::LatencyTotals;
 pub use options::{Options, default_cpus};
-pub use report::{
-    HistogramError, LatencyReport, Percentiles, QueueReport, Report, TOP_SOURCES_REPORTED,
-    TopSource, decode_histogram, encode_histogram,
-};
-pub use running::{OutputSink, Running, SwapError};
 use spawn::{Plan, Ready, WorkerEnd, WorkerSpec};
-
-/// Why the daemon could not start or stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
-    /// The options are inconsistent.
-    #[error("invalid options: {0}")]
-    Options(String),
-    /// Loading, attaching or configuring the XDP program.
-    #[error(transparent)]
-    Xdp(#[from] XdpError),
-    /// A worker could not set up its socket.
-    #[error("worker {worker}: {message}")]
-    Worker {
-        /// Worker index.
-        worker: usize,
-        /// What went wrong.
-        message: String,
-    },
-}
-
-/// What a worker says once it is ready (in the `ready` line and the report).
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct WorkerInfo {
-    /// Index.
-    pub worker: usize,
-    /// `xdp` or `socket`.
-    pub kind: &'static str,
-    /// Receive queue (AF_XDP workers).
-    pub queue: Option<u32>,
-    /// CPUs it is pinned to.
-    pub cpus: Vec<usize>,
-    /// Whether pinning worked (`"ok"`, else the error).
-    #[serde(serialize_with = "crate::sys::serialize_outcome")]
-    pub pinned: crate::sys::Outcome,
-    /// How it waits.
-    pub mode: Mode,
-    /// AF_XDP bind mode.
-    pub bind_mode: Option<BindMode>,
-    /// Whether the UMEM is on huge pages.
-    pub hugepages: Option<bool>,
-    /// Busy-poll socket options, in busy-poll mode.
-    pub busy_poll: Option<BusyPollStatus>,
-    /// UDP receive buffer granted (socket workers).
-    pub udp_rcvbuf: Option<usize>,
-    /// Whether it serves TCP.
-    pub tcp: bool,
-}
 
 struct Worker {
     /// Whether it reads an AF_XDP socket (else kernel sockets).

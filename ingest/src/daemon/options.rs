@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use detector::parse::ParseOptions;
 
-use super::DaemonError;
+use super::error::DaemonError;
 use crate::{
     config::{Config, PortFormat},
     datapath::Backend,

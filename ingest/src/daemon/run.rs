@@ -6,8 +6,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use super::running::{OutputSink, Running};
 use super::{Daemon, DaemonError, Limits, Report, running::drain, spawn::WorkerEnd};
-use super::{OutputSink, Running};
 
 impl Daemon {
     /// The housekeeping loop: hands every worker output to `sink` until `stop` is set or a

@@ -3,7 +3,8 @@
 
 use std::sync::{Arc, atomic::AtomicBool, mpsc};
 
-use super::{Options, WorkerInfo};
+use super::options::Options;
+use crate::report::WorkerInfo;
 use crate::{
     datapath::live::{SlowStats, StatsPublisher, WorkerStats},
     datapath::pipeline::{Pipeline, StageLatency},

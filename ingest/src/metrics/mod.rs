@@ -1,4 +1,4 @@
-//! The Prometheus endpoint: every counter of the [`Report`](crate::daemon::Report) in the text exposition format
+//! The Prometheus endpoint: every counter of the [`Report`](crate::report::Report) in the text exposition format
 //! (version 0.0.4), served over plain HTTP from a thread of its own, and the reader that
 //! `ingest status` uses to turn a scrape back into numbers.
 //!

@@ -6,7 +6,7 @@ use super::{
     AlertCounts,
     exposition::{Exposition, name_of},
 };
-use crate::{daemon::Report, datapath::xdp::AttachMode};
+use crate::{datapath::xdp::AttachMode, report::Report};
 
 /// The whole exposition for `report` and `alerts`.
 pub fn render(report: &Report, alerts: &AlertCounts) -> String {

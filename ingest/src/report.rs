@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use detector::engine::EngineStats;
 use hdrhistogram::Histogram;
 
-use super::{Backend, WorkerInfo};
+use crate::datapath::Backend;
+use crate::sys::xsk::{BindMode, BusyPollStatus};
 use crate::{
     datapath::live::XdpSourceReport,
     datapath::pipeline::{Stage, StageLatency},
@@ -220,4 +221,32 @@ impl Report {
     pub fn drops_total(&self) -> u64 {
         self.drops.values().sum()
     }
+}
+
+/// What a worker says once it is ready (in the `ready` line and the report).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct WorkerInfo {
+    /// Index.
+    pub worker: usize,
+    /// `xdp` or `socket`.
+    pub kind: &'static str,
+    /// Receive queue (AF_XDP workers).
+    pub queue: Option<u32>,
+    /// CPUs it is pinned to.
+    pub cpus: Vec<usize>,
+    /// Whether pinning worked (`"ok"`, else the error).
+    #[serde(serialize_with = "crate::sys::serialize_outcome")]
+    pub pinned: crate::sys::Outcome,
+    /// How it waits.
+    pub mode: Mode,
+    /// AF_XDP bind mode.
+    pub bind_mode: Option<BindMode>,
+    /// Whether the UMEM is on huge pages.
+    pub hugepages: Option<bool>,
+    /// Busy-poll socket options, in busy-poll mode.
+    pub busy_poll: Option<BusyPollStatus>,
+    /// UDP receive buffer granted (socket workers).
+    pub udp_rcvbuf: Option<usize>,
+    /// Whether it serves TCP.
+    pub tcp: bool,
 }
