@@ -79,4 +79,3 @@ pub struct Mined {
     /// Whether the message started a new template.
     pub new: bool,
 }
-

@@ -5,12 +5,12 @@
 //! input, structured data and payload fields are iterated lazily ([`Event::sd_params`],
 //! [`Event::fields`]), and malformed input yields what could be read plus one [`ParseError`].
 
+pub use super::error::ParseError;
 use super::{
     fields::{Field, FieldIndex, Fields, IndexedFields, Payload},
     pri::Pri,
     sd::SdParams,
 };
-pub use super::error::ParseError;
 
 /// Which header format to read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! name patterns, parsed into an expression over the rule's searches.
 
 use super::super::pattern::{StrKind, StrPattern};
-use super::Invalid;
+use super::error::Invalid;
 use super::matcher::{Expr, Search};
 
 /// Condition grammar: `or` < `and` < `not` < atoms (`name`, `name*`, `1 of X`, `all of X`,

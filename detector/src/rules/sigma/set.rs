@@ -1,9 +1,9 @@
 //! A set of rules evaluated together, through one literal prefilter and one RegexSet per field.
 
 use super::super::literals::{LiteralSet, SCREEN_MIN_LEN};
-use super::SigmaRule;
 use super::logsource::Gate;
 use super::matcher::*;
+use super::rule::SigmaRule;
 use crate::parse::Event;
 
 /// Gathers every `re` value of `rules` into one RegexSet per field (the same pattern once), and

@@ -1,0 +1,165 @@
+//! One compiled Sigma rule: its log source and its condition over its searches.
+
+use serde_yaml::Value;
+
+use super::{
+    compile::compile_search,
+    condition::parse_condition,
+    error::RuleError,
+    level::{Level, parse_level, parse_tags},
+    logsource::{Gate, LogsourceMap},
+    matcher::{Alone, Expr, ReEval, Search},
+};
+use crate::parse::Event;
+
+/// A compiled Sigma rule.
+#[derive(Clone, Debug)]
+pub struct SigmaRule {
+    /// `title`.
+    pub title: String,
+    /// `id`.
+    pub id: Option<String>,
+    /// `name` (how correlation rules refer to it, besides the id).
+    pub name: Option<String>,
+    /// `level`.
+    pub level: Level,
+    /// `tags` (ATT&CK techniques and tactics as `attack.t1190`, ...).
+    pub tags: Vec<String>,
+    /// The file it came from.
+    pub file: String,
+    /// The messages its log source takes.
+    pub(super) logsource: Gate,
+    pub(super) searches: Vec<(String, Search)>,
+    pub(super) condition: Expr,
+}
+
+impl SigmaRule {
+    /// Whether `e` matches the rule (its log source and its condition).
+    pub fn matches(&self, e: &Event<'_>) -> bool {
+        self.matches_with(e, &mut Alone)
+    }
+
+    pub(super) fn matches_with(&self, e: &Event<'_>, res: &mut impl ReEval) -> bool {
+        self.logsource.takes(e) && self.condition.eval(&self.searches, e, res)
+    }
+
+    /// Compiles a rule from its YAML text; `file` names it in errors.
+    pub fn from_yaml(file: &str, text: &str, logsources: &LogsourceMap) -> Result<Self, RuleError> {
+        let doc: Value = serde_yaml::from_str(text).map_err(|e| RuleError {
+            file: file.to_string(),
+            construct: "yaml".into(),
+            message: e.to_string(),
+        })?;
+        Self::from_value(file, &doc, logsources)
+    }
+
+    /// Compiles a rule from one parsed YAML document.
+    pub fn from_value(
+        file: &str,
+        doc: &Value,
+        logsources: &LogsourceMap,
+    ) -> Result<Self, RuleError> {
+        let err = |construct: &str, message: String| RuleError {
+            file: file.to_string(),
+            construct: construct.to_string(),
+            message,
+        };
+        let title = doc["title"]
+            .as_str()
+            .ok_or_else(|| err("title", "missing".into()))?
+            .to_string();
+        if doc.get("correlation").is_some() {
+            return Err(err(
+                "correlation",
+                "a correlation rule: load it with load::load_dir, beside the rules it refers to"
+                    .into(),
+            ));
+        }
+        let level = parse_level(doc["level"].as_str()).map_err(|m| err("level", m.0))?;
+        let ls = &doc["logsource"];
+        let product = ls["product"].as_str();
+        let tagged = product.is_some_and(|p| logsources.tagged_products.iter().any(|t| t == p));
+        if let Some(product) = product
+            && !tagged
+            && !logsources.products.iter().any(|p| p == product)
+        {
+            return Err(err(
+                "logsource.product",
+                format!("{product:?} is not mapped onto syslog"),
+            ));
+        }
+        let category = match ls["category"].as_str() {
+            None => None,
+            Some(category) => Some(logsources.category(category).ok_or_else(|| {
+                err(
+                    "logsource.category",
+                    format!("{category:?} is not mapped onto syslog"),
+                )
+            })?),
+        };
+        let source = match ls["service"].as_str() {
+            None => None,
+            Some(service) => Some(
+                match (tagged, product) {
+                    (true, Some(product)) => logsources.tagged_service(product, service),
+                    _ => logsources.service(service),
+                }
+                .ok_or_else(|| {
+                    err(
+                        "logsource.service",
+                        format!("{service:?} is not in the log source table"),
+                    )
+                })?,
+            ),
+        };
+        let detection = doc["detection"]
+            .as_mapping()
+            .ok_or_else(|| err("detection", "missing or not a map".into()))?;
+        let mut searches = Vec::new();
+        let mut condition_text = None;
+        for (k, v) in detection {
+            let name = k
+                .as_str()
+                .ok_or_else(|| err("detection", "a non-string key".into()))?;
+            if name == "condition" {
+                condition_text = Some(match v {
+                    Value::String(s) => s.clone(),
+                    Value::Sequence(list) => list
+                        .iter()
+                        .map(|c| c.as_str().map(|s| format!("({s})")))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| err("condition", "a list of non-strings".into()))?
+                        .join(" or "),
+                    _ => return Err(err("condition", "not a string or a list".into())),
+                });
+                continue;
+            }
+            if name == "timeframe" {
+                return Err(err(
+                    "timeframe",
+                    "timeframes belong to correlation rules".into(),
+                ));
+            }
+            let search = compile_search(v).map_err(|(c, m)| err(&format!("{name}{c}"), m))?;
+            searches.push((name.to_string(), search));
+        }
+        let condition_text = condition_text.ok_or_else(|| err("condition", "missing".into()))?;
+        let condition = parse_condition(&condition_text, &searches)
+            .map_err(|m| err("condition", format!("{m} in {condition_text:?}")))?;
+        Ok(Self {
+            title,
+            id: doc["id"].as_str().map(str::to_string),
+            name: doc["name"].as_str().map(str::to_string),
+            level,
+            tags: parse_tags(&doc["tags"]).map_err(|m| err("tags", m.0))?,
+            file: file.to_string(),
+            logsource: Gate {
+                tagged,
+                category,
+                service: source,
+            },
+            searches,
+            condition,
+        })
+    }
+}
