@@ -1,6 +1,9 @@
 //! The namespaces, the capture of each rate, and one target's run: start it, replay into it,
 //! measure its CPU, stop it, read its counters and alerts.
 
+use super::options::{E2eOptions, Target, UNPACED_PPS};
+use super::results::RunResult;
+use super::score::score;
 use std::{
     collections::BTreeMap,
     io::Write as _,
@@ -13,7 +16,6 @@ use ingest::sys::cpu;
 use serde_json::Value;
 use testbed::netns::{self, Spawned, VethPair};
 
-use super::*;
 use crate::{
     datapath::{cpu_idle_ns, process_cpu_ns},
     replay::{ReplayStats, Replayer},

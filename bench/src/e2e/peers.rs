@@ -1,6 +1,8 @@
 //! The peers: rsyslog and syslog-ng, started in the receiving namespace to write what they
 //! receive to a file.
 
+use super::harness::Harness;
+use super::options::Peer;
 use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -9,7 +11,7 @@ use std::{
 use anyhow::{Context as _, bail};
 use testbed::netns::{self, Spawned, VethPair};
 
-use super::{harness::udp_bound, *};
+use super::harness::udp_bound;
 
 impl Harness<'_> {
     pub(super) fn start_peer(&self, peer: Peer, file: &Path) -> anyhow::Result<Spawned> {

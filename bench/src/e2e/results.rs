@@ -1,11 +1,11 @@
 //! What a run of `bench e2e` measured, per target and in all.
 
+use super::score::KindScore;
 use std::{collections::BTreeMap, path::PathBuf};
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::*;
 use crate::replay::ReplayStats;
 
 /// One run: a target at an offered rate.
@@ -152,4 +152,27 @@ pub struct E2eReport {
     pub runs: Vec<RunResult>,
     /// The files written.
     pub report_files: Vec<PathBuf>,
+}
+
+/// The scores of several runs as one: counts added, precision and recall of the sums.
+pub(super) fn combine<'a>(
+    runs: impl Iterator<Item = &'a RunResult>,
+) -> BTreeMap<String, KindScore> {
+    let mut all: BTreeMap<String, KindScore> = BTreeMap::new();
+    for (kind, s) in runs.filter_map(|r| r.detection.as_ref()).flatten() {
+        let a = all.entry(kind.clone()).or_default();
+        a.true_positives += s.true_positives;
+        a.alerts += s.alerts;
+        a.injected += s.injected;
+        a.found += s.found;
+        a.background += s.background;
+        a.background_found += s.background_found;
+        for fp in &s.false_positives {
+            if a.false_positives.len() < 5 {
+                a.false_positives.push(fp.clone());
+            }
+        }
+    }
+    all.values_mut().for_each(KindScore::finish);
+    all
 }

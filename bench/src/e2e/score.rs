@@ -9,7 +9,6 @@ use std::{
 use serde::Serialize;
 use serde_json::Value;
 
-use super::*;
 use crate::traffic::Label;
 
 /// Precision and recall of one anomaly kind.
@@ -38,7 +37,7 @@ pub struct KindScore {
 
 impl KindScore {
     /// Precision and recall from the counts.
-    fn finish(&mut self) {
+    pub(super) fn finish(&mut self) {
         self.precision = if self.alerts == 0 {
             1.0
         } else {
@@ -121,29 +120,6 @@ pub fn score(alerts: &[Value], labels: &[Label]) -> BTreeMap<String, KindScore> 
     }
     scores.values_mut().for_each(KindScore::finish);
     scores
-}
-
-/// The scores of several runs as one: counts added, precision and recall of the sums.
-pub(super) fn combine<'a>(
-    runs: impl Iterator<Item = &'a RunResult>,
-) -> BTreeMap<String, KindScore> {
-    let mut all: BTreeMap<String, KindScore> = BTreeMap::new();
-    for (kind, s) in runs.filter_map(|r| r.detection.as_ref()).flatten() {
-        let a = all.entry(kind.clone()).or_default();
-        a.true_positives += s.true_positives;
-        a.alerts += s.alerts;
-        a.injected += s.injected;
-        a.found += s.found;
-        a.background += s.background;
-        a.background_found += s.background_found;
-        for fp in &s.false_positives {
-            if a.false_positives.len() < 5 {
-                a.false_positives.push(fp.clone());
-            }
-        }
-    }
-    all.values_mut().for_each(KindScore::finish);
-    all
 }
 
 #[cfg(test)]

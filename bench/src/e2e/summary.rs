@@ -1,6 +1,6 @@
 //! The readable summary of a run.
 
-use super::*;
+use super::results::E2eReport;
 
 /// The readable summary.
 pub fn print_summary(r: &E2eReport) {
