@@ -3,9 +3,28 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::*;
 use detector::parse::{ParseOptions, parse};
 use testbed::craft::UdpFrame;
+
+/// The LogHub samples, with the kind of host that logs each.
+pub(super) const CORPORA: [(&str, &str); 4] = [
+    (
+        "OpenSSH",
+        include_str!("../../../detector/tests/data/loghub/OpenSSH_2k.log"),
+    ),
+    (
+        "Linux",
+        include_str!("../../../detector/tests/data/loghub/Linux_2k.log"),
+    ),
+    (
+        "HDFS",
+        include_str!("../../../detector/tests/data/loghub/HDFS_2k.log"),
+    ),
+    (
+        "Apache",
+        include_str!("../../../detector/tests/data/loghub/Apache_2k.log"),
+    ),
+];
 
 /// SplitMix64: small, fast, and the same sequence everywhere for a seed.
 pub(super) struct Rng(pub(super) u64);

@@ -31,26 +31,6 @@ use hosts::*;
 pub use pcap::{read_pcap, write_pcap};
 pub use rewrite::{Rewrite, first_of_datagram, rewrite, tagged_fragments};
 
-/// The LogHub samples, with the kind of host that logs each.
-const CORPORA: [(&str, &str); 4] = [
-    (
-        "OpenSSH",
-        include_str!("../../../detector/tests/data/loghub/OpenSSH_2k.log"),
-    ),
-    (
-        "Linux",
-        include_str!("../../../detector/tests/data/loghub/Linux_2k.log"),
-    ),
-    (
-        "HDFS",
-        include_str!("../../../detector/tests/data/loghub/HDFS_2k.log"),
-    ),
-    (
-        "Apache",
-        include_str!("../../../detector/tests/data/loghub/Apache_2k.log"),
-    ),
-];
-
 /// What to generate.
 #[derive(Clone, Copy, Debug)]
 pub struct GenOptions {

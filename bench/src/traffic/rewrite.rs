@@ -1,6 +1,6 @@
 //! Rewriting a capture for the interfaces it is replayed on, and what its frames hold.
 
-use super::{MTU, hosts::push};
+use super::hosts::{MTU, push};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use testbed::craft::UdpFrame;
