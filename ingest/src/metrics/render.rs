@@ -3,7 +3,7 @@
 use detector::engine::StateTable as DetectorTable;
 
 use super::{
-    AlertCounts,
+    alerts::AlertCounts,
     exposition::{Exposition, name_of},
 };
 use crate::{datapath::xdp::AttachMode, report::Report};

@@ -2,7 +2,7 @@
 
 use std::{io, time::Duration};
 
-use super::Outgoing;
+use super::outgoing::Outgoing;
 
 /// How long a destination waits for a connection.
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);

@@ -7,8 +7,8 @@ use std::{
 };
 
 use super::{
-    Outgoing,
     destination::{Destination, closed},
+    outgoing::Outgoing,
 };
 
 /// A JSON-lines file, one alert a line.

@@ -3,8 +3,9 @@
 use std::{io, time::Duration};
 
 use super::{
-    Outgoing, SinkConfig,
+    config::SinkConfig,
     destination::{CONNECT_TIMEOUT, Destination, closed},
+    outgoing::Outgoing,
 };
 
 /// NATS JetStream: each alert published to `<prefix>.alerts.<level>` with its id as

@@ -9,7 +9,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use super::Outgoing;
+use super::outgoing::Outgoing;
 
 /// Alerts that could not be delivered yet: one JSON line each (with its severity and time) in
 /// a file, replayed from the front.

@@ -7,8 +7,9 @@ use std::{
 };
 
 use super::{
-    Outgoing, Protocol,
+    config::Protocol,
     destination::{CONNECT_TIMEOUT, Destination, closed},
+    outgoing::Outgoing,
 };
 
 /// A SIEM or collector that takes RFC 5424 syslog.

@@ -10,7 +10,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{Outgoing, SinkCounters, destination::Destination, spool::Spool};
+use super::{
+    destination::Destination,
+    outgoing::{Outgoing, SinkCounters},
+    spool::Spool,
+};
 
 /// How long a failed sink waits before trying again, at first and at most.
 pub(super) const RETRY_MIN: Duration = Duration::from_millis(100);
