@@ -1,7 +1,7 @@
 //! Reading a configuration file: its syntax and types, then every value, each problem with its
 //! line and column.
 
-use super::Config;
+use super::options::Config;
 use crate::sys::xsk::XskOptions;
 
 /// One problem in a configuration file.
@@ -179,7 +179,7 @@ impl Config {
             p.push(("frame_count", e.to_string()));
         }
         for spec in &self.format_for {
-            if let Err(e) = super::PortFormat::parse(spec) {
+            if let Err(e) = super::port_format::PortFormat::parse(spec) {
                 p.push(("format_for", e.to_string()));
             }
         }
