@@ -154,14 +154,14 @@ fn marks_input(set: &simd::ByteSet, hay: &[u8]) {
     for i in (0..hay.len()).rev() {
         next[i] = if hit(hay[i]) { Some(i) } else { next[i + 1] };
     }
-    let mut marks = simd::Marks::new(hay, bytes);
+    let mut marks = simd::marks(hay, bytes);
     for (from, &want) in next.iter().enumerate() {
         assert_eq!(marks.find(from, kinds), want, "from {from}");
     }
     // Windows of 64 bytes, forward by a stride the input picks (1 to 64), as the CEF reader
     // takes them: each holds the bits of exactly its bytes.
     let stride = hay.len() % 64 + 1;
-    let mut marks = simd::Marks::new(hay, bytes);
+    let mut marks = simd::marks(hay, bytes);
     for at in (0..hay.len()).step_by(stride) {
         let got = marks.window(at);
         for (k, &b) in bytes.iter().enumerate() {

@@ -1,9 +1,7 @@
 //! Byte classes by nibbles, 64 bytes at a time.
 
-use super::chosen;
-
 /// Byte classes by nibbles, as simdjson classifies characters: a byte's class is
-/// `lo[byte & 15] & hi[byte >> 4]`, eight class bits, and [`classes64`] gives, for each of four
+/// `lo[byte & 15] & hi[byte >> 4]`, eight class bits, and [`classes64`](super::classes64) gives, for each of four
 /// selections of class bits, the mask of the positions whose class has any of them. A set of
 /// bytes fits when it is a union of a few "rectangles" (low nibbles x high nibbles), one class
 /// bit each.
@@ -25,13 +23,7 @@ impl ClassTable {
     }
 }
 
-/// Four class masks of a 64-byte block (see [`ClassTable`]), 32 or 16 bytes a step.
-#[inline]
-pub fn classes64(block: &[u8; 64], table: &ClassTable) -> [u64; 4] {
-    (chosen().classes64)(block, table)
-}
-
-/// The oracle of [`classes64`], a byte at a time.
+/// The oracle of [`classes64`](super::classes64), a byte at a time.
 pub fn classes64_scalar(block: &[u8; 64], table: &ClassTable) -> [u64; 4] {
     let mut out = [0u64; 4];
     for (i, &b) in block.iter().enumerate() {

@@ -1,7 +1,5 @@
 //! Finding the first byte of a small set, and the mask of one byte over 64.
 
-use super::chosen;
-
 /// Up to eight bytes to look for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ByteSet {
@@ -33,27 +31,6 @@ impl ByteSet {
     }
 }
 
-/// Position of the first byte of `hay` that is in `set`.
-#[inline]
-pub fn find(hay: &[u8], set: &ByteSet) -> Option<usize> {
-    // Syslog fields are short: most hits come within a few bytes, where a vector setup costs
-    // more than it saves. Look at the first bytes one at a time, then go wide.
-    const SHORT: usize = 12;
-    if let Some(i) = find_scalar(&hay[..hay.len().min(SHORT)], set) {
-        return Some(i);
-    }
-    if hay.len() <= SHORT {
-        return None;
-    }
-    (chosen().find)(&hay[SHORT..], set).map(|i| i + SHORT)
-}
-
-/// Position of the first `byte` in `hay` (a one-byte set).
-#[inline]
-pub fn find_byte(hay: &[u8], byte: u8) -> Option<usize> {
-    find(hay, &ByteSet::new(&[byte]))
-}
-
 /// The oracle: one byte at a time.
 #[inline]
 pub fn find_scalar(hay: &[u8], set: &ByteSet) -> Option<usize> {
@@ -66,22 +43,7 @@ pub fn find_scalar(hay: &[u8], set: &ByteSet) -> Option<usize> {
     }
 }
 
-/// A bit per position of the first 64 bytes of `hay`: set where the byte is `byte`. Bytes past
-/// the end of a shorter `hay` never match. One vector pass finds every delimiter of a header.
-#[inline]
-pub fn mask64(hay: &[u8], byte: u8) -> u64 {
-    let f = chosen().mask64;
-    match hay.first_chunk::<64>() {
-        Some(block) => f(block, byte),
-        None => {
-            let mut block = [!byte; 64];
-            block[..hay.len()].copy_from_slice(hay);
-            f(&block, byte)
-        }
-    }
-}
-
-/// The oracle of [`mask64`].
+/// The oracle of [`mask64`](super::mask64).
 pub fn mask64_scalar(block: &[u8; 64], byte: u8) -> u64 {
     block
         .iter()

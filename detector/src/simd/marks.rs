@@ -1,6 +1,6 @@
 //! Where the bytes of up to four kinds are in a slice, 64 bytes a vector pass.
 
-use super::{chosen, find::mask64_scalar};
+use super::find::mask64_scalar;
 
 /// Four masks of a 64-byte block, a byte at a time: bit `p` of mask `k` is set where `block[p]`
 /// is `bytes[k]`. The oracle of the vector versions, which compute them in one pass.
@@ -10,6 +10,9 @@ pub fn masks64x4_scalar(block: &[u8; 64], bytes: &[u8; 4]) -> [u64; 4] {
 
 /// Blocks of 64 bytes whose masks [`Marks`] computes at once.
 pub(super) const MARK_BLOCKS: usize = 4;
+
+/// What computes the masks of `MARK_BLOCKS` blocks (see [`fill_marks`]).
+pub(super) type MarksFn = fn(&[u8], usize, &[u8; 4], &mut [[u64; 4]; MARK_BLOCKS]);
 
 /// The masks of [`masks64x4_scalar`] for the `MARK_BLOCKS` blocks of `hay` from `from` (`from <
 /// hay.len()`), with `masks` for one block; bit 0 of block `b` is at `from + 64 * b`, and no bit
@@ -65,15 +68,18 @@ pub struct Marks<'a> {
     base: usize,
     end: usize,
     masks: [[u64; 4]; MARK_BLOCKS],
+    /// What computes the masks: the chosen implementation's.
+    fill: MarksFn,
 }
 
 impl<'a> Marks<'a> {
-    /// Marks of `bytes` (kind `k` is `bytes[k]`) in `hay`; nothing is computed before the first
-    /// search.
-    pub fn new(hay: &'a [u8], bytes: [u8; 4]) -> Self {
+    /// Marks of `bytes` (kind `k` is `bytes[k]`) in `hay`, computed by `fill`; nothing is
+    /// computed before the first search. See [`super::marks`].
+    pub(super) fn with_fill(hay: &'a [u8], bytes: [u8; 4], fill: MarksFn) -> Self {
         Self {
             hay,
             bytes,
+            fill,
             base: 0,
             end: 0,
             masks: [[0; 4]; MARK_BLOCKS],
@@ -88,7 +94,7 @@ impl<'a> Marks<'a> {
     /// Computes the masks of the blocks from `from` (`from < hay.len()`) in one call.
     #[cold]
     fn load(&mut self, from: usize) {
-        (chosen().marks)(self.hay, from, &self.bytes, &mut self.masks);
+        (self.fill)(self.hay, from, &self.bytes, &mut self.masks);
         self.base = from;
         self.end = (from + 64 * MARK_BLOCKS).min(self.hay.len());
     }

@@ -1,11 +1,9 @@
 //! The literal screen's fingerprint test: Teddy's nibble tables over 64 positions at a time.
 
-use super::chosen;
-
 /// Longest fingerprint window of a [`Fingerprints`] set, in bytes.
 pub const WINDOW_MAX: usize = 4;
 
-/// Bytes [`screen64`] reads for its 64 positions: a window may start at the last one.
+/// Bytes [`screen64`](super::screen64) reads for its 64 positions: a window may start at the last one.
 pub const SCREEN_READ: usize = 64 + WINDOW_MAX - 1;
 
 /// Fingerprints of up to 16 buckets of byte windows (Teddy's nibble tables, as in Hyperscan and
@@ -70,14 +68,7 @@ pub const fn fold(b: u8) -> u8 {
     b | 0x20
 }
 
-/// A bit per position `p` of the first 64 of `block`: set where the window starting at `p` passes
-/// some bucket of `fp`. Windows read up to [`WINDOW_MAX`] - 1 bytes past the 64th position.
-#[inline]
-pub fn screen64(block: &[u8; SCREEN_READ], fp: &Fingerprints) -> u64 {
-    (chosen().screen64)(block, fp)
-}
-
-/// The oracle of [`screen64`]: one position at a time, a table lookup per window byte.
+/// The oracle of [`screen64`](super::screen64): one position at a time, a table lookup per window byte.
 pub fn screen64_scalar(block: &[u8; SCREEN_READ], fp: &Fingerprints) -> u64 {
     let mut mask = 0u64;
     for p in 0..64 {

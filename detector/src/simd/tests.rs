@@ -1,4 +1,7 @@
-use super::*;
+use super::{
+    marks::{MARK_BLOCKS, MarksFn, marks_scalar},
+    *,
+};
 use proptest::prelude::*;
 
 /// The scans the property tests compare, each implementation with its name.
@@ -73,8 +76,7 @@ fn mask_implementations() -> Vec<(&'static str, Mask)> {
 
 /// Every vector version of [`fill_marks`] this CPU runs, and the dispatched one.
 fn marks_implementations() -> Vec<(&'static str, MarksFn)> {
-    let mut v: Vec<(&'static str, MarksFn)> =
-        vec![("dispatched", CHOSEN.get_or_init(select).marks)];
+    let mut v: Vec<(&'static str, MarksFn)> = vec![("dispatched", dispatch::chosen().marks)];
     #[cfg(target_arch = "x86_64")]
     {
         v.push(("sse2", x86::marks_sse2));
@@ -87,7 +89,7 @@ fn marks_implementations() -> Vec<(&'static str, MarksFn)> {
 
 /// Every position of every kind in `hay`, found with [`Marks::find`] from each start.
 fn all_marks(hay: &[u8], bytes: [u8; 4], kinds: u8) -> Vec<Option<usize>> {
-    let mut marks = Marks::new(hay, bytes);
+    let mut marks = crate::simd::marks(hay, bytes);
     (0..=hay.len() + 1)
         .map(|from| marks.find(from, kinds))
         .collect()
@@ -240,7 +242,7 @@ proptest! {
         step in prop_oneof![Just(None), (1usize..130).prop_map(Some)],
     ) {
         let bytes = [b'"', b'|', b'=', b'\\'];
-        let mut marks = Marks::new(&hay, bytes);
+        let mut marks = crate::simd::marks(&hay, bytes);
         let mut at = starts[0].index(hay.len());
         for (n, start) in starts.iter().enumerate() {
             // Either jump anywhere, or walk forward by `step` (as a reader does).

@@ -2,7 +2,12 @@
 //! shuffles need SSSE3 of the 16-byte instantiation).
 use std::arch::x86_64::*;
 
-use super::ByteSet;
+use super::{
+    classes::ClassTable,
+    find::{ByteSet, find_scalar},
+    marks::{MARK_BLOCKS, fill_marks},
+    screen::{Fingerprints, SCREEN_READ, WINDOW_MAX},
+};
 
 /// What the algorithm needs from a vector of bytes.
 trait Lanes: Copy {
@@ -234,23 +239,18 @@ pub(super) fn marks_sse2(
     hay: &[u8],
     from: usize,
     bytes: &[u8; 4],
-    out: &mut [[u64; 4]; super::MARK_BLOCKS],
+    out: &mut [[u64; 4]; MARK_BLOCKS],
 ) {
     // SAFETY: SSE2 is part of every x86_64 CPU.
-    super::fill_marks(hay, from, bytes, out, |b, k| unsafe {
+    fill_marks(hay, from, bytes, out, |b, k| unsafe {
         masks64::<__m128i, 4>(b, k)
     });
 }
 
 #[target_feature(enable = "avx2")]
-fn marks_avx2_inner(
-    hay: &[u8],
-    from: usize,
-    bytes: &[u8; 4],
-    out: &mut [[u64; 4]; super::MARK_BLOCKS],
-) {
+fn marks_avx2_inner(hay: &[u8], from: usize, bytes: &[u8; 4], out: &mut [[u64; 4]; MARK_BLOCKS]) {
     // SAFETY: compiled for, and called on, CPUs with AVX2 only.
-    super::fill_marks(hay, from, bytes, out, |b, k| unsafe {
+    fill_marks(hay, from, bytes, out, |b, k| unsafe {
         masks64::<__m256i, 4>(b, k)
     });
 }
@@ -259,7 +259,7 @@ pub(super) fn marks_avx2(
     hay: &[u8],
     from: usize,
     bytes: &[u8; 4],
-    out: &mut [[u64; 4]; super::MARK_BLOCKS],
+    out: &mut [[u64; 4]; MARK_BLOCKS],
 ) {
     // SAFETY: only selected after `is_x86_feature_detected!("avx2")`; the tests check the
     // same before calling it.
@@ -275,9 +275,9 @@ pub(super) fn marks_avx2(
 /// `at + V::WIDTH + window - 1 <= block.len()`.
 #[inline(always)]
 unsafe fn screen_block<V: Lanes>(
-    block: &[u8; super::SCREEN_READ],
+    block: &[u8; SCREEN_READ],
     at: usize,
-    tables: &[[V; 4]; super::WINDOW_MAX],
+    tables: &[[V; 4]; WINDOW_MAX],
     window: usize,
 ) -> u32 {
     // SAFETY: the caller guarantees the instruction sets and the bytes read.
@@ -302,9 +302,9 @@ unsafe fn screen_block<V: Lanes>(
 /// # Safety
 /// The CPU supports `V`'s instruction set (and SSSE3 for 16 bytes).
 #[inline(always)]
-unsafe fn screen64<V: Lanes>(block: &[u8; super::SCREEN_READ], fp: &super::Fingerprints) -> u64 {
+unsafe fn screen64<V: Lanes>(block: &[u8; SCREEN_READ], fp: &Fingerprints) -> u64 {
     // SAFETY: the caller guarantees the instruction sets.
-    let tables: [[V; 4]; super::WINDOW_MAX] =
+    let tables: [[V; 4]; WINDOW_MAX] =
         std::array::from_fn(|j| std::array::from_fn(|t| unsafe { V::table(&fp.tables[j][t]) }));
     let mut mask = 0u64;
     for i in 0..64 / V::WIDTH {
@@ -316,24 +316,24 @@ unsafe fn screen64<V: Lanes>(block: &[u8; super::SCREEN_READ], fp: &super::Finge
 }
 
 #[target_feature(enable = "avx2")]
-fn screen64_avx2_inner(block: &[u8; super::SCREEN_READ], fp: &super::Fingerprints) -> u64 {
+fn screen64_avx2_inner(block: &[u8; SCREEN_READ], fp: &Fingerprints) -> u64 {
     // SAFETY: AVX2 is enabled for this function.
     unsafe { screen64::<__m256i>(block, fp) }
 }
 
-pub(super) fn screen64_avx2(block: &[u8; super::SCREEN_READ], fp: &super::Fingerprints) -> u64 {
+pub(super) fn screen64_avx2(block: &[u8; SCREEN_READ], fp: &Fingerprints) -> u64 {
     // SAFETY: only selected after `is_x86_feature_detected!("avx2")`; the tests check the
     // same before calling it.
     unsafe { screen64_avx2_inner(block, fp) }
 }
 
 #[target_feature(enable = "ssse3")]
-fn screen64_ssse3_inner(block: &[u8; super::SCREEN_READ], fp: &super::Fingerprints) -> u64 {
+fn screen64_ssse3_inner(block: &[u8; SCREEN_READ], fp: &Fingerprints) -> u64 {
     // SAFETY: SSSE3 (and so SSE2) is enabled for this function.
     unsafe { screen64::<__m128i>(block, fp) }
 }
 
-pub(super) fn screen64_ssse3(block: &[u8; super::SCREEN_READ], fp: &super::Fingerprints) -> u64 {
+pub(super) fn screen64_ssse3(block: &[u8; SCREEN_READ], fp: &Fingerprints) -> u64 {
     // SAFETY: only selected after `is_x86_feature_detected!("ssse3")`; the tests check the
     // same before calling it.
     unsafe { screen64_ssse3_inner(block, fp) }
@@ -345,7 +345,7 @@ pub(super) fn screen64_ssse3(block: &[u8; super::SCREEN_READ], fp: &super::Finge
 /// # Safety
 /// The CPU supports `V`'s instruction set (and SSSE3 for 16 bytes).
 #[inline(always)]
-unsafe fn classes64<V: Lanes>(block: &[u8; 64], t: &super::ClassTable) -> [u64; 4] {
+unsafe fn classes64<V: Lanes>(block: &[u8; 64], t: &ClassTable) -> [u64; 4] {
     // SAFETY: the caller guarantees the instruction sets; the loads stay inside the block.
     // No closures: they would not inherit the caller's target features, and the intrinsics
     // in them would not inline.
@@ -379,24 +379,24 @@ unsafe fn classes64<V: Lanes>(block: &[u8; 64], t: &super::ClassTable) -> [u64; 
 }
 
 #[target_feature(enable = "avx2")]
-fn classes64_avx2_inner(block: &[u8; 64], t: &super::ClassTable) -> [u64; 4] {
+fn classes64_avx2_inner(block: &[u8; 64], t: &ClassTable) -> [u64; 4] {
     // SAFETY: AVX2 is enabled for this function.
     unsafe { classes64::<__m256i>(block, t) }
 }
 
-pub(super) fn classes64_avx2(block: &[u8; 64], t: &super::ClassTable) -> [u64; 4] {
+pub(super) fn classes64_avx2(block: &[u8; 64], t: &ClassTable) -> [u64; 4] {
     // SAFETY: only selected after `is_x86_feature_detected!("avx2")`; the tests check the
     // same before calling it.
     unsafe { classes64_avx2_inner(block, t) }
 }
 
 #[target_feature(enable = "ssse3")]
-fn classes64_ssse3_inner(block: &[u8; 64], t: &super::ClassTable) -> [u64; 4] {
+fn classes64_ssse3_inner(block: &[u8; 64], t: &ClassTable) -> [u64; 4] {
     // SAFETY: SSSE3 (and so SSE2) is enabled for this function.
     unsafe { classes64::<__m128i>(block, t) }
 }
 
-pub(super) fn classes64_ssse3(block: &[u8; 64], t: &super::ClassTable) -> [u64; 4] {
+pub(super) fn classes64_ssse3(block: &[u8; 64], t: &ClassTable) -> [u64; 4] {
     // SAFETY: only selected after `is_x86_feature_detected!("ssse3")`; the tests check the
     // same before calling it.
     unsafe { classes64_ssse3_inner(block, t) }
@@ -404,7 +404,7 @@ pub(super) fn classes64_ssse3(block: &[u8; 64], t: &super::ClassTable) -> [u64; 
 
 pub(super) fn find_sse2(hay: &[u8], set: &ByteSet) -> Option<usize> {
     if hay.len() < 16 {
-        return super::find_scalar(hay, set);
+        return find_scalar(hay, set);
     }
     // SAFETY: SSE2 is part of every x86_64 CPU; the length was checked.
     unsafe { find::<__m128i>(hay, set) }

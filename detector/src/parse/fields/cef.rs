@@ -102,7 +102,7 @@ pub(super) fn cef_scan(body: &[u8], mut found: impl FnMut(Spans)) -> bool {
     if !body[start..].starts_with(b"CEF:") {
         return false;
     }
-    let mut marks = Marks::new(body, CEF_MARKED);
+    let mut marks = crate::simd::marks(body, CEF_MARKED);
     // The header's seven values.
     let mut field = start + 4;
     let mut field_escaped = false;

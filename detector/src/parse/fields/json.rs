@@ -115,7 +115,7 @@ pub(super) fn json_member(marks: &mut Marks<'_>, body: &[u8], mut i: usize) -> O
 /// returns whether the body is an object by the same rules. The property tests compare the
 /// two.
 pub(super) fn json_scan(body: &[u8], mut found: impl FnMut(Spans)) -> bool {
-    let mut marks = Marks::new(body, MARKED);
+    let mut marks = crate::simd::marks(body, MARKED);
     let mut i = skip_space(body, 0);
     if body.get(i) != Some(&b'{') {
         return false;

@@ -206,7 +206,7 @@ impl<'a> Fields<'a> {
         Self {
             kind,
             rest: body,
-            marks: Marks::new(
+            marks: crate::simd::marks(
                 body,
                 if matches!(kind, Payload::Kv | Payload::Audit) {
                     MARKED_KV
