@@ -1,6 +1,7 @@
 //! CEF: the extension's `key=value` pairs, and the one-pass scan of a whole CEF body.
 
-use super::*;
+use super::lex::*;
+use super::walker::{CEF_HEADER, Field, Fields, State};
 
 impl<'a> Fields<'a> {
     /// CEF extension: `key=value` pairs, values running to the space before the next key, with

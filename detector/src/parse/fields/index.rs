@@ -1,6 +1,10 @@
 //! The first fields of a body kept as spans ([`FieldIndex`]), and reading them back.
 
-use super::*;
+use super::cef::cef_scan;
+use super::json::json_scan;
+use super::lex::*;
+use super::payload::Payload;
+use super::walker::{CEF_HEADER, Field, Fields, LEEF_HEADER, State};
 
 /// Fields a [`FieldIndex`] holds; readers walk the body again past them.
 pub const INDEXED_FIELDS: usize = 32;

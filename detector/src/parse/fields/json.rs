@@ -1,6 +1,8 @@
 //! JSON objects (GELF included): members read with the marks of quotes and backslashes.
 
-use super::*;
+use super::lex::*;
+use super::walker::{Field, Fields, State};
+use crate::simd::Marks;
 
 impl<'a> Fields<'a> {
     pub(super) fn json(&mut self) -> Option<Field<'a>> {

@@ -1,6 +1,7 @@
 //! `key=value` pairs (logfmt) and Linux audit records in every form they reach syslog in.
 
-use super::*;
+use super::lex::*;
+use super::walker::{Field, Fields, State};
 
 impl<'a> Fields<'a> {
     /// `key=value` pairs separated by spaces; values may be double- or single-quoted with

@@ -1,6 +1,6 @@
 //! LEEF 1.0 and 2.0 attributes and the 2.0 delimiter.
 
-use super::*;
+use super::walker::{Field, Fields, State};
 
 impl<'a> Fields<'a> {
     /// LEEF attributes: `key=value` separated by the delimiter.

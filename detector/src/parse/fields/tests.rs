@@ -1,6 +1,6 @@
 //! The payload readers against each other and against examples.
 
-use super::{cef::*, index::*, json::*, *};
+use super::{cef::*, index::*, json::*, lex::Spans, *};
 use proptest::prelude::*;
 
 /// Every field [`cef_scan`] or [`json_scan`] finds, as slices, with where the body's rest

@@ -1,6 +1,7 @@
 //! Events in the Windows event XML schema, as Sysmon for Linux writes them.
 
-use super::*;
+use super::walker::{Field, Fields, State};
+
 use crate::simd::find_byte;
 
 impl<'a> Fields<'a> {
