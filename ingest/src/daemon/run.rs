@@ -78,7 +78,10 @@ impl Daemon {
         if let Some(s) = &mut self.steering
             && let Err(e) = s.detach()
         {
-            log::warn!("detaching the XDP program failed ({e}); stopping the workers anyway");
+            log::warn!(
+                "detaching the XDP program failed ({}); stopping the workers anyway",
+                crate::error_chain(&e)
+            );
         }
         let mut ends: Vec<Option<WorkerEnd>> = self.workers.iter().map(|_| None).collect();
         for (stop, xdp) in [(&self.stop_xdp, true), (&self.stop_socket, false)] {

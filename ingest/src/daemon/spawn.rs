@@ -94,7 +94,7 @@ impl WorkerSpec {
                     }
                     Source::Xdp(XdpSource::new(q, self.opts.checksums))
                 })
-                .map_err(|e| e.to_string()),
+                .map_err(|e| crate::error_chain(&e)),
             Plan::Socket { tcp } => SocketSource::bind(
                 &self.opts.ports,
                 self.opts.udp_rcvbuf,
@@ -141,7 +141,10 @@ impl WorkerSpec {
         match &mut source {
             Source::Xdp(s) => {
                 if let Err(e) = s.queue().kernel_stats() {
-                    end.error = Some(format!("reading the socket's final statistics: {e}"));
+                    end.error = Some(format!(
+                        "reading the socket's final statistics: {}",
+                        crate::error_chain(&e)
+                    ));
                 }
             }
             // Closing counts the messages cut off mid-stream.

@@ -62,13 +62,13 @@ pub enum AttachMode {
 #[derive(Debug, thiserror::Error)]
 pub enum XdpError {
     /// The object could not be loaded (no BPF support, verifier rejection, missing privileges).
-    #[error("loading the XDP object failed: {0}")]
+    #[error("loading the XDP object failed")]
     Load(#[from] aya::EbpfError),
     /// The object lacks a program or map this code expects: a build mismatch.
     #[error("the XDP object has no {0}")]
     Missing(&'static str),
     /// Verifying or attaching the program failed.
-    #[error("XDP program on {iface}: {source}")]
+    #[error("XDP program on {iface}")]
     Program {
         /// Interface.
         iface: String,
@@ -77,7 +77,7 @@ pub enum XdpError {
         source: aya::programs::ProgramError,
     },
     /// Reading or writing a map failed.
-    #[error("XDP map {map}: {source}")]
+    #[error("XDP map {map}")]
     Map {
         /// Map name.
         map: &'static str,

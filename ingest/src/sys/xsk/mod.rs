@@ -86,10 +86,10 @@ pub enum XskError {
     #[error("invalid interface name {0:?}")]
     InterfaceName(String),
     /// UMEM allocation or registration failed.
-    #[error("creating the UMEM failed: {0}")]
+    #[error("creating the UMEM failed")]
     Umem(#[source] xsk_rs::umem::UmemCreateError),
     /// Socket creation or bind failed (no such queue, another socket bound, no AF_XDP support).
-    #[error("creating the AF_XDP socket on {iface} queue {queue} failed: {source}")]
+    #[error("creating the AF_XDP socket on {iface} queue {queue} failed")]
     Socket {
         /// Interface.
         iface: String,
@@ -103,7 +103,7 @@ pub enum XskError {
     #[error("the UMEM of {0} queue {1} has no fill ring")]
     NoFillRing(String, u32),
     /// A socket option could not be read.
-    #[error("reading socket option {what}: {source}")]
+    #[error("reading socket option {what}")]
     SockOpt {
         /// Which option.
         what: &'static str,
