@@ -14,7 +14,6 @@ use crate::{
     datapath::socket::{TcpCounters, UdpCounters},
     datapath::worker::Mode,
     datapath::xdp::{AttachMode, XdpCounters},
-    sys::udp::UdpKernelDrops,
 };
 
 /// One AF_XDP queue in the report.
@@ -193,8 +192,9 @@ pub struct Report {
     pub workers: Vec<WorkerInfo>,
     /// The socket path's UDP counters.
     pub udp: UdpCounters,
-    /// The kernel's UDP buffer drops during the run (this namespace).
-    pub udp_kernel: UdpKernelDrops,
+    /// The interface's receive counters during the run (rtnetlink); none when they could not
+    /// be read (the socket backend on a host without that interface).
+    pub link: Option<crate::sys::link::LinkStats>,
     /// The TCP listener's counters.
     pub tcp: TcpCounters,
     /// GELF reassembly: messages completed, chunks held, and what was given up. The datagrams

@@ -271,7 +271,7 @@ mod tests {
              ingest_messages_received_total{path=\"udp\"} 5\n\
              ingest_messages_parsed_total 3005\n\
              ingest_packets_dropped_total{reason=\"xsk_rx_ring_full\"} 40\n\
-             ingest_packets_dropped_total{reason=\"udp_rcvbuf_errors\"} 0\n\
+             ingest_packets_dropped_total{reason=\"udp_dropped_socket\"} 0\n\
              ingest_alerts_raised_total 3\n\
              ingest_rule_alerts_raised_total{rule=\"ssh-brute-force\",kind=\"threshold\",level=\"high\"} 3\n\
              ingest_latency_seconds{stage=\"xdp_to_detected\",quantile=\"0.5\"} 0.0000123\n\
@@ -293,7 +293,7 @@ mod tests {
         );
         assert!(screen.contains("xsk_rx_ring_full"), "{screen}");
         assert!(
-            !screen.contains("udp_rcvbuf_errors"),
+            !screen.contains("udp_dropped_socket"),
             "zero drops hidden: {screen}"
         );
         assert!(screen.contains("3,045 = received + dropped"), "{screen}");

@@ -15,7 +15,6 @@ use crate::{
     datapath::pipeline::{PipelineCounters, Stage},
     datapath::socket::{TcpCounters, UdpCounters},
     datapath::xdp::XdpSteering,
-    sys::udp::UdpKernelDrops,
 };
 
 impl Daemon {
@@ -30,9 +29,6 @@ impl Daemon {
             .as_ref()
             .map(XdpSteering::counters)
             .transpose()?;
-        let udp_kernel = UdpKernelDrops::read()
-            .unwrap_or_default()
-            .since(self.udp_before);
         let mut pipeline = PipelineCounters::default();
         let mut tcp = TcpCounters::default();
         let mut udp = UdpCounters::default();
@@ -103,17 +99,28 @@ impl Daemon {
         drops.insert("udp_dropped_denied", udp.dropped_denied);
         drops.insert("udp_dropped_truncated", udp.dropped_truncated);
         drops.insert("udp_dropped_no_source", udp.dropped_no_source);
-        drops.insert(
-            "udp_rcvbuf_errors",
-            udp_kernel.rcvbuf_errors_v4 + udp_kernel.rcvbuf_errors_v6,
-        );
-        // What XDP passed on that the kernel then dropped as not for this host (VLAN-tagged
-        // fragments without a VLAN device), counted in frames.
-        drops.insert(
-            "iface_rx_otherhost_dropped",
-            crate::sys::iface_otherhost_dropped(&self.opts.iface)
-                .saturating_sub(self.otherhost_before),
-        );
+        // What the kernel dropped at the sockets themselves: full buffers, bad checksums.
+        drops.insert("udp_dropped_socket", udp.dropped_socket);
+        // The interface's own losses, in frames: what the NIC lost before XDP saw it, and what
+        // XDP passed on that the kernel then dropped as not for this host (VLAN-tagged
+        // fragments without a VLAN device). A failed read counts nothing and says so.
+        let link = match crate::sys::link::link_stats(&self.opts.iface) {
+            Ok(now) => Some(now.since(self.link_before)),
+            Err(e) => {
+                log::debug!(
+                    "link counters of {}: {}",
+                    self.opts.iface,
+                    crate::error_chain(&e)
+                );
+                None
+            }
+        };
+        let l = link.unwrap_or_default();
+        drops.insert("iface_rx_missed", l.rx_missed);
+        drops.insert("iface_rx_fifo", l.rx_fifo);
+        drops.insert("iface_rx_over", l.rx_over);
+        drops.insert("iface_rx_crc_frame_length", l.rx_crc_frame_length);
+        drops.insert("iface_rx_otherhost_dropped", l.rx_otherhost_dropped);
         drops.insert("tcp_dropped_too_long", tcp.dropped_too_long);
         drops.insert("tcp_dropped_bad_framing", tcp.dropped_bad_framing);
         drops.insert("tcp_dropped_partial_at_close", tcp.dropped_partial_at_close);
@@ -152,7 +159,7 @@ impl Daemon {
             queues,
             workers: self.infos.clone(),
             udp,
-            udp_kernel,
+            link,
             tcp,
             gelf,
             latency_ns: LatencyReport {

@@ -20,7 +20,7 @@ use crate::{
     datapath::pipeline::{EngineSwapHandle, Inbox, Pipeline, engine_swap, outbox},
     datapath::worker::Mode,
     datapath::xdp::{AttachMode, XdpSteering},
-    sys::{cpu, udp::UdpKernelDrops},
+    sys::cpu,
 };
 
 mod error;
@@ -65,9 +65,8 @@ pub struct Daemon {
     stop_xdp: Arc<AtomicBool>,
     /// Tells the socket workers to drain their sockets and end (after the AF_XDP workers).
     stop_socket: Arc<AtomicBool>,
-    udp_before: UdpKernelDrops,
-    /// The interface's `rx_otherhost_dropped` at start.
-    otherhost_before: u64,
+    /// The interface's counters at start.
+    link_before: crate::sys::link::LinkStats,
     /// Latency samples the workers have handed over so far.
     latency: LatencyTotals,
 }
@@ -124,8 +123,9 @@ impl Daemon {
             Backend::Xdp => Some(XdpSteering::load(&opts.iface, &opts.ports, &opts.sources)?),
             Backend::Socket => None,
         };
-        let udp_before = UdpKernelDrops::read().unwrap_or_default();
-        let otherhost_before = crate::sys::iface_otherhost_dropped(&opts.iface);
+        // The socket backend may run without an interface of that name (`--iface` only names
+        // the reports): no link counters then.
+        let link_before = crate::sys::link::link_stats(&opts.iface).unwrap_or_default();
         let stop_xdp = Arc::new(AtomicBool::new(false));
         let stop_socket = Arc::new(AtomicBool::new(false));
         let mut daemon = Self {
@@ -136,8 +136,7 @@ impl Daemon {
             infos: Vec::new(),
             stop_xdp: stop_xdp.clone(),
             stop_socket: stop_socket.clone(),
-            udp_before,
-            otherhost_before,
+            link_before,
             latency: LatencyTotals::new(),
             opts: opts.clone(),
         };

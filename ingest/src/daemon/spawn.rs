@@ -151,7 +151,7 @@ impl WorkerSpec {
             Source::Socket(s) => s.close_tcp(),
         }
         pipeline.expire_all();
-        (end.stats, end.slow) = stats.finish(&source, &mut pipeline);
+        (end.stats, end.slow) = stats.finish(&mut source, &mut pipeline);
         end.latency = pipeline.finish().latency;
         end.error = error.or(end.error);
         end

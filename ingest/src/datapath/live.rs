@@ -127,12 +127,12 @@ pub fn channel() -> (StatsPublisher, StatsReader) {
 pub trait SourceStats {
     /// Copies the source's counters into `stats`; with `slow`, also those that cost a system
     /// call.
-    fn stats_into(&self, stats: &mut WorkerStats, slow: bool);
+    fn stats_into(&mut self, stats: &mut WorkerStats, slow: bool);
 }
 
 impl StatsPublisher {
     /// After a batch: publishes every counter (and the slow state when it is due).
-    pub fn publish(&mut self, source: &impl SourceStats, pipeline: &mut Pipeline, now_ns: u64) {
+    pub fn publish(&mut self, source: &mut impl SourceStats, pipeline: &mut Pipeline, now_ns: u64) {
         let slow = now_ns >= self.next_slow_ns;
         if slow {
             self.next_slow_ns = now_ns + SLOW_INTERVAL_NS;
@@ -148,7 +148,12 @@ impl StatsPublisher {
 
     /// When idle: publishes only when the slow state is due, so a spinning worker does not
     /// write its counters millions of times a second.
-    pub fn publish_if_due(&mut self, source: &impl SourceStats, pipeline: &mut Pipeline, now: u64) {
+    pub fn publish_if_due(
+        &mut self,
+        source: &mut impl SourceStats,
+        pipeline: &mut Pipeline,
+        now: u64,
+    ) {
         if now >= self.next_slow_ns {
             self.publish(source, pipeline, now);
         }
@@ -175,7 +180,7 @@ impl StatsPublisher {
     /// The final counters, published once more for the reader.
     pub fn finish(
         &mut self,
-        source: &impl SourceStats,
+        source: &mut impl SourceStats,
         pipeline: &mut Pipeline,
     ) -> (WorkerStats, SlowStats) {
         self.next_slow_ns = 0;
@@ -220,7 +225,7 @@ mod tests {
 
     struct NoSource;
     impl SourceStats for NoSource {
-        fn stats_into(&self, stats: &mut WorkerStats, _slow: bool) {
+        fn stats_into(&mut self, stats: &mut WorkerStats, _slow: bool) {
             stats.udp = Some(UdpCounters {
                 datagrams: stats.pipeline.received(),
                 batches: 1,
@@ -253,7 +258,7 @@ mod tests {
                 pipeline.handle(&message(monotonic_ns()));
                 sent += 1;
             }
-            publisher.publish(&NoSource, &mut pipeline, now);
+            publisher.publish(&mut NoSource, &mut pipeline, now);
             now += SLOW_INTERVAL_NS;
             assert_eq!(reader.read().pipeline.received(), sent);
             assert_eq!(reader.read().udp.unwrap().datagrams, sent);
@@ -261,10 +266,10 @@ mod tests {
         }
         // A batch within the same interval: counters are published, the histogram stays.
         pipeline.handle(&message(monotonic_ns()));
-        publisher.publish(&NoSource, &mut pipeline, now - 1);
+        publisher.publish(&mut NoSource, &mut pipeline, now - 1);
         assert_eq!(reader.read().pipeline.received(), sent + 1);
         reader.collect_latency(|h| merged.add(h));
-        let (last, slow) = publisher.finish(&NoSource, &mut pipeline);
+        let (last, slow) = publisher.finish(&mut NoSource, &mut pipeline);
         assert_eq!(last.pipeline.received(), sent + 1);
         assert_eq!(slow.distinct_sources.estimate(), 1);
         assert_eq!(reader.read_slow().distinct_sources.estimate(), 1);
@@ -285,11 +290,11 @@ mod tests {
     fn an_idle_worker_publishes_only_when_the_slow_state_is_due() {
         let mut pipeline = pipeline();
         let (mut publisher, mut reader) = channel();
-        publisher.publish(&NoSource, &mut pipeline, 5);
+        publisher.publish(&mut NoSource, &mut pipeline, 5);
         pipeline.handle(&message(monotonic_ns()));
-        publisher.publish_if_due(&NoSource, &mut pipeline, 6);
+        publisher.publish_if_due(&mut NoSource, &mut pipeline, 6);
         assert_eq!(reader.read().pipeline.received(), 0, "not due yet");
-        publisher.publish_if_due(&NoSource, &mut pipeline, 5 + SLOW_INTERVAL_NS);
+        publisher.publish_if_due(&mut NoSource, &mut pipeline, 5 + SLOW_INTERVAL_NS);
         assert_eq!(reader.read().pipeline.received(), 1);
     }
 }

@@ -268,6 +268,9 @@ pub struct UdpCounters {
     pub dropped_truncated: u64,
     /// Datagrams whose sender address is neither IPv4 nor IPv6: dropped, a named drop.
     pub dropped_no_source: u64,
+    /// Datagrams the kernel dropped at these sockets (full receive buffer, bad checksum),
+    /// as last read: a named drop.
+    pub dropped_socket: u64,
 }
 
 impl UdpCounters {
@@ -278,6 +281,7 @@ impl UdpCounters {
         self.dropped_denied += o.dropped_denied;
         self.dropped_truncated += o.dropped_truncated;
         self.dropped_no_source += o.dropped_no_source;
+        self.dropped_socket += o.dropped_socket;
     }
 }
 
@@ -398,6 +402,17 @@ impl SocketSource {
             self.udp_counters,
             self.tcp.as_ref().map(TcpServer::counters),
         )
+    }
+
+    /// Reads the kernel's drop counts of the UDP sockets into the counters (a system call per
+    /// socket: for the slow interval). A socket that cannot say keeps its last count.
+    pub fn refresh_kernel_drops(&mut self) {
+        for s in &mut self.udp {
+            if let Err(e) = s.read_kernel_drops() {
+                log::debug!("drop count of UDP port {}: {e}", s.port());
+            }
+        }
+        self.udp_counters.dropped_socket = self.udp.iter().map(UdpReceiver::kernel_drops).sum();
     }
 
     /// Closes every TCP connection (counting messages cut off mid-stream).

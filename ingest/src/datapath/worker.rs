@@ -98,7 +98,7 @@ impl<R: Rings> XdpSource<R> {
 }
 
 impl<R: Rings> SourceStats for Source<R> {
-    fn stats_into(&self, stats: &mut WorkerStats, slow: bool) {
+    fn stats_into(&mut self, stats: &mut WorkerStats, slow: bool) {
         match self {
             Source::Xdp(s) => {
                 // The kernel's counters cost a system call: only at the slow interval, else the
@@ -115,6 +115,9 @@ impl<R: Rings> SourceStats for Source<R> {
                 });
             }
             Source::Socket(s) => {
+                if slow {
+                    s.refresh_kernel_drops();
+                }
                 let (udp, tcp) = s.counters();
                 stats.udp = Some(udp);
                 stats.tcp = tcp;

@@ -130,6 +130,27 @@ pub fn render(report: &Report, alerts: &AlertCounts) -> String {
         e.value(&[("queue", &queue)], q.counters.xsk.kick_errors);
     }
 
+    if let Some(l) = &report.link {
+        e.family(
+            "ingest_iface_receive_total",
+            "counter",
+            "The log interface's own receive counters during the run (rtnetlink IFLA_STATS64): frames, bytes, and what the NIC, the driver or the stack dropped. Those lost before XDP (missed, fifo, over, crc_frame_length) and otherhost_dropped are also in ingest_packets_dropped_total.",
+        );
+        for (counter, n) in [
+            ("packets", l.rx_packets),
+            ("bytes", l.rx_bytes),
+            ("missed", l.rx_missed),
+            ("fifo", l.rx_fifo),
+            ("over", l.rx_over),
+            ("crc_frame_length", l.rx_crc_frame_length),
+            ("dropped", l.rx_dropped),
+            ("nohandler", l.rx_nohandler),
+            ("otherhost_dropped", l.rx_otherhost_dropped),
+        ] {
+            e.value(&[("iface", &report.iface), ("counter", counter)], n);
+        }
+    }
+
     if let Some(xdp) = &report.xdp {
         e.family(
             "ingest_xdp_packets_decided_total",

@@ -4,6 +4,7 @@
 pub mod cpu;
 #[cfg(test)]
 pub mod fake;
+pub mod link;
 pub mod signal;
 pub mod udp;
 pub mod xsk;
@@ -151,25 +152,6 @@ pub fn drop_privileges(user: &str) -> Result<(u32, u32), SysError> {
         return Err(SysError::StillRoot);
     }
     Ok((u.uid.as_raw(), u.gid.as_raw()))
-}
-
-/// Frames the interface's kernel receive path dropped as not for this host
-/// (`rx_otherhost_dropped`, Linux 6.0+; 0 where there is no such counter). That is where a
-/// VLAN-tagged frame XDP passes on ends when no VLAN device takes its tag: a tagged fragment,
-/// say. The counter is only in rtnetlink's 64-bit link statistics (not in /sys), read here
-/// through iproute2's JSON output (which leaves it out while it is 0); twice per run and once
-/// per scrape, never on the packet path.
-pub fn iface_otherhost_dropped(iface: &str) -> u64 {
-    let Ok(out) = std::process::Command::new("ip")
-        .args(["-j", "-s", "-s", "link", "show", "dev", iface])
-        .output()
-    else {
-        return 0;
-    };
-    serde_json::from_slice::<serde_json::Value>(&out.stdout)
-        .ok()
-        .and_then(|v| v[0]["stats64"]["rx"]["otherhost"].as_u64())
-        .unwrap_or(0)
 }
 
 /// Makes `user` the owner of each path in `paths` and of the files directly inside it (before

@@ -102,6 +102,10 @@ fn the_endpoint_accounts_for_every_packet_and_status_reads_it() {
     let info = scrape.all("ingest_info").next().expect("info");
     assert_eq!(info.label("xdp_mode"), Some("native"));
 
+    // The interface's own counters, over rtnetlink: every frame sent arrived at the veth.
+    let frames = scrape.sum("ingest_iface_receive_total", &[("counter", "packets")]);
+    assert!(frames >= (allowed + denied) as f64, "{frames} frames");
+
     // Alerts by rule and level.
     let shellshock = scrape
         .all("ingest_rule_alerts_raised_total")

@@ -188,7 +188,7 @@ fn socket_backend_udp_and_tcp() {
     let drops = &report["drops"];
     assert_eq!(drops["tcp_dropped_too_long"], 1, "{report:#}");
     assert_eq!(drops["tcp_dropped_partial_at_close"], 1, "{report:#}");
-    assert_eq!(drops["udp_rcvbuf_errors"], 0, "{report:#}");
+    assert_eq!(drops["udp_dropped_socket"], 0, "{report:#}");
     assert_eq!(drops_total(&report), 2, "{report:#}");
 }
 
