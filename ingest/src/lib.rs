@@ -15,6 +15,7 @@ pub mod report;
 pub mod rules;
 pub mod status;
 pub mod sys;
+pub mod tls;
 
 /// An error with its causes, `: `-separated, for a one-line report (what `{:#}` gives an
 /// `anyhow` error).

@@ -1,6 +1,6 @@
 //! Test rigs, shared by the integration tests and `bench`: Ethernet frames crafted byte for
 //! byte ([`craft`]), two network namespaces joined by a veth pair and processes started in them
-//! ([`netns`]), a test's own folder ([`TempDir`]), and senders that put frames on a link as no socket would: an AF_PACKET socket
+//! ([`netns`]), a test's own folder ([`TempDir`]), certificates and a TLS syslog client ([`tls`]), and senders that put frames on a link as no socket would: an AF_PACKET socket
 //! ([`packet`]) and an AF_XDP socket's TX ring ([`xsk_sender`]).
 //!
 //! A dev-dependency of the product crates, never a dependency: nothing here ships in the
@@ -13,6 +13,7 @@ pub mod craft;
 pub mod netns;
 pub mod packet;
 mod tempdir;
+pub mod tls;
 pub mod xsk_sender;
 
 pub use tempdir::TempDir;

@@ -109,7 +109,7 @@ pub(crate) fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
         Ok(c) => {
             println!("{}: ok", args.file.display());
             if args.print {
-                print!("{}", toml::to_string(&c)?);
+                print!("{}", toml::to_string(&c.redacted())?);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -124,7 +124,10 @@ pub(crate) fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
 
 pub(crate) fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     let config = effective_config(&args, given).map_err(ConfigProblem)?;
-    log::info!("effective configuration:\n{}", toml::to_string(&config)?);
+    log::info!(
+        "effective configuration:\n{}",
+        toml::to_string(&config.redacted())?
+    );
     let limits = Limits {
         duration: args
             .duration

@@ -127,6 +127,49 @@ impl Config {
         p
     }
 
+    /// What keeps the TLS listener from starting: a missing setting, a port taken twice, a
+    /// file that does not read (pointed at by the key that names it).
+    fn tls_problems(&self, p: &mut Vec<(&'static str, String)>) {
+        let settings = match self.tls_settings() {
+            Ok(Some(s)) => s,
+            Ok(None) => return,
+            Err(why) => return p.push(("tls_ports", why)),
+        };
+        if self.tls_ports.contains(&0) {
+            p.push(("tls_ports", "TLS ports are between 1 and 65535".into()));
+        }
+        if let Some(port) = self
+            .tls_ports
+            .iter()
+            .find(|t| self.tcp && self.ports.contains(t))
+        {
+            p.push((
+                "tls_ports",
+                format!("port {port} is also a log port, where plaintext TCP listens"),
+            ));
+        }
+        if let Err(e) = settings.load() {
+            use crate::tls::TlsError;
+            let by_path = |path: &std::path::Path| {
+                if Some(path) == self.tls_client_ca.as_deref() {
+                    "tls_client_ca"
+                } else if Some(path) == self.tls_key.as_deref() {
+                    "tls_key"
+                } else {
+                    "tls_cert"
+                }
+            };
+            let key = match &e {
+                TlsError::Pem { path, .. }
+                | TlsError::NoCertificate(path)
+                | TlsError::NoTrustAnchor { path, .. } => by_path(path),
+                TlsError::AllowEntry(..) | TlsError::Incomplete(_) => "tls_allowed_clients",
+                TlsError::Rustls(_) => "tls_key",
+            };
+            p.push((key, crate::error_chain(&e)));
+        }
+    }
+
     fn top_level_problems(&self, p: &mut Vec<(&'static str, String)>) {
         if self.queues.is_empty() {
             p.push(("queues", "at least one queue is needed".to_string()));
@@ -183,6 +226,7 @@ impl Config {
                 p.push(("format_for", e.to_string()));
             }
         }
+        self.tls_problems(p);
         if self.detector_budget_mb == 0 {
             p.push((
                 "detector_budget_mb",

@@ -134,6 +134,19 @@ options! {
         [long, default_value_t = Config::default().tcp_max_message];
     /// Seconds after which a silent TCP connection is closed.
     tcp_idle_timeout: u64 = 300, [long, default_value_t = Config::default().tcp_idle_timeout];
+    /// TLS syslog ports (RFC 5425; 6514 is the registered one): octet-counted syslog over
+    /// TLS, on the kernel socket path. Needs `tls_cert` and `tls_key`.
+    tls_ports: Vec<u16> = Vec::new(), [long, value_delimiter = ','];
+    /// The TLS listener's certificate chain (PEM, its own certificate first). Read again at
+    /// each reload, so a renewed certificate needs no restart.
+    tls_cert: Option<PathBuf> = None, [long];
+    /// The TLS listener's private key (PEM).
+    tls_key: Option<PathBuf> = None, [long];
+    /// Require every TLS client to present a certificate this CA bundle (PEM) vouches for.
+    tls_client_ca: Option<PathBuf> = None, [long];
+    /// Admit only these TLS clients: subject names (the certificate's DNS subjectAltNames,
+    /// else its common name) or `sha256:` fingerprints. Needs `tls_client_ca`.
+    tls_allowed_clients: Vec<String> = Vec::new(), [long, value_delimiter = ','];
     /// Longest message parsed, bytes; longer ones are parsed up to it and counted as
     /// `too_long`.
     max_message_len: usize = 64 * 1024,
@@ -174,6 +187,46 @@ options! {
 }
 
 impl Config {
+    /// This configuration with its secrets (sink passwords and tokens) replaced, for logs and
+    /// printing.
+    pub fn redacted(&self) -> Self {
+        let mut c = self.clone();
+        for sink in &mut c.sink {
+            for secret in [&mut sink.password, &mut sink.token] {
+                if secret.is_some() {
+                    *secret = Some("(redacted)".into());
+                }
+            }
+        }
+        c
+    }
+
+    /// The TLS listener's settings: none without `tls_ports`; an error when a setting is
+    /// missing, or given with nothing to apply to.
+    pub fn tls_settings(&self) -> Result<Option<crate::tls::ServerSettings>, String> {
+        if self.tls_ports.is_empty() {
+            let given = [
+                ("tls_cert", self.tls_cert.is_some()),
+                ("tls_key", self.tls_key.is_some()),
+                ("tls_client_ca", self.tls_client_ca.is_some()),
+                ("tls_allowed_clients", !self.tls_allowed_clients.is_empty()),
+            ];
+            return match given.iter().find(|(_, g)| *g) {
+                Some((name, _)) => Err(format!("{name} is set but tls_ports is empty")),
+                None => Ok(None),
+            };
+        }
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Err("tls_ports needs tls_cert and tls_key".into());
+        };
+        Ok(Some(crate::tls::ServerSettings {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: self.tls_client_ca.clone(),
+            allowed_clients: self.tls_allowed_clients.clone(),
+        }))
+    }
+
     /// The detector state budget of each worker, bytes.
     pub fn detector_budget_bytes(&self) -> usize {
         self.detector_budget_mb.saturating_mul(1 << 20)

@@ -49,6 +49,67 @@ fn a_source_both_allowed_and_denied_is_a_problem() {
 }
 
 #[test]
+fn tls_problems_point_at_the_key_to_fix() {
+    let e = Config::parse("tls_ports = [6514]\n").unwrap_err();
+    assert_eq!(
+        e[0].message,
+        "tls_ports: tls_ports needs tls_cert and tls_key"
+    );
+    let e = Config::parse("tls_cert = \"/x.pem\"\n").unwrap_err();
+    assert_eq!(
+        e[0].message,
+        "tls_ports: tls_cert is set but tls_ports is empty"
+    );
+    let text =
+        "tls_ports = [6514]\ntls_cert = \"/nonexistent/c.pem\"\ntls_key = \"/nonexistent/k.pem\"\n";
+    let e = Config::parse(text).unwrap_err();
+    assert_eq!((e.len(), e[0].line), (1, 2), "{e:?}");
+    assert!(
+        e[0].message.starts_with("tls_cert: /nonexistent/c.pem"),
+        "{e:?}"
+    );
+    let e =
+        Config::parse("ports = [6514]\ntls_ports = [6514]\ntls_cert = \"/c\"\ntls_key = \"/k\"\n")
+            .unwrap_err();
+    assert!(
+        e.iter().any(|e| e.message.contains("also a log port")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn nats_credentials_are_one_kind_and_never_printed() {
+    let nats = "[[sink]]\nkind = \"nats\"\naddress = \"nats://198.18.0.1:4222\"\n";
+    let c = Config::parse(&format!("{nats}user = \"ingest\"\npassword = \"s3cret\"\n")).unwrap();
+    let shown = toml::to_string(&c.redacted()).unwrap();
+    assert!(
+        !shown.contains("s3cret") && shown.contains("(redacted)"),
+        "{shown}"
+    );
+    assert_eq!(
+        c.sink[0].password.as_deref(),
+        Some("s3cret"),
+        "only the copy is redacted"
+    );
+    let e = Config::parse(&format!("{nats}user = \"ingest\"\ntoken = \"t\"\n")).unwrap_err();
+    assert!(
+        e.iter()
+            .any(|e| e.message.contains("one way to authenticate")),
+        "{e:?}"
+    );
+    let e = Config::parse(&format!("{nats}user = \"ingest\"\n")).unwrap_err();
+    assert!(
+        e[0].message.contains("user and password come together"),
+        "{e:?}"
+    );
+    let e = Config::parse(
+        "[[sink]]\nkind = \"syslog\"\naddress = \"198.18.0.1:514\"\ntls_ca = \"/c\"\n",
+    )
+    .unwrap_err();
+    assert!(e[0].message.contains("protocol = \"tls\""), "{e:?}");
+}
+
+#[test]
 fn sink_problems_point_into_their_table() {
     let text = "iface = \"eth0\"\n\n[[sink]]\nkind = \"file\"\npath = \"/tmp/a\"\n\n[[sink]]\nkind = \"syslog\"\n  facility = 99\n";
     let e = Config::parse(text).unwrap_err();

@@ -46,6 +46,12 @@ enum ReloadError {
     /// The rules.
     #[error("the rules")]
     Rules(#[source] crate::rules::RulesError),
+    /// The TLS listener's settings or files.
+    #[error("the TLS listener: {0}")]
+    TlsSettings(String),
+    /// The TLS listener's certificates or key.
+    #[error("the TLS listener")]
+    Tls(#[source] crate::tls::TlsError),
 }
 
 /// The learning options a configuration asks for.
@@ -81,6 +87,8 @@ struct Loaded {
     config: Config,
     rules: Arc<Rules>,
     blueprint: Blueprint,
+    /// The TLS listener's configuration, its files read again.
+    tls: Option<crate::tls::ServerTls>,
 }
 
 /// The housekeeping side of `ingest run`.
@@ -210,11 +218,18 @@ impl<W: Write> Housekeeper<W> {
             .spawn(move || {
                 let config = reconfigure().map_err(ReloadError::Config)?;
                 let rules = Arc::new(load_rules(&config.rules).map_err(ReloadError::Rules)?);
+                let tls = config
+                    .tls_settings()
+                    .map_err(ReloadError::TlsSettings)?
+                    .map(|s| s.load())
+                    .transpose()
+                    .map_err(ReloadError::Tls)?;
                 let blueprint = blueprint(&rules, &config);
                 Ok(Loaded {
                     config,
                     rules,
                     blueprint,
+                    tls,
                 })
             });
         match job {
@@ -240,6 +255,10 @@ impl<W: Write> Housekeeper<W> {
         live.replace_engines(generation, |_| Box::new(blueprint.engine()))
             .map_err(|e| Refusal(format!("reload not applied: {e}")))?;
         self.rule_sets.push((generation, loaded.rules.clone()));
+        let tls_replaced = match loaded.tls {
+            Some(tls) => live.replace_tls(tls),
+            None => false,
+        };
         let new = loaded.config;
         if new.sink != self.running.sink {
             let reports = self.close_sinks(SINK_CLOSE);
@@ -259,6 +278,12 @@ impl<W: Write> Housekeeper<W> {
         self.running.clock = new.clock;
         self.running.detector_budget_mb = new.detector_budget_mb;
         self.running.sink = new.sink;
+        if tls_replaced {
+            self.running.tls_cert = new.tls_cert;
+            self.running.tls_key = new.tls_key;
+            self.running.tls_client_ca = new.tls_client_ca;
+            self.running.tls_allowed_clients = new.tls_allowed_clients;
+        }
         let rules = &loaded.rules;
         let mut summary = format!(
             "reloaded: rule set {generation}: {} Sigma, {} correlation, {} threshold and {} silence rules; {} alert sinks",
@@ -268,6 +293,9 @@ impl<W: Write> Housekeeper<W> {
             rules.silences.len(),
             self.running.sink.len(),
         );
+        if tls_replaced {
+            summary.push_str("; TLS certificates read again");
+        }
         if !restart.is_empty() {
             summary.push_str(&format!(
                 "; not applied until a restart: {}",
@@ -284,7 +312,7 @@ fn json(v: &impl serde::Serialize) -> String {
 
 /// The settings that differ between `running` and `new` and that only a restart applies.
 pub fn needs_restart(running: &Config, new: &Config) -> Vec<String> {
-    const LIVE: [&str; 7] = [
+    let mut live = vec![
         "rules",
         "learn",
         "learn_warmup",
@@ -293,6 +321,16 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<String> {
         "detector_budget_mb",
         "sink",
     ];
+    // A running TLS listener takes new certificates and client rules; one that is not
+    // running needs a restart to start.
+    if !running.tls_ports.is_empty() && running.tls_ports == new.tls_ports {
+        live.extend([
+            "tls_cert",
+            "tls_key",
+            "tls_client_ca",
+            "tls_allowed_clients",
+        ]);
+    }
     let table = |c: &Config| match toml::Table::try_from(c) {
         Ok(t) => t,
         Err(_) => toml::Table::new(),
@@ -303,7 +341,7 @@ pub fn needs_restart(running: &Config, new: &Config) -> Vec<String> {
     keys.dedup();
     let mut restart: Vec<String> = keys
         .into_iter()
-        .filter(|k| !LIVE.contains(&k.as_str()) && a.get(*k) != b.get(*k))
+        .filter(|k| !live.contains(&k.as_str()) && a.get(*k) != b.get(*k))
         .cloned()
         .collect();
     // Whether workers copy every message out is decided at start.

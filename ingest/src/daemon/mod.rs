@@ -149,7 +149,7 @@ impl Daemon {
                 Backend::Xdp => (Plan::Xdp(queue), cpus, mode),
                 Backend::Socket => (
                     Plan::Socket {
-                        tcp: opts.tcp && i == 0,
+                        tcp: opts.serves_streams() && i == 0,
                     },
                     cpus,
                     mode,
@@ -159,7 +159,9 @@ impl Daemon {
         if opts.backend == Backend::Xdp {
             // Fragments and queues without a socket reach the kernel: this worker takes them.
             plans.push((
-                Plan::Socket { tcp: opts.tcp },
+                Plan::Socket {
+                    tcp: opts.serves_streams(),
+                },
                 opts.housekeeping_cpus.clone(),
                 Mode::Poll,
             ));

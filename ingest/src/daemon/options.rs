@@ -12,10 +12,11 @@ use crate::{
     datapath::filter::SourceFilter,
     datapath::frame::Checksums,
     datapath::pipeline::Parsing,
-    datapath::socket::TcpOptions,
+    datapath::socket::{TcpListen, TcpOptions},
     datapath::worker::Mode,
     datapath::xdp::AttachRequest,
     sys::{cpu, xsk::XskOptions},
+    tls::Acceptor,
 };
 
 /// Everything the daemon needs to start, checked by [`Options::validate`].
@@ -58,6 +59,12 @@ pub struct Options {
     /// TCP limits.
     #[serde(skip)]
     pub tcp_options: TcpOptions,
+    /// TLS syslog ports.
+    pub tls_ports: Vec<u16>,
+    /// The TLS listener's configuration, shared with the reload (present when `tls_ports`
+    /// is not empty).
+    #[serde(skip)]
+    pub tls: Option<Acceptor>,
     /// How messages are parsed, per port.
     #[serde(skip)]
     pub parsing: Parsing,
@@ -131,6 +138,14 @@ impl Options {
                 ))
             })
             .collect::<Result<_, DaemonError>>()?;
+        let tls = match c.tls_settings().map_err(bad)? {
+            Some(settings) => {
+                Some(Acceptor::new(settings.load().map_err(|e| {
+                    bad(format!("the TLS listener: {}", crate::error_chain(&e)))
+                })?))
+            }
+            None => None,
+        };
         let opts = Self {
             iface,
             queues: c.queues.clone(),
@@ -159,6 +174,8 @@ impl Options {
                 idle_timeout: Duration::from_secs(c.tcp_idle_timeout),
                 ..TcpOptions::default()
             },
+            tls_ports: c.tls_ports.clone(),
+            tls,
             parsing: Parsing::new(base, per_port).with_wall_clock_year(),
             print: false,
             output_ring: OUTPUT_RING,
@@ -192,12 +209,46 @@ impl Options {
         if self.ports.is_empty() || self.ports.contains(&0) {
             return bad("at least one port between 1 and 65535 is needed".into());
         }
+        if self.tls_ports.contains(&0) {
+            return bad("TLS ports are between 1 and 65535".into());
+        }
+        if let Some(p) = self
+            .tls_ports
+            .iter()
+            .find(|p| self.tcp && self.ports.contains(p))
+        {
+            return bad(format!(
+                "port {p} is both a log port (plaintext TCP) and a TLS port"
+            ));
+        }
+        if self.tls_ports.is_empty() != self.tls.is_none() {
+            return bad("TLS ports and the TLS configuration come together".into());
+        }
         if self.output_ring == 0 || self.alert_ring == 0 {
             return bad("the output rings need at least one slot".into());
         }
         self.xsk
             .validate()
             .map_err(|e| DaemonError::Options(e.to_string()))
+    }
+
+    /// What the stream-serving socket worker listens on: plaintext TCP on the log ports (when
+    /// `tcp`), TLS on the TLS ports (when configured).
+    pub fn tcp_listen(&self) -> TcpListen {
+        TcpListen {
+            plain: if self.tcp {
+                self.ports.clone()
+            } else {
+                Vec::new()
+            },
+            tls: self.tls.clone().map(|a| (self.tls_ports.clone(), a)),
+            options: self.tcp_options.clone(),
+        }
+    }
+
+    /// Whether any worker serves streams (plaintext TCP or TLS).
+    pub fn serves_streams(&self) -> bool {
+        self.tcp || self.tls.is_some()
     }
 
     /// The mode workers run in: `Auto` becomes busy-poll when every worker CPU is isolated.

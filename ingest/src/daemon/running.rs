@@ -54,6 +54,18 @@ impl Running<'_> {
         self.daemon.report_from(&stats, Vec::new())
     }
 
+    /// Puts a new TLS listener configuration in place for the connections accepted from now
+    /// on. False when no TLS listener runs.
+    pub fn replace_tls(&mut self, tls: crate::tls::ServerTls) -> bool {
+        match &self.daemon.opts.tls {
+            Some(acceptor) => {
+                acceptor.replace(tls);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Hands every worker a new engine, `make(worker)`, for rule set `generation`. Each worker
     /// puts it in place between two batches, so no message is skipped or seen by neither; until
     /// then it keeps detecting with the old one. Refused (nothing handed over) while an earlier

@@ -99,7 +99,7 @@ impl WorkerSpec {
                 &self.opts.ports,
                 self.opts.udp_rcvbuf,
                 self.opts.xsk.batch_size,
-                tcp.then(|| self.opts.tcp_options.clone()),
+                tcp.then(|| self.opts.tcp_listen()),
                 Arc::new(self.opts.sources.clone()),
             )
             .map(|s| {

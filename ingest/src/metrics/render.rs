@@ -6,7 +6,7 @@ use super::{
     alerts::AlertCounts,
     exposition::{Exposition, name_of},
 };
-use crate::{datapath::xdp::AttachMode, report::Report};
+use crate::{datapath::xdp::AttachMode, report::Report, tls::Refusal};
 
 /// The whole exposition for `report` and `alerts`.
 pub fn render(report: &Report, alerts: &AlertCounts) -> String {
@@ -244,16 +244,43 @@ pub fn render(report: &Report, alerts: &AlertCounts) -> String {
     e.family(
         "ingest_tcp_connections_total",
         "counter",
-        "TCP syslog connections, by what happened to them.",
+        "TCP and TLS syslog connections, by what happened to them (denied: by the source filter; refused: over the connection limit; tls_refused: in the TLS handshake, see ingest_tls_connections_refused_total).",
     );
+    let tls_refused: u64 = Refusal::ALL
+        .iter()
+        .map(|&r| report.tcp.tls_refused(r))
+        .sum();
     for (event, n) in [
         ("accepted", report.tcp.connections_accepted),
+        ("denied", report.tcp.connections_denied),
         ("refused", report.tcp.connections_refused),
+        ("tls_refused", tls_refused),
         ("closed", report.tcp.connections_closed),
         ("idle_closed", report.tcp.connections_idle_closed),
     ] {
         e.value(&[("event", event)], n);
     }
+    e.family(
+        "ingest_tls_connections_refused_total",
+        "counter",
+        "TLS syslog connections refused in the handshake, by reason: certificate (none, or not from the client CA), not_allowed (not on the allow-list), handshake (protocol, version, plaintext), timeout.",
+    );
+    for r in Refusal::ALL {
+        let reason = r.name().trim_start_matches("tls_refused_");
+        e.value(&[("reason", reason)], report.tcp.tls_refused(r));
+    }
+    e.family(
+        "ingest_tls_handshakes_total",
+        "counter",
+        "TLS syslog handshakes completed.",
+    );
+    e.value(&[], report.tcp.tls_handshakes);
+    e.family(
+        "ingest_tls_messages_received_total",
+        "counter",
+        "Log messages received over TLS (also counted in ingest_messages_received_total{path=\"tcp\"}).",
+    );
+    e.value(&[], report.tcp.tls_messages);
     e.family(
         "ingest_udp_batches_received_total",
         "counter",

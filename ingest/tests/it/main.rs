@@ -15,4 +15,5 @@ mod nats;
 mod reload;
 mod sinks;
 mod steering;
+mod tls;
 mod workers;

@@ -17,7 +17,10 @@ use std::{
 
 use crate::common::{Ingest, Outcome, TempDir, drops_total, scrape_until, test_network};
 use ingest::metrics::Scrape;
-use testbed::netns::{self, VethPair};
+use testbed::{
+    netns::{self, VethPair},
+    tls::Pki,
+};
 
 const RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../detector/rules/sigma-linux");
 const METRICS: &str = "127.0.0.1:9514";
@@ -30,6 +33,11 @@ struct NatsServer(Child);
 
 impl NatsServer {
     fn start(pair: &VethPair, store: &Path) -> Self {
+        Self::start_with(pair, store, &[])
+    }
+
+    /// Started with `extra` arguments (authentication, TLS).
+    fn start_with(pair: &VethPair, store: &Path, extra: &[&str]) -> Self {
         let child = VethPair::command(&pair.ns_b, "nats-server")
             .args([
                 "-js",
@@ -40,6 +48,7 @@ impl NatsServer {
                 "-sd",
             ])
             .arg(store)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -284,4 +293,84 @@ fn parsed_events_go_to_their_hosts_subject() {
         "{e}"
     );
     assert_eq!(e["src"], netns::ADDR_A.to_string());
+}
+
+/// Delivers `count` alerts through one sink configured by `toml` (in the receiving namespace)
+/// and returns its final counters.
+fn deliver(pair: &VethPair, toml: &str, count: u32) -> ingest::output::sinks::SinkReport {
+    use ingest::output::sinks::{Outgoing, SinkConfig, Sinks};
+    let config: SinkConfig = toml::from_str(toml).expect("a sink table");
+    assert!(config.problems().is_empty(), "{:?}", config.problems());
+    VethPair::run_in(&pair.ns_b, move || {
+        let sinks = Sinks::start(&[config]).expect("starting the sink");
+        for n in 0..count {
+            sinks.send(&std::sync::Arc::new(Outgoing {
+                id: format!("guarded-{n}"),
+                json: format!("{{\"n\":{n}}}"),
+                level: "high".into(),
+                severity: 3,
+                time: std::time::SystemTime::now(),
+                event_host: None,
+            }));
+        }
+        sinks.close(Duration::from_secs(10)).remove(0)
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_server_that_wants_tls_and_a_password_gets_them_and_refuses_the_wrong_ones() {
+    let Some(pair) = test_network() else {
+        return;
+    };
+    let dir = TempDir::new("nats-guarded");
+    let store = dir.0.join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let site = Pki::new(&dir.0, "nats-site");
+    let rogue = Pki::new(&dir.0, "nats-rogue");
+    let cert = site.issue("nats", "nats", &["127.0.0.1"]);
+    let _server = NatsServer::start_with(
+        &pair,
+        &store,
+        &[
+            "--user",
+            "ingest",
+            "--pass",
+            "s3cret-pass",
+            "--tls",
+            "--tlscert",
+            cert.cert.to_str().unwrap(),
+            "--tlskey",
+            cert.key.to_str().unwrap(),
+        ],
+    );
+    let sink = |ca: &Path, password: &str| {
+        format!(
+            "kind = \"nats\"\naddress = \"tls://127.0.0.1:{NATS_PORT}\"\nack_timeout_ms = 2000\n\
+             user = \"ingest\"\npassword = \"{password}\"\ntls_ca = \"{}\"\n",
+            ca.display()
+        )
+    };
+    let good = deliver(&pair, &sink(&site.ca(), "s3cret-pass"), 3);
+    assert_eq!(
+        (good.delivered, good.dropped_undeliverable),
+        (3, 0),
+        "{good:?}"
+    );
+    let wrong_password = deliver(&pair, &sink(&site.ca(), "guess"), 2);
+    assert_eq!(
+        (
+            wrong_password.delivered,
+            wrong_password.dropped_undeliverable
+        ),
+        (0, 2),
+        "{wrong_password:?}"
+    );
+    assert!(wrong_password.failures >= 1);
+    let untrusted = deliver(&pair, &sink(&rogue.ca(), "s3cret-pass"), 2);
+    assert_eq!(
+        (untrusted.delivered, untrusted.dropped_undeliverable),
+        (0, 2),
+        "{untrusted:?}"
+    );
 }

@@ -4,6 +4,8 @@ use std::{net::ToSocketAddrs, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::tls::ClientSettings;
+
 /// How a syslog sink sends.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -13,6 +15,9 @@ pub enum Protocol {
     /// RFC 6587 octet counting on one connection, reconnected when it breaks.
     #[default]
     Tcp,
+    /// RFC 5425: octet counting over TLS, the receiver's certificate checked against
+    /// `tls_ca` (or the system's trust store) and the name it was reached by.
+    Tls,
 }
 
 /// One `[[sink]]` of the configuration.
@@ -65,6 +70,36 @@ pub struct SinkConfig {
     /// Largest spool file, bytes.
     #[serde(default = "default_spool_max")]
     pub spool_max_bytes: u64,
+    /// Syslog over TLS and NATS: the CA bundle (PEM) the server's certificate must chain to;
+    /// none: the system's trust store. For NATS, any `tls_*` setting turns TLS on.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
+    /// Syslog over TLS and NATS: the certificate chain (PEM) to show a server that asks for
+    /// one.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Syslog over TLS: the name the receiver's certificate must carry (default: the host of
+    /// `address`).
+    #[serde(default)]
+    pub tls_server_name: Option<String>,
+    /// NATS: user name, with `password`.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// NATS: password, with `user`.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// NATS: authentication token.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// NATS: a file holding an nkey seed (`SU...`).
+    #[serde(default)]
+    pub nkey_seed_file: Option<PathBuf>,
+    /// NATS: a credentials file (JWT and nkey seed, as `nsc` writes it).
+    #[serde(default)]
+    pub creds_file: Option<PathBuf>,
 }
 
 /// The kinds of sink.
@@ -102,6 +137,107 @@ fn default_ack_timeout() -> u64 {
 }
 
 impl SinkConfig {
+    /// The TLS client settings, when this sink speaks TLS (syslog with `protocol = "tls"`,
+    /// NATS with any `tls_*` setting).
+    pub fn tls(&self) -> Option<ClientSettings> {
+        let any = self.tls_ca.is_some() || self.tls_cert.is_some() || self.tls_key.is_some();
+        let on = match self.kind {
+            SinkKind::Syslog => self.protocol == Protocol::Tls,
+            SinkKind::Nats => any,
+            SinkKind::File => false,
+        };
+        on.then(|| ClientSettings {
+            ca: self.tls_ca.clone(),
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+        })
+    }
+
+    fn tls_problems(&self, p: &mut Vec<(&'static str, String)>) {
+        let any = self.tls_ca.is_some()
+            || self.tls_cert.is_some()
+            || self.tls_key.is_some()
+            || self.tls_server_name.is_some();
+        match self.tls() {
+            Some(settings) => {
+                if let Err(e) = settings.load() {
+                    let key = match &e {
+                        crate::tls::TlsError::Pem { path, .. }
+                        | crate::tls::TlsError::NoCertificate(path)
+                        | crate::tls::TlsError::NoTrustAnchor { path, .. } => {
+                            if Some(path) == self.tls_key.as_ref() {
+                                "tls_key"
+                            } else if Some(path) == self.tls_cert.as_ref() {
+                                "tls_cert"
+                            } else {
+                                "tls_ca"
+                            }
+                        }
+                        _ => "tls_cert",
+                    };
+                    p.push((key, crate::error_chain(&e)));
+                }
+            }
+            None if any => p.push((
+                "tls_ca",
+                match self.kind {
+                    SinkKind::Syslog => "TLS settings need protocol = \"tls\"".into(),
+                    _ => "only syslog and NATS sinks speak TLS".into(),
+                },
+            )),
+            None => {}
+        }
+        if self.tls_server_name.is_some() && self.kind != SinkKind::Syslog {
+            p.push((
+                "tls_server_name",
+                "only a syslog sink takes a server name".into(),
+            ));
+        }
+        if let Some(name) = &self.tls_server_name
+            && rustls_pki_types::ServerName::try_from(name.as_str()).is_err()
+        {
+            p.push((
+                "tls_server_name",
+                format!("{name:?} is not a DNS name or IP address"),
+            ));
+        }
+    }
+
+    fn credential_problems(&self, p: &mut Vec<(&'static str, String)>) {
+        let given = [
+            ("user", self.user.is_some() || self.password.is_some()),
+            ("token", self.token.is_some()),
+            ("nkey_seed_file", self.nkey_seed_file.is_some()),
+            ("creds_file", self.creds_file.is_some()),
+        ];
+        let named: Vec<&str> = given.iter().filter(|g| g.1).map(|g| g.0).collect();
+        if self.kind != SinkKind::Nats {
+            if let Some(first) = named.first() {
+                p.push((first, "only a NATS sink takes credentials".into()));
+            }
+            return;
+        }
+        if named.len() > 1 {
+            p.push((
+                named[1],
+                format!("one way to authenticate, not {}", named.join(" and ")),
+            ));
+        }
+        if self.user.is_some() != self.password.is_some() {
+            p.push(("user", "user and password come together".into()));
+        }
+        for (key, file) in [
+            ("nkey_seed_file", &self.nkey_seed_file),
+            ("creds_file", &self.creds_file),
+        ] {
+            if let Some(f) = file
+                && let Err(e) = std::fs::metadata(f)
+            {
+                p.push((key, format!("{}: {e}", f.display())));
+            }
+        }
+    }
+
     /// Every value that cannot work, as (key, why).
     pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut p = Vec::new();
@@ -139,6 +275,8 @@ impl SinkConfig {
             }
             SinkKind::File => {}
         }
+        self.tls_problems(&mut p);
+        self.credential_problems(&mut p);
         if self.events && self.kind != SinkKind::Nats {
             p.push(("events", "only a NATS sink publishes events".into()));
         }

@@ -95,6 +95,7 @@ impl Sinks {
                     protocol: c.protocol,
                     facility: c.facility,
                     hostname: hostname.clone(),
+                    tls: c.tls().map(|t| (t, c.tls_server_name.clone())),
                     udp: None,
                     tcp: None,
                     line: Vec::new(),
@@ -358,6 +359,88 @@ mod tests {
         assert!(r.failures >= 1);
     }
 
+    /// A TLS syslog receiver on loopback, built with the listener's own configuration: takes
+    /// one connection and returns what it read until the sender closed.
+    fn tls_receiver(
+        server: &testbed::tls::Issued,
+    ) -> (u16, std::thread::JoinHandle<io::Result<Vec<u8>>>) {
+        let settings = crate::tls::ServerSettings {
+            cert: server.cert.clone(),
+            key: server.key.clone(),
+            ..Default::default()
+        };
+        let acceptor = crate::tls::Acceptor::new(settings.load().unwrap());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let join = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept()?;
+            tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+            let session = acceptor.session().map_err(io::Error::other)?;
+            let mut tls = rustls::StreamOwned::new(session, tcp);
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match io::Read::read(&mut tls, &mut buf) {
+                    Ok(0) => return Ok(got),
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    // The sink closes without close_notify: what came before counts.
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(got),
+                    Err(e) => return Err(e),
+                }
+            }
+        });
+        (port, join)
+    }
+
+    #[test]
+    fn a_tls_syslog_sink_delivers_to_a_receiver_it_trusts_and_no_other() {
+        let tmp = temp("tls");
+        let site = testbed::tls::Pki::new(&tmp.0, "site");
+        let rogue = testbed::tls::Pki::new(&tmp.0, "rogue");
+        let server = site.issue("siem", "siem", &["127.0.0.1"]);
+        let sink = |port: u16, ca: &Path| -> SinkConfig {
+            toml::from_str(&format!(
+                "kind = \"syslog\"\nprotocol = \"tls\"\naddress = \"127.0.0.1:{port}\"\n\
+                 tls_ca = \"{}\"\n",
+                ca.display()
+            ))
+            .unwrap()
+        };
+
+        let (port, receiver) = tls_receiver(&server);
+        let config = sink(port, &site.ca());
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
+        let sinks = Sinks::start(&[config]).unwrap();
+        for n in 0..3 {
+            sinks.send(&Arc::new(alert(n)));
+        }
+        let r = sinks.close(Duration::from_secs(5)).remove(0);
+        assert_eq!(r.delivered, 3, "{r:?}");
+        let got = String::from_utf8(receiver.join().unwrap().unwrap()).unwrap();
+        // Octet-counted RFC 5424, one frame per alert, in order.
+        let mut rest = got.as_str();
+        for n in 0..3 {
+            let (len, tail) = rest.split_once(' ').expect("an octet count");
+            let (frame, tail) = tail.split_at(len.parse().unwrap());
+            assert!(frame.starts_with("<107>1 "), "{frame}");
+            assert!(frame.ends_with(&format!("{{\"n\":{n}}}")), "{frame}");
+            rest = tail;
+        }
+        assert!(rest.is_empty(), "{got}");
+
+        // A receiver whose certificate the sink's CA did not sign gets nothing.
+        let (port, receiver) = tls_receiver(&server);
+        let sinks = Sinks::start(&[sink(port, &rogue.ca())]).unwrap();
+        sinks.send(&Arc::new(alert(9)));
+        let r = sinks.close(Duration::from_secs(5)).remove(0);
+        assert_eq!((r.delivered, r.dropped_undeliverable), (0, 1), "{r:?}");
+        assert!(r.failures >= 1, "{r:?}");
+        assert!(
+            receiver.join().unwrap().is_err(),
+            "the handshake failed on both ends"
+        );
+    }
+
     #[test]
     fn syslog_lines_are_rfc5424_with_the_level_as_severity() {
         let mut d = SyslogDestination {
@@ -365,6 +448,7 @@ mod tests {
             protocol: Protocol::Udp,
             facility: 13,
             hostname: "sensor1".into(),
+            tls: None,
             udp: None,
             tcp: None,
             line: Vec::new(),

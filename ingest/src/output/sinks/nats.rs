@@ -7,11 +7,67 @@ use super::{
     destination::{CONNECT_TIMEOUT, Destination, closed},
     outgoing::Outgoing,
 };
+use crate::tls::ClientSettings;
+
+/// How the sink proves who it is to the NATS server.
+#[derive(Clone, Debug)]
+enum Credentials {
+    /// Nothing (or only a client certificate, with TLS).
+    None,
+    /// User name and password.
+    Password(String, String),
+    /// A token.
+    Token(String),
+    /// A file holding an nkey seed.
+    NkeySeedFile(std::path::PathBuf),
+    /// A credentials file (JWT and seed).
+    CredsFile(std::path::PathBuf),
+}
+
+impl Credentials {
+    fn of(c: &SinkConfig) -> Self {
+        if let (Some(u), Some(p)) = (&c.user, &c.password) {
+            Credentials::Password(u.clone(), p.clone())
+        } else if let Some(t) = &c.token {
+            Credentials::Token(t.clone())
+        } else if let Some(f) = &c.nkey_seed_file {
+            Credentials::NkeySeedFile(f.clone())
+        } else if let Some(f) = &c.creds_file {
+            Credentials::CredsFile(f.clone())
+        } else {
+            Credentials::None
+        }
+    }
+
+    /// `options` with these credentials; files are read now, so a rotated one is taken up at
+    /// the next connection.
+    async fn apply(
+        &self,
+        options: async_nats::ConnectOptions,
+    ) -> io::Result<async_nats::ConnectOptions> {
+        Ok(match self {
+            Credentials::None => options,
+            Credentials::Password(u, p) => options.user_and_password(u.clone(), p.clone()),
+            Credentials::Token(t) => options.token(t.clone()),
+            Credentials::NkeySeedFile(f) => {
+                let seed = std::fs::read_to_string(f)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", f.display())))?;
+                options.nkey(seed.trim().to_string())
+            }
+            Credentials::CredsFile(f) => options
+                .credentials_file(f)
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", f.display())))?,
+        })
+    }
+}
 
 /// NATS JetStream: each alert published to `<prefix>.alerts.<level>` with its id as
 /// `Nats-Msg-Id`, up to `max_in_flight` awaiting their acknowledgement.
 pub(super) struct NatsDestination {
     servers: String,
+    credentials: Credentials,
+    tls: Option<ClientSettings>,
     stream: String,
     prefix: String,
     max_in_flight: usize,
@@ -28,6 +84,8 @@ impl NatsDestination {
     pub(super) fn new(c: &SinkConfig) -> io::Result<Self> {
         Ok(Self {
             servers: c.address.clone().unwrap_or_default(),
+            credentials: Credentials::of(c),
+            tls: c.tls(),
             stream: c.stream.clone(),
             prefix: c.subject_prefix.clone(),
             max_in_flight: c.max_in_flight.max(1),
@@ -74,9 +132,20 @@ impl Destination for NatsDestination {
             ..Default::default()
         };
         let ack_timeout = self.ack_timeout;
+        let mut options = async_nats::ConnectOptions::new().connection_timeout(CONNECT_TIMEOUT);
+        if let Some(tls) = &self.tls {
+            let config = tls
+                .load()
+                .map_err(|e| io::Error::other(crate::error_chain(&e)))?;
+            options = options
+                .require_tls(true)
+                .tls_client_config((*config).clone());
+        }
+        let credentials = self.credentials.clone();
         let jetstream = self.runtime.block_on(async move {
-            let client = async_nats::ConnectOptions::new()
-                .connection_timeout(CONNECT_TIMEOUT)
+            let client = credentials
+                .apply(options)
+                .await?
                 .connect(servers)
                 .await
                 .map_err(io::Error::other)?;

@@ -1,16 +1,20 @@
-//! The syslog destination: RFC 5424 to a SIEM over UDP, or over TCP with RFC 6587 octet
-//! counting.
+//! The syslog destination: RFC 5424 to a SIEM over UDP, over TCP with RFC 6587 octet
+//! counting, or over TLS (RFC 5425).
 
 use std::{
     io::{self, BufWriter, Read, Write},
     net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket},
 };
 
+use rustls::{ClientConnection, StreamOwned};
+use rustls_pki_types::ServerName;
+
 use super::{
     config::Protocol,
     destination::{CONNECT_TIMEOUT, Destination, closed},
     outgoing::Outgoing,
 };
+use crate::tls::ClientSettings;
 
 /// A SIEM or collector that takes RFC 5424 syslog.
 pub(super) struct SyslogDestination {
@@ -18,9 +22,55 @@ pub(super) struct SyslogDestination {
     pub(super) protocol: Protocol,
     pub(super) facility: u8,
     pub(super) hostname: String,
+    /// With `Protocol::Tls`: the client settings (the files are read at each connection, so
+    /// renewed certificates are taken up) and the name the receiver's certificate must carry.
+    pub(super) tls: Option<(ClientSettings, Option<String>)>,
     pub(super) udp: Option<UdpSocket>,
-    pub(super) tcp: Option<BufWriter<TcpStream>>,
+    pub(super) tcp: Option<BufWriter<Stream>>,
     pub(super) line: Vec<u8>,
+}
+
+/// A connection to the receiver: plain TCP or TLS over it.
+pub(super) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+
+    /// Whether the receiver has closed its side, without blocking. What it sends back is read
+    /// and ignored (TLS: its records are processed; an alert is an error).
+    fn peer_closed(&mut self) -> io::Result<bool> {
+        self.tcp().set_nonblocking(true)?;
+        let result = match self {
+            Stream::Plain(s) => plain_peer_closed(s),
+            Stream::Tls(s) => tls_peer_closed(s),
+        };
+        self.tcp().set_nonblocking(false)?;
+        result
+    }
 }
 
 impl SyslogDestination {
@@ -58,11 +108,18 @@ impl Destination for SyslogDestination {
                 s.connect(target)?;
                 self.udp = Some(s);
             }
-            Protocol::Tcp => {
+            Protocol::Tcp | Protocol::Tls => {
                 let s = TcpStream::connect_timeout(&target, CONNECT_TIMEOUT)?;
                 s.set_write_timeout(Some(CONNECT_TIMEOUT))?;
+                s.set_read_timeout(Some(CONNECT_TIMEOUT))?;
                 s.set_nodelay(true)?;
-                self.tcp = Some(BufWriter::new(s));
+                let stream = match &self.tls {
+                    None => Stream::Plain(s),
+                    Some((settings, name)) => {
+                        Stream::Tls(Box::new(self.handshake(s, settings, name.as_deref())?))
+                    }
+                };
+                self.tcp = Some(BufWriter::new(stream));
             }
         }
         Ok(())
@@ -75,9 +132,9 @@ impl Destination for SyslogDestination {
                 let s = self.udp.as_ref().ok_or_else(closed)?;
                 s.send(&self.line).map(|_| 1)
             }
-            Protocol::Tcp => {
+            Protocol::Tcp | Protocol::Tls => {
                 let w = self.tcp.as_mut().ok_or_else(closed)?;
-                if peer_closed(w.get_ref())? {
+                if w.get_mut().peer_closed()? {
                     return Err(io::Error::new(
                         io::ErrorKind::ConnectionReset,
                         "the receiver closed the connection",
@@ -100,19 +157,70 @@ impl Destination for SyslogDestination {
     }
 }
 
-/// Whether the peer of `s` has closed its side (a read would return end of file), without
-/// blocking. Data the receiver sends back is read and ignored.
-fn peer_closed(s: &TcpStream) -> io::Result<bool> {
-    s.set_nonblocking(true)?;
-    let mut buf = [0u8; 512];
-    let result = loop {
-        match (&*s).read(&mut buf) {
-            Ok(0) => break Ok(true),
-            Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(false),
-            Err(e) => break Err(e),
+impl SyslogDestination {
+    /// The TLS handshake on `tcp`, with the settings read now; the receiver's certificate is
+    /// checked for `name`, else the host of the address.
+    fn handshake(
+        &self,
+        tcp: TcpStream,
+        settings: &ClientSettings,
+        name: Option<&str>,
+    ) -> io::Result<StreamOwned<ClientConnection, TcpStream>> {
+        let config = settings
+            .load()
+            .map_err(|e| io::Error::other(crate::error_chain(&e)))?;
+        let host = name.unwrap_or_else(|| {
+            let a = self.address.as_str();
+            let host = a.rsplit_once(':').map_or(a, |(h, _)| h);
+            host.trim_start_matches('[').trim_end_matches(']')
+        });
+        let server = ServerName::try_from(host.to_string())
+            .map_err(|e| io::Error::other(format!("{host:?}: {e}")))?;
+        let conn = ClientConnection::new(config, server).map_err(io::Error::other)?;
+        let mut tls = StreamOwned::new(conn, tcp);
+        while tls.conn.is_handshaking() {
+            tls.conn
+                .complete_io(&mut tls.sock)
+                .map_err(|e| io::Error::new(e.kind(), format!("TLS handshake: {e}")))?;
         }
-    };
-    s.set_nonblocking(false)?;
-    result
+        Ok(tls)
+    }
+}
+
+/// Whether the peer of `s` has closed its side (a read would return end of file), on a
+/// non-blocking socket. Data the receiver sends back is read and ignored.
+fn plain_peer_closed(mut s: &TcpStream) -> io::Result<bool> {
+    let mut buf = [0u8; 512];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(true),
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// As [`plain_peer_closed`], through TLS: records are processed (session tickets, alerts), a
+/// close_notify or the end of the stream means closed.
+fn tls_peer_closed(s: &mut StreamOwned<ClientConnection, TcpStream>) -> io::Result<bool> {
+    loop {
+        match s.conn.read_tls(&mut s.sock) {
+            Ok(0) => return Ok(true),
+            Ok(_) => {
+                let state = s
+                    .conn
+                    .process_new_packets()
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                if state.peer_has_closed() {
+                    return Ok(true);
+                }
+                // Plaintext from a syslog receiver means nothing: read and dropped.
+                let mut buf = [0u8; 512];
+                while matches!(s.conn.reader().read(&mut buf), Ok(n) if n > 0) {}
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
 }
