@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod chaos;
 mod datapath;
 mod demo;
 mod detect;
@@ -56,6 +57,10 @@ enum Command {
     /// Latency reports from an `ingest run --stats-json` file: a table, one .hgrm per stage,
     /// JSON and an SVG percentile plot.
     Report(report::ReportArgs),
+    /// The appliance under faults and abuse (malformed floods, denied fragments, full rings,
+    /// sinks and NATS down, reload and SIGTERM under load, wrong TLS certificates): for each,
+    /// sent, received, every named drop, and whether the sums close exactly.
+    Chaos(chaos::ChaosArgs),
     /// Measure what one sleep and wakeup of a thread costs this machine in CPU time (the fixed
     /// cost that poll mode pays per batch).
     Wakeups(demo::WakeupsArgs),
@@ -74,6 +79,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay::command(args),
         Command::E2e(args) => e2e::command(args),
         Command::Report(args) => report::command(args),
+        Command::Chaos(args) => chaos::command(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -176,6 +176,12 @@ pub struct Report {
     pub parse_errors: BTreeMap<&'static str, u64>,
     /// Every named drop of every stage, reason -> count.
     pub drops: BTreeMap<&'static str, u64>,
+    /// What the kernel dropped of what the XDP program passed on to it, by its own counters:
+    /// the interface's `rx_dropped` (a frame no protocol takes, such as one with more VLAN
+    /// tags than XDP walks) and `rx_nohandler`, and IP reassembly failures (overlapping or
+    /// incomplete fragments). Kept out of `drops`: the kernel counts every packet there, log
+    /// traffic or not, and some drivers add what XDP dropped to `rx_dropped`.
+    pub kernel_drops: BTreeMap<&'static str, u64>,
     /// Alerts the engines raised but could not keep: their per-batch alert buffer was full.
     /// Not part of packet accounting (the messages were processed), but every alert lost is
     /// here or in `alerts_dropped_ring_full`.

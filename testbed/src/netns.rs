@@ -12,7 +12,8 @@ use std::{
     net::{Ipv4Addr, Ipv6Addr},
     process::{Child, Command, ExitStatus, Output, Stdio},
     sync::{
-        atomic::{AtomicU32, Ordering},
+        Arc,
+        atomic::{AtomicBool, AtomicU32, Ordering},
         mpsc,
     },
     time::{Duration, Instant},
@@ -183,6 +184,7 @@ impl Drop for VethPair {
 pub struct Spawned {
     child: Child,
     lines: mpsc::Receiver<String>,
+    paused: Arc<AtomicBool>,
 }
 
 impl Spawned {
@@ -196,14 +198,38 @@ impl Spawned {
         let mut child = cmd.stdout(Stdio::piped()).spawn()?;
         let stdout = child.stdout.take().expect("stdout was piped");
         let (tx, lines) = mpsc::channel();
+        let paused = Arc::new(AtomicBool::new(false));
+        let gate = paused.clone();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
+            let mut reader = BufReader::with_capacity(4096, stdout);
+            let mut line = String::new();
+            loop {
+                while gate.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                line.clear();
+                match reader.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let l = line.trim_end_matches(['\n', '\r']).to_string();
+                        if tx.send(l).is_err() {
+                            break;
+                        }
+                    }
                 }
             }
         });
-        Ok(Self { child, lines })
+        Ok(Self {
+            child,
+            lines,
+            paused,
+        })
+    }
+
+    /// Stops reading stdout (with `true`) until called again with `false`: once the pipe is
+    /// full, the process blocks writing to it, as behind a stalled log collector.
+    pub fn pause_reading(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Relaxed);
     }
 
     /// The exit status, if the process has ended.
@@ -262,6 +288,7 @@ impl Spawned {
     /// Sends SIGTERM and waits up to `timeout` for the exit; returns the exit status and the
     /// stdout lines not yet read. Kills the process if it does not exit in time.
     pub fn terminate(mut self, timeout: Duration) -> io::Result<(ExitStatus, Vec<String>)> {
+        self.pause_reading(false);
         let pid = Pid::from_raw(i32::try_from(self.child.id()).map_err(io::Error::other)?);
         kill(pid, Signal::SIGTERM)?;
         let deadline = Instant::now() + timeout;

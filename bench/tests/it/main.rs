@@ -1,7 +1,9 @@
-//! bench's integration tests, one binary: the demo's end-to-end run and the replayer, as root in
-//! namespaces each makes itself. They take [`serial`] so they run one at a time, as they did as
-//! binaries of their own: on two CPUs, side by side, they would measure each other.
+//! bench's integration tests, one binary: the demo's end-to-end run, the chaos harness and the
+//! replayer, as root in namespaces each makes itself. They take [`serial`] so they run one at a
+//! time, as they did as binaries of their own: on two CPUs, side by side, they would measure
+//! each other.
 
+mod chaos;
 mod e2e;
 mod replay;
 

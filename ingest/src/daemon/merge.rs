@@ -121,6 +121,14 @@ impl Daemon {
         drops.insert("iface_rx_over", l.rx_over);
         drops.insert("iface_rx_crc_frame_length", l.rx_crc_frame_length);
         drops.insert("iface_rx_otherhost_dropped", l.rx_otherhost_dropped);
+        // What the kernel dropped of what XDP passed on: its own counters, kept apart.
+        let reassembly = crate::sys::snmp::Reassembly::read()
+            .unwrap_or_default()
+            .since(self.reassembly_before);
+        let mut kernel_drops = BTreeMap::new();
+        kernel_drops.insert("iface_rx_dropped", l.rx_dropped);
+        kernel_drops.insert("iface_rx_nohandler", l.rx_nohandler);
+        kernel_drops.insert("ip_reassembly_failed", reassembly.failed());
         drops.insert("tcp_dropped_too_long", tcp.dropped_too_long);
         drops.insert("tcp_dropped_bad_framing", tcp.dropped_bad_framing);
         drops.insert("tcp_dropped_partial_at_close", tcp.dropped_partial_at_close);
@@ -152,6 +160,7 @@ impl Daemon {
             messages_parsed_total: pipeline.parsed,
             parse_errors,
             drops,
+            kernel_drops,
             alerts_dropped_buffer_full: pipeline.alerts_dropped_buffer_full,
             alerts_dropped_ring_full: pipeline.alerts_dropped_ring_full,
             samples_dropped_ring_full: pipeline.samples_dropped_ring_full,

@@ -67,6 +67,7 @@ pub struct Daemon {
     stop_socket: Arc<AtomicBool>,
     /// The interface's counters at start.
     link_before: crate::sys::link::LinkStats,
+    reassembly_before: crate::sys::snmp::Reassembly,
     /// Latency samples the workers have handed over so far.
     latency: LatencyTotals,
 }
@@ -126,6 +127,7 @@ impl Daemon {
         // The socket backend may run without an interface of that name (`--iface` only names
         // the reports): no link counters then.
         let link_before = crate::sys::link::link_stats(&opts.iface).unwrap_or_default();
+        let reassembly_before = crate::sys::snmp::Reassembly::read().unwrap_or_default();
         let stop_xdp = Arc::new(AtomicBool::new(false));
         let stop_socket = Arc::new(AtomicBool::new(false));
         let mut daemon = Self {
@@ -137,6 +139,7 @@ impl Daemon {
             stop_xdp: stop_xdp.clone(),
             stop_socket: stop_socket.clone(),
             link_before,
+            reassembly_before,
             latency: LatencyTotals::new(),
             opts: opts.clone(),
         };

@@ -50,11 +50,16 @@ pub enum FrameError {
     /// such a datagram.
     #[error("bad UDP checksum")]
     BadUdpChecksum = 6,
+    /// The IP header's length disagrees with the frame: an IPv4 total length beyond the frame
+    /// or shorter than the header, an IPv6 payload length beyond the frame. The kernel drops
+    /// such a packet (truncated, or a header error).
+    #[error("bad IP length")]
+    BadIpLength = 7,
 }
 
 impl FrameError {
     /// Every kind, in index order.
-    pub const ALL: [FrameError; 7] = [
+    pub const ALL: [FrameError; 8] = [
         FrameError::Malformed,
         FrameError::NotIp,
         FrameError::NotUdp,
@@ -62,6 +67,7 @@ impl FrameError {
         FrameError::BadUdpLength,
         FrameError::BadIpChecksum,
         FrameError::BadUdpChecksum,
+        FrameError::BadIpLength,
     ];
 
     /// Dense index, for counter arrays.
@@ -79,6 +85,7 @@ impl FrameError {
             FrameError::BadUdpLength => "frame_dropped_bad_udp_length",
             FrameError::BadIpChecksum => "frame_dropped_bad_ip_checksum",
             FrameError::BadUdpChecksum => "frame_dropped_bad_udp_checksum",
+            FrameError::BadIpLength => "frame_dropped_bad_ip_length",
         }
     }
 }
@@ -130,8 +137,10 @@ pub fn decode(frame: &[u8], checksums: Checksums) -> Result<UdpDatagram<'_>, Fra
         Ok(Walk::Fragment(_)) => return Err(FrameError::Fragment),
         Err(Malformed) => return Err(FrameError::Malformed),
     };
+    // What the IP header says the packet is: the rest of the frame is link padding.
+    let packet_end = ip_end(frame, &udp).ok_or(FrameError::BadIpLength)?;
     let len = usize::from(udp.udp_len);
-    let datagram = frame
+    let datagram = frame[..packet_end]
         .get(udp.udp_offset..udp.udp_offset + len)
         .filter(|datagram| datagram.len() >= xdp_common::wire::UDP_HLEN)
         .ok_or(FrameError::BadUdpLength)?;
@@ -145,6 +154,31 @@ pub fn decode(frame: &[u8], checksums: Checksums) -> Result<UdpDatagram<'_>, Fra
         vlan: udp.vlan,
         payload,
     })
+}
+
+/// Where the IP packet ends in `frame`, as its header says, when the header's length agrees
+/// with the frame as the kernel requires (`ip_rcv`, `ipv6_rcv`): an IPv4 total length covering
+/// at least its header and within the frame; an IPv6 payload length (not zero: no jumbograms)
+/// within the frame.
+fn ip_end(frame: &[u8], udp: &xdp_common::walk::UdpHeaders) -> Option<usize> {
+    let at = udp.ip_offset;
+    let field = |o: usize| {
+        Some(usize::from(u16::from_be_bytes([
+            *frame.get(o)?,
+            *frame.get(o + 1)?,
+        ])))
+    };
+    let end = match udp.src {
+        SourceAddr::V4(_) => {
+            let total = field(at + 2)?;
+            (total >= udp.udp_offset - at).then_some(at + total)?
+        }
+        SourceAddr::V6(_) => {
+            let payload = field(at + 4)?;
+            (payload > 0).then_some(at + 40 + payload)?
+        }
+    };
+    (end <= frame.len()).then_some(end)
 }
 
 /// Checks what the kernel checks of a UDP datagram it receives: the IPv4 header checksum, then
@@ -359,6 +393,44 @@ mod tests {
         assert_eq!(d.dst, "198.18.0.2:514".parse().unwrap());
         assert_eq!(d.vlan, None);
         assert_eq!(d.payload, b"<13>1 - - - - - - hi");
+    }
+
+    #[test]
+    fn ip_lengths_that_disagree_with_the_frame_are_dropped_as_the_kernel_does() {
+        let set = |mut f: Vec<u8>, at: usize, v: u16| {
+            f[at..at + 2].copy_from_slice(&v.to_be_bytes());
+            f
+        };
+        let v4 = Builder {
+            pad_to: 80,
+            ..Default::default()
+        }
+        .build(514, b"<13>x");
+        assert!(decode_udp(&v4).is_ok());
+        // Total length beyond the frame; below the header's own 20 bytes.
+        let long = set(v4.clone(), 16, 81 - 14);
+        assert_eq!(decode_udp(&long), Err(FrameError::BadIpLength));
+        assert_eq!(
+            decode_udp(&set(v4.clone(), 16, 19)),
+            Err(FrameError::BadIpLength)
+        );
+        // A UDP length reaching into the padding, past what the IP header covers.
+        assert_eq!(decode_udp(&set(v4, 38, 20)), Err(FrameError::BadUdpLength));
+        let v6 = Builder {
+            ipv6: true,
+            ..Default::default()
+        }
+        .build(514, b"<13>x");
+        assert!(decode_udp(&v6).is_ok());
+        assert_eq!(
+            decode_udp(&set(v6.clone(), 18, 200)),
+            Err(FrameError::BadIpLength)
+        );
+        assert_eq!(
+            decode_udp(&set(v6, 18, 0)),
+            Err(FrameError::BadIpLength),
+            "no jumbograms"
+        );
     }
 
     #[test]

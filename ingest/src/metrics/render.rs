@@ -87,6 +87,15 @@ pub fn render(report: &Report, alerts: &AlertCounts) -> String {
     }
 
     e.family(
+        "ingest_kernel_packets_dropped_total",
+        "counter",
+        "What the kernel dropped of what XDP passed on to it, by its own counters (interface rx_dropped and rx_nohandler, IP reassembly failures): all traffic, not only log traffic, so not in ingest_packets_dropped_total.",
+    );
+    for (reason, n) in &report.kernel_drops {
+        e.value(&[("reason", reason)], n);
+    }
+
+    e.family(
         "ingest_queue_packets_dropped_total",
         "counter",
         "Drops per AF_XDP queue: the kernel's socket counters and frames that did not decode.",

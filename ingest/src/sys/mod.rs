@@ -6,6 +6,7 @@ pub mod cpu;
 pub mod fake;
 pub mod link;
 pub mod signal;
+pub mod snmp;
 pub mod udp;
 pub mod xsk;
 
