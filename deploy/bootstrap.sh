@@ -23,6 +23,8 @@ TOOLS_DIR=${INGEST_TOOLS_DIR:-/opt/ingest-tools}
 BPF_LINKER_VERSION=0.13.0
 APT_PACKAGES=(libelf-dev zlib1g-dev libpcap-dev clang llvm pkg-config m4 iproute2 iputils-ping bsdutils shellcheck systemd ethtool nats-server
     rsyslog tcpreplay
+    # promtool (checks a scrape), headless chromium (renders the web view in its test)
+    prometheus chromium
     # syslog-ng-core's libraries (the package itself is unpacked below)
     libivykis0 libjson-c5 libnet1 libpcre3 libwrap0 libglib2.0-0 libcap2)
 

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod output;
 pub mod report;
 pub mod rules;
+pub mod service;
 pub mod status;
 pub mod sys;
 pub mod tls;

@@ -112,12 +112,63 @@ pub struct Percentiles {
     pub max: u64,
     /// Sum of all messages' times (exact).
     pub sum: u64,
+    /// Messages per bucket of [`LATENCY_BUCKETS_NS`] (not cumulative), scaled from the sample
+    /// to the exact count: what a Prometheus histogram shows. The rest are above the last
+    /// bound.
+    #[serde(skip)]
+    pub buckets: Vec<u64>,
+}
+
+/// The upper bounds of the latency histograms' buckets, ns: 1 µs to 1 s, about three a decade.
+pub const LATENCY_BUCKETS_NS: [u64; 19] = [
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    20_000,
+    50_000,
+    100_000,
+    200_000,
+    500_000,
+    1_000_000,
+    2_000_000,
+    5_000_000,
+    10_000_000,
+    20_000_000,
+    50_000_000,
+    100_000_000,
+    200_000_000,
+    500_000_000,
+    1_000_000_000,
+];
+
+/// Messages per bucket of [`LATENCY_BUCKETS_NS`] in `h`, scaled so that all of `h` counts as
+/// `count` messages.
+fn buckets(h: &Histogram<u64>, count: u64) -> Vec<u64> {
+    let sampled = h.len();
+    if sampled == 0 {
+        return vec![0; LATENCY_BUCKETS_NS.len()];
+    }
+    let scale = count as f64 / sampled as f64;
+    let mut below = 0;
+    LATENCY_BUCKETS_NS
+        .iter()
+        .map(|&bound| {
+            // Cumulative, then the difference: rounding cannot make a bucket negative.
+            let cumulative = (h.count_between(0, bound) as f64 * scale).round() as u64;
+            let cumulative = cumulative.min(count).max(below);
+            let n = cumulative - below;
+            below = cumulative;
+            n
+        })
+        .collect()
 }
 
 impl Percentiles {
     /// Reads the percentiles of `h`, whose every value counts (count and sum from it).
     pub fn of(h: &Histogram<u64>) -> Self {
         Self {
+            buckets: buckets(h, h.len()),
             count: h.len(),
             sampled: h.len(),
             p50: h.value_at_quantile(0.5),
@@ -133,10 +184,13 @@ impl Percentiles {
     /// The percentiles of `stage` in `l`: read from its sampled histogram, with the exact
     /// count and sum.
     pub fn of_stage(l: &StageLatency, stage: Stage) -> Self {
+        let h = l.histogram(stage);
+        let count = l.count_of(stage);
         Self {
-            count: l.count_of(stage),
+            count,
             sum: l.sum_of(stage),
-            ..Self::of(l.histogram(stage))
+            buckets: buckets(h, count),
+            ..Self::of(h)
         }
     }
 
@@ -144,6 +198,66 @@ impl Percentiles {
     pub fn mean(&self) -> f64 {
         self.sum as f64 / self.count.max(1) as f64
     }
+}
+
+/// Bytes of log messages received, by path.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct PathBytes {
+    /// Through AF_XDP.
+    pub xdp: u64,
+    /// Through the kernel's UDP sockets.
+    pub udp: u64,
+    /// Through TCP (TLS included).
+    pub tcp: u64,
+}
+
+/// Reloads of the configuration and rules, as Prometheus reports its own
+/// (`config_last_reload_successful`, `config_last_reload_success_timestamp_seconds`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ReloadState {
+    /// What the last reload said: its summary, or why it was refused.
+    pub last_message: String,
+    /// Reloads put into effect.
+    pub applied: u64,
+    /// Reloads refused (the running configuration stayed).
+    pub refused: u64,
+    /// Whether the last attempt (or the start) succeeded.
+    pub last_successful: bool,
+    /// When the configuration in effect was loaded, seconds since the Unix epoch.
+    pub last_success_unix: f64,
+}
+
+impl Default for ReloadState {
+    fn default() -> Self {
+        Self {
+            last_message: String::new(),
+            applied: 0,
+            refused: 0,
+            last_successful: true,
+            last_success_unix: unix_now(),
+        }
+    }
+}
+
+impl ReloadState {
+    /// Counts one reload's outcome, with what it said.
+    pub fn record(&mut self, applied: bool, message: &str) {
+        self.last_message = message.to_string();
+        if applied {
+            self.applied += 1;
+            self.last_success_unix = unix_now();
+        } else {
+            self.refused += 1;
+        }
+        self.last_successful = applied;
+    }
+}
+
+/// Seconds since the Unix epoch, now.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Every counter of a run, as written by `ingest run --stats-json`.
@@ -165,8 +279,10 @@ pub struct Report {
     pub messages_received_socket_total: u64,
     /// Of which UDP.
     pub messages_received_udp_total: u64,
-    /// Of which TCP.
+    /// Of which TCP (TLS included).
     pub messages_received_tcp_total: u64,
+    /// Bytes of the messages received, by path.
+    pub bytes_received: PathBytes,
     /// Alerts the rules raised (printed as `{"event":"alert"}` lines).
     pub alerts_raised_total: u64,
     /// Messages parsed without error; the rest are in `parse_errors` (and were still detected
@@ -218,6 +334,10 @@ pub struct Report {
     pub rules_generation: u32,
     /// The alert sinks (filled in by whoever runs them).
     pub sinks: Vec<crate::output::sinks::SinkReport>,
+    /// Reloads so far (filled in by whoever runs them).
+    pub reloads: ReloadState,
+    /// The process's own resource use when the report was made (filled in for scrapes).
+    pub process: Option<crate::sys::process::ProcessStats>,
     /// Workers that ended with an error.
     pub errors: Vec<String>,
 }

@@ -38,6 +38,61 @@ fn duration(s: f64) -> String {
     }
 }
 
+/// The drop families and the unit each counts in.
+const DROPS: [(&str, &str); 3] = [
+    ("ingest_datagrams_dropped_total", "dgrams"),
+    ("ingest_frames_dropped_total", "frames"),
+    ("ingest_messages_dropped_total", "msgs"),
+];
+
+/// The `q` quantile of histogram `family` (its `_bucket` series with `with`), interpolated
+/// within the bucket as Prometheus's `histogram_quantile` does. None without observations.
+pub fn histogram_quantile(
+    scrape: &Scrape,
+    family: &str,
+    with: &[(&str, &str)],
+    q: f64,
+) -> Option<f64> {
+    let name = format!("{family}_bucket");
+    let mut buckets: Vec<(f64, f64)> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.name == name && with.iter().all(|(k, v)| s.label(k) == Some(v)))
+        .filter_map(|s| {
+            let le = s.label("le")?;
+            let bound = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((bound, s.value))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let (mut lower, mut below) = (0.0, 0.0);
+    for (bound, cumulative) in buckets {
+        if cumulative >= rank {
+            if bound.is_infinite() {
+                return Some(lower);
+            }
+            let within = cumulative - below;
+            let share = if within > 0.0 {
+                (rank - below) / within
+            } else {
+                1.0
+            };
+            return Some(lower + (bound - lower) * share);
+        }
+        (lower, below) = (bound, cumulative);
+    }
+    Some(lower)
+}
+
 /// The screen for two scrapes `seconds` apart (`after` is the newer).
 pub fn render(before: &Scrape, after: &Scrape, seconds: f64) -> String {
     let mut o = String::new();
@@ -77,7 +132,7 @@ pub fn render(before: &Scrape, after: &Scrape, seconds: f64) -> String {
                     &[("queue", queue)]
                 )),
                 rate(per_s(
-                    "ingest_queue_packets_dropped_total",
+                    "ingest_queue_datagrams_dropped_total",
                     &[("queue", queue)]
                 )),
             );
@@ -85,7 +140,7 @@ pub fn render(before: &Scrape, after: &Scrape, seconds: f64) -> String {
     }
 
     let received = after.sum("ingest_messages_received_total", &[]);
-    let by_path: Vec<String> = ["xdp", "udp", "tcp"]
+    let by_path: Vec<String> = ["xdp", "udp", "tcp", "tls"]
         .iter()
         .map(|p| {
             let n = after.sum("ingest_messages_received_total", &[("path", p)]);
@@ -102,7 +157,7 @@ pub fn render(before: &Scrape, after: &Scrape, seconds: f64) -> String {
 
     let parsed = after.sum("ingest_messages_parsed_total", &[]);
     let failed: Vec<String> = after
-        .all("ingest_messages_parse_failed_total")
+        .all("ingest_messages_parse_errors_total")
         .filter(|s| s.value > 0.0)
         .map(|s| format!("{} {}", s.label("reason").unwrap_or("?"), count(s.value)))
         .collect();
@@ -122,25 +177,28 @@ pub fn render(before: &Scrape, after: &Scrape, seconds: f64) -> String {
         }
     );
 
-    let drops = after.sum("ingest_packets_dropped_total", &[]);
+    let sum_all = |scrape: &Scrape| DROPS.iter().map(|(f, _)| scrape.sum(f, &[])).sum::<f64>();
+    let drops = sum_all(after);
     let _ = writeln!(
         o,
-        "dropped    {:>14} pkts  {:>10}/s",
+        "dropped    {:>14}       {:>10}/s",
         count(drops),
-        rate(per_s("ingest_packets_dropped_total", &[]))
+        rate((drops - sum_all(before)).max(0.0) / seconds.max(1e-9))
     );
-    for s in after
-        .all("ingest_packets_dropped_total")
-        .filter(|s| s.value > 0.0)
-    {
-        let reason = s.label("reason").unwrap_or("?");
-        let _ = writeln!(
-            o,
-            "  {:<28} {:>14}  {:>10}/s",
-            reason,
-            count(s.value),
-            rate(per_s("ingest_packets_dropped_total", &[("reason", reason)]))
-        );
+    for (family, unit) in DROPS {
+        for s in after.all(family).filter(|s| s.value > 0.0) {
+            let (stage, reason) = (
+                s.label("stage").unwrap_or("?"),
+                s.label("reason").unwrap_or("?"),
+            );
+            let _ = writeln!(
+                o,
+                "  {:<34} {:>14} {unit:<6} {:>10}/s",
+                format!("{stage}/{reason}"),
+                count(s.value),
+                rate(per_s(family, &[("stage", stage), ("reason", reason)]))
+            );
+        }
     }
     let _ = writeln!(
         o,
@@ -155,54 +213,50 @@ pub fn render(before: &Scrape, after: &Scrape, seconds: f64) -> String {
         rate(per_s("ingest_alerts_raised_total", &[])),
         count(after.sum("ingest_alerts_dropped_total", &[])),
     );
-    let mut rules: Vec<_> = after.all("ingest_rule_alerts_raised_total").collect();
+    let mut rules: Vec<_> = after.all("ingest_rule_alerts_total").collect();
     rules.sort_by(|a, b| b.value.total_cmp(&a.value));
     for r in rules.iter().take(5) {
+        let (rule, kind) = (
+            r.label("rule").unwrap_or("?"),
+            r.label("kind").unwrap_or("?"),
+        );
+        let info = after
+            .all("ingest_rule_info")
+            .find(|i| i.label("rule") == Some(rule) && i.label("kind") == Some(kind));
         let _ = writeln!(
             o,
             "  {:<40} {:<13} {:>10}",
-            r.label("title").or(r.label("rule")).unwrap_or("?"),
-            r.label("level").unwrap_or("?"),
+            info.and_then(|i| i.label("title")).unwrap_or(rule),
+            info.and_then(|i| i.label("level")).unwrap_or("?"),
             count(r.value)
         );
     }
 
-    let q = |family: &str, quantile: &str| {
-        after
-            .all(family)
-            .find(|s| {
-                s.label("quantile") == Some(quantile) && s.label("stage") == Some("xdp_to_detected")
-            })
-            .map_or(0.0, |s| s.value)
+    let detected = [("stage", "xdp_to_detected")];
+    let recent = |p: &str| {
+        after.sum(
+            "ingest_stage_latency_recent_seconds",
+            &[("stage", "xdp_to_detected"), ("percentile", p)],
+        )
     };
-    for (family, samples, when) in [
-        (
-            "ingest_latency_recent_seconds",
-            after.sum(
-                "ingest_latency_recent_samples",
-                &[("stage", "xdp_to_detected")],
-            ),
-            "last minute",
-        ),
-        (
-            "ingest_latency_seconds",
-            after.sum(
-                "ingest_latency_seconds_count",
-                &[("stage", "xdp_to_detected")],
-            ),
-            "since start",
-        ),
-    ] {
-        if samples > 0.0 {
-            let _ = writeln!(
-                o,
-                "latency    p50 {}   p99 {}   p99.9 {}   max {}   (XDP hook to detected, {when})",
-                duration(q(family, "0.5")),
-                duration(q(family, "0.99")),
-                duration(q(family, "0.999")),
-                duration(q(family, "1")),
-            );
-        }
+    if after.sum("ingest_stage_latency_recent_samples", &detected) > 0.0 {
+        let _ = writeln!(
+            o,
+            "latency    p50 {}   p99 {}   p99.9 {}   max {}   (XDP hook to detected, last minute)",
+            duration(recent("p50")),
+            duration(recent("p99")),
+            duration(recent("p999")),
+            duration(recent("max")),
+        );
+    }
+    let since = |q: f64| histogram_quantile(after, "ingest_stage_latency_seconds", &detected, q);
+    if let (Some(p50), Some(p99)) = (since(0.5), since(0.99)) {
+        let _ = writeln!(
+            o,
+            "latency    p50 {}   p99 {}   (XDP hook to detected, since start, from the histogram's buckets)",
+            duration(p50),
+            duration(p99),
+        );
     }
 
     for sink in after.all("ingest_sink_records_delivered_total") {
@@ -260,7 +314,7 @@ mod tests {
     fn the_screen_shows_rates_drops_and_alerts() {
         let before = Scrape::parse(
             "ingest_messages_received_total{path=\"xdp\"} 1000\n\
-             ingest_packets_dropped_total{reason=\"xsk_rx_ring_full\"} 0\n",
+             ingest_datagrams_dropped_total{stage=\"xsk\",reason=\"ring_full\"} 0\n",
         )
         .unwrap();
         let after = Scrape::parse(
@@ -270,14 +324,16 @@ mod tests {
              ingest_messages_received_total{path=\"xdp\"} 3000\n\
              ingest_messages_received_total{path=\"udp\"} 5\n\
              ingest_messages_parsed_total 3005\n\
-             ingest_packets_dropped_total{reason=\"xsk_rx_ring_full\"} 40\n\
-             ingest_packets_dropped_total{reason=\"udp_dropped_socket\"} 0\n\
+             ingest_datagrams_dropped_total{stage=\"xsk\",reason=\"ring_full\"} 40\n\
+             ingest_datagrams_dropped_total{stage=\"socket\",reason=\"kernel\"} 0\n\
              ingest_alerts_raised_total 3\n\
-             ingest_rule_alerts_raised_total{rule=\"ssh-brute-force\",kind=\"threshold\",level=\"high\"} 3\n\
-             ingest_latency_seconds{stage=\"xdp_to_detected\",quantile=\"0.5\"} 0.0000123\n\
-             ingest_latency_seconds_count{stage=\"xdp_to_detected\"} 3000\n\
-             ingest_latency_recent_seconds{stage=\"xdp_to_detected\",quantile=\"0.5\"} 0.000009\n\
-             ingest_latency_recent_samples{stage=\"xdp_to_detected\"} 100\n\
+             ingest_rule_alerts_total{rule=\"ssh-brute-force\",kind=\"threshold\"} 3\n\
+             ingest_rule_info{rule=\"ssh-brute-force\",kind=\"threshold\",title=\"SSH brute force\",level=\"high\"} 1\n\
+             ingest_stage_latency_seconds_bucket{stage=\"xdp_to_detected\",le=\"0.00001\"} 1000\n\
+             ingest_stage_latency_seconds_bucket{stage=\"xdp_to_detected\",le=\"0.00002\"} 3000\n\
+             ingest_stage_latency_seconds_bucket{stage=\"xdp_to_detected\",le=\"+Inf\"} 3000\n\
+             ingest_stage_latency_recent_seconds{stage=\"xdp_to_detected\",percentile=\"p50\"} 0.000009\n\
+             ingest_stage_latency_recent_samples{stage=\"xdp_to_detected\"} 100\n\
              ingest_source_messages_estimated{source=\"198.18.0.1\"} 2400\n\
              ingest_sources_distinct 17\n\
              ingest_sink_records_delivered_total{sink=\"siem\"} 2\n\
@@ -291,14 +347,16 @@ mod tests {
             screen.contains("3,005 msgs") && screen.contains("1,003/s"),
             "{screen}"
         );
-        assert!(screen.contains("xsk_rx_ring_full"), "{screen}");
+        assert!(screen.contains("xsk/ring_full"), "{screen}");
         assert!(
-            !screen.contains("udp_dropped_socket"),
+            !screen.contains("socket/kernel"),
             "zero drops hidden: {screen}"
         );
         assert!(screen.contains("3,045 = received + dropped"), "{screen}");
-        assert!(screen.contains("ssh-brute-force"), "{screen}");
-        assert!(screen.contains("p50 12.3 µs"), "{screen}");
+        assert!(screen.contains("SSH brute force"), "{screen}");
+        assert!(screen.contains("high"), "{screen}");
+        // Half of 3,000 is 500 into the second bucket's 2,000: a quarter of 10 µs past 10 µs.
+        assert!(screen.contains("p50 12.5 µs"), "{screen}");
         assert!(
             screen.contains("p50 9.0 µs"),
             "the recent window too: {screen}"

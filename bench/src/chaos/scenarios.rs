@@ -565,7 +565,13 @@ pub(super) fn reload_under_load(rig: &Rig, scale: Scale) -> anyhow::Result<Outco
         let mut said = Vec::new();
         for _ in 0..3 {
             std::thread::sleep(Duration::from_secs_f64(seconds / 4.0));
-            said.push(rig.ingest_command(&["reload", "--addr", super::rig::METRICS])?);
+            said.push(rig.ingest_command(&[
+                "reload",
+                "--addr",
+                super::rig::METRICS,
+                "--pid",
+                &daemon.process.pid().to_string(),
+            ])?);
         }
         Ok(said)
     })?;

@@ -19,6 +19,7 @@ use ingest::{
     metrics::{MetricsServer, Refusal},
     output::sinks::Sinks,
     rules::load_rules,
+    service::Service,
     sys,
 };
 
@@ -155,8 +156,9 @@ pub(crate) fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<Exi
     let metrics = if config.metrics_addr.is_empty() {
         None
     } else {
-        let server = MetricsServer::bind(&config.metrics_addr)?;
-        log::info!("metrics on http://{}/metrics", server.local_addr()?);
+        let server = MetricsServer::bind(&config.metrics_addr, config.metrics_reload)?;
+        let addr = server.local_addr()?;
+        log::info!("metrics on http://{addr}/metrics, the live view on http://{addr}/");
         let (tx, rx) = mpsc::channel();
         server.spawn(tx).context("starting the metrics thread")?;
         Some(rx)
@@ -239,6 +241,16 @@ pub(crate) fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<Exi
     });
     writeln!(out, "{ready}")?;
     out.flush()?;
+    let mut service = Service::from_env();
+    service.ready(&format!(
+        "receiving on {} ({} workers, {} backend)",
+        opts.iface,
+        daemon.workers().len(),
+        match opts.backend {
+            ingest::datapath::Backend::Xdp => "xdp",
+            ingest::datapath::Backend::Socket => "socket",
+        }
+    ));
 
     let reconfigure: Reconfigure = {
         let (args, given) = (args.clone(), given.clone());
@@ -254,12 +266,14 @@ pub(crate) fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<Exi
         reload,
         reconfigure,
         config.clone(),
-    );
+    )
+    .with_service(service);
     let mut report = daemon.run(stop, limits, &mut housekeeper)?;
     if let Some(e) = housekeeper.error() {
         log::warn!("printing messages stopped: {e}");
     }
     report.sinks = housekeeper.close_sinks(Duration::from_secs(5));
+    report.reloads = housekeeper.reloads();
     for s in &report.sinks {
         log::info!("alert sink {}: {}", s.name, serde_json::to_string(s)?);
     }

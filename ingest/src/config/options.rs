@@ -184,6 +184,11 @@ options! {
     /// The Prometheus endpoint (`host:port`, text format at /metrics); empty: none.
     metrics_addr: String = crate::metrics::DEFAULT_ADDR.to_string(),
         [long, env = "INGEST_METRICS_ADDR", default_value_t = Config::default().metrics_addr];
+    /// Allow `POST /-/reload` on the metrics endpoint: anyone who reaches the endpoint may then
+    /// make the appliance reload. SIGHUP and `ingest reload --pid` work either way.
+    metrics_reload: bool = false,
+        [long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
+         default_value_t = Config::default().metrics_reload];
 }
 
 impl Config {

@@ -120,6 +120,12 @@ pub struct Housekeeper<W: Write> {
     alerts_out: u64,
     /// Parsed events handed to the sinks so far.
     events_out: u64,
+    /// systemd's side: readiness, watchdog, reload and stop states.
+    service: crate::service::Service,
+    /// Reloads so far, for the metrics.
+    reloads: crate::report::ReloadState,
+    /// The latest alerts, for the web view.
+    recent_alerts: metrics::RecentAlerts,
 }
 
 impl<W: Write> std::fmt::Debug for Housekeeper<W> {
@@ -172,7 +178,21 @@ impl<W: Write> Housekeeper<W> {
             ),
             alerts_out: 0,
             events_out: 0,
+            service: crate::service::Service::new(None, None),
+            reloads: crate::report::ReloadState::default(),
+            recent_alerts: metrics::RecentAlerts::default(),
         }
+    }
+
+    /// Reloads so far.
+    pub fn reloads(&self) -> crate::report::ReloadState {
+        self.reloads.clone()
+    }
+
+    /// Tells `service` (systemd) about reloads, stops and the watchdog from now on.
+    pub fn with_service(mut self, service: crate::service::Service) -> Self {
+        self.service = service;
+        self
     }
 
     /// The first error writing to `out`, if any (printing stopped there).
@@ -206,12 +226,30 @@ impl<W: Write> Housekeeper<W> {
         }
     }
 
+    /// Every counter now, with what this loop keeps (sinks, reloads) and the process's own use.
+    fn live_report(&self, live: &mut Running<'_>) -> Result<crate::report::Report, Refusal> {
+        live.report()
+            .map(|mut report| {
+                report.sinks = self.sinks.reports();
+                report.reloads = self.reloads.clone();
+                report.process = crate::sys::process::ProcessStats::read().ok();
+                report
+            })
+            .map_err(|e| {
+                Refusal(format!(
+                    "reading the counters failed: {}",
+                    crate::error_chain(&e)
+                ))
+            })
+    }
+
     /// Starts loading the configuration and rules on a thread of its own.
     fn start_reload(&mut self) {
         if self.job.is_some() {
             self.again = true;
             return;
         }
+        self.service.reloading();
         let reconfigure = self.reconfigure.clone();
         let job = std::thread::Builder::new()
             .name("reload".into())
@@ -243,6 +281,12 @@ impl<W: Write> Housekeeper<W> {
             Ok(summary) => log::info!("{summary}"),
             Err(e) => log::error!("{e}"),
         }
+        let message = match &result {
+            Ok(summary) => summary,
+            Err(e) => &e.0,
+        };
+        self.reloads.record(result.is_ok(), message);
+        self.service.reloaded(message);
         for reply in self.waiting.drain(..) {
             let _ = reply.send(result.clone());
         }
@@ -391,6 +435,7 @@ impl<W: Write> OutputSink for Housekeeper<W> {
         let level = meta.level;
         let facts = AlertFacts::of(&alert);
         let line = alert_json(&rules, alert.alert.rule, &facts);
+        self.recent_alerts.push(&line);
         if !self.sinks.is_empty() {
             self.alerts_out += 1;
             self.sinks.send(&Arc::new(Outgoing {
@@ -413,7 +458,20 @@ impl<W: Write> OutputSink for Housekeeper<W> {
         }
     }
 
+    fn on_stop(&mut self) {
+        self.service.stopping();
+    }
+
     fn on_round(&mut self, live: &mut Running<'_>) {
+        self.service.tick(|| match live.report() {
+            Ok(r) => format!(
+                "{} messages received, {} alerts, {} named drops",
+                r.messages_received_total,
+                r.alerts_raised_total,
+                r.drops_total()
+            ),
+            Err(e) => format!("counters unreadable: {e}"),
+        });
         if self.hup.swap(false, Ordering::Relaxed) {
             // Reopened whatever the reload finds: logrotate's SIGHUP must always be obeyed.
             log::info!("SIGHUP: reopening the sinks, reloading the configuration and rules");
@@ -450,18 +508,15 @@ impl<W: Write> OutputSink for Housekeeper<W> {
         while let Ok(request) = requests.try_recv() {
             match request {
                 Request::Metrics(reply) => {
-                    let text = live
-                        .report()
-                        .map(|mut report| {
-                            report.sinks = self.sinks.reports();
-                            metrics::render(&report, &self.alerts)
-                        })
-                        .map_err(|e| {
-                            Refusal(format!(
-                                "reading the counters failed: {}",
-                                crate::error_chain(&e)
-                            ))
-                        });
+                    let text = self
+                        .live_report(live)
+                        .map(|report| metrics::render(&report, &self.alerts));
+                    let _ = reply.send(text);
+                }
+                Request::State(reply) => {
+                    let text = self
+                        .live_report(live)
+                        .map(|report| metrics::state_json(&report, &self.recent_alerts));
                     let _ = reply.send(text);
                 }
                 Request::Reload(reply) => {

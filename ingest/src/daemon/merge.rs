@@ -156,6 +156,11 @@ impl Daemon {
             messages_received_socket_total: pipeline.received_udp + pipeline.received_tcp,
             messages_received_udp_total: pipeline.received_udp,
             messages_received_tcp_total: pipeline.received_tcp,
+            bytes_received: crate::report::PathBytes {
+                xdp: pipeline.bytes_xdp,
+                udp: pipeline.bytes_udp,
+                tcp: pipeline.bytes_tcp,
+            },
             alerts_raised_total: pipeline.alerts_raised,
             messages_parsed_total: pipeline.parsed,
             parse_errors,
@@ -190,6 +195,8 @@ impl Daemon {
             distinct_sources: distinct.estimate(),
             rules_generation: stats.iter().map(|(w, _)| w.generation).min().unwrap_or(0),
             sinks: Vec::new(),
+            reloads: crate::report::ReloadState::default(),
+            process: None,
             errors,
         })
     }

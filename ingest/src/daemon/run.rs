@@ -52,6 +52,7 @@ impl Daemon {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
+        sink.on_stop();
         let ends = self.shutdown();
         for w in &mut self.workers {
             drain(&mut w.inbox, sink);

@@ -20,6 +20,9 @@ pub trait OutputSink {
     /// Every round of the housekeeping loop (about every millisecond when idle): the place to
     /// answer requests for the live counters.
     fn on_round(&mut self, _running: &mut Running<'_>) {}
+    /// The loop is ending (a stop was asked for, or a limit reached): the steering goes off and
+    /// the workers drain next.
+    fn on_stop(&mut self) {}
 }
 
 /// Hands everything in `inbox` to `sink`; returns how many items there were.

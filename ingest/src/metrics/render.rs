@@ -1,446 +1,743 @@
-//! The exposition of a [`Report`]: every counter, gauge and summary.
+//! The exposition of a [`Report`]: every family, encoded by prometheus-client in the text
+//! format (version 0.0.4).
+//!
+//! Naming follows Prometheus's guide: one unit per family (messages, datagrams, frames,
+//! connections, bytes, seconds), counters end in `_total`, and labels say where (`stage`, `path`,
+//! `queue`) and why (`reason`) without repeating the family's name. The workers never take part:
+//! the housekeeping loop makes the report from what they published and renders it per scrape.
+
+use std::fmt;
 
 use detector::engine::StateTable as DetectorTable;
-
-use super::{
-    alerts::AlertCounts,
-    exposition::{Exposition, name_of},
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, NoLabelSet},
+    metrics::MetricType,
+    registry::Registry,
 };
-use crate::{datapath::xdp::AttachMode, report::Report, tls::Refusal};
+
+use super::alerts::AlertCounts;
+use crate::{
+    datapath::{frame::FrameError, xdp::AttachMode},
+    report::{LATENCY_BUCKETS_NS, Report},
+    tls::Refusal,
+};
 
 /// The whole exposition for `report` and `alerts`.
 pub fn render(report: &Report, alerts: &AlertCounts) -> String {
-    let mut e = Exposition::default();
-    let backend = name_of(&report.backend);
-    let mode = name_of(&report.mode);
-    let xdp_mode = report.xdp_mode.map_or("none", |m| match m {
-        AttachMode::Native => "native",
-        AttachMode::Generic => "generic",
-    });
-    e.family(
-        "ingest_info",
-        "gauge",
-        "The running appliance: interface, backend, worker mode and XDP attach mode.",
-    );
-    e.value(
-        &[
-            ("iface", &report.iface),
-            ("backend", &backend),
-            ("mode", &mode),
-            ("xdp_mode", xdp_mode),
-        ],
-        1,
-    );
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Snapshot {
+        report: report.clone(),
+        alerts: alerts.clone(),
+    }));
+    let mut out = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
+        .expect("encoding into a String cannot fail");
+    out
+}
 
-    e.family(
-        "ingest_queue_info",
-        "gauge",
-        "Each AF_XDP queue's worker: CPU, wait mode, bind mode (zero-copy or copy), huge pages.",
-    );
-    for q in &report.queues {
-        let queue = q.info.queue.map(|n| n.to_string()).unwrap_or_default();
-        let cpus = format!("{:?}", q.info.cpus);
-        let bind = q.info.bind_mode.as_ref().map(name_of).unwrap_or_default();
-        let hugepages = q.info.hugepages.unwrap_or(false).to_string();
-        e.value(
-            &[
-                ("queue", &queue),
-                ("cpus", &cpus),
-                ("mode", &name_of(&q.info.mode)),
-                ("bind", &bind),
-                (
-                    "zero_copy",
-                    if bind == "zero-copy" { "true" } else { "false" },
-                ),
-                ("hugepages", &hugepages),
-            ],
-            1,
-        );
+/// What one scrape shows.
+#[derive(Debug)]
+struct Snapshot {
+    report: Report,
+    alerts: AlertCounts,
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, encoder: DescriptorEncoder) -> fmt::Result {
+        let mut f = Families(encoder);
+        identity(&self.report, &mut f)?;
+        received(&self.report, &mut f)?;
+        dropped(&self.report, &mut f)?;
+        queues(&self.report, &mut f)?;
+        connections(&self.report, &mut f)?;
+        detection(&self.report, &self.alerts, &mut f)?;
+        latency(&self.report, &mut f)?;
+        sinks(&self.report, &mut f)?;
+        process(&self.report, &mut f)
     }
+}
 
-    e.family(
-        "ingest_messages_received_total",
-        "counter",
-        "Log messages received, by path (xdp: AF_XDP; udp, tcp: the kernel socket path).",
-    );
-    e.value(&[("path", "xdp")], report.messages_received_xdp_total);
-    e.value(&[("path", "udp")], report.messages_received_udp_total);
-    e.value(&[("path", "tcp")], report.messages_received_tcp_total);
+/// A sample's labels.
+type Labels = Vec<(&'static str, String)>;
 
-    e.family(
-        "ingest_queue_messages_received_total",
-        "counter",
-        "Log messages received through each AF_XDP queue.",
-    );
-    for q in &report.queues {
-        let queue = q.info.queue.map(|n| n.to_string()).unwrap_or_default();
-        e.value(&[("queue", &queue)], q.messages);
-    }
+fn labels<const N: usize>(pairs: [(&'static str, &str); N]) -> Labels {
+    pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+}
 
-    e.family(
-        "ingest_packets_dropped_total",
-        "counter",
-        "Every named drop of every stage: received + these = everything that reached the log ports.",
-    );
-    for (reason, n) in &report.drops {
-        e.value(&[("reason", reason)], n);
-    }
+/// The families of one scrape, written through prometheus-client's encoder.
+struct Families<'a>(DescriptorEncoder<'a>);
 
-    e.family(
-        "ingest_kernel_packets_dropped_total",
-        "counter",
-        "What the kernel dropped of what XDP passed on to it, by its own counters (interface rx_dropped and rx_nohandler, IP reassembly failures): all traffic, not only log traffic, so not in ingest_packets_dropped_total.",
-    );
-    for (reason, n) in &report.kernel_drops {
-        e.value(&[("reason", reason)], n);
-    }
-
-    e.family(
-        "ingest_queue_packets_dropped_total",
-        "counter",
-        "Drops per AF_XDP queue: the kernel's socket counters and frames that did not decode.",
-    );
-    for q in &report.queues {
-        let queue = q.info.queue.map(|n| n.to_string()).unwrap_or_default();
-        let k = &q.counters.kernel_xsk;
-        for (reason, n) in [
-            ("xsk_rx_dropped", k.rx_dropped),
-            ("xsk_rx_ring_full", k.rx_ring_full),
-            ("xsk_rx_invalid_descs", k.rx_invalid_descs),
-        ] {
-            e.value(&[("queue", &queue), ("reason", reason)], n);
+impl Families<'_> {
+    /// A counter family; `name` without `_total` (the encoder adds it).
+    fn counter<V>(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = (Labels, V)>,
+    ) -> fmt::Result
+    where
+        V: prometheus_client::encoding::EncodeCounterValue,
+    {
+        let mut m = self
+            .0
+            .encode_descriptor(name, help, None, MetricType::Counter)?;
+        for (l, v) in samples {
+            m.encode_family(&l)?
+                .encode_counter::<NoLabelSet, V, u64>(&v, None)?;
         }
-        for err in crate::datapath::frame::FrameError::ALL {
-            let n = q.counters.frame_drops[err.index()];
-            e.value(&[("queue", &queue), ("reason", err.counter_name())], n);
+        Ok(())
+    }
+
+    fn gauge<V>(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = (Labels, V)>,
+    ) -> fmt::Result
+    where
+        V: prometheus_client::encoding::EncodeGaugeValue,
+    {
+        let mut m = self
+            .0
+            .encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for (l, v) in samples {
+            m.encode_family(&l)?.encode_gauge(&v)?;
         }
+        Ok(())
     }
 
-    e.family(
-        "ingest_queue_fill_ring_empty_total",
-        "counter",
-        "Times the kernel found a queue's fill ring empty (a sign the worker falls behind).",
-    );
-    for q in &report.queues {
-        let queue = q.info.queue.map(|n| n.to_string()).unwrap_or_default();
-        e.value(
-            &[("queue", &queue)],
-            q.counters.kernel_xsk.rx_fill_ring_empty_descs,
-        );
-    }
-
-    e.family(
-        "ingest_queue_kick_errors_total",
-        "counter",
-        "Busy-poll kicks and fill-ring wakeups of a queue's AF_XDP socket that the kernel refused with an error other than a transient one.",
-    );
-    for q in &report.queues {
-        let queue = q.info.queue.map(|n| n.to_string()).unwrap_or_default();
-        e.value(&[("queue", &queue)], q.counters.xsk.kick_errors);
-    }
-
-    if let Some(l) = &report.link {
-        e.family(
-            "ingest_iface_receive_total",
-            "counter",
-            "The log interface's own receive counters during the run (rtnetlink IFLA_STATS64): frames, bytes, and what the NIC, the driver or the stack dropped. Those lost before XDP (missed, fifo, over, crc_frame_length) and otherhost_dropped are also in ingest_packets_dropped_total.",
-        );
-        for (counter, n) in [
-            ("packets", l.rx_packets),
-            ("bytes", l.rx_bytes),
-            ("missed", l.rx_missed),
-            ("fifo", l.rx_fifo),
-            ("over", l.rx_over),
-            ("crc_frame_length", l.rx_crc_frame_length),
-            ("dropped", l.rx_dropped),
-            ("nohandler", l.rx_nohandler),
-            ("otherhost_dropped", l.rx_otherhost_dropped),
-        ] {
-            e.value(&[("iface", &report.iface), ("counter", counter)], n);
+    /// An info family (a gauge of 1 per label set); `name` without `_info`.
+    fn info(
+        &mut self,
+        name: &str,
+        help: &str,
+        sets: impl IntoIterator<Item = Labels>,
+    ) -> fmt::Result {
+        let mut m = self
+            .0
+            .encode_descriptor(name, help, None, MetricType::Info)?;
+        for l in sets {
+            m.encode_info(&l)?;
         }
+        Ok(())
     }
 
-    if let Some(xdp) = &report.xdp {
-        e.family(
-            "ingest_xdp_packets_decided_total",
-            "counter",
-            "The XDP program's decisions not in ingest_packets_dropped_total: steered into AF_XDP, passed to the kernel and why, and the later fragments of denied datagrams (frames; their datagrams are dropped by their first fragment).",
-        );
-        for (counter, n) in xdp.iter().filter(|(c, _)| !c.is_drop()) {
-            let decision = counter.name().trim_start_matches("xdp_");
-            e.value(&[("decision", decision)], n);
+    /// A histogram family: per label set the sum, the count, and the count of each bucket
+    /// (upper bound, not cumulative).
+    fn histogram(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: impl IntoIterator<Item = (Labels, f64, u64, Vec<(f64, u64)>)>,
+    ) -> fmt::Result {
+        let mut m = self
+            .0
+            .encode_descriptor(name, help, None, MetricType::Histogram)?;
+        for (l, sum, count, buckets) in samples {
+            m.encode_family(&l)?
+                .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
         }
+        Ok(())
     }
-
-    e.family(
-        "ingest_messages_parsed_total",
-        "counter",
-        "Messages parsed without error.",
-    );
-    e.value(&[], report.messages_parsed_total);
-    e.family(
-        "ingest_messages_parse_failed_total",
-        "counter",
-        "Messages read only in part, by reason (still detected on; not drops).",
-    );
-    for (reason, n) in &report.parse_errors {
-        e.value(&[("reason", reason)], n);
-    }
-
-    e.family(
-        "ingest_alerts_dropped_total",
-        "counter",
-        "Alerts raised but lost: the engine's per-batch buffer or the worker's alert ring was full.",
-    );
-    e.value(
-        &[("reason", "buffer_full")],
-        report.alerts_dropped_buffer_full,
-    );
-    e.value(&[("reason", "ring_full")], report.alerts_dropped_ring_full);
-    e.family(
-        "ingest_samples_dropped_total",
-        "counter",
-        "Printed copies of messages dropped because a worker's sample ring was full.",
-    );
-    e.value(&[], report.samples_dropped_ring_full);
-
-    e.family(
-        "ingest_alerts_raised_total",
-        "counter",
-        "Alerts raised by the detectors, all rules (including any the output ring dropped).",
-    );
-    e.value(&[], report.alerts_raised_total);
-    e.family(
-        "ingest_rule_alerts_raised_total",
-        "counter",
-        "Alerts delivered, by rule, kind and level.",
-    );
-    for (k, n) in alerts.iter() {
-        e.value(
-            &[
-                ("rule", &k.rule),
-                ("title", &k.title),
-                ("kind", k.kind),
-                ("level", k.level),
-            ],
-            n,
-        );
-    }
-
-    e.family(
-        "ingest_detector_keys",
-        "gauge",
-        "Keys the detectors hold now, by table (all workers).",
-    );
-    for t in DetectorTable::ALL {
-        e.value(&[("table", t.name())], report.detector.keys[t as usize]);
-    }
-    e.family(
-        "ingest_detector_keys_evicted_total",
-        "counter",
-        "Keys evicted from full detector tables, by table.",
-    );
-    for t in DetectorTable::ALL {
-        e.value(&[("table", t.name())], report.detector.evicted[t as usize]);
-    }
-    e.family(
-        "ingest_detector_alerts_suppressed_total",
-        "counter",
-        "Threshold crossings folded into an earlier alert during its suppression.",
-    );
-    e.value(&[], report.detector.suppressed);
-
-    e.family(
-        "ingest_tcp_connections_total",
-        "counter",
-        "TCP and TLS syslog connections, by what happened to them (denied: by the source filter; refused: over the connection limit; tls_refused: in the TLS handshake, see ingest_tls_connections_refused_total).",
-    );
-    let tls_refused: u64 = Refusal::ALL
-        .iter()
-        .map(|&r| report.tcp.tls_refused(r))
-        .sum();
-    for (event, n) in [
-        ("accepted", report.tcp.connections_accepted),
-        ("denied", report.tcp.connections_denied),
-        ("refused", report.tcp.connections_refused),
-        ("tls_refused", tls_refused),
-        ("closed", report.tcp.connections_closed),
-        ("idle_closed", report.tcp.connections_idle_closed),
-    ] {
-        e.value(&[("event", event)], n);
-    }
-    e.family(
-        "ingest_tls_connections_refused_total",
-        "counter",
-        "TLS syslog connections refused in the handshake, by reason: certificate (none, or not from the client CA), not_allowed (not on the allow-list), handshake (protocol, version, plaintext), timeout.",
-    );
-    for r in Refusal::ALL {
-        let reason = r.name().trim_start_matches("tls_refused_");
-        e.value(&[("reason", reason)], report.tcp.tls_refused(r));
-    }
-    e.family(
-        "ingest_tls_handshakes_total",
-        "counter",
-        "TLS syslog handshakes completed.",
-    );
-    e.value(&[], report.tcp.tls_handshakes);
-    e.family(
-        "ingest_tls_messages_received_total",
-        "counter",
-        "Log messages received over TLS (also counted in ingest_messages_received_total{path=\"tcp\"}).",
-    );
-    e.value(&[], report.tcp.tls_messages);
-    e.family(
-        "ingest_udp_batches_received_total",
-        "counter",
-        "recvmmsg calls of the socket path that returned at least one datagram.",
-    );
-    e.value(&[], report.udp.batches);
-
-    e.family(
-        "ingest_gelf_messages_total",
-        "counter",
-        "What became of chunked or compressed GELF messages (their datagrams are received).",
-    );
-    for (outcome, n) in &report.gelf {
-        e.value(&[("outcome", outcome.trim_start_matches("gelf_"))], n);
-    }
-
-    e.family(
-        "ingest_latency_seconds",
-        "summary",
-        "Per stage since start: xdp_to_pickup (XDP hook to the worker taking the batch), parse, \
-         detect, xdp_to_detected (hook to the message through the detector), xdp_to_alert (hook \
-         to an alert queued).",
-    );
-    for (stage, l) in &report.latency_ns.stages {
-        for (q, v) in [
-            ("0.5", l.p50),
-            ("0.9", l.p90),
-            ("0.99", l.p99),
-            ("0.999", l.p999),
-            ("1", l.max),
-        ] {
-            e.value(&[("stage", stage), ("quantile", q)], seconds(v));
-        }
-        e.sample("_sum", &[("stage", stage)], seconds(l.sum));
-        e.sample("_count", &[("stage", stage)], l.count);
-    }
-    let r = &report.latency_ns.recent_xdp_to_detected;
-    e.family(
-        "ingest_latency_recent_seconds",
-        "gauge",
-        "From the XDP hook to the message parsed and detected, over the last 30 to 60 seconds.",
-    );
-    for (q, v) in [
-        ("0.5", r.p50),
-        ("0.9", r.p90),
-        ("0.99", r.p99),
-        ("0.999", r.p999),
-        ("1", r.max),
-    ] {
-        e.value(&[("stage", "xdp_to_detected"), ("quantile", q)], seconds(v));
-    }
-    e.family(
-        "ingest_latency_recent_samples",
-        "gauge",
-        "Samples behind ingest_latency_recent_seconds.",
-    );
-    e.value(&[("stage", "xdp_to_detected")], r.count);
-    e.family(
-        "ingest_latency_unmeasured_total",
-        "counter",
-        "AF_XDP frames without the XDP program's arrival stamp.",
-    );
-    e.value(&[], report.latency_ns.unmeasured);
-
-    e.family(
-        "ingest_source_messages_estimated",
-        "gauge",
-        "The loudest senders: messages estimated from a 1-in-8 sample (Space-Saving per worker).",
-    );
-    for t in &report.top_sources {
-        e.value(&[("source", &t.source.to_string())], t.messages);
-    }
-
-    type SinkField = fn(&crate::output::sinks::SinkReport) -> u64;
-    let per_sink: [(&'static str, &str, &str, SinkField); 5] = [
-        (
-            "ingest_sink_records_delivered_total",
-            "counter",
-            "Records (alerts; parsed events for an events sink) each sink delivered, counted when confirmed.",
-            |s| s.delivered,
-        ),
-        (
-            "ingest_sink_records_spooled_total",
-            "counter",
-            "Records each sink could not deliver at once and kept in its spool.",
-            |s| s.spooled,
-        ),
-        (
-            "ingest_sink_records_replayed_total",
-            "counter",
-            "Spooled records each sink sent again.",
-            |s| s.replayed,
-        ),
-        (
-            "ingest_sink_failures_total",
-            "counter",
-            "Failed deliveries (each followed by a reconnect or reopen).",
-            |s| s.failures,
-        ),
-        (
-            "ingest_sink_spool_records",
-            "gauge",
-            "Records waiting in each sink's spool.",
-            |s| s.spool_pending,
-        ),
-    ];
-    for (name, kind, help, field) in per_sink {
-        e.family(name, kind, help);
-        for s in &report.sinks {
-            e.value(&[("sink", &s.name)], field(s));
-        }
-    }
-    e.family(
-        "ingest_sink_records_dropped_total",
-        "counter",
-        "Records a sink dropped: its queue was full, or it could neither deliver nor spool them.",
-    );
-    for s in &report.sinks {
-        e.value(
-            &[("sink", &s.name), ("reason", "queue_full")],
-            s.dropped_queue_full,
-        );
-        e.value(
-            &[("sink", &s.name), ("reason", "undeliverable")],
-            s.dropped_undeliverable,
-        );
-    }
-
-    e.family(
-        "ingest_sources_distinct",
-        "gauge",
-        "Different senders seen since start, estimated (HyperLogLog per worker, merged; about 3 %).",
-    );
-    e.value(&[], report.distinct_sources);
-
-    e.family(
-        "ingest_rules_generation",
-        "gauge",
-        "The rule set every worker detects with: 0 at start, one more per reload.",
-    );
-    e.value(&[], report.rules_generation);
-
-    e.family(
-        "ingest_worker_errors",
-        "gauge",
-        "Workers that ended with an error.",
-    );
-    e.value(&[], report.errors.len());
-    e.out
 }
 
 fn seconds(ns: u64) -> f64 {
     ns as f64 / 1e9
+}
+
+fn queue_label(q: &crate::report::QueueReport) -> String {
+    q.info.queue.map(|n| n.to_string()).unwrap_or_default()
+}
+
+/// What runs: the build, the interface and modes, each queue's worker, the rule set.
+fn identity(report: &Report, f: &mut Families<'_>) -> fmt::Result {
+    f.info(
+        "ingest_build",
+        "The running binary: version and source revision.",
+        [labels([
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("revision", env!("INGEST_REVISION")),
+        ])],
+    )?;
+    let xdp_mode = report.xdp_mode.map_or("none", |m| match m {
+        AttachMode::Native => "native",
+        AttachMode::Generic => "generic",
+    });
+    f.info(
+        "ingest",
+        "The running appliance: interface, backend, worker mode and XDP attach mode.",
+        [labels([
+            ("iface", &report.iface),
+            ("backend", &super::name_of(&report.backend)),
+            ("mode", &super::name_of(&report.mode)),
+            ("xdp_mode", xdp_mode),
+        ])],
+    )?;
+    f.info(
+        "ingest_queue",
+        "Each AF_XDP queue's worker: CPU, wait mode, bind mode (zero-copy or copy), huge pages.",
+        report.queues.iter().map(|q| {
+            let bind = q
+                .info
+                .bind_mode
+                .as_ref()
+                .map(super::name_of)
+                .unwrap_or_default();
+            labels([
+                ("queue", &queue_label(q)),
+                ("cpus", &format!("{:?}", q.info.cpus)),
+                ("mode", &super::name_of(&q.info.mode)),
+                (
+                    "zero_copy",
+                    if bind == "zero-copy" { "true" } else { "false" },
+                ),
+                ("bind", &bind),
+                ("hugepages", &q.info.hugepages.unwrap_or(false).to_string()),
+            ])
+        }),
+    )?;
+    f.gauge(
+        "ingest_rules_generation",
+        "The rule set every worker detects with: 0 at start, one more per reload.",
+        [(vec![], report.rules_generation)],
+    )?;
+    f.gauge(
+        "ingest_config_last_reload_successful",
+        "Whether the last reload of the configuration and rules succeeded (1 at start).",
+        [(vec![], u32::from(report.reloads.last_successful))],
+    )?;
+    f.gauge(
+        "ingest_config_last_reload_success_timestamp_seconds",
+        "When the configuration in effect was loaded, seconds since the Unix epoch.",
+        [(vec![], report.reloads.last_success_unix)],
+    )?;
+    f.counter(
+        "ingest_config_reloads",
+        "Reloads, by result: applied, or refused (the running configuration stayed).",
+        [
+            (labels([("result", "applied")]), report.reloads.applied),
+            (labels([("result", "refused")]), report.reloads.refused),
+        ],
+    )?;
+    f.gauge(
+        "ingest_worker_errors",
+        "Workers that ended with an error.",
+        [(vec![], report.errors.len() as u64)],
+    )
+}
+
+/// Messages and bytes in, by path; the interface's own counts.
+fn received(report: &Report, f: &mut Families<'_>) -> fmt::Result {
+    let tls = report.tcp.tls_messages;
+    let paths = [
+        ("xdp", report.messages_received_xdp_total),
+        ("udp", report.messages_received_udp_total),
+        (
+            "tcp",
+            report.messages_received_tcp_total.saturating_sub(tls),
+        ),
+        ("tls", tls),
+    ];
+    f.counter(
+        "ingest_messages_received",
+        "Log messages received, by path: xdp (AF_XDP), udp, tcp and tls (the kernel socket path). The paths add up to every message received.",
+        paths.map(|(p, n)| (labels([("path", p)]), n)),
+    )?;
+    f.counter(
+        "ingest_received_bytes",
+        "Bytes of log messages received, by path (tcp includes tls).",
+        [
+            ("xdp", report.bytes_received.xdp),
+            ("udp", report.bytes_received.udp),
+            ("tcp", report.bytes_received.tcp),
+        ]
+        .map(|(p, n)| (labels([("path", p)]), n)),
+    )?;
+    f.counter(
+        "ingest_messages_parsed",
+        "Messages parsed without error.",
+        [(vec![], report.messages_parsed_total)],
+    )?;
+    f.counter(
+        "ingest_messages_parse_errors",
+        "Messages read only in part, by reason (still detected on; not drops).",
+        report
+            .parse_errors
+            .iter()
+            .map(|(r, n)| (labels([("reason", r)]), *n)),
+    )?;
+    f.counter(
+        "ingest_gelf_messages",
+        "What became of chunked or compressed GELF messages, by outcome (their datagrams are received).",
+        report
+            .gelf
+            .iter()
+            .map(|(o, n)| (labels([("outcome", o.trim_start_matches("gelf_"))]), *n)),
+    )?;
+    f.counter(
+        "ingest_udp_batches_received",
+        "recvmmsg calls of the socket path that returned at least one datagram.",
+        [(vec![], report.udp.batches)],
+    )?;
+    if let Some(l) = &report.link {
+        let iface = &report.iface;
+        f.counter(
+            "ingest_iface_received_frames",
+            "Frames the log interface received during the run (rtnetlink IFLA_STATS64).",
+            [(labels([("iface", iface)]), l.rx_packets)],
+        )?;
+        f.counter(
+            "ingest_iface_received_bytes",
+            "Bytes the log interface received during the run.",
+            [(labels([("iface", iface)]), l.rx_bytes)],
+        )?;
+    }
+    if let Some(xdp) = &report.xdp {
+        f.counter(
+            "ingest_xdp_frames",
+            "The XDP program's decisions, in frames, by action (steered, passed to the kernel, dropped) and reason.",
+            xdp.iter().map(|(c, n)| {
+                let name = c.name().trim_start_matches("xdp_");
+                let (action, reason) = match name.split_once('_') {
+                    Some((a, r)) => (a, r),
+                    None => (name, ""),
+                };
+                (labels([("action", action), ("reason", reason)]), n)
+            }),
+        )?;
+    }
+    Ok(())
+}
+
+/// The unit a named drop is counted in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unit {
+    /// Log datagrams (an unfragmented one is one frame and one message).
+    Datagrams,
+    /// Link frames.
+    Frames,
+    /// Messages of a TCP stream.
+    Messages,
+}
+
+/// Where a drop of the report (`drops`) belongs: its unit, stage and reason. Every name the
+/// report uses has a place (a test holds this).
+fn drop_place(name: &str) -> Option<(Unit, &'static str, &str)> {
+    let (unit, stage, reason) = if let Some(r) = name.strip_prefix("xdp_dropped_") {
+        (Unit::Datagrams, "xdp", r)
+    } else if let Some(r) = name.strip_prefix("xsk_rx_") {
+        // The socket's own rx_dropped: "dropped for other reasons" (XDP_STATISTICS).
+        (
+            Unit::Datagrams,
+            "xsk",
+            if r == "dropped" { "other" } else { r },
+        )
+    } else if let Some(r) = name.strip_prefix("frame_dropped_") {
+        (Unit::Datagrams, "frame", r)
+    } else if let Some(r) = name.strip_prefix("udp_dropped_") {
+        // udp_dropped_socket: what the kernel dropped at the socket (full buffer, checksum).
+        (
+            Unit::Datagrams,
+            "socket",
+            if r == "socket" { "kernel" } else { r },
+        )
+    } else if let Some(r) = name.strip_prefix("iface_rx_") {
+        (Unit::Frames, "interface", r.trim_end_matches("_dropped"))
+    } else if let Some(r) = name.strip_prefix("tcp_dropped_") {
+        (Unit::Messages, "tcp", r)
+    } else {
+        return None;
+    };
+    Some((unit, stage, reason))
+}
+
+/// Every named drop, one family per unit; the kernel's drops of what XDP passed on apart.
+fn dropped(report: &Report, f: &mut Families<'_>) -> fmt::Result {
+    let of = |unit: Unit| {
+        report.drops.iter().filter_map(move |(name, n)| {
+            let (u, stage, reason) = drop_place(name)?;
+            (u == unit).then(|| (labels([("stage", stage), ("reason", reason)]), *n))
+        })
+    };
+    f.counter(
+        "ingest_datagrams_dropped",
+        "Log datagrams dropped, by stage (xdp: the XDP program; xsk: the kernel's AF_XDP socket; frame: user space's checks of a frame; socket: the kernel socket path) and reason. With the other two drop families and the messages received, the sum of everything that reached the log ports.",
+        of(Unit::Datagrams),
+    )?;
+    f.counter(
+        "ingest_frames_dropped",
+        "Frames the log interface lost (stage interface): before XDP saw them (missed, fifo, over, crc_frame_length), or passed on by XDP and refused by the kernel as not for this host (otherhost).",
+        of(Unit::Frames),
+    )?;
+    f.counter(
+        "ingest_messages_dropped",
+        "Messages of TCP and TLS streams dropped (stage tcp), by reason.",
+        of(Unit::Messages),
+    )?;
+    f.counter(
+        "ingest_kernel_dropped",
+        "What the kernel dropped of what XDP passed on to it, by its own counters: frames no protocol took (rx_dropped, rx_nohandler) and datagrams it could not reassemble (reassembly_failed). All traffic, not only log traffic, so apart from the drop families above.",
+        report
+            .kernel_drops
+            .iter()
+            .map(|(r, n)| (labels([("reason", r.trim_start_matches("iface_").trim_start_matches("ip_"))]), *n)),
+    )
+}
+
+/// Per AF_XDP queue.
+fn queues(report: &Report, f: &mut Families<'_>) -> fmt::Result {
+    f.counter(
+        "ingest_queue_messages_received",
+        "Log messages received through each AF_XDP queue.",
+        report
+            .queues
+            .iter()
+            .map(|q| (labels([("queue", &queue_label(q))]), q.messages)),
+    )?;
+    f.counter(
+        "ingest_queue_datagrams_dropped",
+        "Datagrams each AF_XDP queue dropped: the kernel's socket counters (stage xsk) and frames that failed user space's checks (stage frame).",
+        report.queues.iter().flat_map(|q| {
+            let queue = queue_label(q);
+            let k = &q.counters.kernel_xsk;
+            let xsk = [
+                ("other", k.rx_dropped),
+                ("ring_full", k.rx_ring_full),
+                ("invalid_descs", k.rx_invalid_descs),
+            ]
+            .map(|(r, n)| (labels([("queue", &queue), ("stage", "xsk"), ("reason", r)]), n));
+            let frame = FrameError::ALL.map(|e| {
+                let reason = e.counter_name().trim_start_matches("frame_dropped_");
+                (
+                    labels([("queue", &queue), ("stage", "frame"), ("reason", reason)]),
+                    q.counters.frame_drops[e.index()],
+                )
+            });
+            xsk.into_iter().chain(frame)
+        }),
+    )?;
+    f.counter(
+        "ingest_queue_fill_ring_empty",
+        "Times the kernel found a queue's fill ring empty (a sign the worker falls behind).",
+        report.queues.iter().map(|q| {
+            (
+                labels([("queue", &queue_label(q))]),
+                q.counters.kernel_xsk.rx_fill_ring_empty_descs,
+            )
+        }),
+    )?;
+    f.counter(
+        "ingest_queue_kick_errors",
+        "Busy-poll kicks and fill-ring wakeups of a queue's AF_XDP socket that the kernel refused with an error other than a transient one.",
+        report
+            .queues
+            .iter()
+            .map(|q| (labels([("queue", &queue_label(q))]), q.counters.xsk.kick_errors)),
+    )
+}
+
+/// TCP and TLS connections: each family counts one event, so none is a sum of unlike things.
+fn connections(report: &Report, f: &mut Families<'_>) -> fmt::Result {
+    let t = &report.tcp;
+    f.counter(
+        "ingest_tcp_connections_accepted",
+        "TCP and TLS syslog connections accepted.",
+        [(vec![], t.connections_accepted)],
+    )?;
+    f.counter(
+        "ingest_tcp_connections_rejected",
+        "TCP and TLS syslog connections closed at once, unread, by reason: denied (the source filter), limit (too many open).",
+        [
+            (labels([("reason", "denied")]), t.connections_denied),
+            (labels([("reason", "limit")]), t.connections_refused),
+        ],
+    )?;
+    f.counter(
+        "ingest_tcp_connections_closed",
+        "Accepted TCP and TLS syslog connections that ended, by reason: peer (closed by the sender or an error), idle (the idle timeout), tls_refused (refused in the TLS handshake, see ingest_tls_connections_refused_total).",
+        [
+            (labels([("reason", "peer")]), t.connections_closed),
+            (labels([("reason", "idle")]), t.connections_idle_closed),
+            (
+                labels([("reason", "tls_refused")]),
+                Refusal::ALL.iter().map(|&r| t.tls_refused(r)).sum(),
+            ),
+        ],
+    )?;
+    f.counter(
+        "ingest_tls_handshakes",
+        "TLS syslog handshakes completed.",
+        [(vec![], t.tls_handshakes)],
+    )?;
+    f.counter(
+        "ingest_tls_connections_refused",
+        "TLS syslog connections refused in the handshake, by reason: certificate (none, or not from the client CA), not_allowed (not on the allow-list), handshake (protocol, version, plaintext), timeout.",
+        Refusal::ALL.map(|r| {
+            let reason = r.name().trim_start_matches("tls_refused_");
+            (labels([("reason", reason)]), t.tls_refused(r))
+        }),
+    )
+}
+
+/// Alerts and the detectors' state.
+fn detection(report: &Report, alerts: &AlertCounts, f: &mut Families<'_>) -> fmt::Result {
+    f.counter(
+        "ingest_alerts_raised",
+        "Alerts raised by the detectors, all rules (including any later dropped).",
+        [(vec![], report.alerts_raised_total)],
+    )?;
+    f.counter(
+        "ingest_alerts_dropped",
+        "Alerts raised but lost, by reason: buffer_full (the engine's per-batch buffer), ring_full (the worker's alert ring).",
+        [
+            (labels([("reason", "buffer_full")]), report.alerts_dropped_buffer_full),
+            (labels([("reason", "ring_full")]), report.alerts_dropped_ring_full),
+        ],
+    )?;
+    f.counter(
+        "ingest_message_copies_dropped",
+        "Copies of messages for printing or event sinks dropped because a worker's copy ring was full.",
+        [(vec![], report.samples_dropped_ring_full)],
+    )?;
+    f.counter(
+        "ingest_rule_alerts",
+        "Alerts delivered, by rule id and kind (title and level in ingest_rule_info).",
+        alerts
+            .iter()
+            .map(|(k, n)| (labels([("rule", &k.rule), ("kind", k.kind)]), n)),
+    )?;
+    f.info(
+        "ingest_rule",
+        "Each rule that has raised an alert: its title and level, by rule id and kind.",
+        alerts.iter().map(|(k, _)| {
+            labels([
+                ("rule", &k.rule),
+                ("kind", k.kind),
+                ("title", &k.title),
+                ("level", k.level),
+            ])
+        }),
+    )?;
+    f.gauge(
+        "ingest_detector_keys",
+        "Keys the detectors hold now, by table (all workers).",
+        DetectorTable::ALL.map(|t| {
+            (
+                labels([("table", t.name())]),
+                report.detector.keys[t as usize],
+            )
+        }),
+    )?;
+    f.counter(
+        "ingest_detector_keys_evicted",
+        "Keys evicted from full detector tables, by table.",
+        DetectorTable::ALL.map(|t| {
+            (
+                labels([("table", t.name())]),
+                report.detector.evicted[t as usize],
+            )
+        }),
+    )?;
+    f.counter(
+        "ingest_detector_alerts_suppressed",
+        "Threshold crossings folded into an earlier alert during its suppression.",
+        [(vec![], report.detector.suppressed)],
+    )?;
+    f.gauge(
+        "ingest_source_messages_estimated",
+        "The loudest senders: messages estimated from a 1-in-8 sample (Space-Saving per worker).",
+        report
+            .top_sources
+            .iter()
+            .map(|t| (labels([("source", &t.source.to_string())]), t.messages)),
+    )?;
+    f.gauge(
+        "ingest_sources_distinct",
+        "Different senders seen since start, estimated (HyperLogLog per worker, merged; about 3 %).",
+        [(vec![], report.distinct_sources)],
+    )
+}
+
+/// Latency per stage: histograms since start, and the recent percentiles.
+fn latency(report: &Report, f: &mut Families<'_>) -> fmt::Result {
+    let l = &report.latency_ns;
+    f.histogram(
+        "ingest_stage_latency_seconds",
+        "Per stage since start: xdp_to_pickup (XDP hook to the worker taking the batch), parse, detect, xdp_to_detected (hook to the message through the detector), xdp_to_alert (hook to an alert queued). Buckets from a sampled HDR histogram scaled to the exact count.",
+        l.stages.iter().map(|(stage, p)| {
+            let buckets = LATENCY_BUCKETS_NS
+                .iter()
+                .zip(&p.buckets)
+                .map(|(&b, &n)| (seconds(b), n))
+                .collect();
+            (labels([("stage", stage)]), seconds(p.sum), p.count, buckets)
+        }),
+    )?;
+    let r = &l.recent_xdp_to_detected;
+    f.gauge(
+        "ingest_stage_latency_recent_seconds",
+        "From the XDP hook to the message parsed and detected, over the last 30 to 60 seconds, by percentile (p50, p90, p99, p999, max).",
+        [("p50", r.p50), ("p90", r.p90), ("p99", r.p99), ("p999", r.p999), ("max", r.max)].map(
+            |(p, v)| {
+                (
+                    labels([("stage", "xdp_to_detected"), ("percentile", p)]),
+                    seconds(v),
+                )
+            },
+        ),
+    )?;
+    f.gauge(
+        "ingest_stage_latency_recent_samples",
+        "Samples behind ingest_stage_latency_recent_seconds.",
+        [(labels([("stage", "xdp_to_detected")]), r.count)],
+    )?;
+    f.counter(
+        "ingest_latency_unmeasured_frames",
+        "AF_XDP frames without the XDP program's arrival stamp.",
+        [(vec![], l.unmeasured)],
+    )
+}
+
+/// The alert sinks.
+fn sinks(report: &Report, f: &mut Families<'_>) -> fmt::Result {
+    type SinkField = fn(&crate::output::sinks::SinkReport) -> u64;
+    let counters: [(&str, &str, SinkField); 4] = [
+        (
+            "ingest_sink_records_delivered",
+            "Records (alerts; parsed events for an events sink) each sink delivered, counted when confirmed.",
+            |s| s.delivered,
+        ),
+        (
+            "ingest_sink_records_spooled",
+            "Records each sink could not deliver at once and kept in its spool.",
+            |s| s.spooled,
+        ),
+        (
+            "ingest_sink_records_replayed",
+            "Spooled records each sink sent again.",
+            |s| s.replayed,
+        ),
+        (
+            "ingest_sink_failures",
+            "Failed deliveries (each followed by a reconnect or reopen).",
+            |s| s.failures,
+        ),
+    ];
+    for (name, help, field) in counters {
+        f.counter(
+            name,
+            help,
+            report
+                .sinks
+                .iter()
+                .map(|s| (labels([("sink", &s.name)]), field(s))),
+        )?;
+    }
+    f.gauge(
+        "ingest_sink_spool_records",
+        "Records waiting in each sink's spool.",
+        report
+            .sinks
+            .iter()
+            .map(|s| (labels([("sink", &s.name)]), s.spool_pending)),
+    )?;
+    f.counter(
+        "ingest_sink_records_dropped",
+        "Records a sink dropped, by reason: queue_full, or undeliverable (it could neither deliver nor spool them).",
+        report.sinks.iter().flat_map(|s| {
+            [
+                (labels([("sink", &s.name), ("reason", "queue_full")]), s.dropped_queue_full),
+                (
+                    labels([("sink", &s.name), ("reason", "undeliverable")]),
+                    s.dropped_undeliverable,
+                ),
+            ]
+        }),
+    )
+}
+
+/// The standard `process_*` families (client_golang's names).
+fn process(report: &Report, f: &mut Families<'_>) -> fmt::Result {
+    let Some(p) = &report.process else {
+        return Ok(());
+    };
+    f.counter(
+        "process_cpu_seconds",
+        "Total user and system CPU time spent in seconds.",
+        [(vec![], p.cpu_seconds)],
+    )?;
+    f.gauge(
+        "process_resident_memory_bytes",
+        "Resident memory size in bytes.",
+        [(vec![], p.resident_bytes)],
+    )?;
+    f.gauge(
+        "process_virtual_memory_bytes",
+        "Virtual memory size in bytes.",
+        [(vec![], p.virtual_bytes)],
+    )?;
+    f.gauge(
+        "process_open_fds",
+        "Number of open file descriptors.",
+        [(vec![], p.open_fds)],
+    )?;
+    f.gauge(
+        "process_max_fds",
+        "Maximum number of open file descriptors.",
+        [(vec![], p.max_fds)],
+    )?;
+    f.gauge(
+        "process_threads",
+        "Number of OS threads in the process.",
+        [(vec![], p.threads)],
+    )?;
+    f.gauge(
+        "process_start_time_seconds",
+        "Start time of the process since unix epoch in seconds.",
+        [(vec![], p.start_time_seconds)],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_drop_name_has_a_unit_stage_and_reason() {
+        let mut names: Vec<&str> = vec![
+            "xsk_rx_dropped",
+            "xsk_rx_ring_full",
+            "xsk_rx_invalid_descs",
+            "udp_dropped_denied",
+            "udp_dropped_truncated",
+            "udp_dropped_no_source",
+            "udp_dropped_socket",
+            "iface_rx_missed",
+            "iface_rx_fifo",
+            "iface_rx_over",
+            "iface_rx_crc_frame_length",
+            "iface_rx_otherhost_dropped",
+            "tcp_dropped_too_long",
+            "tcp_dropped_bad_framing",
+            "tcp_dropped_partial_at_close",
+        ];
+        names.extend(FrameError::ALL.map(FrameError::counter_name));
+        names.extend(
+            xdp_common::XdpCounter::ALL
+                .iter()
+                .filter(|c| c.is_drop())
+                .map(|c| c.name()),
+        );
+        for name in names {
+            let (_, stage, reason) = drop_place(name).unwrap_or_else(|| panic!("{name}"));
+            assert!(!reason.is_empty() && !reason.contains(stage), "{name}");
+            assert!(!reason.contains("dropped"), "{name}: {reason}");
+        }
+        assert_eq!(
+            drop_place("iface_rx_otherhost_dropped"),
+            Some((Unit::Frames, "interface", "otherhost"))
+        );
+        assert_eq!(drop_place("something_new"), None);
+    }
 }

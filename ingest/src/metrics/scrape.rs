@@ -130,6 +130,11 @@ pub fn fetch(addr: &str) -> io::Result<String> {
     request(addr, "GET", "/metrics", TIMEOUT * 2)
 }
 
+/// Fetches the web view's state (`/api/state`, JSON) from `addr`.
+pub fn fetch_state(addr: &str) -> io::Result<String> {
+    request(addr, "GET", "/api/state", TIMEOUT * 2)
+}
+
 /// Asks the appliance at `addr` to reload its configuration and rules; its answer says what
 /// changed, or (as the error) why nothing did.
 pub fn reload(addr: &str) -> io::Result<String> {

@@ -1,11 +1,10 @@
-//! The HTTP endpoint: `GET /metrics` and `POST /-/reload`, answered by the housekeeping loop.
+//! The HTTP endpoint (tiny_http): `GET /metrics` (the exposition), `GET /` (the live web view)
+//! and `GET /api/state` (its numbers as JSON), `GET /-/healthy`, and `POST /-/reload` when the
+//! configuration allows it. Every answer comes from the housekeeping loop.
 
-use std::{
-    io::{self, BufRead, BufReader, Read, Write},
-    net::{SocketAddr, TcpListener, TcpStream},
-    sync::mpsc,
-    time::Duration,
-};
+use std::{io, net::SocketAddr, sync::mpsc, time::Duration};
+
+use tiny_http::{Header, Method, Response, Server};
 
 /// Why the housekeeping loop answers a request without what it asked for (a reload refused, the
 /// counters unreadable), in words for the operator.
@@ -21,50 +20,70 @@ pub type Reply = mpsc::SyncSender<Result<String, Refusal>>;
 pub enum Request {
     /// `GET /metrics`: the exposition.
     Metrics(Reply),
+    /// `GET /api/state`: the web view's numbers, as JSON.
+    State(Reply),
     /// `POST /-/reload`: reload configuration and rules; the answer says what changed or why
     /// nothing did.
     Reload(Reply),
 }
 
 /// The endpoint, bound but not yet serving.
-#[derive(Debug)]
 pub struct MetricsServer {
-    listener: TcpListener,
+    server: Server,
+    allow_reload: bool,
 }
 
-/// Largest request head read; anything longer is answered 431.
-const MAX_REQUEST: usize = 8192;
-/// How long a client may take to send its request, and the housekeeping loop to answer.
+impl std::fmt::Debug for MetricsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsServer")
+            .field("addr", &self.local_addr().ok())
+            .field("allow_reload", &self.allow_reload)
+            .finish()
+    }
+}
+
+/// How long the housekeeping loop may take to answer.
 pub(super) const TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a reload may take (reading and compiling every rule).
 pub(super) const RELOAD_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The web view: one page, no external assets, no build step.
+const PAGE: &str = include_str!("web/index.html");
+
 impl MetricsServer {
-    /// Binds `addr` (before privileges are dropped; any port works unprivileged anyway).
-    pub fn bind(addr: &str) -> io::Result<Self> {
-        let listener = TcpListener::bind(addr).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("binding the metrics endpoint {addr}: {e}"),
-            )
-        })?;
-        Ok(Self { listener })
+    /// Binds `addr` (before privileges are dropped; any port works unprivileged anyway). With
+    /// `allow_reload`, `POST /-/reload` reloads; without, it is refused (403).
+    pub fn bind(addr: &str, allow_reload: bool) -> io::Result<Self> {
+        let server = Server::http(addr)
+            .map_err(|e| io::Error::other(format!("binding the metrics endpoint {addr}: {e}")))?;
+        Ok(Self {
+            server,
+            allow_reload,
+        })
     }
 
     /// The address it listens on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.server
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| io::Error::other("the endpoint has no IP address"))
     }
 
-    /// Serves scrapes on a thread of its own, one connection at a time, each answered with the
-    /// text that `requests` hands back.
+    /// Serves requests on a thread of its own, one at a time, each answered with what
+    /// `requests` hands back.
     pub fn spawn(self, requests: mpsc::Sender<Request>) -> io::Result<std::thread::JoinHandle<()>> {
         std::thread::Builder::new()
             .name("metrics".into())
             .spawn(move || {
-                for stream in self.listener.incoming() {
-                    let Ok(stream) = stream else { continue };
-                    if let Err(e) = serve_one(stream, &requests) {
+                for request in self.server.incoming_requests() {
+                    let response = answer(
+                        request.method(),
+                        request.url(),
+                        &requests,
+                        self.allow_reload,
+                    );
+                    if let Err(e) = request.respond(response) {
                         log::debug!("metrics request: {e}");
                     }
                 }
@@ -72,96 +91,72 @@ impl MetricsServer {
     }
 }
 
-fn serve_one(mut stream: TcpStream, requests: &mpsc::Sender<Request>) -> io::Result<()> {
-    stream.set_read_timeout(Some(TIMEOUT))?;
-    stream.set_write_timeout(Some(TIMEOUT))?;
-    let mut head = Vec::new();
-    let mut reader = BufReader::new((&stream).take(MAX_REQUEST as u64));
-    loop {
-        let before = head.len();
-        reader.read_until(b'\n', &mut head)?;
-        if head.len() == before || head.ends_with(b"\r\n\r\n") || head.ends_with(b"\n\n") {
-            break;
-        }
-        if head.len() >= MAX_REQUEST {
-            return respond(&mut stream, "431 Request Header Fields Too Large", "", "");
-        }
-    }
-    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    match (method, path) {
-        ("POST", "/-/reload") => {
-            let (tx, rx) = mpsc::sync_channel(1);
-            let answer = requests
-                .send(Request::Reload(tx))
-                .ok()
-                .and_then(|()| rx.recv_timeout(RELOAD_TIMEOUT).ok());
-            match answer {
-                Some(Ok(summary)) => respond(&mut stream, "200 OK", "text/plain", &summary),
-                Some(Err(why)) => respond(
-                    &mut stream,
-                    "422 Unprocessable Content",
-                    "text/plain",
-                    &why.0,
-                ),
-                None => respond(
-                    &mut stream,
-                    "503 Service Unavailable",
-                    "text/plain",
-                    "no answer from the appliance",
-                ),
-            }
-        }
-        ("GET" | "HEAD", "/metrics") => {
-            let (tx, rx) = mpsc::sync_channel(1);
-            let body = requests
-                .send(Request::Metrics(tx))
-                .ok()
-                .and_then(|()| rx.recv_timeout(TIMEOUT).ok());
-            match body {
-                Some(Err(why)) => respond(
-                    &mut stream,
-                    "500 Internal Server Error",
-                    "text/plain",
-                    &format!("{why}\n"),
-                ),
-                Some(Ok(body)) => {
-                    let body = if method == "HEAD" { "" } else { &body };
-                    respond(
-                        &mut stream,
-                        "200 OK",
-                        "text/plain; version=0.0.4; charset=utf-8",
-                        body,
-                    )
-                }
-                None => respond(
-                    &mut stream,
-                    "503 Service Unavailable",
-                    "text/plain",
-                    "the appliance is stopping\n",
-                ),
-            }
-        }
-        ("GET" | "HEAD", "/") => respond(
-            &mut stream,
-            "200 OK",
-            "text/html",
-            "<html><body><a href=\"/metrics\">metrics</a></body></html>\n",
-        ),
-        (_, "/metrics" | "/" | "/-/reload") => {
-            respond(&mut stream, "405 Method Not Allowed", "text/plain", "")
-        }
-        _ => respond(&mut stream, "404 Not Found", "text/plain", "not found\n"),
-    }
+type Answer = Response<io::Cursor<Vec<u8>>>;
+
+fn text(status: u16, kind: &str, body: impl Into<String>) -> Answer {
+    let header = Header::from_bytes(&b"Content-Type"[..], kind.as_bytes())
+        .expect("a constant header is valid");
+    Response::from_string(body.into())
+        .with_status_code(status)
+        .with_header(header)
 }
 
-fn respond(stream: &mut TcpStream, status: &str, kind: &str, body: &str) -> io::Result<()> {
-    write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    stream.flush()
+/// Asks the housekeeping loop with `make` and waits up to `timeout`.
+fn ask(
+    requests: &mpsc::Sender<Request>,
+    make: impl FnOnce(Reply) -> Request,
+    timeout: Duration,
+) -> Option<Result<String, Refusal>> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    requests.send(make(tx)).ok()?;
+    rx.recv_timeout(timeout).ok()
+}
+
+fn answer(
+    method: &Method,
+    url: &str,
+    requests: &mpsc::Sender<Request>,
+    allow_reload: bool,
+) -> Answer {
+    let path = url.split('?').next().unwrap_or(url);
+    let stopping = || text(503, "text/plain", "the appliance is stopping\n");
+    match (method, path) {
+        (Method::Get | Method::Head, "/metrics") => {
+            match ask(requests, Request::Metrics, TIMEOUT) {
+                Some(Ok(body)) => text(
+                    200,
+                    prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+                    body,
+                ),
+                Some(Err(why)) => text(500, "text/plain", format!("{why}\n")),
+                None => stopping(),
+            }
+        }
+        (Method::Get | Method::Head, "/api/state") => {
+            match ask(requests, Request::State, TIMEOUT) {
+                Some(Ok(body)) => text(200, "application/json", body),
+                Some(Err(why)) => text(500, "text/plain", format!("{why}\n")),
+                None => stopping(),
+            }
+        }
+        (Method::Get | Method::Head, "/" | "/index.html") => {
+            text(200, "text/html; charset=utf-8", PAGE)
+        }
+        (Method::Get | Method::Head, "/-/healthy") => text(200, "text/plain", "ok\n"),
+        (Method::Post, "/-/reload") if !allow_reload => text(
+            403,
+            "text/plain",
+            "reloading over HTTP is off (metrics_reload = false): send SIGHUP, or run \
+             `ingest reload --pid PID`\n",
+        ),
+        (Method::Post, "/-/reload") => match ask(requests, Request::Reload, RELOAD_TIMEOUT) {
+            Some(Ok(summary)) => text(200, "text/plain", summary),
+            Some(Err(why)) => text(422, "text/plain", why.0),
+            None => text(503, "text/plain", "no answer from the appliance"),
+        },
+        (_, "/metrics" | "/" | "/api/state" | "/-/reload" | "/-/healthy") => {
+            text(405, "text/plain", "")
+        }
+        _ => text(404, "text/plain", "not found\n"),
+    }
 }

@@ -455,9 +455,9 @@ fn check_host_on_this_machine_and_a_veth() {
 
 #[test]
 fn the_systemd_unit_verifies() {
-    let unit = std::fs::read_to_string(repo().join("deploy/ingest.service")).unwrap();
+    let unit_text = std::fs::read_to_string(repo().join("deploy/ingest.service")).unwrap();
     // The unit names the installed path; verify it against the binary just built.
-    let unit = unit.replace("/usr/local/bin/ingest", env!("CARGO_BIN_EXE_ingest"));
+    let unit = unit_text.replace("/usr/local/bin/ingest", env!("CARGO_BIN_EXE_ingest"));
     for cap in ["CAP_BPF", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK"] {
         assert!(unit.contains(cap), "{cap}");
     }
@@ -477,6 +477,30 @@ fn the_systemd_unit_verifies() {
         out.status.success() && text.trim().is_empty(),
         "systemd-analyze verify: {text}"
     );
+    // Readiness, watchdog, a synchronous reload, and no restart loop on a bad configuration.
+    for line in [
+        "Type=notify",
+        "WatchdogSec=",
+        "RestartPreventExitStatus=78",
+        "ingest reload --pid $MAINPID",
+    ] {
+        assert!(unit_text.contains(line), "{line}");
+    }
+    // Hardened: systemd's own exposure score at or below 2.5 (0 is best, 10 worst).
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let score: f64 = text
+        .lines()
+        .find_map(|l| l.split("Overall exposure level for ").nth(1))
+        .and_then(|l| l.split(": ").nth(1))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no score in: {text}"));
+    assert!(score <= 2.5, "exposure {score}: {text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -685,10 +709,21 @@ fn check_config_accepts_the_example_and_points_at_problems() {
             .unwrap();
         (out.status.code(), String::from_utf8(out.stdout).unwrap())
     };
-    let (code, out) = run(&repo().join("deploy/ingest.toml"));
-    assert_eq!(code, Some(0), "{out}");
+    // The example as installed: the shipped rules where the unit's steps put them (here, the
+    // repository's own).
     let bad = tempdir("bad-config");
     std::fs::create_dir_all(&bad).unwrap();
+    let example = std::fs::read_to_string(repo().join("deploy/ingest.toml")).unwrap();
+    assert!(example.contains("\"/etc/ingest/rules\""));
+    let installed = bad.join("installed.toml");
+    let rules = repo().join("detector/rules");
+    std::fs::write(
+        &installed,
+        example.replace("/etc/ingest/rules", rules.to_str().unwrap()),
+    )
+    .unwrap();
+    let (code, out) = run(&installed);
+    assert_eq!(code, Some(0), "{out}");
     let file = bad.join("ingest.toml");
     std::fs::write(
         &file,

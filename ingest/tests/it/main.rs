@@ -16,4 +16,5 @@ mod reload;
 mod sinks;
 mod steering;
 mod tls;
+mod web;
 mod workers;

@@ -58,25 +58,29 @@ fn the_endpoint_accounts_for_every_packet_and_status_reads_it() {
     .unwrap()
     .unwrap();
 
-    let drop_of = |s: &Scrape, reason: &str| {
-        s.sum("ingest_packets_dropped_total", &[("reason", reason)]) as u64
+    let drop_of = |s: &Scrape, stage: &str, reason: &str| {
+        s.sum(
+            "ingest_datagrams_dropped_total",
+            &[("stage", stage), ("reason", reason)],
+        ) as u64
+    };
+    let histogram_count = |s: &Scrape, stage: &str| {
+        s.sum("ingest_stage_latency_seconds_count", &[("stage", stage)]) as u64
     };
     // Counters arrive per batch; detector state, top sources and latency every 200 ms.
     let scrape = scrape_until(&pair, ADDR, "every counter", Duration::from_secs(10), |s| {
         s.sum("ingest_messages_received_total", &[]) as u64 == allowed
-            && drop_of(s, "xdp_dropped_denied") == denied
-            && s.sum("ingest_rule_alerts_raised_total", &[]) as u64 == 2
-            && s.sum(
-                "ingest_latency_seconds_count",
-                &[("stage", "xdp_to_detected")],
-            ) as u64
-                == allowed
+            && drop_of(s, "xdp", "denied") == denied
+            && s.sum("ingest_rule_alerts_total", &[]) as u64 == 2
+            && histogram_count(s, "xdp_to_detected") == allowed
             && s.sum("ingest_detector_keys", &[("table", "threshold")]) >= 1.0
     });
 
     // Accounting: everything sent is received or a named drop, and nothing else was dropped.
     let received = scrape.sum("ingest_messages_received_total", &[("path", "xdp")]) as u64;
-    let drops = scrape.sum("ingest_packets_dropped_total", &[]) as u64;
+    let drops = (scrape.sum("ingest_datagrams_dropped_total", &[])
+        + scrape.sum("ingest_frames_dropped_total", &[])
+        + scrape.sum("ingest_messages_dropped_total", &[])) as u64;
     assert_eq!((received, drops), (allowed, denied), "{scrape:#?}");
     assert_eq!(
         scrape.sum("ingest_queue_messages_received_total", &[("queue", "0")]) as u64,
@@ -84,14 +88,11 @@ fn the_endpoint_accounts_for_every_packet_and_status_reads_it() {
     );
     assert_eq!(
         scrape.sum("ingest_messages_parsed_total", &[])
-            + scrape.sum("ingest_messages_parse_failed_total", &[]),
+            + scrape.sum("ingest_messages_parse_errors_total", &[]),
         allowed as f64
     );
     assert_eq!(
-        scrape.sum(
-            "ingest_xdp_packets_decided_total",
-            &[("decision", "steered")]
-        ) as u64,
+        scrape.sum("ingest_xdp_frames_total", &[("action", "steered")]) as u64,
         allowed
     );
 
@@ -103,19 +104,24 @@ fn the_endpoint_accounts_for_every_packet_and_status_reads_it() {
     assert_eq!(info.label("xdp_mode"), Some("native"));
 
     // The interface's own counters, over rtnetlink: every frame sent arrived at the veth.
-    let frames = scrape.sum("ingest_iface_receive_total", &[("counter", "packets")]);
+    let frames = scrape.sum("ingest_iface_received_frames_total", &[]);
     assert!(frames >= (allowed + denied) as f64, "{frames} frames");
 
-    // Alerts by rule and level.
+    // Alerts by rule; titles and levels in the rule info family.
     let shellshock = scrape
-        .all("ingest_rule_alerts_raised_total")
+        .all("ingest_rule_alerts_total")
         .find(|s| s.label("kind") == Some("sigma"))
         .expect("the Sigma rule's series");
-    assert_eq!(shellshock.label("level"), Some("high"));
-    assert_eq!(shellshock.label("title"), Some("Shellshock Expression"));
+    assert_eq!(shellshock.value, 1.0);
+    let info = scrape
+        .all("ingest_rule_info")
+        .find(|s| s.label("rule") == shellshock.label("rule"))
+        .expect("the Sigma rule's info");
+    assert_eq!(info.label("level"), Some("high"));
+    assert_eq!(info.label("title"), Some("Shellshock Expression"));
     assert_eq!(
         scrape.sum(
-            "ingest_rule_alerts_raised_total",
+            "ingest_rule_alerts_total",
             &[("rule", "ssh-brute-force"), ("kind", "threshold")]
         ),
         1.0
@@ -131,24 +137,41 @@ fn the_endpoint_accounts_for_every_packet_and_status_reads_it() {
         ("xdp_to_alert", 2),
     ] {
         assert_eq!(
-            scrape.sum("ingest_latency_seconds_count", &[("stage", stage)]) as u64,
+            histogram_count(&scrape, stage),
             samples,
             "{stage}: every histogram handed over once"
         );
+        // The +Inf bucket holds every message, and the buckets never fall.
+        let buckets: Vec<f64> = scrape
+            .all("ingest_stage_latency_seconds_bucket")
+            .filter(|b| b.label("stage") == Some(stage))
+            .map(|b| b.value)
+            .collect();
+        assert_eq!(buckets.last().copied(), Some(samples as f64), "{stage}");
+        assert!(
+            buckets.windows(2).all(|w| w[0] <= w[1]),
+            "{stage}: {buckets:?}"
+        );
     }
     let detected = ("stage", "xdp_to_detected");
-    let p50 = scrape.sum("ingest_latency_seconds", &[detected, ("quantile", "0.5")]);
+    let p50 = ingest::status::histogram_quantile(
+        &scrape,
+        "ingest_stage_latency_seconds",
+        &[detected],
+        0.5,
+    )
+    .expect("observations");
     assert!(p50 > 0.0 && p50 < 1.0, "p50 {p50} s");
     assert_eq!(
-        scrape.sum("ingest_latency_recent_samples", &[detected]) as u64,
+        scrape.sum("ingest_stage_latency_recent_samples", &[detected]) as u64,
         allowed.div_ceil(ingest::datapath::pipeline::LATENCY_SAMPLE),
         "all of the sampled ones recent (one in LATENCY_SAMPLE; counts are exact)"
     );
     let recent = scrape.sum(
-        "ingest_latency_recent_seconds",
-        &[detected, ("quantile", "0.5")],
+        "ingest_stage_latency_recent_seconds",
+        &[detected, ("percentile", "p50")],
     );
-    assert_eq!(recent, p50, "the same samples, the same median");
+    assert!(recent > 0.0 && recent < 1.0, "recent p50 {recent} s");
 
     // Top sources: the only allowed sender leads (the estimate comes from a sample).
     let top = scrape
@@ -165,28 +188,38 @@ fn the_endpoint_accounts_for_every_packet_and_status_reads_it() {
         "one sender got through"
     );
 
-    // Well-formed: every sample belongs to a family declared once with HELP and TYPE.
+    // Well-formed by the book: `promtool check metrics` (Prometheus's own linter) passes,
+    // and every family is ours or the standard process_* ones.
     let text = VethPair::run_in(&pair.ns_b, || metrics::fetch(ADDR))
         .unwrap()
         .unwrap();
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package; deploy/bootstrap.sh installs it)");
+    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
     let mut declared = BTreeSet::new();
     for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
         let name = line.split_whitespace().nth(2).unwrap();
         assert!(declared.insert(name.to_string()), "{name} declared twice");
-        assert!(name.starts_with("ingest_"), "{name}");
+        assert!(
+            name.starts_with("ingest_") || name.starts_with("process_"),
+            "{name}"
+        );
     }
-    for line in text.lines().filter(|l| l.starts_with("# HELP ")) {
-        let name = line.split_whitespace().nth(2).unwrap();
-        assert!(declared.contains(name), "{name} has HELP without TYPE");
-    }
-    for s in Scrape::parse(&text).unwrap().samples {
-        let family = ["_sum", "_count"]
-            .iter()
-            .find_map(|suffix| s.name.strip_suffix(suffix))
-            .filter(|f| declared.contains(*f))
-            .unwrap_or(&s.name);
-        assert!(declared.contains(family), "{} has no TYPE line", s.name);
-    }
+    assert!(
+        declared.contains("ingest_build_info") && declared.contains("process_cpu_seconds_total")
+    );
 
     // `ingest status` on the same endpoint.
     let out = VethPair::command(&pair.ns_b, env!("CARGO_BIN_EXE_ingest"))
@@ -196,7 +229,7 @@ fn the_endpoint_accounts_for_every_packet_and_status_reads_it() {
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{screen}");
     assert!(screen.contains("ingest on veth-b"), "{screen}");
-    assert!(screen.contains("xdp_dropped_denied"), "{screen}");
+    assert!(screen.contains("xdp/denied"), "{screen}");
     assert!(screen.contains("207 = received + dropped"), "{screen}");
     assert!(screen.contains("Shellshock Expression"), "{screen}");
     assert!(screen.contains(&netns::ADDR_A.to_string()), "{screen}");

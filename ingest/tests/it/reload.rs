@@ -55,7 +55,13 @@ fn rules_reload_under_load_without_losing_a_packet() {
     let ingest = Ingest::start_with(
         &pair,
         "reload",
-        &["--config", config.to_str().unwrap(), "--metrics-addr", ADDR],
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--metrics-addr",
+            ADDR,
+            "--metrics-reload",
+        ],
         false,
     );
     assert_eq!(ingest.ready["xdp_mode"], "native", "{}", ingest.ready);
@@ -112,16 +118,27 @@ fn rules_reload_under_load_without_losing_a_packet() {
     );
     assert_eq!(generation(&pair), 1.0, "still rule set 1");
 
-    // SIGHUP once it is gone.
+    // SIGHUP once it is gone, as systemd's ExecReload sends it: `ingest reload --pid` waits
+    // for the outcome and says it.
     std::fs::remove_file(rules.join("broken.yml")).unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(ingest.pid() as i32),
-        nix::sys::signal::Signal::SIGHUP,
-    )
-    .unwrap();
+    let out = VethPair::command(&pair.ns_b, env!("CARGO_BIN_EXE_ingest"))
+        .args(["reload", "--addr", ADDR, "--pid", &ingest.pid().to_string()])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("reloaded: rule set 2"), "{said}");
+    // Handed over; each worker takes it up between two batches.
     let deadline = Instant::now() + Duration::from_secs(10);
     while generation(&pair) < 2.0 {
-        assert!(Instant::now() < deadline, "SIGHUP never reloaded");
+        assert!(
+            Instant::now() < deadline,
+            "the workers never took rule set 2 up"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 

@@ -113,7 +113,7 @@ fn tls_admits_vouched_and_allowed_clients_and_counts_every_refusal() {
         Duration::from_secs(10),
         |s| {
             s.sum("ingest_tls_connections_refused_total", &[]) >= 4.0
-                && s.sum("ingest_tls_messages_received_total", &[]) >= 20.0
+                && s.sum("ingest_messages_received_total", &[("path", "tls")]) >= 20.0
         },
     );
     let refused = |reason| {
@@ -133,8 +133,26 @@ fn tls_admits_vouched_and_allowed_clients_and_counts_every_refusal() {
 
     // The allow-list now names router-2 only; a reload reads it, and the files, again.
     std::fs::write(&file, config(&dir.0, &server, &ca, "router-2.example")).unwrap();
-    let out = VethPair::command(&pair.ns_b, env!("CARGO_BIN_EXE_ingest"))
+    // Reloading over HTTP is off unless the configuration allows it; the signal always works.
+    let post = VethPair::command(&pair.ns_b, env!("CARGO_BIN_EXE_ingest"))
         .args(["reload", "--addr", METRICS])
+        .output()
+        .unwrap();
+    assert!(!post.status.success());
+    assert!(
+        String::from_utf8_lossy(&post.stderr).contains("403"),
+        "{post:?}"
+    );
+    let pid = ingest.pid().to_string();
+    let out = VethPair::command(&pair.ns_b, env!("CARGO_BIN_EXE_ingest"))
+        .args([
+            "reload",
+            "--config",
+            file.to_str().unwrap(),
+            "--addr",
+            METRICS,
+        ])
+        .args(["--pid", &pid])
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&out.stdout);
