@@ -147,3 +147,98 @@ fn the_traffic_is_mixed_heavy_tailed_and_labelled() {
     assert_eq!(after, 0);
     assert!(silence.start_s > 0.0 && silence.start_s < silence.end_s);
 }
+
+#[test]
+fn captures_of_every_framing_read_back_as_ethernet_at_their_own_resolution() {
+    use pcap_file::{
+        DataLink, Endianness, TsResolution,
+        pcap::{PcapHeader, PcapPacket, PcapWriter},
+        pcapng::{
+            PcapNgWriter,
+            blocks::{
+                enhanced_packet::EnhancedPacketBlock,
+                interface_description::{InterfaceDescriptionBlock, InterfaceDescriptionOption},
+            },
+        },
+    };
+    let cap = small(5);
+    let (t, frame) = cap
+        .frames
+        .iter()
+        .find(|(_, f)| f[12..14] == [0x08, 0x00])
+        .unwrap();
+    let ip = &frame[14..];
+    let t = std::time::Duration::from_nanos(1_795_341_600_000_000_000 + t);
+
+    // Raw IP, and BSD loopback, in big-endian classic pcaps with microsecond stamps.
+    for (link, data) in [
+        (DataLink::RAW, ip.to_vec()),
+        (DataLink::NULL, [&2u32.to_le_bytes()[..], ip].concat()),
+    ] {
+        let mut file = Vec::new();
+        let header = PcapHeader {
+            datalink: link,
+            ts_resolution: TsResolution::MicroSecond,
+            endianness: Endianness::Big,
+            ..PcapHeader::default()
+        };
+        let mut w = PcapWriter::with_header(&mut file, header).unwrap();
+        w.write_packet(&PcapPacket::new(t, data.len() as u32, &data))
+            .unwrap();
+        let back = read_pcap(&file).unwrap();
+        assert_eq!(back[0].1[12..], frame[12..], "{link:?}");
+        assert_eq!(back[0].0 / 1000, t.as_nanos() as u64 / 1000, "{link:?}");
+    }
+
+    // pcapng: one Ethernet interface at nanoseconds (if_tsresol 9), one raw IP interface at the
+    // default microseconds; each packet timed and framed by its own interface.
+    let mut file = Vec::new();
+    let mut w = PcapNgWriter::new(&mut file).unwrap();
+    w.write_pcapng_block(InterfaceDescriptionBlock {
+        linktype: DataLink::ETHERNET,
+        snaplen: 0,
+        options: vec![InterfaceDescriptionOption::IfTsResol(9)],
+    })
+    .unwrap();
+    w.write_pcapng_block(InterfaceDescriptionBlock {
+        linktype: DataLink::RAW,
+        snaplen: 0,
+        options: vec![],
+    })
+    .unwrap();
+    for (interface_id, raw, data) in [
+        (0, t, frame.clone()),
+        (
+            1,
+            std::time::Duration::from_nanos(t.as_micros() as u64),
+            ip.to_vec(),
+        ),
+    ] {
+        w.write_pcapng_block(EnhancedPacketBlock {
+            interface_id,
+            timestamp: raw,
+            original_len: data.len() as u32,
+            data: data.into(),
+            options: vec![],
+        })
+        .unwrap();
+    }
+    let back = read_pcap(&file).unwrap();
+    assert_eq!(back.len(), 2);
+    assert_eq!(back[0], (t.as_nanos() as u64, frame.clone()));
+    assert_eq!(back[1].1[12..], frame[12..]);
+    assert_eq!(back[1].0, t.as_micros() as u64 * 1000);
+
+    // A link type with no Ethernet form is named.
+    let mut file = Vec::new();
+    let header = PcapHeader {
+        datalink: DataLink::IEEE802_11,
+        ..PcapHeader::default()
+    };
+    PcapWriter::with_header(&mut file, header)
+        .unwrap()
+        .write_packet(&PcapPacket::new(t, 4, &[0; 4]))
+        .unwrap();
+    let err = read_pcap(&file).unwrap_err();
+    assert!(err.to_string().contains("IEEE802_11"), "{err}");
+}
