@@ -19,7 +19,7 @@
 
 use std::hash::Hasher;
 
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 use super::{
     duration_ns,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 use super::{
     correlation::CorrelationRule,
@@ -60,7 +60,7 @@ pub fn load_dir(dir: &Path, logsources: &LogsourceMap) -> Loaded {
                 continue;
             }
         };
-        for doc in serde_yaml::Deserializer::from_str(&text) {
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
             let doc = match <Value as serde::Deserialize>::deserialize(doc) {
                 Ok(v) => v,
                 Err(e) => {

@@ -51,7 +51,7 @@ fn every_kind_of_state_stays_within_one_budget_allocated_at_start() {
     let sigma = vec![
         SigmaRule::from_value(
             "c.yml",
-            &serde_yaml::from_str(CORRELATION).unwrap(),
+            &serde_yaml_ng::from_str(CORRELATION).unwrap(),
             &logsources,
         )
         .unwrap(),
@@ -62,7 +62,7 @@ fn every_kind_of_state_stays_within_one_budget_allocated_at_start() {
         correlations: vec![
             CorrelationRule::from_value(
                 "c.yml",
-                &serde_yaml::from_str(CORRELATED).unwrap(),
+                &serde_yaml_ng::from_str(CORRELATED).unwrap(),
                 &sigma,
             )
             .unwrap(),

@@ -163,7 +163,7 @@ fn the_engine_allocates_nothing_per_batch_new_keys_and_alerts_included() {
     );
     let correlation = CorrelationRule::from_value(
         "c.yml",
-        &serde_yaml::from_str(
+        &serde_yaml_ng::from_str(
             "title: Many failures per host\ncorrelation:\n  type: event_count\n  rules: [failed]\n  \
              group-by: [host]\n  timespan: 10m\n  condition: {gte: 4}\n",
         )

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 use super::super::pattern::{StrKind, StrPattern};
 use super::matcher::*;
@@ -53,7 +53,7 @@ pub(super) fn compile_search(v: &Value) -> Result<Search, CompileError> {
     }
 }
 
-pub(super) fn compile_map(map: &serde_yaml::Mapping) -> Result<Vec<FieldMatch>, CompileError> {
+pub(super) fn compile_map(map: &serde_yaml_ng::Mapping) -> Result<Vec<FieldMatch>, CompileError> {
     let mut out = Vec::new();
     for (k, v) in map {
         let key = k

@@ -141,7 +141,7 @@ mod tests {
         names
             .iter()
             .map(|n| {
-                let v: serde_yaml::Value = serde_yaml::from_str("['x']").unwrap();
+                let v: serde_yaml_ng::Value = serde_yaml_ng::from_str("['x']").unwrap();
                 (
                     n.to_string(),
                     super::super::compile::compile_search(&v).unwrap(),

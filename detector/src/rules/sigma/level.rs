@@ -1,6 +1,6 @@
 //! A rule's level and tags, as the rule files write them.
 
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 use super::error::Invalid;
 

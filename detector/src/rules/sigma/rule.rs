@@ -1,6 +1,6 @@
 //! One compiled Sigma rule: its log source and its condition over its searches.
 
-use serde_yaml::Value;
+use serde_yaml_ng::Value;
 
 use super::{
     compile::compile_search,
@@ -45,7 +45,7 @@ impl SigmaRule {
 
     /// Compiles a rule from its YAML text; `file` names it in errors.
     pub fn from_yaml(file: &str, text: &str, logsources: &LogsourceMap) -> Result<Self, RuleError> {
-        let doc: Value = serde_yaml::from_str(text).map_err(|e| RuleError {
+        let doc: Value = serde_yaml_ng::from_str(text).map_err(|e| RuleError {
             file: file.to_string(),
             construct: "yaml".into(),
             message: e.to_string(),
