@@ -9,6 +9,7 @@ pub mod config;
 pub mod daemon;
 pub mod datapath;
 pub mod host;
+pub mod logging;
 pub mod metrics;
 pub mod output;
 pub mod report;

@@ -16,6 +16,11 @@ use cli::{
 #[derive(Debug, Parser)]
 #[command(version, about = "Kernel-bypass syslog ingestion and detection")]
 pub(crate) struct Cli {
+    /// How the log is written: `auto` (the systemd journal when stderr is connected to it,
+    /// else text on stderr), `text`, `json` (one object per event, with its fields) or
+    /// `journald`. `RUST_LOG` filters it (default `info`).
+    #[arg(long, global = true, value_enum, default_value_t = ingest::logging::LogFormat::Auto, env = "INGEST_LOG_FORMAT")]
+    pub(crate) log_format: ingest::logging::LogFormat,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -50,12 +55,12 @@ pub(crate) enum Command {
 
 fn main() -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    ingest::logging::init(cli.log_format);
     cli::exit_status(match cli.command {
         Command::Run(args) => {
             let given = matches

@@ -87,7 +87,7 @@ impl Service {
             Ok(())
         })();
         if let Err(e) = sent {
-            log::warn!("telling systemd {:?}: {e}", message.trim_end());
+            tracing::warn!("telling systemd {:?}: {e}", message.trim_end());
         }
     }
 

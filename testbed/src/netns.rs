@@ -232,6 +232,11 @@ impl Spawned {
         self.paused.store(paused, Ordering::Relaxed);
     }
 
+    /// The process's stderr, when the command piped it (once).
+    pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.child.stderr.take()
+    }
+
     /// The exit status, if the process has ended.
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         self.child.try_wait()

@@ -64,7 +64,8 @@ impl Rig {
             .args(["--metrics-addr", METRICS, "--stats-json"])
             .arg(&stats)
             .args(extra)
-            .env("RUST_LOG", "error");
+            // Its warnings show (a scenario's faults cause some); not every start-up line.
+            .env("RUST_LOG", "warn");
         let mut process = Spawned::spawn(cmd).context("starting ingest")?;
         process.wait_for_first_line("\"ready\"", Duration::from_secs(30))?;
         Ok(Daemon { process, stats })

@@ -28,8 +28,9 @@ pub(super) struct Harness<'a> {
     pub(super) rewrite: traffic::Rewrite,
     pub(super) rules_dir: PathBuf,
     pub(super) step: usize,
-    pub(super) steps: usize,
-    pub(super) started: Instant,
+    /// Progress on stderr (hidden with `--json`); what the appliance under test logs is
+    /// printed above it.
+    pub(super) bar: indicatif::ProgressBar,
 }
 
 /// One rate's capture, ready to send.
@@ -88,21 +89,30 @@ impl Harness<'_> {
 
     fn progress(&mut self, what: &str) {
         self.step += 1;
-        if !self.opts.progress {
+        self.bar.set_message(what.to_string());
+        self.bar.set_position(self.step as u64);
+    }
+
+    /// Prints what `daemon` writes on stderr (its warnings) above the progress bar, each line
+    /// named by `who`, until it exits.
+    fn forward_stderr(&self, daemon: &mut Spawned, who: String) {
+        let Some(stderr) = daemon.take_stderr() else {
             return;
-        }
-        let width = 30;
-        let done = self.step * width / self.steps.max(1);
-        eprint!(
-            "\r[{}{}] {}/{} {:<40} {:>4.0} s",
-            "#".repeat(done.min(width)),
-            " ".repeat(width - done.min(width)),
-            self.step,
-            self.steps,
-            what,
-            self.started.elapsed().as_secs_f64()
-        );
-        let _ = std::io::stderr().flush();
+        };
+        let bar = self.bar.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if bar.is_hidden() {
+                    eprintln!("{who}: {line}");
+                } else {
+                    bar.println(format!("{who}: {line}"));
+                }
+            }
+        });
     }
 
     /// Replays the capture once into `target` at `rate` and measures.
@@ -141,8 +151,10 @@ impl Harness<'_> {
                     .args(["--metrics-addr", ""])
                     .arg("--stats-json")
                     .arg(&stats_path)
-                    // Warnings (no huge pages on a test machine) would break the progress line.
-                    .env("RUST_LOG", "error");
+                    // Warnings and errors, printed above the progress bar; not every start-up
+                    // line of every run.
+                    .env("RUST_LOG", "warn")
+                    .stderr(std::process::Stdio::piped());
                 match target {
                     Target::Xdp { busy_poll: true } => {
                         cmd.args(["--mode", "busy-poll"]);
@@ -169,6 +181,7 @@ impl Harness<'_> {
                 }
                 cmd.args(&o.ingest_args);
                 let mut d = Spawned::spawn(cmd).context("starting ingest")?;
+                self.forward_stderr(&mut d, format!("ingest ({})", target.name()));
                 d.wait_for_first_line("\"ready\"", Duration::from_secs(30))?;
                 d
             }

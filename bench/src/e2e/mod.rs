@@ -23,7 +23,7 @@
 //! tagged frame, which says nothing about them. `bench/tests/replay.rs` covers tagged traffic.
 
 use crate::datapath::{ingest_path, parse_rates};
-use std::{collections::BTreeMap, path::PathBuf, time::Instant};
+use std::{collections::BTreeMap, path::PathBuf};
 
 use anyhow::Context as _;
 use testbed::netns::{self, VethPair};
@@ -100,8 +100,10 @@ pub fn run(opts: &E2eOptions) -> anyhow::Result<E2eReport> {
         rewrite,
         rules_dir,
         step: 0,
-        steps: (per_rate + 1) * opts.rates.len() + 2 + usize::from(use_tcpreplay),
-        started: Instant::now(),
+        bar: progress_bar(
+            opts.progress,
+            (per_rate + 1) * opts.rates.len() + 2 + usize::from(use_tcpreplay),
+        ),
     };
 
     let mut runs: Vec<RunResult> = Vec::new();
@@ -251,10 +253,22 @@ pub fn run(opts: &E2eOptions) -> anyhow::Result<E2eReport> {
         ..report
     };
     std::fs::write(&json_path, serde_json::to_vec_pretty(&report)?)?;
-    if opts.progress {
-        eprintln!();
-    }
+    h.bar.finish_and_clear();
     Ok(report)
+}
+
+/// A bar of `steps` on stderr, or a hidden one.
+fn progress_bar(shown: bool, steps: usize) -> indicatif::ProgressBar {
+    if !shown {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(steps as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("[{bar:30}] {pos}/{len} {msg:40} {elapsed:>4}")
+            .expect("a constant template")
+            .progress_chars("#>-"),
+    );
+    bar
 }
 
 /// The highest rate `target` achieved without loss.

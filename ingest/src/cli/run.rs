@@ -77,7 +77,7 @@ fn effective_config(args: &RunArgs, given: &clap::ArgMatches) -> anyhow::Result<
     if args.config.is_none()
         && let Some(path) = &file
     {
-        log::info!("configuration from {}", path.display());
+        tracing::info!(file = %path.display(), "configuration file");
     }
     let mut c = match &file {
         Some(path) => {
@@ -125,7 +125,7 @@ pub(crate) fn check_config(args: CheckConfigArgs) -> anyhow::Result<ExitCode> {
 
 pub(crate) fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     let config = effective_config(&args, given).map_err(ConfigProblem)?;
-    log::info!(
+    tracing::info!(
         "effective configuration:\n{}",
         toml::to_string(&config.redacted())?
     );
@@ -145,12 +145,14 @@ pub(crate) fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<Exi
     let reload = sys::signal::install_reload_handler().context("installing signal handlers")?;
     let memlock_limit = sys::raise_memlock_limit();
     match memlock_limit {
-        Ok(u64::MAX) => log::debug!("RLIMIT_MEMLOCK unlimited"),
-        Ok(limit) => log::info!(
+        Ok(u64::MAX) => tracing::debug!("RLIMIT_MEMLOCK unlimited"),
+        Ok(limit) => tracing::info!(
             "RLIMIT_MEMLOCK is {} KiB (no CAP_SYS_RESOURCE to lift it); enough with CAP_IPC_LOCK",
             limit / 1024
         ),
-        Err(err) => log::warn!("reading RLIMIT_MEMLOCK failed ({err}); UMEM registration may fail"),
+        Err(err) => {
+            tracing::warn!("reading RLIMIT_MEMLOCK failed ({err}); UMEM registration may fail")
+        }
     }
     // Bound before anything starts, so a taken port stops the start with a clear error.
     let metrics = if config.metrics_addr.is_empty() {
@@ -158,7 +160,7 @@ pub(crate) fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<Exi
     } else {
         let server = MetricsServer::bind(&config.metrics_addr, config.metrics_reload)?;
         let addr = server.local_addr()?;
-        log::info!("metrics on http://{addr}/metrics, the live view on http://{addr}/");
+        tracing::info!(%addr, "metrics on http://{addr}/metrics, the live view on http://{addr}/");
         let (tx, rx) = mpsc::channel();
         server.spawn(tx).context("starting the metrics thread")?;
         Some(rx)
@@ -166,10 +168,12 @@ pub(crate) fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<Exi
     let rules = Arc::new(load_rules(&config.rules).map_err(|e| ConfigProblem(e.into()))?);
     // Before privileges are dropped: spool folders may need creating.
     let sinks = Sinks::start(&config.sink).context("starting the alert sinks")?;
-    log::info!(
-        "{} Sigma rules and {} threshold rules loaded",
-        rules.sigma.len(),
-        rules.thresholds.len()
+    tracing::info!(
+        sigma = rules.sigma.len(),
+        correlations = rules.correlations.len(),
+        thresholds = rules.thresholds.len(),
+        silences = rules.silences.len(),
+        "rules loaded"
     );
     let blueprint = housekeeping::blueprint(&rules, &config);
     let daemon = Daemon::start_with(opts.clone(), |_| Box::new(blueprint.engine()))
@@ -178,7 +182,9 @@ pub(crate) fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<Exi
     // The main thread (housekeeping, the final report) gets its stack's depth first.
     sys::cpu::prefault_stack(MAIN_STACK_MIB);
     if let Err(e) = sys::cpu::lock_memory() {
-        log::warn!("mlockall failed ({e}): workers may stall on page faults; needs CAP_IPC_LOCK");
+        tracing::warn!(
+            "mlockall failed ({e}): workers may stall on page faults; needs CAP_IPC_LOCK"
+        );
     }
     // Everything that needed privileges is done: the program is attached, the sockets are
     // bound, memory is locked. Reading counters and detaching need none.
@@ -197,35 +203,38 @@ pub(crate) fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<Exi
             // So below an unlimited limit, keep what is locked and lock nothing more.
             if memlock_limit.as_ref().is_ok_and(|l| *l != u64::MAX) {
                 match sys::cpu::lock_current_memory() {
-                    Ok(()) => log::warn!(
+                    Ok(()) => tracing::warn!(
                         "RLIMIT_MEMLOCK is finite and {user} will lack CAP_IPC_LOCK: memory \
                          mapped from now on is not locked (run with LimitMEMLOCK=infinity, as \
                          the systemd unit does)"
                     ),
-                    Err(e) => log::warn!("mlockall(MCL_CURRENT) failed ({e})"),
+                    Err(e) => tracing::warn!("mlockall(MCL_CURRENT) failed ({e})"),
                 }
             }
             let (uid, gid) = sys::drop_privileges(user)
                 .with_context(|| format!("dropping privileges to {user}"))?;
-            log::info!("running as {user} (uid {uid}, gid {gid}) with no capabilities");
+            tracing::info!(user, %uid, %gid, "running with no capabilities");
             Some(user.clone())
         }
         None => None,
     };
     for w in daemon.workers() {
-        log::info!("worker {}: {}", w.worker, serde_json::to_string(w)?);
+        tracing::info!(
+            worker = w.worker,
+            kind = w.kind,
+            queue = w.queue,
+            cpus = ?w.cpus,
+            mode = %ingest::metrics::name_of(&w.mode),
+            bind = w.bind_mode.as_ref().map(ingest::metrics::name_of),
+            hugepages = w.hugepages,
+            tcp = w.tcp,
+            "worker started"
+        );
         if let Some(bp) = w.busy_poll.as_ref().filter(|bp| !bp.complete()) {
-            log::warn!(
-                "worker {}: busy-poll options not all taken: {bp:?}",
-                w.worker
-            );
+            tracing::warn!(worker = w.worker, options = ?bp, "busy-poll options not all taken");
         }
         if let Some(e) = &w.pinned {
-            log::warn!(
-                "worker {}: pinning to CPUs {:?} failed: {e}",
-                w.worker,
-                w.cpus
-            );
+            tracing::warn!(worker = w.worker, cpus = ?w.cpus, error = %e, "pinning failed");
         }
     }
 
@@ -270,15 +279,25 @@ pub(crate) fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<Exi
     .with_service(service);
     let mut report = daemon.run(stop, limits, &mut housekeeper)?;
     if let Some(e) = housekeeper.error() {
-        log::warn!("printing messages stopped: {e}");
+        tracing::warn!("printing messages stopped: {e}");
     }
     report.sinks = housekeeper.close_sinks(Duration::from_secs(5));
     report.reloads = housekeeper.reloads();
     for s in &report.sinks {
-        log::info!("alert sink {}: {}", s.name, serde_json::to_string(s)?);
+        tracing::info!(
+            sink = %s.name,
+            delivered = s.delivered,
+            spooled = s.spooled,
+            replayed = s.replayed,
+            dropped_queue_full = s.dropped_queue_full,
+            dropped_undeliverable = s.dropped_undeliverable,
+            failures = s.failures,
+            spool_pending = s.spool_pending,
+            "alert sink closed"
+        );
     }
 
-    log::info!(
+    tracing::info!(
         "received {} messages ({} AF_XDP, {} UDP, {} TCP); {} alerts; named drops {}",
         report.messages_received_total,
         report.messages_received_xdp_total,

@@ -278,8 +278,8 @@ impl<W: Write> Housekeeper<W> {
 
     fn answer(&mut self, result: Result<String, Refusal>) {
         match &result {
-            Ok(summary) => log::info!("{summary}"),
-            Err(e) => log::error!("{e}"),
+            Ok(summary) => tracing::info!(outcome = "applied", "{summary}"),
+            Err(e) => tracing::error!(outcome = "refused", "{e}"),
         }
         let message = match &result {
             Ok(summary) => summary,
@@ -307,10 +307,12 @@ impl<W: Write> Housekeeper<W> {
         if new.sink != self.running.sink {
             let reports = self.close_sinks(SINK_CLOSE);
             for r in reports {
-                log::info!("alert sink {} replaced: {}", r.name, json(&r));
+                tracing::info!(sink = %r.name, delivered = r.delivered, spool_pending = r.spool_pending, "alert sink replaced");
             }
             self.sinks = Sinks::start(&new.sink).unwrap_or_else(|e| {
-                log::error!("starting the new alert sinks failed ({e}); alerts go to stdout only");
+                tracing::error!(
+                    "starting the new alert sinks failed ({e}); alerts go to stdout only"
+                );
                 Sinks::default()
             });
         }
@@ -348,10 +350,6 @@ impl<W: Write> Housekeeper<W> {
         }
         Ok(summary)
     }
-}
-
-fn json(v: &impl serde::Serialize) -> String {
-    serde_json::to_string(v).unwrap_or_default()
 }
 
 /// The settings that differ between `running` and `new` and that only a restart applies.
@@ -474,7 +472,7 @@ impl<W: Write> OutputSink for Housekeeper<W> {
         });
         if self.hup.swap(false, Ordering::Relaxed) {
             // Reopened whatever the reload finds: logrotate's SIGHUP must always be obeyed.
-            log::info!("SIGHUP: reopening the sinks, reloading the configuration and rules");
+            tracing::info!("SIGHUP: reopening the sinks, reloading the configuration and rules");
             self.sinks.reopen();
             self.start_reload();
         }

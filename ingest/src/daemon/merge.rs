@@ -107,7 +107,7 @@ impl Daemon {
         let link = match crate::sys::link::link_stats(&self.opts.iface) {
             Ok(now) => Some(now.since(self.link_before)),
             Err(e) => {
-                log::debug!(
+                tracing::debug!(
                     "link counters of {}: {}",
                     self.opts.iface,
                     crate::error_chain(&e)

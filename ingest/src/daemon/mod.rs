@@ -113,7 +113,7 @@ impl Daemon {
         opts.validate()?;
         let mode = opts.resolved_mode();
         if let Err(e) = cpu::pin_current_thread(&opts.housekeeping_cpus) {
-            log::warn!(
+            tracing::warn!(
                 "pinning housekeeping to CPUs {:?} failed: {e}",
                 opts.housekeeping_cpus
             );

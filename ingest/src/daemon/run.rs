@@ -79,7 +79,7 @@ impl Daemon {
         if let Some(s) = &mut self.steering
             && let Err(e) = s.detach()
         {
-            log::warn!(
+            tracing::warn!(
                 "detaching the XDP program failed ({}); stopping the workers anyway",
                 crate::error_chain(&e)
             );

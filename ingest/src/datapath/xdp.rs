@@ -169,7 +169,7 @@ impl XdpSteering {
             AttachRequest::Auto => match program.attach(&iface, XdpMode::Driver) {
                 Ok(l) => Ok((l, AttachMode::Native)),
                 Err(native) => {
-                    log::warn!(
+                    tracing::warn!(
                         "native XDP attach on {iface} failed ({native}); falling back to generic \
                          mode, which runs after skb allocation and is much slower"
                     );

@@ -19,8 +19,8 @@ pub use scrape::{Sample, Scrape, ScrapeError, fetch, fetch_state, reload, scrape
 pub use server::{MetricsServer, Refusal, Reply, Request};
 pub use state::{RECENT_ALERTS, RecentAlerts, state_json};
 
-/// A value's serde name (an enum's kebab-case variant), for a label.
-pub(crate) fn name_of<T: serde::Serialize>(v: &T) -> String {
+/// A value's serde name (an enum's kebab-case variant), for a label or a log field.
+pub fn name_of<T: serde::Serialize>(v: &T) -> String {
     match serde_json::to_value(v) {
         Ok(serde_json::Value::String(s)) => s,
         Ok(other) => other.to_string(),

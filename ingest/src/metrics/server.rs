@@ -84,7 +84,7 @@ impl MetricsServer {
                         self.allow_reload,
                     );
                     if let Err(e) = request.respond(response) {
-                        log::debug!("metrics request: {e}");
+                        tracing::debug!("metrics request: {e}");
                     }
                 }
             })

@@ -10,6 +10,7 @@ mod detect;
 mod exit_codes;
 mod first_packet;
 mod host_scripts;
+mod logging;
 mod metrics;
 mod nats;
 mod reload;

@@ -173,7 +173,7 @@ impl SocketSource {
     pub fn refresh_kernel_drops(&mut self) {
         for s in &mut self.udp {
             if let Err(e) = s.read_kernel_drops() {
-                log::debug!("drop count of UDP port {}: {e}", s.port());
+                tracing::debug!("drop count of UDP port {}: {e}", s.port());
             }
         }
         self.udp_counters.dropped_socket = self.udp.iter().map(UdpReceiver::kernel_drops).sum();

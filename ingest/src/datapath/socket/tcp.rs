@@ -256,7 +256,7 @@ impl TcpServer {
                                     established: false,
                                 })),
                                 Err(e) => {
-                                    log::warn!("a TLS session for {peer}: {e}");
+                                    tracing::warn!(%peer, error = %e, "no TLS session");
                                     self.counters.count_refusal(Refusal::Handshake);
                                     continue;
                                 }
@@ -311,7 +311,7 @@ impl TcpServer {
                 Outcome::Refuse(why) => {
                     self.counters.count_refusal(why);
                     let conn = self.conns.swap_remove(i);
-                    log::debug!("TLS connection from {} refused: {}", conn.peer, why.name());
+                    tracing::debug!(peer = %conn.peer, reason = why.name(), "TLS connection refused");
                 }
             }
         }

@@ -160,7 +160,7 @@ impl Sinks {
             if let Some(tx) = &s.tx
                 && tx.try_send(ToSink::Reopen).is_err()
             {
-                log::warn!("alert sink {}: queue full, not reopened", s.name);
+                tracing::warn!(sink = %s.name, "queue full, not reopened");
             }
         }
     }
@@ -211,7 +211,7 @@ impl Sinks {
                 Some(j) if j.is_finished() => {
                     let _ = j.join();
                 }
-                Some(_) => log::warn!("alert sink {}: still busy at exit", s.name),
+                Some(_) => tracing::warn!(sink = %s.name, "still busy at exit"),
                 None => {}
             }
         }

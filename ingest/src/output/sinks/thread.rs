@@ -87,7 +87,7 @@ impl SinkThread {
 
     fn failed(&mut self, e: &io::Error) {
         if self.up || self.retry == RETRY_MIN {
-            log::warn!("alert sink {}: {e}; retrying", self.name);
+            tracing::warn!(sink = %self.name, error = %e, "delivery failed; retrying");
         }
         self.counters.failures.fetch_add(1, Ordering::Relaxed);
         self.close_destination();
@@ -131,7 +131,7 @@ impl SinkThread {
     fn spool_or_drop(&mut self, alert: &Outgoing) {
         let spooled = match &mut self.spool {
             Some(s) => s.push(alert).unwrap_or_else(|e| {
-                log::warn!("alert sink {}: spooling failed: {e}", self.name);
+                tracing::warn!(sink = %self.name, error = %e, "spooling failed");
                 false
             }),
             None => false,
@@ -175,7 +175,7 @@ impl SinkThread {
         if let Ok(n) = replayed {
             self.counters.replayed.fetch_add(n, Ordering::Relaxed);
             if n > 0 {
-                log::info!("alert sink {}: {n} spooled alerts sent again", self.name);
+                tracing::info!(sink = %self.name, records = n, "spooled records sent again");
             }
         }
         self.counters

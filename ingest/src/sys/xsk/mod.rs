@@ -314,7 +314,7 @@ impl XskQueue {
         let (umem, frames, hugepages) = match Umem::new(umem_config, frame_count, opts.hugepages) {
             Ok((umem, frames)) => (umem, frames, opts.hugepages),
             Err(err) if opts.hugepages => {
-                log::warn!(
+                tracing::warn!(
                     "no huge pages for the UMEM of {iface} queue {queue} ({err}); using 4 KiB \
                      pages. Reserve some with: echo 64 > /proc/sys/vm/nr_hugepages"
                 );
