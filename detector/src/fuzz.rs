@@ -34,6 +34,16 @@ pub fn parse_input(data: &[u8]) {
         max_len: if first & 0x80 != 0 { 64 } else { 64 * 1024 },
         year: (first & 0x40 != 0).then_some(2024),
         month: (first & 0x40 != 0).then_some(first % 12 + 1),
+        // A zone whose offset changed in 2023, so both sides of a change are reached.
+        local_offset: if first & 0x20 != 0 {
+            crate::parse::time::LocalOffset {
+                now_s: -5 * 3600,
+                since_s: 1_700_000_000,
+                before_s: -4 * 3600,
+            }
+        } else {
+            crate::parse::time::LocalOffset::UTC
+        },
     };
     let e = parse(rest, &opts);
     let inside = |s: &[u8]| {

@@ -64,6 +64,8 @@ pub struct ParseOptions {
     /// then gets the year that puts it nearest (December's messages read in January belong to
     /// the year before). See [`super::time::nearest_year`].
     pub month: Option<u8>,
+    /// The offset from UTC of the sender's clock, for BSD timestamps (which carry no zone).
+    pub local_offset: super::time::LocalOffset,
 }
 
 impl Default for ParseOptions {
@@ -74,6 +76,7 @@ impl Default for ParseOptions {
             max_len: 64 * 1024,
             year: None,
             month: None,
+            local_offset: super::time::LocalOffset::UTC,
         }
     }
 }

@@ -22,6 +22,7 @@ pub(super) fn rfc3164<'a>(ev: &mut Event<'a>, mut s: &'a [u8], opts: &ParseOptio
         _ => s,
     };
     let stamp = time::parse_bsd_prefix(t, opts.year, opts.month)
+        .map(|(n, ns)| (n, ns.map(|ns| opts.local_offset.to_utc_ns(ns))))
         .or_else(|| time::parse_rfc3339_prefix(t).map(|(ns, n)| (n, Some(ns))));
     if let Some((n, ns)) = stamp {
         ev.timestamp = Some(&t[..n]);

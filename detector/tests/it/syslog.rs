@@ -126,6 +126,49 @@ fn rfc5424_errors_keep_what_was_read() {
 }
 
 #[test]
+fn bsd_timestamps_are_read_in_the_senders_time_zone() {
+    use detector::parse::time::LocalOffset;
+    let opts = |local_offset| ParseOptions {
+        year: Some(2003),
+        local_offset,
+        ..Default::default()
+    };
+    let utc = 1_065_910_455_000_000_000; // 2003-10-11T22:14:15Z
+    let hour = 3_600_000_000_000;
+    let bsd = b"<34>Oct 11 22:14:15 mymachine su: failed";
+    assert_eq!(parse(bsd, &opts(LocalOffset::UTC)).timestamp_ns, Some(utc));
+    assert_eq!(
+        parse(bsd, &opts(LocalOffset::fixed(2 * 3600))).timestamp_ns,
+        Some(utc - 2 * hour),
+        "22:14 at +02:00 is 20:14 UTC"
+    );
+    assert_eq!(
+        parse(
+            b"<34>Oct 11 2003 22:14:15 h su: x",
+            &opts(LocalOffset::fixed(-5 * 3600))
+        )
+        .timestamp_ns,
+        Some(utc + 5 * hour),
+        "a written year is local time too"
+    );
+    // A timestamp that names its offset keeps it, whatever the sender's zone.
+    let e = parse(
+        b"<34>2003-10-11T22:14:15Z h su: x",
+        &opts(LocalOffset::fixed(2 * 3600)),
+    );
+    assert_eq!(e.timestamp_ns, Some(utc));
+    let e = parse(
+        b"<34>1 2003-10-11T22:14:15Z h su - - - x",
+        &opts(LocalOffset::fixed(2 * 3600)),
+    );
+    assert_eq!(
+        e.timestamp_ns,
+        Some(utc),
+        "RFC 5424 always names its offset"
+    );
+}
+
+#[test]
 fn rfc3164_section_5_4_examples() {
     let year = Some(2003);
     let opts = ParseOptions {

@@ -20,7 +20,10 @@ use detector::{
 use ingest::{
     config::Config,
     daemon::housekeeping::{self},
-    datapath::pipeline::{ALERTS_PER_BATCH, Parsing},
+    datapath::pipeline::{
+        ALERTS_PER_BATCH, Parsing,
+        zones::{TimeZones, Zone},
+    },
     rules::{AlertFacts, Rules, alert_json, load_rules},
 };
 
@@ -110,6 +113,10 @@ pub(crate) struct DetectArgs {
     /// Header format: auto detects per message; `raw` (or `line`) takes each line as the message.
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     format: FormatArg,
+    /// The time zone of the senders' clocks, for RFC 3164 timestamps, as `timezone` of
+    /// `ingest run` (at its offset of today).
+    #[arg(long, default_value = "UTC")]
+    timezone: String,
     /// Learning, as `ingest run` has it (offline, on the messages' own time).
     #[command(flatten)]
     learning: LearnArgs,
@@ -124,6 +131,10 @@ pub(crate) fn detect_lines(args: DetectArgs) -> anyhow::Result<ExitCode> {
         },
         Vec::new(),
     )
+    .with_time_zones(TimeZones::new(
+        Zone::named(&args.timezone).context("--timezone")?,
+        Vec::new(),
+    ))
     .with_wall_clock_year();
     // The engine of one worker of `ingest run`, on the messages' own time: offline, arrival
     // is meaningless.
@@ -185,6 +196,10 @@ pub(crate) struct ParseArgs {
     /// Year for BSD timestamps without one (default: none, so they get no timestamp_ns).
     #[arg(long)]
     year: Option<i32>,
+    /// The time zone of the senders' clocks, for RFC 3164 timestamps, as `timezone` of
+    /// `ingest run` (at its offset of today).
+    #[arg(long, default_value = "UTC")]
+    timezone: String,
     /// Longest message read, bytes.
     #[arg(long, default_value_t = 64 * 1024)]
     max_len: usize,
@@ -224,6 +239,7 @@ pub(crate) fn parse_lines(args: ParseArgs) -> anyhow::Result<ExitCode> {
         max_len: args.max_len,
         year: args.year,
         month: None,
+        local_offset: Zone::named(&args.timezone).context("--timezone")?.offset(),
     };
     let input: Box<dyn BufRead> = match &args.input {
         Some(path) => Box::new(std::io::BufReader::new(

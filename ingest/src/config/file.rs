@@ -2,7 +2,10 @@
 //! line and column.
 
 use super::options::Config;
-use crate::sys::xsk::XskOptions;
+use crate::{
+    datapath::pipeline::zones::{Zone, ZoneFor},
+    sys::xsk::XskOptions,
+};
 
 /// One problem in a configuration file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -224,6 +227,14 @@ impl Config {
         for spec in &self.format_for {
             if let Err(e) = super::port_format::PortFormat::parse(spec) {
                 p.push(("format_for", e.to_string()));
+            }
+        }
+        if let Err(e) = Zone::named(&self.timezone) {
+            p.push(("timezone", e.to_string()));
+        }
+        for spec in &self.timezone_for {
+            if let Err(e) = ZoneFor::parse(spec) {
+                p.push(("timezone_for", e.to_string()));
             }
         }
         self.tls_problems(p);

@@ -155,6 +155,15 @@ options! {
     /// a fixed payload format (`plain`, `json`, `cef`, `leef`, `kv`, `audit`, `event-xml`):
     /// `5514=rfc3164/cef`.
     format_for: Vec<String> = Vec::new(), [long, value_name = "PORT=FORMAT[/PAYLOAD]"];
+    /// The time zone of the senders' clocks, for RFC 3164 timestamps (which name none): a tz
+    /// database name (`Europe/Berlin`), `UTC`, `local` (this host's zone), or an offset
+    /// (`+05:30`). Daylight saving time is followed.
+    timezone: String = "UTC".to_string(),
+        [long, env = "INGEST_TIMEZONE", default_value_t = Config::default().timezone];
+    /// Time zones of some senders' clocks: `PORT=ZONE` for messages to a port, `PREFIX=ZONE`
+    /// for messages from a source prefix (which wins over the port):
+    /// `5514=America/New_York`, `10.1.0.0/16=Asia/Tokyo`.
+    timezone_for: Vec<String> = Vec::new(), [long, value_name = "PORT|PREFIX=ZONE"];
     /// Rule folders: Sigma rules and correlations (`*.yml`), native threshold and silence rules
     /// (`*.toml`). A rule that cannot be loaded stops the start.
     rules: Vec<PathBuf> = Vec::new(), [long, env = "INGEST_RULES", value_delimiter = ':'];

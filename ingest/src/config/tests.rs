@@ -166,3 +166,28 @@ fn port_formats_parse_or_say_what_is_wrong() {
         "{e:?}"
     );
 }
+
+#[test]
+fn time_zones_are_checked_with_the_key_that_names_them() {
+    let c = Config::parse(
+        "timezone = \"Europe/Berlin\"\n\
+         timezone_for = [\"5514=America/New_York\", \"198.18.0.0/16=+05:30\"]\n",
+    )
+    .unwrap();
+    assert_eq!(c.timezone, "Europe/Berlin");
+    assert_eq!(c.timezone_for.len(), 2);
+    assert_eq!(Config::default().timezone, "UTC");
+    let e = Config::parse("timezone = \"Europe/Atlantis\"\n").unwrap_err();
+    assert!(
+        e[0].message
+            .starts_with("timezone: \"Europe/Atlantis\" is not a time zone"),
+        "{e:?}"
+    );
+    let e = Config::parse("timezone_for = [\"514=UTC\", \"198.18.0.0/99=UTC\"]\n").unwrap_err();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].message
+            .starts_with("timezone_for: \"198.18.0.0/99=UTC\""),
+        "{e:?}"
+    );
+}

@@ -398,7 +398,7 @@ impl<W: Write> OutputSink for Housekeeper<W> {
     fn on_sample(&mut self, sample: MessageCopy) {
         self.parsing
             .refresh_calendar(crate::datapath::pipeline::monotonic_ns());
-        let opts = *self.parsing.for_port(sample.dst_port);
+        let opts = self.parsing.for_message(sample.dst_port, sample.src.ip());
         let event = detector::parse::parse(sample.bytes(), &opts);
         if self.print {
             self.write_line(message_json(&sample, &event));

@@ -11,7 +11,10 @@ use crate::{
     datapath::Backend,
     datapath::filter::SourceFilter,
     datapath::frame::Checksums,
-    datapath::pipeline::Parsing,
+    datapath::pipeline::{
+        Parsing,
+        zones::{TimeZones, Zone, ZoneFor},
+    },
     datapath::socket::{TcpListen, TcpOptions},
     datapath::worker::Mode,
     datapath::xdp::AttachRequest,
@@ -138,6 +141,13 @@ impl Options {
                 ))
             })
             .collect::<Result<_, DaemonError>>()?;
+        let zones = TimeZones::new(
+            Zone::named(&c.timezone).map_err(|e| bad(format!("timezone: {e}")))?,
+            c.timezone_for
+                .iter()
+                .map(|spec| ZoneFor::parse(spec).map_err(|e| bad(format!("timezone_for: {e}"))))
+                .collect::<Result<_, _>>()?,
+        );
         let tls = match c.tls_settings().map_err(bad)? {
             Some(settings) => {
                 Some(Acceptor::new(settings.load().map_err(|e| {
@@ -176,7 +186,9 @@ impl Options {
             },
             tls_ports: c.tls_ports.clone(),
             tls,
-            parsing: Parsing::new(base, per_port).with_wall_clock_year(),
+            parsing: Parsing::new(base, per_port)
+                .with_time_zones(zones)
+                .with_wall_clock_year(),
             print: false,
             output_ring: OUTPUT_RING,
             alert_ring: ALERT_RING,

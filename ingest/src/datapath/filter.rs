@@ -10,31 +10,18 @@
 //!   reassembled, frames XDP could not walk (more VLAN tags or IPv6 extension headers than it
 //!   reads), a queue without an AF_XDP socket.
 
-use std::{
-    collections::HashMap,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    str::FromStr,
-};
+use std::{collections::HashMap, net::IpAddr};
 
 use xdp_common::{MAX_SOURCE_PREFIXES, Verdict};
+
+use super::prefixes::{Prefix, PrefixError, PrefixMap};
 
 /// Why a prefix or a filter cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
-    /// The address part is not an IP address.
-    #[error("{cidr:?}: not an IP address")]
-    Address {
-        /// The prefix as written.
-        cidr: String,
-    },
-    /// The length is not a number within the family's bits.
-    #[error("{cidr:?}: the prefix length must be 0..={max}")]
-    Length {
-        /// The prefix as written.
-        cidr: String,
-        /// 32 or 128.
-        max: u8,
-    },
+    /// A prefix does not read.
+    #[error(transparent)]
+    Prefix(#[from] PrefixError),
     /// The same prefix is both allowed and denied.
     #[error("{0} is both allowed and denied")]
     Conflict(String),
@@ -62,61 +49,30 @@ pub struct SourcePrefix {
 impl SourcePrefix {
     /// Parses `ADDR/LEN` (or a bare address, meaning one host).
     pub fn parse(cidr: &str, verdict: Verdict) -> Result<Self, FilterError> {
-        let (addr, len) = match cidr.split_once('/') {
-            Some((addr, len)) => (addr, Some(len)),
-            None => (cidr, None),
-        };
-        let addr = IpAddr::from_str(addr).map_err(|_| FilterError::Address {
-            cidr: cidr.to_string(),
-        })?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let len = match len {
-            Some(len) => u8::from_str(len)
-                .ok()
-                .filter(|&l| l <= max)
-                .ok_or_else(|| FilterError::Length {
-                    cidr: cidr.to_string(),
-                    max,
-                })?,
-            None => max,
-        };
-        let addr = match addr {
-            IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask_v4(len))),
-            IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask_v6(len))),
-        };
+        let Prefix { addr, len } = Prefix::parse(cidr)?;
         Ok(Self { addr, len, verdict })
+    }
+
+    /// The prefix, without its verdict.
+    pub fn prefix(&self) -> Prefix {
+        Prefix {
+            addr: self.addr,
+            len: self.len,
+        }
     }
 }
 
 impl std::fmt::Display for SourcePrefix {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.addr, self.len)
+        self.prefix().fmt(f)
     }
-}
-
-fn mask_v4(len: u8) -> u32 {
-    u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
-}
-
-fn mask_v6(len: u8) -> u128 {
-    u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
-}
-
-/// The prefixes of one length, by their network address.
-#[derive(Clone, Debug)]
-struct Level<A> {
-    len: u8,
-    verdicts: HashMap<A, Verdict>,
 }
 
 /// The source filter: prefixes with verdicts, and the lookup the kernel socket path runs.
 #[derive(Clone, Debug, Default)]
 pub struct SourceFilter {
     prefixes: Vec<SourcePrefix>,
-    /// Longest prefixes first.
-    v4: Vec<Level<u32>>,
-    /// Longest prefixes first.
-    v6: Vec<Level<u128>>,
+    verdicts: PrefixMap<Verdict>,
 }
 
 impl PartialEq for SourceFilter {
@@ -139,13 +95,9 @@ impl SourceFilter {
                 None => kept.push(p),
             }
         }
-        let mut v4: Vec<Level<u32>> = Vec::new();
-        let mut v6: Vec<Level<u128>> = Vec::new();
+        let mut verdicts = PrefixMap::default();
         for p in &kept {
-            match p.addr {
-                IpAddr::V4(a) => level(&mut v4, p.len).insert(u32::from(a), p.verdict),
-                IpAddr::V6(a) => level(&mut v6, p.len).insert(u128::from(a), p.verdict),
-            };
+            verdicts.insert(p.prefix(), p.verdict);
         }
         for (family, count) in [
             ("IPv4", kept.iter().filter(|p| p.addr.is_ipv4()).count()),
@@ -155,12 +107,9 @@ impl SourceFilter {
                 return Err(FilterError::TooMany { family, count });
             }
         }
-        v4.sort_by_key(|l| std::cmp::Reverse(l.len));
-        v6.sort_by_key(|l| std::cmp::Reverse(l.len));
         Ok(Self {
             prefixes: kept,
-            v4,
-            v6,
+            verdicts,
         })
     }
 
@@ -203,40 +152,15 @@ impl SourceFilter {
         if self.prefixes.is_empty() {
             return false;
         }
-        let matched = match ip.to_canonical() {
-            IpAddr::V4(a) => longest(&self.v4, u32::from(a), mask_v4),
-            IpAddr::V6(a) => longest(&self.v6, u128::from(a), mask_v6),
-        };
-        Verdict::denies(matched.map(|v| v as u8), || self.default_verdict() as u32)
+        let matched = self.verdicts.longest(ip);
+        Verdict::denies(matched.map(|&v| v as u8), || self.default_verdict() as u32)
     }
-}
-
-fn level<A>(levels: &mut Vec<Level<A>>, len: u8) -> &mut HashMap<A, Verdict> {
-    let i = match levels.iter().position(|l| l.len == len) {
-        Some(i) => i,
-        None => {
-            levels.push(Level {
-                len,
-                verdicts: HashMap::new(),
-            });
-            levels.len() - 1
-        }
-    };
-    &mut levels[i].verdicts
-}
-
-/// The verdict of the longest prefix in `levels` (longest first) that holds `addr`.
-fn longest<A>(levels: &[Level<A>], addr: A, mask: fn(u8) -> A) -> Option<Verdict>
-where
-    A: Copy + Eq + std::hash::Hash + std::ops::BitAnd<Output = A>,
-{
-    levels
-        .iter()
-        .find_map(|l| l.verdicts.get(&(addr & mask(l.len))).copied())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
@@ -246,27 +170,6 @@ mod tests {
     fn filter(allow: &[&str], deny: &[&str]) -> SourceFilter {
         let owned = |l: &[&str]| l.iter().map(ToString::to_string).collect::<Vec<_>>();
         SourceFilter::from_lists(&owned(allow), &owned(deny)).unwrap()
-    }
-
-    #[test]
-    fn prefixes_parse_and_lose_their_host_bits() {
-        let p = SourcePrefix::parse("198.18.7.9/16", Verdict::Deny).unwrap();
-        assert_eq!((p.addr, p.len), (ip("198.18.0.0"), 16));
-        let p = SourcePrefix::parse("2001:2::1/48", Verdict::Allow).unwrap();
-        assert_eq!((p.addr, p.len), (ip("2001:2::"), 48));
-        let p = SourcePrefix::parse("198.18.0.1", Verdict::Deny).unwrap();
-        assert_eq!(p.len, 32);
-        let p = SourcePrefix::parse("0.0.0.0/0", Verdict::Deny).unwrap();
-        assert_eq!((p.addr, p.len), (ip("0.0.0.0"), 0));
-        assert!(matches!(
-            SourcePrefix::parse("198.18.0.0/33", Verdict::Deny),
-            Err(FilterError::Length { max: 32, .. })
-        ));
-        assert!(SourcePrefix::parse("::/129", Verdict::Deny).is_err());
-        assert!(matches!(
-            SourcePrefix::parse("host/8", Verdict::Deny),
-            Err(FilterError::Address { .. })
-        ));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod filter;
 pub mod frame;
 pub mod live;
 pub mod pipeline;
+pub mod prefixes;
 pub mod socket;
 pub mod worker;
 pub mod xdp;

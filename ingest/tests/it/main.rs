@@ -16,6 +16,7 @@ mod nats;
 mod reload;
 mod sinks;
 mod steering;
+mod time_zones;
 mod tls;
 mod web;
 mod workers;

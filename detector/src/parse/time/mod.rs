@@ -342,6 +342,48 @@ pub fn month(s: &[u8]) -> Option<u32> {
     })
 }
 
+/// The offset from UTC of a sender's clock, for timestamps that carry none (BSD ones): the
+/// offset in effect now, and the one before its last change (a change of daylight saving
+/// time), so that a message stamped just before the change and read just after it still
+/// reads right. Plain data: whoever knows the sender's time zone fills it in and keeps it
+/// current (the daemon, once a second).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LocalOffset {
+    /// Seconds east of UTC now.
+    pub now_s: i32,
+    /// When (seconds since the epoch, UTC) the offset last changed; `i64::MIN` if never.
+    pub since_s: i64,
+    /// Seconds east of UTC before `since_s`.
+    pub before_s: i32,
+}
+
+impl LocalOffset {
+    /// UTC: no offset, ever.
+    pub const UTC: Self = Self::fixed(0);
+
+    /// An offset that never changes, seconds east of UTC.
+    pub const fn fixed(offset_s: i32) -> Self {
+        Self {
+            now_s: offset_s,
+            since_s: i64::MIN,
+            before_s: offset_s,
+        }
+    }
+
+    /// A local time, read as if it were UTC (nanoseconds since the epoch), as the UTC time it
+    /// is: the current offset applies unless that puts the time before the last change, when
+    /// the earlier offset does. In the hour a clock is set back, which repeats, the later
+    /// reading wins.
+    #[inline]
+    pub fn to_utc_ns(&self, local_ns: i64) -> i64 {
+        let now = local_ns.saturating_sub(i64::from(self.now_s) * 1_000_000_000);
+        if now.div_euclid(1_000_000_000) >= self.since_s {
+            return now;
+        }
+        local_ns.saturating_sub(i64::from(self.before_s) * 1_000_000_000)
+    }
+}
+
 /// A BSD timestamp: `Mmm dd hh:mm:ss` (day space- or zero-padded), optionally with a fraction
 /// and optionally with a year before or after the time (`Mmm dd yyyy hh:mm:ss`,
 /// `Mmm dd hh:mm:ss yyyy`). Returns the text's length and, when a year is known (written, or

@@ -326,3 +326,32 @@ fn bsd_timestamps() {
     assert_eq!(parse_bsd_prefix(b"Dec 32 06:55:46", None, None), None);
     assert_eq!(parse_bsd_prefix(b"Dec 10 25:55:46", None, None), None);
 }
+
+#[test]
+fn local_times_become_utc_across_a_change_of_offset() {
+    const S: i64 = 1_000_000_000;
+    // Berlin, 2026-10-25: at 01:00 UTC clocks go from +02:00 back to +01:00.
+    let change = days_from_civil(2026, 10, 25) * 86_400 + 3600;
+    let berlin = LocalOffset {
+        now_s: 3600,
+        since_s: change,
+        before_s: 7200,
+    };
+    let local = |h: i64, m: i64| (days_from_civil(2026, 10, 25) * 86_400 + h * 3600 + m * 60) * S;
+    // 02:30 local, read after the change: the repeated hour, the later reading.
+    assert_eq!(berlin.to_utc_ns(local(2, 30)), local(1, 30));
+    // 01:59 local was before the change, at +02:00.
+    assert_eq!(berlin.to_utc_ns(local(1, 59)), local(-1, 59));
+    // A day later, the new offset.
+    assert_eq!(berlin.to_utc_ns(local(26, 0)), local(25, 0));
+    assert_eq!(LocalOffset::UTC.to_utc_ns(local(5, 0)), local(5, 0));
+    assert_eq!(
+        LocalOffset::fixed(-5 * 3600).to_utc_ns(local(5, 0)),
+        local(10, 0)
+    );
+    assert_eq!(
+        LocalOffset::fixed(3600).to_utc_ns(i64::MIN),
+        i64::MIN,
+        "saturates"
+    );
+}

@@ -15,6 +15,7 @@ pub mod message;
 pub mod outbox;
 pub mod parsing;
 pub mod swap;
+pub mod zones;
 
 use arrayvec::ArrayVec;
 pub use counters::PipelineCounters;
@@ -238,7 +239,11 @@ impl Pipeline {
             let index = indexes
                 .next()
                 .expect("a field index per message of a chunk");
-            let event = parse_indexed(bytes, parsing.for_port(msg.dst_port), index);
+            let event = parse_indexed(
+                bytes,
+                &parsing.for_message(msg.dst_port, msg.src.ip()),
+                index,
+            );
             match event.error {
                 None => c.parsed += 1,
                 Some(e) => c.parse_errors[e.index()] += 1,
