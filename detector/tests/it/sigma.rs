@@ -298,9 +298,11 @@ fn unsupported_constructs_are_rejected_naming_file_and_construct() {
     let base = |detection: &str| {
         format!("title: t\nlogsource: {{product: linux}}\ndetection:\n{detection}\n")
     };
-    let e = rejected(&base("    sel:\n        a|utf16le: x\n    condition: sel"));
+    let e = rejected(&base(
+        "    sel:\n        a|expand: '%admins%'\n    condition: sel",
+    ));
     assert!(
-        e.starts_with("bad.yml: sel.a|utf16le: modifier \"utf16le\""),
+        e.starts_with("bad.yml: sel.a|expand: modifier \"expand\""),
         "{e}"
     );
     let e = rejected(&base("    sel: [x]\n    condition: sel | count() > 5"));
@@ -692,9 +694,14 @@ fn fires_both(rule: &SigmaRule, line: &str) -> bool {
 
 /// Standard base64 with padding.
 fn base64_of(s: &str) -> String {
+    base64_bytes(s.as_bytes())
+}
+
+/// Standard base64 with padding, of bytes.
+fn base64_bytes(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
-    for c in s.as_bytes().chunks(3) {
+    for c in bytes.chunks(3) {
         let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
@@ -754,6 +761,162 @@ detection:
 "#,
     );
     assert!(e.contains("bad.yml") && e.contains("not a number"), "{e}");
+}
+
+/// `neq`: a value of the field other than the one given; absent fields never match.
+/// `fieldref`: the field's value compared with another field's.
+#[test]
+fn neq_and_fieldref_compare_with_a_value_or_another_field() {
+    let line = |kv: &str| format!("<13>Nov 22 10:00:00 h su[1]: {kv}");
+    let neq = rule(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    sel: {action: switch, target|neq: nobody}
+    condition: sel
+"#,
+    );
+    assert!(fires_both(&neq, &line("action=switch target=root")));
+    assert!(!fires_both(&neq, &line("action=switch target=nobody")));
+    assert!(
+        !fires_both(&neq, &line("action=switch target=NOBODY")),
+        "case aside"
+    );
+    assert!(!fires_both(&neq, &line("action=switch")), "no such field");
+    // With several values and `all`: unlike every one.
+    let none_of = rule(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    sel: {target|neq|all: [nobody, www-data]}
+    condition: sel
+"#,
+    );
+    assert!(fires_both(&none_of, &line("target=root")));
+    assert!(!fires_both(&none_of, &line("target=www-data")));
+
+    let same = rule(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    sel: {action: switch, target|fieldref: user}
+    condition: sel
+"#,
+    );
+    assert!(fires_both(
+        &same,
+        &line("action=switch user=alice target=alice")
+    ));
+    assert!(fires_both(
+        &same,
+        &line("action=switch user=Alice target=alice")
+    ));
+    assert!(!fires_both(
+        &same,
+        &line("action=switch user=alice target=root")
+    ));
+    assert!(
+        !fires_both(&same, &line("action=switch target=alice")),
+        "no such field"
+    );
+    let prefix = rule(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    sel: {home|fieldref|startswith: user}
+    filter: {home|fieldref|endswith|cased: user}
+    condition: sel and not filter
+"#,
+    );
+    assert!(fires_both(&prefix, &line("user=al home=alice")));
+    assert!(!fires_both(&prefix, &line("user=ce home=alice")));
+    assert!(
+        !fires_both(&prefix, &line("user=al home=al")),
+        "ends with it too"
+    );
+    let e = rejected(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    keywords: {'|neq': root}
+    condition: keywords
+"#,
+    );
+    assert!(e.contains("need a field name"), "{e}");
+}
+
+/// `utf16le` (`wide`), `utf16be`, `utf16`: the text's UTF-16 encoding, then base64 of it, as
+/// PowerShell's `-EncodedCommand` writes it.
+#[test]
+fn utf16_modifiers_encode_before_base64() {
+    let le = |s: &str| {
+        s.encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect::<Vec<u8>>()
+    };
+    let be = |s: &str| {
+        s.encode_utf16()
+            .flat_map(u16::to_be_bytes)
+            .collect::<Vec<u8>>()
+    };
+    let b64 = base64_bytes;
+    let line = |cmd: &str| format!("<13>Nov 22 10:00:00 h pwsh[1]: cmd=\"pwsh -enc {cmd}\"");
+    for (modifier, encoded) in [
+        ("wide", b64(&le("IEX (New-Object Net.WebClient)"))),
+        ("utf16le", b64(&le("xIEX (New-Object Net.WebClient)"))),
+        ("utf16be", b64(&be("xyIEX (New-Object Net.WebClient)"))),
+    ] {
+        let r = rule(&format!(
+            r#"
+title: t
+logsource: {{product: linux}}
+detection:
+    sel: {{cmd|{modifier}|base64offset|contains: 'IEX (New-Object'}}
+    condition: sel
+"#
+        ));
+        assert!(fires_both(&r, &line(&encoded)), "{modifier}: {encoded}");
+        let plain = b64(b"IEX (New-Object Net.WebClient)");
+        assert!(!fires_both(&r, &line(&plain)), "{modifier}: not UTF-16");
+    }
+    let mut bom = vec![0xff, 0xfe];
+    bom.extend(le("whoami /all"));
+    let r = rule(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    sel: {cmd|utf16|base64|contains: 'whoami'}
+    condition: sel
+"#,
+    );
+    assert!(fires_both(&r, &line(&b64(&bom))), "the mark leads");
+    assert!(!fires_both(&r, &line(&b64(&le("whoami /all")))), "no mark");
+    let exact = rule(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    sel: {cmd|utf16|base64offset|contains: 'whoami'}
+    condition: sel
+"#,
+    );
+    assert!(fires_both(&exact, &line(&b64(&bom))));
+    let e = rejected(
+        r#"
+title: t
+logsource: {product: linux}
+detection:
+    sel: {cmd|wide|contains: 'whoami'}
+    condition: sel
+"#,
+    );
+    assert!(e.contains("base64"), "{e}");
 }
 
 /// `service: auditd` takes an audit record in every form it reaches syslog in, whatever the tag;

@@ -73,6 +73,8 @@ pub(super) fn compile_map(map: &serde_yaml_ng::Mapping) -> Result<Vec<FieldMatch
         let (mut all, mut re, mut cidr, mut cased, mut exists) =
             (false, false, false, false, false);
         let (mut b64, mut b64off, mut windash) = (false, false, false);
+        let (mut neq, mut fieldref) = (false, false);
+        let mut utf16 = None;
         let mut re_flags = String::new();
         let mut compare = None;
         for modifier in parts {
@@ -95,11 +97,29 @@ pub(super) fn compile_map(map: &serde_yaml_ng::Mapping) -> Result<Vec<FieldMatch
                 "base64" => b64 = true,
                 "base64offset" => b64off = true,
                 "windash" => windash = true,
+                "neq" => neq = true,
+                "fieldref" => fieldref = true,
+                // The text's UTF-16 encoding, for the base64 modifiers that follow (PowerShell
+                // `-EncodedCommand` is base64 of UTF-16LE): `wide` is `utf16le`; `utf16` has a
+                // byte-order mark, little-endian.
+                "utf16le" | "wide" => utf16 = Some(Utf16::Le),
+                "utf16be" => utf16 = Some(Utf16::Be),
+                "utf16" => utf16 = Some(Utf16::Bom),
                 // The regex flags of the Sigma specification: `re|i` (ignore case), `re|m`
                 // (multi-line: `^` and `$` at lines), `re|s` (`.` takes newlines).
                 "i" | "m" | "s" if re => re_flags.push_str(&format!("(?{modifier})")),
                 other => return Err(ctx(format!("modifier {other:?} is not supported"))),
             }
+        }
+        if utf16.is_some() && !(b64 || b64off) {
+            return Err(ctx(
+                "utf16le, utf16be, utf16 and wide encode for base64 or base64offset, which must \
+                 follow"
+                    .into(),
+            ));
+        }
+        if keyword && (neq || fieldref) {
+            return Err(ctx("`neq` and `fieldref` need a field name".into()));
         }
         let values: Vec<&Value> = match v {
             Value::Sequence(list) => list.iter().collect(),
@@ -129,7 +149,14 @@ pub(super) fn compile_map(map: &serde_yaml_ng::Mapping) -> Result<Vec<FieldMatch
             }
             let text =
                 scalar_text(value).ok_or_else(|| ctx("a value that is not a scalar".into()))?;
-            let alts = if let Some(cmp) = compare {
+            let alts = if fieldref {
+                // The value names another field, whose value this one's is compared with.
+                vec![Matcher::FieldRef(
+                    Field::from_name(&text),
+                    FieldRefKind::from(kind.clone()),
+                    cased,
+                )]
+            } else if let Some(cmp) = compare {
                 let bound: f64 = text
                     .trim()
                     .parse()
@@ -161,14 +188,23 @@ pub(super) fn compile_map(map: &serde_yaml_ng::Mapping) -> Result<Vec<FieldMatch
                 if windash {
                     variants = variants.iter().flat_map(|t| windash_variants(t)).collect();
                 }
+                let encoded = |t: &String| -> Vec<u8> {
+                    match utf16 {
+                        None => t.as_bytes().to_vec(),
+                        Some(form) => form.encode(t),
+                    }
+                };
                 if b64 {
-                    variants = variants.iter().map(|t| base64(t.as_bytes(), 0)).collect();
+                    variants = variants.iter().map(|t| base64(&encoded(t), 0)).collect();
                     // Encoded text is matched as written.
                     cased = true;
                 } else if b64off {
                     variants = variants
                         .iter()
-                        .flat_map(|t| (0..3).map(move |o| base64(t.as_bytes(), o)))
+                        .flat_map(|t| {
+                            let bytes = encoded(t);
+                            (0..3).map(move |o| base64(&bytes, o))
+                        })
                         .collect();
                     cased = true;
                     kind = StrKind::Contains;
@@ -177,6 +213,14 @@ pub(super) fn compile_map(map: &serde_yaml_ng::Mapping) -> Result<Vec<FieldMatch
                     .iter()
                     .map(|t| Matcher::Str(StrPattern::new(t, kind.clone(), cased)))
                     .collect()
+            };
+            // `neq`: a value of the field that is not this one.
+            let alts = if neq {
+                alts.into_iter()
+                    .map(|m| Matcher::Not(Box::new(m)))
+                    .collect()
+            } else {
+                alts
             };
             compiled.push(alts);
         }
@@ -192,6 +236,31 @@ pub(super) fn compile_map(map: &serde_yaml_ng::Mapping) -> Result<Vec<FieldMatch
         });
     }
     Ok(out)
+}
+
+/// The UTF-16 encodings of the `utf16le` (`wide`), `utf16be` and `utf16` modifiers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Utf16 {
+    Le,
+    Be,
+    /// A byte-order mark, then little-endian.
+    Bom,
+}
+
+impl Utf16 {
+    fn encode(self, t: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(2 * t.len() + 2);
+        if self == Utf16::Bom {
+            out.extend_from_slice(&[0xff, 0xfe]);
+        }
+        for unit in t.encode_utf16() {
+            out.extend_from_slice(&match self {
+                Utf16::Be => unit.to_be_bytes(),
+                Utf16::Le | Utf16::Bom => unit.to_le_bytes(),
+            });
+        }
+        out
+    }
 }
 
 /// `windash`: a command-line flag written with `-` may also be written with `/`, `–`, `—` or

@@ -68,6 +68,53 @@ pub(super) enum Matcher {
     Num(Compare, f64),
     /// `null`: the field is absent or empty.
     Null,
+    /// `neq`: a value the matcher does not match.
+    Not(Box<Matcher>),
+    /// `fieldref`: the value of another field, compared as the kind says (`fieldref` alone:
+    /// equal; with `contains`, `startswith`, `endswith`), ASCII case aside unless `cased`.
+    FieldRef(Field, FieldRefKind, bool),
+}
+
+/// How a `fieldref` value is compared with the field it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FieldRefKind {
+    Exact,
+    Contains,
+    StartsWith,
+    EndsWith,
+}
+
+impl From<super::super::pattern::StrKind> for FieldRefKind {
+    fn from(k: super::super::pattern::StrKind) -> Self {
+        use super::super::pattern::StrKind;
+        match k {
+            StrKind::Contains => Self::Contains,
+            StrKind::StartsWith => Self::StartsWith,
+            StrKind::EndsWith => Self::EndsWith,
+            StrKind::Exact | StrKind::Glob => Self::Exact,
+        }
+    }
+}
+
+impl FieldRefKind {
+    /// Whether `value` holds `other` as the kind says.
+    fn holds(self, value: &[u8], other: &[u8], cased: bool) -> bool {
+        let eq = |a: &[u8], b: &[u8]| {
+            if cased {
+                a == b
+            } else {
+                a.eq_ignore_ascii_case(b)
+            }
+        };
+        match self {
+            Self::Exact => eq(value, other),
+            Self::StartsWith => value.len() >= other.len() && eq(&value[..other.len()], other),
+            Self::EndsWith => {
+                value.len() >= other.len() && eq(&value[value.len() - other.len()..], other)
+            }
+            Self::Contains => other.is_empty() || value.windows(other.len()).any(|w| eq(w, other)),
+        }
+    }
 }
 
 /// A numeric modifier's comparison: the field's value on the left.
@@ -180,7 +227,11 @@ impl Matcher {
         match self {
             Matcher::Str(p) => Some(vec![p.required_literal()?.to_vec()]),
             Matcher::Re(re) => re.required_literals(),
-            Matcher::Cidr(..) | Matcher::Num(..) | Matcher::Null => None,
+            Matcher::Cidr(..)
+            | Matcher::Num(..)
+            | Matcher::Null
+            | Matcher::Not(_)
+            | Matcher::FieldRef(..) => None,
         }
     }
 
@@ -194,6 +245,9 @@ impl Matcher {
                 .is_some_and(|ip| in_cidr(ip, *net, *len)),
             Matcher::Num(cmp, bound) => number(v).is_some_and(|n| cmp.holds(n, *bound)),
             Matcher::Null => v.is_empty(),
+            Matcher::Not(m) => !m.matches(v),
+            // Needs the event: see FieldMatch::matches.
+            Matcher::FieldRef(..) => false,
         }
     }
 }
@@ -268,6 +322,9 @@ impl FieldMatch {
             }
             alts.iter().any(|m| match m {
                 Matcher::Re(re) => res.any_value(&self.field, re, e),
+                Matcher::FieldRef(other, kind, cased) => self
+                    .field
+                    .any_value(e, |v| other.any_value(e, |w| kind.holds(v, w, *cased))),
                 m => self.field.any_value(e, |v| m.matches(v)),
             })
         };
