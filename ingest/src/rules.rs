@@ -1,4 +1,5 @@
-//! The rule folders as the appliance loads them: Sigma rules (`*.yml`, with correlations) and
+//! The rule folders as the appliance loads them: Sigma rules (`*.yml`, with correlations and
+//! filters, which apply to the rules of every folder) and
 //! native rules (`*.toml`: thresholds and silences); and how an alert names its rule, as a
 //! JSON line and a syslog severity.
 
@@ -26,6 +27,7 @@ pub fn load_rules(dirs: &[PathBuf]) -> Result<Rules, RulesError> {
     let logsources = sigma::LogsourceMap::default();
     let mut rules = Rules::default();
     let mut errors = Vec::new();
+    let mut filters = Vec::new();
     for dir in dirs {
         let loaded = load::load_dir(dir, &logsources);
         // Correlations refer to rules by index within their folder: shift them.
@@ -37,6 +39,7 @@ pub fn load_rules(dirs: &[PathBuf]) -> Result<Rules, RulesError> {
                 c
             }));
         rules.sigma.extend(loaded.rules);
+        filters.extend(loaded.filters);
         errors.extend(loaded.errors);
         let mut stack = vec![dir.clone()];
         while let Some(d) = stack.pop() {
@@ -67,6 +70,8 @@ pub fn load_rules(dirs: &[PathBuf]) -> Result<Rules, RulesError> {
             }
         }
     }
+    // Filters apply to the rules of every folder.
+    errors.extend(sigma::apply_filters(&mut rules.sigma, &filters));
     if !errors.is_empty() {
         return Err(RulesError(errors));
     }

@@ -7,7 +7,7 @@ use serde_yaml_ng::Value;
 
 use super::{
     correlation::CorrelationRule,
-    sigma::{LogsourceMap, RuleError, SigmaRule},
+    sigma::{LogsourceMap, RuleError, SigmaFilter, SigmaRule},
 };
 
 /// What [`load_dir`] found.
@@ -17,12 +17,15 @@ pub struct Loaded {
     pub rules: Vec<SigmaRule>,
     /// Correlation rules, referring to `rules` by index.
     pub correlations: Vec<CorrelationRule>,
+    /// Sigma filters, not yet applied: they may be about rules of other folders (see
+    /// [`super::sigma::apply_filters`]).
+    pub filters: Vec<SigmaFilter>,
     /// Every file or document that failed, with why.
     pub errors: Vec<RuleError>,
 }
 
 /// Every rule of a folder (`*.yml`, `*.yaml`, recursively; several YAML documents per file are
-/// allowed): detection rules and the correlation rules that refer to them.
+/// allowed): detection rules, the correlation rules that refer to them, and filters.
 pub fn load_dir(dir: &Path, logsources: &LogsourceMap) -> Loaded {
     let mut loaded = Loaded::default();
     let mut stack = vec![dir.to_path_buf()];
@@ -74,6 +77,11 @@ pub fn load_dir(dir: &Path, logsources: &LogsourceMap) -> Loaded {
             };
             if doc.get("correlation").is_some() {
                 pending.push((file.clone(), doc));
+            } else if SigmaFilter::is_filter(&doc) {
+                match SigmaFilter::from_value(&file, &doc) {
+                    Ok(f) => loaded.filters.push(f),
+                    Err(e) => loaded.errors.push(e),
+                }
             } else {
                 match SigmaRule::from_value(&file, &doc, logsources) {
                     Ok(r) => loaded.rules.push(r),

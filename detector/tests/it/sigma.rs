@@ -1309,3 +1309,153 @@ fn every_sigmahq_sysmon_rule_loads_and_fires_on_its_event() {
     ));
     none_fires_on_loghub(&rules);
 }
+
+/// A folder of YAML files for one test, removed when dropped (also on failure).
+struct YamlDir(std::path::PathBuf);
+
+impl YamlDir {
+    fn new(test: &str, files: &[(&str, &str)]) -> Self {
+        let dir = std::env::temp_dir().join(format!("detector-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        Self(dir)
+    }
+}
+
+impl Drop for YamlDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const SU_RULE: &str = r#"
+title: Switch to root
+id: 0e7a1d4c-0000-4000-8000-000000000001
+name: su_root
+logsource: {product: linux, service: auth}
+detection:
+    sel: {message|contains: 'to root'}
+    condition: sel
+level: medium
+"#;
+
+const SSH_RULE: &str = r#"
+title: Root login
+id: 0e7a1d4c-0000-4000-8000-000000000002
+logsource: {product: linux, service: sshd}
+detection:
+    keywords: ['Accepted password for root']
+    condition: keywords
+level: high
+"#;
+
+/// Sigma filters: AND-ed into the rules they name (by id or name, or every rule of their log
+/// source), so an exception needs no edit of the rule; a filter that does nothing is refused.
+#[test]
+fn filters_tune_the_rules_they_name_without_editing_them() {
+    use detector::rules::sigma::apply_filters;
+    let dir = YamlDir::new(
+        "filters",
+        &[
+            ("su.yml", SU_RULE),
+            ("ssh.yml", SSH_RULE),
+            (
+                "filter-backup.yml",
+                r#"
+title: Backup hosts switch to root
+logsource: {product: linux}
+filter:
+    rules: [su_root]
+    backup: {host|startswith: 'bkp-'}
+    condition: not backup
+"#,
+            ),
+            (
+                "filter-jump.yml",
+                r#"
+title: The jump host
+logsource: {service: sshd}
+filter:
+    jump: {host: jump1}
+    condition: not jump
+"#,
+            ),
+        ],
+    );
+    let mut loaded = load_dir(&dir.0, &LogsourceMap::default());
+    assert!(loaded.errors.is_empty(), "{:#?}", loaded.errors);
+    assert_eq!((loaded.rules.len(), loaded.filters.len()), (2, 2));
+    let errors = apply_filters(&mut loaded.rules, &loaded.filters);
+    assert!(errors.is_empty(), "{errors:#?}");
+    let (su, ssh) = (&loaded.rules[1], &loaded.rules[0]);
+    assert_eq!(su.title, "Switch to root");
+    assert_eq!(su.filters, ["Backup hosts switch to root"]);
+    assert_eq!(ssh.filters, ["The jump host"], "by log source");
+    let su_line = |host: &str| format!("<85>Nov 22 10:00:00 {host} su[1]: session opened to root");
+    assert!(fires_both(su, &su_line("web1")));
+    assert!(!fires_both(su, &su_line("bkp-01")), "filtered out");
+    let ssh_line = |host: &str| {
+        format!("<38>Nov 22 10:00:00 {host} sshd[1]: Accepted password for root from 198.51.100.7")
+    };
+    assert!(fires_both(ssh, &ssh_line("web1")));
+    assert!(!fires_both(ssh, &ssh_line("jump1")));
+
+    // A filter about a rule that is not loaded, or that no rule's log source admits, is refused.
+    let dir = YamlDir::new(
+        "filters-bad",
+        &[
+            ("su.yml", SU_RULE),
+            (
+                "gone.yml",
+                r#"
+title: Gone
+filter:
+    rules: [0e7a1d4c-0000-4000-8000-00000000dead]
+    sel: {host: x}
+    condition: not sel
+"#,
+            ),
+            (
+                "nowhere.yml",
+                r#"
+title: Nowhere
+logsource: {product: windows}
+filter:
+    sel: {host: x}
+    condition: not sel
+"#,
+            ),
+            (
+                "broken.yml",
+                r#"
+title: Broken
+filter:
+    sel: {host|nonsense: x}
+    condition: not sel
+"#,
+            ),
+        ],
+    );
+    let mut loaded = load_dir(&dir.0, &LogsourceMap::default());
+    assert_eq!(loaded.errors.len(), 1, "{:#?}", loaded.errors);
+    assert!(loaded.errors[0].file.ends_with("broken.yml"));
+    assert!(
+        loaded.errors[0].construct.starts_with("filter.sel"),
+        "{:?}",
+        loaded.errors[0]
+    );
+    let errors = apply_filters(&mut loaded.rules, &loaded.filters);
+    let said: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(said.len(), 2, "{said:#?}");
+    assert!(
+        said[0].contains("gone.yml: filter.rules: no loaded rule"),
+        "{said:#?}"
+    );
+    assert!(
+        said[1].contains("nowhere.yml: logsource: the filter applies to no"),
+        "{said:#?}"
+    );
+}

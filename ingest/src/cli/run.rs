@@ -171,6 +171,7 @@ pub(crate) fn run(args: RunArgs, given: &clap::ArgMatches) -> anyhow::Result<Exi
     tracing::info!(
         sigma = rules.sigma.len(),
         correlations = rules.correlations.len(),
+        filtered = rules.sigma.iter().filter(|r| !r.filters.is_empty()).count(),
         thresholds = rules.thresholds.len(),
         silences = rules.silences.len(),
         "rules loaded"

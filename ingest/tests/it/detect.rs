@@ -332,3 +332,34 @@ fn detect_with_line_format_reads_no_header() {
     // As plain lines there is no app, so the sshd rule cannot fire; the keyword rule still does.
     assert_eq!(run("line"), 1);
 }
+
+/// A filter in a folder of its own tunes a shipped rule of another folder: the Shellshock rule
+/// stays silent for the scanner the SOC runs, and fires for everyone else.
+#[test]
+fn a_filter_folder_tunes_the_shipped_rules() {
+    let shellshock = std::fs::read_to_string(format!("{RULES}/lnx_shellshock.yml")).unwrap();
+    let id = shellshock
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .expect("the rule has an id")
+        .trim();
+    let filters = RulesDir::new(
+        "filters",
+        "scanner.yml",
+        &format!(
+            "title: Our vulnerability scanner\n\
+             logsource: {{product: linux}}\n\
+             filter:\n  rules: [{id}]\n  scanner: {{host: scan1}}\n  condition: not scanner\n"
+        ),
+    );
+    let from_scanner = SHELLSHOCK.replace("web1", "scan1");
+    let alerts = ingest_offline(
+        &["detect", "--rules", RULES, "--rules", filters.path()],
+        &format!("{SHELLSHOCK}\n{from_scanner}\n"),
+    );
+    let messages: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages, [SHELLSHOCK]);
+}

@@ -425,6 +425,16 @@ pub(super) enum Expr {
 }
 
 impl Expr {
+    /// The same expression over searches moved `by` places on (appended to another list).
+    pub(super) fn shifted(&self, by: usize) -> Expr {
+        match self {
+            Expr::Search(i) => Expr::Search(i + by),
+            Expr::Not(x) => Expr::Not(Box::new(x.shifted(by))),
+            Expr::And(xs) => Expr::And(xs.iter().map(|x| x.shifted(by)).collect()),
+            Expr::Or(xs) => Expr::Or(xs.iter().map(|x| x.shifted(by)).collect()),
+        }
+    }
+
     pub(super) fn eval(
         &self,
         searches: &[(String, Search)],

@@ -19,6 +19,7 @@
 mod compile;
 mod condition;
 mod error;
+mod filter;
 mod level;
 mod logsource;
 mod matcher;
@@ -26,6 +27,7 @@ mod rule;
 mod set;
 
 pub use error::{Invalid, RuleError};
+pub use filter::{SigmaFilter, apply_filters};
 pub use level::Level;
 pub(crate) use level::{parse_level, parse_tags};
 pub use logsource::{CategorySource, LogsourceMap, ServiceSource};

@@ -29,8 +29,12 @@ pub struct SigmaRule {
     pub file: String,
     /// The messages its log source takes.
     pub(super) logsource: Gate,
+    /// Its `logsource` as written: (`product`, `category` or `service`, value).
+    pub(super) logsource_fields: Vec<(&'static str, String)>,
     pub(super) searches: Vec<(String, Search)>,
     pub(super) condition: Expr,
+    /// The titles of the filters applied to it ([`super::apply_filters`]).
+    pub filters: Vec<String>,
 }
 
 impl SigmaRule {
@@ -115,37 +119,7 @@ impl SigmaRule {
         let detection = doc["detection"]
             .as_mapping()
             .ok_or_else(|| err("detection", "missing or not a map".into()))?;
-        let mut searches = Vec::new();
-        let mut condition_text = None;
-        for (k, v) in detection {
-            let name = k
-                .as_str()
-                .ok_or_else(|| err("detection", "a non-string key".into()))?;
-            if name == "condition" {
-                condition_text = Some(match v {
-                    Value::String(s) => s.clone(),
-                    Value::Sequence(list) => list
-                        .iter()
-                        .map(|c| c.as_str().map(|s| format!("({s})")))
-                        .collect::<Option<Vec<_>>>()
-                        .ok_or_else(|| err("condition", "a list of non-strings".into()))?
-                        .join(" or "),
-                    _ => return Err(err("condition", "not a string or a list".into())),
-                });
-                continue;
-            }
-            if name == "timeframe" {
-                return Err(err(
-                    "timeframe",
-                    "timeframes belong to correlation rules".into(),
-                ));
-            }
-            let search = compile_search(v).map_err(|(c, m)| err(&format!("{name}{c}"), m))?;
-            searches.push((name.to_string(), search));
-        }
-        let condition_text = condition_text.ok_or_else(|| err("condition", "missing".into()))?;
-        let condition = parse_condition(&condition_text, &searches)
-            .map_err(|m| err("condition", format!("{m} in {condition_text:?}")))?;
+        let (searches, condition) = compile_detection(file, detection, &[])?;
         Ok(Self {
             title,
             id: doc["id"].as_str().map(str::to_string),
@@ -158,8 +132,62 @@ impl SigmaRule {
                 category,
                 service: source,
             },
+            logsource_fields: ["product", "category", "service"]
+                .into_iter()
+                .filter_map(|k| Some((k, ls[k].as_str()?.to_string())))
+                .collect(),
             searches,
             condition,
+            filters: Vec::new(),
         })
     }
+}
+
+/// A detection's searches and its condition (`condition` may be a list, OR-ed), the keys of
+/// `skip` left out; `file` names the rule in errors.
+pub(super) fn compile_detection(
+    file: &str,
+    detection: &serde_yaml_ng::Mapping,
+    skip: &[&str],
+) -> Result<(Vec<(String, Search)>, Expr), RuleError> {
+    let err = |construct: &str, message: String| RuleError {
+        file: file.to_string(),
+        construct: construct.to_string(),
+        message,
+    };
+    let mut searches = Vec::new();
+    let mut condition_text = None;
+    for (k, v) in detection {
+        let name = k
+            .as_str()
+            .ok_or_else(|| err("detection", "a non-string key".into()))?;
+        if skip.contains(&name) {
+            continue;
+        }
+        if name == "condition" {
+            condition_text = Some(match v {
+                Value::String(s) => s.clone(),
+                Value::Sequence(list) => list
+                    .iter()
+                    .map(|c| c.as_str().map(|s| format!("({s})")))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| err("condition", "a list of non-strings".into()))?
+                    .join(" or "),
+                _ => return Err(err("condition", "not a string or a list".into())),
+            });
+            continue;
+        }
+        if name == "timeframe" {
+            return Err(err(
+                "timeframe",
+                "timeframes belong to correlation rules".into(),
+            ));
+        }
+        let search = compile_search(v).map_err(|(c, m)| err(&format!("{name}{c}"), m))?;
+        searches.push((name.to_string(), search));
+    }
+    let condition_text = condition_text.ok_or_else(|| err("condition", "missing".into()))?;
+    let condition = parse_condition(&condition_text, &searches)
+        .map_err(|m| err("condition", format!("{m} in {condition_text:?}")))?;
+    Ok((searches, condition))
 }
