@@ -91,6 +91,8 @@ pub struct RuleMeta<'a> {
     pub tags: &'a [String],
     /// `sigma`, `threshold`, `correlation`, `silence`, `new_template` or `rate_spike`.
     pub kind: &'static str,
+    /// Its description, author, license and references, for a Sigma or correlation rule.
+    pub about: Option<&'a sigma::About>,
 }
 
 /// What `rules` says about `rule`; a rule it does not have (which a correct caller never
@@ -102,11 +104,15 @@ pub fn rule_meta(rules: &Rules, rule: RuleRef) -> RuleMeta<'_> {
         level,
         tags,
         kind,
+        about: None,
     };
     let unknown = || meta("unknown rule", None, Level::Informational, &[], "unknown");
     match rule {
         RuleRef::Sigma(i) => match rules.sigma.get(i as usize) {
-            Some(r) => meta(&r.title, r.id.clone(), r.level, &r.tags, "sigma"),
+            Some(r) => RuleMeta {
+                about: Some(&r.about),
+                ..meta(&r.title, r.id.clone(), r.level, &r.tags, "sigma")
+            },
             None => unknown(),
         },
         RuleRef::Threshold(i) => match rules.thresholds.get(i as usize) {
@@ -114,7 +120,10 @@ pub fn rule_meta(rules: &Rules, rule: RuleRef) -> RuleMeta<'_> {
             None => unknown(),
         },
         RuleRef::Correlation(i) => match rules.correlations.get(i as usize) {
-            Some(r) => meta(&r.title, r.id.clone(), r.level, &r.tags, "correlation"),
+            Some(r) => RuleMeta {
+                about: Some(&r.about),
+                ..meta(&r.title, r.id.clone(), r.level, &r.tags, "correlation")
+            },
             None => unknown(),
         },
         RuleRef::Silence(i) => match rules.silences.get(i as usize) {
@@ -188,7 +197,7 @@ impl<'a> AlertFacts<'a> {
 }
 
 /// An RFC 3339 time for a nanosecond time of either clock; none for 0.
-fn seen(t_ns: u64) -> serde_json::Value {
+pub(crate) fn seen(t_ns: u64) -> serde_json::Value {
     if t_ns == 0 {
         return serde_json::Value::Null;
     }
@@ -205,6 +214,7 @@ pub fn alert_json(rules: &Rules, rule: RuleRef, facts: &AlertFacts<'_>) -> serde
         level,
         tags,
         kind,
+        ..
     } = rule_meta(rules, rule);
     let mut v = serde_json::json!({
         "event": "alert",

@@ -23,7 +23,7 @@ use serde_yaml_ng::Value;
 
 use super::{
     duration_ns,
-    sigma::{Field, Level, RuleError, SigmaRule, parse_level, parse_tags},
+    sigma::{About, Field, Level, RuleError, SigmaRule, parse_level, parse_tags},
 };
 use crate::{
     parse::Event,
@@ -56,6 +56,8 @@ pub struct CorrelationRule {
     pub tags: Vec<String>,
     /// The file it came from.
     pub file: String,
+    /// Its description, author, license and references.
+    pub about: About,
     /// The kind.
     pub kind: Kind,
     /// Indexes of the detection rules it refers to, in the order listed.
@@ -184,6 +186,7 @@ impl CorrelationRule {
             level,
             tags: parse_tags(&doc["tags"]).map_err(|m| err("tags", m.0))?,
             file: file.to_string(),
+            about: About::of(doc),
             kind,
             rules: indexes,
             group_by,

@@ -1,11 +1,11 @@
 //! The offline tools: `ingest parse`, `ingest detect` and `ingest templates` over lines of a
 //! file or stdin.
 
-use std::process::ExitCode;
 use std::{
     io::{BufWriter, Write},
     path::PathBuf,
 };
+use std::{process::ExitCode, time::SystemTime};
 
 use anyhow::Context as _;
 
@@ -24,7 +24,11 @@ use ingest::{
         ALERTS_PER_BATCH, Parsing,
         zones::{TimeZones, Zone},
     },
-    rules::{AlertFacts, Rules, alert_json, load_rules},
+    output::{
+        AlertFormat,
+        ecs::{Observer, alert_ecs},
+    },
+    rules::{AlertFacts, Rules, alert_json, load_rules, rule_meta},
 };
 
 #[derive(Debug, clap::Args)]
@@ -117,6 +121,10 @@ pub(crate) struct DetectArgs {
     /// `ingest run` (at its offset of today).
     #[arg(long, default_value = "UTC")]
     timezone: String,
+    /// The shape of the alert lines: `native` or `ecs` (the Elastic Common Schema, as the
+    /// sinks of `ingest run` write them by default).
+    #[arg(long, value_enum, default_value_t = AlertFormat::Native)]
+    alert_format: AlertFormat,
     /// Learning, as `ingest run` has it (offline, on the messages' own time).
     #[command(flatten)]
     learning: LearnArgs,
@@ -152,6 +160,15 @@ pub(crate) fn detect_lines(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let mut alerts = Alerts::new(ALERTS_PER_BATCH);
     let mut index: Vec<FieldIndex> = (0..MAX_BATCH).map(|_| FieldIndex::default()).collect();
     let mut out = BufWriter::new(std::io::stdout().lock());
+    let observer = Observer::this_host();
+    let run_id = format!(
+        "{:x}-{}",
+        SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+        std::process::id()
+    );
+    let mut raised = 0u64;
     for_each_batch(args.input.as_deref(), |lines| {
         parsing.refresh_calendar(ingest::datapath::pipeline::monotonic_ns());
         let opts = *parsing.for_port(514);
@@ -173,7 +190,17 @@ pub(crate) fn detect_lines(args: DetectArgs) -> anyhow::Result<ExitCode> {
                 .map_or(&[][..], |i| lines[usize::from(i)].as_slice());
             // Offline: no sender.
             let facts = AlertFacts::of_alert(a, message, None);
-            writeln!(out, "{}", alert_json(&rules, a.rule, &facts))?;
+            let line = match args.alert_format {
+                AlertFormat::Native => alert_json(&rules, a.rule, &facts),
+                AlertFormat::Ecs => {
+                    raised += 1;
+                    let event = a.input.map(|i| &batch[usize::from(i)].event);
+                    let meta = rule_meta(&rules, a.rule);
+                    let id = format!("{run_id}-{raised}");
+                    alert_ecs(&meta, &facts, event, &id, &observer, SystemTime::now())
+                }
+            };
+            writeln!(out, "{line}")?;
         }
         alerts.clear();
         Ok(())

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     datapath::{Backend, frame::Checksums, worker::Mode, xdp::AttachRequest},
-    output::sinks::SinkConfig,
+    output::{AlertFormat, sinks::SinkConfig},
     sys::xsk::XskOptions,
 };
 /// Whether the flag `id` of `matches` was given on the command line or in the environment
@@ -190,6 +190,11 @@ options! {
     /// Once the program is attached and every socket bound, continue as this user, with no
     /// capabilities left.
     user: Option<String> = None, [long];
+    /// The shape of the alert lines `ingest run` prints: `native` (`{"event":"alert",...}`,
+    /// beside the other lines it prints) or `ecs`. Sinks have a `format` of their own
+    /// (default `ecs`).
+    alert_format: AlertFormat = AlertFormat::Native,
+        [long, value_enum, env = "INGEST_ALERT_FORMAT", default_value_t = Config::default().alert_format];
     /// The Prometheus endpoint (`host:port`, text format at /metrics); empty: none.
     metrics_addr: String = crate::metrics::DEFAULT_ADDR.to_string(),
         [long, env = "INGEST_METRICS_ADDR", default_value_t = Config::default().metrics_addr];

@@ -29,7 +29,11 @@ use crate::{
     daemon::running::{OutputSink, Running},
     datapath::pipeline::{MessageCopy, Parsing, WorkerAlert},
     metrics::{self, AlertCounts, Refusal, Reply, Request},
-    output::sinks::{Outgoing, Sinks},
+    output::{
+        AlertFormat,
+        ecs::alert_ecs,
+        sinks::{Outgoing, Sinks},
+    },
     rules::{AlertFacts, Rules, alert_json, load_rules, rule_meta, severity},
 };
 
@@ -116,8 +120,10 @@ pub struct Housekeeper<W: Write> {
     again: bool,
     /// This run, for alert ids: its start time and process id.
     run_id: String,
-    /// Alerts handed to the sinks so far.
+    /// Alerts raised so far: each one's id is the run's and this count.
     alerts_out: u64,
+    /// This appliance, as ECS alert lines name it.
+    observer: crate::output::ecs::Observer,
     /// Parsed events handed to the sinks so far.
     events_out: u64,
     /// systemd's side: readiness, watchdog, reload and stop states.
@@ -177,6 +183,7 @@ impl<W: Write> Housekeeper<W> {
                 std::process::id()
             ),
             alerts_out: 0,
+            observer: crate::output::ecs::Observer::this_host(),
             events_out: 0,
             service: crate::service::Service::new(None, None),
             reloads: crate::report::ReloadState::default(),
@@ -416,6 +423,7 @@ impl<W: Write> OutputSink for Housekeeper<W> {
             self.sinks.send(&Arc::new(Outgoing {
                 id: format!("{}-e{}", self.run_id, self.events_out),
                 json: json.to_string(),
+                ecs: None,
                 level: String::new(),
                 severity: event.pri.map_or(6, |p| p.severity.code()),
                 time: std::time::SystemTime::now(),
@@ -434,18 +442,42 @@ impl<W: Write> OutputSink for Housekeeper<W> {
         let facts = AlertFacts::of(&alert);
         let line = alert_json(&rules, alert.alert.rule, &facts);
         self.recent_alerts.push(&line);
+        self.alerts_out += 1;
+        let alert_id = format!("{}-{}", self.run_id, self.alerts_out);
+        let stdout_ecs = self.running.alert_format == AlertFormat::Ecs;
+        let now = std::time::SystemTime::now();
+        // The ECS line, for the sinks and stdout that take it: the message parsed again here,
+        // off the workers, for its header and fields.
+        let ecs = (stdout_ecs || self.sinks.want_ecs()).then(|| {
+            let opts = self
+                .parsing
+                .for_message(alert.sample.dst_port, alert.sample.src.ip());
+            let event =
+                (!facts.message.is_empty()).then(|| detector::parse::parse(facts.message, &opts));
+            alert_ecs(
+                &meta,
+                &facts,
+                event.as_ref(),
+                &alert_id,
+                &self.observer,
+                now,
+            )
+        });
         if !self.sinks.is_empty() {
-            self.alerts_out += 1;
             self.sinks.send(&Arc::new(Outgoing {
-                id: format!("{}-{}", self.run_id, self.alerts_out),
+                id: alert_id,
                 json: line.to_string(),
+                ecs: ecs.as_ref().map(ToString::to_string),
                 level: level.name().to_string(),
                 severity: severity(level),
-                time: std::time::SystemTime::now(),
+                time: now,
                 event_host: None,
             }));
         }
-        self.write_line(line);
+        match ecs {
+            Some(ecs) if stdout_ecs => self.write_line(ecs),
+            _ => self.write_line(line),
+        }
     }
 
     fn flush(&mut self) {

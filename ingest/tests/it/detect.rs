@@ -363,3 +363,168 @@ fn a_filter_folder_tunes_the_shipped_rules() {
         .collect();
     assert_eq!(messages, [SHELLSHOCK]);
 }
+
+/// The ECS reference of `tests/data/ecs/fields.csv`: field name -> (type, is an array).
+fn ecs_reference() -> std::collections::HashMap<String, (String, bool)> {
+    let csv = include_str!("../data/ecs/fields.csv");
+    csv.lines()
+        .skip(1)
+        .map(|l| {
+            let mut cols = l.split(',');
+            let name = cols.next().unwrap().to_string();
+            let ty = cols.next().unwrap().to_string();
+            (name, (ty, cols.next() == Some("array")))
+        })
+        .collect()
+}
+
+/// Every leaf of an ECS line, by its dotted name. `labels` (custom key/value pairs) and
+/// `flattened` fields are leaves themselves; other objects are walked into.
+fn ecs_leaves<'a>(
+    v: &'a Value,
+    prefix: &str,
+    reference: &std::collections::HashMap<String, (String, bool)>,
+    out: &mut Vec<(String, &'a Value)>,
+) {
+    match v {
+        Value::Object(map)
+            if prefix.is_empty()
+                || (prefix != "labels"
+                    && reference.get(prefix).is_none_or(|(t, _)| t != "flattened")) =>
+        {
+            for (k, child) in map {
+                assert!(
+                    !k.contains('.'),
+                    "{prefix}: a dotted key {k:?}: ECS nests objects"
+                );
+                let name = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                ecs_leaves(child, &name, reference, out);
+            }
+        }
+        _ => out.push((prefix.to_string(), v)),
+    }
+}
+
+/// Whether `v` is a value of the ECS type `ty`.
+fn of_ecs_type(ty: &str, v: &Value) -> bool {
+    match ty {
+        "keyword" | "match_only_text" | "wildcard" => v.is_string(),
+        "long" => v.is_i64() || v.is_u64(),
+        "float" => v.is_number(),
+        "date" => v
+            .as_str()
+            .is_some_and(|s| humantime::parse_rfc3339(s).is_ok()),
+        "ip" => v
+            .as_str()
+            .is_some_and(|s| s.parse::<std::net::IpAddr>().is_ok()),
+        // Custom keywords: a flat map of strings, names without dots.
+        "object" => v
+            .as_object()
+            .is_some_and(|m| m.iter().all(|(k, x)| !k.contains('.') && x.is_string())),
+        "flattened" => v.is_object(),
+        _ => false,
+    }
+}
+
+/// ECS alert lines, held against the ECS reference: every field is ECS's own, of its type
+/// (arrays where ECS says array), nested as ECS nests them; the rule, ATT&CK, sender, device and
+/// counted facts are where a SIEM's ECS mapping looks for them.
+#[test]
+fn ecs_alert_lines_use_only_ecs_fields_of_their_types() {
+    let dir = RulesDir::new(
+        "ecs",
+        "rules.yml",
+        "title: Failed password\nname: failed_password\nid: 5c1c3c36-0000-4000-8000-00000000a001\n\
+         description: A login failed\nauthor: The SOC\nlicense: DRL-1.1\n\
+         references: ['https://attack.mitre.org/techniques/T1110/001/']\n\
+         tags: [attack.credential-access, attack.t1110.001, attack.ta0006, attack.g0016]\n\
+         logsource: {product: linux, service: sshd}\n\
+         detection: {keywords: ['Failed password'], condition: keywords}\nlevel: medium\n---\n\
+         title: Brute force per host\nid: corr-1\ncorrelation:\n    type: event_count\n    \
+         rules: [failed_password]\n    group-by: [host]\n    timespan: 1m\n    condition: {gte: 2}\nlevel: high\n",
+    );
+    let rfc5424 = "<38>1 2026-12-07T10:00:00.5Z web1 sshd 42 AUTH [origin ip=\"198.51.100.2\" \
+                   software=\"OpenSSH\"] action=login result=\"Failed password\" user=root \
+                   src.ip=203.0.113.5";
+    let alerts = ingest_offline(
+        &["detect", "--rules", dir.path(), "--alert-format", "ecs"],
+        &format!("{rfc5424}\n{FAILED}\n"),
+    );
+    assert_eq!(alerts.len(), 3, "{alerts:#?}");
+    let reference = ecs_reference();
+    let mut ids = std::collections::HashSet::new();
+    for a in &alerts {
+        let mut leaves = Vec::new();
+        ecs_leaves(a, "", &reference, &mut leaves);
+        for (name, v) in &leaves {
+            let (ty, array) = reference
+                .get(name)
+                .unwrap_or_else(|| panic!("{name} is not an ECS field: {a}"));
+            let ok = match v.as_array() {
+                Some(items) => *array && items.iter().all(|x| of_ecs_type(ty, x)),
+                None => !*array && of_ecs_type(ty, v),
+            };
+            assert!(
+                ok,
+                "{name} = {v} is not a {ty}{}",
+                if *array { " array" } else { "" }
+            );
+        }
+        assert_eq!(a["ecs"]["version"], "8.11.0");
+        assert_eq!(a["event"]["kind"], "alert");
+        assert!(
+            ids.insert(a["event"]["id"].as_str().unwrap().to_string()),
+            "ids are unique"
+        );
+    }
+    let first = &alerts[0];
+    assert_eq!(first["rule"]["name"], "Failed password");
+    assert_eq!(first["rule"]["uuid"], first["rule"]["id"]);
+    assert_eq!(first["rule"]["author"], serde_json::json!(["The SOC"]));
+    assert_eq!(first["event"]["severity"], 47);
+    assert_eq!(first["threat"]["framework"], "MITRE ATT&CK");
+    assert_eq!(
+        first["threat"]["tactic"]["id"],
+        serde_json::json!(["TA0006"])
+    );
+    assert_eq!(
+        first["threat"]["tactic"]["name"],
+        serde_json::json!(["Credential Access"])
+    );
+    assert_eq!(
+        first["threat"]["technique"]["id"],
+        serde_json::json!(["T1110"])
+    );
+    assert_eq!(
+        first["threat"]["technique"]["subtechnique"]["id"],
+        serde_json::json!(["T1110.001"])
+    );
+    assert_eq!(first["host"]["hostname"], "web1");
+    let syslog = &first["log"]["syslog"];
+    assert_eq!(
+        (
+            &syslog["priority"],
+            &syslog["facility"]["name"],
+            &syslog["severity"]["code"]
+        ),
+        (&Value::from(38), &Value::from("auth"), &Value::from(6))
+    );
+    assert_eq!(syslog["structured_data"]["origin"]["ip"], "198.51.100.2");
+    assert_eq!(first["labels"]["user"], "root");
+    assert_eq!(first["labels"]["src_ip"], "203.0.113.5", "dots become _");
+    assert_eq!(first["event"]["original"], rfc5424);
+    let correlation = &alerts[2];
+    assert_eq!(correlation["rule"]["category"], "correlation");
+    assert_eq!(
+        (
+            &correlation["labels"]["key"],
+            &correlation["labels"]["count"]
+        ),
+        (&Value::from("web1"), &Value::from("2"))
+    );
+    assert!(correlation["event"]["start"].is_string());
+}

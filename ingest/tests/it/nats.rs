@@ -218,9 +218,10 @@ fn jetstream_gets_every_alert_once_across_a_server_restart() {
     let mut seen = BTreeSet::new();
     for (subject, payload) in &stored {
         assert_eq!(subject, "ingest.alerts.high");
+        // An ECS line, the sinks' default.
         let alert: serde_json::Value = serde_json::from_str(payload).unwrap();
-        assert_eq!(alert["rule"], "Shellshock Expression");
-        let m = alert["message"].as_str().unwrap();
+        assert_eq!(alert["rule"]["name"], "Shellshock Expression");
+        let m = alert["event"]["original"].as_str().unwrap();
         let i: usize = m
             .split("/cgi-bin/")
             .nth(1)
@@ -307,6 +308,7 @@ fn deliver(pair: &VethPair, toml: &str, count: u32) -> ingest::output::sinks::Si
             sinks.send(&std::sync::Arc::new(Outgoing {
                 id: format!("guarded-{n}"),
                 json: format!("{{\"n\":{n}}}"),
+                ecs: None,
                 level: "high".into(),
                 severity: 3,
                 time: std::time::SystemTime::now(),

@@ -32,5 +32,5 @@ pub use level::Level;
 pub(crate) use level::{parse_level, parse_tags};
 pub use logsource::{CategorySource, LogsourceMap, ServiceSource};
 pub(crate) use matcher::Field;
-pub use rule::SigmaRule;
+pub use rule::{About, SigmaRule};
 pub use set::{SigmaScratch, SigmaSet};

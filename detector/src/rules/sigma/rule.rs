@@ -27,6 +27,9 @@ pub struct SigmaRule {
     pub tags: Vec<String>,
     /// The file it came from.
     pub file: String,
+    /// `description`, `author`, `license` and the `references` (URLs), as written: for
+    /// alerts, not for matching.
+    pub about: About,
     /// The messages its log source takes.
     pub(super) logsource: Gate,
     /// Its `logsource` as written: (`product`, `category` or `service`, value).
@@ -127,6 +130,7 @@ impl SigmaRule {
             level,
             tags: parse_tags(&doc["tags"]).map_err(|m| err("tags", m.0))?,
             file: file.to_string(),
+            about: About::of(doc),
             logsource: Gate {
                 tagged,
                 category,
@@ -140,6 +144,39 @@ impl SigmaRule {
             condition,
             filters: Vec::new(),
         })
+    }
+}
+
+/// What a rule says about itself, for the analyst who reads its alert.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct About {
+    /// `description`.
+    pub description: Option<String>,
+    /// `author`.
+    pub author: Option<String>,
+    /// `license`.
+    pub license: Option<String>,
+    /// `references`: URLs, as written.
+    pub references: Vec<String>,
+}
+
+impl About {
+    /// What `doc` says; values that are not strings are left out.
+    pub fn of(doc: &Value) -> Self {
+        let text = |k: &str| doc[k].as_str().map(|s| s.trim().to_string());
+        Self {
+            description: text("description"),
+            author: text("author"),
+            license: text("license"),
+            references: doc["references"]
+                .as_sequence()
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|r| r.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
     }
 }
 

@@ -54,6 +54,10 @@ pub struct SinkConfig {
     /// spool and counters. Every message is then copied out of the workers.
     #[serde(default)]
     pub events: bool,
+    /// Alerts as ECS lines (`ecs`, the default) or the native shape (`native`). Parsed events
+    /// (`events`) keep their own shape.
+    #[serde(default)]
+    pub format: crate::output::AlertFormat,
     /// Syslog sink: `udp` or `tcp`.
     #[serde(default)]
     pub protocol: Protocol,

@@ -51,6 +51,8 @@ struct SinkHandle {
     name: String,
     /// Takes parsed events, not alerts.
     events: bool,
+    /// The shape of its alert lines.
+    format: crate::output::AlertFormat,
     tx: Option<SyncSender<ToSink>>,
     counters: Arc<SinkCounters>,
     join: Option<JoinHandle<()>>,
@@ -128,6 +130,7 @@ impl Sinks {
             sinks.push(SinkHandle {
                 name,
                 events,
+                format: c.format,
                 tx: Some(tx),
                 counters,
                 join: Some(join),
@@ -136,14 +139,29 @@ impl Sinks {
         Ok(Self { sinks })
     }
 
-    /// Hands `alert` to every sink without waiting; a full queue drops it for that sink.
+    /// Hands `alert` to every sink without waiting, in the sink's shape (its ECS line when it
+    /// has one and the sink asks for ECS); a full queue drops it for that sink.
     pub fn send(&self, alert: &Arc<Outgoing>) {
+        // The ECS line as an alert of its own, made once for every sink that takes it.
+        let mut as_ecs: Option<Arc<Outgoing>> = None;
         for s in &self.sinks {
             if s.events != alert.event_host.is_some() {
                 continue;
             }
             let Some(tx) = &s.tx else { continue };
-            match tx.try_send(ToSink::Alert(alert.clone())) {
+            let alert = match (&alert.ecs, s.format) {
+                (Some(ecs), crate::output::AlertFormat::Ecs) => as_ecs
+                    .get_or_insert_with(|| {
+                        Arc::new(Outgoing {
+                            json: ecs.clone(),
+                            ecs: None,
+                            ..(**alert).clone()
+                        })
+                    })
+                    .clone(),
+                _ => alert.clone(),
+            };
+            match tx.try_send(ToSink::Alert(alert)) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                     s.counters
@@ -168,6 +186,13 @@ impl Sinks {
     /// Whether there are any.
     pub fn is_empty(&self) -> bool {
         self.sinks.is_empty()
+    }
+
+    /// Whether any alert sink takes ECS lines.
+    pub fn want_ecs(&self) -> bool {
+        self.sinks
+            .iter()
+            .any(|s| !s.events && s.format == crate::output::AlertFormat::Ecs)
     }
 
     /// Whether any sink takes parsed events.
@@ -232,6 +257,7 @@ mod tests {
         Outgoing {
             id: format!("test-{n}"),
             json: format!("{{\"n\":{n}}}"),
+            ecs: None,
             level: "high".into(),
             event_host: None,
             severity: 3,
@@ -478,5 +504,35 @@ mod tests {
         assert_eq!(keys, ["stream"]);
         assert!(toml::from_str::<SinkConfig>("kind = \"kafka\"").is_err());
         assert!(toml::from_str::<SinkConfig>("kind = \"file\"\npaht = \"x\"").is_err());
+    }
+
+    #[test]
+    fn each_sink_gets_the_alert_in_its_own_shape() {
+        let tmp = temp("format");
+        let sink = |name: &str, format: &str| -> SinkConfig {
+            toml::from_str(&format!(
+                "kind = \"file\"\nname = \"{name}\"\npath = \"{}\"\n{format}",
+                tmp.0.join(name).display()
+            ))
+            .unwrap()
+        };
+        let sinks = Sinks::start(&[
+            sink("default", ""),
+            sink("ecs", "format = \"ecs\""),
+            sink("native", "format = \"native\""),
+        ])
+        .unwrap();
+        assert!(sinks.want_ecs());
+        sinks.send(&Arc::new(Outgoing {
+            ecs: Some("{\"ecs\":7}".into()),
+            ..alert(7)
+        }));
+        // A parsed event has no ECS line: every sink takes it as it is.
+        sinks.send(&Arc::new(alert(8)));
+        sinks.close(Duration::from_secs(5));
+        let read = |name: &str| std::fs::read_to_string(tmp.0.join(name)).unwrap();
+        assert_eq!(read("default"), "{\"ecs\":7}\n{\"n\":8}\n");
+        assert_eq!(read("ecs"), read("default"));
+        assert_eq!(read("native"), "{\"n\":7}\n{\"n\":8}\n");
     }
 }

@@ -10,8 +10,10 @@ use serde::Serialize;
 pub struct Outgoing {
     /// Unique across runs (the run's start and a sequence): how a receiver drops duplicates.
     pub id: String,
-    /// The alert as one JSON object (no newline).
+    /// The alert as one JSON object (no newline), native shape.
     pub json: String,
+    /// The alert as an ECS line, for sinks that take that shape (none for a parsed event).
+    pub ecs: Option<String>,
     /// The rule's level (`high`, ...).
     pub level: String,
     /// Syslog severity (0 emergency .. 7 debug), from the rule's level.

@@ -106,6 +106,7 @@ impl Spool {
                 Ok(s) => Outgoing {
                     id: s.id,
                     json: s.json,
+                    ecs: None,
                     level: s.level,
                     event_host: s.event_host,
                     severity: s.severity,
