@@ -3,7 +3,7 @@
 //! its family).
 
 use super::{
-    mask::MAX_TOKENS,
+    mask::{KEY_MAX, MAX_TOKENS},
     miner::{END_OF_MESSAGE, Miner, path, short},
     options::{MAX_ROOT_TOKENS, Mined},
     record::Record,
@@ -88,7 +88,7 @@ impl Miner {
         // Each round that does not settle the message makes at least one more position a
         // variable, so the rounds are few; the bound is for safety.
         for _ in 0..MAX_TOKENS {
-            let Some((slot, sim)) = self.most_similar(leaf, leaf_key) else {
+            let Some((slot, sim)) = self.most_similar(leaf, leaf_key, message) else {
                 break;
             };
             if sim < self.opts.similarity {
@@ -104,10 +104,11 @@ impl Miner {
                 self.ids.touch(slot);
                 return (slot, Mined { id, new: false });
             }
-            let variable = self.variables(leaf, r.family, differ, r.masked);
+            let variable = self.variables(leaf, r, differ, message);
             if variable == 0 {
-                // Positions with few values: another kind of message of the same family.
-                let (family, wild) = (r.family, r.wild);
+                // Positions with few values: another kind of message of the same family (where
+                // it has a key without a value, not a variable there).
+                let (family, wild) = (r.family, r.wild & !differ);
                 let slot = self.new_template(message, leaf, leaf_key, Some((family, wild)));
                 return (slot, self.fresh(slot));
             }
@@ -128,7 +129,7 @@ impl Miner {
     /// The most similar group of the message's length in `leaf` and its similarity (ties: more
     /// variable positions). Groups whose template was evicted are dropped from the leaf when
     /// met.
-    fn most_similar(&mut self, leaf: usize, leaf_key: u64) -> Option<(usize, f64)> {
+    fn most_similar(&mut self, leaf: usize, leaf_key: u64, message: &[u8]) -> Option<(usize, f64)> {
         let n = self.tokens.n;
         let stride = self.leaf_stride;
         let mut best: Option<(usize, f64, u32)> = None;
@@ -144,7 +145,7 @@ impl Miner {
             if usize::from(r.n) != n {
                 continue;
             }
-            let (sim, wild) = self.similarity(r);
+            let (sim, wild) = self.similarity(r, message);
             if best.is_none_or(|(_, s, w)| sim > s || (sim == s && wild > w)) {
                 best = Some((slot, sim, wild));
             }
@@ -175,22 +176,39 @@ impl Miner {
         }
     }
 
-    /// Positions where the message in `tokens` differs from `r`'s template (not counting the
-    /// positions that are variables there).
+    /// Positions where the message in `tokens` differs from `r`'s template: not counting the
+    /// positions that are variables there, unless the message has a key without a value
+    /// (`rhost=`) where the variable's values were not ([`Miner::open_at_variable`]).
     fn differing(&self, r: &Record) -> u64 {
         let t = &self.tokens;
+        let open = self.open_at_variable(r);
         (0..t.n)
             .filter(|&p| r.wild & (1 << p) == 0 && r.hashes[p] != short(t.hashes[p]))
-            .fold(0, |m, p| m | 1 << p)
+            .fold(open, |m, p| m | 1 << p)
     }
 
-    /// Which of the positions in `differ` are variables: those where a token held a masked
-    /// variable (two shapes of one variable, `rhost=<*>` and `rhost=<*>.example.net`), and those
-    /// that take more than `max_constant_values` values, the message's included, among the
-    /// groups of `family` in `leaf`.
-    fn variables(&self, leaf: usize, family: u64, differ: u64, masked: u64) -> u64 {
+    /// Positions where `r` has a variable and the message a key without a value (`rhost=`)
+    /// while the template's first message had one there: an empty value is another kind of
+    /// message, not a value of the variable.
+    fn open_at_variable(&self, r: &Record) -> u64 {
+        r.wild & self.tokens.open & !r.open
+    }
+
+    /// Which of the positions in `differ` (where the message differs from `r`) are variables:
+    /// those where a token held a masked variable (two shapes of one variable, `rhost=<*>`
+    /// and `rhost=<*>.example.net`), neither is a key without a value (`rhost=` is another
+    /// kind of message, not a shape of `rhost=<*>`) and both have the same key
+    /// ([`Miner::same_key`]); and those that take more than `max_constant_values` values, the
+    /// message's included, among the groups of `r`'s family in `leaf`.
+    fn variables(&self, leaf: usize, r: &Record, differ: u64, message: &[u8]) -> u64 {
         let t = &self.tokens;
-        let shapes = differ & (masked | t.wild);
+        let family = r.family;
+        let mut shapes = differ & (r.masked | t.wild) & !(r.open | t.open);
+        for p in 0..t.n {
+            if shapes & (1 << p) != 0 && !self.same_key(r, p, message) {
+                shapes &= !(1 << p);
+            }
+        }
         let stride = self.leaf_stride;
         let groups =
             &self.leaf_groups[leaf * stride..leaf * stride + usize::from(self.leaf_len[leaf])];
@@ -279,19 +297,43 @@ impl Miner {
         self.leave_slot(leaf, from);
     }
 
+    /// Whether the message's token `p` and `r`'s first message's have the same key (the part
+    /// up to `=`, masked: `rhost=`, `LOGIN(uid=`), or neither has one: then two shapes of a
+    /// masked token are one variable; `(uid=<*>)` and `LOGIN(uid=<*>)` are two kinds of
+    /// message. A token cut from the template's text compares as the same.
+    fn same_key(&self, r: &Record, p: usize, message: &[u8]) -> bool {
+        let theirs = super::mask::token_text(&r.text, &r.ends, p);
+        if theirs.is_empty() {
+            return true;
+        }
+        let (mut a, mut b) = ([0u8; KEY_MAX], [0u8; KEY_MAX]);
+        super::mask::masked_key(theirs, &mut a) == self.tokens.key(message, p, &mut b)
+    }
+
     /// Similarity of the message in `tokens` to `r` (same length): equal tokens over tokens,
     /// and the number of variable positions of `r` where they differ.
-    fn similarity(&self, r: &Record) -> (f64, u32) {
+    fn similarity(&self, r: &Record, message: &[u8]) -> (f64, u32) {
         let t = &self.tokens;
         let wild_hash = short(self.wild);
+        let open = self.open_at_variable(r);
         let mut equal = 0u32;
         let mut wild = 0u32;
         for p in 0..t.n {
             let h = short(t.hashes[p]);
-            // A position that became a variable reads as `<*>`: it matches a masked variable.
-            let variable = r.wild & (1 << p) != 0 || r.hashes[p] == wild_hash;
+            // A position that became a variable reads as `<*>`: it matches a masked variable,
+            // but not a key without a value.
+            let variable =
+                (r.wild & (1 << p) != 0 || r.hashes[p] == wild_hash) && open & (1 << p) == 0;
             let template = if variable { wild_hash } else { r.hashes[p] };
-            if template == h {
+            // A masked variable of another shape (`LOGIN(uid=<*>)` where the template has
+            // `(uid=<*>)`, or has made the position a variable) counts as equal too: the
+            // position is a variable whichever way the message goes.
+            let masked = t.wild & (1 << p) != 0;
+            let shapes = template != h
+                && masked
+                && (variable || r.masked & (1 << p) != 0)
+                && self.same_key(r, p, message);
+            if template == h || shapes {
                 equal += 1;
             } else if variable {
                 wild += 1;
@@ -342,6 +384,7 @@ impl Miner {
         r.leaf = leaf_key;
         (r.family, r.wild) = family.unwrap_or((id, 0));
         r.masked = t.wild;
+        r.open = t.open;
         r.n = t.n as u8;
         for p in 0..t.n {
             r.hashes[p] = short(t.hashes[p]);

@@ -18,7 +18,10 @@
 //! - **Families: constants with few values, and variables.** Where the message differs from
 //!   the candidate, each differing position is judged (Brain's insight, Yu et al. 2023, applied
 //!   online): a position where either token held a masked variable is a variable (two shapes
-//!   of one, `rhost=<*>` and `rhost=<*>.example.net`); a position whose words take at most
+//!   of one, `rhost=<*>` and `rhost=<*>.example.net`), unless their keys differ (the part up
+//!   to `=`: `(uid=<*>)` and `LOGIN(uid=<*>)` are two words) or one is a key without a value
+//!   (`rhost=` is another kind of message, even where `rhost=` already is a variable); a
+//!   position whose words take at most
 //!   `max_constant_values` values among the groups of the candidate's family is part of the
 //!   template, so the message starts another group of that family (`user=root` and
 //!   `user=guest` are two kinds); one value more, and the position is a variable in the whole

@@ -19,6 +19,8 @@ pub(super) struct Record {
     pub(super) wild: u64,
     /// Bit `i`: the first message's token `i` held a masked variable.
     pub(super) masked: u64,
+    /// Bit `i`: the first message's token `i` was a key with no value (`rhost=`).
+    pub(super) open: u64,
     pub(super) hashes: [u32; MAX_TOKENS],
     /// The first message's masked tokens, for showing the template.
     pub(super) text: [u8; TEXT_MAX],
@@ -36,6 +38,7 @@ impl Default for Record {
             n: 0,
             wild: 0,
             masked: 0,
+            open: 0,
             hashes: [0; MAX_TOKENS],
             text: [0; TEXT_MAX],
             ends: [0; MAX_TOKENS],

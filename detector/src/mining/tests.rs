@@ -95,6 +95,38 @@ fn two_shapes_of_a_masked_variable_are_one_template_at_once() {
 }
 
 #[test]
+fn a_key_without_a_value_is_a_kind_of_its_own() {
+    let mut m = Miner::new(MinerOptions::default());
+    let ip = m.add("authentication failure; tty=ssh ruser= rhost=203.0.113.9");
+    let host = m.add("authentication failure; tty=ssh ruser= rhost=host7.example.net");
+    assert_eq!(ip.id, host.id, "two shapes of one value");
+    let none = m.add("authentication failure; tty=ssh ruser= rhost=");
+    assert!(none.new, "no value is not a value: {none:?}");
+    assert_ne!(m.canonical(none.id), m.canonical(ip.id));
+    assert_eq!(
+        m.add("authentication failure; tty=ssh ruser= rhost=").id,
+        none.id
+    );
+    let again = m.add("authentication failure; tty=ssh ruser= rhost=198.51.100.7");
+    assert_eq!(m.canonical(again.id), m.canonical(ip.id));
+}
+
+#[test]
+fn masked_tokens_with_different_keys_are_different_words() {
+    let mut m = Miner::new(MinerOptions::default());
+    let a = m.add("session opened for user alice by (uid=0)");
+    let b = m.add("session opened for user alice by (uid=509)");
+    assert_eq!(a.id, b.id, "one key, two values");
+    let login = m.add("session opened for user alice by LOGIN(uid=0)");
+    assert!(login.new);
+    assert_ne!(m.canonical(login.id), m.canonical(a.id));
+    assert_eq!(
+        m.add("session opened for user alice by LOGIN(uid=7)").id,
+        login.id
+    );
+}
+
+#[test]
 fn a_list_of_variables_is_one_token_whatever_its_length() {
     let mut m = Miner::new(MinerOptions::default());
     let one = m.add("BLOCK* ask 10.250.11.85:50010 to delete blk_-1608999687919862906");

@@ -232,6 +232,9 @@ pub struct Tokens {
     pub hashes: [u64; MAX_TOKENS],
     /// Bit `i`: token `i` holds a wildcard (a masked variable).
     pub wild: u64,
+    /// Bit `i`: token `i` is a key with no value (`rhost=`), which is not a shape of the
+    /// variable `rhost=<*>` but a message of another kind.
+    pub open: u64,
     /// Tokens (after folding lists), at most [`MAX_TOKENS`].
     pub n: usize,
     /// Where each token is in the message (start, end).
@@ -248,6 +251,7 @@ impl Default for Tokens {
         Self {
             hashes: [0; MAX_TOKENS],
             wild: 0,
+            open: 0,
             n: 0,
             spans: [(0, 0); MAX_TOKENS],
             sequence: 0,
@@ -384,6 +388,7 @@ impl Tokens {
         let masks = &self.masks[..blocks];
         self.n = 0;
         self.wild = 0;
+        self.open = 0;
         let wild_hash = wild_hash();
         let mut prev: Option<u64> = None;
         let mut folded: Option<StreamHash> = None;
@@ -416,6 +421,7 @@ impl Tokens {
             if self.n < MAX_TOKENS {
                 self.hashes[self.n] = hash;
                 self.wild |= u64::from(wild) << self.n;
+                self.open |= u64::from(!wild && t.len() > 1 && t.ends_with(b"=")) << self.n;
                 self.spans[self.n] = (start as u16, stop as u16);
                 self.n += 1;
                 if self.n < MAX_TOKENS {
@@ -487,6 +493,23 @@ impl Tokens {
         }
     }
 
+    /// The key of token `i` of `message` (the one just read), masked as the token is: see
+    /// [`masked_key`]. Allocates nothing.
+    pub fn key<'o>(&self, message: &[u8], i: usize, out: &'o mut [u8; KEY_MAX]) -> &'o [u8] {
+        let (start, stop) = self.spans[i.min(self.n.saturating_sub(1))];
+        let raw = message.get(start as usize..stop as usize).unwrap_or(&[]);
+        let Some(eq) = raw.iter().position(|&b| b == b'=') else {
+            return &out[..0];
+        };
+        let mut n = 0;
+        mask_runs(&raw[..=eq], |bytes| {
+            let take = bytes.len().min(KEY_MAX - n);
+            out[n..n + take].copy_from_slice(&bytes[..take]);
+            n += take;
+        });
+        &out[..n]
+    }
+
     /// The masked token `i` of `message` (the one just read), rendered.
     pub fn token_text(&self, message: &[u8], i: usize) -> Vec<u8> {
         let mut text = [0u8; TEXT_MAX];
@@ -525,6 +548,18 @@ fn mask_runs(t: &[u8], mut out: impl FnMut(&[u8])) {
         out(&t[from..]);
     }
 }
+
+/// The key of a masked token: its bytes up to and including the first `=` (`rhost=`,
+/// `LOGIN(uid=`), empty when it has none. Written into `out` (up to its length).
+pub fn masked_key<'o>(masked: &[u8], out: &'o mut [u8; KEY_MAX]) -> &'o [u8] {
+    let n = masked.iter().position(|&b| b == b'=').map_or(0, |i| i + 1);
+    let n = n.min(KEY_MAX);
+    out[..n].copy_from_slice(&masked[..n]);
+    &out[..n]
+}
+
+/// The longest key [`masked_key`] and [`Tokens::key`] compare.
+pub const KEY_MAX: usize = 64;
 
 /// Token `i` of a text with its ends (as [`Tokens`] keeps them).
 pub fn token_text<'t>(text: &'t [u8], ends: &[u16], i: usize) -> &'t [u8] {
