@@ -441,8 +441,9 @@ impl Nats {
                         .await
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
                     let v: serde_json::Value = serde_json::from_slice(&m.payload)?;
-                    // Each alert's message is unique (its marker carries a sequence number).
-                    ids.insert(v["message"].to_string());
+                    // Each alert's message is unique (its marker carries a sequence number);
+                    // the sink writes ECS lines, the message in `event.original`.
+                    ids.insert(v["event"]["original"].to_string());
                 }
                 Ok((n, ids.len() as u64))
             })
