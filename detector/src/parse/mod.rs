@@ -1,6 +1,8 @@
 //! Parsers for syslog and the formats that ride on it. Every parser borrows from its input and
 //! none allocates: see [`parse`] and [`Event`].
 
+pub mod audit;
+mod audit_syscalls;
 mod dispatch;
 mod error;
 mod event;

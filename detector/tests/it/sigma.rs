@@ -1075,6 +1075,65 @@ fn every_sigmahq_auditd_rule_loads_and_fires_on_its_record() {
     none_fires_on_loghub(&rules);
 }
 
+/// auditd writes an argument or a path that holds a space, a quote or a control character as
+/// hex; a rule reads it decoded, through the rule set's prefilter too (the literal is not in
+/// the message). `syscall` also reads as the x86_64 call's name.
+#[test]
+fn audit_records_are_read_decoded() {
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/rules/sigma-auditd"));
+    let rules = load_dir(dir, &LogsourceMap::default()).rules;
+    let hex = |s: &str| s.bytes().map(|b| format!("{b:02X}")).collect::<String>();
+    // `chattr -i "/etc/my passwd"`: the path holds a space, so it is hex.
+    let execve = format!(
+        "<85>Nov 22 10:00:00 web1 audisp-syslog: type=EXECVE msg=audit(1700000000.124:4242): \
+         argc=3 a0=\"chattr\" a1=\"-i\" a2={}",
+        hex("/etc/my passwd")
+    );
+    let r = by_file(&rules, "lnx_auditd_chattr_immutable_removal.yml");
+    assert!(fires_both(r, &execve));
+    // The whole command hex-encoded, as auditd does when any argument needs it.
+    let all_hex = format!(
+        "<85>Nov 22 10:00:00 web1 audisp-syslog: type=EXECVE msg=audit(1700000000.124:4242): \
+         argc=2 a0={} a1={}",
+        hex("chattr"),
+        hex("-i")
+    );
+    assert!(fires_both(r, &all_hex), "{all_hex}");
+    let plus = all_hex.replace(&hex("-i"), &hex("+i"));
+    assert!(!fires_both(r, &plus));
+    // Quoted text that looks like hex is text.
+    let quoted = format!(
+        "<85>Nov 22 10:00:00 web1 audisp-syslog: type=EXECVE msg=audit(1700000000.124:4242): \
+         argc=2 a0=\"{}\" a1=\"{}\"",
+        hex("chattr"),
+        hex("-i")
+    );
+    assert!(!fires_both(r, &quoted));
+
+    let by_name = rule(
+        r#"
+title: t
+logsource: {product: linux, service: auditd}
+detection:
+    sel: {type: SYSCALL, syscall: execve, proctitle|contains: 'bash -c'}
+    condition: sel
+"#,
+    );
+    let record = |nr: &str, title: &str| {
+        format!(
+            "<85>Nov 22 10:00:00 web1 audisp-syslog: type=SYSCALL msg=audit(1700000000.1:7): \
+             arch=c000003e syscall={nr} success=yes exit=0 comm=\"bash\" proctitle={}",
+            hex(title)
+        )
+    };
+    assert!(fires_both(&by_name, &record("59", "bash\0-c\0id")));
+    assert!(
+        !fires_both(&by_name, &record("2", "bash\0-c\0id")),
+        "open, not execve"
+    );
+    assert!(!fires_both(&by_name, &record("59", "bash\0-l")));
+}
+
 /// Every SigmaHQ Cisco rule shipped in `rules/sigma-cisco/` loads unchanged and fires on a
 /// record of its service in the shapes IOS, IOS-XE, NX-OS and ASA send (with or without a
 /// sequence number, a `*` clock, a relay's host), not on a near miss nor on another service's

@@ -18,7 +18,8 @@
 //!   structured data), `observer.{hostname,product,vendor,type,version}` (this appliance);
 //! - `labels` (ECS's custom keywords): the level, and what the rule counted (`key`, `count`,
 //!   `folded`), the template, and the message's parsed payload fields (names with dots or
-//!   spaces get `_`), the first [`MAX_FIELD_LABELS`] of them.
+//!   spaces get `_`; an audit record's hex strings decoded), the first [`MAX_FIELD_LABELS`] of
+//!   them.
 
 use std::{net::SocketAddr, time::SystemTime};
 
@@ -135,6 +136,12 @@ pub fn alert_ecs(
             } else {
                 value.extend_from_slice(f.value);
             }
+            // An audit record's hex string or system call number, as it reads decoded.
+            detector::parse::audit::derived_values(e, f.key, f.value, |d| {
+                value.clear();
+                value.extend_from_slice(d);
+                true
+            });
             labels.insert(name, String::from_utf8_lossy(&value).into());
         }
     }

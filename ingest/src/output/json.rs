@@ -1,8 +1,9 @@
 //! A parsed event as JSON, the way operators read it: `ingest parse` prints one per input line,
 //! and `ingest run --print` one per received message. Bytes that are not UTF-8 are shown with
-//! the replacement character; escaped values are shown unescaped.
+//! the replacement character; escaped values are shown unescaped, and an audit record's
+//! hex-encoded strings and system call numbers are shown decoded beside them (`decoded`).
 
-use detector::parse::{Event, unescape_into};
+use detector::parse::{Event, audit, unescape_into};
 use serde_json::{Map, Value, json};
 
 fn text(b: &[u8]) -> Value {
@@ -56,7 +57,16 @@ pub fn event_json(e: &Event<'_>) -> Value {
     o.insert("payload".into(), e.payload.name().into());
     let fields: Vec<Value> = e
         .fields()
-        .map(|f| json!({"key": text(f.key), "value": unescaped(f.value, f.escaped)}))
+        .map(|f| {
+            let mut field = json!({"key": text(f.key), "value": unescaped(f.value, f.escaped)});
+            // What an audit record's value means besides its text: a hex string decoded, a
+            // system call's name.
+            audit::derived_values(e, f.key, f.value, |d| {
+                field["decoded"] = text(d);
+                true
+            });
+            field
+        })
         .collect();
     o.insert("fields".into(), fields.into());
     o.insert("message".into(), text(e.body));
@@ -65,4 +75,37 @@ pub fn event_json(e: &Event<'_>) -> Value {
         e.error.map_or(Value::Null, |e| e.name().into()),
     );
     Value::Object(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use detector::parse::{ParseOptions, parse};
+
+    use super::*;
+
+    #[test]
+    fn audit_values_are_shown_decoded_beside_their_text() {
+        let e = parse(
+            b"type=SYSCALL msg=audit(1700000000.1:7): arch=c000003e syscall=59 \
+              comm=\"cat\" proctitle=636174002F6574632F736861646F77",
+            &ParseOptions::default(),
+        );
+        let json = event_json(&e);
+        let field = |k: &str| {
+            json["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["key"] == k)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(field("syscall")["decoded"], "execve");
+        assert_eq!(field("proctitle")["decoded"], "cat /etc/shadow");
+        assert_eq!(
+            field("proctitle")["value"],
+            "636174002F6574632F736861646F77"
+        );
+        assert!(field("comm").get("decoded").is_none());
+    }
 }

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use super::super::{literals::LiteralSet, pattern::StrPattern};
-use crate::parse::Event;
+use crate::parse::{Event, audit};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Field {
@@ -35,9 +35,21 @@ impl Field {
     /// Whether every value of this field is a run of the message's own bytes (`Event::input`):
     /// all but the facility and severity, which are names for the PRI's numbers. The prefilter
     /// of [`SigmaSet`](super::SigmaSet) relies on it: a value that holds a literal puts that
-    /// literal in the message.
+    /// literal in the message. Audit records are the exception it handles apart: see
+    /// [`Field::audit_derived`].
     pub(crate) fn verbatim(&self) -> bool {
         !matches!(self, Field::Facility | Field::Severity)
+    }
+
+    /// Whether an audit record may give this field a value that is not in the message: a hex
+    /// string decoded, a system call's name.
+    pub(crate) fn audit_derived(&self) -> bool {
+        match self {
+            Field::Other(name) => {
+                audit::may_be_hex(name.as_bytes()) || name.eq_ignore_ascii_case("syscall")
+            }
+            _ => false,
+        }
     }
 
     /// Calls `f` with every value of this field in `e`, until it returns true.
@@ -51,9 +63,12 @@ impl Field {
             Field::Facility => e.pri.is_some_and(|p| f(p.facility.name().as_bytes())),
             Field::Severity => e.pri.is_some_and(|p| f(p.severity.name().as_bytes())),
             Field::Other(name) => {
-                e.fields()
-                    .any(|x| x.key.eq_ignore_ascii_case(name.as_bytes()) && f(x.value))
-                    || e.sd_params().any(|(_, k, v)| k == name.as_bytes() && f(v))
+                // An audit record's value is also read as what it encodes: a hex string
+                // decoded, a system call by name (`crate::parse::audit`).
+                e.fields().any(|x| {
+                    x.key.eq_ignore_ascii_case(name.as_bytes())
+                        && (f(x.value) || audit::derived_values(e, x.key, x.value, &mut f))
+                }) || e.sd_params().any(|(_, k, v)| k == name.as_bytes() && f(v))
             }
         }
     }
@@ -387,6 +402,14 @@ impl Search {
         match self {
             Search::Keywords(ks) => ks.matches(e, res),
             Search::Maps(maps) => maps.iter().any(|m| m.iter().all(|f| f.matches(e, res))),
+        }
+    }
+
+    /// Whether some field match of the search reads a field for which `pred` holds.
+    pub(super) fn reads(&self, pred: impl Fn(&Field) -> bool) -> bool {
+        match self {
+            Search::Keywords(_) => false,
+            Search::Maps(maps) => maps.iter().flatten().any(|f| pred(&f.field)),
         }
     }
 

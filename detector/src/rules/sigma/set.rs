@@ -74,6 +74,10 @@ pub struct SigmaSet {
     pub(super) pattern_rules: Vec<Vec<u32>>,
     /// Rules evaluated on every event.
     pub(super) always: Vec<u32>,
+    /// Rules that read a field an audit record may give a value not in its text (a hex string
+    /// decoded, a system call's name): candidates for every audit record, whatever the
+    /// prefilter finds.
+    pub(super) audit: Vec<u32>,
     /// The prefilter's literals, in its order.
     pub(super) literals: Vec<Vec<u8>>,
     /// The distinct log sources of the rules that are not open to every message.
@@ -175,6 +179,15 @@ impl SigmaSet {
                 _ => always.push(i as u32),
             }
         }
+        let audit = (0..rules.len() as u32)
+            .filter(|&i| {
+                let r = &rules[i as usize];
+                !always.contains(&i)
+                    && r.searches
+                        .iter()
+                        .any(|(_, s)| s.reads(Field::audit_derived))
+            })
+            .collect();
         let prefilter = LiteralSet::new(&literals);
         let regexes = regex_groups(&mut rules);
         let mut gates: Vec<Gate> = Vec::new();
@@ -204,6 +217,7 @@ impl SigmaSet {
             prefilter,
             pattern_rules,
             always,
+            audit,
         }
     }
 
@@ -277,6 +291,9 @@ impl SigmaSet {
         scratch.generation += 1;
         scratch.candidates.clear();
         scratch.candidates.extend_from_slice(&self.always);
+        if e.payload == crate::parse::Payload::Audit {
+            scratch.candidates.extend_from_slice(&self.audit);
+        }
         self.prefilter.find_each(e.input, |literal| {
             for &r in &self.pattern_rules[literal] {
                 if scratch.seen[r as usize] != scratch.generation {
