@@ -1,5 +1,5 @@
-//! The rule folders as the appliance loads them: Sigma rules (`*.yml`, with correlations and
-//! filters, which apply to the rules of every folder) and
+//! The rule folders as the appliance loads them: Sigma rules (`*.yml`, with correlations,
+//! filters and processing pipelines, which apply to the rules of every folder) and
 //! native rules (`*.toml`: thresholds and silences); and how an alert names its rule, as a
 //! JSON line and a syslog severity.
 
@@ -22,25 +22,21 @@ use crate::datapath::pipeline::WorkerAlert;
 #[error("{} rule(s) rejected:\n  {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
 pub struct RulesError(pub Vec<sigma::RuleError>);
 
-/// Loads every rule folder; any rule that fails stops with all the errors listed.
+/// Loads every rule folder; any rule that fails stops with all the errors listed. The
+/// folders' processing pipelines extend the shipped log source map for the rules of every
+/// folder, and their filters apply to the rules of every folder.
 pub fn load_rules(dirs: &[PathBuf]) -> Result<Rules, RulesError> {
-    let logsources = sigma::LogsourceMap::default();
-    let mut rules = Rules::default();
-    let mut errors = Vec::new();
-    let mut filters = Vec::new();
+    let paths: Vec<&std::path::Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let loaded = load::load_dirs(&paths, &sigma::LogsourceMap::default());
+    let logsources = loaded.logsources;
+    let mut errors = loaded.errors;
+    let mut rules = Rules {
+        sigma: loaded.rules,
+        correlations: loaded.correlations,
+        ..Rules::default()
+    };
+    errors.extend(sigma::apply_filters(&mut rules.sigma, &loaded.filters));
     for dir in dirs {
-        let loaded = load::load_dir(dir, &logsources);
-        // Correlations refer to rules by index within their folder: shift them.
-        let base = rules.sigma.len();
-        rules
-            .correlations
-            .extend(loaded.correlations.into_iter().map(|mut c| {
-                c.rules.iter_mut().for_each(|r| *r += base);
-                c
-            }));
-        rules.sigma.extend(loaded.rules);
-        filters.extend(loaded.filters);
-        errors.extend(loaded.errors);
         let mut stack = vec![dir.clone()];
         while let Some(d) = stack.pop() {
             for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
@@ -70,8 +66,6 @@ pub fn load_rules(dirs: &[PathBuf]) -> Result<Rules, RulesError> {
             }
         }
     }
-    // Filters apply to the rules of every folder.
-    errors.extend(sigma::apply_filters(&mut rules.sigma, &filters));
     if !errors.is_empty() {
         return Err(RulesError(errors));
     }

@@ -1,5 +1,6 @@
-//! Loading a folder of Sigma YAML: detection rules, and the correlation rules that refer to
-//! them (which need the detection rules first, so both are read here).
+//! Loading folders of Sigma YAML: processing pipelines, detection rules, filters, and the
+//! correlation rules that refer to them (which need the detection rules first, so all are
+//! read here).
 
 use std::path::Path;
 
@@ -22,34 +23,51 @@ pub struct Loaded {
     pub filters: Vec<SigmaFilter>,
     /// Every file or document that failed, with why.
     pub errors: Vec<RuleError>,
+    /// The log source map the rules were compiled with: the one given, extended by the
+    /// folders' processing pipelines.
+    pub logsources: LogsourceMap,
 }
 
-/// Every rule of a folder (`*.yml`, `*.yaml`, recursively; several YAML documents per file are
-/// allowed): detection rules, the correlation rules that refer to them, and filters.
+/// Every rule of a folder: see [`load_dirs`].
 pub fn load_dir(dir: &Path, logsources: &LogsourceMap) -> Loaded {
-    let mut loaded = Loaded::default();
-    let mut stack = vec![dir.to_path_buf()];
+    load_dirs(&[dir], logsources)
+}
+
+/// Every rule of the folders (`*.yml`, `*.yaml`, recursively; several YAML documents per file
+/// are allowed): processing pipelines first (documents with `transformations:`, in the order of
+/// their `priority`), which extend `logsources` for every rule of every folder; then detection
+/// rules, filters, and the correlation rules that refer to the rules.
+pub fn load_dirs(dirs: &[&Path], logsources: &LogsourceMap) -> Loaded {
+    let mut loaded = Loaded {
+        logsources: logsources.clone(),
+        ..Loaded::default()
+    };
     let mut files = Vec::new();
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            loaded.errors.push(RuleError {
-                file: d.display().to_string(),
-                construct: "folder".into(),
-                message: "cannot be read".into(),
-            });
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "yml" || x == "yaml") {
-                files.push(p);
+    for dir in dirs {
+        let mut stack = vec![dir.to_path_buf()];
+        let mut found = Vec::new();
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                loaded.errors.push(RuleError {
+                    file: d.display().to_string(),
+                    construct: "folder".into(),
+                    message: "cannot be read".into(),
+                });
+                continue;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "yml" || x == "yaml") {
+                    found.push(p);
+                }
             }
         }
+        found.sort();
+        files.extend(found);
     }
-    files.sort();
-    let mut pending = Vec::new();
+    let mut docs = Vec::new();
     for p in files {
         let file = p.display().to_string();
         let text = match std::fs::read_to_string(&p) {
@@ -64,8 +82,8 @@ pub fn load_dir(dir: &Path, logsources: &LogsourceMap) -> Loaded {
             }
         };
         for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-            let doc = match <Value as serde::Deserialize>::deserialize(doc) {
-                Ok(v) => v,
+            match <Value as serde::Deserialize>::deserialize(doc) {
+                Ok(v) => docs.push((file.clone(), v)),
                 Err(e) => {
                     loaded.errors.push(RuleError {
                         file: file.clone(),
@@ -74,19 +92,31 @@ pub fn load_dir(dir: &Path, logsources: &LogsourceMap) -> Loaded {
                     });
                     break;
                 }
-            };
-            if doc.get("correlation").is_some() {
-                pending.push((file.clone(), doc));
-            } else if SigmaFilter::is_filter(&doc) {
-                match SigmaFilter::from_value(&file, &doc) {
-                    Ok(f) => loaded.filters.push(f),
-                    Err(e) => loaded.errors.push(e),
-                }
-            } else {
-                match SigmaRule::from_value(&file, &doc, logsources) {
-                    Ok(r) => loaded.rules.push(r),
-                    Err(e) => loaded.errors.push(e),
-                }
+            }
+        }
+    }
+    let (mut pipelines, docs): (Vec<_>, Vec<_>) = docs
+        .into_iter()
+        .partition(|(_, d)| LogsourceMap::is_pipeline(d));
+    pipelines.sort_by_key(|(_, d)| LogsourceMap::priority(d));
+    for (file, doc) in &pipelines {
+        if let Err(e) = loaded.logsources.add_pipeline(file, doc) {
+            loaded.errors.push(e);
+        }
+    }
+    let mut pending = Vec::new();
+    for (file, doc) in docs {
+        if doc.get("correlation").is_some() {
+            pending.push((file, doc));
+        } else if SigmaFilter::is_filter(&doc) {
+            match SigmaFilter::from_value(&file, &doc) {
+                Ok(f) => loaded.filters.push(f),
+                Err(e) => loaded.errors.push(e),
+            }
+        } else {
+            match SigmaRule::from_value(&file, &doc, &loaded.logsources) {
+                Ok(r) => loaded.rules.push(r),
+                Err(e) => loaded.errors.push(e),
             }
         }
     }

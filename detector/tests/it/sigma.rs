@@ -1518,3 +1518,96 @@ filter:
         "{said:#?}"
     );
 }
+
+/// Log sources as data: a processing pipeline in a rule folder maps a service the shipped one
+/// does not know and renames a field for its rules; without it the rule is refused. Pipelines
+/// that ask for what is not read are refused with the file and the transformation named.
+#[test]
+fn a_folder_pipeline_maps_log_sources_and_field_names() {
+    let rule_text = r#"
+title: Path traversal in a proxy log
+logsource: {product: linux, service: squid}
+detection:
+    sel: {url|contains: '/../'}
+    condition: sel
+"#;
+    let refused = rejected(rule_text);
+    assert!(
+        refused.contains("\"squid\" is not in the log source table"),
+        "{refused}"
+    );
+    let dir = YamlDir::new(
+        "pipelines",
+        &[
+            ("rule.yml", rule_text),
+            (
+                "squid.yml",
+                r#"
+name: our proxies
+priority: 20
+transformations:
+  - id: squid_service
+    type: add_condition
+    rule_conditions: [{type: logsource, service: squid}]
+    conditions: {app: [squid, squid3]}
+  - id: squid_fields
+    type: field_name_mapping
+    rule_conditions: [{type: logsource, service: squid}]
+    mapping: {url: request}
+"#,
+            ),
+        ],
+    );
+    let loaded = load_dir(&dir.0, &LogsourceMap::default());
+    assert!(loaded.errors.is_empty(), "{:#?}", loaded.errors);
+    let r = &loaded.rules[0];
+    let line = |app: &str, kv: &str| format!("<13>Nov 22 10:00:00 proxy1 {app}[7]: {kv}");
+    assert!(fires_both(
+        r,
+        &line("squid", "method=GET request=/a/../../etc/passwd")
+    ));
+    assert!(fires_both(r, &line("squid3", "method=GET request=/x/../y")));
+    assert!(
+        !fires_both(r, &line("squid", "method=GET url=/a/../b")),
+        "read as request"
+    );
+    assert!(
+        !fires_both(r, &line("nginx", "method=GET request=/a/../b")),
+        "not the service"
+    );
+
+    let bad = |text: &str| {
+        LogsourceMap::empty()
+            .with_pipeline("bad.yml", text)
+            .expect_err("must be refused")
+            .to_string()
+    };
+    let e = bad(
+        "transformations:\n  - id: x\n    type: drop_detection_item\n    \
+         rule_conditions: [{type: logsource, product: linux}]\n",
+    );
+    assert!(
+        e.starts_with("bad.yml: transformations.x: type \"drop_detection_item\""),
+        "{e}"
+    );
+    let e = bad("transformations:\n  - type: add_condition\n    \
+         rule_conditions: [{type: logsource, service: s}]\n    conditions: {host: [a]}\n");
+    assert!(
+        e.contains("transformations[0]") && e.contains("not \"host\""),
+        "{e}"
+    );
+    let e = bad("transformations:\n  - type: add_condition\n    \
+         rule_conditions: [{type: logsource, category: c}]\n    conditions: {payload: yaml, X: '1'}\n");
+    assert!(e.contains("payload \"yaml\""), "{e}");
+    // The shipped pipeline reads, and maps what the shipped rules use.
+    let shipped = LogsourceMap::empty()
+        .with_pipeline("syslog.yml", detector::rules::sigma::SHIPPED_PIPELINE)
+        .unwrap();
+    assert!(
+        shipped
+            .service("auditd")
+            .is_some_and(|s| s.payload.is_some())
+    );
+    assert!(shipped.category("process_creation").is_some());
+    assert!(shipped.tagged_service("cisco", "aaa").is_some());
+}

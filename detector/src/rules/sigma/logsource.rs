@@ -5,11 +5,11 @@ use crate::parse::{CiscoTag, Event, Payload};
 /// How Sigma log sources map onto syslog: `product: linux` is every message; a `service` is a
 /// set of app names (tags), and may also be every message of a payload format whatever its app
 /// (`auditd`: every audit record, as `audisp-syslog`, `audispd` with `node=`, rsyslog's imfile
-/// under any tag, or the kernel's `audit: type=1400 audit(...)` lines). Configurable;
-/// Products such as `cisco` take only messages with a `%FAC-SEV-MNEMONIC:` tag, and their
-/// services are sets of tags. [`LogsourceMap::default`] covers the SigmaHQ Linux, auditd and
-/// Cisco rules, and the `process_creation`, `network_connection`, `file_event` and kin of
-/// Sysmon for Linux.
+/// under any tag, or the kernel's `audit: type=1400 audit(...)` lines). Products such as
+/// `cisco` take only messages with a `%FAC-SEV-MNEMONIC:` tag, and their services are sets of
+/// tags. Read from processing pipelines ([`LogsourceMap::with_pipeline`]); [`LogsourceMap::default`] is the
+/// shipped one's, which covers the SigmaHQ Linux, auditd and Cisco rules, and the
+/// `process_creation`, `network_connection`, `file_event` and kin of Sysmon for Linux.
 #[derive(Clone, Debug)]
 pub struct LogsourceMap {
     /// Products whose rules apply to every message.
@@ -26,7 +26,13 @@ pub struct LogsourceMap {
     pub tagged_services: Vec<(String, String, Vec<String>)>,
     /// Category -> the events of it.
     pub categories: Vec<(String, CategorySource)>,
+    /// Field names read as others, for the rules of a log source.
+    pub field_names: Vec<super::pipeline::FieldName>,
 }
+
+/// The shipped processing pipeline: how Sigma's log sources map onto syslog
+/// (`detector/rules/pipelines/syslog.yml`).
+pub const SHIPPED_PIPELINE: &str = include_str!("../../../rules/pipelines/syslog.yml");
 
 /// Which messages a rule's `logsource.category` takes: events of a payload format with a field
 /// of a value (`process_creation`: Sysmon for Linux's event 1).
@@ -160,90 +166,10 @@ impl LogsourceMap {
 }
 
 impl Default for LogsourceMap {
+    /// The shipped pipeline's map ([`SHIPPED_PIPELINE`]).
     fn default() -> Self {
-        let s = |name: &str, apps: &[&str]| {
-            (
-                name.to_string(),
-                apps.iter().map(|a| a.to_string()).collect(),
-            )
-        };
-        let t = |service: &str, tags: &[&str]| {
-            (
-                "cisco".to_string(),
-                service.to_string(),
-                tags.iter().map(|a| a.to_string()).collect(),
-            )
-        };
-        Self {
-            products: vec!["linux".into()],
-            services: vec![
-                s("sshd", &["sshd"]),
-                s("cron", &["cron", "crond", "crontab"]),
-                s("syslog", &["syslogd", "rsyslogd", "syslog-ng", "syslog"]),
-                s("clamav", &["clamd", "freshclam", "clamav", "clamscan"]),
-                s("guacamole", &["guacd", "guacamole"]),
-                s("sudo", &["sudo"]),
-                s("auth", &["sshd", "sudo", "su", "login", "passwd"]),
-                s(
-                    "auditd",
-                    &["auditd", "audit", "audisp-syslog", "audispd", "audisp"],
-                ),
-                s("vsftpd", &["vsftpd"]),
-            ],
-            payloads: vec![("auditd".to_string(), Payload::Audit)],
-            tagged_products: vec!["cisco".into()],
-            tagged_services: vec![
-                t(
-                    "aaa",
-                    &[
-                        // IOS configuration logger and AAA: command accounting, logins.
-                        "PARSER",
-                        "AAA",
-                        "AAAA",
-                        "SEC_LOGIN",
-                        "TAC",
-                        "TACACS",
-                        "RADIUS",
-                        // NX-OS.
-                        "AUTHPRIV",
-                        "AAA_SM",
-                        // ASA: commands executed, privilege changes, logins.
-                        "ASA-111008",
-                        "ASA-111009",
-                        "ASA-111010",
-                        "ASA-502103",
-                        "ASA-605004",
-                        "ASA-605005",
-                        "ASA-611101",
-                        "ASA-611102",
-                        "ASA-113004",
-                        "ASA-113005",
-                    ],
-                ),
-                // A BGP or LDP session's TCP MD5 failures are logged by TCP.
-                t("bgp", &["BGP", "BGP_SESSION", "TCP", "IP-TCP"]),
-                t("ldp", &["LDP", "TAGCON", "TCP", "IP-TCP"]),
-            ],
-            // Sysmon for Linux's events, by their EventID.
-            categories: [
-                ("process_creation", "1"),
-                ("network_connection", "3"),
-                ("process_termination", "5"),
-                ("file_event", "11"),
-                ("file_delete", "23"),
-            ]
-            .into_iter()
-            .map(|(c, id)| {
-                (
-                    c.to_string(),
-                    CategorySource {
-                        payload: Payload::EventXml,
-                        field: "EventID".into(),
-                        value: id.into(),
-                    },
-                )
-            })
-            .collect(),
-        }
+        Self::empty()
+            .with_pipeline("detector/rules/pipelines/syslog.yml", SHIPPED_PIPELINE)
+            .expect("the shipped pipeline reads (tested)")
     }
 }

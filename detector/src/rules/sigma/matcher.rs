@@ -405,6 +405,29 @@ impl Search {
         }
     }
 
+    /// Reads every field the search names that `to` maps (a pipeline's
+    /// `field_name_mapping`) as the field it maps to.
+    pub(super) fn rename_fields(&mut self, to: &impl Fn(&str) -> Option<String>) {
+        let Search::Maps(maps) = self else {
+            return;
+        };
+        let rename = |f: &mut Field| {
+            if let Field::Other(name) = f
+                && let Some(new) = to(name)
+            {
+                *f = Field::from_name(&new);
+            }
+        };
+        for fm in maps.iter_mut().flatten() {
+            rename(&mut fm.field);
+            for m in fm.values.iter_mut().flatten() {
+                if let Matcher::FieldRef(other, ..) = m {
+                    rename(other);
+                }
+            }
+        }
+    }
+
     /// Whether some field match of the search reads a field for which `pred` holds.
     pub(super) fn reads(&self, pred: impl Fn(&Field) -> bool) -> bool {
         match self {

@@ -23,6 +23,7 @@ mod filter;
 mod level;
 mod logsource;
 mod matcher;
+mod pipeline;
 mod rule;
 mod set;
 
@@ -30,7 +31,8 @@ pub use error::{Invalid, RuleError};
 pub use filter::{SigmaFilter, apply_filters};
 pub use level::Level;
 pub(crate) use level::{parse_level, parse_tags};
-pub use logsource::{CategorySource, LogsourceMap, ServiceSource};
+pub use logsource::{CategorySource, LogsourceMap, SHIPPED_PIPELINE, ServiceSource};
 pub(crate) use matcher::Field;
+pub use pipeline::{FieldName, LogsourceCondition};
 pub use rule::{About, SigmaRule};
 pub use set::{SigmaScratch, SigmaSet};

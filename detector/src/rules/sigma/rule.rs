@@ -122,7 +122,19 @@ impl SigmaRule {
         let detection = doc["detection"]
             .as_mapping()
             .ok_or_else(|| err("detection", "missing or not a map".into()))?;
-        let (searches, condition) = compile_detection(file, detection, &[])?;
+        let (mut searches, condition) = compile_detection(file, detection, &[])?;
+        let logsource_fields: Vec<(&'static str, String)> = ["product", "category", "service"]
+            .into_iter()
+            .filter_map(|k| Some((k, ls[k].as_str()?.to_string())))
+            .collect();
+        // A pipeline's field_name_mapping for this log source.
+        let rename = |name: &str| {
+            let to = logsources.field_name(&logsource_fields, name);
+            (to != name).then(|| to.to_string())
+        };
+        for (_, s) in &mut searches {
+            s.rename_fields(&rename);
+        }
         Ok(Self {
             title,
             id: doc["id"].as_str().map(str::to_string),
@@ -136,10 +148,7 @@ impl SigmaRule {
                 category,
                 service: source,
             },
-            logsource_fields: ["product", "category", "service"]
-                .into_iter()
-                .filter_map(|k| Some((k, ls[k].as_str()?.to_string())))
-                .collect(),
+            logsource_fields,
             searches,
             condition,
             filters: Vec::new(),
