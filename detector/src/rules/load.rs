@@ -109,7 +109,7 @@ pub fn load_dirs(dirs: &[&Path], logsources: &LogsourceMap) -> Loaded {
         if doc.get("correlation").is_some() {
             pending.push((file, doc));
         } else if SigmaFilter::is_filter(&doc) {
-            match SigmaFilter::from_value(&file, &doc) {
+            match SigmaFilter::from_value(&file, &doc, &loaded.logsources) {
                 Ok(f) => loaded.filters.push(f),
                 Err(e) => loaded.errors.push(e),
             }

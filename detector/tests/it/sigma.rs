@@ -298,11 +298,16 @@ fn unsupported_constructs_are_rejected_naming_file_and_construct() {
     let base = |detection: &str| {
         format!("title: t\nlogsource: {{product: linux}}\ndetection:\n{detection}\n")
     };
+    let e = rejected(&base("    sel:\n        a|nosuch: x\n    condition: sel"));
+    assert!(
+        e.starts_with("bad.yml: sel.a|nosuch: modifier \"nosuch\""),
+        "{e}"
+    );
     let e = rejected(&base(
         "    sel:\n        a|expand: '%admins%'\n    condition: sel",
     ));
     assert!(
-        e.starts_with("bad.yml: sel.a|expand: modifier \"expand\""),
+        e.starts_with("bad.yml: sel.a|expand: placeholder %admins% has no values"),
         "{e}"
     );
     let e = rejected(&base("    sel: [x]\n    condition: sel | count() > 5"));
@@ -1610,4 +1615,37 @@ transformations:
     );
     assert!(shipped.category("process_creation").is_some());
     assert!(shipped.tagged_service("cisco", "aaa").is_some());
+}
+
+/// `expand`: a value's `%name%` placeholders take each value a pipeline's `vars` gives them.
+#[test]
+fn expand_fills_placeholders_from_the_pipelines_vars() {
+    let dir = YamlDir::new(
+        "expand",
+        &[
+            (
+                "vars.yml",
+                "name: our site\nvars:\n  admins: [root, toor]\n  jump: jump1\ntransformations: []\n",
+            ),
+            (
+                "rule.yml",
+                r#"
+title: An admin logs in from somewhere else than the jump host
+logsource: {product: linux, service: sshd}
+detection:
+    sel: {user|expand: '%admins%', action: login}
+    jump: {src|expand: '%jump%.example.net'}
+    condition: sel and not jump
+"#,
+            ),
+        ],
+    );
+    let loaded = load_dir(&dir.0, &LogsourceMap::default());
+    assert!(loaded.errors.is_empty(), "{:#?}", loaded.errors);
+    let r = &loaded.rules[0];
+    let line = |kv: &str| format!("<38>Nov 22 10:00:00 h sshd[1]: action=login {kv}");
+    assert!(fires_both(r, &line("user=root src=ws7.example.net")));
+    assert!(fires_both(r, &line("user=toor src=ws7.example.net")));
+    assert!(!fires_both(r, &line("user=alice src=ws7.example.net")));
+    assert!(!fires_both(r, &line("user=root src=jump1.example.net")));
 }

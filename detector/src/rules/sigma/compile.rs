@@ -9,6 +9,9 @@ use super::matcher::*;
 
 pub(super) type CompileError = (String, String);
 
+/// The values of the placeholders `expand` fills (`%admins%`): a pipeline's `vars`.
+pub(super) type Vars = [(String, Vec<String>)];
+
 pub(super) fn scalar_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
@@ -18,7 +21,7 @@ pub(super) fn scalar_text(v: &Value) -> Option<String> {
     }
 }
 
-pub(super) fn compile_search(v: &Value) -> Result<Search, CompileError> {
+pub(super) fn compile_search(v: &Value, vars: &Vars) -> Result<Search, CompileError> {
     match v {
         Value::Sequence(items) if items.iter().all(|i| !i.is_mapping()) => {
             let mut ks = Vec::new();
@@ -39,11 +42,11 @@ pub(super) fn compile_search(v: &Value) -> Result<Search, CompileError> {
                 let map = item
                     .as_mapping()
                     .ok_or_else(|| (String::new(), "a list mixing maps and values".into()))?;
-                maps.push(compile_map(map)?);
+                maps.push(compile_map(map, vars)?);
             }
             Ok(Search::Maps(maps))
         }
-        Value::Mapping(map) => Ok(Search::Maps(vec![compile_map(map)?])),
+        Value::Mapping(map) => Ok(Search::Maps(vec![compile_map(map, vars)?])),
         Value::String(_) | Value::Number(_) => {
             Ok(Search::Keywords(Keywords::new(vec![Matcher::Str(
                 StrPattern::new(&scalar_text(v).expect("scalar"), StrKind::Contains, false),
@@ -53,7 +56,10 @@ pub(super) fn compile_search(v: &Value) -> Result<Search, CompileError> {
     }
 }
 
-pub(super) fn compile_map(map: &serde_yaml_ng::Mapping) -> Result<Vec<FieldMatch>, CompileError> {
+pub(super) fn compile_map(
+    map: &serde_yaml_ng::Mapping,
+    vars: &Vars,
+) -> Result<Vec<FieldMatch>, CompileError> {
     let mut out = Vec::new();
     for (k, v) in map {
         let key = k
@@ -73,7 +79,7 @@ pub(super) fn compile_map(map: &serde_yaml_ng::Mapping) -> Result<Vec<FieldMatch
         let (mut all, mut re, mut cidr, mut cased, mut exists) =
             (false, false, false, false, false);
         let (mut b64, mut b64off, mut windash) = (false, false, false);
-        let (mut neq, mut fieldref) = (false, false);
+        let (mut neq, mut fieldref, mut expand) = (false, false, false);
         let mut utf16 = None;
         let mut re_flags = String::new();
         let mut compare = None;
@@ -99,6 +105,8 @@ pub(super) fn compile_map(map: &serde_yaml_ng::Mapping) -> Result<Vec<FieldMatch
                 "windash" => windash = true,
                 "neq" => neq = true,
                 "fieldref" => fieldref = true,
+                // `%name%` placeholders, filled with each value of a pipeline's `vars`.
+                "expand" => expand = true,
                 // The text's UTF-16 encoding, for the base64 modifiers that follow (PowerShell
                 // `-EncodedCommand` is base64 of UTF-16LE): `wide` is `utf16le`; `utf16` has a
                 // byte-order mark, little-endian.
@@ -117,6 +125,9 @@ pub(super) fn compile_map(map: &serde_yaml_ng::Mapping) -> Result<Vec<FieldMatch
                  follow"
                     .into(),
             ));
+        }
+        if expand && (re || cidr || fieldref || compare.is_some()) {
+            return Err(ctx("`expand` fills plain string values only".into()));
         }
         if keyword && (neq || fieldref) {
             return Err(ctx("`neq` and `fieldref` need a field name".into()));
@@ -184,7 +195,11 @@ pub(super) fn compile_map(map: &serde_yaml_ng::Mapping) -> Result<Vec<FieldMatch
                 }
                 vec![Matcher::Cidr(net, len)]
             } else {
-                let mut variants = vec![text];
+                let mut variants = if expand {
+                    expand_placeholders(&text, vars).map_err(ctx)?
+                } else {
+                    vec![text]
+                };
                 if windash {
                     variants = variants.iter().flat_map(|t| windash_variants(t)).collect();
                 }
@@ -234,6 +249,36 @@ pub(super) fn compile_map(map: &serde_yaml_ng::Mapping) -> Result<Vec<FieldMatch
             all,
             exists: None,
         });
+    }
+    Ok(out)
+}
+
+/// `text` with every `%name%` placeholder filled with each value of the variable `name` (all
+/// combinations when there are several placeholders).
+fn expand_placeholders(text: &str, vars: &Vars) -> Result<Vec<String>, String> {
+    let mut out = vec![String::new()];
+    let mut rest = text;
+    while let Some(start) = rest.find('%') {
+        let Some(len) = rest[start + 1..].find('%') else {
+            break;
+        };
+        let name = &rest[start + 1..start + 1 + len];
+        let values = vars
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+            .ok_or_else(|| {
+                format!("placeholder %{name}% has no values: give them as `vars` in a pipeline")
+            })?;
+        let before = &rest[..start];
+        out = out
+            .iter()
+            .flat_map(|o| values.iter().map(move |v| format!("{o}{before}{v}")))
+            .collect();
+        rest = &rest[start + len + 2..];
+    }
+    for o in &mut out {
+        o.push_str(rest);
     }
     Ok(out)
 }

@@ -144,7 +144,7 @@ mod tests {
                 let v: serde_yaml_ng::Value = serde_yaml_ng::from_str("['x']").unwrap();
                 (
                     n.to_string(),
-                    super::super::compile::compile_search(&v).unwrap(),
+                    super::super::compile::compile_search(&v, &[]).unwrap(),
                 )
             })
             .collect()

@@ -15,6 +15,7 @@
 use serde_yaml_ng::Value;
 
 use super::{
+    LogsourceMap,
     error::RuleError,
     matcher::{Expr, Search},
     rule::{SigmaRule, compile_detection},
@@ -49,8 +50,13 @@ impl SigmaFilter {
         doc.get("filter").is_some_and(Value::is_mapping)
     }
 
-    /// Compiles a filter from one parsed YAML document; `file` names it in errors.
-    pub fn from_value(file: &str, doc: &Value) -> Result<Self, RuleError> {
+    /// Compiles a filter from one parsed YAML document (`expand` placeholders filled from the
+    /// pipelines' `vars` of `logsources`); `file` names it in errors.
+    pub fn from_value(
+        file: &str,
+        doc: &Value,
+        logsources: &LogsourceMap,
+    ) -> Result<Self, RuleError> {
         let err = |construct: &str, message: String| RuleError {
             file: file.to_string(),
             construct: construct.to_string(),
@@ -90,11 +96,11 @@ impl SigmaFilter {
             .into_iter()
             .filter_map(|k| Some((k, doc["logsource"][k].as_str()?.to_string())))
             .collect();
-        let (searches, condition) =
-            compile_detection(file, filter, &["rules"]).map_err(|e| RuleError {
-                construct: format!("filter.{}", e.construct),
-                ..e
-            })?;
+        let (searches, condition) = compile_detection(file, filter, &["rules"], &logsources.vars)
+            .map_err(|e| RuleError {
+            construct: format!("filter.{}", e.construct),
+            ..e
+        })?;
         Ok(Self {
             title,
             file: file.to_string(),

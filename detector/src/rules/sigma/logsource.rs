@@ -28,6 +28,8 @@ pub struct LogsourceMap {
     pub categories: Vec<(String, CategorySource)>,
     /// Field names read as others, for the rules of a log source.
     pub field_names: Vec<super::pipeline::FieldName>,
+    /// The values of `expand`'s placeholders (`%admins%`): the pipelines' `vars`.
+    pub vars: Vec<(String, Vec<String>)>,
 }
 
 /// The shipped processing pipeline: how Sigma's log sources map onto syslog

@@ -5,7 +5,8 @@
 //! `contains`, `startswith`, `endswith`, `all`, `re` (with its flags `i`, `m`, `s`), `cidr`,
 //! `base64`, `base64offset`, `windash`, `exists`, `cased`, the numeric `lt`, `lte`, `gt`,
 //! `gte`, `neq`, `fieldref`, the UTF-16 encodings `utf16le` (`wide`), `utf16be` and `utf16`
-//! before `base64` or `base64offset`, and their combinations; a key of modifiers only (`'|all'`, `'|re'`) as a keyword
+//! before `base64` or `base64offset`, `expand` (placeholders from the pipelines' `vars`), and
+//! their combinations; a key of modifiers only (`'|all'`, `'|re'`) as a keyword
 //! search; wildcards `*` and `?` with escapes; conditions with `and`, `or`, `not`, parentheses,
 //! `1 of`, `all of`, `them` and name patterns such as `selection_*`. A rule using anything else
 //! (an unknown modifier, an aggregation like `| count()`, an unmapped log source) is rejected

@@ -4,7 +4,9 @@
 //! `transformations:` in a rule folder extends it (a later mapping of the same log source
 //! replaces an earlier one).
 //!
-//! Read: `name`, `priority` (pipelines apply in its order), and `transformations`, each with
+//! Read: `name`, `priority` (pipelines apply in its order), `vars` (the values of the
+//! placeholders the `expand` modifier fills: `admins: [root, toor]`), and `transformations`,
+//! each with
 //! one `rule_conditions` entry of `type: logsource` (`product`, `service`, `category`) and a
 //! `type` of:
 //! - `add_condition`: the messages the log source takes. `conditions` is one map (every key
@@ -75,6 +77,7 @@ impl LogsourceMap {
             tagged_services: Vec::new(),
             categories: Vec::new(),
             field_names: Vec::new(),
+            vars: Vec::new(),
         }
     }
 
@@ -99,8 +102,33 @@ impl LogsourceMap {
         doc["priority"].as_i64().unwrap_or(0)
     }
 
-    /// Adds the mappings of a processing pipeline document.
+    /// Adds the mappings and `vars` of a processing pipeline document.
     pub fn add_pipeline(&mut self, file: &str, doc: &Value) -> Result<(), RuleError> {
+        if let Some(vars) = doc.get("vars") {
+            let err = |message: String| RuleError {
+                file: file.to_string(),
+                construct: "vars".into(),
+                message,
+            };
+            let map = vars
+                .as_mapping()
+                .ok_or_else(|| err("not a map of names to values".into()))?;
+            for (name, values) in map {
+                let name = name
+                    .as_str()
+                    .ok_or_else(|| err("a name that is not a string".into()))?;
+                let values: Vec<String> = match values {
+                    Value::Sequence(l) => l.iter().filter_map(scalar).collect(),
+                    v => scalar(v).into_iter().collect(),
+                };
+                if values.is_empty() {
+                    return Err(err(format!("{name}: no values")));
+                }
+                replace(&mut self.vars, (name.to_string(), values), |(n, _)| {
+                    n == name
+                });
+            }
+        }
         let list = doc["transformations"]
             .as_sequence()
             .ok_or_else(|| RuleError {

@@ -122,7 +122,7 @@ impl SigmaRule {
         let detection = doc["detection"]
             .as_mapping()
             .ok_or_else(|| err("detection", "missing or not a map".into()))?;
-        let (mut searches, condition) = compile_detection(file, detection, &[])?;
+        let (mut searches, condition) = compile_detection(file, detection, &[], &logsources.vars)?;
         let logsource_fields: Vec<(&'static str, String)> = ["product", "category", "service"]
             .into_iter()
             .filter_map(|k| Some((k, ls[k].as_str()?.to_string())))
@@ -190,11 +190,12 @@ impl About {
 }
 
 /// A detection's searches and its condition (`condition` may be a list, OR-ed), the keys of
-/// `skip` left out; `file` names the rule in errors.
+/// `skip` left out, `expand` placeholders filled from `vars`; `file` names the rule in errors.
 pub(super) fn compile_detection(
     file: &str,
     detection: &serde_yaml_ng::Mapping,
     skip: &[&str],
+    vars: &super::compile::Vars,
 ) -> Result<(Vec<(String, Search)>, Expr), RuleError> {
     let err = |construct: &str, message: String| RuleError {
         file: file.to_string(),
@@ -229,7 +230,7 @@ pub(super) fn compile_detection(
                 "timeframes belong to correlation rules".into(),
             ));
         }
-        let search = compile_search(v).map_err(|(c, m)| err(&format!("{name}{c}"), m))?;
+        let search = compile_search(v, vars).map_err(|(c, m)| err(&format!("{name}{c}"), m))?;
         searches.push((name.to_string(), search));
     }
     let condition_text = condition_text.ok_or_else(|| err("condition", "missing".into()))?;
