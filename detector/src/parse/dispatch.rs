@@ -140,6 +140,17 @@ fn parse_header<'a>(ev: &mut Event<'a>, input: &'a [u8], opts: &ParseOptions) {
             rfc3164(ev, rest, opts);
         }
     }
-    ev.payload = opts.payload.unwrap_or_else(|| detect_payload(ev.body));
+    ev.payload = opts
+        .payload
+        .unwrap_or_else(|| match detect_payload(ev.body) {
+            // The kernel's netfilter log lines put their pairs after a prefix.
+            Payload::Plain
+                if ev.app.is_some_and(|a| a.eq_ignore_ascii_case(b"kernel"))
+                    && fields::is_netfilter_log(ev.body) =>
+            {
+                Payload::Kv
+            }
+            p => p,
+        });
     ev.error = error;
 }

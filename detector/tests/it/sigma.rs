@@ -1649,3 +1649,50 @@ detection:
     assert!(!fires_both(r, &line("user=alice src=ws7.example.net")));
     assert!(!fires_both(r, &line("user=root src=jump1.example.net")));
 }
+
+/// `category: firewall`: the kernel's netfilter log lines (iptables, nftables, ufw) after
+/// their prefix, with Sigma's firewall field names mapped onto netfilter's by the shipped
+/// pipeline.
+#[test]
+fn firewall_rules_read_netfilter_log_lines() {
+    let r = rule(
+        r#"
+title: Inbound SSH to a host that should not take it
+logsource: {category: firewall}
+detection:
+    sel: {dst_port: 22, dst_ip|cidr: 198.51.100.0/24}
+    filter: {src_ip|cidr: 10.0.0.0/8}
+    condition: sel and not filter
+"#,
+    );
+    let ufw = |src: &str, dport: u16| {
+        format!(
+            "<4>Dec  7 10:00:00 fw1 kernel: [12345.678901] [UFW BLOCK] IN=eth0 OUT= \
+             MAC=00:11:22:33:44:55:66:77:88:99:aa:bb:08:00 SRC={src} DST=198.51.100.2 LEN=60 \
+             TOS=0x00 PREC=0x00 TTL=52 ID=54321 DF PROTO=TCP SPT=51234 DPT={dport} \
+             WINDOW=64240 RES=0x00 SYN URGP=0"
+        )
+    };
+    assert!(fires_both(&r, &ufw("203.0.113.5", 22)));
+    assert!(!fires_both(&r, &ufw("203.0.113.5", 443)));
+    assert!(!fires_both(&r, &ufw("10.1.2.3", 22)), "the filter");
+    let nft = "<4>Dec  7 10:00:00 fw1 kernel: IPTABLES-DROP: IN=eth1 OUT= SRC=203.0.113.9 \
+               DST=198.51.100.7 PROTO=TCP SPT=4444 DPT=22";
+    assert!(fires_both(&r, nft));
+    // Another kernel message, and the same pairs from an app that is not the kernel.
+    assert!(!fires_both(
+        &r,
+        "<4>Dec  7 10:00:00 fw1 kernel: eth0: link up DPT=22 (not a netfilter line)"
+    ));
+    let e = parse(nft.as_bytes(), &ParseOptions::default());
+    assert_eq!(e.payload, detector::parse::Payload::Kv);
+    let e = parse(
+        b"<13>Dec  7 10:00:00 h app: note IN=x OUT=y",
+        &ParseOptions::default(),
+    );
+    assert_eq!(
+        e.payload,
+        detector::parse::Payload::Plain,
+        "only the kernel's"
+    );
+}

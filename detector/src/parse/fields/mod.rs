@@ -47,6 +47,22 @@ pub fn detect_payload(body: &[u8]) -> Payload {
     Payload::Plain
 }
 
+/// Whether a kernel message's body is a netfilter log line (iptables' or nftables' `LOG`
+/// target, ufw): an optional prefix (`[UFW BLOCK] `, `IPTABLES-DROP: `), then `IN=` and
+/// `OUT=` pairs and the packet's (`SRC=`, `DST=`, `PROTO=`, `DPT=` ...). Read as key=value,
+/// the prefix and the flags (`DF`, `SYN`) left out.
+pub fn is_netfilter_log(body: &[u8]) -> bool {
+    let at_token = |i: usize| i == 0 || body[i - 1] == b' ';
+    let Some(input) = body
+        .windows(3)
+        .enumerate()
+        .position(|(i, w)| w == b"IN=" && at_token(i))
+    else {
+        return false;
+    };
+    body[input..].windows(5).any(|w| w == b" OUT=")
+}
+
 /// Whether `body` reads as `kind` ([`Fields::valid`] of a fresh iterator), without making one
 /// for the formats read in a loop of their own, or for a plain body.
 pub fn valid(kind: Payload, body: &[u8]) -> bool {

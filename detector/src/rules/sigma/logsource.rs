@@ -44,16 +44,19 @@ pub struct CategorySource {
     pub payload: Payload,
     /// The field that says the kind of event, and its value.
     pub field: String,
-    /// The value.
+    /// The value; `*` for any.
     pub value: String,
 }
 
 impl CategorySource {
-    /// Whether `e` is of the category.
+    /// Whether `e` is of the category: of its payload format, with its field at its value
+    /// (`*`: any value, the field only has to be there).
     pub fn takes(&self, e: &Event<'_>) -> bool {
+        let any = self.value == "*";
         e.payload == self.payload
-            && e.fields()
-                .any(|f| f.key == self.field.as_bytes() && f.value == self.value.as_bytes())
+            && e.fields().any(|f| {
+                f.key == self.field.as_bytes() && (any || f.value == self.value.as_bytes())
+            })
     }
 }
 
