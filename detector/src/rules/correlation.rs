@@ -1,6 +1,6 @@
 //! Sigma correlation rules (<https://sigmahq.io/docs/meta/correlations.html>) over the matches of
-//! detection rules: `event_count`, `value_count`, `temporal` and `temporal_ordered`, with
-//! `group-by` fields and a `timespan`.
+//! detection rules: `event_count`, `value_count`, `value_sum`, `value_avg`, `temporal` and
+//! `temporal_ordered`, with `group-by` fields and a `timespan`.
 //!
 //! ```yaml
 //! title: Many failed logins from one host
@@ -13,7 +13,9 @@
 //! ```
 //!
 //! Conditions `gte` and `gt` are supported (an alert the moment the count gets there); `lt`,
-//! `lte`, `eq` and ranges need the end of a window and are rejected. Time is the event's own
+//! `lte`, `eq` and ranges need the end of a window and are rejected. `value_sum` and
+//! `value_avg` read their `field` as a number (events where it is not one are not counted)
+//! over the timespan in [`SUM_BUCKETS`] steps. Time is the event's own
 //! timestamp, or the arrival time passed in when it has none. State per group lives in a fixed
 //! [`Table`] per rule, allocated at construction; evictions are counted.
 
@@ -41,7 +43,16 @@ pub enum Kind {
     Temporal,
     /// Every referenced rule matched within the timespan, in the order listed.
     TemporalOrdered,
+    /// The sum of a numeric field's values per group within the timespan.
+    ValueSum,
+    /// The average of a numeric field's values per group within the timespan.
+    ValueAvg,
 }
+
+/// Sub-windows of a `value_sum` or `value_avg` group: the timespan is read in this many steps,
+/// so a group's state is fixed in size (the window slides by a step: its start is exact to
+/// `timespan / SUM_BUCKETS`).
+pub const SUM_BUCKETS: usize = 8;
 
 /// One compiled correlation rule.
 #[derive(Clone, Debug)]
@@ -66,6 +77,9 @@ pub struct CorrelationRule {
     timespan_ns: u64,
     /// The count (or distinct values) to reach: `gte` n, or `gt` n - 1.
     threshold: u64,
+    /// For `value_sum` and `value_avg`: the bound, and whether it must be exceeded (`gt`)
+    /// rather than reached (`gte`).
+    bound: (f64, bool),
     value_field: Option<Field>,
 }
 
@@ -89,11 +103,14 @@ impl CorrelationRule {
             Some("value_count") => Kind::ValueCount,
             Some("temporal") => Kind::Temporal,
             Some("temporal_ordered") => Kind::TemporalOrdered,
+            Some("value_sum") => Kind::ValueSum,
+            Some("value_avg") => Kind::ValueAvg,
             other => {
                 return Err(err(
                     "correlation.type",
                     format!(
-                        "{other:?} is not event_count, value_count, temporal or temporal_ordered"
+                        "{other:?} is not event_count, value_count, value_sum, value_avg, \
+                         temporal or temporal_ordered"
                     ),
                 ));
             }
@@ -141,8 +158,45 @@ impl CorrelationRule {
         })?;
         let cond = &c["condition"];
         let mut value_field = None;
+        let mut bound = None;
         let threshold = match kind {
             Kind::Temporal | Kind::TemporalOrdered => indexes.len() as u64,
+            Kind::ValueSum | Kind::ValueAvg => {
+                let map = cond
+                    .as_mapping()
+                    .ok_or_else(|| err("correlation.condition", "missing".into()))?;
+                for (k, v) in map {
+                    let number = || {
+                        v.as_f64().filter(|n| n.is_finite()).ok_or_else(|| {
+                            err("correlation.condition", format!("{v:?} is not a number"))
+                        })
+                    };
+                    match k.as_str() {
+                        Some("gte") => bound = Some((number()?, false)),
+                        Some("gt") => bound = Some((number()?, true)),
+                        Some("field") => value_field = v.as_str().map(Field::from_name),
+                        Some(other) => {
+                            return Err(err(
+                                &format!("correlation.condition.{other}"),
+                                "only gte and gt can fire on a stream (lt, lte, eq and ranges need the end of a window)".into(),
+                            ));
+                        }
+                        None => {
+                            return Err(err("correlation.condition", "a non-string key".into()));
+                        }
+                    }
+                }
+                if value_field.is_none() {
+                    return Err(err(
+                        "correlation.condition.field",
+                        "value_sum and value_avg need a field".into(),
+                    ));
+                }
+                if bound.is_none() {
+                    return Err(err("correlation.condition", "needs gte or gt".into()));
+                }
+                1
+            }
             Kind::EventCount | Kind::ValueCount => {
                 let map = cond
                     .as_mapping()
@@ -192,6 +246,7 @@ impl CorrelationRule {
             group_by,
             timespan_ns,
             threshold,
+            bound: bound.unwrap_or((0.0, false)),
             value_field,
         })
     }
@@ -210,6 +265,48 @@ impl CorrelationRule {
         }
         h.finish()
     }
+}
+
+/// Adds `value` at time `t` to a `value_sum` or `value_avg` group's sub-windows `w` (each:
+/// its step number, the sum's bits, the count; a step is `timespan / SUM_BUCKETS`), and says
+/// whether the window's sum (or average) now meets the rule's bound: the total (the sum, or
+/// the count for an average) and the start of the earliest step counted. A group that fires
+/// starts again empty.
+fn sum_window(rule: &CorrelationRule, w: &mut [u64], t: u64, value: f64) -> Option<(u64, u64)> {
+    let step_ns = (rule.timespan_ns / SUM_BUCKETS as u64).max(1);
+    let step = t / step_ns;
+    let slot = (step % SUM_BUCKETS as u64) as usize;
+    let b = &mut w[3 * slot..3 * slot + 3];
+    if b[0] != step {
+        b[0] = step;
+        b[1] = 0f64.to_bits();
+        b[2] = 0;
+    }
+    b[1] = (f64::from_bits(b[1]) + value).to_bits();
+    b[2] += 1;
+    let (mut sum, mut count, mut first) = (0.0, 0u64, step);
+    for b in w.chunks_exact(3) {
+        // Steps of this window only: the last SUM_BUCKETS, this one included.
+        if b[0] != NONE && b[0] <= step && step - b[0] < SUM_BUCKETS as u64 {
+            sum += f64::from_bits(b[1]);
+            count += b[2];
+            first = first.min(b[0]);
+        }
+    }
+    let measured = match rule.kind {
+        Kind::ValueAvg => sum / count.max(1) as f64,
+        _ => sum,
+    };
+    let (bound, strict) = rule.bound;
+    let hit = if strict {
+        measured > bound
+    } else {
+        measured >= bound
+    };
+    if hit {
+        w.fill(NONE);
+    }
+    hit.then_some((measured.max(0.0).round() as u64, first * step_ns))
 }
 
 /// A correlation that fired. The group borrows the engine's scratch space.
@@ -266,6 +363,7 @@ impl CorrelationEngine {
             Kind::EventCount => 2 + n,
             Kind::ValueCount => 1 + 2 * n,
             Kind::Temporal | Kind::TemporalOrdered => rule.rules.len(),
+            Kind::ValueSum | Kind::ValueAvg => 3 * SUM_BUCKETS,
         }
     }
 
@@ -362,7 +460,9 @@ impl CorrelationEngine {
             let w = &mut st.words[entry.slot * st.stride..(entry.slot + 1) * st.stride];
             if entry.fresh {
                 let empty = match rule.kind {
-                    Kind::Temporal | Kind::TemporalOrdered => NONE,
+                    Kind::Temporal | Kind::TemporalOrdered | Kind::ValueSum | Kind::ValueAvg => {
+                        NONE
+                    }
                     Kind::EventCount | Kind::ValueCount => 0,
                 };
                 w.fill(empty);
@@ -420,6 +520,22 @@ impl CorrelationEngine {
                     let first = (0..held).map(|i| pairs[2 * i + 1]).min().unwrap_or(t);
                     len[0] = if hit { 0 } else { held as u64 };
                     hit.then_some((n as u64, first))
+                }
+                Kind::ValueSum | Kind::ValueAvg => {
+                    let mut value = None;
+                    if let Some(f) = &rule.value_field {
+                        f.any_value(e, |x| {
+                            value = std::str::from_utf8(x)
+                                .ok()
+                                .and_then(|s| s.trim().parse::<f64>().ok())
+                                .filter(|n| n.is_finite());
+                            value.is_some()
+                        });
+                    }
+                    let Some(value) = value else {
+                        continue;
+                    };
+                    sum_window(rule, w, t, value)
                 }
                 Kind::Temporal | Kind::TemporalOrdered => {
                     for (slot, &b) in rule.rules.iter().enumerate() {

@@ -175,3 +175,107 @@ fn unsupported_correlations_are_rejected_naming_the_construct() {
         loaded.errors[0]
     );
 }
+
+const TRANSFERS: &str = r#"
+title: Upload
+name: upload
+logsource: {product: linux}
+detection:
+    sel: {action: upload}
+    condition: sel
+---
+title: Much data out per user
+correlation:
+    type: value_sum
+    rules: [upload]
+    group-by: [user]
+    timespan: 1h
+    condition: {field: bytes, gte: 1000}
+---
+title: Large uploads on average
+correlation:
+    type: value_avg
+    rules: [upload]
+    group-by: [user]
+    timespan: 1h
+    condition: {field: bytes, gt: 400}
+"#;
+
+/// Feeds `(seconds, line)` pairs through `text`'s rules; returns the correlations that fired
+/// as (title, count) in order.
+fn run_timed(text: &str, lines: &[(u64, String)]) -> Vec<(String, u64)> {
+    let loaded = load(text);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let titles: Vec<String> = loaded
+        .correlations
+        .iter()
+        .map(|c| c.title.clone())
+        .collect();
+    let set = SigmaSet::new(loaded.rules.clone());
+    let mut engine = CorrelationEngine::new(loaded.correlations, loaded.rules.len(), 1000);
+    let mut scratch = SigmaScratch::default();
+    let mut fired = Vec::new();
+    for (secs, line) in lines {
+        let e = parse(line.as_bytes(), &ParseOptions::default());
+        let mut hits = Vec::new();
+        set.for_each_match(&e, &mut scratch, |r| hits.push(r));
+        for r in hits {
+            engine.on_match(r, &e, secs * 1_000_000_000, |a| {
+                fired.push((titles[a.rule].clone(), a.count))
+            });
+        }
+    }
+    fired
+}
+
+/// `value_sum` and `value_avg`: a numeric field summed (or averaged) per group over the
+/// timespan; values outside it, and events whose field is not a number, do not count.
+#[test]
+fn value_sum_and_value_avg_of_a_numeric_field() {
+    let up = |user: &str, bytes: &str| {
+        format!("<14>1 - h1 ftp - - - action=upload user={user} bytes={bytes}")
+    };
+    // alice: 300 + 300 (avg 300) + 500 (sum 1100 >= 1000; avg 366) ; bob: 900 alone (avg > 400).
+    let lines = vec![
+        (0, up("alice", "300")),
+        (60, up("alice", "300")),
+        (120, up("bob", "900")),
+        (180, up("alice", "lots")),
+        (240, up("alice", "500")),
+    ];
+    assert_eq!(
+        run_timed(TRANSFERS, &lines),
+        [
+            ("Large uploads on average".to_string(), 900),
+            ("Much data out per user".to_string(), 1100),
+        ]
+    );
+    // Two hours apart: the first value has left the window.
+    let apart = vec![(0, up("carol", "600")), (2 * 3600, up("carol", "600"))];
+    assert_eq!(
+        run_timed(TRANSFERS, &apart),
+        [
+            ("Large uploads on average".to_string(), 600),
+            ("Large uploads on average".to_string(), 600),
+        ]
+    );
+    // A bound that is not a number, a missing field, an end-of-window condition: refused.
+    let base = TRANSFERS.split("---\ntitle: Much").next().unwrap();
+    for (condition, why) in [
+        ("{field: bytes, gte: lots}", "not a number"),
+        ("{gte: 10}", "need a field"),
+        ("{field: bytes, lt: 10}", "correlation.condition.lt"),
+    ] {
+        let bad = format!(
+            "{base}---\ntitle: x\ncorrelation:\n    type: value_sum\n    rules: [upload]\n    \
+             timespan: 1h\n    condition: {condition}\n"
+        );
+        let loaded = load(&bad);
+        assert_eq!(loaded.errors.len(), 1, "{condition}");
+        assert!(
+            loaded.errors[0].to_string().contains(why),
+            "{}",
+            loaded.errors[0]
+        );
+    }
+}
