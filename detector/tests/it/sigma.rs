@@ -1696,3 +1696,36 @@ detection:
         "only the kernel's"
     );
 }
+
+/// `category: webserver`: Apache's and nginx's access log lines, common or combined format,
+/// read as the W3C fields webserver rules name.
+#[test]
+fn webserver_rules_read_access_log_lines() {
+    let r = rule(
+        r#"
+title: Path traversal attempts
+logsource: {category: webserver}
+detection:
+    sel:
+        cs-uri-query|contains: ['../', '%2e%2e']
+    success: {sc-status: 200}
+    condition: sel and success
+"#,
+    );
+    let line = |query: &str, status: u16| {
+        format!(
+            "<190>Dec  7 10:00:00 web1 nginx: 203.0.113.5 - - [07/Dec/2026:10:00:00 +0000] \
+             \"GET /download.php?{query} HTTP/1.1\" {status} 512 \"-\" \"curl/8.5.0\""
+        )
+    };
+    assert!(fires_both(&r, &line("file=../../etc/passwd", 200)));
+    assert!(fires_both(&r, &line("file=%2E%2E/%2e%2e/etc/passwd", 200)));
+    assert!(!fires_both(&r, &line("file=../../etc/passwd", 404)));
+    assert!(!fires_both(&r, &line("file=report.pdf", 200)));
+    // The same text in a message that is no access log line.
+    assert!(!fires_both(
+        &r,
+        "<13>Dec  7 10:00:00 web1 app: cs-uri-query=../x sc-status=200"
+    ));
+    none_fires_on_loghub(std::slice::from_ref(&r));
+}

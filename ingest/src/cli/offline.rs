@@ -217,7 +217,8 @@ pub(crate) struct ParseArgs {
     /// Header format: auto detects per message.
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     format: FormatArg,
-    /// Payload format of the body: auto, plain, json, cef, leef, kv, audit.
+    /// Payload format of the body: auto, plain, json, cef, leef, kv, audit, event-xml,
+    /// access-log.
     #[arg(long, default_value = "auto")]
     payload: String,
     /// Year for BSD timestamps without one (default: none, so they get no timestamp_ns).
@@ -257,7 +258,10 @@ pub(crate) fn parse_lines(args: ParseArgs) -> anyhow::Result<ExitCode> {
     let payload = match args.payload.as_str() {
         "auto" => None,
         name => Some(Payload::from_name(name).with_context(|| {
-            format!("--payload {name}: expected auto, plain, json, cef, leef, kv or audit")
+            format!(
+                "--payload {name}: expected auto or one of {}",
+                Payload::ALL.map(Payload::name).join(", ")
+            )
         })?),
     };
     let opts = ParseOptions {

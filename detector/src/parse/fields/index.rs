@@ -1,5 +1,6 @@
 //! The first fields of a body kept as spans ([`FieldIndex`]), and reading them back.
 
+use super::access::ACCESS_LOG_FIELDS;
 use super::cef::cef_scan;
 use super::json::json_scan;
 use super::lex::*;
@@ -121,6 +122,8 @@ impl FieldIndex {
                 (Payload::Cef, State::Header(i)) => CEF_HEADER.get(i).copied(),
                 (Payload::Leef, State::Start) => Some(LEEF_HEADER[0]),
                 (Payload::Leef, State::Header(i)) => LEEF_HEADER.get(i).copied(),
+                (Payload::AccessLog, State::Start) => Some(ACCESS_LOG_FIELDS[0]),
+                (Payload::AccessLog, State::Header(i)) => ACCESS_LOG_FIELDS.get(i).copied(),
                 _ => None,
             };
             let Some(f) = it.next() else {

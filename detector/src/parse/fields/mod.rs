@@ -2,6 +2,7 @@
 //! allocating: JSON objects (GELF included), CEF, LEEF 1.0 and 2.0, key=value / logfmt, Linux
 //! audit records, and events in the Windows event XML schema (Sysmon for Linux).
 
+pub mod access;
 mod cef;
 mod index;
 mod json;
@@ -43,6 +44,9 @@ pub fn detect_payload(body: &[u8]) -> Payload {
     let key = b.iter().take_while(|&&c| is_key_byte(c)).count();
     if key > 0 && b.get(key) == Some(&b'=') {
         return Payload::Kv;
+    }
+    if access::is_access_log(b) {
+        return Payload::AccessLog;
     }
     Payload::Plain
 }
@@ -149,6 +153,7 @@ impl<'a> Iterator for Fields<'a> {
             (Payload::Kv, _) => self.kv_pair(),
             (Payload::Audit, _) => self.audit_pair(),
             (Payload::EventXml, _) => self.xml_field(),
+            (Payload::AccessLog, _) => self.access_field(),
         }
     }
 }

@@ -18,11 +18,14 @@ pub enum Payload {
     /// An event in the Windows event XML schema, `<Event>...<EventID>1</EventID>...<Data
     /// Name="Image">/usr/bin/curl</Data>...</Event>`, as Sysmon for Linux writes them.
     EventXml,
+    /// A web server's access log line, common or combined format (`crate::parse::fields`'s
+    /// `ACCESS_LOG_FIELDS`).
+    AccessLog,
 }
 
 impl Payload {
     /// Every kind.
-    pub const ALL: [Payload; 7] = [
+    pub const ALL: [Payload; 8] = [
         Payload::Plain,
         Payload::Json,
         Payload::Cef,
@@ -30,6 +33,7 @@ impl Payload {
         Payload::Kv,
         Payload::Audit,
         Payload::EventXml,
+        Payload::AccessLog,
     ];
 
     /// Stable name.
@@ -42,6 +46,7 @@ impl Payload {
             Payload::Kv => "kv",
             Payload::Audit => "audit",
             Payload::EventXml => "event-xml",
+            Payload::AccessLog => "access-log",
         }
     }
 

@@ -376,3 +376,70 @@ fn key_value_and_audit() {
         kv(&[("type", "X"), ("audit", "1.2:3"), ("msg", "just text")])
     );
 }
+
+#[test]
+fn access_log_lines_read_as_w3c_fields() {
+    let combined = r#"203.0.113.5 - alice [07/Dec/2026:10:00:00 +0000] "GET /a.php?id=1%27 HTTP/1.1" 200 1234 "https://example.net/" "Mozilla/5.0 \"x\"""#;
+    assert_eq!(detect_payload(combined.as_bytes()), Payload::AccessLog);
+    assert_eq!(
+        pairs(Payload::AccessLog, combined),
+        kv(&[
+            ("c-ip", "203.0.113.5"),
+            ("ident", "-"),
+            ("cs-username", "alice"),
+            ("time", "07/Dec/2026:10:00:00 +0000"),
+            ("cs-method", "GET"),
+            ("cs-uri-stem", "/a.php"),
+            ("cs-uri-query", "id=1%27"),
+            ("cs-version", "HTTP/1.1"),
+            ("sc-status", "200"),
+            ("sc-bytes", "1234"),
+            ("cs-referer", "https://example.net/"),
+            ("cs-user-agent", r#"Mozilla/5.0 \"x\""#),
+        ])
+    );
+    let escaped = Fields::new(Payload::AccessLog, combined.as_bytes())
+        .last()
+        .unwrap();
+    assert!(escaped.escaped, "the user agent holds escaped quotes");
+    // Common format (no referrer or agent), IPv6, no query, a request line of "-".
+    let common = r#"2001:db8::5 - - [07/Dec/2026:10:00:00 +0000] "POST /login HTTP/2.0" 302 0"#;
+    assert_eq!(detect_payload(common.as_bytes()), Payload::AccessLog);
+    let p = pairs(Payload::AccessLog, common);
+    assert_eq!(
+        (p[5].1.as_str(), p[6].1.as_str(), p[8].1.as_str()),
+        ("/login", "", "302")
+    );
+    assert_eq!(p[11].1, "");
+    let dash = r#"198.51.100.7 - - [07/Dec/2026:10:00:00 +0000] "-" 400 0 "-" "-""#;
+    let p = pairs(Payload::AccessLog, dash);
+    assert_eq!((p[4].1.as_str(), p[8].1.as_str()), ("-", "400"));
+    // Not access logs: an error log, a sentence, key=value.
+    for not in [
+        &b"[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok"[..],
+        b"10 users logged in [today] \"ok\"",
+        b"a=1 b=2",
+        b"203.0.113.5 connected",
+    ] {
+        assert_ne!(detect_payload(not), Payload::AccessLog, "{not:?}");
+    }
+    // Broken lines fail rather than read wrong.
+    assert!(!Fields::new(Payload::AccessLog, b"203.0.113.5 - - 07/Dec").valid());
+    // The index reads what the walk reads.
+    let mut index = FieldIndex::default();
+    assert!(index.fill(Payload::AccessLog, combined.as_bytes()));
+    let e = crate::parse::parse_indexed(
+        format!("<190>Dec  7 10:00:00 web1 apache2: {combined}").as_bytes(),
+        &crate::parse::ParseOptions::default(),
+        &mut index,
+    )
+    .fields()
+    .map(|f| {
+        (
+            String::from_utf8_lossy(f.key).into_owned(),
+            String::from_utf8_lossy(f.value).into_owned(),
+        )
+    })
+    .collect::<Vec<_>>();
+    assert_eq!(e, pairs(Payload::AccessLog, combined));
+}

@@ -294,7 +294,8 @@ impl LogsourceMap {
             }
             _ => {
                 return Err(
-                    "the log source shapes read: a product, a service, a product and its service, or a category"
+                    "the log source shapes read: a product, a service, a product and \
+                            its service, or a category"
                         .into(),
                 );
             }
