@@ -1,157 +1,17 @@
-//! The exposition of a [`Report`]: every family, encoded by prometheus-client in the text
-//! format (version 0.0.4).
-//!
-//! Naming follows Prometheus's guide: one unit per family (messages, datagrams, frames,
-//! connections, bytes, seconds), counters end in `_total`, and labels say where (`stage`, `path`,
-//! `queue`) and why (`reason`) without repeating the family's name. The workers never take part:
-//! the housekeeping loop makes the report from what they published and renders it per scrape.
+//! The families of what runs and what moves: identity, received, dropped (by unit, stage and
+//! reason), queues, connections.
 
 use std::fmt;
 
-use detector::engine::StateTable as DetectorTable;
-use prometheus_client::{
-    collector::Collector,
-    encoding::{DescriptorEncoder, NoLabelSet},
-    metrics::MetricType,
-    registry::Registry,
-};
-
-use super::alerts::AlertCounts;
+use super::{Families, labels, queue_label};
 use crate::{
     datapath::{frame::FrameError, xdp::AttachMode},
-    report::{LATENCY_BUCKETS_NS, Report},
+    report::Report,
     tls::Refusal,
 };
 
-/// The whole exposition for `report` and `alerts`.
-pub fn render(report: &Report, alerts: &AlertCounts) -> String {
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(Snapshot {
-        report: report.clone(),
-        alerts: alerts.clone(),
-    }));
-    let mut out = String::new();
-    prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
-        .expect("encoding into a String cannot fail");
-    out
-}
-
-/// What one scrape shows.
-#[derive(Debug)]
-struct Snapshot {
-    report: Report,
-    alerts: AlertCounts,
-}
-
-impl Collector for Snapshot {
-    fn encode(&self, encoder: DescriptorEncoder) -> fmt::Result {
-        let mut f = Families(encoder);
-        identity(&self.report, &mut f)?;
-        received(&self.report, &mut f)?;
-        dropped(&self.report, &mut f)?;
-        queues(&self.report, &mut f)?;
-        connections(&self.report, &mut f)?;
-        detection(&self.report, &self.alerts, &mut f)?;
-        latency(&self.report, &mut f)?;
-        sinks(&self.report, &mut f)?;
-        process(&self.report, &mut f)
-    }
-}
-
-/// A sample's labels.
-type Labels = Vec<(&'static str, String)>;
-
-fn labels<const N: usize>(pairs: [(&'static str, &str); N]) -> Labels {
-    pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
-}
-
-/// The families of one scrape, written through prometheus-client's encoder.
-struct Families<'a>(DescriptorEncoder<'a>);
-
-impl Families<'_> {
-    /// A counter family; `name` without `_total` (the encoder adds it).
-    fn counter<V>(
-        &mut self,
-        name: &str,
-        help: &str,
-        samples: impl IntoIterator<Item = (Labels, V)>,
-    ) -> fmt::Result
-    where
-        V: prometheus_client::encoding::EncodeCounterValue,
-    {
-        let mut m = self
-            .0
-            .encode_descriptor(name, help, None, MetricType::Counter)?;
-        for (l, v) in samples {
-            m.encode_family(&l)?
-                .encode_counter::<NoLabelSet, V, u64>(&v, None)?;
-        }
-        Ok(())
-    }
-
-    fn gauge<V>(
-        &mut self,
-        name: &str,
-        help: &str,
-        samples: impl IntoIterator<Item = (Labels, V)>,
-    ) -> fmt::Result
-    where
-        V: prometheus_client::encoding::EncodeGaugeValue,
-    {
-        let mut m = self
-            .0
-            .encode_descriptor(name, help, None, MetricType::Gauge)?;
-        for (l, v) in samples {
-            m.encode_family(&l)?.encode_gauge(&v)?;
-        }
-        Ok(())
-    }
-
-    /// An info family (a gauge of 1 per label set); `name` without `_info`.
-    fn info(
-        &mut self,
-        name: &str,
-        help: &str,
-        sets: impl IntoIterator<Item = Labels>,
-    ) -> fmt::Result {
-        let mut m = self
-            .0
-            .encode_descriptor(name, help, None, MetricType::Info)?;
-        for l in sets {
-            m.encode_info(&l)?;
-        }
-        Ok(())
-    }
-
-    /// A histogram family: per label set the sum, the count, and the count of each bucket
-    /// (upper bound, not cumulative).
-    fn histogram(
-        &mut self,
-        name: &str,
-        help: &str,
-        samples: impl IntoIterator<Item = (Labels, f64, u64, Vec<(f64, u64)>)>,
-    ) -> fmt::Result {
-        let mut m = self
-            .0
-            .encode_descriptor(name, help, None, MetricType::Histogram)?;
-        for (l, sum, count, buckets) in samples {
-            m.encode_family(&l)?
-                .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
-        }
-        Ok(())
-    }
-}
-
-fn seconds(ns: u64) -> f64 {
-    ns as f64 / 1e9
-}
-
-fn queue_label(q: &crate::report::QueueReport) -> String {
-    q.info.queue.map(|n| n.to_string()).unwrap_or_default()
-}
-
 /// What runs: the build, the interface and modes, each queue's worker, the rule set.
-fn identity(report: &Report, f: &mut Families<'_>) -> fmt::Result {
+pub(super) fn identity(report: &Report, f: &mut Families<'_>) -> fmt::Result {
     f.info(
         "ingest_build",
         "The running binary: version and source revision.",
@@ -169,8 +29,8 @@ fn identity(report: &Report, f: &mut Families<'_>) -> fmt::Result {
         "The running appliance: interface, backend, worker mode and XDP attach mode.",
         [labels([
             ("iface", &report.iface),
-            ("backend", &super::name_of(&report.backend)),
-            ("mode", &super::name_of(&report.mode)),
+            ("backend", &crate::metrics::name_of(&report.backend)),
+            ("mode", &crate::metrics::name_of(&report.mode)),
             ("xdp_mode", xdp_mode),
         ])],
     )?;
@@ -182,12 +42,12 @@ fn identity(report: &Report, f: &mut Families<'_>) -> fmt::Result {
                 .info
                 .bind_mode
                 .as_ref()
-                .map(super::name_of)
+                .map(crate::metrics::name_of)
                 .unwrap_or_default();
             labels([
                 ("queue", &queue_label(q)),
                 ("cpus", &format!("{:?}", q.info.cpus)),
-                ("mode", &super::name_of(&q.info.mode)),
+                ("mode", &crate::metrics::name_of(&q.info.mode)),
                 (
                     "zero_copy",
                     if bind == "zero-copy" { "true" } else { "false" },
@@ -228,7 +88,7 @@ fn identity(report: &Report, f: &mut Families<'_>) -> fmt::Result {
 }
 
 /// Messages and bytes in, by path; the interface's own counts.
-fn received(report: &Report, f: &mut Families<'_>) -> fmt::Result {
+pub(super) fn received(report: &Report, f: &mut Families<'_>) -> fmt::Result {
     let tls = report.tcp.tls_messages;
     let paths = [
         ("xdp", report.messages_received_xdp_total),
@@ -353,7 +213,7 @@ fn drop_place(name: &str) -> Option<(Unit, &'static str, &str)> {
 }
 
 /// Every named drop, one family per unit; the kernel's drops of what XDP passed on apart.
-fn dropped(report: &Report, f: &mut Families<'_>) -> fmt::Result {
+pub(super) fn dropped(report: &Report, f: &mut Families<'_>) -> fmt::Result {
     let of = |unit: Unit| {
         report.drops.iter().filter_map(move |(name, n)| {
             let (u, stage, reason) = drop_place(name)?;
@@ -386,7 +246,7 @@ fn dropped(report: &Report, f: &mut Families<'_>) -> fmt::Result {
 }
 
 /// Per AF_XDP queue.
-fn queues(report: &Report, f: &mut Families<'_>) -> fmt::Result {
+pub(super) fn queues(report: &Report, f: &mut Families<'_>) -> fmt::Result {
     f.counter(
         "ingest_queue_messages_received",
         "Log messages received through each AF_XDP queue.",
@@ -438,7 +298,7 @@ fn queues(report: &Report, f: &mut Families<'_>) -> fmt::Result {
 }
 
 /// TCP and TLS connections: each family counts one event, so none is a sum of unlike things.
-fn connections(report: &Report, f: &mut Families<'_>) -> fmt::Result {
+pub(super) fn connections(report: &Report, f: &mut Families<'_>) -> fmt::Result {
     let t = &report.tcp;
     f.counter(
         "ingest_tcp_connections_accepted",
@@ -477,225 +337,6 @@ fn connections(report: &Report, f: &mut Families<'_>) -> fmt::Result {
             let reason = r.name().trim_start_matches("tls_refused_");
             (labels([("reason", reason)]), t.tls_refused(r))
         }),
-    )
-}
-
-/// Alerts and the detectors' state.
-fn detection(report: &Report, alerts: &AlertCounts, f: &mut Families<'_>) -> fmt::Result {
-    f.counter(
-        "ingest_alerts_raised",
-        "Alerts raised by the detectors, all rules (including any later dropped).",
-        [(vec![], report.alerts_raised_total)],
-    )?;
-    f.counter(
-        "ingest_alerts_dropped",
-        "Alerts raised but lost, by reason: buffer_full (the engine's per-batch buffer), ring_full (the worker's alert ring).",
-        [
-            (labels([("reason", "buffer_full")]), report.alerts_dropped_buffer_full),
-            (labels([("reason", "ring_full")]), report.alerts_dropped_ring_full),
-        ],
-    )?;
-    f.counter(
-        "ingest_message_copies_dropped",
-        "Copies of messages for printing or event sinks dropped because a worker's copy ring was full.",
-        [(vec![], report.samples_dropped_ring_full)],
-    )?;
-    f.counter(
-        "ingest_rule_alerts",
-        "Alerts delivered, by rule id and kind (title and level in ingest_rule_info).",
-        alerts
-            .iter()
-            .map(|(k, n)| (labels([("rule", &k.rule), ("kind", k.kind)]), n)),
-    )?;
-    f.info(
-        "ingest_rule",
-        "Each rule that has raised an alert: its title and level, by rule id and kind.",
-        alerts.iter().map(|(k, _)| {
-            labels([
-                ("rule", &k.rule),
-                ("kind", k.kind),
-                ("title", &k.title),
-                ("level", k.level),
-            ])
-        }),
-    )?;
-    f.gauge(
-        "ingest_detector_keys",
-        "Keys the detectors hold now, by table (all workers).",
-        DetectorTable::ALL.map(|t| {
-            (
-                labels([("table", t.name())]),
-                report.detector.keys[t as usize],
-            )
-        }),
-    )?;
-    f.counter(
-        "ingest_detector_keys_evicted",
-        "Keys evicted from full detector tables, by table.",
-        DetectorTable::ALL.map(|t| {
-            (
-                labels([("table", t.name())]),
-                report.detector.evicted[t as usize],
-            )
-        }),
-    )?;
-    f.counter(
-        "ingest_detector_alerts_suppressed",
-        "Threshold crossings folded into an earlier alert during its suppression.",
-        [(vec![], report.detector.suppressed)],
-    )?;
-    f.gauge(
-        "ingest_source_messages_estimated",
-        "The loudest senders: messages estimated from a 1-in-8 sample (Space-Saving per worker).",
-        report
-            .top_sources
-            .iter()
-            .map(|t| (labels([("source", &t.source.to_string())]), t.messages)),
-    )?;
-    f.gauge(
-        "ingest_sources_distinct",
-        "Different senders seen since start, estimated (HyperLogLog per worker, merged; about 3 %).",
-        [(vec![], report.distinct_sources)],
-    )
-}
-
-/// Latency per stage: histograms since start, and the recent percentiles.
-fn latency(report: &Report, f: &mut Families<'_>) -> fmt::Result {
-    let l = &report.latency_ns;
-    f.histogram(
-        "ingest_stage_latency_seconds",
-        "Per stage since start: xdp_to_pickup (XDP hook to the worker taking the batch), parse, detect, xdp_to_detected (hook to the message through the detector), xdp_to_alert (hook to an alert queued). Buckets from a sampled HDR histogram scaled to the exact count.",
-        l.stages.iter().map(|(stage, p)| {
-            let buckets = LATENCY_BUCKETS_NS
-                .iter()
-                .zip(&p.buckets)
-                .map(|(&b, &n)| (seconds(b), n))
-                .collect();
-            (labels([("stage", stage)]), seconds(p.sum), p.count, buckets)
-        }),
-    )?;
-    let r = &l.recent_xdp_to_detected;
-    f.gauge(
-        "ingest_stage_latency_recent_seconds",
-        "From the XDP hook to the message parsed and detected, over the last 30 to 60 seconds, by percentile (p50, p90, p99, p999, max).",
-        [("p50", r.p50), ("p90", r.p90), ("p99", r.p99), ("p999", r.p999), ("max", r.max)].map(
-            |(p, v)| {
-                (
-                    labels([("stage", "xdp_to_detected"), ("percentile", p)]),
-                    seconds(v),
-                )
-            },
-        ),
-    )?;
-    f.gauge(
-        "ingest_stage_latency_recent_samples",
-        "Samples behind ingest_stage_latency_recent_seconds.",
-        [(labels([("stage", "xdp_to_detected")]), r.count)],
-    )?;
-    f.counter(
-        "ingest_latency_unmeasured_frames",
-        "AF_XDP frames without the XDP program's arrival stamp.",
-        [(vec![], l.unmeasured)],
-    )
-}
-
-/// The alert sinks.
-fn sinks(report: &Report, f: &mut Families<'_>) -> fmt::Result {
-    type SinkField = fn(&crate::output::sinks::SinkReport) -> u64;
-    let counters: [(&str, &str, SinkField); 4] = [
-        (
-            "ingest_sink_records_delivered",
-            "Records (alerts; parsed events for an events sink) each sink delivered, counted when confirmed.",
-            |s| s.delivered,
-        ),
-        (
-            "ingest_sink_records_spooled",
-            "Records each sink could not deliver at once and kept in its spool.",
-            |s| s.spooled,
-        ),
-        (
-            "ingest_sink_records_replayed",
-            "Spooled records each sink sent again.",
-            |s| s.replayed,
-        ),
-        (
-            "ingest_sink_failures",
-            "Failed deliveries (each followed by a reconnect or reopen).",
-            |s| s.failures,
-        ),
-    ];
-    for (name, help, field) in counters {
-        f.counter(
-            name,
-            help,
-            report
-                .sinks
-                .iter()
-                .map(|s| (labels([("sink", &s.name)]), field(s))),
-        )?;
-    }
-    f.gauge(
-        "ingest_sink_spool_records",
-        "Records waiting in each sink's spool.",
-        report
-            .sinks
-            .iter()
-            .map(|s| (labels([("sink", &s.name)]), s.spool_pending)),
-    )?;
-    f.counter(
-        "ingest_sink_records_dropped",
-        "Records a sink dropped, by reason: queue_full, or undeliverable (it could neither deliver nor spool them).",
-        report.sinks.iter().flat_map(|s| {
-            [
-                (labels([("sink", &s.name), ("reason", "queue_full")]), s.dropped_queue_full),
-                (
-                    labels([("sink", &s.name), ("reason", "undeliverable")]),
-                    s.dropped_undeliverable,
-                ),
-            ]
-        }),
-    )
-}
-
-/// The standard `process_*` families (client_golang's names).
-fn process(report: &Report, f: &mut Families<'_>) -> fmt::Result {
-    let Some(p) = &report.process else {
-        return Ok(());
-    };
-    f.counter(
-        "process_cpu_seconds",
-        "Total user and system CPU time spent in seconds.",
-        [(vec![], p.cpu_seconds)],
-    )?;
-    f.gauge(
-        "process_resident_memory_bytes",
-        "Resident memory size in bytes.",
-        [(vec![], p.resident_bytes)],
-    )?;
-    f.gauge(
-        "process_virtual_memory_bytes",
-        "Virtual memory size in bytes.",
-        [(vec![], p.virtual_bytes)],
-    )?;
-    f.gauge(
-        "process_open_fds",
-        "Number of open file descriptors.",
-        [(vec![], p.open_fds)],
-    )?;
-    f.gauge(
-        "process_max_fds",
-        "Maximum number of open file descriptors.",
-        [(vec![], p.max_fds)],
-    )?;
-    f.gauge(
-        "process_threads",
-        "Number of OS threads in the process.",
-        [(vec![], p.threads)],
-    )?;
-    f.gauge(
-        "process_start_time_seconds",
-        "Start time of the process since unix epoch in seconds.",
-        [(vec![], p.start_time_seconds)],
     )
 }
 
