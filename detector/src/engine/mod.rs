@@ -14,6 +14,7 @@
 //! included (`tests/no_alloc.rs`).
 
 mod alerts;
+pub mod audit_join;
 mod blueprint;
 mod clock;
 mod stats;
@@ -170,6 +171,8 @@ pub struct Engine {
     slots: [Slot; MAX_BATCH],
     /// Messages in the last chunk run.
     last_len: usize,
+    /// Audit records of one event joined into a process creation, for Sigma's rules.
+    audit: audit_join::AuditJoin,
 }
 
 impl Blueprint {
@@ -218,6 +221,7 @@ impl Engine {
             },
             slots: [Slot::default(); MAX_BATCH],
             last_len: 0,
+            audit: audit_join::AuditJoin::new(),
         }
     }
 
@@ -282,30 +286,40 @@ impl Engine {
                 });
             }
         }
-        // Sigma rules, and the correlations over their matches.
+        // Sigma rules, and the correlations over their matches; an audit record that
+        // completes a process creation also runs the rules on the joined record (its alerts
+        // show the record that completed it).
+        let joined_opts = crate::parse::ParseOptions::default();
         for (i, (s, inp)) in self.slots.iter().zip(batch).enumerate() {
             let template = s.mined.map(|m| m.id);
-            let (correlations, sigma) = (&mut self.correlations, &self.sigma);
-            sigma.for_each_match(&inp.event, &mut self.scratch, |r| {
-                out.push(Alert::new(
-                    RuleRef::Sigma(r as u32),
-                    index(i),
-                    s.t,
-                    template,
-                ));
-                correlations.on_match(r, &inp.event, s.now, |a| {
-                    let mut alert = Alert::new(
-                        RuleRef::Correlation(a.rule as u32),
+            let (correlations, sigma, scratch) =
+                (&mut self.correlations, &self.sigma, &mut self.scratch);
+            let mut run = |e: &Event<'_>, scratch: &mut SigmaScratch| {
+                sigma.for_each_match(e, scratch, |r| {
+                    out.push(Alert::new(
+                        RuleRef::Sigma(r as u32),
                         index(i),
-                        a.last_ns,
+                        s.t,
                         template,
-                    )
-                    .with_key(a.group);
-                    alert.count = u32::try_from(a.count).unwrap_or(u32::MAX);
-                    alert.first_ns = a.first_ns;
-                    out.push(alert);
+                    ));
+                    correlations.on_match(r, e, s.now, |a| {
+                        let mut alert = Alert::new(
+                            RuleRef::Correlation(a.rule as u32),
+                            index(i),
+                            a.last_ns,
+                            template,
+                        )
+                        .with_key(a.group);
+                        alert.count = u32::try_from(a.count).unwrap_or(u32::MAX);
+                        alert.first_ns = a.first_ns;
+                        out.push(alert);
+                    });
                 });
-            });
+            };
+            run(&inp.event, scratch);
+            if let Some(joined) = self.audit.add(&inp.event, s.now) {
+                run(&crate::parse::parse(joined, &joined_opts), scratch);
+            }
         }
         if !self.silences.rules().is_empty() {
             for (s, inp) in self.slots.iter().zip(batch) {
@@ -413,9 +427,15 @@ impl Engine {
             self.silences.keys(),
             self.silences.evicted(),
         );
+        set(
+            StateTable::AuditEvents,
+            self.audit.waiting(),
+            self.audit.evicted(),
+        );
         let mut bytes = self.thresholds.state_bytes()
             + self.correlations.state_bytes()
-            + self.silences.state_bytes();
+            + self.silences.state_bytes()
+            + self.audit.state_bytes();
         if let Some(l) = &self.learning {
             set(StateTable::Templates, l.miner.len(), l.miner.evicted());
             set(

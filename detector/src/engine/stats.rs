@@ -13,16 +13,19 @@ pub enum StateTable {
     Templates,
     /// Rate baselines, per (host, app, template).
     Baselines,
+    /// Audit events waiting for their EXECVE record, to be joined into a process creation.
+    AuditEvents,
 }
 
 impl StateTable {
     /// Every table, in index order.
-    pub const ALL: [StateTable; 5] = [
+    pub const ALL: [StateTable; 6] = [
         StateTable::Threshold,
         StateTable::Correlation,
         StateTable::Silence,
         StateTable::Templates,
         StateTable::Baselines,
+        StateTable::AuditEvents,
     ];
 
     /// The metric label.
@@ -33,6 +36,7 @@ impl StateTable {
             StateTable::Silence => "silence",
             StateTable::Templates => "templates",
             StateTable::Baselines => "baselines",
+            StateTable::AuditEvents => "audit_events",
         }
     }
 }

@@ -154,7 +154,12 @@ fn every_kind_of_state_stays_within_one_budget_allocated_at_start() {
     // Every table filled, kept a useful number of keys, and counted what it let go. The
     // never-seen kinds pile into the few leaves the tree's limits leave them, and those leaves'
     // limit evicts them: the miner keeps what is used, and counts what it lets go.
-    for t in StateTable::ALL {
+    // The audit join is fixed in size, outside the budget, and this traffic has no audit
+    // records.
+    for t in StateTable::ALL
+        .into_iter()
+        .filter(|&t| t != StateTable::AuditEvents)
+    {
         let useful = if t == StateTable::Templates {
             100
         } else {

@@ -528,3 +528,42 @@ fn ecs_alert_lines_use_only_ecs_fields_of_their_types() {
     );
     assert!(correlation["event"]["start"].is_string());
 }
+
+/// Sigma's `process_creation` rules on a host with only auditd: the SYSCALL and EXECVE records
+/// of one `execve` are joined (the arguments decoded from auditd's hex) and the shipped
+/// Sysmon-for-Linux rules run on the joined record; the alert shows the record that completed
+/// it. Without its SYSCALL, an EXECVE alone is no process creation.
+#[test]
+fn process_creation_rules_run_on_auditd_records() {
+    let hex = |s: &str| s.bytes().map(|b| format!("{b:02X}")).collect::<String>();
+    let syscall = "<85>Dec  7 10:00:00 web1 audisp-syslog: type=SYSCALL \
+        msg=audit(1765101600.120:777): arch=c000003e syscall=59 success=yes exit=0 ppid=900 \
+        pid=901 auid=1000 uid=1000 comm=\"gawk\" exe=\"/usr/bin/gawk\" key=(null)";
+    let execve = format!(
+        "<85>Dec  7 10:00:00 web1 audisp-syslog: type=EXECVE \
+         msg=audit(1765101600.120:777): argc=2 a0=\"gawk\" a1={}",
+        hex("BEGIN {system(\"/bin/sh -i\")}")
+    );
+    let alerts = ingest_offline(
+        &["detect", "--rules", ALL_RULES],
+        &format!("{syscall}\n{execve}\n"),
+    );
+    let rules: Vec<&str> = alerts.iter().map(|a| a["rule"].as_str().unwrap()).collect();
+    assert!(
+        rules.contains(&"Suspicious Invocation of Shell via AWK - Linux"),
+        "{alerts:#?}"
+    );
+    let alert = alerts
+        .iter()
+        .find(|a| a["rule"] == "Suspicious Invocation of Shell via AWK - Linux")
+        .unwrap();
+    assert_eq!(alert["message"], execve.as_str());
+    // The EXECVE alone (its SYSCALL lost): no process creation.
+    let alone = ingest_offline(&["detect", "--rules", ALL_RULES], &format!("{execve}\n"));
+    assert!(
+        alone
+            .iter()
+            .all(|a| a["rule"] != "Suspicious Invocation of Shell via AWK - Linux"),
+        "{alone:#?}"
+    );
+}

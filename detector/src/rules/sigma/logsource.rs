@@ -25,7 +25,7 @@ pub struct LogsourceMap {
     /// facility and mnemonic (`ASA-111008`).
     pub tagged_services: Vec<(String, String, Vec<String>)>,
     /// Category -> the events of it.
-    pub categories: Vec<(String, CategorySource)>,
+    pub categories: Vec<(String, Vec<CategorySource>)>,
     /// Field names read as others, for the rules of a log source.
     pub field_names: Vec<super::pipeline::FieldName>,
     /// The values of `expand`'s placeholders (`%admins%`): the pipelines' `vars`.
@@ -92,8 +92,8 @@ impl ServiceSource {
 pub(super) struct Gate {
     /// Its product takes only messages with a Cisco-style tag.
     pub(super) tagged: bool,
-    /// The events it is limited to (from `logsource.category`).
-    pub(super) category: Option<CategorySource>,
+    /// The events it is limited to (from `logsource.category`): those of any of these.
+    pub(super) category: Option<Vec<CategorySource>>,
     /// The messages it is limited to (from `logsource.service`).
     pub(super) service: Option<ServiceSource>,
 }
@@ -107,7 +107,10 @@ impl Gate {
     /// Whether it lets `e` through.
     pub(super) fn takes(&self, e: &Event<'_>) -> bool {
         (!self.tagged || e.cisco.is_some())
-            && self.category.as_ref().is_none_or(|c| c.takes(e))
+            && self
+                .category
+                .as_ref()
+                .is_none_or(|cs| cs.iter().any(|c| c.takes(e)))
             && self
                 .service
                 .as_ref()
@@ -127,8 +130,8 @@ fn tag_is(want: &[u8], c: CiscoTag<'_>) -> bool {
 }
 
 impl LogsourceMap {
-    /// The events of `category`, if the table has it.
-    pub fn category(&self, category: &str) -> Option<CategorySource> {
+    /// The events of `category` (any of its sources), if the table has it.
+    pub fn category(&self, category: &str) -> Option<Vec<CategorySource>> {
         self.categories
             .iter()
             .find(|(c, _)| c == category)

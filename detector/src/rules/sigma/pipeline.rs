@@ -16,7 +16,8 @@
 //!   field's name with its value (`EventID: '1'`, with a `payload`, for a category). The
 //!   shapes read: a product with no condition (every message) or `cisco_tag: '*'` (tagged
 //!   messages only); a service by `app` and `payload` alternatives; a tagged product's service
-//!   by `cisco_tag`; a category by `payload` and one field's value.
+//!   by `cisco_tag`; a category by `payload` and one field's value (or alternatives of
+//!   those).
 //! - `field_name_mapping`: `mapping` from a rule's field name to the one the events carry,
 //!   for the rules of the log source.
 //!
@@ -266,31 +267,30 @@ impl LogsourceMap {
                     replace(&mut self.payloads, (s.clone(), payload), |(x, _)| x == s);
                 }
             }
-            // A category: a payload format's events with one field's value.
+            // A category: a payload format's events with one field's value, or any of
+            // several such.
             (None, None, Some(c)) => {
-                let [m] = alternatives.as_slice() else {
-                    return Err("a category is one map of `payload` and one field".into());
-                };
-                let payload = payload_named(&strings(&m["payload"])?)?;
-                let fields: Vec<String> = keys(m).into_iter().filter(|k| k != "payload").collect();
-                let [field] = fields.as_slice() else {
-                    return Err("a category is one map of `payload` and one field".into());
-                };
-                let [value] = strings(&m[field.as_str()])?
-                    .try_into()
-                    .map_err(|_| format!("{field}: one value"))?;
-                replace(
-                    &mut self.categories,
-                    (
-                        c.clone(),
-                        CategorySource {
-                            payload,
-                            field: field.clone(),
-                            value,
-                        },
-                    ),
-                    |(x, _)| x == c,
-                );
+                if alternatives.is_empty() {
+                    return Err("a category is a map of `payload` and one field".into());
+                }
+                let mut sources = Vec::new();
+                for m in &alternatives {
+                    let payload = payload_named(&strings(&m["payload"])?)?;
+                    let fields: Vec<String> =
+                        keys(m).into_iter().filter(|k| k != "payload").collect();
+                    let [field] = fields.as_slice() else {
+                        return Err("a category is a map of `payload` and one field".into());
+                    };
+                    let [value] = strings(&m[field.as_str()])?
+                        .try_into()
+                        .map_err(|_| format!("{field}: one value"))?;
+                    sources.push(CategorySource {
+                        payload,
+                        field: field.clone(),
+                        value,
+                    });
+                }
+                replace(&mut self.categories, (c.clone(), sources), |(x, _)| x == c);
             }
             _ => {
                 return Err(
