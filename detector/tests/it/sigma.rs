@@ -1355,6 +1355,53 @@ fn every_sigmahq_sysmon_rule_loads_and_fires_on_its_event() {
     for (file, hit, miss) in &cases {
         each_fires_on_its_own(&rules, file, hit, miss);
     }
+    // The same process creations on a host with only auditd: a SYSCALL and its EXECVE (the
+    // arguments hex-encoded, as auditd writes those with a space or a quote), joined.
+    let auditd = |image: &str, cl: &str| {
+        use detector::engine::audit_join::AuditJoin;
+        let hex = |s: &str| s.bytes().map(|b| format!("{b:02X}")).collect::<String>();
+        let comm = image.rsplit('/').next().unwrap_or(image);
+        let syscall = format!(
+            "<85>Nov 22 10:00:00 web1 audisp-syslog: type=SYSCALL msg=audit(1700000000.1:77): \
+             arch=c000003e syscall=59 success=yes exit=0 ppid=1 pid=2 auid=0 uid=0 \
+             comm=\"{comm}\" exe=\"{image}\""
+        );
+        let args: Vec<String> = cl
+            .split(' ')
+            .enumerate()
+            .map(|(i, a)| format!("a{i}={}", hex(a)))
+            .collect();
+        let execve = format!(
+            "<85>Nov 22 10:00:00 web1 audisp-syslog: type=EXECVE msg=audit(1700000000.1:77): \
+             argc={} {}",
+            args.len(),
+            args.join(" ")
+        );
+        let mut join = AuditJoin::new();
+        let opts = ParseOptions::default();
+        assert!(join.add(&parse(syscall.as_bytes(), &opts), 0).is_none());
+        let joined = join
+            .add(&parse(execve.as_bytes(), &opts), 1)
+            .expect("joined");
+        String::from_utf8(joined.to_vec()).unwrap()
+    };
+    let from_exec = |line: &str| -> (String, String) {
+        // Back from the Sysmon event to its Image and CommandLine.
+        let value = |name: &str| {
+            let tag = format!("<Data Name=\"{name}\">");
+            let start = line.find(&tag).unwrap() + tag.len();
+            line[start..start + line[start..].find("</Data>").unwrap()].to_string()
+        };
+        (value("Image"), value("CommandLine"))
+    };
+    for (file, hit, miss) in cases
+        .iter()
+        .filter(|(f, _, _)| f.starts_with("proc_creation"))
+    {
+        let (hi, hc) = from_exec(hit);
+        let (mi, mc) = from_exec(miss);
+        each_fires_on_its_own(&rules, file, &auditd(&hi, &hc), &auditd(&mi, &mc));
+    }
     let sudoers = by_file(&rules, "proc_creation_lnx_susp_process_reading_sudoers.yml");
     // The same fields in another category's event (a file made), or as key=value text.
     assert!(!fires_both(
