@@ -391,13 +391,24 @@ impl Engine {
     }
 
     /// Nothing arrived at `now_ns` (the caller's arrival clock): runs the checks that depend on
-    /// time alone, such as silences (at most once a second). Cheap when nothing is due.
+    /// time alone, silences and correlation windows judged at their end (at most once a
+    /// second). Cheap when nothing is due.
     pub fn tick(&mut self, now_ns: u64, out: &mut Alerts) {
         let now_ns = self.time.now(now_ns);
-        if self.silences.rules().is_empty() || now_ns < self.last_check_ns + 1_000_000_000 {
+        if (self.silences.rules().is_empty() && !self.correlations.has_windows())
+            || now_ns < self.last_check_ns + 1_000_000_000
+        {
             return;
         }
         self.last_check_ns = now_ns;
+        // Correlations judged at their windows' end.
+        self.correlations.tick(now_ns, |a| {
+            let mut alert = Alert::new(RuleRef::Correlation(a.rule as u32), None, a.last_ns, None)
+                .with_key(a.group);
+            alert.count = u32::try_from(a.count).unwrap_or(u32::MAX);
+            alert.first_ns = a.first_ns;
+            out.push(alert);
+        });
         self.silences.check(now_ns, |a| {
             let secs = u32::try_from(a.quiet_ns / 1_000_000_000).unwrap_or(u32::MAX);
             let mut alert =

@@ -12,8 +12,9 @@
 //!     condition: {gte: 10}
 //! ```
 //!
-//! Conditions `gte` and `gt` are supported (an alert the moment the count gets there); `lt`,
-//! `lte`, `eq` and ranges need the end of a window and are rejected. `value_sum` and
+//! Conditions `gte` and `gt` fire the moment the count gets there. An `event_count` with `lt`,
+//! `lte`, `eq` or a range is judged when its window ends (a window starts at a group's first
+//! match and lasts the timespan; [`CorrelationEngine::tick`]); the other kinds refuse those. `value_sum` and
 //! `value_avg` read their `field` as a number (events where it is not one are not counted)
 //! over the timespan in [`SUM_BUCKETS`] steps. Time is the event's own
 //! timestamp, or the arrival time passed in when it has none. State per group lives in a fixed
@@ -80,7 +81,36 @@ pub struct CorrelationRule {
     /// For `value_sum` and `value_avg`: the bound, and whether it must be exceeded (`gt`)
     /// rather than reached (`gte`).
     bound: (f64, bool),
+    /// For an `event_count` judged at the end of its window (`lt`, `lte`, `eq`, a range): the
+    /// counts that fire.
+    window: Option<CountRange>,
     value_field: Option<Field>,
+}
+
+/// The counts a condition admits: at least `gte`, at most `lte`, exactly `eq`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CountRange {
+    /// `gte` (or `gt` + 1).
+    pub gte: Option<u64>,
+    /// `lte` (or `lt` - 1).
+    pub lte: Option<u64>,
+    /// `eq`.
+    pub eq: Option<u64>,
+}
+
+impl CountRange {
+    /// Whether it can only be judged when the window ends: it has an upper bound or an
+    /// exact count.
+    fn at_window_end(&self) -> bool {
+        self.lte.is_some() || self.eq.is_some()
+    }
+
+    /// Whether `n` is admitted.
+    pub fn holds(&self, n: u64) -> bool {
+        self.gte.is_none_or(|g| n >= g)
+            && self.lte.is_none_or(|l| n <= l)
+            && self.eq.is_none_or(|e| n == e)
+    }
 }
 
 impl CorrelationRule {
@@ -159,6 +189,7 @@ impl CorrelationRule {
         let cond = &c["condition"];
         let mut value_field = None;
         let mut bound = None;
+        let mut window = None;
         let threshold = match kind {
             Kind::Temporal | Kind::TemporalOrdered => indexes.len() as u64,
             Kind::ValueSum | Kind::ValueAvg => {
@@ -201,18 +232,30 @@ impl CorrelationRule {
                 let map = cond
                     .as_mapping()
                     .ok_or_else(|| err("correlation.condition", "missing".into()))?;
-                let mut threshold = None;
+                let mut range = CountRange::default();
                 for (k, v) in map {
+                    let count = || {
+                        v.as_u64().ok_or_else(|| {
+                            err("correlation.condition", format!("{v:?} is not a count"))
+                        })
+                    };
                     match k.as_str() {
-                        Some("gte") => threshold = v.as_u64(),
-                        Some("gt") => threshold = v.as_u64().map(|n| n + 1),
+                        Some("gte") => range.gte = Some(count()?),
+                        Some("gt") => range.gte = Some(count()? + 1),
+                        Some("lte") => range.lte = Some(count()?),
+                        Some("lt") => {
+                            range.lte = Some(count()?.checked_sub(1).ok_or_else(|| {
+                                err("correlation.condition.lt", "no count is below 0".into())
+                            })?)
+                        }
+                        Some("eq") => range.eq = Some(count()?),
                         Some("field") if kind == Kind::ValueCount => {
                             value_field = v.as_str().map(Field::from_name);
                         }
                         Some(other) => {
                             return Err(err(
                                 &format!("correlation.condition.{other}"),
-                                "only gte and gt can fire on a stream (lt, lte, eq and ranges need the end of a window)".into(),
+                                "not a condition (gt, gte, lt, lte, eq)".into(),
                             ));
                         }
                         None => {
@@ -226,12 +269,23 @@ impl CorrelationRule {
                         "value_count needs a field".into(),
                     ));
                 }
-                threshold.filter(|n| *n >= 1).ok_or_else(|| {
-                    err(
-                        "correlation.condition",
-                        "needs gte or gt with a count".into(),
-                    )
-                })?
+                if range.at_window_end() {
+                    if kind != Kind::EventCount {
+                        return Err(err(
+                            "correlation.condition",
+                            "lt, lte, eq and ranges are read for event_count only".into(),
+                        ));
+                    }
+                    window = Some(range);
+                    1
+                } else {
+                    range.gte.filter(|n| *n >= 1).ok_or_else(|| {
+                        err(
+                            "correlation.condition",
+                            "needs gte or gt with a count, or lt, lte or eq".into(),
+                        )
+                    })?
+                }
             }
         };
         Ok(Self {
@@ -247,6 +301,7 @@ impl CorrelationRule {
             timespan_ns,
             threshold,
             bound: bound.unwrap_or((0.0, false)),
+            window,
             value_field,
         })
     }
@@ -325,6 +380,10 @@ pub struct CorrelationAlert<'g> {
     pub last_ns: u64,
 }
 
+/// A group of an `event_count` judged at its window's end: when the window started, the count,
+/// the group text's length, then the text (at most [`CorrelationEngine::GROUP_MAX`] bytes).
+const WINDOW_WORDS: usize = 3 + CorrelationEngine::GROUP_MAX / 8;
+
 /// A time slot of a temporal group that no match has filled.
 const NONE: u64 = u64::MAX;
 
@@ -365,6 +424,11 @@ impl CorrelationEngine {
             Kind::Temporal | Kind::TemporalOrdered => rule.rules.len(),
             Kind::ValueSum | Kind::ValueAvg => 3 * SUM_BUCKETS,
         }
+        .max(if rule.window.is_some() {
+            WINDOW_WORDS
+        } else {
+            0
+        })
     }
 
     /// An engine whose groups stay within `budget_bytes` in all (split evenly over the rules).
@@ -467,6 +531,29 @@ impl CorrelationEngine {
                 };
                 w.fill(empty);
             }
+            if let Some(range) = rule.window {
+                // Judged at the window's end (tick); a match after it ends judges it first.
+                if !entry.fresh && t.saturating_sub(w[0]) > rule.timespan_ns {
+                    if range.holds(w[1]) {
+                        load_text(w, &mut self.group);
+                        alert(CorrelationAlert {
+                            rule: ci,
+                            count: w[1],
+                            group: &self.group,
+                            first_ns: w[0],
+                            last_ns: w[0] + rule.timespan_ns,
+                        });
+                    }
+                    w.fill(0);
+                }
+                if w[1] == 0 {
+                    w[0] = t;
+                    group_text(rule, e, &mut self.group);
+                    store_text(w, &self.group);
+                }
+                w[1] += 1;
+                continue;
+            }
             let fired = match rule.kind {
                 Kind::EventCount => {
                     let (head, times) = w.split_at_mut(2);
@@ -559,26 +646,88 @@ impl CorrelationEngine {
                 }
             };
             if let Some((count, first_ns)) = fired {
-                let group = &mut self.group;
-                group.clear();
-                for (i, f) in rule.group_by.iter().enumerate() {
-                    if i > 0 && group.len() < Self::GROUP_MAX {
-                        group.push(b',');
-                    }
-                    f.any_value(e, |v| {
-                        let room = Self::GROUP_MAX - group.len();
-                        group.extend_from_slice(&v[..v.len().min(room)]);
-                        true
-                    });
-                }
+                group_text(rule, e, &mut self.group);
                 alert(CorrelationAlert {
                     rule: ci,
                     count,
-                    group,
+                    group: &self.group,
                     first_ns,
                     last_ns: t,
                 });
             }
         }
     }
+
+    /// Judges the windows of the `event_count` rules with an end-of-window condition (`lt`,
+    /// `lte`, `eq`, a range) that ended by `now_ns`: an alert for each whose count the
+    /// condition admits; every ended window is let go. Call it now and again (once a second);
+    /// a window that a later match finds ended is judged then.
+    pub fn tick(&mut self, now_ns: u64, mut alert: impl FnMut(CorrelationAlert<'_>)) {
+        for ci in 0..self.rules.len() {
+            let rule = &self.rules[ci];
+            let Some(range) = rule.window else {
+                continue;
+            };
+            let st = &mut self.state[ci];
+            for slot in 0..st.table.capacity() {
+                let Some(key) = st.table.key_at(slot) else {
+                    continue;
+                };
+                let w = &st.words[slot * st.stride..(slot + 1) * st.stride];
+                if now_ns.saturating_sub(w[0]) <= rule.timespan_ns {
+                    continue;
+                }
+                if range.holds(w[1]) {
+                    load_text(w, &mut self.group);
+                    alert(CorrelationAlert {
+                        rule: ci,
+                        count: w[1],
+                        group: &self.group,
+                        first_ns: w[0],
+                        last_ns: w[0] + rule.timespan_ns,
+                    });
+                }
+                st.table.remove(key);
+            }
+        }
+    }
+
+    /// Whether some rule judges its windows at their end ([`CorrelationEngine::tick`]).
+    pub fn has_windows(&self) -> bool {
+        self.rules.iter().any(|r| r.window.is_some())
+    }
+}
+
+/// The group-by values of `e` for `rule`, comma-separated, cut at
+/// [`CorrelationEngine::GROUP_MAX`] bytes, into `out`.
+fn group_text(rule: &CorrelationRule, e: &Event<'_>, out: &mut Vec<u8>) {
+    out.clear();
+    for (i, f) in rule.group_by.iter().enumerate() {
+        if i > 0 && out.len() < CorrelationEngine::GROUP_MAX {
+            out.push(b',');
+        }
+        f.any_value(e, |v| {
+            let room = CorrelationEngine::GROUP_MAX - out.len();
+            out.extend_from_slice(&v[..v.len().min(room)]);
+            true
+        });
+    }
+}
+
+/// Keeps `text` in a window group's words (its length in `w[2]`, the bytes from `w[3]`).
+fn store_text(w: &mut [u64], text: &[u8]) {
+    let room = (w.len() - 3) * 8;
+    let text = &text[..text.len().min(room)];
+    w[2] = text.len() as u64;
+    w[3..].fill(0);
+    for (i, &b) in text.iter().enumerate() {
+        w[3 + i / 8] |= u64::from(b) << (8 * (i % 8));
+    }
+}
+
+/// The text [`store_text`] kept, into `out`.
+fn load_text(w: &[u64], out: &mut Vec<u8>) {
+    out.clear();
+    let n = (w[2] as usize).min((w.len() - 3) * 8);
+    out.extend((0..n).map(|i| (w[3 + i / 8] >> (8 * (i % 8))) as u8));
 }

@@ -152,14 +152,14 @@ fn temporal_in_any_order_and_in_order() {
 fn unsupported_correlations_are_rejected_naming_the_construct() {
     let base = RULES.split("---\ntitle: Brute force").next().unwrap();
     let bad = format!(
-        "{base}---\ntitle: x\ncorrelation:\n    type: event_count\n    rules: [failed_password]\n    timespan: 1m\n    condition: {{lt: 5}}\n"
+        "{base}---\ntitle: x\ncorrelation:\n    type: event_count\n    rules: [failed_password]\n    timespan: 1m\n    condition: {{between: 5}}\n"
     );
     let loaded = load(&bad);
     assert_eq!(loaded.errors.len(), 1);
     assert!(
         loaded.errors[0]
             .to_string()
-            .contains("correlation.condition.lt"),
+            .contains("correlation.condition.between"),
         "{}",
         loaded.errors[0]
     );
@@ -278,4 +278,124 @@ fn value_sum_and_value_avg_of_a_numeric_field() {
             loaded.errors[0]
         );
     }
+}
+
+const WINDOWS: &str = r#"
+title: Login
+name: login
+logsource: {product: linux}
+detection:
+    sel: {action: login}
+    condition: sel
+---
+title: Few logins per host
+correlation:
+    type: event_count
+    rules: [login]
+    group-by: [host]
+    timespan: 1m
+    condition: {lt: 3}
+---
+title: Exactly two logins per host
+correlation:
+    type: event_count
+    rules: [login]
+    group-by: [host]
+    timespan: 1m
+    condition: {eq: 2}
+---
+title: Between two and four logins per host
+correlation:
+    type: event_count
+    rules: [login]
+    group-by: [host]
+    timespan: 1m
+    condition: {gt: 1, lte: 4}
+"#;
+
+/// `event_count` with `lt`, `eq` or a range: judged when the group's window (from its first
+/// match, a timespan long) ends, at a tick or at a later match; the window then starts again.
+#[test]
+fn end_of_window_conditions_are_judged_when_the_window_ends() {
+    let loaded = load(WINDOWS);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let titles: Vec<String> = loaded
+        .correlations
+        .iter()
+        .map(|c| c.title.clone())
+        .collect();
+    let set = SigmaSet::new(loaded.rules.clone());
+    let mut engine = CorrelationEngine::new(loaded.correlations, loaded.rules.len(), 1000);
+    let mut scratch = SigmaScratch::default();
+    let mut fired: Vec<(String, String, u64)> = Vec::new();
+    let s = 1_000_000_000u64;
+    let mut feed = |engine: &mut CorrelationEngine, host: &str, at: u64| {
+        let line = format!("<14>1 - {host} app - - - action=login user=x");
+        let e = parse(line.as_bytes(), &ParseOptions::default());
+        let mut hits = Vec::new();
+        set.for_each_match(&e, &mut scratch, |r| hits.push(r));
+        let mut out = Vec::new();
+        for r in hits {
+            engine.on_match(r, &e, at, |a| {
+                out.push((
+                    a.rule,
+                    String::from_utf8_lossy(a.group).into_owned(),
+                    a.count,
+                ))
+            });
+        }
+        out
+    };
+    // h1: one login; h2: two; h3: five.
+    for (host, n) in [("h1", 1), ("h2", 2), ("h3", 5)] {
+        for i in 0..n {
+            assert!(
+                feed(&mut engine, host, i * s).is_empty(),
+                "nothing before the end"
+            );
+        }
+    }
+    let tick = |engine: &mut CorrelationEngine, at: u64, fired: &mut Vec<(String, String, u64)>| {
+        engine.tick(at, |a| {
+            fired.push((
+                titles[a.rule].clone(),
+                String::from_utf8_lossy(a.group).into_owned(),
+                a.count,
+            ))
+        });
+    };
+    tick(&mut engine, 30 * s, &mut fired);
+    tick(&mut engine, 59 * s, &mut fired);
+    tick(&mut engine, 61 * s, &mut fired);
+    fired.sort();
+    let want = |t: &str, h: &str, n: u64| (t.to_string(), h.to_string(), n);
+    assert_eq!(
+        fired,
+        [
+            want("Between two and four logins per host", "h2", 2),
+            want("Exactly two logins per host", "h2", 2),
+            want("Few logins per host", "h1", 1),
+            want("Few logins per host", "h2", 2),
+        ]
+    );
+    // Ended windows are let go: another tick says nothing more.
+    tick(&mut engine, 200 * s, &mut fired);
+    assert_eq!(fired.len(), 4);
+    // A match after a window ended (before any tick) judges it first, then starts anew.
+    assert!(feed(&mut engine, "h4", 0).is_empty());
+    let judged = feed(&mut engine, "h4", 70 * s);
+    let names: Vec<&str> = judged.iter().map(|(r, _, _)| titles[*r].as_str()).collect();
+    assert_eq!(names, ["Few logins per host"]);
+    // Other kinds refuse them.
+    let base = WINDOWS.split("---\ntitle: Few").next().unwrap();
+    let bad = format!(
+        "{base}---\ntitle: x\ncorrelation:\n    type: value_count\n    rules: [login]\n    \
+         timespan: 1m\n    condition: {{field: user, lt: 3}}\n"
+    );
+    let loaded = load(&bad);
+    assert!(
+        loaded.errors[0].to_string().contains("event_count only"),
+        "{}",
+        loaded.errors[0]
+    );
 }
