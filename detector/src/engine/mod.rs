@@ -403,11 +403,7 @@ impl Engine {
         self.last_check_ns = now_ns;
         // Correlations judged at their windows' end.
         self.correlations.tick(now_ns, |a| {
-            let mut alert = Alert::new(RuleRef::Correlation(a.rule as u32), None, a.last_ns, None)
-                .with_key(a.group);
-            alert.count = u32::try_from(a.count).unwrap_or(u32::MAX);
-            alert.first_ns = a.first_ns;
-            out.push(alert);
+            out.push(window_alert(&a));
         });
         self.silences.check(now_ns, |a| {
             let secs = u32::try_from(a.quiet_ns / 1_000_000_000).unwrap_or(u32::MAX);
@@ -416,6 +412,14 @@ impl Engine {
             alert.count = secs;
             alert.first_ns = now_ns.saturating_sub(a.quiet_ns);
             out.push(alert);
+        });
+    }
+
+    /// The input is over (an offline run's end of file): judges every correlation window
+    /// still open, as if its time had passed.
+    pub fn finish(&mut self, out: &mut Alerts) {
+        self.correlations.tick(u64::MAX, |a| {
+            out.push(window_alert(&a));
         });
     }
 
@@ -470,6 +474,16 @@ impl Engine {
     pub fn distinct_sources(&self) -> &SourceCount {
         &self.senders.distinct
     }
+}
+
+/// The alert of a correlation judged at its window's end: no message of the batch completed
+/// it.
+fn window_alert(a: &crate::rules::correlation::CorrelationAlert<'_>) -> Alert {
+    let mut alert =
+        Alert::new(RuleRef::Correlation(a.rule as u32), None, a.last_ns, None).with_key(a.group);
+    alert.count = u32::try_from(a.count).unwrap_or(u32::MAX);
+    alert.first_ns = a.first_ns;
+    alert
 }
 
 #[cfg(test)]

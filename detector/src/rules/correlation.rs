@@ -661,7 +661,8 @@ impl CorrelationEngine {
     /// Judges the windows of the `event_count` rules with an end-of-window condition (`lt`,
     /// `lte`, `eq`, a range) that ended by `now_ns`: an alert for each whose count the
     /// condition admits; every ended window is let go. Call it now and again (once a second);
-    /// a window that a later match finds ended is judged then.
+    /// a window that a later match finds ended is judged then. `u64::MAX` judges every open
+    /// window (the input is over).
     pub fn tick(&mut self, now_ns: u64, mut alert: impl FnMut(CorrelationAlert<'_>)) {
         for ci in 0..self.rules.len() {
             let rule = &self.rules[ci];
@@ -674,7 +675,7 @@ impl CorrelationEngine {
                     continue;
                 };
                 let w = &st.words[slot * st.stride..(slot + 1) * st.stride];
-                if now_ns.saturating_sub(w[0]) <= rule.timespan_ns {
+                if now_ns != u64::MAX && now_ns.saturating_sub(w[0]) <= rule.timespan_ns {
                     continue;
                 }
                 if range.holds(w[1]) {

@@ -160,15 +160,7 @@ pub(crate) fn detect_lines(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let mut alerts = Alerts::new(ALERTS_PER_BATCH);
     let mut index: Vec<FieldIndex> = (0..MAX_BATCH).map(|_| FieldIndex::default()).collect();
     let mut out = BufWriter::new(std::io::stdout().lock());
-    let observer = Observer::this_host();
-    let run_id = format!(
-        "{:x}-{}",
-        SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-        std::process::id()
-    );
-    let mut raised = 0u64;
+    let mut writer = AlertLines::new(args.alert_format);
     for_each_batch(args.input.as_deref(), |lines| {
         parsing.refresh_calendar(ingest::datapath::pipeline::monotonic_ns());
         let opts = *parsing.for_port(514);
@@ -188,25 +180,64 @@ pub(crate) fn detect_lines(args: DetectArgs) -> anyhow::Result<ExitCode> {
             let message = a
                 .input
                 .map_or(&[][..], |i| lines[usize::from(i)].as_slice());
-            // Offline: no sender.
-            let facts = AlertFacts::of_alert(a, message, None);
-            let line = match args.alert_format {
-                AlertFormat::Native => alert_json(&rules, a.rule, &facts),
-                AlertFormat::Ecs => {
-                    raised += 1;
-                    let event = a.input.map(|i| &batch[usize::from(i)].event);
-                    let meta = rule_meta(&rules, a.rule);
-                    let id = format!("{run_id}-{raised}");
-                    alert_ecs(&meta, &facts, event, &id, &observer, SystemTime::now())
-                }
-            };
-            writeln!(out, "{line}")?;
+            let event = a.input.map(|i| &batch[usize::from(i)].event);
+            writeln!(out, "{}", writer.line(&rules, a, message, event))?;
         }
         alerts.clear();
         Ok(())
     })?;
+    // The input is over: correlation windows still open are judged.
+    engine.finish(&mut alerts);
+    for a in alerts.as_slice() {
+        writeln!(out, "{}", writer.line(&rules, a, &[], None))?;
+    }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// How `ingest detect` writes an alert: native, or ECS with an id unique to this run.
+struct AlertLines {
+    format: AlertFormat,
+    observer: Observer,
+    run_id: String,
+    raised: u64,
+}
+
+impl AlertLines {
+    fn new(format: AlertFormat) -> Self {
+        Self {
+            format,
+            observer: Observer::this_host(),
+            run_id: format!(
+                "{:x}-{}",
+                SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+                std::process::id()
+            ),
+            raised: 0,
+        }
+    }
+
+    /// The line of alert `a` on `message` (parsed as `event`); offline there is no sender.
+    fn line(
+        &mut self,
+        rules: &Rules,
+        a: &detector::engine::Alert,
+        message: &[u8],
+        event: Option<&detector::parse::Event<'_>>,
+    ) -> serde_json::Value {
+        let facts = AlertFacts::of_alert(a, message, None);
+        match self.format {
+            AlertFormat::Native => alert_json(rules, a.rule, &facts),
+            AlertFormat::Ecs => {
+                self.raised += 1;
+                let meta = rule_meta(rules, a.rule);
+                let id = format!("{}-{}", self.run_id, self.raised);
+                alert_ecs(&meta, &facts, event, &id, &self.observer, SystemTime::now())
+            }
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]

@@ -567,3 +567,34 @@ fn process_creation_rules_run_on_auditd_records() {
         "{alone:#?}"
     );
 }
+
+/// `ingest detect` judges correlation windows still open when its input ends: a host that
+/// logged in once in a window with `lt: 3` is reported, one that logged in three times is not.
+#[test]
+fn offline_detection_judges_open_windows_at_the_end_of_its_input() {
+    let dir = RulesDir::new(
+        "windows",
+        "few.yml",
+        "title: Login\nname: login\nlogsource: {product: linux}\n\
+         detection: {sel: {action: login}, condition: sel}\n---\n\
+         title: Few logins\ncorrelation:\n    type: event_count\n    rules: [login]\n    \
+         group-by: [host]\n    timespan: 1h\n    condition: {lt: 3}\n",
+    );
+    let line = |host: &str, min: u32| {
+        format!("<14>1 2026-12-07T10:{min:02}:00Z {host} app - - - action=login user=x\n")
+    };
+    let input: String = [
+        line("quiet", 0),
+        line("busy", 1),
+        line("busy", 2),
+        line("busy", 3),
+    ]
+    .concat();
+    let alerts = ingest_offline(&["detect", "--rules", dir.path()], &input);
+    let windows: Vec<(&str, u64)> = alerts
+        .iter()
+        .filter(|a| a["kind"] == "correlation")
+        .map(|a| (a["key"].as_str().unwrap(), a["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(windows, [("quiet", 1)], "{alerts:#?}");
+}
