@@ -1776,3 +1776,54 @@ detection:
     ));
     none_fires_on_loghub(std::slice::from_ref(&r));
 }
+
+/// `category: dns`: dnsmasq's and BIND's query log lines, read as `query`, `record_type`,
+/// `answer` and `src_ip`.
+#[test]
+fn dns_rules_read_dns_server_query_logs() {
+    let r = rule(
+        r#"
+title: DNS query for an onion address
+logsource: {category: dns}
+detection:
+    sel: {query|endswith: '.onion'}
+    condition: sel
+"#,
+    );
+    let txt = rule(
+        r#"
+title: TXT lookups from one client
+logsource: {category: dns}
+detection:
+    sel: {record_type: TXT, src_ip|cidr: 192.0.2.0/24}
+    condition: sel
+"#,
+    );
+    let dnsmasq = |kind: &str, name: &str| {
+        format!("<30>Dec  7 10:00:00 gw dnsmasq[812]: query[{kind}] {name} from 192.0.2.5")
+    };
+    let bind = |name: &str| {
+        format!(
+            "<30>Dec  7 10:00:00 ns1 named[901]: client @0x7f3a2c0 192.0.2.5#53211 ({name}): \
+             query: {name} IN A +E(0)K (10.0.0.1)"
+        )
+    };
+    assert!(fires_both(&r, &dnsmasq("A", "abcdefgh.onion")));
+    assert!(fires_both(&r, &bind("abcdefgh.onion")));
+    assert!(!fires_both(&r, &dnsmasq("A", "example.org")));
+    assert!(!fires_both(&r, &bind("onion.example.org")));
+    assert!(fires_both(&txt, &dnsmasq("TXT", "c2.example.net")));
+    assert!(!fires_both(&txt, &dnsmasq("A", "c2.example.net")));
+    // The name in a message that is no query log line.
+    assert!(!fires_both(
+        &r,
+        "<13>Dec  7 10:00:00 h app: resolving abcdefgh.onion"
+    ));
+    let reply = parse(
+        b"<30>Dec  7 10:00:00 gw dnsmasq[812]: reply c2.example.net is 198.51.100.7",
+        &ParseOptions::default(),
+    );
+    let answer = reply.fields().find(|f| f.key == b"answer").map(|f| f.value);
+    assert_eq!(answer, Some(&b"198.51.100.7"[..]));
+    none_fires_on_loghub(&[r, txt]);
+}

@@ -96,6 +96,9 @@ impl Default for FieldIndex {
     }
 }
 
+/// The field names readers give that are not in the body (beside the header names).
+const STATIC_NAMES: [&[u8]; 5] = [b"audit", b"query", b"record_type", b"answer", b"src_ip"];
+
 /// The span of `part` in `whole`, when `part` is a slice of it.
 fn span_in(part: &[u8], whole: &[u8]) -> Option<(u32, u32)> {
     let at = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
@@ -132,8 +135,14 @@ impl FieldIndex {
             let key = match (named, span_in(f.key, body)) {
                 (Some(name), _) => Key::Named(name.as_bytes()),
                 (None, Some((at, len))) => Key::Body { at, len },
-                // Not of the body: the one other name a reader gives.
-                (None, None) => Key::Named(if f.key == b"audit" { b"audit" } else { b"" }),
+                // Not of the body: one of the other names a reader gives.
+                (None, None) => Key::Named(
+                    STATIC_NAMES
+                        .iter()
+                        .find(|n| **n == f.key)
+                        .copied()
+                        .unwrap_or(b""),
+                ),
             };
             self.push(key, span_in(f.value, body), f.escaped);
         }

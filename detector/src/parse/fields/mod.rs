@@ -4,6 +4,7 @@
 
 pub mod access;
 mod cef;
+mod dns;
 mod index;
 mod json;
 mod kv;
@@ -47,6 +48,9 @@ pub fn detect_payload(body: &[u8]) -> Payload {
     }
     if access::is_access_log(b) {
         return Payload::AccessLog;
+    }
+    if dns::is_dns_log(b) {
+        return Payload::DnsLog;
     }
     Payload::Plain
 }
@@ -154,6 +158,7 @@ impl<'a> Iterator for Fields<'a> {
             (Payload::Audit, _) => self.audit_pair(),
             (Payload::EventXml, _) => self.xml_field(),
             (Payload::AccessLog, _) => self.access_field(),
+            (Payload::DnsLog, _) => self.dns_field(),
         }
     }
 }

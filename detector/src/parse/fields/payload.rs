@@ -21,11 +21,14 @@ pub enum Payload {
     /// A web server's access log line, common or combined format (`crate::parse::fields`'s
     /// `ACCESS_LOG_FIELDS`).
     AccessLog,
+    /// A DNS server's query log line (dnsmasq, BIND): `query`, `record_type`, `answer`,
+    /// `src_ip`.
+    DnsLog,
 }
 
 impl Payload {
     /// Every kind.
-    pub const ALL: [Payload; 8] = [
+    pub const ALL: [Payload; 9] = [
         Payload::Plain,
         Payload::Json,
         Payload::Cef,
@@ -34,6 +37,7 @@ impl Payload {
         Payload::Audit,
         Payload::EventXml,
         Payload::AccessLog,
+        Payload::DnsLog,
     ];
 
     /// Stable name.
@@ -47,6 +51,7 @@ impl Payload {
             Payload::Audit => "audit",
             Payload::EventXml => "event-xml",
             Payload::AccessLog => "access-log",
+            Payload::DnsLog => "dns-log",
         }
     }
 

@@ -443,3 +443,56 @@ fn access_log_lines_read_as_w3c_fields() {
     .collect::<Vec<_>>();
     assert_eq!(e, pairs(Payload::AccessLog, combined));
 }
+
+#[test]
+fn dns_query_logs_read_as_dns_fields_walked_and_indexed() {
+    for (line, want) in [
+        (
+            "query[AAAA] api.example.net from 192.0.2.5",
+            kv(&[
+                ("record_type", "AAAA"),
+                ("query", "api.example.net"),
+                ("src_ip", "192.0.2.5"),
+            ]),
+        ),
+        (
+            "reply api.example.net is 198.51.100.7",
+            kv(&[("query", "api.example.net"), ("answer", "198.51.100.7")]),
+        ),
+        (
+            "client @0x7f3a2c0 192.0.2.5#53211 (a.example): query: a.example IN TXT + (10.0.0.1)",
+            kv(&[
+                ("src_ip", "192.0.2.5"),
+                ("query", "a.example"),
+                ("record_type", "TXT"),
+            ]),
+        ),
+    ] {
+        assert_eq!(detect_payload(line.as_bytes()), Payload::DnsLog, "{line}");
+        assert_eq!(pairs(Payload::DnsLog, line), want, "{line}");
+        let full = format!("<30>Dec  7 10:00:00 gw dnsmasq[1]: {line}");
+        let mut index = FieldIndex::default();
+        let e = crate::parse::parse_indexed(
+            full.as_bytes(),
+            &crate::parse::ParseOptions::default(),
+            &mut index,
+        );
+        let indexed: Vec<(String, String)> = e
+            .fields()
+            .map(|f| {
+                (
+                    String::from_utf8_lossy(f.key).into_owned(),
+                    String::from_utf8_lossy(f.value).into_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(indexed, want, "indexed: {line}");
+    }
+    for not in [
+        &b"client connected from 192.0.2.5"[..],
+        b"query done",
+        b"reply later",
+    ] {
+        assert_ne!(detect_payload(not), Payload::DnsLog, "{not:?}");
+    }
+}
