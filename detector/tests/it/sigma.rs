@@ -1827,3 +1827,43 @@ detection:
     assert_eq!(answer, Some(&b"198.51.100.7"[..]));
     none_fires_on_loghub(&[r, txt]);
 }
+
+/// `category: proxy`: squid's native access log lines, read as Sigma's proxy fields.
+#[test]
+fn proxy_rules_read_squid_access_logs() {
+    let r = rule(
+        r#"
+title: Executable download through the proxy
+logsource: {category: proxy}
+detection:
+    sel:
+        c-uri-stem|endswith: ['.exe', '.ps1']
+        cs-method: GET
+    ok: {sc-status: 200}
+    condition: sel and ok
+"#,
+    );
+    let squid = |uri: &str, status: u16| {
+        format!(
+            "<22>Dec  7 10:00:00 proxy1 squid[3001]: 1765101600.123    150 192.0.2.5 \
+             TCP_MISS/{status} 5120 GET {uri} - HIER_DIRECT/198.51.100.7 text/html"
+        )
+    };
+    assert!(fires_both(
+        &r,
+        &squid("http://dl.example.net/x/setup.exe?id=7", 200)
+    ));
+    assert!(!fires_both(
+        &r,
+        &squid("http://dl.example.net/x/setup.exe", 404)
+    ));
+    assert!(!fires_both(
+        &r,
+        &squid("http://dl.example.net/x/readme.txt", 200)
+    ));
+    assert!(!fires_both(
+        &r,
+        "<13>Dec  7 10:00:00 h app: fetched http://dl.example.net/setup.exe status 200"
+    ));
+    none_fires_on_loghub(std::slice::from_ref(&r));
+}

@@ -249,7 +249,7 @@ pub(crate) struct ParseArgs {
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     format: FormatArg,
     /// Payload format of the body: auto, plain, json, cef, leef, kv, audit, event-xml,
-    /// access-log, dns-log.
+    /// access-log, dns-log, proxy-log.
     #[arg(long, default_value = "auto")]
     payload: String,
     /// Year for BSD timestamps without one (default: none, so they get no timestamp_ns).

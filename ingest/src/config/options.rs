@@ -153,7 +153,7 @@ options! {
         [long, default_value_t = Config::default().max_message_len];
     /// Parse messages to PORT as FORMAT (`auto`, `rfc5424`, `rfc3164`, `raw`), optionally with
     /// a fixed payload format (`plain`, `json`, `cef`, `leef`, `kv`, `audit`, `event-xml`,
-    /// `access-log`, `dns-log`):
+    /// `access-log`, `dns-log`, `proxy-log`):
     /// `5514=rfc3164/cef`.
     format_for: Vec<String> = Vec::new(), [long, value_name = "PORT=FORMAT[/PAYLOAD]"];
     /// The time zone of the senders' clocks, for RFC 3164 timestamps (which name none): a tz

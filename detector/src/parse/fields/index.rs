@@ -5,6 +5,7 @@ use super::cef::cef_scan;
 use super::json::json_scan;
 use super::lex::*;
 use super::payload::Payload;
+use super::proxy::PROXY_FIELDS;
 use super::walker::{CEF_HEADER, Field, Fields, LEEF_HEADER, State};
 
 /// Fields a [`FieldIndex`] holds; readers walk the body again past them.
@@ -127,6 +128,8 @@ impl FieldIndex {
                 (Payload::Leef, State::Header(i)) => LEEF_HEADER.get(i).copied(),
                 (Payload::AccessLog, State::Start) => Some(ACCESS_LOG_FIELDS[0]),
                 (Payload::AccessLog, State::Header(i)) => ACCESS_LOG_FIELDS.get(i).copied(),
+                (Payload::ProxyLog, State::Start) => Some(PROXY_FIELDS[0]),
+                (Payload::ProxyLog, State::Header(i)) => PROXY_FIELDS.get(i).copied(),
                 _ => None,
             };
             let Some(f) = it.next() else {

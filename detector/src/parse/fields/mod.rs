@@ -11,6 +11,7 @@ mod kv;
 mod leef;
 mod lex;
 mod payload;
+pub mod proxy;
 mod walker;
 mod xml;
 
@@ -46,13 +47,28 @@ pub fn detect_payload(body: &[u8]) -> Payload {
     if key > 0 && b.get(key) == Some(&b'=') {
         return Payload::Kv;
     }
+    match b.first() {
+        // The line formats of servers, told by their first byte before anything is read.
+        Some(c) if c.is_ascii_hexdigit() || *c == b':' => server_line(b),
+        Some(b'q' | b'r' | b'c') if dns::is_dns_log(b) => Payload::DnsLog,
+        _ => Payload::Plain,
+    }
+}
+
+/// An access log line (its client's address first) or a squid line (its time first), else
+/// plain. Out of line: most bodies never get here.
+#[inline(never)]
+fn server_line(b: &[u8]) -> Payload {
     if access::is_access_log(b) {
-        return Payload::AccessLog;
+        Payload::AccessLog
+    } else if proxy::is_squid_log(b) {
+        Payload::ProxyLog
+    } else if dns::is_dns_log(b) {
+        // BIND's and dnsmasq's lines start with a letter that is also a hex digit (`c`).
+        Payload::DnsLog
+    } else {
+        Payload::Plain
     }
-    if dns::is_dns_log(b) {
-        return Payload::DnsLog;
-    }
-    Payload::Plain
 }
 
 /// Whether a kernel message's body is a netfilter log line (iptables' or nftables' `LOG`
@@ -159,6 +175,7 @@ impl<'a> Iterator for Fields<'a> {
             (Payload::EventXml, _) => self.xml_field(),
             (Payload::AccessLog, _) => self.access_field(),
             (Payload::DnsLog, _) => self.dns_field(),
+            (Payload::ProxyLog, _) => self.proxy_field(),
         }
     }
 }

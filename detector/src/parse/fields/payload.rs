@@ -24,11 +24,14 @@ pub enum Payload {
     /// A DNS server's query log line (dnsmasq, BIND): `query`, `record_type`, `answer`,
     /// `src_ip`.
     DnsLog,
+    /// A web proxy's access log line, squid's native format (`c-ip`, `cs-method`, `c-uri`,
+    /// `cs-host`, `sc-status` ...).
+    ProxyLog,
 }
 
 impl Payload {
     /// Every kind.
-    pub const ALL: [Payload; 9] = [
+    pub const ALL: [Payload; 10] = [
         Payload::Plain,
         Payload::Json,
         Payload::Cef,
@@ -38,6 +41,7 @@ impl Payload {
         Payload::EventXml,
         Payload::AccessLog,
         Payload::DnsLog,
+        Payload::ProxyLog,
     ];
 
     /// Stable name.
@@ -52,6 +56,7 @@ impl Payload {
             Payload::EventXml => "event-xml",
             Payload::AccessLog => "access-log",
             Payload::DnsLog => "dns-log",
+            Payload::ProxyLog => "proxy-log",
         }
     }
 

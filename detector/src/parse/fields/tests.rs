@@ -496,3 +496,55 @@ fn dns_query_logs_read_as_dns_fields_walked_and_indexed() {
         assert_ne!(detect_payload(not), Payload::DnsLog, "{not:?}");
     }
 }
+
+#[test]
+fn squid_lines_read_as_proxy_fields_walked_and_indexed() {
+    let line = "1765101600.123    150 192.0.2.5 TCP_MISS/200 5120 GET \
+                http://dl.example.net/x/a.exe?id=7 - HIER_DIRECT/198.51.100.7 text/html";
+    assert_eq!(detect_payload(line.as_bytes()), Payload::ProxyLog);
+    let want = kv(&[
+        ("time", "1765101600.123"),
+        ("elapsed", "150"),
+        ("c-ip", "192.0.2.5"),
+        ("sc-status", "200"),
+        ("sc-bytes", "5120"),
+        ("cs-method", "GET"),
+        ("c-uri", "http://dl.example.net/x/a.exe?id=7"),
+        ("cs-host", "dl.example.net"),
+        ("c-uri-stem", "/x/a.exe"),
+        ("c-uri-query", "id=7"),
+        ("cs-username", "-"),
+    ]);
+    assert_eq!(pairs(Payload::ProxyLog, line), want);
+    let full = format!("<22>Dec  7 10:00:00 proxy1 squid[1]: {line}");
+    let mut index = FieldIndex::default();
+    let e = crate::parse::parse_indexed(
+        full.as_bytes(),
+        &crate::parse::ParseOptions::default(),
+        &mut index,
+    );
+    let indexed: Vec<(String, String)> = e
+        .fields()
+        .map(|f| {
+            (
+                String::from_utf8_lossy(f.key).into_owned(),
+                String::from_utf8_lossy(f.value).into_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(indexed, want);
+    // CONNECT names host and port; short lines fail; other lines are not squid's.
+    let connect = pairs(
+        Payload::ProxyLog,
+        "1765101600.456 8 192.0.2.6 TCP_TUNNEL/200 3942 CONNECT api.example.org:443 alice",
+    );
+    assert_eq!(connect[7].1, "api.example.org");
+    assert!(!Fields::new(Payload::ProxyLog, b"1765101600.456 8").valid());
+    for not in [
+        &b"1765101600.456 8 192.0.2.6 started"[..],
+        b"12.5 percent done",
+        b"3.14 15 x tcp_miss/200",
+    ] {
+        assert_ne!(detect_payload(not), Payload::ProxyLog, "{not:?}");
+    }
+}

@@ -15,7 +15,7 @@
 //! Fields: `message` (also `msg`, `Message`) is the body, `host`/`hostname`, `app`/`appname`/
 //! `program`, `procid`/`pid`, `msgid`, `facility`, `severity`; any other name is looked up among
 //! the body's payload fields (JSON, CEF, LEEF, key=value, audit, event XML, access logs, DNS
-//! query logs) and structured-data parameters. Keywords match anywhere in the message body.
+//! query logs, squid logs) and structured-data parameters. Keywords match anywhere in the message body.
 
 mod compile;
 mod condition;
