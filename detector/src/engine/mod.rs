@@ -303,16 +303,7 @@ impl Engine {
                         template,
                     ));
                     correlations.on_match(r, e, s.now, |a| {
-                        let mut alert = Alert::new(
-                            RuleRef::Correlation(a.rule as u32),
-                            index(i),
-                            a.last_ns,
-                            template,
-                        )
-                        .with_key(a.group);
-                        alert.count = u32::try_from(a.count).unwrap_or(u32::MAX);
-                        alert.first_ns = a.first_ns;
-                        out.push(alert);
+                        out.push(correlation_alert(&a, index(i), template));
                     });
                 });
             };
@@ -403,7 +394,7 @@ impl Engine {
         self.last_check_ns = now_ns;
         // Correlations judged at their windows' end.
         self.correlations.tick(now_ns, |a| {
-            out.push(window_alert(&a));
+            out.push(correlation_alert(&a, None, None));
         });
         self.silences.check(now_ns, |a| {
             let secs = u32::try_from(a.quiet_ns / 1_000_000_000).unwrap_or(u32::MAX);
@@ -419,7 +410,7 @@ impl Engine {
     /// still open, as if its time had passed.
     pub fn finish(&mut self, out: &mut Alerts) {
         self.correlations.tick(u64::MAX, |a| {
-            out.push(window_alert(&a));
+            out.push(correlation_alert(&a, None, None));
         });
     }
 
@@ -476,11 +467,20 @@ impl Engine {
     }
 }
 
-/// The alert of a correlation judged at its window's end: no message of the batch completed
-/// it.
-fn window_alert(a: &crate::rules::correlation::CorrelationAlert<'_>) -> Alert {
-    let mut alert =
-        Alert::new(RuleRef::Correlation(a.rule as u32), None, a.last_ns, None).with_key(a.group);
+/// The alert of a correlation, on message `input` of the batch (none for a window judged at
+/// its end) of `template`.
+fn correlation_alert(
+    a: &crate::rules::correlation::CorrelationAlert<'_>,
+    input: Option<u16>,
+    template: Option<u64>,
+) -> Alert {
+    let mut alert = Alert::new(
+        RuleRef::Correlation(a.rule as u32),
+        input,
+        a.last_ns,
+        template,
+    )
+    .with_key(a.group);
     alert.count = u32::try_from(a.count).unwrap_or(u32::MAX);
     alert.first_ns = a.first_ns;
     alert

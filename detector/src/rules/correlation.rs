@@ -87,6 +87,37 @@ pub struct CorrelationRule {
     value_field: Option<Field>,
 }
 
+/// A condition's comparisons: the operator (`gt`, `gte`, `lt`, `lte`, `eq`) and its value.
+type Comparisons<'v> = Vec<(&'v str, &'v Value)>;
+
+/// A correlation condition's comparisons and, when `with_field`, its `field`; any other key is
+/// refused, naming it.
+fn comparisons<'v>(
+    cond: &'v Value,
+    with_field: bool,
+    err: &impl Fn(&str, String) -> RuleError,
+) -> Result<(Comparisons<'v>, Option<Field>), RuleError> {
+    let map = cond
+        .as_mapping()
+        .ok_or_else(|| err("correlation.condition", "missing".into()))?;
+    let mut ops = Vec::new();
+    let mut field = None;
+    for (k, v) in map {
+        match k.as_str() {
+            Some(op @ ("gt" | "gte" | "lt" | "lte" | "eq")) => ops.push((op, v)),
+            Some("field") if with_field => field = v.as_str().map(Field::from_name),
+            Some(other) => {
+                return Err(err(
+                    &format!("correlation.condition.{other}"),
+                    "not a condition (gt, gte, lt, lte, eq)".into(),
+                ));
+            }
+            None => return Err(err("correlation.condition", "a non-string key".into())),
+        }
+    }
+    Ok((ops, field))
+}
+
 /// The counts a condition admits: at least `gte`, at most `lte`, exactly `eq`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CountRange {
@@ -193,29 +224,22 @@ impl CorrelationRule {
         let threshold = match kind {
             Kind::Temporal | Kind::TemporalOrdered => indexes.len() as u64,
             Kind::ValueSum | Kind::ValueAvg => {
-                let map = cond
-                    .as_mapping()
-                    .ok_or_else(|| err("correlation.condition", "missing".into()))?;
-                for (k, v) in map {
-                    let number = || {
-                        v.as_f64().filter(|n| n.is_finite()).ok_or_else(|| {
-                            err("correlation.condition", format!("{v:?} is not a number"))
-                        })
-                    };
-                    match k.as_str() {
-                        Some("gte") => bound = Some((number()?, false)),
-                        Some("gt") => bound = Some((number()?, true)),
-                        Some("field") => value_field = v.as_str().map(Field::from_name),
-                        Some(other) => {
+                let (ops, field) = comparisons(cond, true, &err)?;
+                value_field = field;
+                for (op, v) in ops {
+                    let number = v.as_f64().filter(|n| n.is_finite()).ok_or_else(|| {
+                        err("correlation.condition", format!("{v:?} is not a number"))
+                    })?;
+                    bound = Some(match op {
+                        "gte" => (number, false),
+                        "gt" => (number, true),
+                        _ => {
                             return Err(err(
-                                &format!("correlation.condition.{other}"),
+                                &format!("correlation.condition.{op}"),
                                 "only gte and gt can fire on a stream (lt, lte, eq and ranges need the end of a window)".into(),
                             ));
                         }
-                        None => {
-                            return Err(err("correlation.condition", "a non-string key".into()));
-                        }
-                    }
+                    });
                 }
                 if value_field.is_none() {
                     return Err(err(
@@ -229,38 +253,23 @@ impl CorrelationRule {
                 1
             }
             Kind::EventCount | Kind::ValueCount => {
-                let map = cond
-                    .as_mapping()
-                    .ok_or_else(|| err("correlation.condition", "missing".into()))?;
+                let (ops, field) = comparisons(cond, kind == Kind::ValueCount, &err)?;
+                value_field = field;
                 let mut range = CountRange::default();
-                for (k, v) in map {
-                    let count = || {
-                        v.as_u64().ok_or_else(|| {
-                            err("correlation.condition", format!("{v:?} is not a count"))
-                        })
-                    };
-                    match k.as_str() {
-                        Some("gte") => range.gte = Some(count()?),
-                        Some("gt") => range.gte = Some(count()? + 1),
-                        Some("lte") => range.lte = Some(count()?),
-                        Some("lt") => {
-                            range.lte = Some(count()?.checked_sub(1).ok_or_else(|| {
+                for (op, v) in ops {
+                    let count = v.as_u64().ok_or_else(|| {
+                        err("correlation.condition", format!("{v:?} is not a count"))
+                    })?;
+                    match op {
+                        "gte" => range.gte = Some(count),
+                        "gt" => range.gte = Some(count + 1),
+                        "lte" => range.lte = Some(count),
+                        "lt" => {
+                            range.lte = Some(count.checked_sub(1).ok_or_else(|| {
                                 err("correlation.condition.lt", "no count is below 0".into())
                             })?)
                         }
-                        Some("eq") => range.eq = Some(count()?),
-                        Some("field") if kind == Kind::ValueCount => {
-                            value_field = v.as_str().map(Field::from_name);
-                        }
-                        Some(other) => {
-                            return Err(err(
-                                &format!("correlation.condition.{other}"),
-                                "not a condition (gt, gte, lt, lte, eq)".into(),
-                            ));
-                        }
-                        None => {
-                            return Err(err("correlation.condition", "a non-string key".into()));
-                        }
+                        _ => range.eq = Some(count),
                     }
                 }
                 if kind == Kind::ValueCount && value_field.is_none() {
@@ -534,16 +543,7 @@ impl CorrelationEngine {
             if let Some(range) = rule.window {
                 // Judged at the window's end (tick); a match after it ends judges it first.
                 if !entry.fresh && t.saturating_sub(w[0]) > rule.timespan_ns {
-                    if range.holds(w[1]) {
-                        load_text(w, &mut self.group);
-                        alert(CorrelationAlert {
-                            rule: ci,
-                            count: w[1],
-                            group: &self.group,
-                            first_ns: w[0],
-                            last_ns: w[0] + rule.timespan_ns,
-                        });
-                    }
+                    judge_window(ci, rule, range, w, &mut self.group, &mut alert);
                     w.fill(0);
                 }
                 if w[1] == 0 {
@@ -678,16 +678,7 @@ impl CorrelationEngine {
                 if now_ns != u64::MAX && now_ns.saturating_sub(w[0]) <= rule.timespan_ns {
                     continue;
                 }
-                if range.holds(w[1]) {
-                    load_text(w, &mut self.group);
-                    alert(CorrelationAlert {
-                        rule: ci,
-                        count: w[1],
-                        group: &self.group,
-                        first_ns: w[0],
-                        last_ns: w[0] + rule.timespan_ns,
-                    });
-                }
+                judge_window(ci, rule, range, w, &mut self.group, &mut alert);
                 st.table.remove(key);
             }
         }
@@ -696,6 +687,28 @@ impl CorrelationEngine {
     /// Whether some rule judges its windows at their end ([`CorrelationEngine::tick`]).
     pub fn has_windows(&self) -> bool {
         self.rules.iter().any(|r| r.window.is_some())
+    }
+}
+
+/// An ended window of correlation `ci` (its words `w`): an alert when `range` admits its
+/// count, its group text read into `group`.
+fn judge_window(
+    ci: usize,
+    rule: &CorrelationRule,
+    range: CountRange,
+    w: &[u64],
+    group: &mut Vec<u8>,
+    alert: &mut impl FnMut(CorrelationAlert<'_>),
+) {
+    if range.holds(w[1]) {
+        load_text(w, group);
+        alert(CorrelationAlert {
+            rule: ci,
+            count: w[1],
+            group,
+            first_ns: w[0],
+            last_ns: w[0] + rule.timespan_ns,
+        });
     }
 }
 
