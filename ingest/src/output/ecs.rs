@@ -45,10 +45,7 @@ impl Observer {
     /// This host, by its name.
     pub fn this_host() -> Self {
         Self {
-            hostname: nix::unistd::gethostname()
-                .ok()
-                .and_then(|h| h.into_string().ok())
-                .unwrap_or_default(),
+            hostname: crate::sys::hostname().unwrap_or_default(),
         }
     }
 }

@@ -11,6 +11,14 @@ pub mod snmp;
 pub mod udp;
 pub mod xsk;
 
+/// This host's name, when it has one that is text.
+pub fn hostname() -> Option<String> {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+}
+
 /// What a setting that the daemon tries but can live without said: taken, or refused with the
 /// kernel's words (kept as text: it goes into reports and logs, not back into code).
 pub type Outcome = Option<String>;

@@ -67,11 +67,7 @@ pub struct Sinks {
 impl Sinks {
     /// Starts a thread for each sink. Fails only when a spool cannot be opened.
     pub fn start(configs: &[SinkConfig]) -> io::Result<Self> {
-        let hostname = nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "-".into());
+        let hostname = crate::sys::hostname().unwrap_or_else(|| "-".into());
         let mut sinks = Vec::new();
         let mut plans = Vec::new();
         for (i, c) in configs.iter().enumerate() {
