@@ -85,29 +85,16 @@ fn load(text: &str) -> Loaded {
 /// Feeds lines (at one second apart unless they carry a time) and returns the titles of the
 /// correlations that fired, in order.
 fn run(lines: &[&str]) -> Vec<String> {
-    let loaded = load(RULES);
-    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-    assert_eq!(loaded.correlations.len(), 4);
-    let titles: Vec<String> = loaded
-        .correlations
+    assert_eq!(load(RULES).correlations.len(), 4);
+    let timed: Vec<(u64, String)> = lines
         .iter()
-        .map(|c| c.title.clone())
+        .enumerate()
+        .map(|(i, l)| (i as u64, l.to_string()))
         .collect();
-    let set = SigmaSet::new(loaded.rules.clone());
-    let mut engine = CorrelationEngine::new(loaded.correlations, loaded.rules.len(), 1000);
-    let mut scratch = SigmaScratch::default();
-    let mut fired = Vec::new();
-    for (i, line) in lines.iter().enumerate() {
-        let e = parse(line.as_bytes(), &ParseOptions::default());
-        let mut hits = Vec::new();
-        set.for_each_match(&e, &mut scratch, |r| hits.push(r));
-        for r in hits {
-            engine.on_match(r, &e, i as u64 * 1_000_000_000, |a| {
-                fired.push(titles[a.rule].clone())
-            });
-        }
-    }
-    fired
+    run_timed(RULES, &timed)
+        .into_iter()
+        .map(|(title, _)| title)
+        .collect()
 }
 
 #[test]

@@ -128,6 +128,24 @@ fn pairs(kind: Payload, body: &str) -> Vec<(String, String)> {
     .collect()
 }
 
+/// The fields of a whole syslog message as a worker reads them: parsed with a field index.
+fn indexed(message: &str) -> Vec<(String, String)> {
+    let mut index = FieldIndex::default();
+    crate::parse::parse_indexed(
+        message.as_bytes(),
+        &crate::parse::ParseOptions::default(),
+        &mut index,
+    )
+    .fields()
+    .map(|f| {
+        (
+            String::from_utf8_lossy(f.key).into_owned(),
+            String::from_utf8_lossy(f.value).into_owned(),
+        )
+    })
+    .collect()
+}
+
 fn kv(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -428,20 +446,10 @@ fn access_log_lines_read_as_w3c_fields() {
     // The index reads what the walk reads.
     let mut index = FieldIndex::default();
     assert!(index.fill(Payload::AccessLog, combined.as_bytes()));
-    let e = crate::parse::parse_indexed(
-        format!("<190>Dec  7 10:00:00 web1 apache2: {combined}").as_bytes(),
-        &crate::parse::ParseOptions::default(),
-        &mut index,
-    )
-    .fields()
-    .map(|f| {
-        (
-            String::from_utf8_lossy(f.key).into_owned(),
-            String::from_utf8_lossy(f.value).into_owned(),
-        )
-    })
-    .collect::<Vec<_>>();
-    assert_eq!(e, pairs(Payload::AccessLog, combined));
+    assert_eq!(
+        indexed(&format!("<190>Dec  7 10:00:00 web1 apache2: {combined}")),
+        pairs(Payload::AccessLog, combined)
+    );
 }
 
 #[test]
@@ -471,22 +479,7 @@ fn dns_query_logs_read_as_dns_fields_walked_and_indexed() {
         assert_eq!(detect_payload(line.as_bytes()), Payload::DnsLog, "{line}");
         assert_eq!(pairs(Payload::DnsLog, line), want, "{line}");
         let full = format!("<30>Dec  7 10:00:00 gw dnsmasq[1]: {line}");
-        let mut index = FieldIndex::default();
-        let e = crate::parse::parse_indexed(
-            full.as_bytes(),
-            &crate::parse::ParseOptions::default(),
-            &mut index,
-        );
-        let indexed: Vec<(String, String)> = e
-            .fields()
-            .map(|f| {
-                (
-                    String::from_utf8_lossy(f.key).into_owned(),
-                    String::from_utf8_lossy(f.value).into_owned(),
-                )
-            })
-            .collect();
-        assert_eq!(indexed, want, "indexed: {line}");
+        assert_eq!(indexed(&full), want, "indexed: {line}");
     }
     for not in [
         &b"client connected from 192.0.2.5"[..],
@@ -517,22 +510,7 @@ fn squid_lines_read_as_proxy_fields_walked_and_indexed() {
     ]);
     assert_eq!(pairs(Payload::ProxyLog, line), want);
     let full = format!("<22>Dec  7 10:00:00 proxy1 squid[1]: {line}");
-    let mut index = FieldIndex::default();
-    let e = crate::parse::parse_indexed(
-        full.as_bytes(),
-        &crate::parse::ParseOptions::default(),
-        &mut index,
-    );
-    let indexed: Vec<(String, String)> = e
-        .fields()
-        .map(|f| {
-            (
-                String::from_utf8_lossy(f.key).into_owned(),
-                String::from_utf8_lossy(f.value).into_owned(),
-            )
-        })
-        .collect();
-    assert_eq!(indexed, want);
+    assert_eq!(indexed(&full), want);
     // CONNECT names host and port; short lines fail; other lines are not squid's.
     let connect = pairs(
         Payload::ProxyLog,
