@@ -121,6 +121,53 @@ impl VethPair {
         Ok(pair)
     }
 
+    /// Moves the receiving end out of its namespace for `away`, then back, with its addresses
+    /// set again and up: what an interface that is unregistered and comes back does to the
+    /// AF_XDP sockets bound to it (the kernel unbinds them), while the XDP program stays.
+    pub fn move_b_away_and_back(&self, away: std::time::Duration) -> io::Result<()> {
+        /// Removes the holding namespace, also when a step fails; were the veth end still in
+        /// it, that destroys the pair, which the test then reports.
+        struct Holding(String);
+        impl Drop for Holding {
+            fn drop(&mut self) {
+                if let Err(err) = ip(&["netns", "del", &self.0]) {
+                    log::warn!("removing namespace {}: {err}", self.0);
+                }
+            }
+        }
+        let holding = Holding(format!("{}-away", self.ns_b));
+        ip(&["netns", "add", &holding.0])?;
+        ip(&[
+            "-n", &self.ns_b, "link", "set", IFACE_B, "netns", &holding.0,
+        ])?;
+        std::thread::sleep(away);
+        ip(&[
+            "-n", &holding.0, "link", "set", IFACE_B, "netns", &self.ns_b,
+        ])?;
+        // Moving a device between namespaces takes its addresses.
+        ip(&[
+            "-n",
+            &self.ns_b,
+            "addr",
+            "add",
+            &format!("{ADDR_B}/24"),
+            "dev",
+            IFACE_B,
+        ])?;
+        ip(&[
+            "-n",
+            &self.ns_b,
+            "addr",
+            "add",
+            &format!("{ADDR6_B}/64"),
+            "dev",
+            IFACE_B,
+            "nodad",
+        ])?;
+        ip(&["-n", &self.ns_b, "link", "set", IFACE_B, "up"])?;
+        Ok(())
+    }
+
     /// Adds an address (`ADDR/LEN`) to a namespace's veth end; an IPv6 one without duplicate
     /// address detection, so it is usable at once.
     pub fn add_address(&self, ns: &str, cidr: &str) -> io::Result<()> {

@@ -40,7 +40,7 @@ pub use crate::report::{
 pub use error::DaemonError;
 use latency::LatencyTotals;
 pub use options::{Options, default_cpus};
-use spawn::{Plan, Ready, WorkerEnd, WorkerSpec};
+use spawn::{Plan, Ready, Reopened, WorkerEnd, WorkerSpec};
 
 struct Worker {
     /// Whether it reads an AF_XDP socket (else kernel sockets).
@@ -70,6 +70,9 @@ pub struct Daemon {
     reassembly_before: crate::sys::snmp::Reassembly,
     /// Latency samples the workers have handed over so far.
     latency: LatencyTotals,
+    /// New AF_XDP sockets that workers opened after the kernel refused their old ones, for
+    /// the XSKMAP.
+    reopened: mpsc::Receiver<Reopened>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -130,7 +133,9 @@ impl Daemon {
         let reassembly_before = crate::sys::snmp::Reassembly::read().unwrap_or_default();
         let stop_xdp = Arc::new(AtomicBool::new(false));
         let stop_socket = Arc::new(AtomicBool::new(false));
+        let (reopened_tx, reopened) = mpsc::channel();
         let mut daemon = Self {
+            reopened,
             mode,
             workers: Vec::new(),
             steering: None,
@@ -187,6 +192,7 @@ impl Daemon {
                 plan,
                 opts: opts.clone(),
                 ready: ready_tx.clone(),
+                reopened: reopened_tx.clone(),
             };
             let xdp = matches!(spec.plan, Plan::Xdp(_));
             // Named by what they do, for `top -H` and `perf`.

@@ -1,13 +1,18 @@
 //! The housekeeping loop of a started daemon, and its stop without a gap.
 
 use std::{
+    os::fd::AsRawFd,
     sync::atomic::{AtomicBool, Ordering},
     thread::JoinHandle,
     time::{Duration, Instant},
 };
 
 use super::running::{OutputSink, Running};
-use super::{Daemon, DaemonError, Limits, Report, running::drain, spawn::WorkerEnd};
+use super::{
+    Daemon, DaemonError, Limits, Report,
+    running::drain,
+    spawn::{Reopened, WorkerEnd},
+};
 
 impl Daemon {
     /// The housekeeping loop: hands every worker output to `sink` until `stop` is set or a
@@ -36,6 +41,7 @@ impl Daemon {
                     drop(old);
                 }
             }
+            self.register_reopened();
             sink.on_round(&mut Running { daemon: &mut self });
             let finished = self
                 .workers
@@ -69,6 +75,25 @@ impl Daemon {
             }
         }
         self.report_from(&stats, errors)
+    }
+
+    /// Puts the AF_XDP sockets that workers opened anew in the XSKMAP, each in place of its
+    /// queue's old one, and closes the daemon's descriptors of them.
+    fn register_reopened(&mut self) {
+        while let Ok(Reopened { queue, fd }) = self.reopened.try_recv() {
+            let Some(steering) = &mut self.steering else {
+                continue;
+            };
+            match steering.register_socket(queue, fd.as_raw_fd()) {
+                Ok(()) => tracing::info!(queue, "queue {queue}'s new AF_XDP socket is steered to"),
+                Err(e) => tracing::error!(
+                    queue,
+                    "putting queue {queue}'s new AF_XDP socket in the XSKMAP failed ({}): its \
+                     packets go on to the kernel's socket path",
+                    crate::error_chain(&e)
+                ),
+            }
+        }
     }
 
     /// Stops without a gap, and joins every worker (their ends in worker order): steering off

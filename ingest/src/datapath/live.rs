@@ -26,7 +26,7 @@ pub const SLOW_INTERVAL_NS: u64 = 200_000_000;
 /// Empty histograms in circulation per worker: one in the worker, these on their way.
 const SPARE_HISTOGRAMS: usize = 2;
 
-/// What an AF_XDP worker counted.
+/// What an AF_XDP worker counted, over every socket it has had on its queue.
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct XdpSourceReport {
     /// The receive loop's ring counters.
@@ -36,6 +36,28 @@ pub struct XdpSourceReport {
     /// Frames that were not UDP datagrams after all, by [`FrameError`] index.
     #[serde(skip)]
     pub frame_drops: [u64; FrameError::ALL.len()],
+    /// Times the worker closed its socket after the kernel kept refusing it, and opened a new
+    /// one on the same queue.
+    pub socket_reopens: u64,
+}
+
+impl Default for XdpSourceReport {
+    fn default() -> Self {
+        Self {
+            xsk: XskCounters::default(),
+            kernel_xsk: KernelXskStats::default(),
+            frame_drops: [0; FrameError::ALL.len()],
+            socket_reopens: 0,
+        }
+    }
+}
+
+/// A queue between two sockets (the old one closed, the new one not open yet) publishes what
+/// its closed sockets counted.
+impl SourceStats for XdpSourceReport {
+    fn stats_into(&mut self, stats: &mut WorkerStats, _slow: bool) {
+        stats.xdp = Some(*self);
+    }
 }
 
 /// The counters one worker publishes after every batch.

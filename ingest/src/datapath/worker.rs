@@ -14,7 +14,7 @@ use crate::{
     datapath::live::{SourceStats, StatsPublisher, WorkerStats, XdpSourceReport},
     datapath::pipeline::{Message, Path, Pipeline, monotonic_ns},
     datapath::socket::SocketSource,
-    sys::xsk::{Rings, XskQueue},
+    sys::xsk::{KernelXskStats, Rings, XskQueue},
 };
 
 /// How a worker waits when its rings are empty.
@@ -51,21 +51,55 @@ pub struct XdpSource<R: Rings = XskQueue> {
     queue: R,
     checksums: Checksums,
     frame_drops: [u64; FrameError::ALL.len()],
+    /// What the queue's earlier sockets counted (a new socket's own counters start at 0).
+    earlier: XdpSourceReport,
+    /// The kernel's counters for the socket, as last read.
+    kernel: KernelXskStats,
 }
 
 impl<R: Rings> XdpSource<R> {
     /// Wraps an open socket; its frames' checksums are handled as `checksums` says.
     pub fn new(queue: R, checksums: Checksums) -> Self {
+        Self::resumed(queue, checksums, XdpSourceReport::default())
+    }
+
+    /// Wraps the queue's new socket, carrying on from what its earlier ones counted (what
+    /// [`XdpSource::retire`] returned), so no counter goes backwards.
+    pub fn resumed(queue: R, checksums: Checksums, earlier: XdpSourceReport) -> Self {
         Self {
             queue,
             checksums,
-            frame_drops: [0; FrameError::ALL.len()],
+            frame_drops: earlier.frame_drops,
+            earlier,
+            kernel: KernelXskStats::default(),
         }
     }
 
     /// The socket.
     pub fn queue(&self) -> &R {
         &self.queue
+    }
+
+    /// Everything counted on this queue so far, the kernel's counters as last read.
+    fn report(&self) -> XdpSourceReport {
+        XdpSourceReport {
+            xsk: self.earlier.xsk.plus(self.queue.counters()),
+            kernel_xsk: self.earlier.kernel_xsk.plus(self.kernel),
+            frame_drops: self.frame_drops,
+            socket_reopens: self.earlier.socket_reopens,
+        }
+    }
+
+    /// Closes the socket to open a new one on the queue: returns everything counted so far
+    /// (the kernel's counters read one last time, or as last read if that fails), with this
+    /// reopen counted.
+    pub fn retire(mut self) -> XdpSourceReport {
+        if let Ok(k) = self.queue.kernel_stats() {
+            self.kernel = k;
+        }
+        let mut report = self.report();
+        report.socket_reopens += 1;
+        report
     }
 
     /// Takes one batch off the RX ring into `pipeline`: the clock read once, at its pickup.
@@ -102,17 +136,13 @@ impl<R: Rings> SourceStats for Source<R> {
         match self {
             Source::Xdp(s) => {
                 // The kernel's counters cost a system call: only at the slow interval, else the
-                // last ones read.
-                let previous = stats.xdp.map(|x| x.kernel_xsk);
-                let kernel_xsk = match previous {
-                    Some(k) if !slow => k,
-                    _ => s.queue.kernel_stats().ok().or(previous).unwrap_or_default(),
-                };
-                stats.xdp = Some(XdpSourceReport {
-                    xsk: s.queue.counters(),
-                    kernel_xsk,
-                    frame_drops: s.frame_drops,
-                });
+                // last ones read (kept as they were when a read fails).
+                if (slow || stats.xdp.is_none())
+                    && let Ok(k) = s.queue.kernel_stats()
+                {
+                    s.kernel = k;
+                }
+                stats.xdp = Some(s.report());
             }
             Source::Socket(s) => {
                 if slow {
@@ -140,6 +170,55 @@ pub struct Waiting {
     pub coalesce: std::time::Duration,
     /// The batch size: a batch this big means more is waiting.
     pub batch_size: usize,
+    /// An AF_XDP socket whose every kick (busy-poll) or idle wait's probe (poll) the kernel
+    /// has refused for this long, [`KickStreak::MIN_REFUSALS`] times at least, is closed and
+    /// opened again ([`Ended::Reopen`]).
+    pub reopen_after: std::time::Duration,
+}
+
+/// Why [`run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The stop flag was set, and the source was drained.
+    Stopped,
+    /// The kernel kept refusing the AF_XDP socket (see [`Waiting::reopen_after`]); what its
+    /// RX ring held was read first. The caller opens a new socket and runs again.
+    Reopen,
+}
+
+/// A run of refused kicks on an idle AF_XDP socket: a socket the kernel has unbound (its
+/// interface left the namespace, or was unregistered) refuses every one, and recovers only by
+/// being opened again.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KickStreak {
+    /// The socket's kick-error count last seen.
+    seen: u64,
+    /// Refusals in a row.
+    refusals: u32,
+    /// When the first of them was seen.
+    since_ns: u64,
+}
+
+impl KickStreak {
+    /// A streak is judged only once it has this many refusals, however long it lasted.
+    pub const MIN_REFUSALS: u32 = 3;
+
+    /// After a kick or an idle wait at `now_ns`, with the socket's kick-error count then:
+    /// whether every kick for at least `after`, and at least [`KickStreak::MIN_REFUSALS`] in a
+    /// row, were refused. A kick that was not refused ends the streak.
+    pub fn broken(&mut self, kick_errors: u64, now_ns: u64, after: std::time::Duration) -> bool {
+        if kick_errors == self.seen {
+            self.refusals = 0;
+            return false;
+        }
+        self.seen = kick_errors;
+        if self.refusals == 0 {
+            self.since_ns = now_ns;
+        }
+        self.refusals = self.refusals.saturating_add(1);
+        self.refusals >= Self::MIN_REFUSALS
+            && u128::from(now_ns.saturating_sub(self.since_ns)) >= after.as_nanos()
+    }
 }
 
 /// How long a poll-mode worker pauses after a batch that was not full: the time the measured
@@ -205,16 +284,21 @@ const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Runs `source` into `pipeline` until `stop` is set, publishing the counters into `stats`
 /// after every batch; then drains what is left in the ring or the socket buffers, so that it
-/// is received and counted rather than dropped unseen when the socket closes.
+/// is received and counted rather than dropped unseen when the socket closes. An AF_XDP
+/// socket that the kernel keeps refusing is drained too, and the caller told to reopen it.
 pub fn run<R: Rings>(
     source: &mut Source<R>,
     pipeline: &mut Pipeline,
     stats: &mut StatsPublisher,
     stop: &AtomicBool,
     waiting: Waiting,
-) -> io::Result<()> {
+) -> io::Result<Ended> {
     let coalesce = waiting.mode == Mode::Poll && !waiting.coalesce.is_zero();
     let mut pacer = Pacer::new(waiting.batch_size, waiting.coalesce);
+    let mut streak = KickStreak::default();
+    if let Source::Xdp(s) = source {
+        streak.seen = s.queue.counters().kick_errors;
+    }
     while !stop.load(Ordering::Relaxed) {
         let n = match source {
             Source::Xdp(s) => s.poll_batch(pipeline),
@@ -238,8 +322,15 @@ pub fn run<R: Rings>(
             (_, Source::Xdp(s)) => s.queue.wait(waiting.poll_timeout_ms)?,
             (_, Source::Socket(s)) => s.wait(waiting.poll_timeout_ms)?,
         }
+        if let Source::Xdp(s) = source
+            && streak.broken(s.queue.counters().kick_errors, now, waiting.reopen_after)
+        {
+            drain(source, pipeline, stats)?;
+            return Ok(Ended::Reopen);
+        }
     }
-    drain(source, pipeline, stats)
+    drain(source, pipeline, stats)?;
+    Ok(Ended::Stopped)
 }
 
 /// Reads `source` until it is empty [`DRAIN_EMPTY_ROUNDS`] times in a row, or for at most
@@ -369,6 +460,7 @@ mod tests {
             poll_timeout_ms: 1,
             coalesce: Duration::ZERO,
             batch_size: 64,
+            reopen_after: Duration::from_secs(1),
         };
         std::thread::scope(|scope| {
             let worker = scope.spawn(|| run(&mut source, &mut p, &mut publisher, &stop, waiting));
@@ -379,7 +471,7 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(1));
             }
             stop.store(true, Ordering::Relaxed);
-            worker.join().unwrap().unwrap();
+            assert_eq!(worker.join().unwrap().unwrap(), Ended::Stopped);
         });
         let Source::Xdp(x) = &mut source else {
             unreachable!()
@@ -412,6 +504,91 @@ mod tests {
         let alerts: Vec<_> = std::iter::from_fn(|| inbox.alerts.pop().ok()).collect();
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].sample.src, "[2001:2::1]:4000".parse().unwrap());
+    }
+
+    #[test]
+    fn only_a_sustained_run_of_refused_kicks_breaks_a_socket() {
+        let after = Duration::from_millis(100);
+        let ms = 1_000_000;
+        let mut s = KickStreak::default();
+        // Refused, but not for long enough.
+        assert!(!s.broken(1, 0, after));
+        assert!(!s.broken(2, 50 * ms, after));
+        // A kick that went through ends the streak.
+        assert!(!s.broken(2, 60 * ms, after));
+        assert!(!s.broken(3, 70 * ms, after));
+        assert!(!s.broken(4, 120 * ms, after));
+        assert!(!s.broken(5, 169 * ms, after), "99 ms of refusals");
+        assert!(s.broken(6, 170 * ms, after), "100 ms of refusals");
+        // However long, two refusals are not enough.
+        let mut s = KickStreak::default();
+        assert!(!s.broken(1, 0, after));
+        assert!(!s.broken(2, 10_000 * ms, after));
+        assert!(s.broken(3, 10_001 * ms, after));
+    }
+
+    /// A socket the kernel keeps refusing is drained and handed back for a reopen; the new
+    /// socket's counters carry on from the old one's, so none goes backwards.
+    #[test]
+    fn a_refused_socket_is_drained_then_reopened_with_its_counts_carried() {
+        let t = monotonic_ns();
+        let frames: Vec<Vec<u8>> = (0..4)
+            .map(|i| frame("198.18.0.1:4000", &format!("<38>h sshd[1]: n {i}")))
+            .collect();
+        let mut rings = FakeRings::refusing();
+        rings.push_batch(&frames, t);
+        let (mut p, _inbox) = pipeline();
+        let (mut publisher, mut reader) = live::channel();
+        let stop = AtomicBool::new(false);
+        for mode in [Mode::BusyPoll, Mode::Poll] {
+            let waiting = Waiting {
+                mode,
+                poll_timeout_ms: 1,
+                coalesce: Duration::ZERO,
+                batch_size: 64,
+                reopen_after: Duration::from_millis(5),
+            };
+            let mut source = Source::Xdp(XdpSource::new(FakeRings::refusing(), Checksums::Verify));
+            let ended = run(&mut source, &mut p, &mut publisher, &stop, waiting).unwrap();
+            assert_eq!(ended, Ended::Reopen, "{mode:?}");
+        }
+
+        let waiting = Waiting {
+            mode: Mode::BusyPoll,
+            poll_timeout_ms: 1,
+            coalesce: Duration::ZERO,
+            batch_size: 64,
+            reopen_after: Duration::from_millis(5),
+        };
+        let mut source = Source::Xdp(XdpSource::new(rings, Checksums::Verify));
+        assert_eq!(
+            run(&mut source, &mut p, &mut publisher, &stop, waiting).unwrap(),
+            Ended::Reopen
+        );
+        let Source::Xdp(old) = source else {
+            unreachable!()
+        };
+        let kick_errors = old.queue().counters().kick_errors;
+        assert!(kick_errors >= u64::from(KickStreak::MIN_REFUSALS));
+        let earlier = old.retire();
+        assert_eq!(earlier.xsk.frames_received, 4, "read before the reopen");
+        assert_eq!(earlier.socket_reopens, 1);
+
+        // The new socket: its frames count on top of the old one's.
+        let mut rings = FakeRings::default();
+        rings.push_batch(&frames[..2], t);
+        let mut source = Source::Xdp(XdpSource::resumed(rings, Checksums::Verify, earlier));
+        let stop = AtomicBool::new(true);
+        assert_eq!(
+            run(&mut source, &mut p, &mut publisher, &stop, waiting).unwrap(),
+            Ended::Stopped
+        );
+        publisher.publish(&mut source, &mut p, monotonic_ns());
+        let x = reader.read().xdp.unwrap();
+        assert_eq!(x.xsk.frames_received, 6);
+        assert_eq!(x.xsk.kick_errors, kick_errors);
+        assert_eq!(x.socket_reopens, 1);
+        assert_eq!(p.counters().received_xdp, 6);
     }
 
     #[test]

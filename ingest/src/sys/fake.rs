@@ -15,10 +15,20 @@ pub struct FakeRings {
     pub waits: u64,
     /// Times the worker kicked the driver.
     pub kicks: u64,
+    /// Refuse every kick and idle wait, as the kernel does a socket it has unbound.
+    pub refuse_kicks: bool,
     counters: XskCounters,
 }
 
 impl FakeRings {
+    /// Rings whose every kick and idle wait is refused (see [`FakeRings::refuse_kicks`]).
+    pub fn refusing() -> Self {
+        Self {
+            refuse_kicks: true,
+            ..Self::default()
+        }
+    }
+
     /// Queues one batch of Ethernet frames, each stamped as the XDP program would with
     /// `arrival_ns`.
     pub fn push_batch(&mut self, frames: &[Vec<u8>], arrival_ns: u64) {
@@ -74,11 +84,17 @@ impl Rings for FakeRings {
 
     fn wait(&mut self, _timeout_ms: i32) -> io::Result<()> {
         self.waits += 1;
+        if self.refuse_kicks && self.batches.is_empty() {
+            self.counters.kick_errors += 1;
+        }
         Ok(())
     }
 
     fn kick(&mut self) {
         self.kicks += 1;
+        if self.refuse_kicks {
+            self.counters.kick_errors += 1;
+        }
     }
 
     fn counters(&self) -> XskCounters {

@@ -14,6 +14,7 @@ mod logging;
 mod metrics;
 mod nats;
 mod reload;
+mod reopen;
 mod sinks;
 mod steering;
 mod time_zones;

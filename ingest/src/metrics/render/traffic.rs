@@ -294,6 +294,14 @@ pub(super) fn queues(report: &Report, f: &mut Families<'_>) -> fmt::Result {
             .queues
             .iter()
             .map(|q| (labels([("queue", &queue_label(q))]), q.counters.xsk.kick_errors)),
+    )?;
+    f.counter(
+        "ingest_queue_socket_reopens",
+        "Times a queue's AF_XDP socket was closed and opened anew after the kernel kept refusing its kicks (its interface was unregistered or left the namespace).",
+        report
+            .queues
+            .iter()
+            .map(|q| (labels([("queue", &queue_label(q))]), q.counters.socket_reopens)),
     )
 }
 

@@ -10,7 +10,12 @@
 //! the frames wait in a stash (sized for all frames, allocated once) and the deferral is counted,
 //! rather than being lost.
 
-use std::{ffi::CString, io, num::NonZeroU32, os::fd::AsRawFd};
+use std::{
+    ffi::CString,
+    io,
+    num::NonZeroU32,
+    os::fd::{AsRawFd, BorrowedFd, OwnedFd},
+};
 
 use xdp_common::{XDP_META_LEN, XDP_META_MAGIC, XdpMeta};
 use xsk_rs::{
@@ -102,6 +107,9 @@ pub enum XskError {
     /// The new UMEM came without a fill ring (it was already shared).
     #[error("the UMEM of {0} queue {1} has no fill ring")]
     NoFillRing(String, u32),
+    /// The socket's descriptor could not be duplicated.
+    #[error("duplicating the AF_XDP socket's descriptor")]
+    Dup(#[source] io::Error),
     /// A socket option could not be read.
     #[error("reading socket option {what}")]
     SockOpt {
@@ -130,8 +138,25 @@ pub struct XskCounters {
     pub no_arrival_time: u64,
     /// Busy-poll kicks and fill-ring wakeups the kernel answered with an error other than a
     /// transient one (`EAGAIN`, `EBUSY`, `ENOBUFS`, `ENETDOWN`, as libxdp's xdpsock allows, and
-    /// `EINTR`): the driver was not driven, and frames may wait until the next one.
+    /// `EINTR`): the driver was not driven, and frames may wait until the next one. A poll-mode
+    /// wait that times out probes the socket the same way, so a socket the kernel has unbound
+    /// (its interface left the namespace) shows here in either mode.
     pub kick_errors: u64,
+}
+
+impl XskCounters {
+    /// Both sets of counts together: those of a queue's earlier sockets and its current one.
+    pub fn plus(self, o: Self) -> Self {
+        Self {
+            frames_received: self.frames_received + o.frames_received,
+            batches: self.batches + o.batches,
+            empty_polls: self.empty_polls + o.empty_polls,
+            fill_wakeups: self.fill_wakeups + o.fill_wakeups,
+            fill_deferred: self.fill_deferred + o.fill_deferred,
+            no_arrival_time: self.no_arrival_time + o.no_arrival_time,
+            kick_errors: self.kick_errors + o.kick_errors,
+        }
+    }
 }
 
 /// What the kernel said to each busy-poll option: `Ok` or the error (older kernels lack
@@ -218,6 +243,18 @@ pub struct KernelXskStats {
     pub rx_invalid_descs: u64,
 }
 
+impl KernelXskStats {
+    /// Both sets of counts together: those of a queue's earlier sockets and its current one.
+    pub fn plus(self, o: Self) -> Self {
+        Self {
+            rx_dropped: self.rx_dropped + o.rx_dropped,
+            rx_ring_full: self.rx_ring_full + o.rx_ring_full,
+            rx_fill_ring_empty_descs: self.rx_fill_ring_empty_descs + o.rx_fill_ring_empty_descs,
+            rx_invalid_descs: self.rx_invalid_descs + o.rx_invalid_descs,
+        }
+    }
+}
+
 /// What a worker needs of an AF_XDP socket: its RX ring a batch at a time, and the waits and
 /// kicks around it. [`XskQueue`] is the real socket; `sys::fake::FakeRings` (in tests)
 /// serves frames from memory, so the worker loop runs in an unprivileged test.
@@ -231,7 +268,8 @@ pub trait Rings {
     /// the ring was empty, and `handle` was not called).
     fn recv_batch(&mut self, handle: impl FnOnce(Self::Frames<'_>)) -> usize;
 
-    /// Sleeps for up to `timeout_ms` until frames arrive.
+    /// Sleeps for up to `timeout_ms` until frames arrive; a wait that times out probes the
+    /// socket as a kick does, counting a refusal in [`XskCounters::kick_errors`].
     fn wait(&mut self, timeout_ms: i32) -> io::Result<()>;
 
     /// Busy-poll mode: drives the driver from this thread when the ring is empty.
@@ -357,6 +395,18 @@ impl XskQueue {
         self.rx.fd().as_raw_fd()
     }
 
+    /// A descriptor of its own for the same socket, for a thread that registers the socket
+    /// later: unlike the number, it cannot come to name another file meanwhile. Whoever holds
+    /// it keeps the socket (and its binding to the queue) alive, so it is closed as soon as
+    /// the socket is registered.
+    pub fn dup_fd(&self) -> Result<OwnedFd, XskError> {
+        // SAFETY: the descriptor is this socket's, open for as long as `self` lives, which
+        // outlasts the borrow (it ends with the clone below).
+        unsafe { BorrowedFd::borrow_raw(self.fd()) }
+            .try_clone_to_owned()
+            .map_err(XskError::Dup)
+    }
+
     /// Zero-copy or copy, as the kernel bound it.
     pub fn mode(&self) -> BindMode {
         self.mode
@@ -399,11 +449,17 @@ impl XskQueue {
     }
 
     /// Sleeps in `poll()` for up to `timeout_ms` until the RX ring has frames, waking the kernel
-    /// first if the fill ring asks for it. A signal ends the wait early without an error.
+    /// first if the fill ring asks for it. A signal ends the wait early without an error. A
+    /// wait that times out probes the socket with [`XskQueue::kick`]'s receive: `poll()` says
+    /// nothing of a socket the kernel has unbound, the receive does.
     pub fn wait(&mut self, timeout_ms: i32) -> io::Result<()> {
         self.wake_fill_if_needed();
         match self.rx.poll(timeout_ms) {
-            Ok(_) => Ok(()),
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                self.receive_probe();
+                Ok(())
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
             Err(e) => Err(e),
         }
@@ -439,6 +495,14 @@ impl XskQueue {
     /// non-blocking `recvfrom` makes the kernel run the queue's NAPI poll here (xdpsock does the
     /// same).
     pub fn kick(&mut self) {
+        self.receive_probe();
+        self.wake_fill_if_needed();
+    }
+
+    /// A zero-length, non-blocking receive: in busy-poll mode it runs the queue's NAPI poll;
+    /// in any mode the kernel refuses it when the socket is no longer bound. A refusal other
+    /// than a transient one is counted in [`XskCounters::kick_errors`].
+    fn receive_probe(&mut self) {
         // SAFETY: a zero-length receive with null buffers and addresses is valid for an AF_XDP
         // socket; it only triggers the busy poll and returns at once (MSG_DONTWAIT).
         let rc = unsafe {
@@ -454,7 +518,6 @@ impl XskQueue {
         if rc < 0 && !transient(&io::Error::last_os_error()) {
             self.counters.kick_errors += 1;
         }
-        self.wake_fill_if_needed();
     }
 
     /// Reads the kernel's counters for this socket.
