@@ -246,15 +246,42 @@ fn value_sum_and_value_avg_of_a_numeric_field() {
             ("Large uploads on average".to_string(), 600),
         ]
     );
-    // A bound that is not a number, a missing field, an end-of-window condition: refused.
+    // Conditions that cannot be read: refused, naming the reason.
     let base = TRANSFERS.split("---\ntitle: Much").next().unwrap();
-    for (condition, why) in [
-        ("{field: bytes, gte: lots}", "not a number"),
-        ("{gte: 10}", "need a field"),
-        ("{field: bytes, lt: 10}", "correlation.condition.lt"),
+    for (kind, condition, why) in [
+        ("value_sum", "{field: bytes, gte: lots}", "not a number"),
+        ("value_sum", "{gte: 10}", "value_sum needs a field"),
+        ("value_avg", "{field: bytes}", "needs a comparison"),
+        ("value_count", "{field: user, gte: 1.5}", "not a count"),
+        (
+            "value_count",
+            "{field: user, lt: 5000}",
+            "at most 1023 distinct values",
+        ),
+        ("event_count", "{gte: 0}", "a count of at least 1"),
+        (
+            "value_percentile",
+            "{field: bytes, gt: 10}",
+            "needs a percentile",
+        ),
+        (
+            "value_percentile",
+            "{field: bytes, percentile: 101, gt: 10}",
+            "from 0 to 100",
+        ),
+        (
+            "value_median",
+            "{field: bytes, percentile: 90, gt: 10}",
+            "the 50th percentile",
+        ),
+        (
+            "event_count",
+            "{field: bytes, gt: 10}",
+            "correlation.condition.field",
+        ),
     ] {
         let bad = format!(
-            "{base}---\ntitle: x\ncorrelation:\n    type: value_sum\n    rules: [upload]\n    \
+            "{base}---\ntitle: x\ncorrelation:\n    type: {kind}\n    rules: [upload]\n    \
              timespan: 1h\n    condition: {condition}\n"
         );
         let loaded = load(&bad);
@@ -373,16 +400,121 @@ fn end_of_window_conditions_are_judged_when_the_window_ends() {
     let judged = feed(&mut engine, "h4", 70 * s);
     let names: Vec<&str> = judged.iter().map(|(r, _, _)| titles[*r].as_str()).collect();
     assert_eq!(names, ["Few logins per host"]);
-    // Other kinds refuse them.
-    let base = WINDOWS.split("---\ntitle: Few").next().unwrap();
-    let bad = format!(
-        "{base}---\ntitle: x\ncorrelation:\n    type: value_count\n    rules: [login]\n    \
-         timespan: 1m\n    condition: {{field: user, lt: 3}}\n"
-    );
-    let loaded = load(&bad);
-    assert!(
-        loaded.errors[0].to_string().contains("event_count only"),
-        "{}",
-        loaded.errors[0]
+}
+
+const MEASURES: &str = r#"
+title: Upload
+name: upload
+logsource: {product: linux}
+detection:
+    sel: {action: upload}
+    condition: sel
+---
+title: Few destinations per user
+correlation:
+    type: value_count
+    rules: [upload]
+    group-by: [user]
+    timespan: 1h
+    condition: {field: dst, lt: 3}
+---
+title: Little data out per user
+correlation:
+    type: value_sum
+    rules: [upload]
+    group-by: [user]
+    timespan: 1h
+    condition: {field: bytes, lte: 100}
+---
+title: Average upload between 200 and 400
+correlation:
+    type: value_avg
+    rules: [upload]
+    group-by: [user]
+    timespan: 1h
+    condition: {field: bytes, gte: 200, lt: 400}
+---
+title: Large uploads at the 90th percentile
+correlation:
+    type: value_percentile
+    rules: [upload]
+    group-by: [user]
+    timespan: 1h
+    condition: {field: bytes, percentile: 90, gt: 5000}
+---
+title: Median upload of exactly 10
+correlation:
+    type: value_median
+    rules: [upload]
+    group-by: [user]
+    timespan: 1h
+    condition: {field: bytes, eq: 10}
+"#;
+
+/// `value_count`, `value_sum` and `value_avg` with `lt`, `lte`, `eq` or a range, and the
+/// percentiles: judged when the group's window ends, on what the window measured.
+#[test]
+fn value_measures_are_judged_when_the_window_ends() {
+    let loaded = load(MEASURES);
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let titles: Vec<String> = loaded
+        .correlations
+        .iter()
+        .map(|c| c.title.clone())
+        .collect();
+    let set = SigmaSet::new(loaded.rules.clone());
+    let mut engine = CorrelationEngine::new(loaded.correlations, loaded.rules.len(), 1000);
+    let mut scratch = SigmaScratch::default();
+    let fired: std::cell::RefCell<Vec<(String, String, u64)>> = Default::default();
+    let record = |a: detector::rules::correlation::CorrelationAlert<'_>| {
+        fired.borrow_mut().push((
+            titles[a.rule].clone(),
+            String::from_utf8_lossy(a.group).into_owned(),
+            a.count,
+        ))
+    };
+    let s = 1_000_000_000u64;
+    let mut uploads = vec![
+        // ann: two destinations, 30 bytes in all, average 15, median 10.
+        ("ann", "a", "10"),
+        ("ann", "b", "10"),
+        ("ann", "a", "10"),
+        ("ann", "a", "not a number"),
+        // bob: four destinations, 1200 bytes, average 300.
+        ("bob", "a", "300"),
+        ("bob", "b", "300"),
+        ("bob", "c", "300"),
+        ("bob", "d", "300"),
+    ];
+    // cy: ten uploads, the largest two far over 5000: the 90th percentile is the ninth.
+    uploads.extend(std::iter::repeat_n(("cy", "a", "100"), 8));
+    uploads.extend(std::iter::repeat_n(("cy", "a", "9000"), 2));
+    for (i, (user, dst, bytes)) in uploads.iter().enumerate() {
+        let line =
+            format!("<14>1 - h1 ftp - - - action=upload user={user} dst={dst} bytes={bytes}");
+        let e = parse(line.as_bytes(), &ParseOptions::default());
+        let mut hits = Vec::new();
+        set.for_each_match(&e, &mut scratch, |r| hits.push(r));
+        for r in hits {
+            engine.on_match(r, &e, i as u64 * s, record);
+        }
+    }
+    assert!(fired.borrow().is_empty(), "nothing before the windows end");
+    engine.tick(30 * 60 * s, record);
+    assert!(fired.borrow().is_empty(), "nothing within the hour");
+    engine.tick(2 * 3600 * s, record);
+    let mut fired = fired.take();
+    fired.sort();
+    let want = |t: &str, u: &str, n: u64| (t.to_string(), u.to_string(), n);
+    assert_eq!(
+        fired,
+        [
+            want("Average upload between 200 and 400", "bob", 300),
+            want("Few destinations per user", "ann", 2),
+            want("Few destinations per user", "cy", 1),
+            want("Large uploads at the 90th percentile", "cy", 9000),
+            want("Little data out per user", "ann", 30),
+            want("Median upload of exactly 10", "ann", 10),
+        ]
     );
 }
