@@ -1,32 +1,46 @@
 //! The records of one audit event joined into a process creation, so that Sigma's
-//! `process_creation` rules run on hosts that have only auditd. auditd writes an `execve` as
-//! several records of one `msg=audit(time:serial)`: `SYSCALL` first (the program, the process
-//! and its parent, the user), then `EXECVE` (the arguments), then `CWD`, `PATH`, `PROCTITLE`.
-//! The SYSCALL's fields are kept a short while; when the EXECVE of the same event (and sender)
-//! arrives, one record of Sigma's field names is written:
+//! `process_creation` rules run on hosts that have only auditd, and a rule can read the
+//! SYSCALL, EXECVE, CWD and PATH fields of an `execve` together. auditd writes an `execve` as
+//! several records of one `msg=audit(time:serial)`: `SYSCALL` (the program, the process and its
+//! parent, the user), `EXECVE` (the arguments), `CWD`, one `PATH` per file, `PROCTITLE`, and in
+//! its own log an `EOE` that ends the event. They are gathered per event (and sender) from the
+//! SYSCALL of an `execve` on, and when the `PROCTITLE` or `EOE` comes (or, without either, a
+//! second after the last record, at [`AuditJoin::flush`]), one record is written with
+//! Sysmon's field names first and then every field of the records under its own name:
 //!
-//! `type=PROCESS_CREATION msg=audit(T:S): Image="/usr/bin/curl" CommandLine="curl -s http://x"
-//! ProcessId=4242 ParentProcessId=4200 User=1000 LogonUser=1000 CommandName="curl"`
+//! `type=PROCESS_CREATION msg=audit(T:S): Image="/usr/bin/curl" ProcessId="4242"
+//! ParentProcessId="4200" User="1000" LogonUser="1000" CommandName="curl" syscall="execve" ...
+//! CurrentDirectory="/home/ann" cwd="/home/ann" name="/usr/bin/curl" ... CommandLine="curl -s
+//! http://x" argc="3" a0="curl" ...`
 //!
-//! Memory is fixed: [`SLOTS`] events, each field cut at [`FIELD_MAX`] bytes; a SYSCALL whose
-//! slot is taken by another event not yet joined evicts it (counted), and one older than
-//! [`WINDOW_NS`] is not joined. Nothing is allocated after construction.
+//! Values are decoded (hex strings, system call names). Left out: each record's `type` and
+//! `msg`, and the SYSCALL's register arguments `a0` to `a3` (EXECVE's arguments take those
+//! names). An event without an EXECVE (a failed `execve`) is let go.
+//!
+//! Memory is fixed: [`SLOTS`] events, each in two buffers of [`PART_MAX`] bytes (the SYSCALL,
+//! CWD, PATH and PROCTITLE fields; the command line and arguments), so the record is at most
+//! [`JOINED_MAX`] bytes and a field that does not fit is cut, its quotes kept. A SYSCALL whose
+//! slot is taken by another event writes that one out if it has its EXECVE, else evicts it
+//! (counted). Nothing is allocated after construction.
 
 use std::hash::Hasher;
 
 use crate::parse::{Event, Payload, audit};
 
-/// Events waiting for their EXECVE, at most.
+/// Events gathered at once, at most.
 pub const SLOTS: usize = 128;
-/// Longest field kept, bytes.
-pub const FIELD_MAX: usize = 128;
-/// Longest joined record, bytes (its command line is cut to fit).
-pub const JOINED_MAX: usize = 4096;
-/// How long a SYSCALL waits for its EXECVE.
+/// Bytes of each of an event's two parts.
+pub const PART_MAX: usize = 1024;
+/// Longest joined record, bytes.
+pub const JOINED_MAX: usize = 2 * PART_MAX;
+/// How long an event's records are waited for after its SYSCALL, without an EXECVE.
 pub const WINDOW_NS: u64 = 5_000_000_000;
+/// How long after its last record an event that has its EXECVE but neither PROCTITLE nor EOE
+/// is written out by [`AuditJoin::flush`].
+pub const SETTLE_NS: u64 = 1_000_000_000;
 
-/// The SYSCALL fields kept, and the names they are written under.
-const KEPT: [(&str, &str); 6] = [
+/// The SYSCALL fields also written under Sysmon's names, and those names.
+const SYSMON: [(&str, &str); 6] = [
     ("exe", "Image"),
     ("pid", "ProcessId"),
     ("ppid", "ParentProcessId"),
@@ -35,19 +49,98 @@ const KEPT: [(&str, &str); 6] = [
     ("comm", "CommandName"),
 ];
 
-/// One event's SYSCALL, waiting.
+/// Part of a joined record, fixed in size; whatever does not fit is cut.
 #[derive(Clone)]
-struct Waiting {
-    /// Hash of the sender and `time:serial`; 0: free.
-    key: u64,
-    at_ns: u64,
-    lens: [u8; KEPT.len()],
-    values: [[u8; FIELD_MAX]; KEPT.len()],
+struct Part {
+    len: usize,
+    bytes: [u8; PART_MAX],
 }
 
-/// The join of SYSCALL and EXECVE records.
+impl Part {
+    const EMPTY: Self = Self {
+        len: 0,
+        bytes: [0; PART_MAX],
+    };
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    /// Appends as much of `b` as fits.
+    fn put(&mut self, b: &[u8]) {
+        let n = b.len().min(PART_MAX - self.len);
+        self.bytes[self.len..self.len + n].copy_from_slice(&b[..n]);
+        self.len += n;
+    }
+
+    /// Opens ` name="`, if there is room for it and its closing quote; the value's bytes go
+    /// in with [`Part::text`], and [`Part::close`] ends it.
+    fn open(&mut self, name: &[u8]) -> bool {
+        if self.len + name.len() + 4 > PART_MAX {
+            return false;
+        }
+        self.put(b" ");
+        self.put(name);
+        self.put(b"=\"");
+        true
+    }
+
+    /// Appends value bytes, `"` and `\` escaped, keeping the last byte for the closing quote.
+    fn text(&mut self, v: &[u8]) {
+        for &b in v {
+            let escaped = matches!(b, b'"' | b'\\');
+            if self.len + 1 + usize::from(escaped) >= PART_MAX {
+                return;
+            }
+            if escaped {
+                self.bytes[self.len] = b'\\';
+                self.len += 1;
+            }
+            self.bytes[self.len] = b;
+            self.len += 1;
+        }
+    }
+
+    fn close(&mut self) {
+        self.bytes[self.len] = b'"';
+        self.len += 1;
+    }
+
+    /// ` name="value"`, the value decoded as [`audit::derived_values`] reads it.
+    fn field(&mut self, e: &Event<'_>, name: &[u8], key: &[u8], value: &[u8]) {
+        if !self.open(name) {
+            return;
+        }
+        if !audit::derived_values(e, key, value, |d| {
+            self.text(d);
+            true
+        }) {
+            self.text(value);
+        }
+        self.close();
+    }
+}
+
+/// One event's records, gathered.
+#[derive(Clone)]
+struct Pending {
+    /// Hash of the sender and `time:serial`; 0: free.
+    key: u64,
+    /// When its last record came.
+    at_ns: u64,
+    /// Whether its EXECVE came.
+    execve: bool,
+    /// The header, then the SYSCALL, CWD, PATH and PROCTITLE fields.
+    head: Part,
+    /// The command line, then EXECVE's fields.
+    args: Part,
+}
+
+/// The join of an `execve`'s audit records.
 pub struct AuditJoin {
-    slots: Box<[Waiting]>,
+    slots: Box<[Pending]>,
+    /// Slots in use.
+    pending: usize,
     evicted: u64,
     joined: Vec<u8>,
 }
@@ -55,7 +148,7 @@ pub struct AuditJoin {
 impl std::fmt::Debug for AuditJoin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditJoin")
-            .field("waiting", &self.waiting())
+            .field("waiting", &self.pending)
             .field("evicted", &self.evicted)
             .finish_non_exhaustive()
     }
@@ -67,28 +160,80 @@ impl Default for AuditJoin {
     }
 }
 
+/// A record's `type` and its event's `time:serial`.
+fn record_id<'a>(e: &Event<'a>) -> (&'a [u8], &'a [u8]) {
+    let (mut kind, mut id) = (&b""[..], &b""[..]);
+    for f in e.fields() {
+        match f.key {
+            b"type" if kind.is_empty() => kind = f.value,
+            b"audit" if id.is_empty() => id = f.value,
+            _ => {}
+        }
+        if !kind.is_empty() && !id.is_empty() {
+            break;
+        }
+    }
+    (kind, id)
+}
+
+/// Whether a SYSCALL record is an `execve` or `execveat`, or says too little to tell (a
+/// number of an architecture whose table is not known).
+fn is_exec(e: &Event<'_>) -> bool {
+    let exec = |name: &[u8]| name == b"execve" || name == b"execveat";
+    let mut verdict = None;
+    for f in e.fields() {
+        if f.key == b"SYSCALL" {
+            // The name an enriched record gives.
+            return exec(f.value);
+        }
+        if f.key == b"syscall" && verdict.is_none() {
+            let mut named = false;
+            audit::derived_values(e, f.key, f.value, |name| {
+                named = true;
+                verdict = Some(exec(name));
+                true
+            });
+            if !named {
+                let number = f.value.iter().all(u8::is_ascii_digit);
+                verdict = Some(number || exec(f.value));
+            }
+        }
+    }
+    verdict.unwrap_or(false)
+}
+
+/// Fields not written under their own name: each record's `type` and `msg` (and the event's
+/// id, in the header), and the SYSCALL's register arguments, whose names EXECVE's arguments
+/// take.
+fn left_out(kind: &[u8], key: &[u8]) -> bool {
+    matches!(key, b"type" | b"audit" | b"msg")
+        || (kind == b"SYSCALL" && matches!(key, b"a0" | b"a1" | b"a2" | b"a3"))
+}
+
 impl AuditJoin {
     /// Everything allocated now.
     pub fn new() -> Self {
         Self {
             slots: vec![
-                Waiting {
+                Pending {
                     key: 0,
                     at_ns: 0,
-                    lens: [0; KEPT.len()],
-                    values: [[0; FIELD_MAX]; KEPT.len()],
+                    execve: false,
+                    head: Part::EMPTY,
+                    args: Part::EMPTY,
                 };
                 SLOTS
             ]
             .into_boxed_slice(),
+            pending: 0,
             evicted: 0,
             joined: Vec::with_capacity(JOINED_MAX),
         }
     }
 
-    /// Events waiting for their EXECVE.
+    /// Events being gathered.
     pub fn waiting(&self) -> usize {
-        self.slots.iter().filter(|w| w.key != 0).count()
+        self.pending
     }
 
     /// Events evicted before their EXECVE came.
@@ -101,25 +246,15 @@ impl AuditJoin {
         std::mem::size_of_val(&*self.slots) + JOINED_MAX
     }
 
-    /// Takes one message at `now_ns`: a SYSCALL record is kept; an EXECVE record whose SYSCALL
-    /// is kept returns the joined record, a syslog line from the same host (valid until the
-    /// next call).
+    /// Takes one message at `now_ns`. Returns a joined record, a syslog line from the same
+    /// host (valid until the next call), when this record ends an event that has its EXECVE,
+    /// or when this SYSCALL takes the slot of such an event.
     pub fn add(&mut self, e: &Event<'_>, now_ns: u64) -> Option<&[u8]> {
         if e.payload != Payload::Audit {
             return None;
         }
-        let (mut kind, mut id) = (&b""[..], &b""[..]);
-        for f in e.fields() {
-            match f.key {
-                b"type" if kind.is_empty() => kind = f.value,
-                b"audit" if id.is_empty() => id = f.value,
-                _ => {}
-            }
-            if !kind.is_empty() && !id.is_empty() {
-                break;
-            }
-        }
-        if id.is_empty() || !(kind == b"SYSCALL" || kind == b"EXECVE") {
+        let (kind, id) = record_id(e);
+        if id.is_empty() || kind.is_empty() {
             return None;
         }
         let mut h = crate::bounded::key_hasher();
@@ -128,91 +263,134 @@ impl AuditJoin {
         let key = h.finish().max(1);
         let slot = (key % SLOTS as u64) as usize;
         if kind == b"SYSCALL" {
-            let w = &mut self.slots[slot];
-            if w.key != 0 && w.key != key && now_ns.saturating_sub(w.at_ns) <= WINDOW_NS {
-                self.evicted += 1;
+            if !is_exec(e) {
+                return None;
             }
-            w.key = key;
-            w.at_ns = now_ns;
-            w.lens = [0; KEPT.len()];
-            for f in e.fields() {
-                let Some(k) = KEPT.iter().position(|(name, _)| f.key == name.as_bytes()) else {
-                    continue;
-                };
-                let slot = &mut w.values[k];
-                let mut n = 0;
-                if !audit::derived_values(e, f.key, f.value, |d| {
-                    n = d.len().min(FIELD_MAX);
-                    slot[..n].copy_from_slice(&d[..n]);
-                    true
-                }) {
-                    n = f.value.len().min(FIELD_MAX);
-                    slot[..n].copy_from_slice(&f.value[..n]);
+            let mut out = false;
+            let p = &self.slots[slot];
+            if p.key != 0 {
+                if p.key != key && p.execve {
+                    self.assemble(slot);
+                    out = true;
+                } else if p.key != key && now_ns.saturating_sub(p.at_ns) <= WINDOW_NS {
+                    self.evicted += 1;
                 }
-                w.lens[k] = n as u8;
+                self.free(slot);
+            }
+            self.start(slot, key, e, id, now_ns);
+            return out.then_some(&self.joined[..]);
+        }
+        let p = &mut self.slots[slot];
+        if p.key != key {
+            return None;
+        }
+        p.at_ns = now_ns;
+        if kind == b"EXECVE" {
+            p.execve = true;
+            // The arguments, in order, decoded, one space between.
+            if p.args.open(b"CommandLine") {
+                let mut first = true;
+                for f in e.fields() {
+                    if !audit::may_be_hex(f.key) || f.key.first() != Some(&b'a') || f.key.len() < 2
+                    {
+                        continue;
+                    }
+                    if !first {
+                        p.args.text(b" ");
+                    }
+                    first = false;
+                    let args = &mut p.args;
+                    if !audit::derived_values(e, f.key, f.value, |d| {
+                        args.text(d);
+                        true
+                    }) {
+                        p.args.text(f.value);
+                    }
+                }
+                p.args.close();
+            }
+            for f in e.fields().filter(|f| !left_out(kind, f.key)) {
+                p.args.field(e, f.key, f.key, f.value);
             }
             return None;
         }
-        let w = &mut self.slots[slot];
-        if w.key != key || now_ns.saturating_sub(w.at_ns) > WINDOW_NS {
-            return None;
-        }
-        w.key = 0;
-        let out = &mut self.joined;
-        out.clear();
-        put(out, b"<14>1 - ");
-        put(out, e.host.filter(|h| !h.is_empty()).unwrap_or(b"-"));
-        put(out, b" audit - - - type=PROCESS_CREATION msg=audit(");
-        put(out, id);
-        put(out, b"):");
-        for (k, (_, name)) in KEPT.iter().enumerate() {
-            let v = &w.values[k][..usize::from(w.lens[k])];
-            if !v.is_empty() {
-                put(out, b" ");
-                put(out, name.as_bytes());
-                put(out, b"=\"");
-                quoted(out, v);
-                put(out, b"\"");
+        for f in e.fields().filter(|f| !left_out(kind, f.key)) {
+            if kind == b"CWD" && f.key == b"cwd" {
+                p.head.field(e, b"CurrentDirectory", f.key, f.value);
             }
+            p.head.field(e, f.key, f.key, f.value);
         }
-        // The arguments, in order, decoded, one space between.
-        put(out, b" CommandLine=\"");
-        let mut first = true;
-        for f in e.fields() {
-            if !audit::may_be_hex(f.key) || f.key.first() != Some(&b'a') || f.key.len() < 2 {
+        if kind == b"PROCTITLE" || kind == b"EOE" {
+            let complete = p.execve;
+            if complete {
+                self.assemble(slot);
+            }
+            self.free(slot);
+            return complete.then_some(&self.joined[..]);
+        }
+        None
+    }
+
+    /// Writes out, through `emit` (the record and when its last record came), every event with
+    /// its EXECVE whose last record came more than [`SETTLE_NS`] before `now_ns` (every one,
+    /// at `u64::MAX`: the input is over), and lets go of those without one after
+    /// [`WINDOW_NS`]. For the once-a-second tick.
+    pub fn flush(&mut self, now_ns: u64, mut emit: impl FnMut(&[u8], u64)) {
+        if self.pending == 0 {
+            return;
+        }
+        for slot in 0..SLOTS {
+            let p = &self.slots[slot];
+            if p.key == 0 {
                 continue;
             }
-            if !first {
-                put(out, b" ");
-            }
-            first = false;
-            if !audit::derived_values(e, f.key, f.value, |d| {
-                quoted(out, d);
-                true
-            }) {
-                quoted(out, f.value);
+            let age = now_ns.saturating_sub(p.at_ns);
+            if p.execve && (age > SETTLE_NS || now_ns == u64::MAX) {
+                let at_ns = p.at_ns;
+                self.assemble(slot);
+                emit(&self.joined, at_ns);
+                self.free(slot);
+            } else if !p.execve && (age > WINDOW_NS || now_ns == u64::MAX) {
+                self.free(slot);
             }
         }
-        // Room for the closing quote, whatever was cut.
-        out.truncate(JOINED_MAX - 1);
-        out.push(b'"');
-        Some(&self.joined)
     }
-}
 
-/// Appends as much of `bytes` as fits in [`JOINED_MAX`] - 1.
-fn put(out: &mut Vec<u8>, bytes: &[u8]) {
-    let room = (JOINED_MAX - 1).saturating_sub(out.len());
-    out.extend_from_slice(&bytes[..bytes.len().min(room)]);
-}
-
-/// Appends `v` for a double-quoted value: `"` and `\` escaped.
-fn quoted(out: &mut Vec<u8>, v: &[u8]) {
-    for &b in v {
-        if matches!(b, b'"' | b'\\') {
-            put(out, b"\\");
+    fn start(&mut self, slot: usize, key: u64, e: &Event<'_>, id: &[u8], now_ns: u64) {
+        self.pending += 1;
+        let p = &mut self.slots[slot];
+        p.key = key;
+        p.at_ns = now_ns;
+        p.execve = false;
+        p.args.len = 0;
+        let head = &mut p.head;
+        head.len = 0;
+        head.put(b"<14>1 - ");
+        head.put(e.host.filter(|h| !h.is_empty()).unwrap_or(b"-"));
+        head.put(b" audit - - - type=PROCESS_CREATION msg=audit(");
+        head.put(id);
+        head.put(b"):");
+        for (key, name) in SYSMON {
+            if let Some(f) = e.fields().find(|f| f.key == key.as_bytes()) {
+                head.field(e, name.as_bytes(), f.key, f.value);
+            }
         }
-        put(out, &[b]);
+        for f in e.fields().filter(|f| !left_out(b"SYSCALL", f.key)) {
+            head.field(e, f.key, f.key, f.value);
+        }
+    }
+
+    fn free(&mut self, slot: usize) {
+        self.slots[slot].key = 0;
+        self.pending -= 1;
+    }
+
+    /// The event in `slot` as one record, into `joined`.
+    fn assemble(&mut self, slot: usize) {
+        let p = &self.slots[slot];
+        self.joined.clear();
+        self.joined.extend_from_slice(p.head.as_slice());
+        self.joined.extend_from_slice(p.args.as_slice());
     }
 }
 
@@ -222,14 +400,19 @@ mod tests {
     use crate::parse::{ParseOptions, parse};
 
     const SYSCALL: &str = "<85>Nov 22 10:00:00 web1 audisp-syslog: type=SYSCALL \
-        msg=audit(1700000000.123:4242): arch=c000003e syscall=59 success=yes exit=0 ppid=1000 \
-        pid=1234 auid=1000 uid=0 comm=\"curl\" exe=\"/usr/bin/curl\" key=(null)";
+        msg=audit(1700000000.123:4242): arch=c000003e syscall=59 success=yes exit=0 \
+        a0=55d0c0a1b2c0 a1=55d0c0a1b300 ppid=1000 pid=1234 auid=1000 uid=0 comm=\"curl\" \
+        exe=\"/usr/bin/curl\" key=(null)";
+
+    fn record(kind: &str, serial: u32, rest: &str) -> String {
+        format!(
+            "<85>Nov 22 10:00:00 web1 audisp-syslog: type={kind} \
+             msg=audit(1700000000.123:{serial}): {rest}"
+        )
+    }
 
     fn execve(serial: u32, args: &str) -> String {
-        format!(
-            "<85>Nov 22 10:00:00 web1 audisp-syslog: type=EXECVE \
-             msg=audit(1700000000.123:{serial}): argc=3 {args}"
-        )
+        record("EXECVE", serial, &format!("argc=3 {args}"))
     }
 
     fn add(j: &mut AuditJoin, line: &str, now: u64) -> Option<String> {
@@ -238,84 +421,193 @@ mod tests {
             .map(|b| String::from_utf8_lossy(b).into_owned())
     }
 
-    #[test]
-    fn a_syscall_and_its_execve_make_a_process_creation() {
-        let mut j = AuditJoin::new();
-        assert_eq!(add(&mut j, SYSCALL, 0), None);
-        assert_eq!(j.waiting(), 1);
-        let joined = add(
-            &mut j,
-            &execve(
-                4242,
-                "a0=\"curl\" a1=\"-s\" a2=687474703A2F2F782F6120622E7368",
-            ),
-            1,
-        )
-        .expect("joined");
-        assert_eq!(
-            joined,
-            "<14>1 - web1 audit - - - type=PROCESS_CREATION msg=audit(1700000000.123:4242): \
-             Image=\"/usr/bin/curl\" ProcessId=\"1234\" ParentProcessId=\"1000\" User=\"0\" \
-             LogonUser=\"1000\" CommandName=\"curl\" CommandLine=\"curl -s http://x/a b.sh\""
-        );
-        assert_eq!(j.waiting(), 0, "joined once");
+    fn values(joined: &str, key: &str) -> Vec<String> {
         let e = parse(joined.as_bytes(), &ParseOptions::default());
-        assert_eq!(e.payload, Payload::Audit);
-        let value = |k: &[u8]| e.fields().find(|f| f.key == k).map(|f| f.value.to_vec());
-        assert_eq!(
-            value(b"CommandLine"),
-            Some(b"curl -s http://x/a b.sh".to_vec())
-        );
-        assert_eq!(e.host, Some(&b"web1"[..]));
+        e.fields()
+            .filter(|f| f.key == key.as_bytes())
+            .map(|f| {
+                let mut v = Vec::new();
+                crate::parse::unescape_into(f.value, &mut v);
+                String::from_utf8(v).unwrap()
+            })
+            .collect()
     }
 
     #[test]
-    fn another_event_a_late_execve_or_a_full_table_do_not_join() {
+    fn the_records_of_an_execve_make_one_process_creation() {
+        let mut j = AuditJoin::new();
+        assert_eq!(add(&mut j, SYSCALL, 0), None);
+        assert_eq!(j.waiting(), 1);
+        let args = "a0=\"curl\" a1=\"-s\" a2=687474703A2F2F782F6120622E7368";
+        assert_eq!(
+            add(&mut j, &execve(4242, args), 1),
+            None,
+            "CWD and PATH follow"
+        );
+        assert_eq!(
+            add(&mut j, &record("CWD", 4242, "cwd=\"/home/ann\""), 2),
+            None
+        );
+        let path = |item: u32, name: &str| {
+            record(
+                "PATH",
+                4242,
+                &format!("item={item} name=\"{name}\" inode=42 mode=0100755 nametype=NORMAL"),
+            )
+        };
+        assert_eq!(add(&mut j, &path(0, "/usr/bin/curl"), 3), None);
+        assert_eq!(
+            add(&mut j, &path(1, "/lib64/ld-linux-x86-64.so.2"), 3),
+            None
+        );
+        let joined = add(
+            &mut j,
+            &record("PROCTITLE", 4242, "proctitle=6375726C002D73"),
+            4,
+        )
+        .expect("the PROCTITLE ends the event");
+        assert_eq!(j.waiting(), 0, "written once");
+        assert!(
+            joined.starts_with(
+                "<14>1 - web1 audit - - - type=PROCESS_CREATION msg=audit(1700000000.123:4242): \
+                 Image=\"/usr/bin/curl\" ProcessId=\"1234\" ParentProcessId=\"1000\" User=\"0\" \
+                 LogonUser=\"1000\" CommandName=\"curl\" arch=\"c000003e\" syscall=\"execve\""
+            ),
+            "{joined}"
+        );
+        let e = parse(joined.as_bytes(), &ParseOptions::default());
+        assert_eq!(e.payload, Payload::Audit);
+        assert_eq!(e.host, Some(&b"web1"[..]));
+        for (key, want) in [
+            ("type", &["PROCESS_CREATION"][..]),
+            ("CommandLine", &["curl -s http://x/a b.sh"]),
+            ("CurrentDirectory", &["/home/ann"]),
+            ("cwd", &["/home/ann"]),
+            ("name", &["/usr/bin/curl", "/lib64/ld-linux-x86-64.so.2"]),
+            ("exe", &["/usr/bin/curl"]),
+            ("proctitle", &["curl -s"]),
+            // EXECVE's arguments, not the SYSCALL's registers.
+            ("a0", &["curl"]),
+            ("a2", &["http://x/a b.sh"]),
+            ("argc", &["3"]),
+        ] {
+            assert_eq!(values(&joined, key), want, "{key}");
+        }
+    }
+
+    #[test]
+    fn an_event_ends_at_its_eoe_or_a_second_after_its_last_record() {
         let mut j = AuditJoin::new();
         add(&mut j, SYSCALL, 0);
+        add(&mut j, &execve(4242, "a0=\"ls\""), 1);
+        let joined = add(&mut j, &record("EOE", 4242, ""), 2).expect("the EOE ends it");
+        assert_eq!(values(&joined, "CommandLine"), ["ls"]);
+
+        add(&mut j, SYSCALL, 10);
+        add(&mut j, &execve(4242, "a0=\"ls\""), 20);
+        let mut out = Vec::new();
+        j.flush(20 + SETTLE_NS, |r, at| {
+            out.push((String::from_utf8_lossy(r).into_owned(), at))
+        });
+        assert!(out.is_empty(), "not settled yet");
+        j.flush(21 + SETTLE_NS, |r, at| {
+            out.push((String::from_utf8_lossy(r).into_owned(), at))
+        });
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].1, 20, "its time: the last record's");
+        assert_eq!(j.waiting(), 0);
+        // At the end of the input, whatever has its EXECVE is written out.
+        add(&mut j, SYSCALL, 30);
+        add(&mut j, &execve(4242, "a0=\"ls\""), 31);
+        let mut n = 0;
+        j.flush(u64::MAX, |_, _| n += 1);
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn other_events_late_records_and_other_calls_do_not_join() {
+        let mut j = AuditJoin::new();
+        add(&mut j, SYSCALL, 0);
+        assert_eq!(add(&mut j, &execve(4243, "a0=\"ls\""), 1), None);
         assert_eq!(
-            add(&mut j, &execve(4243, "a0=\"ls\""), 1),
+            add(&mut j, &record("EOE", 4243, ""), 1),
             None,
             "another serial"
         );
+        // Without its EXECVE, an event is let go after the window, unwritten.
+        j.flush(WINDOW_NS + 1, |_, _| panic!("nothing to write"));
+        assert_eq!(j.waiting(), 0);
+        assert_eq!(add(&mut j, &execve(4242, "a0=\"ls\""), WINDOW_NS + 2), None);
         assert_eq!(
-            add(&mut j, &execve(4242, "a0=\"ls\""), WINDOW_NS + 1),
+            add(&mut j, &record("EOE", 4242, ""), WINDOW_NS + 2),
             None,
             "too late"
         );
         // Another host, same serial.
         let mut j = AuditJoin::new();
         add(&mut j, &SYSCALL.replace("web1", "web2"), 0);
-        assert_eq!(add(&mut j, &execve(4242, "a0=\"ls\""), 1), None);
-        // More events than slots: some are evicted, counted.
+        add(&mut j, &execve(4242, "a0=\"ls\""), 1);
+        assert_eq!(add(&mut j, &record("EOE", 4242, ""), 1), None);
+        // A system call other than execve is not gathered; enriched records name it.
+        let mut j = AuditJoin::new();
+        add(&mut j, &SYSCALL.replace("syscall=59", "syscall=2"), 0);
+        assert_eq!(j.waiting(), 0, "open(2)");
+        add(&mut j, &format!("{SYSCALL} SYSCALL=execve"), 0);
+        add(
+            &mut j,
+            &SYSCALL
+                .replace("4242", "1")
+                .replace("syscall=59", "syscall=2 SYSCALL=open"),
+            0,
+        );
+        assert_eq!(j.waiting(), 1);
+        // A plain message: nothing.
+        assert_eq!(add(&mut j, "<13>Nov 22 10:00:00 h app: hello", 0), None);
+    }
+
+    #[test]
+    fn a_full_table_writes_out_what_is_complete_and_counts_the_rest() {
         let mut j = AuditJoin::new();
         for serial in 0..(2 * SLOTS as u32) {
             add(&mut j, &SYSCALL.replace("4242", &serial.to_string()), 0);
         }
         assert!(j.evicted() > 0 && j.waiting() <= SLOTS);
-        // A plain message, a PATH record: nothing.
-        assert_eq!(add(&mut j, "<13>Nov 22 10:00:00 h app: hello", 0), None);
+        let mut j = AuditJoin::new();
+        let mut written = 0;
+        for serial in 0..(2 * SLOTS as u32) {
+            written += usize::from(
+                add(&mut j, &SYSCALL.replace("4242", &serial.to_string()), 0).is_some(),
+            );
+            add(&mut j, &execve(serial, "a0=\"ls\""), 0);
+        }
+        let mut rest = 0;
+        j.flush(u64::MAX, |_, _| rest += 1);
+        assert_eq!(written + rest, 2 * SLOTS, "every event written, none lost");
+        assert_eq!(j.evicted(), 0);
     }
 
     #[test]
-    fn quotes_in_values_stay_inside_them() {
+    fn quotes_in_values_stay_inside_them_and_long_ones_are_cut_closed() {
         let mut j = AuditJoin::new();
         add(&mut j, SYSCALL, 0);
-        // `sh -c 'echo "x"'`: hex, as auditd writes an argument with quotes.
+        // `sh -c 'echo "x\"'`: hex, as auditd writes an argument with quotes.
         let hex = |s: &str| s.bytes().map(|b| format!("{b:02X}")).collect::<String>();
-        let joined = add(
+        let args = format!("a0=\"sh\" a1=\"-c\" a2={}", hex("echo \"x\\\""));
+        add(&mut j, &execve(4242, &args), 1);
+        let joined = add(&mut j, &record("EOE", 4242, ""), 2).unwrap();
+        assert_eq!(values(&joined, "CommandLine"), ["sh -c echo \"x\\\""]);
+        // An argument longer than the record: cut, its quotes closed, the record whole.
+        add(&mut j, SYSCALL, 3);
+        let long = "y".repeat(3 * PART_MAX);
+        add(
             &mut j,
-            &execve(
-                4242,
-                &format!("a0=\"sh\" a1=\"-c\" a2={}", hex("echo \"x\\\"")),
-            ),
-            1,
-        )
-        .unwrap();
-        let e = parse(joined.as_bytes(), &ParseOptions::default());
-        let cl = e.fields().find(|f| f.key == b"CommandLine").unwrap();
-        let mut v = Vec::new();
-        crate::parse::unescape_into(cl.value, &mut v);
-        assert_eq!(v, b"sh -c echo \"x\\\"");
+            &execve(4242, &format!("a0=\"echo\" a1=\"{long}\"")),
+            4,
+        );
+        let joined = add(&mut j, &record("EOE", 4242, ""), 5).unwrap();
+        assert!(joined.len() <= JOINED_MAX);
+        let cl = values(&joined, "CommandLine");
+        assert!(cl.len() == 1 && cl[0].starts_with("echo yyy"), "{cl:?}");
+        assert_eq!(values(&joined, "Image"), ["/usr/bin/curl"]);
     }
 }

@@ -289,27 +289,17 @@ impl Engine {
         // Sigma rules, and the correlations over their matches; an audit record that
         // completes a process creation also runs the rules on the joined record (its alerts
         // show the record that completed it).
-        let joined_opts = crate::parse::ParseOptions::default();
         for (i, (s, inp)) in self.slots.iter().zip(batch).enumerate() {
-            let template = s.mined.map(|m| m.id);
-            let (correlations, sigma, scratch) =
-                (&mut self.correlations, &self.sigma, &mut self.scratch);
-            let mut run = |e: &Event<'_>, scratch: &mut SigmaScratch| {
-                sigma.for_each_match(e, scratch, |r| {
-                    out.push(Alert::new(
-                        RuleRef::Sigma(r as u32),
-                        index(i),
-                        s.t,
-                        template,
-                    ));
-                    correlations.on_match(r, e, s.now, |a| {
-                        out.push(correlation_alert(&a, index(i), template));
-                    });
-                });
+            let mut sigma = SigmaRun {
+                sigma: &self.sigma,
+                correlations: &mut self.correlations,
+                scratch: &mut self.scratch,
+                input: index(i),
+                template: s.mined.map(|m| m.id),
             };
-            run(&inp.event, scratch);
+            sigma.run(&inp.event, s.t, s.now, out);
             if let Some(joined) = self.audit.add(&inp.event, s.now) {
-                run(&crate::parse::parse(joined, &joined_opts), scratch);
+                sigma.run_joined(joined, s.t, s.now, out);
             }
         }
         if !self.silences.rules().is_empty() {
@@ -386,12 +376,25 @@ impl Engine {
     /// second). Cheap when nothing is due.
     pub fn tick(&mut self, now_ns: u64, out: &mut Alerts) {
         let now_ns = self.time.now(now_ns);
-        if (self.silences.rules().is_empty() && !self.correlations.has_windows())
+        if (self.silences.rules().is_empty()
+            && !self.correlations.has_windows()
+            && self.audit.waiting() == 0)
             || now_ns < self.last_check_ns + 1_000_000_000
         {
             return;
         }
         self.last_check_ns = now_ns;
+        // Audit events whose records stopped coming.
+        let mut sigma = SigmaRun {
+            sigma: &self.sigma,
+            correlations: &mut self.correlations,
+            scratch: &mut self.scratch,
+            input: None,
+            template: None,
+        };
+        self.audit.flush(now_ns, |joined, at_ns| {
+            sigma.run_joined(joined, at_ns, at_ns, out);
+        });
         // Correlations judged at their windows' end.
         self.correlations.tick(now_ns, |a| {
             out.push(correlation_alert(&a, None, None));
@@ -409,6 +412,16 @@ impl Engine {
     /// The input is over (an offline run's end of file): judges every correlation window
     /// still open, as if its time had passed.
     pub fn finish(&mut self, out: &mut Alerts) {
+        let mut sigma = SigmaRun {
+            sigma: &self.sigma,
+            correlations: &mut self.correlations,
+            scratch: &mut self.scratch,
+            input: None,
+            template: None,
+        };
+        self.audit.flush(u64::MAX, |joined, at_ns| {
+            sigma.run_joined(joined, at_ns, at_ns, out);
+        });
         self.correlations.tick(u64::MAX, |a| {
             out.push(correlation_alert(&a, None, None));
         });
@@ -469,6 +482,36 @@ impl Engine {
 
 /// The alert of a correlation, on message `input` of the batch (none for a window judged at
 /// its end) of `template`.
+/// The Sigma rules, and the correlations over their matches, run on one message of a batch
+/// (`input`) or on an audit event joined outside one.
+struct SigmaRun<'a> {
+    sigma: &'a SigmaSet,
+    correlations: &'a mut CorrelationEngine,
+    scratch: &'a mut SigmaScratch,
+    input: Option<u16>,
+    template: Option<u64>,
+}
+
+impl SigmaRun<'_> {
+    /// Runs the rules on `e`; its alerts carry time `t`, the correlations read `now_ns`.
+    fn run(&mut self, e: &Event<'_>, t: u64, now_ns: u64, out: &mut Alerts) {
+        let (input, template) = (self.input, self.template);
+        let correlations = &mut *self.correlations;
+        self.sigma.for_each_match(e, self.scratch, |r| {
+            out.push(Alert::new(RuleRef::Sigma(r as u32), input, t, template));
+            correlations.on_match(r, e, now_ns, |a| {
+                out.push(correlation_alert(&a, input, template));
+            });
+        });
+    }
+
+    /// Runs the rules on a joined audit record.
+    fn run_joined(&mut self, joined: &[u8], t: u64, now_ns: u64, out: &mut Alerts) {
+        let e = crate::parse::parse(joined, &crate::parse::ParseOptions::default());
+        self.run(&e, t, now_ns, out);
+    }
+}
+
 fn correlation_alert(
     a: &crate::rules::correlation::CorrelationAlert<'_>,
     input: Option<u16>,

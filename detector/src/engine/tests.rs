@@ -206,3 +206,49 @@ fn on_the_event_clock_a_replayed_silence_is_seen_however_fast_it_arrives() {
         "on arrival time it was a blink"
     );
 }
+
+/// An audit `execve` whose PROCTITLE never comes is joined at the tick a second after its
+/// last record, and the rules run on it then; its alert names no message of a batch.
+#[test]
+fn an_audit_event_without_its_last_record_is_joined_at_the_tick() {
+    let logsources = LogsourceMap::default();
+    let rule = "title: curl\nlogsource: {category: process_creation, product: linux}\n\
+                detection:\n  sel: {Image|endswith: '/curl'}\n  condition: sel\n";
+    let rules = Rules {
+        sigma: vec![crate::rules::sigma::SigmaRule::from_yaml("c.yml", rule, &logsources).unwrap()],
+        ..Rules::default()
+    };
+    let mut e = Blueprint::new(&rules, EngineOptions::default()).engine();
+    let record = |kind: &str, rest: &str| {
+        format!(
+            "<85>Nov 22 10:00:00 web1 audisp-syslog: type={kind} \
+             msg=audit(1700000000.123:9): {rest}"
+        )
+    };
+    let lines = vec![
+        record(
+            "SYSCALL",
+            "arch=c000003e syscall=59 success=yes exit=0 ppid=1 pid=2 uid=0 auid=0 \
+             comm=\"curl\" exe=\"/usr/bin/curl\"",
+        ),
+        record("EXECVE", "argc=1 a0=\"curl\""),
+    ];
+    let s = 1_000_000_000;
+    let mut out = Alerts::new(16);
+    e.run(&inputs(&lines, s), &mut out);
+    assert!(
+        out.as_slice().is_empty(),
+        "waiting for the rest of the event"
+    );
+    assert_eq!(e.stats().keys[StateTable::AuditEvents as usize], 1);
+    e.tick(s + s / 2, &mut out);
+    assert!(out.as_slice().is_empty(), "not settled yet");
+    e.tick(3 * s, &mut out);
+    let got: Vec<(RuleRef, Option<u16>, u64)> = out
+        .as_slice()
+        .iter()
+        .map(|a| (a.rule, a.input, a.last_ns))
+        .collect();
+    assert_eq!(got, [(RuleRef::Sigma(0), None, s)]);
+    assert_eq!(e.stats().keys[StateTable::AuditEvents as usize], 0);
+}

@@ -1355,8 +1355,9 @@ fn every_sigmahq_sysmon_rule_loads_and_fires_on_its_event() {
     for (file, hit, miss) in &cases {
         each_fires_on_its_own(&rules, file, hit, miss);
     }
-    // The same process creations on a host with only auditd: a SYSCALL and its EXECVE (the
-    // arguments hex-encoded, as auditd writes those with a space or a quote), joined.
+    // The same process creations on a host with only auditd: a SYSCALL, its EXECVE (the
+    // arguments hex-encoded, as auditd writes those with a space or a quote) and its
+    // PROCTITLE, joined.
     let auditd = |image: &str, cl: &str| {
         use detector::engine::audit_join::AuditJoin;
         let hex = |s: &str| s.bytes().map(|b| format!("{b:02X}")).collect::<String>();
@@ -1377,11 +1378,17 @@ fn every_sigmahq_sysmon_rule_loads_and_fires_on_its_event() {
             args.len(),
             args.join(" ")
         );
+        let proctitle = format!(
+            "<85>Nov 22 10:00:00 web1 audisp-syslog: type=PROCTITLE \
+             msg=audit(1700000000.1:77): proctitle={}",
+            hex(&cl.replace(' ', "\0"))
+        );
         let mut join = AuditJoin::new();
         let opts = ParseOptions::default();
         assert!(join.add(&parse(syscall.as_bytes(), &opts), 0).is_none());
+        assert!(join.add(&parse(execve.as_bytes(), &opts), 1).is_none());
         let joined = join
-            .add(&parse(execve.as_bytes(), &opts), 1)
+            .add(&parse(proctitle.as_bytes(), &opts), 2)
             .expect("joined");
         String::from_utf8(joined.to_vec()).unwrap()
     };
@@ -1866,4 +1873,58 @@ detection:
         "<13>Dec  7 10:00:00 h app: fetched http://dl.example.net/setup.exe status 200"
     ));
     none_fires_on_loghub(std::slice::from_ref(&r));
+}
+
+/// The joined record of an `execve` carries every field of its SYSCALL, EXECVE, CWD and PATH
+/// records under their own names: a rule that reads them together selects
+/// `type: PROCESS_CREATION`, and the per-record rules do not fire on it twice.
+#[test]
+fn a_rule_reads_the_fields_of_an_execves_records_together() {
+    use detector::engine::audit_join::AuditJoin;
+    let record = |kind: &str, rest: &str| {
+        format!(
+            "<85>Dec  7 10:00:00 web1 audisp-syslog: type={kind} \
+             msg=audit(1765101600.500:31): {rest}"
+        )
+    };
+    let lines = [
+        record(
+            "SYSCALL",
+            "arch=c000003e syscall=59 success=yes exit=0 ppid=10 pid=11 auid=1000 uid=1000 \
+             comm=\"curl\" exe=\"/usr/bin/curl\" key=\"exec\"",
+        ),
+        record("EXECVE", "argc=3 a0=\"curl\" a1=\"-o\" a2=\"/tmp/x\""),
+        record("CWD", "cwd=\"/tmp\""),
+        record(
+            "PATH",
+            "item=0 name=\"/usr/bin/curl\" inode=5 mode=0100755 ouid=0",
+        ),
+        record("PROCTITLE", "proctitle=6375726C"),
+    ];
+    let mut join = AuditJoin::new();
+    let mut joined = None;
+    for (i, l) in lines.iter().enumerate() {
+        let e = parse(l.as_bytes(), &ParseOptions::default());
+        if let Some(j) = join.add(&e, i as u64) {
+            joined = Some(String::from_utf8(j.to_vec()).unwrap());
+        }
+    }
+    let joined = joined.expect("the PROCTITLE ends the event");
+    let together = rule(
+        "title: curl writing to /tmp from /tmp\nlogsource: {product: linux, service: auditd}\n\
+         detection:\n  sel:\n    type: PROCESS_CREATION\n    key: exec\n    a1: '-o'\n    \
+         a2|startswith: '/tmp/'\n    cwd: /tmp\n    name: /usr/bin/curl\n    auid: 1000\n  \
+         condition: sel\n",
+    );
+    assert!(fires_both(&together, &joined), "{joined}");
+    assert!(
+        lines.iter().all(|l| !fires_both(&together, l)),
+        "no single record has them all"
+    );
+    let per_record = rule(
+        "title: curl\nlogsource: {product: linux, service: auditd}\n\
+         detection:\n  sel: {type: SYSCALL, exe|endswith: /curl}\n  condition: sel\n",
+    );
+    assert!(fires_both(&per_record, &lines[0]));
+    assert!(!fires_both(&per_record, &joined), "once, on its own record");
 }

@@ -529,10 +529,11 @@ fn ecs_alert_lines_use_only_ecs_fields_of_their_types() {
     assert!(correlation["event"]["start"].is_string());
 }
 
-/// Sigma's `process_creation` rules on a host with only auditd: the SYSCALL and EXECVE records
-/// of one `execve` are joined (the arguments decoded from auditd's hex) and the shipped
-/// Sysmon-for-Linux rules run on the joined record; the alert shows the record that completed
-/// it. Without its SYSCALL, an EXECVE alone is no process creation.
+/// Sigma's `process_creation` rules on a host with only auditd: the records of one `execve`
+/// (SYSCALL, EXECVE, CWD, PATH, PROCTITLE) are joined (the arguments decoded from auditd's hex)
+/// and the shipped Sysmon-for-Linux rules run on the joined record; the alert shows the record
+/// that completed it. An event whose PROCTITLE never comes is joined all the same, when the
+/// input ends. Without its SYSCALL, an EXECVE alone is no process creation.
 #[test]
 fn process_creation_rules_run_on_auditd_records() {
     let hex = |s: &str| s.bytes().map(|b| format!("{b:02X}")).collect::<String>();
@@ -544,9 +545,21 @@ fn process_creation_rules_run_on_auditd_records() {
          msg=audit(1765101600.120:777): argc=2 a0=\"gawk\" a1={}",
         hex("BEGIN {system(\"/bin/sh -i\")}")
     );
+    let record = |kind: &str, rest: &str| {
+        format!(
+            "<85>Dec  7 10:00:00 web1 audisp-syslog: type={kind} \
+             msg=audit(1765101600.120:777): {rest}"
+        )
+    };
+    let cwd = record("CWD", "cwd=\"/tmp\"");
+    let path = record(
+        "PATH",
+        "item=0 name=\"/usr/bin/gawk\" inode=7 nametype=NORMAL",
+    );
+    let proctitle = record("PROCTITLE", &format!("proctitle={}", hex("gawk\0BEGIN")));
     let alerts = ingest_offline(
         &["detect", "--rules", ALL_RULES],
-        &format!("{syscall}\n{execve}\n"),
+        &format!("{syscall}\n{execve}\n{cwd}\n{path}\n{proctitle}\n"),
     );
     let rules: Vec<&str> = alerts.iter().map(|a| a["rule"].as_str().unwrap()).collect();
     assert!(
@@ -557,7 +570,17 @@ fn process_creation_rules_run_on_auditd_records() {
         .iter()
         .find(|a| a["rule"] == "Suspicious Invocation of Shell via AWK - Linux")
         .unwrap();
-    assert_eq!(alert["message"], execve.as_str());
+    assert_eq!(alert["message"], proctitle.as_str());
+    // Without its PROCTITLE (a forwarder that drops it): joined when the input ends.
+    let cut = ingest_offline(
+        &["detect", "--rules", ALL_RULES],
+        &format!("{syscall}\n{execve}\n"),
+    );
+    assert!(
+        cut.iter()
+            .any(|a| a["rule"] == "Suspicious Invocation of Shell via AWK - Linux"),
+        "{cut:#?}"
+    );
     // The EXECVE alone (its SYSCALL lost): no process creation.
     let alone = ingest_offline(&["detect", "--rules", ALL_RULES], &format!("{execve}\n"));
     assert!(
