@@ -273,6 +273,11 @@ impl Pacer {
     }
 }
 
+/// A worker that never finds its source empty still runs the pipeline's time-driven checks
+/// (silences, correlation windows, audit events, GELF expiry) this often; an idle one runs
+/// them at every empty look.
+const BUSY_TICK_NS: u64 = 250_000_000;
+
 /// A stopping worker reads on until its ring or sockets are found empty this many times in a
 /// row, [`DRAIN_PAUSE`] apart: frames the driver or the kernel still had in flight when the
 /// steering went off arrive within that.
@@ -296,6 +301,7 @@ pub fn run<R: Rings>(
     let coalesce = waiting.mode == Mode::Poll && !waiting.coalesce.is_zero();
     let mut pacer = Pacer::new(waiting.batch_size, waiting.coalesce);
     let mut streak = KickStreak::default();
+    let mut last_tick = 0;
     if let Source::Xdp(s) = source {
         streak.seen = s.queue.counters().kick_errors;
     }
@@ -307,6 +313,11 @@ pub fn run<R: Rings>(
         let now = monotonic_ns();
         pipeline.between_batches();
         if n > 0 {
+            // Time-driven checks also under a load that never lets the worker idle.
+            if now >= last_tick + BUSY_TICK_NS {
+                last_tick = now;
+                pipeline.tick(now);
+            }
             stats.publish(source, pipeline, now);
             let pause = pacer.after_batch(n, now);
             if coalesce && !pause.is_zero() {
@@ -314,6 +325,7 @@ pub fn run<R: Rings>(
             }
             continue;
         }
+        last_tick = now;
         pipeline.tick(now);
         stats.publish_if_due(source, pipeline, now);
         match (waiting.mode, &mut *source) {
