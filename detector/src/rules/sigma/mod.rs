@@ -25,6 +25,7 @@ mod level;
 mod logsource;
 mod matcher;
 mod pipeline;
+mod route;
 mod rule;
 mod set;
 

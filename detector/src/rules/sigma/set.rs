@@ -1,8 +1,9 @@
 //! A set of rules evaluated together, through one literal prefilter and one RegexSet per field.
 
-use super::super::literals::{LiteralSet, SCREEN_MIN_LEN};
+use super::super::literals::SCREEN_MIN_LEN;
 use super::logsource::Gate;
 use super::matcher::*;
+use super::route::Routes;
 use super::rule::SigmaRule;
 use crate::parse::Event;
 
@@ -54,9 +55,11 @@ pub(super) fn regex_groups(rules: &mut [SigmaRule]) -> Vec<RegexGroup> {
         .collect()
 }
 
-/// A set of Sigma rules evaluated together: every literal any rule needs goes into one
-/// [`LiteralSet`], one pass over the message finds the candidate rules, and only those (and the
-/// rules that need no literal) are evaluated in full. A rule needs a literal when every way its
+/// A set of Sigma rules evaluated together: the literals the rules need go into a
+/// [`LiteralSet`](crate::rules::literals::LiteralSet) per route (the rules one kind of event
+/// may reach: its payload format, Cisco tag and app), one pass over the message with its
+/// route's finds the candidate rules, and only those (and the rules that need no literal) are
+/// evaluated in full. A rule needs a literal when every way its
 /// condition can match looks for a string in the message: a keyword, or a field's value (each
 /// value a rule reads is a run of the message's bytes). Each distinct log source is checked at
 /// most once per event, when a candidate of it asks. The `re` values go through one RegexSet
@@ -69,10 +72,9 @@ pub struct SigmaSet {
     pub(super) regexes: Vec<RegexGroup>,
     /// Tells this set's scratch state from another's.
     pub(super) id: u64,
-    pub(super) prefilter: LiteralSet,
-    /// Literal index -> the rules it makes candidates.
-    pub(super) pattern_rules: Vec<Vec<u32>>,
-    /// Rules evaluated on every event.
+    /// The prefilters, one per kind of event the rules' log sources may take.
+    pub(super) routes: Routes,
+    /// Rules that need no literal (evaluated on every event their log source may take).
     pub(super) always: Vec<u32>,
     /// Rules that read a field an audit record may give a value not in its text (a hex string
     /// decoded, a system call's name): candidates for every audit record, whatever the
@@ -157,28 +159,31 @@ impl SigmaSet {
     /// Compiles the prefilter of `rules`.
     pub fn new(mut rules: Vec<SigmaRule>) -> Self {
         let mut literals: Vec<Vec<u8>> = Vec::new();
-        let mut pattern_rules: Vec<Vec<u32>> = Vec::new();
         let mut always = Vec::new();
-        for (i, r) in rules.iter().enumerate() {
-            // A literal too short for the screen would turn the whole prefilter into an
-            // automaton: such a rule is evaluated on every event instead.
-            match r.condition.required_literals(&r.searches) {
-                Some(lits)
-                    if !lits.is_empty() && lits.iter().all(|l| l.len() >= SCREEN_MIN_LEN) =>
-                {
-                    for lit in lits {
-                        match literals.iter().position(|l| l.eq_ignore_ascii_case(&lit)) {
-                            Some(p) => pattern_rules[p].push(i as u32),
-                            None => {
-                                literals.push(lit);
-                                pattern_rules.push(vec![i as u32]);
+        let rule_literals: Vec<Option<Vec<Vec<u8>>>> = rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                // A literal too short for the screen would turn a whole prefilter into an
+                // automaton: such a rule is evaluated on every event instead.
+                match r.condition.required_literals(&r.searches) {
+                    Some(lits)
+                        if !lits.is_empty() && lits.iter().all(|l| l.len() >= SCREEN_MIN_LEN) =>
+                    {
+                        for lit in &lits {
+                            if !literals.iter().any(|l| l.eq_ignore_ascii_case(lit)) {
+                                literals.push(lit.clone());
                             }
                         }
+                        Some(lits)
+                    }
+                    _ => {
+                        always.push(i as u32);
+                        None
                     }
                 }
-                _ => always.push(i as u32),
-            }
-        }
+            })
+            .collect();
         let audit = (0..rules.len() as u32)
             .filter(|&i| {
                 let r = &rules[i as usize];
@@ -188,10 +193,9 @@ impl SigmaSet {
                         .any(|(_, s)| s.reads(Field::audit_derived))
             })
             .collect();
-        let prefilter = LiteralSet::new(&literals);
         let regexes = regex_groups(&mut rules);
         let mut gates: Vec<Gate> = Vec::new();
-        let rule_gate = rules
+        let rule_gate: Vec<u32> = rules
             .iter()
             .map(|r| {
                 if r.logsource.is_open() {
@@ -207,6 +211,7 @@ impl SigmaSet {
                 g as u32
             })
             .collect();
+        let routes = Routes::new(&gates, &rule_gate, &rule_literals);
         Self {
             gates,
             rule_gate,
@@ -214,8 +219,7 @@ impl SigmaSet {
             rules,
             regexes,
             id: NEXT_SET_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            prefilter,
-            pattern_rules,
+            routes,
             always,
             audit,
         }
@@ -232,9 +236,18 @@ impl SigmaSet {
         &self.literals
     }
 
-    /// The prefilter, compiled.
-    pub fn prefilter(&self) -> &LiteralSet {
-        &self.prefilter
+    /// Prefilters: one per group of rules that one kind of event may reach (by payload
+    /// format, Cisco tag, app).
+    pub fn routes(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// Whether every prefilter is searched with the screen (none with an automaton).
+    pub fn screened(&self) -> bool {
+        self.routes
+            .routes
+            .iter()
+            .all(|r| r.prefilter.uses_screen() || r.pattern_rules.is_empty())
     }
 
     /// RegexSets the `re` values were gathered into (one per field they look at).
@@ -290,12 +303,13 @@ impl SigmaSet {
         self.prepare(scratch);
         scratch.generation += 1;
         scratch.candidates.clear();
-        scratch.candidates.extend_from_slice(&self.always);
+        let route = self.routes.of(e);
+        scratch.candidates.extend_from_slice(&route.always);
         if e.payload == crate::parse::Payload::Audit {
             scratch.candidates.extend_from_slice(&self.audit);
         }
-        self.prefilter.find_each(e.input, |literal| {
-            for &r in &self.pattern_rules[literal] {
+        route.prefilter.find_each(e.input, |literal| {
+            for &r in &route.pattern_rules[literal] {
                 if scratch.seen[r as usize] != scratch.generation {
                     scratch.seen[r as usize] = scratch.generation;
                     scratch.candidates.push(r);
