@@ -9,6 +9,14 @@ use super::{
     record::Record,
 };
 
+/// Seeds the hash of a context, apart from the tree's paths.
+const CONTEXT: u64 = 0x636f_6e74_6578_7431;
+
+/// The context of a position: its two tokens before (their kept hashes).
+fn context_of(a: u32, b: u32) -> u64 {
+    path(path(CONTEXT, u64::from(a)), u64::from(b))
+}
+
 impl Miner {
     /// The leaf of the message in `tokens`: descends by its token count, then its first
     /// `depth - 2` tokens, making nodes as it goes.
@@ -105,6 +113,22 @@ impl Miner {
                 return (slot, Mined { id, new: false });
             }
             let variable = self.variables(leaf, r, differ, message);
+            // Words that proved a variable: what comes after their context is one anywhere.
+            let words = variable & !(r.masked | self.tokens.wild);
+            let family = r.family;
+            for p in (0..self.tokens.n).filter(|&p| words & (1 << p) != 0) {
+                if let Some(c) = self.context(p) {
+                    self.learn_context(c);
+                }
+            }
+            let Some(r) = self
+                .records
+                .get(slot)
+                .filter(|r| r.family == family && r.id != 0)
+            else {
+                // The candidate merged away while the context spread: look again.
+                continue;
+            };
             if variable == 0 {
                 // Positions with few values: another kind of message of the same family (where
                 // it has a key without a value, not a variable there).
@@ -112,7 +136,7 @@ impl Miner {
                 let slot = self.new_template(message, leaf, leaf_key, Some((family, wild)));
                 return (slot, self.fresh(slot));
             }
-            self.generalise(leaf, r.family, variable);
+            self.generalise(leaf, r.family, self.tokens.n, variable);
         }
         let slot = self.new_template(message, leaf, leaf_key, None);
         (slot, self.fresh(slot))
@@ -215,6 +239,14 @@ impl Miner {
         let most = self.opts.max_constant_values.min(MAX_TOKENS);
         let mut variable = shapes;
         for p in (0..t.n).filter(|&p| (differ & !shapes) & (1 << p) != 0) {
+            if self
+                .context(p)
+                .is_some_and(|c| self.contexts.peek(c).is_some())
+            {
+                // After these two tokens, a word proved a variable in another family.
+                variable |= 1 << p;
+                continue;
+            }
             let mut values = [0u32; MAX_TOKENS + 1];
             values[0] = short(t.hashes[p]);
             let mut distinct = 1;
@@ -236,10 +268,65 @@ impl Miner {
         variable
     }
 
-    /// Makes `positions` variables in every group of `family` in `leaf` (of the message's
-    /// length), and merges the groups that then have one template into the oldest of them.
-    fn generalise(&mut self, leaf: usize, family: u64, positions: u64) {
-        let n = self.tokens.n;
+    /// The context of the message's position `p`: its two tokens before, masked (`None`
+    /// before the third token).
+    fn context(&self, p: usize) -> Option<u64> {
+        let t = &self.tokens;
+        (p >= 2).then(|| context_of(short(t.hashes[p - 2]), short(t.hashes[p - 1])))
+    }
+
+    /// Remembers context `c`, and, the first time, makes the word after it a variable in
+    /// every group that has one there (merging those that are then one). A rare, slow step:
+    /// once per context, a look at every template of the tree.
+    fn learn_context(&mut self, c: u64) {
+        if self.contexts.peek(c).is_some() {
+            return;
+        }
+        self.contexts.entry(c);
+        let stride = self.leaf_stride;
+        for leaf in 0..self.leaves.capacity() {
+            let Some(leaf_key) = self.leaves.key_at(leaf) else {
+                continue;
+            };
+            // (family, length, positions) to widen in this leaf.
+            const WIDEN_MAX: usize = 16;
+            let mut widen = [(0u64, 0u8, 0u64); WIDEN_MAX];
+            let mut k = 0;
+            for i in 0..usize::from(self.leaf_len[leaf]) {
+                let r = &self.records[self.leaf_groups[leaf * stride + i] as usize];
+                if r.id == 0 || r.leaf != leaf_key {
+                    continue;
+                }
+                let at = (2..usize::from(r.n))
+                    .filter(|&q| {
+                        (r.wild | r.masked) & (1 << q) == 0
+                            && context_of(r.hashes[q - 2], r.hashes[q - 1]) == c
+                    })
+                    .fold(0u64, |m, q| m | 1 << q);
+                if at == 0 {
+                    continue;
+                }
+                match widen[..k]
+                    .iter_mut()
+                    .find(|(f, n, _)| *f == r.family && *n == r.n)
+                {
+                    Some(w) => w.2 |= at,
+                    None if k < WIDEN_MAX => {
+                        widen[k] = (r.family, r.n, at);
+                        k += 1;
+                    }
+                    None => {}
+                }
+            }
+            for &(family, n, at) in &widen[..k] {
+                self.generalise(leaf, family, usize::from(n), at);
+            }
+        }
+    }
+
+    /// Makes `positions` variables in every group of `family` in `leaf` of `n` tokens, and
+    /// merges the groups that then have one template into the oldest of them.
+    fn generalise(&mut self, leaf: usize, family: u64, n: usize, positions: u64) {
         let stride = self.leaf_stride;
         let members = |m: &Self| {
             let len = usize::from(m.leaf_len[leaf]);

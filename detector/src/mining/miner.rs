@@ -48,6 +48,9 @@ pub struct Miner {
     pub(super) clock: u64,
     /// Templates evicted from a full leaf (the id table counts its own).
     pub(super) leaf_evicted: u64,
+    /// Contexts (the two tokens before a position) after which a word proved a variable in
+    /// some family: there, a word is a variable in every family.
+    pub(super) contexts: Table,
 }
 
 /// Mixes a token into a tree path.
@@ -110,6 +113,7 @@ impl Miner {
             leaves,
             records: table::committed(ids.capacity(), Record::default()),
             aliases: Table::new(ids.capacity()),
+            contexts: Table::new(ids.capacity().min(4096)),
             alias_of: table::committed(ids.capacity(), 0),
             ids,
             next_id: 1,
@@ -160,6 +164,7 @@ impl Miner {
         let cached = table::SLOT_BYTES + std::mem::size_of::<(u32, u64)>();
         self.ids.capacity() * (std::mem::size_of::<Record>() + table::SLOT_BYTES)
             + self.aliases.capacity() * (table::SLOT_BYTES + std::mem::size_of::<u64>())
+            + self.contexts.capacity() * table::SLOT_BYTES
             + (self.cache.capacity() + self.quick.capacity()) * cached
             + levels
             + self.leaves.capacity() * (table::SLOT_BYTES + 1 + 4 * self.leaf_stride)

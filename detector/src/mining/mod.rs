@@ -28,6 +28,10 @@
 //!   family. The family's groups that then have one template merge into the oldest of them:
 //!   its id is kept, the others become aliases of it ([`Miner::canonical`]), and no message
 //!   of theirs is new again. A message whose only differences are variables joins.
+//! - **Contexts.** A word that proved a variable is remembered by the two tokens before it;
+//!   after them, a word is a variable in every family (`for user <*>`). The first time a
+//!   context is learned, every template with a word there widens, and those that are then one
+//!   merge. Contexts are a fixed table (CLOCK eviction).
 //!
 //! A template's id never changes while it is kept, however far its template widens, and is
 //! never reused; a merged id goes on naming the group it merged into. So a variable whose first

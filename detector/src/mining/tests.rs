@@ -193,3 +193,42 @@ fn a_full_leaf_evicts_its_least_recently_seen_group() {
     assert!(m.template(a.id).is_some());
     assert_eq!(m.evicted(), 1);
 }
+
+/// A word that proves a variable after two tokens (`for user`, four values) is one after them
+/// in every family: the groups another family split by three values merge into its oldest,
+/// and new messages after that context join at once. Elsewhere three values stay constants.
+#[test]
+fn a_variable_proven_after_a_context_is_one_there_in_every_family() {
+    let mut m = Miner::new(MinerOptions::default());
+    let opened: Vec<u64> = ["cyrus", "news", "test"]
+        .iter()
+        .map(|u| m.add(format!("session opened for user {u} by (uid=0)")).id)
+        .collect();
+    assert_eq!(
+        opened
+            .iter()
+            .map(|&id| m.canonical(id))
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        3,
+        "three values: three kinds"
+    );
+    let other: Vec<u64> = ["root", "guest", "test"]
+        .iter()
+        .map(|u| {
+            m.add(format!("authentication failure; rhost=h user={u}"))
+                .id
+        })
+        .collect();
+    for u in ["cyrus", "news", "test", "root"] {
+        m.add(format!("session closed for user {u}"));
+    }
+    let merged: std::collections::HashSet<u64> = opened.iter().map(|&id| m.canonical(id)).collect();
+    assert_eq!(merged.len(), 1, "the opened groups merged: {merged:?}");
+    assert_eq!(m.canonical(opened[1]), opened[0], "into the oldest");
+    let later = m.add("session opened for user mail by (uid=0)");
+    assert!(!later.new);
+    assert_eq!(m.canonical(later.id), opened[0]);
+    let kept: std::collections::HashSet<u64> = other.iter().map(|&id| m.canonical(id)).collect();
+    assert_eq!(kept.len(), 3, "another context keeps its three kinds");
+}
