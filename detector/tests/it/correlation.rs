@@ -4,7 +4,7 @@
 use detector::{
     parse::{ParseOptions, parse},
     rules::{
-        correlation::CorrelationEngine,
+        correlation::{CorrelationAlert, CorrelationEngine},
         load::{Loaded, load_dir},
         sigma::{LogsourceMap, SigmaScratch, SigmaSet},
     },
@@ -188,31 +188,73 @@ correlation:
     condition: {field: bytes, gt: 400}
 "#;
 
+/// `text`'s detection rules and their correlations, fed a line at a time; what fires comes
+/// back as (title, group, count).
+struct Correlating {
+    titles: Vec<String>,
+    set: SigmaSet,
+    engine: CorrelationEngine,
+    scratch: SigmaScratch,
+}
+
+type Fired = (String, String, u64);
+
+impl Correlating {
+    fn new(text: &str) -> Self {
+        let loaded = load(text);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        Self {
+            titles: loaded
+                .correlations
+                .iter()
+                .map(|c| c.title.clone())
+                .collect(),
+            set: SigmaSet::new(loaded.rules.clone()),
+            engine: CorrelationEngine::new(loaded.correlations, loaded.rules.len(), 1000),
+            scratch: SigmaScratch::default(),
+        }
+    }
+
+    fn fired(titles: &[String], a: &CorrelationAlert<'_>) -> Fired {
+        (
+            titles[a.rule].clone(),
+            String::from_utf8_lossy(a.group).into_owned(),
+            a.count,
+        )
+    }
+
+    /// Feeds `line` at `at_ns` (its time when it has none of its own).
+    fn feed(&mut self, line: &str, at_ns: u64) -> Vec<Fired> {
+        let e = parse(line.as_bytes(), &ParseOptions::default());
+        let mut hits = Vec::new();
+        self.set
+            .for_each_match(&e, &mut self.scratch, |r| hits.push(r));
+        let mut out = Vec::new();
+        for r in hits {
+            self.engine
+                .on_match(r, &e, at_ns, |a| out.push(Self::fired(&self.titles, &a)));
+        }
+        out
+    }
+
+    /// The windows ended by `at_ns`, judged.
+    fn tick(&mut self, at_ns: u64) -> Vec<Fired> {
+        let mut out = Vec::new();
+        self.engine
+            .tick(at_ns, |a| out.push(Self::fired(&self.titles, &a)));
+        out
+    }
+}
+
 /// Feeds `(seconds, line)` pairs through `text`'s rules; returns the correlations that fired
 /// as (title, count) in order.
 fn run_timed(text: &str, lines: &[(u64, String)]) -> Vec<(String, u64)> {
-    let loaded = load(text);
-    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-    let titles: Vec<String> = loaded
-        .correlations
+    let mut c = Correlating::new(text);
+    lines
         .iter()
-        .map(|c| c.title.clone())
-        .collect();
-    let set = SigmaSet::new(loaded.rules.clone());
-    let mut engine = CorrelationEngine::new(loaded.correlations, loaded.rules.len(), 1000);
-    let mut scratch = SigmaScratch::default();
-    let mut fired = Vec::new();
-    for (secs, line) in lines {
-        let e = parse(line.as_bytes(), &ParseOptions::default());
-        let mut hits = Vec::new();
-        set.for_each_match(&e, &mut scratch, |r| hits.push(r));
-        for r in hits {
-            engine.on_match(r, &e, secs * 1_000_000_000, |a| {
-                fired.push((titles[a.rule].clone(), a.count))
-            });
-        }
-    }
-    fired
+        .flat_map(|(secs, line)| c.feed(line, secs * 1_000_000_000))
+        .map(|(title, _, count)| (title, count))
+        .collect()
 }
 
 /// `value_sum` and `value_avg`: a numeric field summed (or averaged) per group over the
@@ -331,56 +373,19 @@ correlation:
 /// match, a timespan long) ends, at a tick or at a later match; the window then starts again.
 #[test]
 fn end_of_window_conditions_are_judged_when_the_window_ends() {
-    let loaded = load(WINDOWS);
-    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-    let titles: Vec<String> = loaded
-        .correlations
-        .iter()
-        .map(|c| c.title.clone())
-        .collect();
-    let set = SigmaSet::new(loaded.rules.clone());
-    let mut engine = CorrelationEngine::new(loaded.correlations, loaded.rules.len(), 1000);
-    let mut scratch = SigmaScratch::default();
-    let mut fired: Vec<(String, String, u64)> = Vec::new();
+    let mut c = Correlating::new(WINDOWS);
     let s = 1_000_000_000u64;
-    let mut feed = |engine: &mut CorrelationEngine, host: &str, at: u64| {
-        let line = format!("<14>1 - {host} app - - - action=login user=x");
-        let e = parse(line.as_bytes(), &ParseOptions::default());
-        let mut hits = Vec::new();
-        set.for_each_match(&e, &mut scratch, |r| hits.push(r));
-        let mut out = Vec::new();
-        for r in hits {
-            engine.on_match(r, &e, at, |a| {
-                out.push((
-                    a.rule,
-                    String::from_utf8_lossy(a.group).into_owned(),
-                    a.count,
-                ))
-            });
-        }
-        out
-    };
+    let login = |host: &str| format!("<14>1 - {host} app - - - action=login user=x");
     // h1: one login; h2: two; h3: five.
     for (host, n) in [("h1", 1), ("h2", 2), ("h3", 5)] {
         for i in 0..n {
             assert!(
-                feed(&mut engine, host, i * s).is_empty(),
+                c.feed(&login(host), i * s).is_empty(),
                 "nothing before the end"
             );
         }
     }
-    let tick = |engine: &mut CorrelationEngine, at: u64, fired: &mut Vec<(String, String, u64)>| {
-        engine.tick(at, |a| {
-            fired.push((
-                titles[a.rule].clone(),
-                String::from_utf8_lossy(a.group).into_owned(),
-                a.count,
-            ))
-        });
-    };
-    tick(&mut engine, 30 * s, &mut fired);
-    tick(&mut engine, 59 * s, &mut fired);
-    tick(&mut engine, 61 * s, &mut fired);
+    let mut fired: Vec<Fired> = [30, 59, 61].iter().flat_map(|&t| c.tick(t * s)).collect();
     fired.sort();
     let want = |t: &str, h: &str, n: u64| (t.to_string(), h.to_string(), n);
     assert_eq!(
@@ -393,12 +398,11 @@ fn end_of_window_conditions_are_judged_when_the_window_ends() {
         ]
     );
     // Ended windows are let go: another tick says nothing more.
-    tick(&mut engine, 200 * s, &mut fired);
-    assert_eq!(fired.len(), 4);
+    assert!(c.tick(200 * s).is_empty());
     // A match after a window ended (before any tick) judges it first, then starts anew.
-    assert!(feed(&mut engine, "h4", 0).is_empty());
-    let judged = feed(&mut engine, "h4", 70 * s);
-    let names: Vec<&str> = judged.iter().map(|(r, _, _)| titles[*r].as_str()).collect();
+    assert!(c.feed(&login("h4"), 0).is_empty());
+    let judged = c.feed(&login("h4"), 70 * s);
+    let names: Vec<&str> = judged.iter().map(|(t, _, _)| t.as_str()).collect();
     assert_eq!(names, ["Few logins per host"]);
 }
 
@@ -455,24 +459,7 @@ correlation:
 /// percentiles: judged when the group's window ends, on what the window measured.
 #[test]
 fn value_measures_are_judged_when_the_window_ends() {
-    let loaded = load(MEASURES);
-    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-    let titles: Vec<String> = loaded
-        .correlations
-        .iter()
-        .map(|c| c.title.clone())
-        .collect();
-    let set = SigmaSet::new(loaded.rules.clone());
-    let mut engine = CorrelationEngine::new(loaded.correlations, loaded.rules.len(), 1000);
-    let mut scratch = SigmaScratch::default();
-    let fired: std::cell::RefCell<Vec<(String, String, u64)>> = Default::default();
-    let record = |a: detector::rules::correlation::CorrelationAlert<'_>| {
-        fired.borrow_mut().push((
-            titles[a.rule].clone(),
-            String::from_utf8_lossy(a.group).into_owned(),
-            a.count,
-        ))
-    };
+    let mut c = Correlating::new(MEASURES);
     let s = 1_000_000_000u64;
     let mut uploads = vec![
         // ann: two destinations, 30 bytes in all, average 15, median 10.
@@ -492,18 +479,13 @@ fn value_measures_are_judged_when_the_window_ends() {
     for (i, (user, dst, bytes)) in uploads.iter().enumerate() {
         let line =
             format!("<14>1 - h1 ftp - - - action=upload user={user} dst={dst} bytes={bytes}");
-        let e = parse(line.as_bytes(), &ParseOptions::default());
-        let mut hits = Vec::new();
-        set.for_each_match(&e, &mut scratch, |r| hits.push(r));
-        for r in hits {
-            engine.on_match(r, &e, i as u64 * s, record);
-        }
+        assert!(
+            c.feed(&line, i as u64 * s).is_empty(),
+            "nothing before the windows end"
+        );
     }
-    assert!(fired.borrow().is_empty(), "nothing before the windows end");
-    engine.tick(30 * 60 * s, record);
-    assert!(fired.borrow().is_empty(), "nothing within the hour");
-    engine.tick(2 * 3600 * s, record);
-    let mut fired = fired.take();
+    assert!(c.tick(30 * 60 * s).is_empty(), "nothing within the hour");
+    let mut fired = c.tick(2 * 3600 * s);
     fired.sort();
     let want = |t: &str, u: &str, n: u64| (t.to_string(), u.to_string(), n);
     assert_eq!(
