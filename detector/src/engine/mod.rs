@@ -385,16 +385,7 @@ impl Engine {
         }
         self.last_check_ns = now_ns;
         // Audit events whose records stopped coming.
-        let mut sigma = SigmaRun {
-            sigma: &self.sigma,
-            correlations: &mut self.correlations,
-            scratch: &mut self.scratch,
-            input: None,
-            template: None,
-        };
-        self.audit.flush(now_ns, |joined, at_ns| {
-            sigma.run_joined(joined, at_ns, at_ns, out);
-        });
+        self.flush_audit(now_ns, out);
         // Correlations judged at their windows' end.
         self.correlations.tick(now_ns, |a| {
             out.push(correlation_alert(&a, None, None));
@@ -412,6 +403,16 @@ impl Engine {
     /// The input is over (an offline run's end of file): judges every correlation window
     /// still open, as if its time had passed.
     pub fn finish(&mut self, out: &mut Alerts) {
+        self.flush_audit(u64::MAX, out);
+        self.correlations.tick(u64::MAX, |a| {
+            out.push(correlation_alert(&a, None, None));
+        });
+    }
+
+    /// Runs the rules on the audit events [`AuditJoin::flush`](audit_join::AuditJoin::flush)
+    /// writes out at `now_ns` (`u64::MAX`: all of them); their alerts name no message of a
+    /// batch and carry the time of the event's last record.
+    fn flush_audit(&mut self, now_ns: u64, out: &mut Alerts) {
         let mut sigma = SigmaRun {
             sigma: &self.sigma,
             correlations: &mut self.correlations,
@@ -419,11 +420,8 @@ impl Engine {
             input: None,
             template: None,
         };
-        self.audit.flush(u64::MAX, |joined, at_ns| {
+        self.audit.flush(now_ns, |joined, at_ns| {
             sigma.run_joined(joined, at_ns, at_ns, out);
-        });
-        self.correlations.tick(u64::MAX, |a| {
-            out.push(correlation_alert(&a, None, None));
         });
     }
 
