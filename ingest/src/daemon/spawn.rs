@@ -111,12 +111,7 @@ impl WorkerSpec {
                     info.queue = Some(queue);
                     info.bind_mode = Some(q.mode());
                     info.hugepages = Some(q.hugepages());
-                    if self.mode == Mode::BusyPoll {
-                        info.busy_poll = Some(q.enable_busy_poll(
-                            self.opts.busy_poll_usecs,
-                            self.opts.xsk.batch_size as u32,
-                        ));
-                    }
+                    info.busy_poll = self.busy_poll(&q);
                     Source::Xdp(XdpSource::new(q, self.opts.checksums))
                 })
                 .map_err(|e| crate::error_chain(&e)),
@@ -202,6 +197,13 @@ impl WorkerSpec {
         finish(&mut source, pipeline, stats, error.or(end_error))
     }
 
+    /// In busy-poll mode, sets the socket's busy-poll options and says what the kernel said
+    /// to each.
+    fn busy_poll(&self, q: &XskQueue) -> Option<crate::sys::xsk::BusyPollStatus> {
+        (self.mode == Mode::BusyPoll)
+            .then(|| q.enable_busy_poll(self.opts.busy_poll_usecs, self.opts.xsk.batch_size as u32))
+    }
+
     /// Opens the queue's new socket after the kernel refused the old one, and sends the daemon
     /// a descriptor of it for the XSKMAP. Until it opens (the interface may be away for a
     /// while), tries again every [`REOPEN_RETRY`], the pipeline's clock and the counters (the
@@ -233,12 +235,8 @@ impl WorkerSpec {
                 XskQueue::open(iface, queue, &xsk).and_then(|q| q.dup_fd().map(|fd| (q, fd)));
             match opened {
                 Ok((q, fd)) => {
-                    if self.mode == Mode::BusyPoll {
-                        let _ = q.enable_busy_poll(
-                            self.opts.busy_poll_usecs,
-                            self.opts.xsk.batch_size as u32,
-                        );
-                    }
+                    // What the kernel says to the options was reported at start.
+                    let _ = self.busy_poll(&q);
                     if self.reopened.send(Reopened { queue, fd }).is_err() {
                         // The daemon is gone: it is stopping.
                         return None;
