@@ -99,20 +99,8 @@ impl VethPair {
             (&pair.ns_a, IFACE_A, ADDR_A, ADDR6_A),
             (&pair.ns_b, IFACE_B, ADDR_B, ADDR6_B),
         ] {
-            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", iface])?;
-            // nodad: usable at once, without duplicate address detection's delay.
-            ip(&[
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{addr6}/64"),
-                "dev",
-                iface,
-                "nodad",
-            ])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
-            ip(&["-n", ns, "link", "set", iface, "up"])?;
+            bring_up(ns, iface, addr, addr6)?;
             // A veth leaves the checksums of what its stack sends to be filled in by an offload
             // that never runs (CHECKSUM_PARTIAL), and AF_XDP would see them half made. Summed in
             // software they are whole, as they are on a wire.
@@ -145,26 +133,7 @@ impl VethPair {
             "-n", &holding.0, "link", "set", IFACE_B, "netns", &self.ns_b,
         ])?;
         // Moving a device between namespaces takes its addresses.
-        ip(&[
-            "-n",
-            &self.ns_b,
-            "addr",
-            "add",
-            &format!("{ADDR_B}/24"),
-            "dev",
-            IFACE_B,
-        ])?;
-        ip(&[
-            "-n",
-            &self.ns_b,
-            "addr",
-            "add",
-            &format!("{ADDR6_B}/64"),
-            "dev",
-            IFACE_B,
-            "nodad",
-        ])?;
-        ip(&["-n", &self.ns_b, "link", "set", IFACE_B, "up"])?;
+        bring_up(&self.ns_b, IFACE_B, ADDR_B, ADDR6_B)?;
         Ok(())
     }
 
@@ -413,6 +382,24 @@ fn run(cmd: &mut Command) -> io::Result<Output> {
         )));
     }
     Ok(out)
+}
+
+/// Gives `iface` in `ns` the addresses `addr`/24 and `addr6`/64 and brings it up; the IPv6
+/// one without duplicate address detection, so it is usable at once.
+fn bring_up(ns: &str, iface: &str, addr: Ipv4Addr, addr6: Ipv6Addr) -> io::Result<()> {
+    ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", iface])?;
+    ip(&[
+        "-n",
+        ns,
+        "addr",
+        "add",
+        &format!("{addr6}/64"),
+        "dev",
+        iface,
+        "nodad",
+    ])?;
+    ip(&["-n", ns, "link", "set", iface, "up"])?;
+    Ok(())
 }
 
 fn ip(args: &[&str]) -> io::Result<Output> {
