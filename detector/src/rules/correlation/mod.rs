@@ -28,7 +28,7 @@ use serde_yaml_ng::Value;
 
 use super::{
     duration_ns,
-    sigma::{About, Field, Level, RuleError, SigmaRule, parse_level, parse_tags},
+    sigma::{About, Field, Level, RuleError, SigmaRule, parse_level, parse_tags, title},
 };
 use crate::parse::Event;
 
@@ -209,16 +209,9 @@ impl CorrelationRule {
     /// Compiles one correlation document, resolving its rule references among `rules` (by
     /// `name` or `id`).
     pub fn from_value(file: &str, doc: &Value, rules: &[SigmaRule]) -> Result<Self, RuleError> {
-        let err = |construct: &str, message: String| RuleError {
-            file: file.to_string(),
-            construct: construct.to_string(),
-            message,
-        };
+        let err = RuleError::in_file(file);
         let c = &doc["correlation"];
-        let title = doc["title"]
-            .as_str()
-            .ok_or_else(|| err("title", "missing".into()))?
-            .to_string();
+        let title = title(doc, &err)?;
         let level = parse_level(doc["level"].as_str()).map_err(|m| err("level", m.0))?;
         let type_name = c["type"].as_str();
         let kind = match type_name {

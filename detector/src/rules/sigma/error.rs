@@ -26,3 +26,25 @@ impl fmt::Display for RuleError {
 }
 
 impl std::error::Error for RuleError {}
+
+impl RuleError {
+    /// Makes the errors of one rule file: `err(construct, message)`.
+    pub(crate) fn in_file(file: &str) -> impl Fn(&str, String) -> RuleError + '_ {
+        move |construct, message| RuleError {
+            file: file.to_string(),
+            construct: construct.to_string(),
+            message,
+        }
+    }
+}
+
+/// A document's `title`, which every rule, filter and correlation must have.
+pub(crate) fn title(
+    doc: &serde_yaml_ng::Value,
+    err: &impl Fn(&str, String) -> RuleError,
+) -> Result<String, RuleError> {
+    doc["title"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| err("title", "missing".into()))
+}

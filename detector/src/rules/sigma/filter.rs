@@ -16,7 +16,7 @@ use serde_yaml_ng::Value;
 
 use super::{
     LogsourceMap,
-    error::RuleError,
+    error::{RuleError, title},
     matcher::{Expr, Search},
     rule::{SigmaRule, compile_detection},
 };
@@ -57,15 +57,8 @@ impl SigmaFilter {
         doc: &Value,
         logsources: &LogsourceMap,
     ) -> Result<Self, RuleError> {
-        let err = |construct: &str, message: String| RuleError {
-            file: file.to_string(),
-            construct: construct.to_string(),
-            message,
-        };
-        let title = doc["title"]
-            .as_str()
-            .ok_or_else(|| err("title", "missing".into()))?
-            .to_string();
+        let err = RuleError::in_file(file);
+        let title = title(doc, &err)?;
         let filter = doc["filter"]
             .as_mapping()
             .ok_or_else(|| err("filter", "missing or not a map".into()))?;

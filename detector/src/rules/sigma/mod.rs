@@ -29,6 +29,7 @@ mod route;
 mod rule;
 mod set;
 
+pub(crate) use error::title;
 pub use error::{Invalid, RuleError};
 pub use filter::{SigmaFilter, apply_filters};
 pub use level::Level;

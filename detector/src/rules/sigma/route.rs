@@ -6,9 +6,9 @@
 //! full afterwards, since a route only leaves out rules that cannot take the event (it does not
 //! look at a category's event field).
 //!
-//! Why: with ten times the shipped rules (`bench detect`), one prefilter over all 1,591 literals
-//! is too many for the screen, while the rules that an event of one app and format can reach
-//! have far fewer.
+//! Why: with ten times the shipped rules (`bench detect`, 1,591 literals), one prefilter over
+//! every literal ran 3.1 million events/s with the screen (2.0 million with the automaton);
+//! the routes, each with only the literals its events may need, 10-11 million.
 
 use std::collections::HashMap;
 

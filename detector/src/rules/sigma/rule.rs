@@ -5,7 +5,7 @@ use serde_yaml_ng::Value;
 use super::{
     compile::compile_search,
     condition::parse_condition,
-    error::RuleError,
+    error::{RuleError, title},
     level::{Level, parse_level, parse_tags},
     logsource::{Gate, LogsourceMap},
     matcher::{Alone, Expr, ReEval, Search},
@@ -66,15 +66,8 @@ impl SigmaRule {
         doc: &Value,
         logsources: &LogsourceMap,
     ) -> Result<Self, RuleError> {
-        let err = |construct: &str, message: String| RuleError {
-            file: file.to_string(),
-            construct: construct.to_string(),
-            message,
-        };
-        let title = doc["title"]
-            .as_str()
-            .ok_or_else(|| err("title", "missing".into()))?
-            .to_string();
+        let err = RuleError::in_file(file);
+        let title = title(doc, &err)?;
         if doc.get("correlation").is_some() {
             return Err(err(
                 "correlation",
@@ -197,11 +190,7 @@ pub(super) fn compile_detection(
     skip: &[&str],
     vars: &super::compile::Vars,
 ) -> Result<(Vec<(String, Search)>, Expr), RuleError> {
-    let err = |construct: &str, message: String| RuleError {
-        file: file.to_string(),
-        construct: construct.to_string(),
-        message,
-    };
+    let err = RuleError::in_file(file);
     let mut searches = Vec::new();
     let mut condition_text = None;
     for (k, v) in detection {
