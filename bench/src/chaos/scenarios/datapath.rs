@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{drops_sum, marker_rule, under_load};
+use super::{datagrams_close, drops_sum, marker_rule, under_load};
 use crate::chaos::{Check, Outcome, Scale, frames::Kind, rig::Rig};
 
 /// A flood of malformed frames among well-formed log datagrams: every malformed one is dropped
@@ -115,11 +115,7 @@ fn denied_fragments(
         sent,
         received,
         checks: vec![
-            Check::new(
-                "datagrams: sent = received + drops",
-                sent,
-                received + drops_sum(&drops),
-            ),
+            datagrams_close(sent, received, &drops),
             Check::new(
                 "nobody let in: received = the allowed sender's",
                 from_allowed,
@@ -178,11 +174,7 @@ pub(in crate::chaos) fn reload_under_load(rig: &Rig, scale: Scale) -> anyhow::Re
         sent,
         received,
         checks: vec![
-            Check::new(
-                "datagrams: sent = received + drops",
-                sent,
-                received + drops_sum(&drops),
-            ),
+            datagrams_close(sent, received, &drops),
             Check::new("reloads applied", 3, generation as u64),
         ],
         drops,

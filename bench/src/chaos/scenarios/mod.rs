@@ -15,6 +15,19 @@ pub(super) use datapath::{
 pub(super) use outputs::{alert_ring_full, nats_restart, sink_down_and_back};
 pub(super) use streams::{tcp_abuse, tls_wrong_certificate};
 
+/// The accounting check: every datagram sent was received, or dropped under a name.
+pub(super) fn datagrams_close(
+    sent: u64,
+    received: u64,
+    drops: &std::collections::BTreeMap<String, u64>,
+) -> super::Check {
+    super::Check::new(
+        "datagrams: sent = received + drops",
+        sent,
+        received + drops_sum(drops),
+    )
+}
+
 /// The sum of every named drop.
 pub(super) fn drops_sum(drops: &std::collections::BTreeMap<String, u64>) -> u64 {
     drops.values().sum()

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{drops_sum, field, marked, marker_rule, sink_report};
+use super::{datagrams_close, field, marked, marker_rule, sink_report};
 use crate::chaos::{Check, Outcome, Scale, rig::Rig};
 
 /// Every message raises an alert while the daemon's stdout is not read (a stalled log
@@ -31,11 +31,7 @@ pub(in crate::chaos) fn alert_ring_full(rig: &Rig, scale: Scale) -> anyhow::Resu
         sent,
         received,
         checks: vec![
-            Check::new(
-                "datagrams: sent = received + drops",
-                sent,
-                received + drops_sum(&drops),
-            ),
+            datagrams_close(sent, received, &drops),
             Check::new(
                 "alerts: raised = printed + dropped (ring, buffer)",
                 raised,
@@ -182,11 +178,7 @@ pub(in crate::chaos) fn sink_down_and_back(rig: &Rig, scale: Scale) -> anyhow::R
         sent,
         received,
         checks: vec![
-            Check::new(
-                "datagrams: sent = received + drops",
-                sent,
-                received + drops_sum(&drops),
-            ),
+            datagrams_close(sent, received, &drops),
             Check::new(
                 "alerts: raised = delivered + still spooled + dropped",
                 raised,
@@ -344,11 +336,7 @@ pub(in crate::chaos) fn nats_restart(rig: &Rig, scale: Scale) -> anyhow::Result<
         sent,
         received,
         checks: vec![
-            Check::new(
-                "datagrams: sent = received + drops",
-                sent,
-                received + drops_sum(&drops),
-            ),
+            datagrams_close(sent, received, &drops),
             Check::new(
                 "alerts: raised = delivered + still spooled + dropped",
                 raised,
