@@ -28,6 +28,24 @@ fn bench(args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("bench prints JSON")
 }
 
+/// `ingest run` on `pair`'s receiving end, writing its report to `stats`, once it is ready.
+fn start_ingest(ingest_bin: &std::path::Path, pair: &VethPair, stats: &std::path::Path) -> Spawned {
+    let mut cmd = VethPair::command(&pair.ns_b, ingest_bin.to_str().unwrap());
+    cmd.args(["run", "--iface", netns::IFACE_B, "--stats-json"])
+        .arg(stats);
+    let mut daemon = Spawned::spawn(cmd).expect("starting ingest");
+    daemon
+        .wait_for_first_line("\"ready\"", Duration::from_secs(30))
+        .expect("ingest ready");
+    daemon
+}
+
+/// The receiving end's MAC address, as `bench replay --dst-mac` takes it.
+fn receiver_mac(pair: &VethPair) -> String {
+    let mac = pair.mac(&pair.ns_b).unwrap();
+    mac.map(|b| format!("{b:02x}")).join(":")
+}
+
 #[test]
 fn a_generated_capture_replayed_into_ingest_is_all_received() {
     if let Err(why) = ingest::sys::kernel_support() {
@@ -66,16 +84,8 @@ fn a_generated_capture_replayed_into_ingest_is_all_received() {
 
     let pair = VethPair::create().expect("creating namespaces and veth");
     let stats = dir.0.join("stats.json");
-    let mut cmd = VethPair::command(&pair.ns_b, ingest_bin.to_str().unwrap());
-    cmd.args(["run", "--iface", netns::IFACE_B, "--stats-json"])
-        .arg(&stats);
-    let mut daemon = Spawned::spawn(cmd).expect("starting ingest");
-    daemon
-        .wait_for_first_line("\"ready\"", Duration::from_secs(30))
-        .expect("ingest ready");
-
-    let mac = pair.mac(&pair.ns_b).unwrap();
-    let mac = mac.map(|b| format!("{b:02x}")).join(":");
+    let daemon = start_ingest(&ingest_bin, &pair, &stats);
+    let mac = receiver_mac(&pair);
     let sent = bench(&[
         "replay",
         "--pcap",
@@ -234,15 +244,8 @@ fn pcapng_and_linux_cooked_captures_replay_with_exact_accounting() {
         let frames = cooked(&pcap, &file, sll2);
         let pair = VethPair::create().expect("creating namespaces and veth");
         let stats = dir.0.join(format!("{name}.json"));
-        let mut cmd = VethPair::command(&pair.ns_b, ingest_bin.to_str().unwrap());
-        cmd.args(["run", "--iface", netns::IFACE_B, "--stats-json"])
-            .arg(&stats);
-        let mut daemon = Spawned::spawn(cmd).expect("starting ingest");
-        daemon
-            .wait_for_first_line("\"ready\"", Duration::from_secs(30))
-            .expect("ingest ready");
-        let mac = pair.mac(&pair.ns_b).unwrap();
-        let mac = mac.map(|b| format!("{b:02x}")).join(":");
+        let daemon = start_ingest(&ingest_bin, &pair, &stats);
+        let mac = receiver_mac(&pair);
         // VLAN tags removed: this kernel has no VLAN device to take tagged fragments.
         let sent = bench(&[
             "replay",
