@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 use super::x86;
 use super::{
     classes::{ClassTable, classes64_scalar},
+    digits::digit_sum_scalar,
     find::{ByteSet, find_scalar, mask64_scalar},
     marks::{Marks, MarksFn, marks_scalar},
     screen::{Fingerprints, SCREEN_READ, screen64_scalar},
@@ -26,6 +27,7 @@ type FindFn = fn(&[u8], &ByteSet) -> Option<usize>;
 type MaskFn = fn(&[u8; 64], u8) -> u64;
 type ScreenFn = fn(&[u8; SCREEN_READ], &Fingerprints) -> u64;
 type ClassesFn = fn(&[u8; 64], &ClassTable) -> [u64; 4];
+type DigitSumFn = fn(&[u8]) -> [u64; 4];
 
 /// The chosen implementation's functions.
 pub(super) struct Chosen {
@@ -35,6 +37,7 @@ pub(super) struct Chosen {
     pub(super) marks: MarksFn,
     screen64: ScreenFn,
     classes64: ClassesFn,
+    digit_sum: DigitSumFn,
 }
 
 fn select() -> Chosen {
@@ -45,6 +48,7 @@ fn select() -> Chosen {
         marks: marks_scalar,
         screen64: screen64_scalar,
         classes64: classes64_scalar,
+        digit_sum: digit_sum_scalar,
     };
     if std::env::var_os("DETECTOR_SIMD").is_some_and(|v| v == "off") {
         return scalar;
@@ -60,6 +64,7 @@ fn select() -> Chosen {
                 marks: x86::marks_avx2,
                 screen64: x86::screen64_avx2,
                 classes64: x86::classes64_avx2,
+                digit_sum: x86::digit_sum_avx2,
             };
         }
         return Chosen {
@@ -78,6 +83,7 @@ fn select() -> Chosen {
             } else {
                 classes64_scalar
             },
+            digit_sum: x86::digit_sum_sse2,
         };
     }
     #[cfg_attr(
@@ -143,6 +149,13 @@ pub fn mask64(hay: &[u8], byte: u8) -> u64 {
 #[inline]
 pub fn classes64(block: &[u8; 64], table: &ClassTable) -> [u64; 4] {
     (chosen().classes64)(block, table)
+}
+
+/// The digit-blind sum of `bytes` (see [`digit_sum_scalar`]): four accumulators to fold into a
+/// hash, equal for two strings of one length that differ only in their ASCII digits.
+#[inline]
+pub fn digit_sum(bytes: &[u8]) -> [u64; 4] {
+    (chosen().digit_sum)(bytes)
 }
 
 /// A bit per position `p` of the first 64 of `block`: set where the window starting at `p` passes

@@ -12,6 +12,7 @@
 //! versions). Every `unsafe` block of the crate's vector code is in `x86`.
 
 mod classes;
+mod digits;
 mod dispatch;
 mod find;
 mod hint;
@@ -21,8 +22,9 @@ mod screen;
 mod x86;
 
 pub use classes::{ClassTable, classes64_scalar};
+pub use digits::digit_sum_scalar;
 pub use dispatch::{
-    Implementation, classes64, find, find_byte, implementation, marks, mask64, screen64,
+    Implementation, classes64, digit_sum, find, find_byte, implementation, marks, mask64, screen64,
 };
 pub use find::{ByteSet, find_scalar, mask64_scalar};
 pub use hint::{PREFETCH_LINES, prefetch, prefetch_bytes};

@@ -290,3 +290,71 @@ proptest! {
         }
     }
 }
+
+type DigitSum = fn(&[u8]) -> [u64; 4];
+
+fn digit_sum_implementations() -> Vec<(&'static str, DigitSum)> {
+    let mut v: Vec<(&'static str, DigitSum)> = vec![("dispatched", digit_sum)];
+    #[cfg(target_arch = "x86_64")]
+    {
+        v.push(("sse2", x86::digit_sum_sse2));
+        if std::arch::is_x86_feature_detected!("avx2") {
+            v.push(("avx2", x86::digit_sum_avx2));
+        }
+    }
+    v
+}
+
+#[test]
+fn digit_sums_take_every_length_and_read_digits_as_zeros() {
+    // Every length around the stripe and overlap bounds, a digit at every position.
+    let text: Vec<u8> = (0..200u8).map(|i| b'a' + i % 26).collect();
+    for len in 0..text.len() {
+        let plain = &text[..len];
+        let want = digit_sum_scalar(plain);
+        for (name, f) in digit_sum_implementations() {
+            assert_eq!(f(plain), want, "{name} at length {len}");
+        }
+        for p in 0..len {
+            let mut digits = plain.to_vec();
+            digits[p] = b'0' + (p % 10) as u8;
+            let mut zero = plain.to_vec();
+            zero[p] = b'0';
+            assert_eq!(
+                digit_sum_scalar(&digits),
+                digit_sum_scalar(&zero),
+                "{len} {p}"
+            );
+            assert_ne!(digit_sum_scalar(&digits), want, "{len} {p}");
+            for (name, f) in digit_sum_implementations() {
+                assert_eq!(f(&digits), digit_sum_scalar(&zero), "{name} {len} {p}");
+            }
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn vector_digit_sums_agree_with_the_scalar_oracle(
+        hay in proptest::collection::vec(any::<u8>(), 0..700),
+    ) {
+        let want = digit_sum_scalar(&hay);
+        for (name, f) in digit_sum_implementations() {
+            prop_assert_eq!(f(&hay), want, "{}", name);
+        }
+    }
+
+    #[test]
+    fn stripes_that_trade_places_sum_apart(
+        a in proptest::collection::vec(any::<u8>(), 32),
+        b in proptest::collection::vec(any::<u8>(), 32),
+    ) {
+        let zero = |v: &[u8]| -> Vec<u8> {
+            v.iter().map(|&c| if c.is_ascii_digit() { b'0' } else { c }).collect()
+        };
+        prop_assume!(zero(&a) != zero(&b));
+        let ab = [a.as_slice(), b.as_slice()].concat();
+        let ba = [b.as_slice(), a.as_slice()].concat();
+        prop_assert_ne!(digit_sum_scalar(&ab), digit_sum_scalar(&ba));
+    }
+}

@@ -4,6 +4,7 @@ use std::arch::x86_64::*;
 
 use super::{
     classes::ClassTable,
+    digits::{BASE, SEED, STEP},
     find::{ByteSet, find_scalar},
     marks::{MARK_BLOCKS, fill_marks},
     screen::{Fingerprints, SCREEN_READ, WINDOW_MAX},
@@ -45,6 +46,42 @@ trait Lanes: Copy {
     /// # Safety
     /// The CPU supports the instruction set, and SSSE3 for the 16-byte one.
     unsafe fn lookup(self, table: Self) -> Self;
+    /// # Safety
+    /// The CPU supports the instruction set and `p` is valid for `WIDTH` writes.
+    unsafe fn store(self, p: *mut u8);
+    /// Bytewise `self - other`, wrapping.
+    ///
+    /// # Safety
+    /// The CPU supports the instruction set.
+    unsafe fn sub_bytes(self, other: Self) -> Self;
+    /// Bytewise unsigned minimum.
+    ///
+    /// # Safety
+    /// The CPU supports the instruction set.
+    unsafe fn min_bytes(self, other: Self) -> Self;
+    /// `!self & other`.
+    ///
+    /// # Safety
+    /// The CPU supports the instruction set.
+    unsafe fn and_not(self, other: Self) -> Self;
+    /// # Safety
+    /// The CPU supports the instruction set.
+    unsafe fn xor(self, other: Self) -> Self;
+    /// Each 64-bit lane with its two 32-bit halves swapped.
+    ///
+    /// # Safety
+    /// The CPU supports the instruction set.
+    unsafe fn swap_halves(self) -> Self;
+    /// Per 64-bit lane, the product of the low 32 bits of `self` and of `other`.
+    ///
+    /// # Safety
+    /// The CPU supports the instruction set.
+    unsafe fn mul_low32(self, other: Self) -> Self;
+    /// Per 64-bit lane, `self + other`, wrapping.
+    ///
+    /// # Safety
+    /// The CPU supports the instruction set.
+    unsafe fn add64(self, other: Self) -> Self;
 }
 
 impl Lanes for __m128i {
@@ -93,6 +130,46 @@ impl Lanes for __m128i {
     unsafe fn lookup(self, table: Self) -> Self {
         // SAFETY: the caller guarantees SSSE3.
         unsafe { _mm_shuffle_epi8(table, self) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut u8) {
+        // SAFETY: the caller guarantees 16 writable bytes; storeu has no alignment demand.
+        unsafe { _mm_storeu_si128(p.cast(), self) }
+    }
+    #[inline(always)]
+    unsafe fn sub_bytes(self, o: Self) -> Self {
+        // SAFETY: SSE2 is part of x86_64.
+        unsafe { _mm_sub_epi8(self, o) }
+    }
+    #[inline(always)]
+    unsafe fn min_bytes(self, o: Self) -> Self {
+        // SAFETY: as above.
+        unsafe { _mm_min_epu8(self, o) }
+    }
+    #[inline(always)]
+    unsafe fn and_not(self, o: Self) -> Self {
+        // SAFETY: as above.
+        unsafe { _mm_andnot_si128(self, o) }
+    }
+    #[inline(always)]
+    unsafe fn xor(self, o: Self) -> Self {
+        // SAFETY: as above.
+        unsafe { _mm_xor_si128(self, o) }
+    }
+    #[inline(always)]
+    unsafe fn swap_halves(self) -> Self {
+        // SAFETY: as above.
+        unsafe { _mm_shuffle_epi32::<0b10_11_00_01>(self) }
+    }
+    #[inline(always)]
+    unsafe fn mul_low32(self, o: Self) -> Self {
+        // SAFETY: as above.
+        unsafe { _mm_mul_epu32(self, o) }
+    }
+    #[inline(always)]
+    unsafe fn add64(self, o: Self) -> Self {
+        // SAFETY: as above.
+        unsafe { _mm_add_epi64(self, o) }
     }
 }
 
@@ -143,6 +220,46 @@ impl Lanes for __m256i {
         // SAFETY: the caller guarantees AVX2 (its shuffle works within each 16-byte lane,
         // where `table` repeats).
         unsafe { _mm256_shuffle_epi8(table, self) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut u8) {
+        // SAFETY: the caller guarantees AVX2 and 32 writable bytes.
+        unsafe { _mm256_storeu_si256(p.cast(), self) }
+    }
+    #[inline(always)]
+    unsafe fn sub_bytes(self, o: Self) -> Self {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { _mm256_sub_epi8(self, o) }
+    }
+    #[inline(always)]
+    unsafe fn min_bytes(self, o: Self) -> Self {
+        // SAFETY: as above.
+        unsafe { _mm256_min_epu8(self, o) }
+    }
+    #[inline(always)]
+    unsafe fn and_not(self, o: Self) -> Self {
+        // SAFETY: as above.
+        unsafe { _mm256_andnot_si256(self, o) }
+    }
+    #[inline(always)]
+    unsafe fn xor(self, o: Self) -> Self {
+        // SAFETY: as above.
+        unsafe { _mm256_xor_si256(self, o) }
+    }
+    #[inline(always)]
+    unsafe fn swap_halves(self) -> Self {
+        // SAFETY: as above.
+        unsafe { _mm256_shuffle_epi32::<0b10_11_00_01>(self) }
+    }
+    #[inline(always)]
+    unsafe fn mul_low32(self, o: Self) -> Self {
+        // SAFETY: as above.
+        unsafe { _mm256_mul_epu32(self, o) }
+    }
+    #[inline(always)]
+    unsafe fn add64(self, o: Self) -> Self {
+        // SAFETY: as above.
+        unsafe { _mm256_add_epi64(self, o) }
     }
 }
 
@@ -424,4 +541,91 @@ pub(super) fn find_avx2(hay: &[u8], set: &ByteSet) -> Option<usize> {
     // SAFETY: `find_avx2` is only selected after `is_x86_feature_detected!("avx2")`, and
     // direct callers (the tests) check the same first.
     unsafe { find_avx2_inner(hay, set) }
+}
+
+/// [`digit_sum_scalar`](super::digit_sum_scalar), `V::WIDTH` bytes a step: per stripe, the
+/// digits zeroed (`b - '0'` at most 9 unsigned marks a digit, whose low nibble is cleared),
+/// then XXH3's accumulate on the 64-bit lanes.
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set.
+#[inline(always)]
+unsafe fn digit_sum<V: Lanes>(bytes: &[u8]) -> [u64; 4] {
+    /// One stripe at `p` (32 readable bytes) into `acc`, then the keys on to the next.
+    ///
+    /// # Safety
+    /// As the caller's, and `p` is valid for 32 reads.
+    #[inline(always)]
+    unsafe fn stripe<V: Lanes>(p: *const u8, acc: &mut [V; 2], key: &mut [V; 2], step: &[V; 2]) {
+        // SAFETY: the caller guarantees the instruction set and 32 readable bytes at `p`.
+        unsafe {
+            let (zero, nine, low) = (V::splat(b'0'), V::splat(9), V::splat(0x0f));
+            for i in 0..32 / V::WIDTH {
+                let v = V::load(p.add(i * V::WIDTH));
+                let t = v.sub_bytes(zero);
+                let digit = t.min_bytes(nine).eq_mask(t);
+                let z = digit.and(low).and_not(v);
+                let x = z.xor(key[i]);
+                acc[i] = acc[i]
+                    .add64(x.mul_low32(x.swap_halves()))
+                    .add64(z.swap_halves());
+                key[i] = key[i].add64(step[i]);
+            }
+        }
+    }
+    // SAFETY: the caller guarantees the instruction set; every load below reads inside the
+    // 32-byte stripe copy or inside `bytes` (stripes at `at + 32 <= len`, and at `len - 32`).
+    unsafe {
+        let (mut acc, mut key, step) = (lanes::<V>(&SEED), lanes::<V>(&BASE), lanes::<V>(&STEP));
+        let len = bytes.len();
+        if len < 32 {
+            let mut s = [0u8; 32];
+            s[..len].copy_from_slice(bytes);
+            stripe(s.as_ptr(), &mut acc, &mut key, &step);
+        } else {
+            let mut at = 0;
+            while at + 32 <= len {
+                stripe(bytes.as_ptr().add(at), &mut acc, &mut key, &step);
+                at += 32;
+            }
+            if at < len {
+                stripe(bytes.as_ptr().add(len - 32), &mut acc, &mut key, &step);
+            }
+        }
+        let mut out = [0u64; 4];
+        let p = out.as_mut_ptr().cast::<u8>();
+        for (i, a) in acc.iter().enumerate().take(32 / V::WIDTH) {
+            a.store(p.add(i * V::WIDTH));
+        }
+        out
+    }
+}
+
+/// Four 64-bit lanes as `32 / V::WIDTH` vectors (the second unused when one holds them all).
+///
+/// # Safety
+/// The CPU supports `V`'s instruction set.
+#[inline(always)]
+unsafe fn lanes<V: Lanes>(a: &[u64; 4]) -> [V; 2] {
+    let p = a.as_ptr().cast::<u8>();
+    // SAFETY: both loads read inside the 32 bytes of `a`; the caller guarantees the
+    // instruction set.
+    unsafe { [V::load(p), V::load(p.add(V::WIDTH % 32))] }
+}
+
+pub(super) fn digit_sum_sse2(bytes: &[u8]) -> [u64; 4] {
+    // SAFETY: SSE2 is part of every x86_64 CPU.
+    unsafe { digit_sum::<__m128i>(bytes) }
+}
+
+#[target_feature(enable = "avx2")]
+fn digit_sum_avx2_inner(bytes: &[u8]) -> [u64; 4] {
+    // SAFETY: AVX2 is enabled for this function.
+    unsafe { digit_sum::<__m256i>(bytes) }
+}
+
+pub(super) fn digit_sum_avx2(bytes: &[u8]) -> [u64; 4] {
+    // SAFETY: only selected after `is_x86_feature_detected!("avx2")`; the tests check the
+    // same before calling it.
+    unsafe { digit_sum_avx2_inner(bytes) }
 }

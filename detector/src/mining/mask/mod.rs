@@ -263,52 +263,16 @@ impl Default for Tokens {
 /// A key of `message` for the miner's first cache: the hash of its first [`SCAN_MAX`] bytes
 /// with every digit read as `0`. Two messages with the same key have the same digits in the
 /// same places and the same bytes elsewhere, so masking makes the same tokens of them: the key
-/// is finer than the masked tokens (`port 22` and `port 4455` differ), never coarser. It costs
-/// a few operations per eight bytes, the digits found by a SWAR range test (for bytes below
-/// 128; others are never digits).
+/// is finer than the masked tokens (`port 22` and `port 4455` differ), never coarser. The
+/// bytes go through [`simd::digit_sum`] (a dozen vector instructions per 32 bytes), whose four
+/// accumulators fold into one word with the length.
 #[inline]
 pub fn quick_key(message: &[u8]) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = ONES * 0x80;
-    /// Each byte's high bit set where the byte is an ASCII digit (Bit Twiddling Hacks'
-    /// `hasbetween(x, '0' - 1, '9' + 1)`, exact per byte).
-    #[inline(always)]
-    fn digits(x: u64) -> u64 {
-        let low = x & (ONES * 127);
-        (ONES * (127 + b'9' as u64 + 1) - low)
-            & !x
-            & (low + ONES * (127 - (b'0' as u64 - 1)))
-            & HIGH
-    }
-    #[inline(always)]
-    fn zeroed(w: u64) -> u64 {
-        // Whole bytes where the high bits are, then each digit becomes '0'.
-        let m = (digits(w) >> 7) * 0xff;
-        (w & !m) | (m & (ONES * u64::from(b'0')))
-    }
     let m = &message[..message.len().min(SCAN_MAX)];
-    // Four lanes of 8 bytes each fold 32 bytes a round: their multiplies are independent, so
-    // they overlap instead of waiting for one another (a 200-byte message took ~70 ns one
-    // chain long).
-    let word = |c: &[u8]| zeroed(u64::from_le_bytes(c.try_into().expect("eight bytes")));
-    let mut lanes = [K0, K1, K0 ^ K1, K0.rotate_left(32)];
-    let mut rounds = m.chunks_exact(32);
-    for r in &mut rounds {
-        for (l, lane) in lanes.iter_mut().enumerate() {
-            *lane = fold(*lane ^ word(&r[8 * l..8 * l + 8]), K1);
-        }
-    }
-    let mut h = fold(lanes[0] ^ lanes[2], K0) ^ fold(lanes[1] ^ lanes[3], K1);
-    let mut chunks = rounds.remainder().chunks_exact(8);
-    for c in &mut chunks {
-        h = fold(h ^ word(c), K1);
-    }
-    let mut tail = 0u64;
-    for (i, &b) in chunks.remainder().iter().enumerate() {
-        tail |= u64::from(b) << (8 * i);
-    }
+    let [a, b, c, d] = simd::digit_sum(m);
     let len = m.len() as u64;
-    fold(h ^ zeroed(tail) ^ (len << 56), K0 ^ len)
+    let h = fold(a ^ K0, b ^ K1) ^ fold(c ^ K1.rotate_left(32), d ^ K0.rotate_left(32));
+    fold(h ^ (len << 56), K0 ^ len)
 }
 
 /// The hash of the masked token `<*>`.
