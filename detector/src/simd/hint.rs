@@ -20,8 +20,8 @@ pub fn prefetch<T>(p: *const T) {
 pub const PREFETCH_LINES: usize = 4;
 
 /// Brings the first [`PREFETCH_LINES`] cache lines of `bytes`, and its last byte's (the parser
-/// trims a trailing newline first), into cache: a batch asks for every message before it
-/// parses any, so their cache misses overlap instead of coming one after the other.
+/// trims a trailing newline first), into cache: a batch asks for each message a few messages
+/// before it parses it, so their cache misses overlap instead of coming one after the other.
 #[inline(always)]
 pub fn prefetch_bytes(bytes: &[u8]) {
     let Some(last) = bytes.last() else {
