@@ -16,6 +16,11 @@ mod report;
 mod templates;
 mod traffic;
 
+/// The daemon's allocator, so that `bench detect` measures the engine on the memory the daemon
+/// gives it (large tables on huge pages).
+#[global_allocator]
+static ALLOCATOR: ingest::sys::memory::HugeAlloc = ingest::sys::memory::HugeAlloc;
+
 #[derive(Debug, Parser)]
 #[command(about = "Demo, traffic and end-to-end tests of the appliance")]
 struct Cli {

@@ -176,6 +176,7 @@ impl HostCheck {
             out.push(self.irqs(iface, &isolated));
         }
         out.push(self.hugepages(node, queues.min(workers) as u64));
+        out.push(self.transparent_hugepages());
         out.push(self.memlock());
         out.push(self.irqbalance(&isolated));
         out
@@ -361,6 +362,42 @@ impl HostCheck {
                         .as_ref()
                         .map_or(String::new(), |i| format!(" --iface {i}"))
                 )),
+            )
+        }
+    }
+
+    /// The engine's tables are mapped on their own and advised for transparent huge pages
+    /// (`sys::memory`): that takes THP set to `madvise` or `always`.
+    fn transparent_hugepages(&self) -> Check {
+        const NAME: &str = "transparent_hugepages";
+        const FIX: &str = "echo madvise > /sys/kernel/mm/transparent_hugepage/enabled (at boot: transparent_hugepage=madvise)";
+        let Some(mode) = read(&self.root, "sys/kernel/mm/transparent_hugepage/enabled") else {
+            return check(
+                NAME,
+                Status::Warn,
+                "no transparent huge pages in this kernel: the detection tables use 4 KiB pages",
+                Some("a kernel built with CONFIG_TRANSPARENT_HUGEPAGE"),
+            );
+        };
+        let chosen = mode
+            .split_whitespace()
+            .find_map(|m| m.strip_prefix('[')?.strip_suffix(']'))
+            .unwrap_or("unknown");
+        if matches!(chosen, "always" | "madvise") {
+            check(
+                NAME,
+                Status::Pass,
+                format!("transparent huge pages: {chosen}; the detection tables ask for them"),
+                None,
+            )
+        } else {
+            check(
+                NAME,
+                Status::Warn,
+                format!(
+                    "transparent huge pages: {chosen}: the detection tables use 4 KiB pages, and miss the TLB more"
+                ),
+                Some(FIX),
             )
         }
     }

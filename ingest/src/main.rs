@@ -6,6 +6,10 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 
+/// Large blocks (the engine's tables) on huge pages: see `ingest::sys::memory`.
+#[global_allocator]
+static ALLOCATOR: ingest::sys::memory::HugeAlloc = ingest::sys::memory::HugeAlloc;
+
 use cli::{
     host::{CheckHostArgs, check_host},
     offline::{DetectArgs, ParseArgs, TemplatesArgs, detect_lines, parse_lines, templates},
@@ -36,8 +40,8 @@ pub(crate) enum Command {
     /// how the appliance reads a device's messages.
     Parse(ParseArgs),
     /// Check what the appliance needs from this host (kernel, BPF, NIC and driver, queues,
-    /// isolated CPUs, hugepages, memlock, busy-poll settings, IRQs, irqbalance). Exits 1 when a
-    /// check fails.
+    /// isolated CPUs, hugepages, transparent huge pages, memlock, busy-poll settings, IRQs,
+    /// irqbalance). Exits 1 when a check fails.
     CheckHost(CheckHostArgs),
     /// Run log messages, one per line, through Sigma rules offline and print an alert line for
     /// every rule that fires.

@@ -5,6 +5,7 @@ pub mod cpu;
 #[cfg(test)]
 pub mod fake;
 pub mod link;
+pub mod memory;
 pub mod process;
 pub mod signal;
 pub mod snmp;

@@ -251,6 +251,15 @@ fn host_files(root: &Path, topo: &Topology, tuned: bool, kernel: &str) {
     topo.build(root);
     write(root, "proc/sys/kernel/osrelease", &format!("{kernel}\n"));
     write(root, "proc/sys/kernel/unprivileged_bpf_disabled", "2\n");
+    write(
+        root,
+        "sys/kernel/mm/transparent_hugepage/enabled",
+        if tuned {
+            "always [madvise] never\n"
+        } else {
+            "always madvise [never]\n"
+        },
+    );
     let n = topo.cpus.len();
     let isolated = match (tuned, n) {
         (false, _) => String::new(),
@@ -353,6 +362,7 @@ fn check_host_on_a_tuned_and_an_untuned_fixture() {
         "busy_poll",
         "irqs",
         "hugepages",
+        "transparent_hugepages",
         "memlock",
         "irqbalance",
     ] {
@@ -382,6 +392,7 @@ fn check_host_on_a_tuned_and_an_untuned_fixture() {
             "queues",
             "busy_poll",
             "hugepages",
+            "transparent_hugepages",
             "memlock"
         ],
         "{report:#}"
