@@ -32,9 +32,12 @@ pub(super) struct Routes {
     pub(super) routes: Vec<Route>,
     /// The apps the log sources name, lowercased; an event from another is of class `len`.
     apps: Vec<Vec<u8>>,
-    /// Open addressing, linear probing, at most half full: (hash of a lowercased app, its
-    /// index + 1; 0: free).
+    /// Open addressing, linear probing, at most an eighth full, indexed by the hash's high
+    /// bits: (hash of a lowercased app, its index + 1; 0: free). Most events come from an app
+    /// no log source names, and such a look-up ends at the first free slot.
     app_slots: Vec<(u64, u16)>,
+    /// `64 - log2(app_slots.len())`: the shift that leaves a hash's high bits.
+    app_shift: u32,
     /// (payload, Cisco tag or not, app class) -> route.
     table: Vec<u16>,
 }
@@ -42,7 +45,7 @@ pub(super) struct Routes {
 /// Hash of `app`, ASCII case aside: eight bytes a step, each byte's `0x20` bit set (so a
 /// letter reads the same in either case; a few other bytes pair up too, which the comparison
 /// after the look-up tells apart). Apps are short: one or two steps. The table it indexes is
-/// fixed and at most half full, so a chosen collision costs a probe, nothing more.
+/// fixed and at most an eighth full, so a chosen collision costs a probe, nothing more.
 #[inline]
 fn app_hash(app: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -158,11 +161,12 @@ impl Routes {
                 }
             })
             .collect();
-        let mut app_slots = vec![(0u64, 0u16); (2 * apps.len()).next_power_of_two().max(1)];
+        let mut app_slots = vec![(0u64, 0u16); (8 * apps.len()).next_power_of_two().max(2)];
         let mask = app_slots.len() - 1;
+        let app_shift = 64 - app_slots.len().trailing_zeros();
         for (i, a) in apps.iter().enumerate() {
             let h = app_hash(a);
-            let mut at = h as usize & mask;
+            let mut at = (h >> app_shift) as usize;
             while app_slots[at].1 != 0 {
                 at = (at + 1) & mask;
             }
@@ -172,6 +176,7 @@ impl Routes {
             routes,
             apps,
             app_slots,
+            app_shift,
             table,
         }
     }
@@ -194,7 +199,7 @@ impl Routes {
     fn app_class(&self, app: &[u8]) -> Option<usize> {
         let h = app_hash(app);
         let mask = self.app_slots.len() - 1;
-        let mut at = h as usize & mask;
+        let mut at = (h >> self.app_shift) as usize;
         loop {
             let (key, index) = self.app_slots[at];
             if index == 0 {
