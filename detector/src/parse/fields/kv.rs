@@ -101,10 +101,17 @@ impl<'a> Fields<'a> {
 /// `audit: type=1400 audit(TIME:SERIAL): ...`, also after a `[seconds]` kernel timestamp.
 pub(super) fn is_audit_record(b: &[u8]) -> bool {
     let mut b = b;
-    if b.starts_with(b"[")
-        && let Some(close) = b.iter().take(32).position(|&c| c == b']')
-    {
-        b = trim_start(&b[close + 1..]);
+    // The kernel's stamp holds digits, blanks and a dot only: other bracketed starts (Apache's
+    // `[Sun Dec 04 ...]`, a `[pid]`) are given up at their first other byte.
+    if let Some(stamp) = b.strip_prefix(b"[") {
+        let n = stamp
+            .iter()
+            .take(32)
+            .take_while(|&&c| c.is_ascii_digit() || c == b' ' || c == b'.')
+            .count();
+        if stamp.get(n) == Some(&b']') {
+            b = trim_start(&stamp[n + 1..]);
+        }
     }
     let kernel = b.starts_with(b"audit:");
     if kernel {

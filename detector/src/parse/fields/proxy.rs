@@ -29,7 +29,20 @@ fn words(b: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// Whether `b` is a line of squid's native access log: `seconds.millis`, the elapsed ms, the
 /// client, then `RESULT/status`.
 pub fn is_squid_log(b: &[u8]) -> bool {
-    if !b.first().is_some_and(u8::is_ascii_digit) {
+    // The time first, `seconds.millis ` (the first word, checked whole below): most lines that
+    // start with a digit are given up here, before the line is split into words.
+    let digits_at = |at: usize| {
+        b[at.min(b.len())..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count()
+    };
+    let secs = digits_at(0);
+    if secs == 0 || b.get(secs) != Some(&b'.') {
+        return false;
+    }
+    let millis = digits_at(secs + 1);
+    if millis == 0 || b.get(secs + 1 + millis) != Some(&b' ') {
         return false;
     }
     let mut w = words(&b[..b.len().min(160)]);

@@ -199,6 +199,15 @@ fn detection() {
     // Near misses: key=value text, and a stamp without `msg=` outside the kernel's form.
     assert_eq!(detect_payload(b"type=info note=x"), Payload::Kv);
     assert_eq!(detect_payload(b"type=1400 audit(1.2:3): x=y"), Payload::Kv);
+    // Only the kernel's stamp (seconds) may come before the record.
+    assert_eq!(
+        detect_payload(b"[Sun Dec 04 2005] audit: type=1400 audit(1.2:3): x=y"),
+        Payload::Plain
+    );
+    assert_eq!(
+        detect_payload(b"[12.5] type=SYSCALL msg=audit(1.2:3): a=b"),
+        Payload::Audit
+    );
     assert_eq!(
         detect_payload(b"audit: backlog limit exceeded"),
         Payload::Plain
@@ -522,6 +531,11 @@ fn squid_lines_read_as_proxy_fields_walked_and_indexed() {
         &b"1765101600.456 8 192.0.2.6 started"[..],
         b"12.5 percent done",
         b"3.14 15 x tcp_miss/200",
+        b"1765101600.123",
+        b"1765101600. 150 192.0.2.5 TCP_MISS/200",
+        b"1765101600.123\t150 192.0.2.5 TCP_MISS/200",
+        b"081109 203615 148 INFO dfs.DataNode: x",
+        b"2015-10-18 18:01:47,978 INFO main",
     ] {
         assert_ne!(detect_payload(not), Payload::ProxyLog, "{not:?}");
     }
