@@ -1,6 +1,6 @@
 //! What the CPU can do for a batch of bytes beyond one at a time: the structural scans of the
 //! parsers (the next byte of a small set, the masks of a few bytes or byte classes over 64
-//! bytes), the literal screen's fingerprint test, and cache hints.
+//! bytes), the literal screen's fingerprint test, the miner's digit-blind sum, and cache hints.
 //!
 //! One algorithm, written once over a small vector trait (`Lanes`, in `x86`), with thin SSE2 and
 //! AVX2 instantiations; the implementation is picked once per process at first use (AVX2 when
