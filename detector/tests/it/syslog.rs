@@ -281,6 +281,21 @@ fn bsd_variants_as_devices_send_them() {
         tag_of("<166>%ASA-6-302013: Built inbound TCP connection"),
         want("ASA", 6, "302013")
     );
+    // Anywhere in the body's first 96 bytes (the second 64-byte block too), not past them.
+    let pad = "x".repeat(70);
+    assert_eq!(
+        tag_of(&format!(
+            "<14>Nov 22 10:00:00 h app: {pad} %SYS-5-CONFIG_I: y"
+        )),
+        want("SYS", 5, "CONFIG_I")
+    );
+    let pad = "x".repeat(100);
+    assert_eq!(
+        tag_of(&format!(
+            "<14>Nov 22 10:00:00 h app: {pad} %SYS-5-CONFIG_I: y"
+        )),
+        None
+    );
     // Not tags: a percentage, a severity out of range, lower case, no colon.
     for line in [
         "<14>Nov 22 10:00:00 h app: disk at 95% - cleaning",
