@@ -199,6 +199,11 @@ struct Correlating {
 
 type Fired = (String, String, u64);
 
+/// A correlation alert as the tests expect it: the rule's title, the group, the count.
+fn want(title: &str, group: &str, n: u64) -> Fired {
+    (title.to_string(), group.to_string(), n)
+}
+
 impl Correlating {
     fn new(text: &str) -> Self {
         let loaded = load(text);
@@ -387,7 +392,6 @@ fn end_of_window_conditions_are_judged_when_the_window_ends() {
     }
     let mut fired: Vec<Fired> = [30, 59, 61].iter().flat_map(|&t| c.tick(t * s)).collect();
     fired.sort();
-    let want = |t: &str, h: &str, n: u64| (t.to_string(), h.to_string(), n);
     assert_eq!(
         fired,
         [
@@ -487,7 +491,6 @@ fn value_measures_are_judged_when_the_window_ends() {
     assert!(c.tick(30 * 60 * s).is_empty(), "nothing within the hour");
     let mut fired = c.tick(2 * 3600 * s);
     fired.sort();
-    let want = |t: &str, u: &str, n: u64| (t.to_string(), u.to_string(), n);
     assert_eq!(
         fired,
         [
