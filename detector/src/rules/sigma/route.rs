@@ -36,8 +36,6 @@ pub(super) struct Routes {
     /// bits: (hash of a lowercased app, its index + 1; 0: free). Most events come from an app
     /// no log source names, and such a look-up ends at the first free slot.
     app_slots: Vec<(u64, u16)>,
-    /// `64 - log2(app_slots.len())`: the shift that leaves a hash's high bits.
-    app_shift: u32,
     /// (payload, Cisco tag or not, app class) -> route.
     table: Vec<u16>,
 }
@@ -67,6 +65,13 @@ fn app_hash(app: &[u8]) -> u64 {
         .rev()
         .fold(0u64, |w, &b| (w << 8) | u64::from(b));
     mix(h, word)
+}
+
+/// The first slot to look in for hash `h` in a table of `slots` (a power of two, at least 2):
+/// the hash's high bits, the best mixed of a multiply hash.
+#[inline]
+fn home_slot(h: u64, slots: usize) -> usize {
+    (h >> (64 - slots.trailing_zeros())) as usize
 }
 
 /// Whether `gate` may take an event of `payload`, with a Cisco tag or not, from `app` (lowercased;
@@ -163,10 +168,9 @@ impl Routes {
             .collect();
         let mut app_slots = vec![(0u64, 0u16); (8 * apps.len()).next_power_of_two().max(2)];
         let mask = app_slots.len() - 1;
-        let app_shift = 64 - app_slots.len().trailing_zeros();
         for (i, a) in apps.iter().enumerate() {
             let h = app_hash(a);
-            let mut at = (h >> app_shift) as usize;
+            let mut at = home_slot(h, app_slots.len());
             while app_slots[at].1 != 0 {
                 at = (at + 1) & mask;
             }
@@ -176,7 +180,6 @@ impl Routes {
             routes,
             apps,
             app_slots,
-            app_shift,
             table,
         }
     }
@@ -199,7 +202,7 @@ impl Routes {
     fn app_class(&self, app: &[u8]) -> Option<usize> {
         let h = app_hash(app);
         let mask = self.app_slots.len() - 1;
-        let mut at = (h >> self.app_shift) as usize;
+        let mut at = home_slot(h, self.app_slots.len());
         loop {
             let (key, index) = self.app_slots[at];
             if index == 0 {
