@@ -159,12 +159,6 @@ impl Pipeline {
             }
         }
         for chunk in msgs.chunks(MAX_BATCH) {
-            // The first messages' cache lines asked for now, and each later one's a few
-            // messages ahead of its parse (in `run`): the parser's first reads find them in
-            // cache instead of waiting for each in turn.
-            for m in chunk.iter().take(PREFETCH_AHEAD) {
-                detector::simd::prefetch_bytes(m.payload);
-            }
             let mut gelf: ArrayVec<usize, MAX_BATCH> = ArrayVec::new();
             self.run(chunk, pickup_ns, |i, m| {
                 if m.path != Path::Tcp && is_gelf_transport(m.payload) {
@@ -237,6 +231,12 @@ impl Pipeline {
         // For each input: its message, and the bytes parsed.
         let mut of: ArrayVec<(usize, &'b [u8]), MAX_BATCH> = ArrayVec::new();
         let mut indexes = fields.iter_mut();
+        // The first messages' cache lines asked for now, and each later one's a few messages
+        // ahead of its parse: the first reads (the GELF check, the parser) find them in cache
+        // instead of waiting for each in turn.
+        for m in msgs.iter().take(PREFETCH_AHEAD) {
+            detector::simd::prefetch_bytes(m.payload);
+        }
         for (i, msg) in msgs.iter().enumerate() {
             if let Some(ahead) = msgs.get(i + PREFETCH_AHEAD) {
                 detector::simd::prefetch_bytes(ahead.payload);
