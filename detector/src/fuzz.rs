@@ -187,22 +187,22 @@ fn marks_input(set: &simd::ByteSet, hay: &[u8]) {
 }
 
 /// The screen: triples of (bucket, window position, byte) from the start of `data` (as many
-/// as its first byte says), the block from the rest, zero-padded.
+/// as its first byte says), the text from the rest, every position of it screened.
 fn screen_input(data: &[u8]) {
     let Some((&first, rest)) = data.split_first() else {
         return;
     };
     let window = usize::from(first % 4) + 1;
     let triples = usize::from(first >> 2).min(rest.len() / 3);
-    let (allowed, block) = rest.split_at(triples * 3);
+    let (allowed, hay) = rest.split_at(triples * 3);
     let mut fp = simd::Fingerprints::new(window);
     for t in allowed.chunks_exact(3) {
         fp.allow(usize::from(t[0] % 16), usize::from(t[1]) % window, t[2]);
     }
-    let mut b = [0u8; simd::SCREEN_READ];
-    let n = block.len().min(b.len());
-    b[..n].copy_from_slice(&block[..n]);
-    assert_eq!(simd::screen64(&b, &fp), simd::screen64_scalar(&b, &fp));
+    let (mut got, mut want) = ([0; simd::SCREEN_BLOCKS], [0; simd::SCREEN_BLOCKS]);
+    simd::screen(hay, hay.len(), &fp, &mut got);
+    simd::screen_scalar(hay, hay.len(), &fp, &mut want);
+    assert_eq!(got, want);
 }
 
 /// Searches the rest of `data` for literals cut from its start (as many as the first byte says,

@@ -19,7 +19,7 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
-use crate::simd::{Fingerprints, SCREEN_READ, WINDOW_MAX, fold, screen64};
+use crate::simd::{Fingerprints, SCREEN_BLOCKS, WINDOW_MAX, fold, screen};
 
 /// Most literals searched with the screen. The more windows share 16 buckets, the more positions
 /// each bucket lets through, yet the screen still beats the automaton well past a thousand
@@ -362,51 +362,45 @@ impl Screen {
         if hay.len() < shortest {
             return false;
         }
-        // Positions where the shortest window fits; past the end the block reads zeros, which
+        // Positions where the shortest window fits; past the end the screen reads zeros, which
         // the full comparison below never accepts.
         let positions = hay.len() - shortest + 1;
-        let mut tail = [0u8; SCREEN_READ];
+        let mut masks = [0u64; SCREEN_BLOCKS];
         let mut base = 0;
         while base < positions {
-            let block = match hay[base..].first_chunk::<SCREEN_READ>() {
-                Some(block) => block,
-                None => {
-                    let rest = &hay[base..];
-                    tail[..rest.len()].copy_from_slice(rest);
-                    tail[rest.len()..].fill(0);
-                    &tail
-                }
-            };
-            let mut mask = screen64(block, &self.fingerprints);
-            if positions - base < 64 {
-                mask &= (1u64 << (positions - base)) - 1;
-            }
-            while mask != 0 {
-                let at = mask.trailing_zeros() as usize;
-                let p = base + at;
-                mask &= mask - 1;
-                let four = u32::from_le_bytes(
-                    block[at..at + WINDOW_MAX]
-                        .try_into()
-                        .expect("a block holds a window past each position"),
-                );
-                for &len in &self.lens {
-                    for e in self.with_window(window_key_of(four, len)) {
-                        let lit = &self.literals[e.literal as usize];
-                        let Some(start) = p.checked_sub(e.offset as usize) else {
-                            continue;
-                        };
-                        if hay
-                            .get(start..start + lit.len())
-                            .is_some_and(|h| h.eq_ignore_ascii_case(lit))
-                            && f(e.literal as usize)
-                        {
-                            return true;
+            let n = (positions - base).min(SCREEN_BLOCKS * 64);
+            screen(&hay[base..], n, &self.fingerprints, &mut masks);
+            for (k, &m) in masks[..n.div_ceil(64)].iter().enumerate() {
+                let mut mask = m;
+                while mask != 0 {
+                    let p = base + 64 * k + mask.trailing_zeros() as usize;
+                    mask &= mask - 1;
+                    let four = match hay.get(p..p + WINDOW_MAX) {
+                        Some(w) => u32::from_le_bytes(w.try_into().expect("four bytes")),
+                        None => {
+                            let mut w = [0u8; WINDOW_MAX];
+                            w[..hay.len() - p].copy_from_slice(&hay[p..]);
+                            u32::from_le_bytes(w)
+                        }
+                    };
+                    for &len in &self.lens {
+                        for e in self.with_window(window_key_of(four, len)) {
+                            let lit = &self.literals[e.literal as usize];
+                            let Some(start) = p.checked_sub(e.offset as usize) else {
+                                continue;
+                            };
+                            if hay
+                                .get(start..start + lit.len())
+                                .is_some_and(|h| h.eq_ignore_ascii_case(lit))
+                                && f(e.literal as usize)
+                            {
+                                return true;
+                            }
                         }
                     }
                 }
             }
-            base += 64;
+            base += n;
         }
         false
     }

@@ -9,7 +9,7 @@ use super::{
     digits::digit_sum_scalar,
     find::{ByteSet, find_scalar, mask64_scalar},
     marks::{Marks, MarksFn, marks_scalar},
-    screen::{Fingerprints, SCREEN_READ, screen64_scalar},
+    screen::{Fingerprints, SCREEN_BLOCKS, screen_scalar},
 };
 
 /// Which implementation the scan uses.
@@ -25,7 +25,7 @@ pub enum Implementation {
 
 type FindFn = fn(&[u8], &ByteSet) -> Option<usize>;
 type MaskFn = fn(&[u8; 64], u8) -> u64;
-type ScreenFn = fn(&[u8; SCREEN_READ], &Fingerprints) -> u64;
+type ScreenFn = fn(&[u8], usize, &Fingerprints, &mut [u64; SCREEN_BLOCKS]);
 type ClassesFn = fn(&[u8; 64], &ClassTable) -> [u64; 4];
 type DigitSumFn = fn(&[u8]) -> [u64; 4];
 
@@ -35,7 +35,7 @@ pub(super) struct Chosen {
     find: FindFn,
     mask64: MaskFn,
     pub(super) marks: MarksFn,
-    screen64: ScreenFn,
+    screen: ScreenFn,
     classes64: ClassesFn,
     digit_sum: DigitSumFn,
 }
@@ -46,7 +46,7 @@ fn select() -> Chosen {
         find: find_scalar,
         mask64: mask64_scalar,
         marks: marks_scalar,
-        screen64: screen64_scalar,
+        screen: screen_scalar,
         classes64: classes64_scalar,
         digit_sum: digit_sum_scalar,
     };
@@ -62,7 +62,7 @@ fn select() -> Chosen {
                 find: x86::find_avx2,
                 mask64: x86::mask64_avx2,
                 marks: x86::marks_avx2,
-                screen64: x86::screen64_avx2,
+                screen: x86::screen_avx2,
                 classes64: x86::classes64_avx2,
                 digit_sum: x86::digit_sum_avx2,
             };
@@ -73,10 +73,10 @@ fn select() -> Chosen {
             mask64: x86::mask64_sse2,
             marks: x86::marks_sse2,
             // The screen needs a byte shuffle, which SSE2 lacks.
-            screen64: if std::arch::is_x86_feature_detected!("ssse3") {
-                x86::screen64_ssse3
+            screen: if std::arch::is_x86_feature_detected!("ssse3") {
+                x86::screen_ssse3
             } else {
-                screen64_scalar
+                screen_scalar
             },
             classes64: if std::arch::is_x86_feature_detected!("ssse3") {
                 x86::classes64_ssse3
@@ -158,11 +158,13 @@ pub fn digit_sum(bytes: &[u8]) -> [u64; 4] {
     (chosen().digit_sum)(bytes)
 }
 
-/// A bit per position `p` of the first 64 of `block`: set where the window starting at `p` passes
-/// some bucket of `fp`. Windows read up to [`WINDOW_MAX`](super::WINDOW_MAX) - 1 bytes past the 64th position.
+/// The literal screen over the first `positions` positions of `hay` (at most
+/// [`SCREEN_BLOCKS`] times 64; more are not screened): bit `p % 64` of `out[p / 64]` is set
+/// where the window starting at `p` passes some bucket of `fp`. A window reaching past the end
+/// of `hay` reads zeros there. Every bit of `out` at or past `positions` is clear.
 #[inline]
-pub fn screen64(block: &[u8; SCREEN_READ], fp: &Fingerprints) -> u64 {
-    (chosen().screen64)(block, fp)
+pub fn screen(hay: &[u8], positions: usize, fp: &Fingerprints, out: &mut [u64; SCREEN_BLOCKS]) {
+    (chosen().screen)(hay, positions, fp, out)
 }
 
 /// Where the bytes of up to four kinds are in `hay` (kind `k` is `bytes[k]`), by the chosen

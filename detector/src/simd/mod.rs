@@ -24,12 +24,12 @@ mod x86;
 pub use classes::{ClassTable, classes64_scalar};
 pub use digits::digit_sum_scalar;
 pub use dispatch::{
-    Implementation, classes64, digit_sum, find, find_byte, implementation, marks, mask64, screen64,
+    Implementation, classes64, digit_sum, find, find_byte, implementation, marks, mask64, screen,
 };
 pub use find::{ByteSet, find_scalar, mask64_scalar};
 pub use hint::{PREFETCH_LINES, prefetch, prefetch_bytes};
 pub use marks::{Marks, masks64x4_scalar};
-pub use screen::{Fingerprints, SCREEN_READ, WINDOW_MAX, fold, screen64_scalar};
+pub use screen::{Fingerprints, SCREEN_BLOCKS, WINDOW_MAX, fold, screen_scalar};
 
 #[cfg(test)]
 mod tests;

@@ -3,8 +3,8 @@
 /// Longest fingerprint window of a [`Fingerprints`] set, in bytes.
 pub const WINDOW_MAX: usize = 4;
 
-/// Bytes [`screen64`](super::screen64) reads for its 64 positions: a window may start at the last one.
-pub const SCREEN_READ: usize = 64 + WINDOW_MAX - 1;
+/// Most blocks of 64 positions one [`screen`](super::screen) call fills.
+pub const SCREEN_BLOCKS: usize = 8;
 
 /// Fingerprints of up to 16 buckets of byte windows (Teddy's nibble tables, as in Hyperscan and
 /// the aho-corasick crate): window byte `j` at position `p` passes bucket `k` when bit `k` is set
@@ -20,9 +20,11 @@ pub const SCREEN_READ: usize = 64 + WINDOW_MAX - 1;
 pub struct Fingerprints {
     /// Per window byte, four tables of a byte per nibble value, as the vector shuffles take
     /// them: low nibble and high nibble for buckets 0 to 7, then the same for buckets 8 to 15.
+    /// A high-nibble table holds at `n` what the folded byte's nibble `n | 2` passes, so the
+    /// vector versions look up a byte's own high nibble and never fold it.
     pub(super) tables: [[[u8; 16]; 4]; WINDOW_MAX],
     /// The same per byte value (what the scalar version reads): the buckets it passes.
-    bytes: [[u16; 256]; WINDOW_MAX],
+    pub(super) bytes: [[u16; 256]; WINDOW_MAX],
     pub(super) window: usize,
 }
 
@@ -51,7 +53,9 @@ impl Fingerprints {
         let b = fold(b);
         let (half, bit) = (2 * (bucket / 8), 1 << (bucket % 8));
         self.tables[j][half][usize::from(b & 15)] |= bit;
+        // Both high nibbles that fold to this one (bit 5 of the byte is bit 1 of its nibble).
         self.tables[j][half + 1][usize::from(b >> 4)] |= bit;
+        self.tables[j][half + 1][usize::from((b >> 4) & !2)] |= bit;
         let t = &self.tables[j];
         for (v, buckets) in self.bytes[j].iter_mut().enumerate() {
             let (lo, hi) = (v & 15, v >> 4);
@@ -68,15 +72,27 @@ pub const fn fold(b: u8) -> u8 {
     b | 0x20
 }
 
-/// The oracle of [`screen64`](super::screen64): one position at a time, a table lookup per window byte.
-pub fn screen64_scalar(block: &[u8; SCREEN_READ], fp: &Fingerprints) -> u64 {
-    let mut mask = 0u64;
-    for p in 0..64 {
-        let mut m = u16::MAX;
-        for (j, buckets) in fp.bytes[..fp.window].iter().enumerate() {
-            m &= buckets[usize::from(fold(block[p + j]))];
-        }
-        mask |= u64::from(m != 0) << p;
+/// Whether the window of `fp` starting at position `p` of `hay` passes some bucket, reading
+/// zeros past the end of `hay`: the scalar test of one position.
+#[inline]
+pub(super) fn passes_at(hay: &[u8], p: usize, fp: &Fingerprints) -> bool {
+    let mut m = u16::MAX;
+    for (j, buckets) in fp.bytes[..fp.window].iter().enumerate() {
+        m &= buckets[usize::from(fold(hay.get(p + j).copied().unwrap_or(0)))];
     }
-    mask
+    m != 0
+}
+
+/// The oracle of [`screen`](super::screen): one position at a time, a table lookup per window
+/// byte.
+pub fn screen_scalar(
+    hay: &[u8],
+    positions: usize,
+    fp: &Fingerprints,
+    out: &mut [u64; SCREEN_BLOCKS],
+) {
+    *out = [0; SCREEN_BLOCKS];
+    for p in 0..positions.min(SCREEN_BLOCKS * 64) {
+        out[p / 64] |= u64::from(passes_at(hay, p, fp)) << (p % 64);
+    }
 }

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 /// The scans the property tests compare, each implementation with its name.
 type Find = fn(&[u8], &ByteSet) -> Option<usize>;
 type Mask = fn(&[u8; 64], u8) -> u64;
-type Screen = fn(&[u8; SCREEN_READ], &Fingerprints) -> u64;
+type Screen = fn(&[u8], usize, &Fingerprints, &mut [u64; SCREEN_BLOCKS]);
 
 fn implementations() -> Vec<(&'static str, Find)> {
     let mut v: Vec<(&'static str, Find)> = vec![("dispatched", find)];
@@ -143,17 +143,26 @@ fn masks_of_short_and_long_input() {
 
 fn screen_implementations() -> Vec<(&'static str, Screen)> {
     let mut v: Vec<(&'static str, Screen)> =
-        vec![("scalar", screen64_scalar), ("dispatched", screen64)];
+        vec![("scalar", screen_scalar), ("dispatched", screen)];
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("ssse3") {
-            v.push(("ssse3", x86::screen64_ssse3));
+            v.push(("ssse3", x86::screen_ssse3));
         }
         if std::arch::is_x86_feature_detected!("avx2") {
-            v.push(("avx2", x86::screen64_avx2));
+            v.push(("avx2", x86::screen_avx2));
         }
     }
     v
+}
+
+/// The positions `f` flags in the first `positions` of `hay`.
+fn flagged(f: Screen, hay: &[u8], positions: usize, fp: &Fingerprints) -> Vec<usize> {
+    let mut out = [0; SCREEN_BLOCKS];
+    f(hay, positions, fp, &mut out);
+    (0..SCREEN_BLOCKS * 64)
+        .filter(|&p| out[p / 64] >> (p % 64) & 1 == 1)
+        .collect()
 }
 
 #[test]
@@ -165,43 +174,86 @@ fn the_screen_passes_its_windows_at_every_position() {
     for (j, &b) in b"Root".iter().enumerate() {
         fp.allow(12, j, b);
     }
-    for p in 0..64 {
-        let mut block = [b'.'; SCREEN_READ];
-        block[p..p + 4].copy_from_slice(b"sshd");
-        for (name, f) in screen_implementations() {
-            assert_eq!(f(&block, &fp), 1 << p, "{name} at {p}");
+    // Texts shorter than a vector, between steps, and longer than one call screens.
+    for len in [4, 15, 19, 34, 35, 36, 64, 67, 100, 530] {
+        for p in 0..=len - 4 {
+            let mut hay = vec![b'.'; len];
+            hay[p..p + 4].copy_from_slice(b"sshd");
+            let want = if p < SCREEN_BLOCKS * 64 {
+                vec![p]
+            } else {
+                vec![]
+            };
+            for (name, f) in screen_implementations() {
+                assert_eq!(
+                    flagged(f, &hay, len, &fp),
+                    want,
+                    "{name}: {len} bytes, at {p}"
+                );
+            }
+            // Either case passes, whichever case was allowed.
+            hay[p..p + 4].copy_from_slice(b"SShD");
+            for (name, f) in screen_implementations() {
+                assert_eq!(flagged(f, &hay, len, &fp), want, "{name}: case, {len}, {p}");
+            }
+            hay[p..p + 4].copy_from_slice(b"rOOT");
+            for (name, f) in screen_implementations() {
+                assert_eq!(
+                    flagged(f, &hay, len, &fp),
+                    want,
+                    "{name}: high bucket, {len}, {p}"
+                );
+            }
+            // Positions past `positions` are not reported.
+            for (name, f) in screen_implementations() {
+                assert_eq!(flagged(f, &hay, p, &fp), vec![], "{name}: {len}, {p} cut");
+            }
         }
-        // Either case passes, whichever case was allowed.
-        block[p..p + 4].copy_from_slice(b"SShD");
         for (name, f) in screen_implementations() {
-            assert_eq!(f(&block, &fp), 1 << p, "{name}: case folded at {p}");
-        }
-        block[p..p + 4].copy_from_slice(b"rOOT");
-        for (name, f) in screen_implementations() {
-            assert_eq!(f(&block, &fp), 1 << p, "{name}: a high bucket at {p}");
+            assert_eq!(flagged(f, &vec![b'.'; len], len, &fp), vec![], "{name}");
         }
     }
-    let block = [b'.'; SCREEN_READ];
-    for (name, f) in screen_implementations() {
-        assert_eq!(f(&block, &fp), 0, "{name}");
+}
+
+#[test]
+fn a_window_past_the_end_reads_zeros() {
+    // "ssh" then a zero: passes at the last three positions of any text ending in "ssh".
+    let mut fp = Fingerprints::new(4);
+    for (j, &b) in b"ssh\0".iter().enumerate() {
+        fp.allow(7, j, b);
+    }
+    for len in [3, 20, 40, 70, 100] {
+        let mut hay = vec![b'-'; len];
+        hay[len - 3..].copy_from_slice(b"ssh");
+        for (name, f) in screen_implementations() {
+            assert_eq!(
+                flagged(f, &hay, len, &fp),
+                vec![len - 3],
+                "{name}: {len} bytes"
+            );
+        }
     }
 }
 
 proptest! {
     #[test]
     fn vector_screens_agree_with_the_scalar_oracle(
-        block in proptest::collection::vec(any::<u8>(), SCREEN_READ),
+        hay in proptest::collection::vec(any::<u8>(), 0..700),
+        cut in any::<proptest::sample::Index>(),
         allowed in proptest::collection::vec((0..16usize, 0..WINDOW_MAX, any::<u8>()), 0..200),
         window in 1..=WINDOW_MAX,
     ) {
-        let block: [u8; SCREEN_READ] = block.try_into().unwrap();
+        let positions = cut.index(hay.len() + 1);
         let mut fp = Fingerprints::new(window);
         for (bucket, j, b) in allowed {
             fp.allow(bucket, j, b);
         }
-        let want = screen64_scalar(&block, &fp);
+        let mut want = [0; SCREEN_BLOCKS];
+        screen_scalar(&hay, positions, &fp, &mut want);
         for (name, f) in screen_implementations() {
-            prop_assert_eq!(f(&block, &fp), want, "{}", name);
+            let mut got = [u64::MAX; SCREEN_BLOCKS];
+            f(&hay, positions, &fp, &mut got);
+            prop_assert_eq!(got, want, "{}", name);
         }
     }
 

@@ -7,7 +7,7 @@ use super::{
     digits::{BASE, SEED, STEP},
     find::{ByteSet, find_scalar},
     marks::{MARK_BLOCKS, fill_marks},
-    screen::{Fingerprints, SCREEN_READ, WINDOW_MAX},
+    screen::{Fingerprints, SCREEN_BLOCKS, WINDOW_MAX, passes_at},
 };
 
 /// What the algorithm needs from a vector of bytes.
@@ -383,16 +383,16 @@ pub(super) fn marks_avx2(
     unsafe { marks_avx2_inner(hay, from, bytes, out) }
 }
 
-/// The screen on `V::WIDTH` positions at `at`: per window byte, two shuffles look up the low
-/// and high nibble of every byte for eight buckets at once; the two bucket halves run side by
-/// side.
+/// The screen on `V::WIDTH` positions at `at` of `hay`: per window byte, two shuffles look up
+/// the low and high nibble of every byte for eight buckets at once; the two bucket halves run
+/// side by side.
 ///
 /// # Safety
 /// The CPU supports `V`'s instruction set (and SSSE3 for 16 bytes), and
-/// `at + V::WIDTH + window - 1 <= block.len()`.
+/// `at + V::WIDTH + WINDOW_MAX - 1 <= hay.len()`.
 #[inline(always)]
 unsafe fn screen_block<V: Lanes>(
-    block: &[u8; SCREEN_READ],
+    hay: &[u8],
     at: usize,
     tables: &[[V; 4]; WINDOW_MAX],
     window: usize,
@@ -400,11 +400,11 @@ unsafe fn screen_block<V: Lanes>(
     // SAFETY: the caller guarantees the instruction sets and the bytes read.
     unsafe {
         let nibble = V::splat(0x0f);
-        let case = V::splat(0x20);
         let mut low = V::splat(0xff);
         let mut high = low;
         for (j, t) in tables.iter().enumerate().take(window) {
-            let v = V::load(block.as_ptr().add(at + j)).or(case);
+            // Unfolded: the high-nibble tables fold (see `Fingerprints::tables`).
+            let v = V::load(hay.as_ptr().add(at + j));
             let (lo, hi) = (v.and(nibble), v.high_nibbles());
             low = low.and(lo.lookup(t[0]).and(hi.lookup(t[1])));
             high = high.and(lo.lookup(t[2]).and(hi.lookup(t[3])));
@@ -414,46 +414,118 @@ unsafe fn screen_block<V: Lanes>(
     }
 }
 
-/// The screen on 64 positions, `64 / V::WIDTH` blocks at a time.
+/// The screen over the first `positions` positions of `hay`, `V::WIDTH` at a time, with the
+/// tables loaded once. Where a step would read past the end, it reads the last bytes of `hay`
+/// instead (positions already screened are shifted out), and the few positions whose window
+/// reaches past the end are tested one at a time; a text shorter than one step is screened in
+/// a zero-padded copy.
 ///
 /// # Safety
 /// The CPU supports `V`'s instruction set (and SSSE3 for 16 bytes).
 #[inline(always)]
-unsafe fn screen64<V: Lanes>(block: &[u8; SCREEN_READ], fp: &Fingerprints) -> u64 {
+unsafe fn screen<V: Lanes>(
+    hay: &[u8],
+    positions: usize,
+    fp: &Fingerprints,
+    out: &mut [u64; SCREEN_BLOCKS],
+) {
     // SAFETY: the caller guarantees the instruction sets.
     let tables: [[V; 4]; WINDOW_MAX] =
         std::array::from_fn(|j| std::array::from_fn(|t| unsafe { V::table(&fp.tables[j][t]) }));
-    let mut mask = 0u64;
-    for i in 0..64 / V::WIDTH {
-        // SAFETY: instruction sets as above; i * WIDTH + WIDTH + window - 1 <= SCREEN_READ.
-        let m = unsafe { screen_block(block, i * V::WIDTH, &tables, fp.window) };
-        mask |= u64::from(m) << (i * V::WIDTH);
+    let positions = positions.min(SCREEN_BLOCKS * 64);
+    let read = V::WIDTH + WINDOW_MAX - 1;
+    *out = [0; SCREEN_BLOCKS];
+    let mut padded = [0u8; 2 * 32 + WINDOW_MAX - 1];
+    let src = if hay.len() < read {
+        // Fewer positions than bytes, so two steps at most, both inside the copy.
+        padded[..hay.len()].copy_from_slice(hay);
+        &padded[..2 * V::WIDTH + WINDOW_MAX - 1]
+    } else {
+        hay
+    };
+    // Whole blocks of 64 positions whose steps all read inside `src`.
+    let blocks = positions
+        .div_ceil(64)
+        .min(src.len().saturating_sub(WINDOW_MAX - 1) / 64);
+    for (k, o) in out[..blocks].iter_mut().enumerate() {
+        for i in 0..64 / V::WIDTH {
+            // SAFETY: instruction sets as above; the block's last step ends at
+            // `64 * k + 64 + WINDOW_MAX - 1 <= src.len()`.
+            let m = unsafe { screen_block(src, 64 * k + i * V::WIDTH, &tables, fp.window) };
+            *o |= u64::from(m) << (i * V::WIDTH);
+        }
     }
-    mask
+    // The rest, a step at a time.
+    let mut at = 64 * blocks;
+    while at < positions {
+        let m = if at + read <= src.len() {
+            // SAFETY: instruction sets as above; the step reads inside `src`.
+            unsafe { screen_block(src, at, &tables, fp.window) }
+        } else {
+            // The last step: `src` holds at least `read` bytes here.
+            let last = src.len() - read;
+            let shift = at - last;
+            let mut m = if shift < V::WIDTH {
+                // SAFETY: instruction sets as above; `last + read` is the end of `src`.
+                unsafe { screen_block(src, last, &tables, fp.window) >> shift }
+            } else {
+                0
+            };
+            for p in (last + V::WIDTH).max(at)..positions.min(at + V::WIDTH) {
+                m |= u32::from(passes_at(src, p, fp)) << (p - at);
+            }
+            m
+        };
+        out[at / 64] |= u64::from(m) << (at % 64);
+        at += V::WIDTH;
+    }
+    if !positions.is_multiple_of(64) {
+        out[positions / 64] &= (1u64 << (positions % 64)) - 1;
+    }
 }
 
 #[target_feature(enable = "avx2")]
-fn screen64_avx2_inner(block: &[u8; SCREEN_READ], fp: &Fingerprints) -> u64 {
+fn screen_avx2_inner(
+    hay: &[u8],
+    positions: usize,
+    fp: &Fingerprints,
+    out: &mut [u64; SCREEN_BLOCKS],
+) {
     // SAFETY: AVX2 is enabled for this function.
-    unsafe { screen64::<__m256i>(block, fp) }
+    unsafe { screen::<__m256i>(hay, positions, fp, out) }
 }
 
-pub(super) fn screen64_avx2(block: &[u8; SCREEN_READ], fp: &Fingerprints) -> u64 {
+pub(super) fn screen_avx2(
+    hay: &[u8],
+    positions: usize,
+    fp: &Fingerprints,
+    out: &mut [u64; SCREEN_BLOCKS],
+) {
     // SAFETY: only selected after `is_x86_feature_detected!("avx2")`; the tests check the
     // same before calling it.
-    unsafe { screen64_avx2_inner(block, fp) }
+    unsafe { screen_avx2_inner(hay, positions, fp, out) }
 }
 
 #[target_feature(enable = "ssse3")]
-fn screen64_ssse3_inner(block: &[u8; SCREEN_READ], fp: &Fingerprints) -> u64 {
+fn screen_ssse3_inner(
+    hay: &[u8],
+    positions: usize,
+    fp: &Fingerprints,
+    out: &mut [u64; SCREEN_BLOCKS],
+) {
     // SAFETY: SSSE3 (and so SSE2) is enabled for this function.
-    unsafe { screen64::<__m128i>(block, fp) }
+    unsafe { screen::<__m128i>(hay, positions, fp, out) }
 }
 
-pub(super) fn screen64_ssse3(block: &[u8; SCREEN_READ], fp: &Fingerprints) -> u64 {
+pub(super) fn screen_ssse3(
+    hay: &[u8],
+    positions: usize,
+    fp: &Fingerprints,
+    out: &mut [u64; SCREEN_BLOCKS],
+) {
     // SAFETY: only selected after `is_x86_feature_detected!("ssse3")`; the tests check the
     // same before calling it.
-    unsafe { screen64_ssse3_inner(block, fp) }
+    unsafe { screen_ssse3_inner(hay, positions, fp, out) }
 }
 
 /// The class masks of a 64-byte block: two shuffles give every byte's class, then one
