@@ -4,6 +4,7 @@
 //! searched all at once with [`literals`].
 
 pub mod correlation;
+mod key_regex;
 pub mod literals;
 pub mod load;
 mod pattern;

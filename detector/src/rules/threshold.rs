@@ -15,6 +15,10 @@
 //! tags = ["attack.credential-access", "attack.t1110"]
 //! ```
 //!
+//! A `group_by` regex keys on its first capture group. One of the common shape `literal (run of a
+//! byte class) literal`, as above, is searched without the regex engine (see `key_regex`),
+//! several times faster; any other regex works the same, through the engine.
+//!
 //! Time is injected: [`ThresholdEngine::on_event`] takes `now_ns`, and each rule uses either the
 //! event's own timestamp or that arrival time (`time = "event"` or `"arrival"`, the default).
 //! Per-key state lives in one fixed [`Table`] per rule, allocated at construction from the
@@ -26,6 +30,7 @@ use serde::Deserialize;
 
 use super::{
     duration_ns,
+    key_regex::{KeyRegex, KeySearch},
     pattern::{StrKind, StrPattern},
     sigma::{Level, LogsourceMap, RuleError, parse_level},
 };
@@ -85,8 +90,8 @@ enum GroupBy {
     Host,
     App,
     Field(String),
-    /// The first capture group of a regex over the body.
-    Regex(regex_automata::meta::Regex),
+    /// The first capture group of a regex over the body (boxed: the other kinds are small).
+    Regex(Box<KeyRegex>),
 }
 
 /// One compiled threshold rule.
@@ -144,17 +149,8 @@ pub fn from_toml(
                 other => GroupBy::Field(other.to_string()),
             },
             RawGroupBy::Regex { regex } => {
-                // As `regex::bytes::Regex` builds it (bytes that are not UTF-8 allowed), but
-                // searched with a cache and captures the engine owns, so no search allocates.
-                let re = regex_automata::meta::Builder::new()
-                    .configure(regex_automata::meta::Config::new().utf8_empty(false))
-                    .syntax(regex_automata::util::syntax::Config::new().utf8(false))
-                    .build(&regex)
-                    .map_err(|e| err(at("group_by.regex"), e.to_string()))?;
-                if re.captures_len() < 2 {
-                    return Err(err(at("group_by.regex"), "needs a capture group".into()));
-                }
-                GroupBy::Regex(re)
+                let re = KeyRegex::new(&regex).map_err(|m| err(at("group_by.regex"), m))?;
+                GroupBy::Regex(Box::new(re))
             }
         };
         if r.count == 0 {
@@ -215,7 +211,7 @@ impl ThresholdRule {
 
     /// The group key of `e`, borrowed from it; `search` is the rule's own regex cache and
     /// capture space when it groups by a regex.
-    fn key<'e>(&self, e: &Event<'e>, search: &mut Option<RegexSearch>) -> Option<&'e [u8]> {
+    fn key<'e>(&self, e: &Event<'e>, search: &mut Option<KeySearch>) -> Option<&'e [u8]> {
         match &self.group_by {
             GroupBy::Host => e.host,
             GroupBy::App => e.app,
@@ -223,12 +219,7 @@ impl ThresholdRule {
                 .fields()
                 .find(|f| f.key.eq_ignore_ascii_case(name.as_bytes()))
                 .map(|f| f.value),
-            GroupBy::Regex(re) => {
-                let RegexSearch { cache, captures } = search.as_mut()?;
-                re.search_captures_with(cache, &regex_automata::Input::new(e.body), captures);
-                let span = captures.get_group(1)?;
-                e.body.get(span.start..span.end)
-            }
+            GroupBy::Regex(re) => re.capture(e.body, search),
         }
     }
 }
@@ -279,20 +270,13 @@ struct RuleState {
     times: Box<[u64]>,
 }
 
-/// A regex key's search space: its cache and captures, made once.
-#[derive(Clone, Debug)]
-struct RegexSearch {
-    cache: regex_automata::meta::Cache,
-    captures: regex_automata::util::captures::Captures,
-}
-
 /// The rules and their per-key state, all allocated at construction.
 #[derive(Clone, Debug)]
 pub struct ThresholdEngine {
     rules: Vec<ThresholdRule>,
     state: Vec<RuleState>,
-    /// Per rule that groups by a regex, its search space.
-    searches: Vec<Option<RegexSearch>>,
+    /// Per rule that groups by a regex the regex engine searches, its search space.
+    searches: Vec<Option<KeySearch>>,
     suppressed: u64,
 }
 
@@ -321,10 +305,7 @@ impl ThresholdEngine {
         let searches = rules
             .iter()
             .map(|r| match &r.group_by {
-                GroupBy::Regex(re) => Some(RegexSearch {
-                    cache: re.create_cache(),
-                    captures: re.create_captures(),
-                }),
+                GroupBy::Regex(re) => re.search(),
                 _ => None,
             })
             .collect();
