@@ -36,8 +36,23 @@ pub fn parse_indexed<'a>(
     opts: &ParseOptions,
     index: &'a mut FieldIndex,
 ) -> Event<'a> {
-    let mut ev = Event::empty(input, Format::Raw);
-    parse_header(&mut ev, input, opts);
+    let mut ev = Event::default();
+    parse_indexed_into(&mut ev, input, opts, index);
+    ev
+}
+
+/// [`parse_indexed`] into `ev`, whatever it held: for a caller that keeps its events in place
+/// (a batch's slots), so that the event is written where it is read, not built elsewhere and
+/// copied there.
+#[inline]
+pub fn parse_indexed_into<'a>(
+    ev: &mut Event<'a>,
+    input: &'a [u8],
+    opts: &ParseOptions,
+    index: &'a mut FieldIndex,
+) {
+    *ev = Event::empty(input, Format::Raw);
+    parse_header(ev, input, opts);
     // A plain body has no fields to keep.
     if ev.payload != Payload::Plain {
         if !index.fill(ev.payload, ev.body) && ev.error.is_none() {
@@ -45,7 +60,6 @@ pub fn parse_indexed<'a>(
         }
         ev.index = Some(index);
     }
-    ev
 }
 
 /// [`parse`] up to detecting the payload format, which is not validated, written into `ev`

@@ -131,6 +131,15 @@ pub struct Event<'a> {
     pub(super) index: Option<&'a FieldIndex>,
 }
 
+/// An event of no input: what a caller's slot holds before [`parse_indexed_into`] fills it.
+///
+/// [`parse_indexed_into`]: super::parse_indexed_into
+impl Default for Event<'_> {
+    fn default() -> Self {
+        Self::empty(&[], Format::Raw)
+    }
+}
+
 impl<'a> Event<'a> {
     pub(super) fn empty(input: &'a [u8], format: Format) -> Self {
         Self {

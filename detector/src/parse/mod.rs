@@ -15,7 +15,7 @@ mod rfc5424;
 mod sd;
 pub mod time;
 
-pub use dispatch::{parse, parse_indexed};
+pub use dispatch::{parse, parse_indexed, parse_indexed_into};
 pub use event::{
     CiscoTag, Event, EventFields, Format, FormatHint, ParseError, ParseOptions, unescape_into,
 };

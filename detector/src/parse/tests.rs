@@ -216,3 +216,30 @@ fn quoted_values_end_at_their_first_unescaped_quote_at_any_length() {
         "a trailing backslash escapes nothing"
     );
 }
+
+#[test]
+fn parsing_into_a_slot_leaves_nothing_of_what_it_held() {
+    let opts = ParseOptions::default();
+    let first =
+        b"<165>1 2026-11-22T11:00:01.003Z fw1 app 42 ID47 [a@1 k=\"v\"] {\"user\":\"root\"}";
+    let second = b"just words";
+    let (mut i1, mut i2, mut i3) = (
+        FieldIndex::default(),
+        FieldIndex::default(),
+        FieldIndex::default(),
+    );
+    let mut slot = Event::default();
+    parse_indexed_into(&mut slot, first, &opts, &mut i1);
+    let want = parse_indexed(first, &opts, &mut i2);
+    assert_eq!(format!("{slot:?}"), format!("{want:?}"));
+    assert!(
+        slot.fields().next().is_some(),
+        "the JSON body's fields are kept"
+    );
+    parse_indexed_into(&mut slot, second, &opts, &mut i3);
+    assert_eq!(format!("{slot:?}"), format!("{:?}", parse(second, &opts)));
+    assert_eq!(
+        (slot.host, slot.pri, slot.index.is_none()),
+        (None, None, true)
+    );
+}
