@@ -48,12 +48,16 @@ pub struct CpuSplit {
     /// Outside ingest's threads: the driver, XDP, the copy into UMEM or the socket, softirqs
     /// (the machine's CPU per message minus the process's).
     pub kernel: f64,
-    /// Decoding, counting and parsing (the pipeline's exact parse-stage sum).
+    /// Taking batches off the rings: frame decoding and checksum checks on the AF_XDP path,
+    /// sorting the datagrams on the socket path (the pipeline's exact `receive`-stage sum;
+    /// the socket path's receive calls themselves are bookkeeping).
+    pub pickup: f64,
+    /// Counting and parsing (the pipeline's exact parse-stage sum).
     pub parse: f64,
     /// The detection engine (the exact detect-stage sum).
     pub detect: f64,
-    /// The rest of ingest's threads: taking batches off the rings (system calls, wakeups),
-    /// recycling frames, publishing counters, housekeeping, sinks.
+    /// The rest of ingest's threads: the rings themselves (system calls, wakeups, recycling
+    /// frames), publishing counters, housekeeping, sinks.
     pub bookkeeping: f64,
 }
 
@@ -64,12 +68,13 @@ impl CpuSplit {
         let n = received.max(1) as f64;
         let stage = |s: &str| stats["stages"][s]["sum"].as_u64().unwrap_or(0) as f64 / n;
         let process = process_cpu_ns as f64 / n;
-        let (parse, detect) = (stage("parse"), stage("detect"));
+        let (pickup, parse, detect) = (stage("receive"), stage("parse"), stage("detect"));
         Self {
             kernel: (total - process).max(0.0),
+            pickup,
             parse,
             detect,
-            bookkeeping: (process - parse - detect).max(0.0),
+            bookkeeping: (process - pickup - parse - detect).max(0.0),
         }
     }
 }

@@ -87,8 +87,8 @@ pub fn print_summary(r: &E2eReport) {
     if let Some(rate) = r.compare_at_pps {
         println!("CPU per message at {} (ns):", pps(Some(rate)));
         println!(
-            "{:<16} {:>8} {:>8} {:>8} {:>8} {:>12}",
-            "target", "total", "kernel", "parse", "detect", "bookkeeping"
+            "{:<16} {:>8} {:>8} {:>8} {:>8} {:>8} {:>12}",
+            "target", "total", "kernel", "pickup", "parse", "detect", "bookkeeping"
         );
         for run in r
             .runs
@@ -100,8 +100,8 @@ pub fn print_summary(r: &E2eReport) {
                 run.cpu_split.unwrap_or_default(),
             );
             println!(
-                "{:<16} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>12.0}",
-                run.target, t, c.kernel, c.parse, c.detect, c.bookkeeping
+                "{:<16} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>8.0} {:>12.0}",
+                run.target, t, c.kernel, c.pickup, c.parse, c.detect, c.bookkeeping
             );
         }
     }

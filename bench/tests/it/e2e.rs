@@ -79,6 +79,7 @@ fn the_quick_end_to_end_run_accounts_detects_and_reports() {
     let latency = r["latency_ns"].as_object().unwrap();
     for stage in [
         "xdp_to_pickup",
+        "receive",
         "parse",
         "detect",
         "xdp_to_detected",
@@ -112,18 +113,14 @@ fn the_quick_end_to_end_run_accounts_detects_and_reports() {
             .unwrap_or_else(|| panic!("no {suffix} in {files:?}"))
     };
     let svg = std::fs::read_to_string(named("latency.svg")).unwrap();
-    assert!(svg.starts_with("<svg") && svg.matches("<polyline").count() == 5);
+    assert!(svg.starts_with("<svg") && svg.matches("<polyline").count() == 6);
     let hgrm = std::fs::read_to_string(named("latency-xdp_to_detected.hgrm")).unwrap();
     assert!(
         hgrm.contains("Percentile") && hgrm.contains("#[Max"),
         "{hgrm}"
     );
     let table = std::fs::read_to_string(named("latency.txt")).unwrap();
-    assert_eq!(
-        table.lines().count(),
-        6,
-        "a header and five stages: {table}"
-    );
+    assert_eq!(table.lines().count(), 7, "a header and six stages: {table}");
     let labels: Value =
         serde_json::from_slice(&std::fs::read(named("capture-20000.labels.json")).unwrap())
             .unwrap();

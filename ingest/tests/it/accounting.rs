@@ -243,4 +243,8 @@ fn sent_equals_received_plus_named_drops() {
         latency["stages"]["parse"]["count"], report["messages_received_total"],
         "every message's parse is timed, on every path"
     );
+    assert!(
+        latency["stages"]["receive"]["count"].as_u64().unwrap() >= expect_xdp.len() as u64,
+        "every message taken off the AF_XDP ring has its receive timed: {report:#}"
+    );
 }

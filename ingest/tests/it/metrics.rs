@@ -131,6 +131,7 @@ fn the_endpoint_accounts_for_every_packet_and_status_reads_it() {
     // Latency: every stage counts every message (and every alert), in a plausible range.
     for (stage, samples) in [
         ("xdp_to_pickup", allowed),
+        ("receive", allowed),
         ("parse", allowed),
         ("detect", allowed),
         ("xdp_to_detected", allowed),

@@ -1,7 +1,7 @@
 //! Per-stage latency, on CLOCK_MONOTONIC, the clock of the XDP program's arrival stamp.
 //!
-//! The clock is read three times per batch (its pickup, after parsing, after detection), not per
-//! message. Every stage's count and sum are exact; its histogram takes one message in
+//! The clock is read four times per batch (its pickup, after decoding, after parsing, after
+//! detection), not per message. Every stage's count and sum are exact; its histogram takes one message in
 //! [`LATENCY_SAMPLE`] (recording into a histogram costs more than the arithmetic), so its
 //! percentiles are those of a sample, and reports say so.
 
@@ -25,7 +25,10 @@ pub fn latency_histogram() -> Histogram<u64> {
 pub enum Stage {
     /// From the XDP hook to the worker taking the message's batch off the RX ring.
     Pickup,
-    /// The batch's frame decoding, counting and parsing, per message.
+    /// Taking the batch off the ring, per message: decoding the frames and checking their
+    /// checksums (AF_XDP), or sorting the datagrams (sockets). CPU time, like the next two.
+    Receive,
+    /// The batch's counting and parsing, per message.
     Parse,
     /// The engine's work on the batch, per message.
     Detect,
@@ -37,8 +40,9 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in report order.
-    pub const ALL: [Stage; 5] = [
+    pub const ALL: [Stage; 6] = [
         Stage::Pickup,
+        Stage::Receive,
         Stage::Parse,
         Stage::Detect,
         Stage::Detected,
@@ -49,6 +53,7 @@ impl Stage {
     pub fn name(self) -> &'static str {
         match self {
             Stage::Pickup => "xdp_to_pickup",
+            Stage::Receive => "receive",
             Stage::Parse => "parse",
             Stage::Detect => "detect",
             Stage::Detected => "xdp_to_detected",

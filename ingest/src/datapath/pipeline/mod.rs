@@ -148,6 +148,26 @@ impl Pipeline {
     /// (CLOCK_MONOTONIC): count, parse, detect, and measure. A batch longer than
     /// [`MAX_BATCH`] goes through in chunks.
     pub fn handle_batch(&mut self, msgs: &[Message<'_>], pickup_ns: u64) {
+        self.handle_from(msgs, pickup_ns, pickup_ns);
+    }
+
+    /// [`Pipeline::handle_batch`] of a batch taken off a ring or socket at `pickup_ns` and
+    /// made into messages by `received_ns`: that time counts as the receive stage, and parsing
+    /// is timed from `received_ns`.
+    pub fn handle_received(&mut self, msgs: &[Message<'_>], pickup_ns: u64, received_ns: u64) {
+        if msgs.is_empty() {
+            return;
+        }
+        let (n, ns) = (msgs.len() as u64, received_ns.saturating_sub(pickup_ns));
+        self.latency.count(Stage::Receive, n, ns);
+        if self.seen.is_multiple_of(LATENCY_SAMPLE) {
+            self.latency.sample(Stage::Receive, ns / n);
+        }
+        self.handle_from(msgs, pickup_ns, received_ns);
+    }
+
+    /// [`Pipeline::handle_batch`], its parsing timed from `parse_from_ns`.
+    fn handle_from(&mut self, msgs: &[Message<'_>], pickup_ns: u64, parse_from_ns: u64) {
         self.parsing.refresh_calendar(pickup_ns);
         let c = &mut self.counters;
         for msg in msgs {
@@ -160,7 +180,7 @@ impl Pipeline {
         }
         for chunk in msgs.chunks(MAX_BATCH) {
             let mut gelf: ArrayVec<usize, MAX_BATCH> = ArrayVec::new();
-            self.run(chunk, pickup_ns, |i, m| {
+            self.run(chunk, pickup_ns, parse_from_ns, |i, m| {
                 if m.path != Path::Tcp && is_gelf_transport(m.payload) {
                     gelf.push(i);
                     None
@@ -184,11 +204,15 @@ impl Pipeline {
         let mut buf = std::mem::take(&mut self.gelf_buf);
         match self.gelf.push(msg.payload, pickup_ns, &mut buf) {
             GelfOutcome::Plain => {
-                self.run(std::slice::from_ref(msg), pickup_ns, |_, m| Some(m.payload))
+                self.run(std::slice::from_ref(msg), pickup_ns, pickup_ns, |_, m| {
+                    Some(m.payload)
+                })
             }
             GelfOutcome::Complete => {
                 self.counters.gelf_messages += 1;
-                self.run(std::slice::from_ref(msg), pickup_ns, |_, _| Some(&buf[..]));
+                self.run(std::slice::from_ref(msg), pickup_ns, pickup_ns, |_, _| {
+                    Some(&buf[..])
+                });
             }
             GelfOutcome::Pending => self.counters.gelf_chunks_held += 1,
             GelfOutcome::Dropped(why) => {
@@ -211,6 +235,7 @@ impl Pipeline {
         &mut self,
         msgs: &[Message<'b>],
         pickup_ns: u64,
+        parse_from_ns: u64,
         mut bytes_of: impl FnMut(usize, &Message<'b>) -> Option<&'b [u8]>,
     ) {
         let Self {
@@ -314,7 +339,7 @@ impl Pipeline {
         }
         let n = of.len() as u64;
         let (parse, detect) = (
-            parsed_ns.saturating_sub(pickup_ns),
+            parsed_ns.saturating_sub(parse_from_ns),
             detected_ns.saturating_sub(parsed_ns),
         );
         latency.count(Stage::Parse, n, parse);

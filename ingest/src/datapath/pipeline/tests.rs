@@ -78,6 +78,34 @@ fn counts_parses_and_measures_every_message() {
 }
 
 #[test]
+fn a_received_batch_times_its_receive_apart_from_its_parse() {
+    let (out, _inbox) = outbox(4, 4);
+    let mut p = Pipeline::new(0, false, engine(&[]), out);
+    let batch = [
+        message(b"<14>1 - host app - - - ok", None),
+        message(b"<14>1 - host app - - - fine", None),
+    ];
+    // Received 5 ms after its pickup (a clock read still to come): parsing is timed from
+    // there, so it measures nothing here.
+    let pickup = monotonic_ns();
+    p.handle_received(&batch, pickup, pickup + 5_000_000);
+    p.handle_batch(&batch[..1], monotonic_ns());
+    let l = p.finish().latency;
+    assert_eq!(
+        l.count_of(Stage::Receive),
+        2,
+        "handle_batch times no receive"
+    );
+    assert_eq!(l.sum_of(Stage::Receive), 5_000_000);
+    assert_eq!(l.count_of(Stage::Parse), 3);
+    assert!(
+        l.sum_of(Stage::Parse) < 5_000_000,
+        "{}",
+        l.sum_of(Stage::Parse)
+    );
+}
+
+#[test]
 fn alerts_carry_their_message_rule_set_and_latency() {
     let (out, mut inbox) = outbox(64, 4);
     let mut p = Pipeline::new(3, false, engine(&["ok"]), out);

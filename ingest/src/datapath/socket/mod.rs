@@ -128,11 +128,11 @@ impl SocketSource {
                         arrival_ns: None,
                     });
                     if batch.is_full() {
-                        pipeline.handle_batch(&batch, pickup_ns);
+                        pipeline.handle_received(&batch, pickup_ns, monotonic_ns());
                         batch.clear();
                     }
                 }
-                pipeline.handle_batch(&batch, pickup_ns);
+                pipeline.handle_received(&batch, pickup_ns, monotonic_ns());
             })?;
             if n > 0 {
                 counters.datagrams += n as u64;

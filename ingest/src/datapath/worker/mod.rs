@@ -102,7 +102,8 @@ impl<R: Rings> XdpSource<R> {
         report
     }
 
-    /// Takes one batch off the RX ring into `pipeline`: the clock read once, at its pickup.
+    /// Takes one batch off the RX ring into `pipeline`: the clock read at its pickup and once
+    /// its frames are decoded.
     fn poll_batch(&mut self, pipeline: &mut Pipeline) -> usize {
         let drops = &mut self.frame_drops;
         let checksums = self.checksums;
@@ -122,11 +123,11 @@ impl<R: Rings> XdpSource<R> {
                     Err(e) => drops[e.index()] += 1,
                 }
                 if batch.is_full() {
-                    pipeline.handle_batch(&batch, pickup_ns);
+                    pipeline.handle_received(&batch, pickup_ns, monotonic_ns());
                     batch.clear();
                 }
             }
-            pipeline.handle_batch(&batch, pickup_ns);
+            pipeline.handle_received(&batch, pickup_ns, monotonic_ns());
         })
     }
 }

@@ -98,7 +98,7 @@ pub(super) fn latency(report: &Report, f: &mut Families<'_>) -> fmt::Result {
     let l = &report.latency_ns;
     f.histogram(
         "ingest_stage_latency_seconds",
-        "Per stage since start: xdp_to_pickup (XDP hook to the worker taking the batch), parse, detect, xdp_to_detected (hook to the message through the detector), xdp_to_alert (hook to an alert queued). Buckets from a sampled HDR histogram scaled to the exact count.",
+        "Per stage since start: xdp_to_pickup (XDP hook to the worker taking the batch), receive (taking it off the ring), parse, detect, xdp_to_detected (hook to the message through the detector), xdp_to_alert (hook to an alert queued). Buckets from a sampled HDR histogram scaled to the exact count.",
         l.stages.iter().map(|(stage, p)| {
             let buckets = LATENCY_BUCKETS_NS
                 .iter()
