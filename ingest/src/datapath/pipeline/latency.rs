@@ -27,6 +27,8 @@ pub enum Stage {
     Pickup,
     /// Taking the batch off the ring, per message: decoding the frames and checking their
     /// checksums (AF_XDP), or sorting the datagrams (sockets). CPU time, like the next two.
+    /// Timed per batch: its histogram takes the mean of a batch that starts at a sampled
+    /// message, not one message in [`LATENCY_SAMPLE`].
     Receive,
     /// The batch's counting and parsing, per message.
     Parse,
