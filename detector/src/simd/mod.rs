@@ -27,7 +27,7 @@ pub use dispatch::{
     Implementation, classes64, digit_sum, find, find_byte, implementation, marks, mask64, screen,
 };
 pub use find::{ByteSet, find_scalar, mask64_scalar};
-pub use hint::{PREFETCH_LINES, prefetch, prefetch_bytes};
+pub use hint::{PREFETCH_AHEAD, PREFETCH_LINES, prefetch, prefetch_bytes};
 pub use marks::{Marks, masks64x4_scalar};
 pub use screen::{Fingerprints, SCREEN_BLOCKS, WINDOW_MAX, fold, screen_scalar};
 

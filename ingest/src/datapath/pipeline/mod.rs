@@ -39,10 +39,6 @@ pub use swap::{EngineSwap, EngineSwapHandle, NewEngine, engine_swap};
 const GELF_PENDING_MAX: usize = 1024;
 /// Largest GELF message after reassembly and inflation.
 const GELF_MESSAGE_MAX: usize = 1 << 20;
-/// How many messages ahead of its parse a message's first cache lines are asked for: enough
-/// for a miss to the last-level cache or memory to land while the messages before it are
-/// parsed (a few hundred ns each), few enough that the requests do not queue.
-const PREFETCH_AHEAD: usize = 4;
 /// Alerts the engine can raise per chunk of a batch before it drops and counts.
 pub const ALERTS_PER_BATCH: usize = 1024;
 
@@ -259,11 +255,11 @@ impl Pipeline {
         // The first messages' cache lines asked for now, and each later one's a few messages
         // ahead of its parse: the first reads (the GELF check, the parser) find them in cache
         // instead of waiting for each in turn.
-        for m in msgs.iter().take(PREFETCH_AHEAD) {
+        for m in msgs.iter().take(detector::simd::PREFETCH_AHEAD) {
             detector::simd::prefetch_bytes(m.payload);
         }
         for (i, msg) in msgs.iter().enumerate() {
-            if let Some(ahead) = msgs.get(i + PREFETCH_AHEAD) {
+            if let Some(ahead) = msgs.get(i + detector::simd::PREFETCH_AHEAD) {
                 detector::simd::prefetch_bytes(ahead.payload);
             }
             let Some(bytes) = bytes_of(i, msg) else {

@@ -17,6 +17,7 @@ use std::{
     os::fd::{AsRawFd, BorrowedFd, OwnedFd},
 };
 
+use detector::simd::{PREFETCH_AHEAD, prefetch_bytes};
 use xdp_common::{XDP_META_LEN, XDP_META_MAGIC, XdpMeta};
 use xsk_rs::{
     CompQueue, FillQueue, FrameDesc, RxQueue, TxQueue, Umem,
@@ -149,13 +150,11 @@ impl std::fmt::Debug for Frames<'_> {
     }
 }
 
-/// How many frames ahead of the one handed out the next is asked into cache: the first read of
-/// a frame (the checksum check, in the worker) then finds it there, where before each frame's
-/// misses came one after the other. As the pipeline's own prefetch of payloads.
-const PREFETCH_AHEAD: usize = 4;
-
 impl<'a> Frames<'a> {
-    /// The frames of `descs`, the first [`PREFETCH_AHEAD`] asked into cache at once.
+    /// The frames of `descs`, the first [`PREFETCH_AHEAD`] asked into cache at once, and each
+    /// later one as the frame that many before it is handed out: the first read of a frame (the
+    /// checksum check, in the worker) then finds it there, where before each frame's misses
+    /// came one after the other.
     fn new(descs: &'a [FrameDesc], umem: &'a Umem, no_arrival_time: &'a mut u64) -> Self {
         for desc in descs.iter().take(PREFETCH_AHEAD) {
             prefetch_frame(umem, desc);
@@ -176,7 +175,7 @@ fn prefetch_frame(umem: &Umem, desc: &FrameDesc) {
     // of its batch, so it names a frame of this UMEM the kernel has finished writing, and the
     // slice is only read for its address here.
     let data = unsafe { umem.data(desc) };
-    detector::simd::prefetch_bytes(data.contents());
+    prefetch_bytes(data.contents());
 }
 
 impl<'a> Iterator for Frames<'a> {
