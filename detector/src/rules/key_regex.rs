@@ -34,7 +34,6 @@ pub(crate) struct KeySearch {
 #[derive(Clone, Debug)]
 struct Direct {
     prefix: memmem::Finder<'static>,
-    prefix_len: usize,
     /// The class, a bit per byte value.
     class: [u64; 4],
     min: usize,
@@ -103,7 +102,6 @@ impl Direct {
         }
         let direct = Self {
             prefix: memmem::Finder::new(&prefix).into_owned(),
-            prefix_len: prefix.len(),
             class: bits,
             min: usize::try_from(rep.min).ok()?,
             max: rep
@@ -126,7 +124,7 @@ impl Direct {
     fn capture<'h>(&self, hay: &'h [u8]) -> Option<&'h [u8]> {
         let mut from = 0;
         while let Some(i) = self.prefix.find(&hay[from..]) {
-            let start = from + i + self.prefix_len;
+            let start = from + i + self.prefix.needle().len();
             let run = hay[start..]
                 .iter()
                 .take(self.max)

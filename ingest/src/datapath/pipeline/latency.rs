@@ -1,9 +1,9 @@
 //! Per-stage latency, on CLOCK_MONOTONIC, the clock of the XDP program's arrival stamp.
 //!
 //! The clock is read four times per batch (its pickup, after decoding, after parsing, after
-//! detection), not per message. Every stage's count and sum are exact; its histogram takes one message in
-//! [`LATENCY_SAMPLE`] (recording into a histogram costs more than the arithmetic), so its
-//! percentiles are those of a sample, and reports say so.
+//! detection), not per message. Every stage's count and sum are exact; its histogram takes one
+//! message in [`LATENCY_SAMPLE`] (recording into a histogram costs more than the arithmetic),
+//! so its percentiles are those of a sample, and reports say so.
 
 use hdrhistogram::Histogram;
 
